@@ -1,0 +1,2 @@
+"""Exporters: IR -> target format. Each target lives in its own subpackage and imports
+its framework lazily."""

@@ -1,0 +1,5 @@
+"""ONNX exporter."""
+from .export import DEFAULT_OPSET, MIN_OPSET, max_opset, save_onnx, to_onnx, unsupported_ops
+from .registry import ONNX_HANDLERS
+
+__all__ = ["to_onnx", "save_onnx", "max_opset", "unsupported_ops", "DEFAULT_OPSET", "MIN_OPSET", "ONNX_HANDLERS"]

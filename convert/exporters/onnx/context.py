@@ -1,0 +1,61 @@
+"""The context ONNX export handlers emit nodes through."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ...ir.graph import Graph, Node
+
+ONNX_DTYPE = {
+    "float32": 1, "uint8": 2, "int8": 3, "int16": 5, "int32": 6, "int64": 7, "bool": 9,
+    "float16": 10, "float64": 11, "bfloat16": 16,
+}
+
+
+class OnnxContext:
+    def __init__(self, graph: Graph, opset: int):
+        self.graph = graph
+        self.opset = opset
+        self.nodes: list = []
+        self.initializers: dict[str, np.ndarray] = {}
+        self._names = {v.name for v in graph.inputs} | set(graph.weights) | {
+            o for n in graph.nodes for o in n.outputs if o}
+        self._consts: dict[tuple, str] = {}
+
+    def unique(self, base: str) -> str:
+        name, i = base, 1
+        while name in self._names:
+            name = f"{base}_{i}"
+            i += 1
+        self._names.add(name)
+        return name
+
+    def emit(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str] | int = 1, *,
+             name: str, domain: str = "", **attrs: Any) -> list[str]:
+        from onnx import helper
+
+        if isinstance(outputs, int):
+            outputs = [self.unique(f"{name}/{op_type}_out{i}") for i in range(outputs)]
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        node_name = self.unique(name) if name in self._names else name
+        self._names.add(node_name)
+        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=node_name, domain=domain, **attrs))
+        return list(outputs)
+
+    def const(self, array: Any, dtype: str = "int64", hint: str = "const") -> str:
+        """An initializer holding a small constant; identical constants are shared."""
+        arr = np.asarray(array, dtype=dtype)
+        key = (arr.dtype.str, arr.shape, arr.tobytes())
+        if key not in self._consts:
+            name = self.unique(hint)
+            self.initializers[name] = arr
+            self._consts[key] = name
+        return self._consts[key]
+
+    def weight(self, name: str) -> np.ndarray | None:
+        return self.graph.weights.get(name)
+
+
+def attr(node: Node, spec_default: dict, key: str) -> Any:
+    return node.attrs.get(key, spec_default.get(key))

@@ -1,0 +1,186 @@
+"""IR -> ONNX ModelProto; files with external data when the model passes 2 GiB."""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import Unsupported, UnsupportedError
+from ...ir.graph import Graph
+from ...ir.optable import OPS
+from . import math_ops, shape_ops  # noqa: F401  (registers handlers)
+from .context import ONNX_DTYPE, OnnxContext
+from .registry import ONNX_HANDLERS
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 13
+PROTOBUF_LIMIT = 2**31 - 1
+# Above this many weight bytes the weights go to an external data file.
+EXTERNAL_THRESHOLD = int(1.8 * 2**30)
+
+
+@functools.lru_cache(maxsize=None)
+def max_opset() -> int:
+    """The newest default-domain opset that both onnx and onnxruntime accept."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, TensorProto
+
+    top = onnx.defs.onnx_opset_version()
+    for v in range(top, MIN_OPSET - 1, -1):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+        g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe", [x], [y])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", v)], ir_version=_ir_version(v))
+        try:
+            ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+            return v
+        except Exception:
+            continue
+    return MIN_OPSET
+
+
+def _ir_version(opset: int) -> int:
+    from onnx import helper
+
+    for row in helper.VERSION_TABLE:
+        if row[2] == opset:
+            return row[1]
+    return helper.VERSION_TABLE[-1][1]
+
+
+def check_opset(opset: int) -> None:
+    from ...errors import UsageError
+
+    top = max_opset()
+    if not MIN_OPSET <= opset <= top:
+        raise UsageError(f"--opset {opset} is outside the supported range {MIN_OPSET}..{top}")
+
+
+def unsupported_ops(graph: Graph, opset: int) -> list[Unsupported]:
+    out = []
+    for n in graph.nodes:
+        if ONNX_HANDLERS.lookup(n.op, opset) is None and not OPS[n.op].onnx:
+            src = n.source
+            out.append(Unsupported(src.layer_name if src else n.name, n.op, hint="no ONNX export"))
+    return out
+
+
+def _value_info(v, dynamic: bool):
+    from onnx import helper
+
+    shape = None
+    if v.shape is not None:
+        shape = [d if isinstance(d, (int, str)) else None for d in v.shape]
+    return helper.make_tensor_value_info(v.name, ONNX_DTYPE[v.dtype], shape)
+
+
+def _tensor(name: str, arr: np.ndarray, external: tuple | None = None):
+    from onnx import TensorProto, numpy_helper
+
+    if external is None:
+        return numpy_helper.from_array(np.asarray(arr), name)
+    location, offset, length = external
+    t = TensorProto()
+    t.name = name
+    t.data_type = ONNX_DTYPE[str(arr.dtype)]
+    t.dims.extend(arr.shape)
+    t.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", location), ("offset", str(offset)), ("length", str(length))):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    return t
+
+
+def to_onnx(graph: Graph, opset: int = DEFAULT_OPSET, external_data: str | None = None,
+            data_writer=None):
+    """Build the ModelProto. With ``external_data`` (a file name relative to the model),
+    ``data_writer(name, array) -> (offset, length)`` stores each weight instead of inlining it."""
+    from onnx import helper
+
+    check_opset(opset)
+    problems = unsupported_ops(graph, opset)
+    if problems:
+        raise UnsupportedError(problems, "ONNX export")
+    ctx = OnnxContext(graph, opset)
+    for node in graph.nodes:
+        handler = ONNX_HANDLERS.lookup(node.op, opset)
+        if handler is not None:
+            handler(node, ctx)
+        else:
+            ctx.emit(node.op, node.inputs, node.outputs, name=node.name, **node.attrs)
+    used = {i for n in ctx.nodes for i in n.input} | {v.name for v in graph.outputs}
+    inits = []
+    for name in sorted(graph.weights):
+        if name not in used:
+            continue
+        arr = graph.weights[name]
+        if external_data and data_writer is not None and arr.nbytes >= 1024:
+            offset, length = data_writer(name, arr)
+            inits.append(_tensor(name, arr, (external_data, offset, length)))
+        else:
+            inits.append(_tensor(name, arr))
+    inits += [_tensor(k, v) for k, v in ctx.initializers.items()]
+    g = helper.make_graph(
+        ctx.nodes, graph.name,
+        [_value_info(v, True) for v in graph.inputs],
+        [_value_info(v, True) for v in graph.outputs],
+        initializer=inits,
+    )
+    from ... import __version__
+
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="nnconvert",
+                              producer_version=__version__, ir_version=_ir_version(opset))
+    for k, v in sorted(graph.metadata.items()):
+        model.metadata_props.add(key=k, value=str(v))
+    return model
+
+
+class _DataFile:
+    """Appends weights to one external data file, 64-byte aligned (mmap friendly)."""
+
+    def __init__(self, path: Path):
+        self.f = open(path, "wb")
+        self.offset = 0
+
+    def __call__(self, name: str, arr: np.ndarray) -> tuple[int, int]:
+        pad = -self.offset % 64
+        if pad:
+            self.f.write(b"\0" * pad)
+            self.offset += pad
+        a = np.ascontiguousarray(arr)
+        self.f.write(memoryview(a.reshape(-1).view(np.uint8)))
+        start, self.offset = self.offset, self.offset + a.nbytes
+        return start, a.nbytes
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def save_onnx(graph: Graph, path: str | Path, opset: int = DEFAULT_OPSET, external: bool | None = None,
+              check: bool = True) -> list[Path]:
+    """Write ``path`` (and ``path.data`` when external); returns the files written.
+    Callers wanting atomicity pass a temporary path and rename (see convert.io)."""
+    import onnx
+
+    path = Path(path)
+    if external is None:
+        external = graph.weight_bytes() > EXTERNAL_THRESHOLD
+    files = [path]
+    if external:
+        data_name = path.name + ".data"
+        writer = _DataFile(path.parent / data_name)
+        try:
+            model = to_onnx(graph, opset, external_data=data_name, data_writer=writer)
+        finally:
+            writer.close()
+        files.append(path.parent / data_name)
+    else:
+        model = to_onnx(graph, opset)
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString(deterministic=True))
+    if check:
+        onnx.checker.check_model(str(path) if external else model, full_check=True)
+    return files

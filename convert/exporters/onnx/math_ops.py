@@ -1,0 +1,190 @@
+"""Activations, reductions and normalisations that need a rewrite for some opsets."""
+from __future__ import annotations
+
+import math
+
+from .context import OnnxContext
+from .registry import register
+
+_AXES_AS_INPUT_SINCE = {"ReduceSum": 13}
+
+
+@register("ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceSumSquare", "ReduceL1", "ReduceL2",
+          "ReduceProd", "ReduceLogSumExp")
+def export_reduce(node, ctx: OnnxContext):
+    axes = node.attrs.get("axes")
+    keep = node.attrs.get("keepdims", 1)
+    reduce_op(ctx, node.op, node.inputs[0], axes, keep, node.outputs, node.name)
+
+
+def reduce_op(ctx: OnnxContext, op: str, x: str, axes, keepdims: int, outputs, name: str) -> list[str]:
+    if axes is not None and ctx.opset >= _AXES_AS_INPUT_SINCE.get(op, 18):
+        return ctx.emit(op, [x, ctx.const(list(axes), hint="axes")], outputs, name=name, keepdims=keepdims)
+    return ctx.emit(op, [x], outputs, name=name, keepdims=keepdims, axes=None if axes is None else list(axes))
+
+
+@register("TopK")
+def export_topk(node, ctx: OnnxContext):
+    a = node.attrs
+    ctx.emit("TopK", [node.inputs[0], ctx.const([a["k"]], hint="k")], node.outputs, name=node.name,
+             axis=a.get("axis", -1), largest=a.get("largest", 1), sorted=a.get("sorted", 1))
+
+
+@register("Clip")
+def export_clip(node, ctx: OnnxContext):
+    lo, hi = node.attrs.get("min"), node.attrs.get("max")
+    ins = [node.inputs[0], "" if lo is None else ctx.const(lo, dtype="float32", hint="min"),
+           "" if hi is None else ctx.const(hi, dtype="float32", hint="max")]
+    while ins and ins[-1] == "":
+        ins.pop()
+    ctx.emit("Clip", ins, node.outputs, name=node.name)
+
+
+@register("Silu")
+def export_silu(node, ctx: OnnxContext):
+    x = node.inputs[0]
+    beta = node.attrs.get("beta", 1.0)
+    z = x if beta == 1.0 else ctx.emit("Mul", [x, ctx.const(beta, "float32", "beta")], name=node.name + "/beta")[0]
+    s = ctx.emit("Sigmoid", [z], name=node.name + "/sigmoid")[0]
+    ctx.emit("Mul", [x, s], node.outputs, name=node.name)
+
+
+@register("Gelu")
+def export_gelu_decomposed(node, ctx: OnnxContext):
+    x = node.inputs[0]
+    n = node.name
+    half = ctx.const(0.5, "float32", "half")
+    one = ctx.const(1.0, "float32", "one")
+    if node.attrs.get("approximate", "none") == "tanh":
+        x3 = ctx.emit("Mul", [x, ctx.emit("Mul", [x, x], name=n + "/x2")[0]], name=n + "/x3")[0]
+        inner = ctx.emit("Add", [x, ctx.emit("Mul", [x3, ctx.const(0.044715, "float32", "gelu_c")], name=n + "/cx3")[0]],
+                         name=n + "/inner")[0]
+        t = ctx.emit("Tanh", [ctx.emit("Mul", [inner, ctx.const(math.sqrt(2 / math.pi), "float32", "sqrt_2_pi")],
+                                       name=n + "/scaled")[0]], name=n + "/tanh")[0]
+    else:
+        t = ctx.emit("Erf", [ctx.emit("Div", [x, ctx.const(math.sqrt(2.0), "float32", "sqrt2")], name=n + "/div")[0]],
+                     name=n + "/erf")[0]
+    s = ctx.emit("Add", [t, one], name=n + "/add1")[0]
+    hx = ctx.emit("Mul", [x, half], name=n + "/halfx")[0]
+    ctx.emit("Mul", [hx, s], node.outputs, name=n)
+
+
+@register("Gelu", since=20)
+def export_gelu(node, ctx: OnnxContext):
+    ctx.emit("Gelu", node.inputs, node.outputs, name=node.name, approximate=node.attrs.get("approximate", "none"))
+
+
+@register("HardSwish")
+def export_hardswish_decomposed(node, ctx: OnnxContext):
+    hs = ctx.emit("HardSigmoid", node.inputs, name=node.name + "/hsig", alpha=1.0 / 6, beta=0.5)[0]
+    ctx.emit("Mul", [node.inputs[0], hs], node.outputs, name=node.name)
+
+
+@register("HardSwish", since=14)
+def export_hardswish(node, ctx: OnnxContext):
+    ctx.emit("HardSwish", node.inputs, node.outputs, name=node.name)
+
+
+@register("Mish")
+def export_mish_decomposed(node, ctx: OnnxContext):
+    sp = ctx.emit("Softplus", node.inputs, name=node.name + "/softplus")[0]
+    t = ctx.emit("Tanh", [sp], name=node.name + "/tanh")[0]
+    ctx.emit("Mul", [node.inputs[0], t], node.outputs, name=node.name)
+
+
+@register("Mish", since=18)
+def export_mish(node, ctx: OnnxContext):
+    ctx.emit("Mish", node.inputs, node.outputs, name=node.name)
+
+
+@register("LayerNormalization")
+def export_layernorm_decomposed(node, ctx: OnnxContext):
+    x, scale = node.inputs[0], node.inputs[1]
+    bias = node.inputs[2] if len(node.inputs) > 2 else ""
+    axis = node.attrs.get("axis", -1)
+    info = ctx.graph.value_info(x)
+    rank = len(info.shape) if info is not None and info.shape is not None else None
+    if axis < 0:
+        if rank is None:
+            axes = [axis]  # only valid for axis == -1 (the common case)
+            if axis != -1:
+                raise ValueError(f"{node.name}: LayerNormalization axis {axis} needs a known rank below opset 17")
+        else:
+            axes = list(range(rank + axis, rank))
+    else:
+        axes = list(range(axis, rank)) if rank is not None else [axis]
+    n = node.name
+    mean = reduce_op(ctx, "ReduceMean", x, axes, 1, 1, n + "/mean")[0]
+    d = ctx.emit("Sub", [x, mean], name=n + "/center")[0]
+    var = reduce_op(ctx, "ReduceMean", ctx.emit("Mul", [d, d], name=n + "/sq")[0], axes, 1, 1, n + "/var")[0]
+    eps = ctx.const(node.attrs.get("epsilon", 1e-5), "float32", "eps")
+    std = ctx.emit("Sqrt", [ctx.emit("Add", [var, eps], name=n + "/var_eps")[0]], name=n + "/std")[0]
+    y = ctx.emit("Mul", [ctx.emit("Div", [d, std], name=n + "/norm")[0], scale], 1 if bias else node.outputs,
+                 name=n + "/scale")[0]
+    if bias:
+        ctx.emit("Add", [y, bias], node.outputs, name=n)
+
+
+@register("LayerNormalization", since=17)
+def export_layernorm(node, ctx: OnnxContext):
+    ctx.emit("LayerNormalization", node.inputs, node.outputs[:1], name=node.name,
+             axis=node.attrs.get("axis", -1), epsilon=float(node.attrs.get("epsilon", 1e-5)))
+
+
+@register("MeanVarianceNormalization")
+def export_mvn(node, ctx: OnnxContext):
+    a = node.attrs
+    axes = list(a.get("axes", [0, 2, 3]))
+    x, n = node.inputs[0], node.name
+    mean = reduce_op(ctx, "ReduceMean", x, axes, 1, 1, n + "/mean")[0]
+    if not a.get("normalize_variance", 1):
+        ctx.emit("Sub", [x, mean], node.outputs, name=n)
+        return
+    d = ctx.emit("Sub", [x, mean], name=n + "/center")[0]
+    var = reduce_op(ctx, "ReduceMean", ctx.emit("Mul", [d, d], name=n + "/sq")[0], axes, 1, 1, n + "/var")[0]
+    eps = ctx.const(a.get("epsilon", 1e-9), "float32", "eps")
+    if a.get("eps_after_sqrt", 0):
+        den = ctx.emit("Add", [ctx.emit("Sqrt", [var], name=n + "/std")[0], eps], name=n + "/den")[0]
+    else:
+        den = ctx.emit("Sqrt", [ctx.emit("Add", [var, eps], name=n + "/var_eps")[0]], name=n + "/den")[0]
+    ctx.emit("Div", [d, den], node.outputs, name=n)
+
+
+@register("LpNormalization")
+def export_lpnorm(node, ctx: OnnxContext):
+    a = node.attrs
+    axes, p, eps = list(a.get("axes", [1])), a.get("p", 2), a.get("epsilon", 0.0)
+    x, n = node.inputs[0], node.name
+    if p != 2 and p != 1:
+        raise ValueError(f"{n}: LpNormalization p={p}")
+    if a.get("eps_inside", 1) and p == 2:
+        ss = reduce_op(ctx, "ReduceSumSquare", x, axes, 1, 1, n + "/sumsq")[0]
+        den = ctx.emit("Sqrt", [ctx.emit("Add", [ss, ctx.const(eps, "float32", "eps")], name=n + "/add_eps")[0]],
+                       name=n + "/norm")[0]
+    else:
+        norm = reduce_op(ctx, "ReduceL2" if p == 2 else "ReduceL1", x, axes, 1, 1, n + "/norm")[0]
+        den = ctx.emit("Max", [norm, ctx.const(eps, "float32", "eps")], name=n + "/clamp")[0]
+    ctx.emit("Div", [x, den], node.outputs, name=n)
+
+
+@register("CaffeArgMax")
+def export_caffe_argmax(node, ctx: OnnxContext):
+    a = node.attrs
+    x, n = node.inputs[0], node.name
+    k, axis, out_max = a.get("top_k", 1), a.get("axis"), a.get("out_max_val", 0)
+    if axis is None:  # per sample over the flattened rest; output (N, 1 or 2, k)
+        flat = ctx.emit("Flatten", [x], name=n + "/flatten", axis=1)[0]
+        vals, idx = ctx.emit("TopK", [flat, ctx.const([k], hint="k")], 2, name=n + "/topk", axis=1)
+        fidx = ctx.emit("Cast", [idx], name=n + "/cast", to=1)[0]
+        if out_max:
+            parts = [ctx.emit("Unsqueeze", [t, ctx.const([1], hint="axes")], name=n + f"/unsq{i}")[0]
+                     for i, t in enumerate((fidx, vals))]
+            ctx.emit("Concat", parts, node.outputs, name=n, axis=1)
+        else:
+            ctx.emit("Unsqueeze", [fidx, ctx.const([1], hint="axes")], node.outputs, name=n)
+        return
+    vals, idx = ctx.emit("TopK", [x, ctx.const([k], hint="k")], 2, name=n + "/topk", axis=axis)
+    if out_max:
+        ctx.emit("Identity", [vals], node.outputs, name=n)
+    else:
+        ctx.emit("Cast", [idx], node.outputs, name=n, to=1)

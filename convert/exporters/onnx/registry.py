@@ -1,0 +1,7 @@
+"""Registry of ONNX export handlers: ``handler(node, ctx)`` emits ONNX nodes that compute
+``node.outputs`` from ``node.inputs``. IR ops without a handler whose spec says
+``onnx=True`` are exported as the ONNX op of the same name with the same attributes."""
+from ...registry import Registry
+
+ONNX_HANDLERS: Registry = Registry("onnx exporter")
+register = ONNX_HANDLERS.register

@@ -1,0 +1,32 @@
+"""The op table: every IR op declared once (inputs, outputs, attributes, semantics).
+
+Validation, ``schemas/ir.schema.json``, the support matrix and the docs are all
+generated from ``OPS``. Names follow ONNX where an ONNX op exists, so the ONNX
+operator specification is the reference for those ops' semantics; values that
+ONNX passes as constant inputs (axes, pads, shapes, scales) are attributes here,
+which keeps the IR self-describing for non-ONNX exporters.
+"""
+from __future__ import annotations
+
+from .spec import ATTR_KINDS, REQUIRED, Attr, OpSpec, Port, ports
+
+OPS: dict[str, OpSpec] = {}
+
+
+def declare(name: str, family: str, inputs: str, outputs: str = "Y", attrs: dict | None = None,
+            doc: str = "", onnx: bool = True) -> OpSpec:
+    if name in OPS:
+        raise RuntimeError(f"op {name!r} declared twice")
+    spec = OpSpec(name, family, ports(inputs), ports(outputs), dict(attrs or {}), " ".join(doc.split()), onnx)
+    OPS[name] = spec
+    return spec
+
+
+def get(name: str) -> OpSpec:
+    return OPS[name]
+
+
+# Importing the family modules fills OPS.
+from . import activation, conv, elementwise, misc, norm, pool, reduce, rnn, shape  # noqa: E402,F401
+
+__all__ = ["OPS", "OpSpec", "Attr", "Port", "REQUIRED", "ATTR_KINDS", "declare", "get"]

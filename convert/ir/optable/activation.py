@@ -1,0 +1,49 @@
+"""Activations (element-wise unless noted)."""
+from . import declare
+from .spec import Attr
+
+for _name, _doc in [
+    ("Relu", "max(x, 0)"),
+    ("Sigmoid", "1 / (1 + exp(-x))"),
+    ("Tanh", "tanh(x)"),
+    ("Softplus", "log(1 + exp(x))"),
+    ("Softsign", "x / (1 + |x|)"),
+    ("HardSwish", "x * max(0, min(1, x/6 + 1/2))"),
+    ("Abs", "|x|"),
+    ("Exp", "e^x"),
+    ("Log", "natural logarithm"),
+    ("Sqrt", "square root"),
+    ("Neg", "-x"),
+    ("Reciprocal", "1/x"),
+    ("Erf", "error function"),
+    ("Floor", "round down"),
+    ("Ceil", "round up"),
+    ("Sin", "sine"),
+    ("Cos", "cosine"),
+    ("Not", "logical not"),
+    ("Identity", "y = x; removed by the optimiser"),
+]:
+    declare(_name, "activation", "X", doc=_doc)
+
+declare("LeakyRelu", "activation", "X", attrs={"alpha": Attr("float", 0.01)}, doc="x if x >= 0 else alpha*x")
+declare("Elu", "activation", "X", attrs={"alpha": Attr("float", 1.0)}, doc="x if x > 0 else alpha*(exp(x)-1)")
+declare("Selu", "activation", "X", attrs={
+    "alpha": Attr("float", 1.67326319217681884765625), "gamma": Attr("float", 1.05070102214813232421875),
+}, doc="gamma * (x if x > 0 else alpha*(exp(x)-1))")
+declare("Celu", "activation", "X", attrs={"alpha": Attr("float", 1.0)}, doc="max(0,x) + min(0, alpha*(exp(x/alpha)-1))")
+declare("HardSigmoid", "activation", "X", attrs={"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)},
+        doc="max(0, min(1, alpha*x + beta))")
+declare("PRelu", "activation", "X slope", doc="""
+    x if x >= 0 else slope*x; slope broadcasts against X (per channel: shape (C, 1, 1)
+    for NCHW, or a scalar).""")
+declare("Gelu", "activation", "X", attrs={"approximate": Attr("str", "none", choices=("none", "tanh"))},
+        doc="x * Phi(x); approximate='tanh' uses the tanh formula.")
+declare("Silu", "activation", "X", attrs={"beta": Attr("float", 1.0)}, onnx=False,
+        doc="x * sigmoid(beta*x) (Swish); exported to ONNX as Mul(X, Sigmoid(beta*X)).")
+declare("Mish", "activation", "X", doc="x * tanh(softplus(x))")
+declare("Clip", "activation", "X", attrs={"min": Attr("float", None), "max": Attr("float", None)},
+        doc="clamp to [min, max]; a missing bound is open. ReLU6 is Clip(0, 6).")
+declare("ThresholdedRelu", "activation", "X", attrs={"alpha": Attr("float", 1.0)}, doc="x if x > alpha else 0")
+declare("Softmax", "activation", "X", attrs={"axis": Attr("int", -1)}, doc="softmax along one axis")
+declare("LogSoftmax", "activation", "X", attrs={"axis": Attr("int", -1)}, doc="log of softmax along one axis")
+declare("Pow", "activation", "X Y", doc="x ** y with broadcasting (ONNX Pow); Y is usually a scalar weight")

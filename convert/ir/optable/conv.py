@@ -1,0 +1,23 @@
+"""Convolutions. Layout: NC(D)HW activations, OI(D)HW weights (ConvTranspose: IO/g(D)HW)."""
+from . import declare
+from .spec import Attr
+
+_CONV_ATTRS = {
+    "kernel_shape": Attr("ints", doc="spatial kernel size, one per spatial axis"),
+    "strides": Attr("ints", None, "default 1 per axis"),
+    "dilations": Attr("ints", None, "default 1 per axis"),
+    "pads": Attr("ints", None, "[x1_begin, x2_begin, ..., x1_end, x2_end]; asymmetric allowed; default 0"),
+    "group": Attr("int", 1),
+}
+
+declare("Conv", "conv", "X W B?", attrs=_CONV_ATTRS, doc="""
+    N-d convolution (1-D, 2-D, 3-D by the rank of W). X is (N, C, *spatial), W is
+    (M, C/group, *kernel), B is (M). Explicit pads only: importers resolve 'same'
+    padding to explicit, possibly asymmetric, pads. Depthwise is group == C.""")
+
+declare("ConvTranspose", "conv", "X W B?", attrs={
+    **_CONV_ATTRS,
+    "output_padding": Attr("ints", None, "extra size added at the end of each spatial axis"),
+}, doc="""
+    Transposed convolution. W is (C, M/group, *kernel). Output size per axis =
+    stride*(in-1) + output_padding + (kernel-1)*dilation + 1 - pad_begin - pad_end.""")

@@ -1,0 +1,20 @@
+"""Pooling. Output sizes follow ONNX: floor, or ceil with ceil_mode=1; a window that would
+start entirely inside the end padding is dropped (ONNX and PyTorch rule), which is
+also Caffe's rule after its importer adjusts pads."""
+from . import declare
+from .spec import Attr
+
+_POOL = {
+    "kernel_shape": Attr("ints"),
+    "strides": Attr("ints", None, "default 1 per axis"),
+    "pads": Attr("ints", None, "[begin..., end...], default 0"),
+    "ceil_mode": Attr("int", 0),
+    "dilations": Attr("ints", None),
+}
+
+declare("MaxPool", "pool", "X", attrs=_POOL, doc="Max pooling over spatial windows; padding is -inf.")
+declare("AveragePool", "pool", "X", attrs={**_POOL, "count_include_pad": Attr("int", 0)}, doc="""
+    Average pooling. count_include_pad=1 divides by the window clipped to the padded
+    input (pads count, the ceil overhang does not); 0 divides by the valid elements only.""")
+declare("GlobalAveragePool", "pool", "X", doc="Mean over all spatial axes, keeping them as size 1.")
+declare("GlobalMaxPool", "pool", "X", doc="Max over all spatial axes, keeping them as size 1.")

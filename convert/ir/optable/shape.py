@@ -1,0 +1,50 @@
+"""Shape and data-movement ops. Constant operands are attributes in the IR."""
+from . import declare
+from .spec import Attr
+
+declare("Concat", "shape", "inputs*", "concat_result", attrs={"axis": Attr("int")}, doc="join along axis")
+declare("Split", "shape", "input", "outputs*", attrs={
+    "axis": Attr("int", 0), "split": Attr("ints", None, "sizes; default equal parts"),
+}, doc="split into len(outputs) parts along axis")
+declare("Slice", "shape", "data", "output", attrs={
+    "starts": Attr("ints"), "ends": Attr("ints"), "axes": Attr("ints", None), "steps": Attr("ints", None),
+}, doc="numpy-style slicing; ends are clamped; INT64 max means 'to the end'")
+declare("Flatten", "shape", "input", "output", attrs={"axis": Attr("int", 1)},
+        doc="reshape to 2-D: (prod(shape[:axis]), prod(shape[axis:]))")
+declare("Reshape", "shape", "data", "reshaped", attrs={
+    "shape": Attr("ints"), "allowzero": Attr("int", 0),
+}, doc="""
+    reshape; with allowzero=0 a 0 copies the input dimension at the same index, and one
+    -1 is inferred. Importers write 0 for the (symbolic) batch dimension so it stays dynamic.""")
+declare("Transpose", "shape", "data", "transposed", attrs={"perm": Attr("ints")}, doc="permute axes")
+declare("Squeeze", "shape", "data", "squeezed", attrs={"axes": Attr("ints", None)}, doc="drop size-1 axes")
+declare("Unsqueeze", "shape", "data", "expanded", attrs={"axes": Attr("ints")}, doc="insert size-1 axes")
+declare("Pad", "shape", "data", "output", attrs={
+    "pads": Attr("ints", doc="[x1_begin, ..., xn_begin, x1_end, ..., xn_end] over all axes; negative crops"),
+    "mode": Attr("str", "constant", choices=("constant", "reflect", "edge", "wrap")),
+    "value": Attr("float", 0.0),
+}, doc="pad every axis")
+declare("Resize", "shape", "X", attrs={
+    "scales": Attr("floats", None, "one per axis (N and C included)"),
+    "sizes": Attr("ints", None, "one per axis; exclusive with scales"),
+    "mode": Attr("str", "nearest", choices=("nearest", "linear", "cubic")),
+    "coordinate_transformation_mode": Attr("str", "half_pixel", choices=(
+        "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn")),
+    "nearest_mode": Attr("str", "round_prefer_floor", choices=(
+        "round_prefer_floor", "round_prefer_ceil", "floor", "ceil")),
+    "cubic_coeff_a": Attr("float", -0.75),
+}, doc="""
+    Up/down-sampling. The coordinate transformation mode is always explicit: torch
+    nearest is (asymmetric, floor), torch bilinear align_corners=False is (half_pixel
+    or pytorch_half_pixel), Keras UpSampling2D nearest is (asymmetric, floor).""")
+declare("Tile", "shape", "input", "output", attrs={"repeats": Attr("ints")}, doc="numpy.tile")
+declare("Expand", "shape", "input", "output", attrs={"shape": Attr("ints")}, doc="broadcast to shape")
+declare("Gather", "shape", "data indices", "output", attrs={"axis": Attr("int", 0)},
+        doc="take along axis (Embedding is Gather(weight, ids, axis=0))")
+declare("DepthToSpace", "shape", "input", "output", attrs={
+    "blocksize": Attr("int"), "mode": Attr("str", "DCR", choices=("DCR", "CRD")),
+}, doc="rearrange channel blocks into spatial blocks (PixelShuffle is CRD)")
+declare("SpaceToDepth", "shape", "input", "output", attrs={"blocksize": Attr("int")}, doc="inverse of DepthToSpace DCR")
+declare("Cast", "shape", "input", "output", attrs={"to": Attr("str", doc="IR dtype name")}, doc="change dtype")
+declare("Constant", "shape", "", "output", attrs={"weight": Attr("str", doc="name of the weight tensor")},
+        onnx=False, doc="the value of a named weight as a graph value (exported as an initializer)")

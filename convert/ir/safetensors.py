@@ -1,0 +1,76 @@
+"""A minimal safetensors reader/writer (the format is 8 bytes of header length, a JSON
+header, then raw little-endian data). Own code so loading can memory-map."""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+_TO_ST = {"float32": "F32", "float16": "F16", "float64": "F64", "int64": "I64", "int32": "I32",
+          "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+_FROM_ST = {v: k for k, v in _TO_ST.items()}
+MAX_HEADER = 100 * 1024 * 1024
+
+
+def write(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    header: dict = {}
+    if metadata:
+        header["__metadata__"] = dict(metadata)
+    offset = 0
+    names = sorted(tensors)
+    for k in names:
+        t = tensors[k]
+        if str(t.dtype) not in _TO_ST:
+            raise ValueError(f"{k}: dtype {t.dtype} cannot be stored")
+        header[k] = {"dtype": _TO_ST[str(t.dtype)], "shape": list(t.shape), "data_offsets": [offset, offset + t.nbytes]}
+        offset += t.nbytes
+    raw = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)))
+        f.write(raw)
+        for k in names:
+            _write_array(f, tensors[k])
+
+
+def _write_array(f: BinaryIO, t: np.ndarray) -> None:
+    a = np.ascontiguousarray(t)
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    f.write(memoryview(a.reshape(-1).view(np.uint8)))
+
+
+def read(path: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError("file too short for a safetensors header")
+        (n,) = struct.unpack("<Q", head)
+        if n > min(MAX_HEADER, size - 8):
+            raise ValueError(f"header length {n} exceeds the file")
+        header = json.loads(f.read(n))
+    base = 8 + n
+    data = np.memmap(path, dtype=np.uint8, mode="r") if mmap and size > base else None
+    out: dict[str, np.ndarray] = {}
+    for k, info in header.items():
+        if k == "__metadata__":
+            continue
+        dtype = np.dtype(_FROM_ST[info["dtype"]])
+        start, end = info["data_offsets"]
+        shape = tuple(int(d) for d in info["shape"])
+        count = int(np.prod(shape, dtype=np.int64))
+        if start < 0 or end > size - base or end - start != count * dtype.itemsize:
+            raise ValueError(f"tensor {k!r}: offsets {start}..{end} do not fit shape {shape} in the file")
+        if data is not None:
+            arr = data[base + start: base + end].view(dtype).reshape(shape)
+        else:
+            with open(path, "rb") as f:
+                f.seek(base + start)
+                arr = np.frombuffer(f.read(end - start), dtype=dtype).reshape(shape)
+        out[k] = arr
+    return out

@@ -1,0 +1,55 @@
+"""Save and load the IR: ``model.nnir/graph.json`` + ``weights.safetensors``. No pickle."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ModelLoadError
+from . import safetensors
+from .graph import Graph, Node, Value
+from .validate import validate
+
+GRAPH_FILE = "graph.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+
+def dumps(graph: Graph) -> str:
+    return json.dumps(graph.to_json(), indent=1, sort_keys=True) + "\n"
+
+
+def save(graph: Graph, folder: str | Path) -> Path:
+    """Write the graph folder (callers wanting atomicity write to a temp folder and rename)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / GRAPH_FILE).write_text(dumps(graph))
+    safetensors.write(folder / WEIGHTS_FILE, graph.weights)
+    return folder
+
+
+def from_json(d: dict, weights: dict) -> Graph:
+    if d.get("format") != "nnir":
+        raise ValueError("not an nnir graph.json")
+    return Graph(
+        name=d["name"],
+        inputs=[Value.from_json(v) for v in d["inputs"]],
+        outputs=[Value.from_json(v) for v in d["outputs"]],
+        nodes=[Node.from_json(n) for n in d["nodes"]],
+        weights=weights,
+        values={v["name"]: Value.from_json(v) for v in d.get("values", [])},
+        metadata=dict(d.get("metadata", {})),
+    )
+
+
+def load(folder: str | Path, mmap: bool = True) -> Graph:
+    folder = Path(folder)
+    try:
+        d = json.loads((folder / GRAPH_FILE).read_text())
+        weights = safetensors.read(folder / WEIGHTS_FILE, mmap=mmap) if (folder / WEIGHTS_FILE).exists() else {}
+        g = from_json(d, weights)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelLoadError(str(folder), f"not a readable nnir folder ({e})") from e
+    missing = [k for k in d.get("weights", {}) if k not in weights]
+    if missing:
+        raise ModelLoadError(str(folder), f"weights missing from {WEIGHTS_FILE}: {', '.join(missing[:5])}")
+    validate(g)
+    return g

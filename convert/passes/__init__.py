@@ -1,0 +1,47 @@
+"""Graph optimisation passes over the IR: an ordered list of small, switchable passes.
+
+Each pass takes a Graph and returns (graph, changes) where ``changes`` lists what it did
+in words; ``optimize`` runs them in order and validates after each one.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable
+
+from ..ir.graph import Graph
+from ..ir.validate import validate
+from .cleanup import remove_identity
+from .fold_bn import fold_batchnorm
+
+log = logging.getLogger(__name__)
+
+Pass = Callable[[Graph], tuple[Graph, list[str]]]
+
+PASSES: dict[str, Pass] = {
+    "remove-identity": remove_identity,
+    "fold-batchnorm": fold_batchnorm,
+}
+
+
+def optimize(graph: Graph, disable: Iterable[str] = (), report: list | None = None) -> Graph:
+    """Run every enabled pass in order on a copy of ``graph``."""
+    disabled = set(disable)
+    unknown = disabled - set(PASSES)
+    if unknown:
+        from ..errors import UsageError
+
+        raise UsageError(f"unknown pass(es) {sorted(unknown)}; known: {', '.join(PASSES)}")
+    g = graph.copy()
+    for name, fn in PASSES.items():
+        if name in disabled:
+            continue
+        g, changes = fn(g)
+        validate(g)
+        if report is not None:
+            report.append((name, changes))
+        for c in changes:
+            log.debug("%s: %s", name, c)
+    return g
+
+
+__all__ = ["optimize", "PASSES"]

@@ -1,0 +1,69 @@
+"""Fold an inference BatchNormalization into the preceding Conv / ConvTranspose / Gemm.
+
+Before: y = BN(Conv(x, W, B)).  After: y = Conv(x, W * s, (B - mean) * s + beta) with
+s = gamma / sqrt(var + eps), per output channel. Only when the conv output feeds the BN
+alone and every parameter is a stored weight.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Graph
+
+_FOLDABLE = ("Conv", "ConvTranspose", "Gemm")
+
+
+def fold_batchnorm(graph: Graph) -> tuple[Graph, list[str]]:
+    producers = graph.producers()
+    consumers = graph.consumers()
+    outputs = {v.name for v in graph.outputs}
+    dropped: set[int] = set()
+    changes = []
+    for bn in graph.nodes:
+        if bn.op != "BatchNormalization":
+            continue
+        prev = producers.get(bn.inputs[0])
+        if prev is None or prev.op not in _FOLDABLE or prev.outputs[0] in outputs:
+            continue
+        if len(consumers.get(prev.outputs[0], [])) != 1 or any(i not in graph.weights for i in bn.inputs[1:5]):
+            continue
+        if prev.inputs[1] not in graph.weights or (len(prev.inputs) > 2 and prev.inputs[2] and prev.inputs[2] not in graph.weights):
+            continue
+        if prev.op == "Gemm" and (prev.attrs.get("transA", 0) or prev.attrs.get("alpha", 1.0) != 1.0
+                                  or prev.attrs.get("beta", 1.0) != 1.0):
+            continue
+        gamma, beta, mean, var = (graph.weights[i].astype(np.float64) for i in bn.inputs[1:5])
+        s = gamma / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
+        w = graph.weights[prev.inputs[1]].astype(np.float64)
+        if prev.op == "Conv":
+            w = w * s.reshape((-1,) + (1,) * (w.ndim - 1))
+        elif prev.op == "ConvTranspose":
+            g = prev.attrs.get("group", 1)
+            cin, mpg = w.shape[0], w.shape[1]
+            w = (w.reshape((g, cin // g, mpg) + w.shape[2:]) * s.reshape((g, 1, mpg) + (1,) * (w.ndim - 2))).reshape(w.shape)
+        else:  # Gemm: B is (out, in) with transB=1, else (in, out)
+            w = w * (s[:, None] if prev.attrs.get("transB", 0) else s[None, :])
+        b = graph.weights[prev.inputs[2]].astype(np.float64) if len(prev.inputs) > 2 and prev.inputs[2] else 0.0
+        nb = (b - mean) * s + beta
+        dtype = graph.weights[prev.inputs[1]].dtype
+        wname = _fresh(graph, prev.inputs[1] + "_bnfold")
+        bname = _fresh(graph, prev.name + "_bias_bnfold")
+        graph.weights[wname] = w.astype(dtype)
+        graph.weights[bname] = nb.astype(dtype)
+        prev.inputs = [prev.inputs[0], wname, bname]
+        prev.outputs = [bn.outputs[0]]
+        dropped.add(id(bn))
+        changes.append(f"folded {bn.name} into {prev.name}")
+    graph.nodes = [n for n in graph.nodes if id(n) not in dropped]
+    if changes:
+        used = {i for n in graph.nodes for i in n.inputs}
+        graph.weights = {k: v for k, v in graph.weights.items() if k in used}
+    return graph, changes
+
+
+def _fresh(graph: Graph, base: str) -> str:
+    name, i = base, 1
+    while name in graph.weights:
+        name = f"{base}_{i}"
+        i += 1
+    return name

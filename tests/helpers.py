@@ -1,0 +1,32 @@
+"""Shared test helpers: run an IR graph through the ONNX exporter and onnxruntime."""
+from __future__ import annotations
+
+import numpy as np
+
+from convert.exporters.onnx import to_onnx
+from convert.ir import Graph
+
+
+def run_onnx(graph: Graph, inputs: dict[str, np.ndarray], opset: int = 17, optimize: bool = True) -> dict[str, np.ndarray]:
+    """Export ``graph`` (after the default optimisation passes) and run it in onnxruntime."""
+    import onnx
+    import onnxruntime as ort
+
+    if optimize:
+        from convert.passes import optimize as opt
+
+        graph = opt(graph)
+    model = to_onnx(graph, opset)
+    onnx.checker.check_model(model, full_check=True)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    outs = sess.run(None, inputs)
+    return {o.name: v for o, v in zip(sess.get_outputs(), outs)}
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-4, atol: float = 1e-5, what: str = "") -> None:
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
