@@ -24,16 +24,18 @@ class GraphBuilder:
         self.framework = framework
         self.source: Source | None = None
         self.problems: list[Unsupported] = []
-        self._names: set[str] = set()
+        self._names: set[str] = set()  # values and weights
+        self._node_names: set[str] = set()  # a separate namespace, as in ONNX
 
     # -- naming ----------------------------------------------------------
-    def unique(self, base: str) -> str:
+    def unique(self, base: str, _space: set | None = None) -> str:
+        space = self._names if _space is None else _space
         base = _SAFE.sub("_", base) or "v"
         name, i = base, 1
-        while name in self._names:
+        while name in space:
             name = f"{base}_{i}"
             i += 1
-        self._names.add(name)
+        space.add(name)
         return name
 
     def reserve(self, name: str) -> None:
@@ -62,7 +64,7 @@ class GraphBuilder:
              outputs: int | Sequence[str] = 1, out_names: Sequence[str] | None = None) -> list[str]:
         """Emit one node; returns its output value names."""
         layer = self.source.layer_name if self.source else op
-        node_name = self.unique(name or layer)
+        node_name = self.unique(name or layer, self._node_names)
         if isinstance(outputs, int):
             if out_names is None:
                 out_names = [node_name] if outputs == 1 else [f"{node_name}:{i}" for i in range(outputs)]

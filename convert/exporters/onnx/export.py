@@ -135,7 +135,26 @@ def to_onnx(graph: Graph, opset: int = DEFAULT_OPSET, external_data: str | None 
                               producer_version=__version__, ir_version=_ir_version(opset))
     for k, v in sorted(graph.metadata.items()):
         model.metadata_props.add(key=k, value=str(v))
+    _fill_output_shapes(model)
     return model
+
+
+def _fill_output_shapes(model) -> None:
+    """Graph outputs must carry a shape for the checker: take them from shape inference."""
+    import onnx
+
+    missing = [o for o in model.graph.output if not o.type.tensor_type.HasField("shape")]
+    if not missing:
+        return
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:
+        inferred = None
+    known = {o.name: o for o in inferred.graph.output} if inferred is not None else {}
+    for o in missing:
+        src = known.get(o.name)
+        if src is not None and src.type.tensor_type.HasField("shape"):
+            o.type.tensor_type.shape.CopyFrom(src.type.tensor_type.shape)
 
 
 class _DataFile:

@@ -1,0 +1,155 @@
+"""The typed Python API; the CLI is a thin shell over these functions."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import CannotVerifyError, UnsupportedError, UsageError, VerificationError
+from .formats import Format, detect, resolve
+from .io import atomic_output, check_free
+from .ir.graph import Graph
+from .loaded import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConvertResult:
+    files: list[Path]
+    graph: Graph
+    source_format: str
+    target_format: str
+    passes: list[tuple[str, list[str]]] = field(default_factory=list)
+    report: "object | None" = None
+    seconds: float = 0.0
+
+
+def load_model(path: str, fmt: str | None = None, **options) -> LoadedModel:
+    """Import a model file into the IR (``options`` are the reader's: weights=,
+    trust_pickle=, io_layout=, input_shapes=, allow_missing_weights=)."""
+    f = detect(str(path), fmt, reading=True)
+    if not f.reader:
+        raise UsageError(f"nnconvert cannot read {f.name} files")
+    src = str(path).rsplit(":", 1)[0] if ".py:" in str(path) else str(path)
+    if not Path(src).exists():
+        from .errors import ModelLoadError
+
+        raise ModelLoadError(src, "no such file")
+    loaded = resolve(f.reader)(str(path), **options)
+    return loaded
+
+
+def unsupported_by_target(graph: Graph, fmt: Format, **options) -> None:
+    if fmt.unsupported:
+        problems = resolve(fmt.unsupported)(graph, **options)
+        if problems:
+            raise UnsupportedError(problems, f"{fmt.name} export")
+
+
+def prepare(graph: Graph, optimize: bool = True, disable_passes=()) -> tuple[Graph, list]:
+    changes: list = []
+    if not optimize:
+        return graph, changes
+    from .passes import optimize as run_passes
+
+    return run_passes(graph, disable=disable_passes, report=changes), changes
+
+
+def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: bool = False, optimize: bool = True,
+           disable_passes=(), **options) -> list[Path]:
+    """Write ``graph`` to ``path`` atomically (nothing is left behind on failure)."""
+    f = detect(str(path), fmt, reading=False)
+    unsupported_by_target(graph, f, **options)
+    graph, _ = prepare(graph, optimize, disable_passes)
+    with atomic_output(path, force) as tmp:
+        resolve(f.writer)(graph, tmp, **options)
+        written = sorted(p.name for p in tmp.parent.iterdir())
+    return [Path(path).parent / n for n in written]
+
+
+def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fmt: str | None = None,
+                 reader_options: dict | None = None, writer_options: dict | None = None, force: bool = False,
+                 optimize: bool = True, disable_passes=(), verify: bool = False, verify_options: dict | None = None,
+                 step: Callable[[str], None] | None = None) -> ConvertResult:
+    """Import ``source``, optimise, export to ``target`` and optionally verify the written
+    file in its own runtime against the source. On a verification mismatch nothing is
+    written and VerificationError (exit 1) carries the report."""
+    t0 = time.perf_counter()
+    step = step or (lambda s: None)
+    fin = detect(source, from_fmt, reading=True)
+    fout = detect(target, to_fmt, reading=False)
+    check_free([Path(target)], force)
+    step(f"reading {fin.name} model")
+    loaded = load_model(source, fin.name, **(reader_options or {}))
+    wopts = writer_options or {}
+    unsupported_by_target(loaded.graph, fout, **wopts)
+    step("optimising")
+    graph, changes = prepare(loaded.graph, optimize, disable_passes)
+    step(f"writing {fout.name}")
+    report = None
+    with atomic_output(target, force) as tmp:
+        resolve(fout.writer)(graph, tmp, **wopts)
+        if verify:
+            step("verifying")
+            report = verify_loaded(loaded, tmp, fout, source_label=source, target_label=target,
+                                   **(verify_options or {}))
+            if not report.ok:
+                err = VerificationError(f"verification failed: {target} does not match {source}; nothing written")
+                err.report = report  # type: ignore[attr-defined]
+                raise err
+        written = sorted(p.name for p in tmp.parent.iterdir())
+    files = [Path(target).parent / n for n in written]
+    return ConvertResult(files, graph, fin.name, fout.name, changes, report, time.perf_counter() - t0)
+
+
+def _target_runner(fmt: Format, path: Path, device: str):
+    if not fmt.runner:
+        raise CannotVerifyError(f"nnconvert cannot run {fmt.name} files")
+    return resolve(fmt.runner)(str(path), device=device)
+
+
+def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Format, *, samples: int = 1,
+                  seed: int = 0, input_shapes: dict | None = None, inputs: dict | None = None,
+                  reference: str | dict | None = None, rtol: float | None = None, atol: float | None = None,
+                  device: str = "cpu", source_label: str = "", target_label: str = "",
+                  progress: Callable[[int, int], None] | None = None):
+    from .verify.core import compare_reference, compare_runs
+    from .verify.inputs import InputSet
+    from .verify.report import VerifyReport, environment
+
+    run_target = _target_runner(target_fmt, Path(target_path), device)
+    report = VerifyReport(source=source_label or (loaded.path or loaded.format),
+                          target=target_label or str(target_path), device=device,
+                          providers=list(getattr(run_target, "providers", [target_fmt.name])),
+                          environment=environment(loaded.format, loaded.framework_version))
+    if reference is not None:
+        ref = dict(np.load(reference)) if isinstance(reference, (str, Path)) else dict(reference)
+        report.runs = compare_reference(loaded.graph, ref, run_target, rtol=rtol, atol=atol, device=device)
+        report.notes.append(f"compared against recorded arrays in {reference if isinstance(reference, (str, Path)) else 'memory'}")
+        return report
+    if loaded.run is None:
+        raise CannotVerifyError(f"cannot verify: no {loaded.format} runtime here to run the source; "
+                                "pass --reference FILE.npz with recorded inputs and outputs")
+    given = [InputSet(seed, inputs)] if inputs else None
+    report.runs = compare_runs(loaded.graph, loaded.run, run_target, samples=samples, seed=seed,
+                               input_shapes=input_shapes, inputs=given, rtol=rtol, atol=atol, device=device,
+                               progress=progress)
+    return report
+
+
+def verify(source: str, target: str, *, from_fmt: str | None = None, to_fmt: str | None = None,
+           reader_options: dict | None = None, **verify_options):
+    """Compare ``target`` (any format nnconvert can run) with ``source``; returns a
+    VerifyReport whose ``.ok`` is the verdict."""
+    loaded = load_model(source, from_fmt, **(reader_options or {}))
+    tf = detect(target, to_fmt, reading=False)
+    if not Path(target.rsplit(":", 1)[0] if ".py:" in target else target).exists():
+        from .errors import ModelLoadError
+
+        raise ModelLoadError(target, "no such file")
+    return verify_loaded(loaded, target, tf, source_label=source, target_label=target, **verify_options)

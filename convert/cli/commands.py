@@ -1,0 +1,219 @@
+"""The nnconvert subcommands."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import EXIT_MISMATCH, EXIT_UNSUPPORTED
+from .main import EPILOG_CONVERT, main
+from .options import parse_inputs, parse_shapes
+
+
+def _step(msg: str) -> None:
+    click.secho(f"» {msg}", err=True, dim=True)
+
+
+def _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape) -> dict:
+    opts = {"input_shapes": parse_shapes(input_shape)}
+    if weights:
+        opts["weights"] = weights
+    if trust_pickle:
+        opts["trust_pickle"] = True
+    if io_layout:
+        opts["io_layout"] = io_layout
+    if allow_missing_weights:
+        opts["allow_missing_weights"] = True
+    return opts
+
+
+def reader_flags(f):
+    for opt in reversed([
+        click.option("--from", "from_fmt", metavar="FMT", help="Source format (default: from the file name)."),
+        click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+                     help="Weights file: a torch state_dict (weights_only load) or a .caffemodel."),
+        click.option("--trust-pickle", is_flag=True,
+                     help="Allow loading a fully pickled torch model. Unpickling RUNS CODE from the file."),
+        click.option("--io-layout", type=click.Choice(["nhwc", "nchw"]),
+                     help="Keras sources: keep the channels-last interface (default) or expose NCHW."),
+        click.option("--allow-missing-weights", is_flag=True,
+                     help="Caffe prototxt without weights: convert with zero-filled weights (warns)."),
+        click.option("--input-shape", multiple=True, metavar="NAME:D0,D1,...",
+                     help="Input shape; a name or -1 marks a dynamic dimension. Repeatable."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def verify_flags(f):
+    for opt in reversed([
+        click.option("--reference", type=click.Path(exists=True, dir_okay=False), metavar="FILE.npz",
+                     help="Recorded inputs and expected outputs keyed by name (e.g. Caffe blobs)."),
+        click.option("--samples", type=click.IntRange(1), default=1, show_default=True,
+                     help="Seeded random input sets per input size."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--rtol", type=float, help="Relative tolerance (default depends on dtype)."),
+        click.option("--atol", type=float, help="Absolute tolerance (default depends on dtype)."),
+        click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+                     help="onnxruntime execution provider; cuda fails if CUDA is not really active."),
+        click.option("--report", "report_json", type=click.Path(dir_okay=False), help="Write a JSON report."),
+        click.option("--markdown", "report_md", type=click.Path(dir_okay=False), help="Write a Markdown report."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _write_reports(report, report_json, report_md) -> None:
+    if report is None:
+        return
+    if report_json:
+        Path(report_json).write_text(report.dumps())
+    if report_md:
+        Path(report_md).write_text(report.to_markdown())
+
+
+def _progress(total_hint: str = "verifying"):
+    bar = {"b": None}
+
+    def cb(done: int, total: int) -> None:
+        if total <= 1:
+            return
+        if bar["b"] is None:
+            bar["b"] = click.progressbar(length=total, label=total_hint, file=click.get_text_stream("stderr"))
+            bar["b"].__enter__()
+        bar["b"].update(1)
+        if done == total:
+            bar["b"].__exit__(None, None, None)
+
+    return cb
+
+
+@main.command(epilog=EPILOG_CONVERT)
+@click.argument("source")
+@click.option("-o", "--output", required=True, help="Output path; the format follows from its name.")
+@click.option("--to", "to_fmt", metavar="FMT", help="Target format (onnx, torch, torch-source, keras, caffe, nnir).")
+@click.option("--opset", type=int, help="ONNX opset (default 17).")
+@reader_flags
+@click.option("--verify/--no-verify", default=False, help="Run source and result on the same inputs and compare.")
+@verify_flags
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("--no-optimize", is_flag=True, help="Skip every graph optimisation pass.")
+@click.option("--disable-pass", multiple=True, metavar="NAME", help="Skip one optimisation pass. Repeatable.")
+def convert(source, output, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights,
+            input_shape, verify, reference, samples, seed, rtol, atol, device, report_json, report_md, force,
+            no_optimize, disable_pass):
+    """Convert SOURCE to OUTPUT (formats from the file names or --from/--to).
+
+    Nothing is written when the model has unsupported layers (all are listed), when
+    writing fails, or when --verify finds a mismatch.
+    """
+    from ..api import convert_file
+
+    ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
+    wopts = {"opset": opset} if opset else {}
+    vopts = dict(samples=samples, seed=seed, input_shapes=ropts["input_shapes"], reference=reference, rtol=rtol,
+                 atol=atol, device=device, progress=_progress())
+    try:
+        res = convert_file(source, output, from_fmt=from_fmt, to_fmt=to_fmt, reader_options=ropts,
+                           writer_options=wopts, force=force, optimize=not no_optimize, disable_passes=disable_pass,
+                           verify=verify or bool(reference), verify_options=vopts, step=_step)
+    except Exception as e:
+        _write_reports(getattr(e, "report", None), report_json, report_md)
+        raise
+    for name, changes in res.passes:
+        if changes:
+            click.echo(f"pass {name}: {len(changes)} change(s)", err=True)
+    if res.report is not None:
+        click.echo(res.report.table())
+        _write_reports(res.report, report_json, report_md)
+    files = ", ".join(str(f) for f in res.files)
+    click.secho(f"wrote {files} ({res.source_format} -> {res.target_format}, {res.seconds:.2f} s)", fg="green", err=True)
+
+
+@main.command()
+@click.argument("source")
+@click.argument("target")
+@click.option("--to", "to_fmt", metavar="FMT", help="Format of TARGET (default: from its name).")
+@reader_flags
+@click.option("--input", "input_files", multiple=True, metavar="NAME=FILE.npy", help="Your own input array.")
+@click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), metavar="FILE.npz",
+              help="Your own input arrays keyed by input name.")
+@verify_flags
+def verify(source, target, to_fmt, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights, input_shape,
+           input_files, inputs_npz, reference, samples, seed, rtol, atol, device, report_json, report_md):
+    """Check that TARGET computes what SOURCE computes (exit 0 pass, 1 mismatch).
+
+    \b
+    Examples:
+      nnconvert verify model.pt2 model.onnx
+      nnconvert verify model.keras model.onnx --samples 3 --report r.json
+      nnconvert verify deploy.prototxt m.onnx --weights m.caffemodel --reference blobs.npz
+    """
+    from ..api import verify as run_verify
+
+    ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
+    report = run_verify(source, target, from_fmt=from_fmt, to_fmt=to_fmt, reader_options=ropts,
+                        samples=samples, seed=seed, input_shapes=ropts["input_shapes"],
+                        inputs=parse_inputs(input_files, inputs_npz), reference=reference, rtol=rtol, atol=atol,
+                        device=device, progress=_progress())
+    click.echo(report.table())
+    _write_reports(report, report_json, report_md)
+    if not report.ok:
+        raise SystemExit(EXIT_MISMATCH)
+
+
+@main.command()
+@click.argument("model")
+@reader_flags
+def inspect(model, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights, input_shape):
+    """Print MODEL's IR as a table: layer, op, output shape, parameters.
+
+    \b
+    Example:
+      nnconvert inspect fixtures/tiny_resnet.pt2
+    """
+    from ..api import load_model
+    from ..inspect import table
+
+    ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
+    loaded = load_model(model, from_fmt, **ropts)
+    click.echo(table(loaded.graph))
+
+
+@main.command()
+@click.argument("model")
+@click.option("--to", "to_fmt", default="onnx", show_default=True, metavar="FMT", help="Target format to check.")
+@click.option("--opset", type=int, help="ONNX opset to check against.")
+@reader_flags
+def check(model, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights, input_shape):
+    """Pre-flight: list every layer or attribute that cannot be converted (exit 0 or 3).
+
+    \b
+    Example:
+      nnconvert check model.keras --to caffe
+    """
+    from ..api import load_model, unsupported_by_target
+    from ..formats import FORMATS, detect
+
+    ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
+    loaded = load_model(model, from_fmt, **ropts)
+    fmt = FORMATS.get(to_fmt) or detect("x." + to_fmt, None, reading=False)
+    unsupported_by_target(loaded.graph, fmt, **({"opset": opset} if opset else {}))
+    click.echo(f"ok: all {len(loaded.graph.nodes)} nodes of {model} convert to {fmt.name}")
+
+
+@main.command()
+def formats():
+    """List the formats nnconvert reads and writes."""
+    from ..support import formats_table
+
+    click.echo(formats_table())
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="Print a Markdown table (as in the README).")
+def ops(markdown):
+    """List every IR op, which importers produce it and which exporters accept it."""
+    from ..support import ops_table
+
+    click.echo(ops_table(markdown=markdown))

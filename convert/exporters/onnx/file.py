@@ -1,0 +1,16 @@
+"""The ONNX format's entry points for the CLI (writer, unsupported-op check)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...ir.graph import Graph
+from .export import DEFAULT_OPSET, save_onnx, unsupported_ops
+
+
+def save(graph: Graph, path: str | Path, *, opset: int | None = None, external: bool | None = None,
+         **_ignored) -> list[Path]:
+    return save_onnx(graph, path, opset or DEFAULT_OPSET, external=external)
+
+
+def unsupported(graph: Graph, *, opset: int | None = None, **_ignored):
+    return unsupported_ops(graph, opset or DEFAULT_OPSET)

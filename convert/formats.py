@@ -1,0 +1,90 @@
+"""The formats nnconvert reads and writes: one table, from which the CLI, the support
+matrix and format detection are derived. Handlers are named as "module:function" so no
+framework is imported until a format is actually used."""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import UsageError
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    description: str
+    extensions: tuple[str, ...]
+    reader: str | None = None   # (path, **options) -> LoadedModel
+    writer: str | None = None   # (graph, path, **options) -> list[Path]
+    runner: str | None = None   # (path, **options) -> run(inputs) -> outputs, to verify a written file
+    unsupported: str | None = None  # (graph) -> list[Unsupported], what the writer cannot express
+    extra: str = ""             # pip extra that brings the framework
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in [
+    Format("torch", "PyTorch: .pt2 ExportedProgram, file.py:factory (+ --weights), pickled module (--trust-pickle)",
+           (".pt2", ".pt", ".pth", ".py"), reader="convert.importers.torch:load",
+           writer="convert.exporters.torch:save", runner="convert.exporters.torch:runner",
+           unsupported="convert.exporters.torch:unsupported", extra="torch"),
+    Format("torch-source", "PyTorch: generated Python module + safetensors state_dict", (),
+           writer="convert.exporters.torch:save_source", runner="convert.exporters.torch:source_runner",
+           unsupported="convert.exporters.torch:unsupported", extra="torch"),
+    Format("keras", "Keras 3 .keras archive, legacy tf.keras .h5", (".keras", ".h5"),
+           reader="convert.importers.keras:load", writer="convert.exporters.keras:save",
+           runner="convert.exporters.keras:runner", unsupported="convert.exporters.keras:unsupported",
+           extra="keras"),
+    Format("caffe", "Caffe deploy.prototxt + .caffemodel (also legacy V1)", (".prototxt", ".caffemodel"),
+           reader="convert.importers.caffe:load", writer="convert.exporters.caffe:save",
+           runner="convert.exporters.caffe:runner", unsupported="convert.exporters.caffe:unsupported"),
+    Format("onnx", "ONNX model (external data beyond 2 GiB)", (".onnx",),
+           writer="convert.exporters.onnx.file:save", runner="convert.verify.onnx_runner:runner",
+           unsupported="convert.exporters.onnx.file:unsupported"),
+    Format("nnir", "nnconvert IR folder (graph.json + weights.safetensors)", (".nnir",),
+           reader="convert.ir.file:load", writer="convert.ir.file:save", runner="convert.ir.file:runner"),
+]}
+
+_PY_TARGET = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    module, attr = target.split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        raise UsageError(f"this format needs a package that is not installed ({e.name}); "
+                         f"install the matching extra, e.g. pip install 'nnconvert[all]'") from e
+    return getattr(mod, attr)
+
+
+def detect(path: str, explicit: str | None = None, *, reading: bool) -> Format:
+    """The format of ``path``: the explicit one, else by file name."""
+    if explicit:
+        fmt = FORMATS.get(explicit)
+        if fmt is None:
+            raise UsageError(f"unknown format {explicit!r}; known: {', '.join(FORMATS)}")
+        return fmt
+    if _PY_TARGET.match(path):
+        return FORMATS["torch"]
+    suffix = Path(path.rstrip("/")).suffix.lower()
+    for fmt in FORMATS.values():
+        if suffix in fmt.extensions and (fmt.reader if reading else fmt.writer):
+            return fmt
+    kind = "--from" if reading else "--to"
+    raise UsageError(f"cannot tell the format of {path!r} from its name; pass {kind} "
+                     f"({', '.join(n for n, f in FORMATS.items() if (f.reader if reading else f.writer))})")
+
+
+def available(fmt: Format, role: str) -> bool:
+    """Whether the handler module for ``role`` (reader/writer) exists in this install."""
+    target = getattr(fmt, role)
+    if not target:
+        return False
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(target.split(":")[0]) is not None
+    except ModuleNotFoundError:
+        return False

@@ -1,0 +1,52 @@
+"""A readable table of an IR graph: layer, op, output shape, parameter count."""
+from __future__ import annotations
+
+from .ir.graph import Graph
+
+
+def infer_shapes(graph: Graph) -> dict[str, list]:
+    """Output shapes of every value, from ONNX shape inference on the exported graph."""
+    import onnx
+
+    from .exporters.onnx import to_onnx
+    from .exporters.onnx.export import unsupported_ops
+
+    shapes: dict[str, list] = {}
+    for v in graph.inputs + graph.outputs + list(graph.values.values()):
+        if v.shape is not None:
+            shapes[v.name] = list(v.shape)
+    if unsupported_ops(graph, 17):
+        return shapes
+    try:
+        model = onnx.shape_inference.infer_shapes(to_onnx(graph, 17), data_prop=True)
+    except Exception:  # inspection should still print what is known
+        return shapes
+    for vi in list(model.graph.value_info) + list(model.graph.output):
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in vi.type.tensor_type.shape.dim]
+        if vi.type.tensor_type.HasField("shape"):
+            shapes.setdefault(vi.name, dims)
+    return shapes
+
+
+def table(graph: Graph) -> str:
+    shapes = infer_shapes(graph)
+    rows = [("#", "layer", "source type", "op", "output shape", "params")]
+    total = 0
+    for i, n in enumerate(graph.nodes):
+        params = graph.param_count(n)
+        total += params
+        out = n.outputs[0] if n.outputs and n.outputs[0] else next((o for o in n.outputs if o), "")
+        shape = shapes.get(out)
+        layer = n.source.layer_name if n.source else n.name
+        ltype = n.source.layer_type if n.source else ""
+        rows.append((str(i), layer, ltype, n.op, "?" if shape is None else "x".join(map(str, shape)), f"{params:,}"))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if j not in (0, 5) else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    ins = ", ".join(f"{v.name}: {v.dtype}[{','.join(map(str, v.shape or ['?']))}]" for v in graph.inputs)
+    outs = ", ".join(f"{v.name}" for v in graph.outputs)
+    mb = graph.weight_bytes() / 2**20
+    lines += ["", f"inputs: {ins}", f"outputs: {outs}",
+              f"total: {len(graph.nodes)} nodes, {total:,} parameters, {mb:.2f} MiB of weights"]
+    return "\n".join(lines)
