@@ -1,0 +1,5 @@
+"""IR -> PyTorch: an nn.Module of real torch layers, saved as .pt2 or as editable source."""
+from .export import export_program, generate, save, to_torch, unsupported
+from .registry import TORCH_HANDLERS
+
+__all__ = ["to_torch", "save", "unsupported", "generate", "export_program", "TORCH_HANDLERS"]

@@ -1,0 +1,191 @@
+"""Activations as torch.nn modules (so round trips keep their names), element-wise math
+and reductions as torch functions."""
+from __future__ import annotations
+
+import math
+
+from .context import TorchContext, attr, py, unsupported_attr
+from .registry import register
+
+# IR op -> nn module without arguments.
+_PLAIN = {"Relu": "nn.ReLU", "Sigmoid": "nn.Sigmoid", "Tanh": "nn.Tanh", "Softsign": "nn.Softsign",
+          "HardSwish": "nn.Hardswish", "Mish": "nn.Mish", "Identity": "nn.Identity"}
+_UNARY = {"Abs": "torch.abs", "Exp": "torch.exp", "Log": "torch.log", "Sqrt": "torch.sqrt", "Neg": "torch.neg",
+          "Reciprocal": "torch.reciprocal", "Erf": "torch.erf", "Floor": "torch.floor", "Ceil": "torch.ceil",
+          "Sin": "torch.sin", "Cos": "torch.cos", "Not": "torch.logical_not"}
+_BINARY = {"Add": "{} + {}", "Sub": "{} - {}", "Mul": "{} * {}", "Div": "{} / {}", "Pow": "torch.pow({}, {})",
+           "Greater": "{} > {}", "Less": "{} < {}", "Equal": "{} == {}", "And": "torch.logical_and({}, {})",
+           "Or": "torch.logical_or({}, {})"}
+_SELU = (1.67326319217681884765625, 1.05070102214813232421875)
+
+
+def _module(node, ctx: TorchContext, ctor: str, args=(), kwargs=None, state=None) -> None:
+    m = ctx.layer(node, ctor, args, kwargs, state)
+    ctx.assign(node.outputs[0], f"{m}({ctx.x(node.inputs[0])})")
+
+
+@register(*_PLAIN)
+def export_plain_activation(node, ctx: TorchContext):
+    _module(node, ctx, _PLAIN[node.op])
+
+
+@register(*_UNARY)
+def export_unary(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], f"{_UNARY[node.op]}({ctx.x(node.inputs[0])})")
+
+
+@register(*_BINARY)
+def export_binary(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], _BINARY[node.op].format(ctx.x(node.inputs[0]), ctx.x(node.inputs[1])))
+
+
+@register("Max", "Min", "Sum", "Mean")
+def export_variadic(node, ctx: TorchContext):
+    xs = [ctx.x(i) for i in node.inputs]
+    if node.op in ("Sum", "Mean"):
+        expr = " + ".join(xs)
+        if node.op == "Mean" and len(xs) > 1:
+            expr = f"({expr}) / {len(xs)}"
+    else:
+        fn = "torch.maximum" if node.op == "Max" else "torch.minimum"
+        expr = xs[0]
+        for x in xs[1:]:
+            expr = f"{fn}({expr}, {x})"
+    ctx.assign(node.outputs[0], expr)
+
+
+@register("Where")
+def export_where(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], f"torch.where({', '.join(ctx.x(i) for i in node.inputs)})")
+
+
+@register("LeakyRelu")
+def export_leaky_relu(node, ctx: TorchContext):
+    _module(node, ctx, "nn.LeakyReLU", [float(attr(node, "alpha"))])
+
+
+@register("Elu")
+def export_elu(node, ctx: TorchContext):
+    _module(node, ctx, "nn.ELU", [float(attr(node, "alpha"))])
+
+
+@register("Celu")
+def export_celu(node, ctx: TorchContext):
+    _module(node, ctx, "nn.CELU", [float(attr(node, "alpha"))])
+
+
+@register("Selu")
+def export_selu(node, ctx: TorchContext):
+    alpha, gamma = float(attr(node, "alpha")), float(attr(node, "gamma"))
+    if (alpha, gamma) == _SELU:
+        _module(node, ctx, "nn.SELU")
+    else:  # torch's SELU has fixed constants: write the formula
+        ctx.assign(node.outputs[0], f"{py(gamma)} * F.elu({ctx.x(node.inputs[0])}, alpha={py(alpha)})")
+
+
+@register("Softplus")
+def export_softplus(node, ctx: TorchContext):
+    # nn.Softplus switches to the identity above `threshold`; that switch is exact in float32
+    # only far above log(2**24): use a threshold where softplus(x) == x to the last bit.
+    _module(node, ctx, "nn.Softplus", [], dict(beta=1.0, threshold=20.0))
+
+
+@register("HardSigmoid")
+def export_hard_sigmoid(node, ctx: TorchContext):
+    alpha, beta = float(attr(node, "alpha")), float(attr(node, "beta"))
+    if math.isclose(alpha, 1 / 6, rel_tol=1e-7) and beta == 0.5:
+        _module(node, ctx, "nn.Hardsigmoid")
+    else:
+        ctx.assign(node.outputs[0], f"torch.clamp({py(alpha)} * {ctx.x(node.inputs[0])} + {py(beta)}, 0.0, 1.0)")
+
+
+@register("PRelu")
+def export_prelu(node, ctx: TorchContext):
+    slope = ctx.weight(node.inputs[1])
+    if slope is not None and (slope.size == 1 or slope.reshape(-1).shape[0] == max(slope.shape)) and (
+            slope.ndim <= 1 or all(d == 1 for d in slope.shape[1:])):
+        _module(node, ctx, "nn.PReLU", [int(slope.size)], {}, {"weight": slope.reshape(-1)})
+    else:  # a slope shared differently than per channel
+        x = ctx.x(node.inputs[0])
+        ctx.assign(node.outputs[0], f"torch.where({x} >= 0, {x}, {x} * {ctx.x(node.inputs[1])})")
+
+
+@register("Gelu")
+def export_gelu(node, ctx: TorchContext):
+    _module(node, ctx, "nn.GELU", [], dict(approximate=attr(node, "approximate")))
+
+
+@register("Silu")
+def export_silu(node, ctx: TorchContext):
+    beta = float(attr(node, "beta"))
+    if beta == 1.0:
+        _module(node, ctx, "nn.SiLU")
+    else:
+        x = ctx.x(node.inputs[0])
+        ctx.assign(node.outputs[0], f"{x} * torch.sigmoid({py(beta)} * {x})")
+
+
+@register("Clip")
+def export_clip(node, ctx: TorchContext):
+    lo, hi = attr(node, "min"), attr(node, "max")
+    if lo == 0.0 and hi == 6.0:
+        _module(node, ctx, "nn.ReLU6")
+    elif lo is not None and hi is not None:
+        _module(node, ctx, "nn.Hardtanh", [float(lo), float(hi)])
+    else:
+        ctx.assign(node.outputs[0], f"torch.clamp({ctx.x(node.inputs[0])}, min={py(lo)}, max={py(hi)})")
+
+
+@register("ThresholdedRelu")
+def export_thresholded_relu(node, ctx: TorchContext):
+    x = ctx.x(node.inputs[0])
+    ctx.assign(node.outputs[0], f"torch.where({x} > {py(float(attr(node, 'alpha')))}, {x}, torch.zeros_like({x}))")
+
+
+@register("Softmax", "LogSoftmax")
+def export_softmax(node, ctx: TorchContext):
+    _module(node, ctx, "nn.Softmax" if node.op == "Softmax" else "nn.LogSoftmax", [], dict(dim=attr(node, "axis")))
+
+
+@register("Dropout")
+def export_dropout(node, ctx: TorchContext):
+    # Identity in eval mode; kept as nn.Dropout so fine-tuning sees the original layer.
+    if len(node.outputs) > 1 and node.outputs[1]:
+        raise unsupported_attr("mask output", node.outputs[1])
+    kind = attr(node, "kind")
+    ctor = {"dropout": "nn.Dropout", "spatial": "nn.Dropout2d", "alpha": "nn.AlphaDropout"}.get(kind, "nn.Identity")
+    _module(node, ctx, ctor, [float(attr(node, "ratio"))] if ctor != "nn.Identity" else [])
+
+
+_REDUCE = {"ReduceMean": "torch.mean({x}, dim={d}, keepdim={k})", "ReduceMax": "torch.amax({x}, dim={d}, keepdim={k})",
+           "ReduceMin": "torch.amin({x}, dim={d}, keepdim={k})", "ReduceSum": "torch.sum({x}, dim={d}, keepdim={k})",
+           "ReduceSumSquare": "torch.sum({x} * {x}, dim={d}, keepdim={k})",
+           "ReduceL1": "torch.sum(torch.abs({x}), dim={d}, keepdim={k})",
+           "ReduceL2": "torch.sqrt(torch.sum({x} * {x}, dim={d}, keepdim={k}))",
+           "ReduceLogSumExp": "torch.logsumexp({x}, dim={d}, keepdim={k})"}
+
+
+@register(*_REDUCE, "ReduceProd")
+def export_reduce(node, ctx: TorchContext):
+    x, axes, keep = ctx.x(node.inputs[0]), attr(node, "axes"), bool(attr(node, "keepdims"))
+    if node.op == "ReduceProd":
+        if axes is None or len(axes) != 1:
+            raise unsupported_attr("axes", axes, "torch.prod reduces one axis")
+        ctx.assign(node.outputs[0], f"torch.prod({x}, dim={int(axes[0])}, keepdim={keep})")
+        return
+    d = f"tuple(range({x}.dim()))" if axes is None else py(tuple(int(a) for a in axes))
+    ctx.assign(node.outputs[0], _REDUCE[node.op].format(x=x, d=d, k=keep))
+
+
+@register("ArgMax")
+def export_argmax(node, ctx: TorchContext):
+    if attr(node, "select_last_index"):
+        raise unsupported_attr("select_last_index", 1, "torch.argmax returns the first maximum")
+    ctx.assign(node.outputs[0], f"torch.argmax({ctx.x(node.inputs[0])}, dim={attr(node, 'axis')}, "
+                                f"keepdim={bool(attr(node, 'keepdims'))})")
+
+
+@register("TopK")
+def export_topk(node, ctx: TorchContext):
+    ctx.assign(node.outputs, f"torch.topk({ctx.x(node.inputs[0])}, {attr(node, 'k')}, dim={attr(node, 'axis')}, "
+                             f"largest={bool(attr(node, 'largest'))}, sorted={bool(attr(node, 'sorted'))})")

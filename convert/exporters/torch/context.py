@@ -1,0 +1,194 @@
+"""The context torch export handlers write through: layers for ``__init__``, lines for
+``forward``, the state dict, and Python-safe names for values and attributes.
+
+Everything here is strings and numpy arrays: the generated source is the single
+definition of the model, both for ``torch-source`` files and for ``to_torch`` (which
+executes the same source), so the two can never disagree."""
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from ...errors import UnsupportedAttributeError
+from ...ir.graph import Graph, Node
+from ...ir.optable import OPS
+
+_IDENT = re.compile(r"[^A-Za-z0-9_]")
+# Names the generated module itself uses.
+_RESERVED = {"self", "torch", "nn", "F", "math", "super", "Model", "load_model", "load_safetensors"}
+# nn.Module attributes a submodule must not shadow (checked lazily against torch too).
+_MODULE_ATTRS = {"forward", "training", "eval", "train", "state_dict", "modules", "children", "parameters",
+                 "buffers", "apply", "cuda", "cpu", "to", "type", "float", "double", "half", "zero_grad",
+                 "register_buffer", "register_module", "add_module", "get_submodule", "extra_repr",
+                 "named_modules", "named_parameters", "named_buffers", "load_state_dict", "requires_grad_"}
+
+TORCH_DTYPE = {"float32": "torch.float32", "float16": "torch.float16", "bfloat16": "torch.bfloat16",
+               "float64": "torch.float64", "int64": "torch.int64", "int32": "torch.int32",
+               "int16": "torch.int16", "int8": "torch.int8", "uint8": "torch.uint8", "bool": "torch.bool"}
+
+
+def py(v: Any) -> str:
+    """Python source for a constructor argument (numpy scalars become plain Python)."""
+    if isinstance(v, (list, tuple)):
+        items = [py(x) for x in v]
+        if isinstance(v, tuple):
+            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        return "[" + ", ".join(items) + "]"
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float):
+        if v == float("inf"):
+            return "math.inf"
+        if v == float("-inf"):
+            return "-math.inf"
+    return repr(v)
+
+
+def identifier(name: str, prefix: str = "v") -> str:
+    s = _IDENT.sub("_", name).strip("_") or prefix
+    if s[0].isdigit():
+        s = f"{prefix}_{s}"
+    if keyword.iskeyword(s) or s in _RESERVED:
+        s = f"{s}_"
+    return s
+
+
+class TorchContext:
+    def __init__(self, graph: Graph, shapes: dict[str, tuple]):
+        self.graph = graph
+        self.shapes = shapes
+        self.modules: list[tuple[str, str]] = []  # (attribute, constructor source)
+        self.buffers: list[tuple[str, np.ndarray]] = []
+        self.state: dict[str, np.ndarray] = {}
+        self.lines: list[str] = []
+        self.node: Node | None = None
+        self._vars: dict[str, str] = {}
+        self._locals: set[str] = set()
+        self._attrs: set[str] = set(_MODULE_ATTRS)
+        self._buffer_of: dict[str, str] = {}
+        self._layer_used: set[str] = set()
+        self.done: set[str] = set()  # nodes already written by a fusing handler
+        self.consumers = graph.consumers()
+        self.graph_outputs = {v.name for v in graph.outputs}
+
+    # -- names -------------------------------------------------------------
+    def _local(self, base: str) -> str:
+        base = identifier(base)
+        name, i = base, 1
+        while name in self._locals or name in self._attrs:
+            name = f"{base}_{i}"
+            i += 1
+        self._locals.add(name)
+        return name
+
+    def _attr(self, base: str) -> str:
+        base = identifier(base, "m")
+        name, i = base, 1
+        while name in self._attrs or name in self._locals:
+            name = f"{base}_{i}"
+            i += 1
+        self._attrs.add(name)
+        return name
+
+    def input_var(self, value: str) -> str:
+        var = self._local(value)
+        self._vars[value] = var
+        return var
+
+    def out(self, value: str) -> str:
+        """The variable an output value is assigned to."""
+        if not value:
+            return "_"
+        if value not in self._vars:
+            self._vars[value] = self._local(value)
+        return self._vars[value]
+
+    def tmp(self, base: str) -> str:
+        return self._local(base)
+
+    # -- operands ------------------------------------------------------------
+    def weight(self, value: str) -> np.ndarray | None:
+        return self.graph.weights.get(value) if value else None
+
+    def x(self, value: str) -> str:
+        """Source expression for an input value; a weight becomes a registered buffer."""
+        if value in self._vars:
+            return self._vars[value]
+        if value in self.graph.weights:
+            if value not in self._buffer_of:
+                attr = self._attr(value)
+                self._buffer_of[value] = attr
+                self.buffers.append((attr, self.graph.weights[value]))
+                self.state[attr] = self.graph.weights[value]
+            return f"self.{self._buffer_of[value]}"
+        raise KeyError(f"value {value!r} used before it is defined")
+
+    def shape(self, value: str) -> tuple | None:
+        return self.shapes.get(value)
+
+    def rank(self, value: str) -> int | None:
+        s = self.shape(value)
+        return None if s is None else len(s)
+
+    def bias_add_after(self, node: Node) -> tuple[Node, np.ndarray] | None:
+        """The Add of a 1-D constant that alone consumes ``node``'s output (fused into a layer)."""
+        out = node.outputs[0]
+        cons = self.consumers.get(out, [])
+        if len(cons) != 1 or cons[0].op != "Add" or out in self.graph_outputs:
+            return None
+        add = cons[0]
+        other = add.inputs[1] if add.inputs[0] == out else add.inputs[0]
+        b = self.weight(other)
+        w = self.weight(node.inputs[1])
+        if b is None or b.ndim != 1 or w is None or b.shape[0] != w.shape[-1] or other == out:
+            return None
+        self.done.add(add.name)
+        return add, b
+
+    # -- emission ------------------------------------------------------------
+    def layer(self, node: Node, ctor: str, args: Sequence = (), kwargs: dict | None = None,
+              state: dict[str, np.ndarray] | None = None) -> str:
+        """Declare one submodule, named after the node's source layer; returns ``self.<name>``."""
+        base = node.source.layer_name if node.source and node.source.layer_name else node.name
+        if base in self._layer_used:  # a second node of the same source layer
+            base = node.name
+        self._layer_used.add(base)
+        attr = self._attr(base)
+        kw = {k: v for k, v in (kwargs or {}).items() if not _is_default(ctor, k, v)}
+        parts = [py(a) for a in args] + [f"{k}={py(v)}" for k, v in kw.items()]
+        self.modules.append((attr, f"{ctor}({', '.join(parts)})"))
+        for k, arr in (state or {}).items():
+            self.state[f"{attr}.{k}"] = np.ascontiguousarray(arr)
+        return f"self.{attr}"
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def assign(self, outputs: Sequence[str] | str, expr: str) -> None:
+        outs = [outputs] if isinstance(outputs, str) else list(outputs)
+        self.lines.append(f"{', '.join(self.out(o) for o in outs)} = {expr}")
+
+
+def _is_default(ctor: str, key: str, value: Any) -> bool:
+    """Constructor defaults left out of the generated source, for readability."""
+    seq = value if isinstance(value, (list, tuple)) else [value]
+    if key in ("dilation",) or (key == "stride" and "Conv" in ctor):
+        return all(v == 1 for v in seq)
+    if key in ("padding", "output_padding"):
+        return all(v == 0 for v in seq)
+    return {"groups": 1, "bias": True, "ceil_mode": False, "count_include_pad": True}.get(key, object()) == value
+
+
+def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedAttributeError:
+    return UnsupportedAttributeError(attribute, value, hint)
+
+
+def attr(node: Node, key: str) -> Any:
+    """An attribute with the op table's default filled in (None for no default)."""
+    if key in node.attrs:
+        return node.attrs[key]
+    d = OPS[node.op].attrs[key].default
+    return None if OPS[node.op].attrs[key].required else d

@@ -1,0 +1,6 @@
+"""Registry of PyTorch export handlers: ``handler(node, ctx)`` declares torch layers on
+the context and writes the forward line(s) computing ``node.outputs``."""
+from ...registry import Registry
+
+TORCH_HANDLERS: Registry = Registry("torch exporter")
+register = TORCH_HANDLERS.register

@@ -1,0 +1,89 @@
+"""LSTM / GRU / RNN as nn.LSTM / nn.GRU / nn.RNN, gate blocks reordered from the IR's
+ONNX order (LSTM i,o,f,c; GRU z,r,h) to torch's (LSTM i,f,g,o; GRU r,z,n)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .context import TorchContext, attr, unsupported_attr
+from .registry import register
+
+# torch block k takes IR block ORDER[k]
+LSTM_ORDER = (0, 2, 3, 1)
+GRU_ORDER = (1, 0, 2)
+_DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
+
+
+def reorder(w: np.ndarray, order, axis: int = 0) -> np.ndarray:
+    blocks = np.split(w, len(order), axis=axis)
+    return np.ascontiguousarray(np.concatenate([blocks[i] for i in order], axis=axis))
+
+
+def _check(node, ctx: TorchContext) -> str | None:
+    """Problems torch layers cannot express; returns RNN's nonlinearity."""
+    names = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
+    for i, v in enumerate(node.inputs[4:], 4):
+        if v and names[i] in ("sequence_lens", "P"):
+            raise unsupported_attr(names[i], v, "torch recurrent layers take padded full-length sequences, no peepholes")
+    if attr(node, "clip") is not None:
+        raise unsupported_attr("clip", attr(node, "clip"), "torch has no cell clipping")
+    if node.op == "LSTM" and attr(node, "input_forget"):
+        raise unsupported_attr("input_forget", 1)
+    if node.op == "GRU" and not attr(node, "linear_before_reset"):
+        raise unsupported_attr("linear_before_reset", 0, "torch GRU applies the reset gate after the recurrent "
+                                                         "matmul (linear_before_reset=1)")
+    dirs = 2 if attr(node, "direction") == "bidirectional" else 1
+    acts = list(attr(node, "activations") or [])
+    if node.op == "RNN":
+        act = acts[0] if acts else "Tanh"
+        if any(a != act for a in acts) or act not in ("Tanh", "Relu"):
+            raise unsupported_attr("activations", acts, "nn.RNN has tanh or relu")
+        return act.lower()
+    if acts and acts != _DEFAULT_ACTS[node.op] * dirs:
+        raise unsupported_attr("activations", acts, "torch uses the default gate activations")
+    return None
+
+
+@register("LSTM", "GRU", "RNN")
+def export_rnn(node, ctx: TorchContext):
+    nonlinearity = _check(node, ctx)
+    direction, layout, hidden = attr(node, "direction"), attr(node, "layout"), int(attr(node, "hidden_size"))
+    if direction == "reverse":
+        raise unsupported_attr("direction", "reverse", "torch runs forward or bidirectional")
+    w, r = ctx.weight(node.inputs[1]), ctx.weight(node.inputs[2])
+    b = ctx.weight(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else None
+    if w is None or r is None or (len(node.inputs) > 3 and node.inputs[3] and b is None):
+        raise unsupported_attr("W/R/B", node.inputs[1:4], "a torch layer needs constant weights")
+    dirs = w.shape[0]
+    order = {"LSTM": LSTM_ORDER, "GRU": GRU_ORDER, "RNN": (0,)}[node.op]
+    state = {}
+    for d, suffix in zip(range(dirs), ("", "_reverse")):
+        state[f"weight_ih_l0{suffix}"] = reorder(w[d], order)
+        state[f"weight_hh_l0{suffix}"] = reorder(r[d], order)
+        if b is not None:
+            wb, rb = np.split(b[d], 2)
+            state[f"bias_ih_l0{suffix}"] = reorder(wb, order)
+            state[f"bias_hh_l0{suffix}"] = reorder(rb, order)
+    kwargs = dict(num_layers=1, bias=b is not None, batch_first=layout == 1, bidirectional=dirs == 2)
+    if nonlinearity is not None:
+        kwargs["nonlinearity"] = nonlinearity
+    m = ctx.layer(node, f"nn.{node.op}", [int(w.shape[2]), hidden], kwargs, state)
+    x = ctx.x(node.inputs[0])
+    ins = dict(zip(["initial_h", "initial_c"], (node.inputs + ["", "", "", "", "", "", ""])[5:7]))
+    h0 = [ctx.x(v) for k, v in ins.items() if v and (k == "initial_h" or node.op == "LSTM")]
+    if layout == 1:  # torch states are (dirs, batch, hidden) even with batch_first
+        h0 = [f"{h}.transpose(0, 1)" for h in h0]
+    if node.op == "LSTM" and len(h0) == 1 or (node.op == "LSTM" and bool(ins["initial_c"]) != bool(ins["initial_h"])):
+        raise unsupported_attr("initial_h/initial_c", [ins["initial_h"], ins["initial_c"]], "torch needs both or none")
+    call = f"{m}({x})" if not h0 else (f"{m}({x}, ({h0[0]}, {h0[1]}))" if node.op == "LSTM" else f"{m}({x}, {h0[0]})")
+    outs = list(node.outputs) + ["", "", ""]
+    y, hn, cn = ctx.tmp(node.name + "_y"), ctx.tmp(node.name + "_h"), ctx.tmp(node.name + "_c")
+    ctx.line(f"{y}, ({hn}, {cn}) = {call}" if node.op == "LSTM" else f"{y}, {hn} = {call}")
+    # torch Y is (seq, batch, dirs*hidden) [layout 0] / (batch, seq, dirs*hidden); IR Y has a dirs axis.
+    if outs[0]:
+        if layout == 0:
+            ctx.assign(outs[0], f"{y}.reshape({y}.shape[0], {y}.shape[1], {dirs}, {hidden}).permute(0, 2, 1, 3)")
+        else:
+            ctx.assign(outs[0], f"{y}.reshape({y}.shape[0], {y}.shape[1], {dirs}, {hidden})")
+    for value, t in ((outs[1], hn), (outs[2], cn)):
+        if value:
+            ctx.assign(value, t if layout == 0 else f"{t}.transpose(0, 1)")

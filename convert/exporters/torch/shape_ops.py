@@ -1,0 +1,206 @@
+"""Shape and data-movement ops as torch functions and tensor methods."""
+from __future__ import annotations
+
+import numpy as np
+
+from .context import TORCH_DTYPE, TorchContext, attr, py, unsupported_attr
+from .registry import register
+
+INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+@register("Concat")
+def export_concat(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], f"torch.cat([{', '.join(ctx.x(i) for i in node.inputs)}], dim={attr(node, 'axis')})")
+
+
+@register("Split")
+def export_split(node, ctx: TorchContext):
+    x, axis, split = ctx.x(node.inputs[0]), attr(node, "axis"), attr(node, "split")
+    if split is None:
+        n = len(node.outputs)
+        sizes = f"-(-{x}.shape[{axis}] // {n})"  # ONNX: equal parts, the last one smaller
+        ctx.assign(node.outputs, f"torch.split({x}, {sizes}, dim={axis})")
+    else:
+        ctx.assign(node.outputs, f"torch.split({x}, {py(list(split))}, dim={axis})")
+    if len(node.outputs) == 1:  # a one-element tuple
+        ctx.lines[-1] = ctx.lines[-1].replace(" = ", ", = ", 1)
+
+
+@register("Slice")
+def export_slice(node, ctx: TorchContext):
+    x = ctx.x(node.inputs[0])
+    starts, ends = attr(node, "starts"), attr(node, "ends")
+    axes = attr(node, "axes") or list(range(len(starts)))
+    steps = attr(node, "steps") or [1] * len(starts)
+    rank = ctx.rank(node.inputs[0])
+    if any(a < 0 for a in axes) and rank is None:
+        raise unsupported_attr("axes", axes, "negative axes need a known rank")
+    axes = [a + rank if a < 0 else a for a in axes]
+    idx = [":"] * (max(axes) + 1)
+    for a, s, e, st in zip(axes, starts, ends, steps):
+        if st < 0:
+            raise unsupported_attr("steps", steps, "torch slicing has no negative steps")
+        e_txt = "" if e >= INT64_MAX // 2 else str(e)
+        idx[a] = f"{s if s else ''}:{e_txt}" + (f":{st}" if st != 1 else "")
+    ctx.assign(node.outputs[0], f"{x}[{', '.join(idx)}]")
+
+
+@register("Flatten")
+def export_flatten(node, ctx: TorchContext):
+    axis, x = attr(node, "axis"), ctx.x(node.inputs[0])
+    if axis == 1:
+        m = ctx.layer(node, "nn.Flatten", [1, -1])
+        ctx.assign(node.outputs[0], f"{m}({x})")
+    elif axis == 0:
+        ctx.assign(node.outputs[0], f"{x}.reshape(1, -1)")
+    else:
+        ctx.assign(node.outputs[0], f"torch.flatten(torch.flatten({x}, 0, {axis - 1}), 1)")
+
+
+@register("Reshape")
+def export_reshape(node, ctx: TorchContext):
+    x, shape = ctx.x(node.inputs[0]), list(attr(node, "shape"))
+    if attr(node, "allowzero") and 0 in shape:
+        raise unsupported_attr("allowzero", 1, "zero-sized dimensions")
+    dims = [f"{x}.shape[{i}]" if d == 0 else str(d) for i, d in enumerate(shape)]
+    ctx.assign(node.outputs[0], f"{x}.reshape({', '.join(dims)}{',' if len(dims) == 1 else ''})")
+
+
+@register("Transpose")
+def export_transpose(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.permute({py(tuple(attr(node, 'perm')))})")
+
+
+@register("Squeeze")
+def export_squeeze(node, ctx: TorchContext):
+    axes = attr(node, "axes")
+    x = ctx.x(node.inputs[0])
+    ctx.assign(node.outputs[0], f"torch.squeeze({x})" if axes is None else f"torch.squeeze({x}, {py(tuple(axes))})")
+
+
+@register("Unsqueeze")
+def export_unsqueeze(node, ctx: TorchContext):
+    axes, x = sorted(attr(node, "axes")), ctx.x(node.inputs[0])
+    rank = ctx.rank(node.inputs[0])
+    if any(a < 0 for a in axes):
+        if rank is None:
+            raise unsupported_attr("axes", axes, "negative axes need a known rank")
+        axes = sorted(a + rank + len(axes) for a in axes)
+    expr = x
+    for a in axes:
+        expr = f"torch.unsqueeze({expr}, {a})"
+    ctx.assign(node.outputs[0], expr)
+
+
+_PAD_MODE = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+
+@register("Pad")
+def export_pad(node, ctx: TorchContext):
+    pads, mode = list(attr(node, "pads")), attr(node, "mode")
+    n = len(pads) // 2
+    begin, end = pads[:n], pads[n:]
+    # F.pad lists axes from the last; trailing all-zero leading axes can be left out.
+    first = next((i for i in range(n) if begin[i] or end[i]), n)
+    if mode != "constant" and first < 2:
+        raise unsupported_attr("pads", pads, f"{mode} padding of the batch or channel axis")
+    lst = []
+    for b, e in zip(reversed(begin[first:]), reversed(end[first:])):
+        lst += [int(b), int(e)]
+    value = float(attr(node, "value"))
+    extra = f", value={py(value)}" if mode == "constant" and value != 0.0 else ""
+    ctx.assign(node.outputs[0], f"F.pad({ctx.x(node.inputs[0])}, {lst}, mode={_PAD_MODE[mode]!r}{extra})")
+
+
+_INTERP = {("nearest", "asymmetric"): ("nearest", None), ("linear", "half_pixel"): ("linear", False),
+           ("linear", "pytorch_half_pixel"): ("linear", False), ("linear", "align_corners"): ("linear", True),
+           ("cubic", "half_pixel"): ("bicubic", False), ("cubic", "pytorch_half_pixel"): ("bicubic", False),
+           ("cubic", "align_corners"): ("bicubic", True)}
+
+
+@register("Resize")
+def export_resize(node, ctx: TorchContext):
+    mode, ctm = attr(node, "mode"), attr(node, "coordinate_transformation_mode")
+    key = (mode, ctm)
+    if key not in _INTERP:
+        raise unsupported_attr("coordinate_transformation_mode", ctm, f"for mode={mode}")
+    if mode == "nearest" and attr(node, "nearest_mode") != "floor":
+        raise unsupported_attr("nearest_mode", attr(node, "nearest_mode"), "torch nearest rounds down (floor)")
+    if mode == "cubic" and float(attr(node, "cubic_coeff_a")) != -0.75:
+        raise unsupported_attr("cubic_coeff_a", attr(node, "cubic_coeff_a"), "torch bicubic uses -0.75")
+    scales, sizes = attr(node, "scales"), attr(node, "sizes")
+    vals = scales if scales is not None else sizes
+    if vals is None or len(vals) < 3 or (scales is not None and [float(s) for s in scales[:2]] != [1.0, 1.0]):
+        raise unsupported_attr("scales", scales, "only spatial axes may be scaled")
+    nd = len(vals) - 2
+    tmode, align = _INTERP[key]
+    if tmode == "linear":
+        tmode = {1: "linear", 2: "bilinear", 3: "trilinear"}[nd]
+    size_arg = (f"scale_factor={py(tuple(float(s) for s in scales[2:]))}" if scales is not None
+                else f"size={py(tuple(int(s) for s in sizes[2:]))}")
+    align_arg = "" if align is None else f", align_corners={align}"
+    ctx.assign(node.outputs[0], f"F.interpolate({ctx.x(node.inputs[0])}, {size_arg}, mode={tmode!r}{align_arg})")
+
+
+@register("Tile")
+def export_tile(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.repeat({py(tuple(attr(node, 'repeats')))})")
+
+
+@register("Expand")
+def export_expand(node, ctx: TorchContext):
+    x, shape = ctx.x(node.inputs[0]), list(attr(node, "shape"))
+    # ONNX Expand broadcasts both ways (a 1 in `shape` keeps the input dim): multiply by ones.
+    ctx.assign(node.outputs[0], f"{x} * torch.ones({py(tuple(shape))}, dtype={x}.dtype)")
+
+
+@register("Gather")
+def export_gather(node, ctx: TorchContext):
+    data, idx, axis = node.inputs[0], node.inputs[1], attr(node, "axis")
+    w = ctx.weight(data)
+    if w is not None and axis == 0 and w.ndim == 2 and ctx.weight(idx) is None:
+        m = ctx.layer(node, "nn.Embedding", [int(w.shape[0]), int(w.shape[1])], {}, {"weight": w})
+        ctx.assign(node.outputs[0], f"{m}({ctx.x(idx)})")
+        return
+    iw = ctx.weight(idx)
+    x = ctx.x(data)
+    if iw is not None and iw.ndim == 0:
+        ctx.assign(node.outputs[0], f"torch.select({x}, {axis}, {int(iw)})")
+    elif iw is not None and iw.ndim == 1:
+        ctx.assign(node.outputs[0], f"torch.index_select({x}, {axis}, {ctx.x(idx)})")
+    else:
+        ctx.assign(node.outputs[0], f"torch.index_select({x}, {axis}, {ctx.x(idx)}.reshape(-1)).reshape("
+                                    f"{x}.shape[:{axis}] + {ctx.x(idx)}.shape + {x}.shape[{axis} + 1:])")
+
+
+@register("DepthToSpace")
+def export_depth_to_space(node, ctx: TorchContext):
+    b, x = int(attr(node, "blocksize")), ctx.x(node.inputs[0])
+    if attr(node, "mode") == "CRD":
+        m = ctx.layer(node, "nn.PixelShuffle", [b])
+        ctx.assign(node.outputs[0], f"{m}({x})")
+        return
+    t = ctx.tmp(node.name + "_blocks")
+    ctx.line(f"{t} = {x}.reshape({x}.shape[0], {b}, {b}, {x}.shape[1] // {b * b}, {x}.shape[2], {x}.shape[3])")
+    ctx.assign(node.outputs[0], f"{t}.permute(0, 3, 4, 1, 5, 2).reshape({t}.shape[0], {t}.shape[3], "
+                                f"{t}.shape[4] * {b}, {t}.shape[5] * {b})")
+
+
+@register("SpaceToDepth")
+def export_space_to_depth(node, ctx: TorchContext):
+    b, x = int(attr(node, "blocksize")), ctx.x(node.inputs[0])
+    t = ctx.tmp(node.name + "_blocks")
+    ctx.line(f"{t} = {x}.reshape({x}.shape[0], {x}.shape[1], {x}.shape[2] // {b}, {b}, {x}.shape[3] // {b}, {b})")
+    ctx.assign(node.outputs[0], f"{t}.permute(0, 3, 5, 1, 2, 4).reshape({t}.shape[0], {t}.shape[1] * {b * b}, "
+                                f"{t}.shape[2], {t}.shape[4])")
+
+
+@register("Cast")
+def export_cast(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.to({TORCH_DTYPE[attr(node, 'to')]})")
+
+
+@register("Constant")
+def export_constant(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], ctx.x(attr(node, "weight")))
