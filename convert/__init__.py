@@ -13,6 +13,10 @@ from .ir import Graph, load, save, validate  # noqa: E402
 
 _LAZY = {
     "from_torch": "convert.importers.torch:from_torch",
+    "from_keras": "convert.importers.keras:from_keras",
+    "from_caffe": "convert.importers.caffe:from_caffe",
+    "to_torch": "convert.exporters.torch:to_torch",
+    "to_keras": "convert.exporters.keras:to_keras",
     "to_onnx": "convert.exporters.onnx:to_onnx",
     "save_onnx": "convert.exporters.onnx:save_onnx",
     "optimize": "convert.passes:optimize",
