@@ -12,6 +12,8 @@ from ..ir.graph import Graph
 from ..ir.validate import validate
 from .cleanup import remove_identity
 from .fold_bn import fold_batchnorm
+from .fold_constants import fold_constants
+from .transposes import cancel_transposes
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +21,8 @@ Pass = Callable[[Graph], tuple[Graph, list[str]]]
 
 PASSES: dict[str, Pass] = {
     "remove-identity": remove_identity,
+    "fold-constants": fold_constants,
+    "cancel-transposes": cancel_transposes,
     "fold-batchnorm": fold_batchnorm,
 }
 
