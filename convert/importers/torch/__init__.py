@@ -1,0 +1,35 @@
+"""PyTorch importer: torch.export (ATen graph) -> IR.
+
+Importing this package does not import torch; ``from_torch`` and ``load`` do.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+def from_torch(module: Any, example_inputs: tuple, *, dynamic_batch: bool = True,
+               input_names: list[str] | None = None):
+    """Convert a live ``nn.Module`` (switched to eval mode) traced on ``example_inputs``."""
+    from .trace import from_torch as _from_torch
+
+    return _from_torch(module, example_inputs, dynamic_batch=dynamic_batch, input_names=input_names)
+
+
+def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,
+         input_shapes: dict[str, tuple] | None = None, **_ignored):
+    """Load ``model.pt2``, ``file.py:factory`` (optionally with ``weights``) or, with
+    ``trust_pickle``, a pickled ``.pt``/``.pth`` module; returns a LoadedModel."""
+    from .loader import load as _load
+
+    return _load(path, weights=weights, trust_pickle=trust_pickle, input_shapes=input_shapes)
+
+
+def supported_ops() -> list[str]:
+    """The ATen overloads the importer handles (for the support matrix)."""
+    from . import ops_act, ops_conv, ops_math, ops_rnn, ops_shape  # noqa: F401
+    from .context import REG
+
+    return REG.keys()
+
+
+__all__ = ["from_torch", "load", "supported_ops"]

@@ -1,0 +1,310 @@
+"""Walk a torch.export ExportedProgram and emit IR through a GraphBuilder.
+
+Handlers are keyed by the ATen overload string (``"aten.conv2d.default"``) and receive
+``(ctx, node)``; they return the IR value name(s) standing for the FX node's result.
+Everything unsupported (ops and attribute values) is gathered and raised at once.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError
+from ...ir.builder import GraphBuilder
+from ...ir.graph import Graph, Node, Source
+from ...registry import Registry
+
+REG: Registry = Registry("torch importer")
+register = REG.register
+
+# FX call_function targets that carry no computation of their own.
+_STRUCTURAL = {"<built-in function getitem>", "aten.sym_size.int", "aten._assert_scalar.default",
+               "aten.sym_constrain_range_for_size.default", "aten._assert_tensor_metadata.default"}
+
+TORCH_DTYPE = {"torch.float32": "float32", "torch.float16": "float16", "torch.bfloat16": "bfloat16",
+               "torch.float64": "float64", "torch.int64": "int64", "torch.int32": "int32", "torch.int16": "int16",
+               "torch.int8": "int8", "torch.uint8": "uint8", "torch.bool": "bool"}
+
+
+@dataclass
+class Param:
+    """A parameter, buffer or lifted constant: an IR weight made on first use."""
+
+    target: str
+    array: np.ndarray
+    ir_name: str | None = None
+
+
+@dataclass
+class Zeros:
+    """aten.zeros with a symbolic shape: only meaningful as an omitted RNN initial state."""
+
+    shape: tuple
+
+
+@dataclass
+class Missing:
+    """An output nothing may use (pool indices)."""
+
+    what: str
+
+
+def key_of(node) -> str:
+    return str(node.target)
+
+
+class TorchContext:
+    def __init__(self, ep, input_names: list[str] | None = None, name: str = "model"):
+        self.ep = ep
+        self.b = GraphBuilder(name, "torch")
+        self.env: dict[Any, Any] = {}
+        self.sym_names: dict[str, str] = {}
+        self.origin: dict[str, str] = {}  # IR value -> FX node name (for per-layer comparison)
+        self.node = None
+        self._input_names = input_names
+
+    # -- values ----------------------------------------------------------
+    def v(self, arg, dtype: str | None = None) -> str:
+        """The IR value name for a tensor argument (weights and scalars become weights)."""
+        val = self.env[arg] if _is_fx(arg) else arg
+        if isinstance(val, str):
+            return val
+        if isinstance(val, Param):
+            if val.ir_name is None:
+                val.ir_name = self.b.weight(val.target, val.array)
+            return val.ir_name
+        if isinstance(val, (bool, int, float)):
+            dt = dtype or self.dtype(self.node)
+            return self.b.weight(f"{self.layer_name}_const", np.asarray(val, dtype=dt))
+        if isinstance(val, Zeros):
+            raise UnsupportedAttributeError("zeros", val.shape, "a tensor of symbolic shape used outside an RNN state")
+        if isinstance(val, Missing):
+            raise UnsupportedAttributeError(val.what, "used", "only the first output is supported")
+        raise UnsupportedAttributeError("argument", type(val).__name__, "not a tensor")
+
+    def array(self, arg) -> np.ndarray | None:
+        """The constant value of an argument (parameter, buffer, Python number), else None."""
+        val = self.env[arg] if _is_fx(arg) else arg
+        if isinstance(val, Param):
+            return val.array
+        if isinstance(val, (bool, int, float)):
+            return np.asarray(val)
+        return None
+
+    def meta(self, arg):
+        return arg.meta.get("val") if _is_fx(arg) else None
+
+    def shape(self, arg) -> tuple:
+        """Shape with ints for static dims and names for symbolic ones."""
+        val = self.meta(arg)
+        return tuple(self.dim(d) for d in val.shape)
+
+    def rank(self, arg) -> int:
+        return len(self.meta(arg).shape)
+
+    def dim(self, d) -> int | str:
+        if hasattr(d, "node"):  # a SymInt (int() would return its example value)
+            expr = str(d.node.expr)
+            return self.sym_names.get(expr, expr)
+        return int(d)
+
+    def dtype(self, arg) -> str:
+        val = self.meta(arg)
+        if isinstance(val, (list, tuple)):
+            val = val[0]
+        return TORCH_DTYPE.get(str(getattr(val, "dtype", "torch.float32")), "float32")
+
+    def args(self, node) -> list:
+        """Positional arguments with the schema's defaults filled in."""
+        schema = getattr(node.target, "_schema", None)
+        if schema is None:
+            return list(node.args)
+        out = []
+        for i, a in enumerate(schema.arguments):
+            if i < len(node.args):
+                out.append(node.args[i])
+            elif a.name in node.kwargs:
+                out.append(node.kwargs[a.name])
+            elif a.has_default_value():
+                out.append(a.default_value)
+            else:
+                out.append(None)
+        return out
+
+    # -- naming ----------------------------------------------------------
+    @property
+    def layer_name(self) -> str:
+        return self.b.source.layer_name if self.b.source else "const"
+
+    def op(self, op: str, *inputs: str, **attrs: Any) -> str:
+        return self.b.op(op, *inputs, **attrs)
+
+    def node_out(self, op: str, inputs, attrs=None, outputs: int = 1) -> list[str]:
+        return self.b.node(op, inputs, attrs, outputs=outputs)
+
+
+def _is_fx(arg) -> bool:
+    return type(arg).__name__ == "Node" and hasattr(arg, "meta")
+
+
+def _source(node) -> Source:
+    """Name a node after its module path; functional ops inside a module get path.op."""
+    stack = node.meta.get("nn_module_stack") or {}
+    entries = [v for v in stack.values() if v[0] and not v[0].startswith("_empty")]
+    if entries:
+        path, cls = entries[-1]
+        cls = str(cls).rsplit(".", 1)[-1].rstrip("'>")
+        leaf = str(entries[-1][1]).startswith("torch.nn.modules.") and "container" not in str(entries[-1][1])
+        if leaf:
+            return Source("torch", cls, path)
+        return Source("torch", key_of(node), f"{path}.{node.name}")
+    return Source("torch", key_of(node), node.name)
+
+
+def preflight(ep) -> list[Unsupported]:
+    """Every FX op without a handler, one entry per node (layer = module path)."""
+    out = []
+    for n in ep.graph.nodes:
+        if n.op != "call_function":
+            continue
+        k = key_of(n)
+        if k in _STRUCTURAL or k in REG:
+            continue
+        src = _source(n)
+        out.append(Unsupported(src.layer_name, k, hint=f"node {n.name}, module {src.layer_type}"))
+    return out
+
+
+def convert_exported(ep, input_names: list[str] | None = None, name: str = "model") -> tuple[Graph, dict[str, str]]:
+    """ExportedProgram -> (IR graph, IR value -> FX node name)."""
+    from . import ops_act, ops_conv, ops_math, ops_rnn, ops_shape  # noqa: F401  (register handlers)
+    from torch.export.graph_signature import InputKind
+
+    problems = preflight(ep)
+    if problems:
+        raise UnsupportedError(problems, "PyTorch model")
+    ctx = TorchContext(ep, input_names, name)
+    sig = ep.graph_signature
+    kinds = {s.arg.name: s for s in sig.input_specs if hasattr(s.arg, "name")}
+    user_inputs = [s.arg.name for s in sig.input_specs if s.kind == InputKind.USER_INPUT]
+    names = list(input_names) if input_names else list(user_inputs)
+    if len(names) != len(user_inputs):
+        from ...errors import UsageError
+
+        raise UsageError(f"{len(names)} input names given for {len(user_inputs)} model inputs")
+    rename = dict(zip(user_inputs, names))
+    for n in ep.graph.nodes:
+        if n.op == "placeholder":
+            spec = kinds.get(n.name)
+            if spec is not None and spec.kind != InputKind.USER_INPUT:
+                t = ep.state_dict.get(spec.target) if spec.target in ep.state_dict else ep.constants.get(spec.target)
+                if t is None or not hasattr(t, "detach"):
+                    ctx.b.unsupported(n.name, str(spec.kind), hint="non-tensor constant input")
+                    ctx.env[n] = Missing(n.name)
+                    continue
+                ctx.env[n] = Param(spec.target, t.detach().cpu().numpy())
+                continue
+            val = n.meta.get("val")
+            if not hasattr(val, "shape"):
+                ctx.env[n] = val  # a non-tensor user input was specialised into the graph
+                continue
+            iname = rename.get(n.name, n.name)
+            shape = []
+            for axis, d in enumerate(val.shape):
+                if not hasattr(d, "node"):
+                    shape.append(int(d))
+                else:
+                    expr = str(d.node.expr)
+                    if expr not in ctx.sym_names:
+                        ctx.sym_names[expr] = "batch" if axis == 0 and "batch" not in ctx.sym_names.values() \
+                            else f"{iname}_dim{axis}"
+                    shape.append(ctx.sym_names[expr])
+            ctx.env[n] = ctx.b.input(iname, ctx.dtype(n), shape)
+            ctx.origin[ctx.env[n]] = n.name
+        elif n.op == "call_function":
+            _convert_node(ctx, n)
+        elif n.op == "output":
+            _outputs(ctx, n)
+    graph = ctx.b.finish("PyTorch model")
+    return graph, ctx.origin
+
+
+def _convert_node(ctx: TorchContext, n) -> None:
+    k = key_of(n)
+    if k == "<built-in function getitem>":
+        seq, idx = n.args
+        ctx.env[n] = ctx.env[seq][idx]
+        if isinstance(ctx.env[n], str):
+            ctx.origin.setdefault(ctx.env[n], n.name)
+        return
+    if k == "aten.sym_size.int":
+        ctx.env[n] = ("sym", n)
+        return
+    if k in _STRUCTURAL:
+        ctx.env[n] = None
+        return
+    ctx.node = n
+    ctx.b.source = _source(n)
+    try:
+        out = REG.lookup(k)(ctx, n)
+    except UnsupportedAttributeError as e:
+        ctx.b.attribute_error(ctx.b.source.layer_name, k, e)
+        out = f"<unsupported {n.name}>"
+    finally:
+        ctx.b.source = None
+    ctx.env[n] = out
+    if isinstance(out, str) and out not in ctx.origin:
+        ctx.origin[out] = n.name
+
+
+def _outputs(ctx: TorchContext, n) -> None:
+    """Graph outputs are named output (one) or output_<i> (several)."""
+    outs = list(n.args[0]) if isinstance(n.args[0], (list, tuple)) else [n.args[0]]
+    values = []
+    for o in outs:
+        ctx.node = o
+        ctx.b.source = Source("torch", "output", "output")
+        try:
+            values.append((ctx.v(o), ctx.dtype(o), ctx.shape(o)))
+        except UnsupportedAttributeError as e:
+            ctx.b.attribute_error("output", "output", e)
+        finally:
+            ctx.b.source = None
+    if ctx.b.problems:
+        return
+    single = len(values) == 1
+    produced = {o: node for node in ctx.b.graph.nodes for o in node.outputs if o}
+    used_names: set[str] = set()
+    for i, (val, dtype, shape) in enumerate(values):
+        want = "output" if single else f"output_{i}"
+        if val in produced and val not in used_names and want not in ctx.b._names:
+            _rename(ctx, val, want)
+            final = want
+        else:  # a graph input, a weight, or a value returned twice
+            ctx.b.source = Source("torch", "output", want)
+            final = ctx.b.node("Identity", [val], name=f"{want}_identity", out_names=[want])[0]
+            ctx.b.source = None
+        used_names.add(final)
+        ctx.b.output(final, dtype, shape)
+
+
+def _rename(ctx: TorchContext, old: str, new: str) -> None:
+    ctx.b.reserve(new)
+    for node in ctx.b.graph.nodes:
+        node.outputs = [new if o == old else o for o in node.outputs]
+        node.inputs = [new if i == old else i for i in node.inputs]
+    if old in ctx.origin:
+        ctx.origin[new] = ctx.origin.pop(old)
+    for k, v in list(ctx.env.items()):
+        if v == old:
+            ctx.env[k] = new
+
+
+def is_fx(arg) -> bool:
+    return _is_fx(arg)
+
+
+__all__ = ["REG", "register", "TorchContext", "convert_exported", "Param", "Zeros", "Missing", "is_fx", "operator"]

@@ -1,0 +1,189 @@
+"""Arithmetic, dense layers, normalisation, reductions, embedding, dropout, constants."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import UnsupportedAttributeError
+from .context import TORCH_DTYPE, Param, TorchContext, Zeros, register
+
+_BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
+
+
+def _operand(ctx: TorchContext, arg, alpha=1) -> str:
+    """A binary operand, pre-multiplied by alpha (torch's add/sub ``alpha``)."""
+    dt = ctx.dtype(ctx.node)
+    if alpha != 1:
+        const = ctx.array(arg)
+        if const is not None:
+            return ctx.b.weight(f"{ctx.layer_name}_const", (const * alpha).astype(dt))
+        return ctx.op("Mul", ctx.v(arg), ctx.v(alpha, dt))
+    return ctx.v(arg, dt)
+
+
+@register("aten.add.Tensor", "aten.sub.Tensor", "aten.mul.Tensor", "aten.div.Tensor",
+          "aten.add.Scalar", "aten.sub.Scalar", "aten.mul.Scalar", "aten.div.Scalar")
+def import_binary(ctx: TorchContext, node) -> str:
+    a = ctx.args(node)
+    op = _BINARY[str(node.target).split(".")[1]]
+    alpha = a[2] if len(a) > 2 and a[2] is not None else 1
+    return ctx.op(op, _operand(ctx, a[0]), _operand(ctx, a[1], alpha))
+
+
+@register("aten.div.Tensor_mode")
+def import_div_mode(ctx: TorchContext, node) -> str:
+    x, y, mode = ctx.args(node)
+    q = ctx.op("Div", _operand(ctx, x), _operand(ctx, y))
+    if mode is None:
+        return q
+    if mode == "floor":
+        return ctx.op("Floor", q)
+    raise UnsupportedAttributeError("rounding_mode", mode, "supported: None, 'floor'")
+
+
+@register("aten.rsub.Scalar", "aten.rsub.Tensor")
+def import_rsub(ctx: TorchContext, node) -> str:
+    x, other, alpha = ctx.args(node)
+    return ctx.op("Sub", _operand(ctx, other), _operand(ctx, x, alpha if alpha is not None else 1))
+
+
+@register("aten.pow.Tensor_Scalar", "aten.pow.Tensor_Tensor")
+def import_pow(ctx: TorchContext, node) -> str:
+    x, e = ctx.args(node)
+    return ctx.op("Pow", ctx.v(x), _operand(ctx, e))
+
+
+@register("aten.maximum.default", "aten.minimum.default")
+def import_max_min(ctx: TorchContext, node) -> str:
+    x, y = ctx.args(node)
+    return ctx.op("Max" if "maximum" in str(node.target) else "Min", ctx.v(x), ctx.v(y))
+
+
+@register("aten.linear.default")
+def import_linear(ctx: TorchContext, node) -> str:
+    """2-D input: Gemm(transB=1); N-D input: MatMul with the transposed weight, then Add."""
+    x, w, bias = ctx.args(node)
+    if ctx.rank(x) == 2:
+        ins = [ctx.v(x), ctx.v(w)] + ([ctx.v(bias)] if bias is not None else [])
+        return ctx.op("Gemm", *ins, transB=1)
+    wa = ctx.array(w)
+    wt = ctx.b.weight(ctx.layer_name + ".weight_t", wa.T) if wa is not None else ctx.op("Transpose", ctx.v(w), perm=[1, 0])
+    y = ctx.op("MatMul", ctx.v(x), wt)
+    return ctx.op("Add", y, ctx.v(bias)) if bias is not None else y
+
+
+@register("aten.matmul.default", "aten.bmm.default", "aten.mm.default")
+def import_matmul(ctx: TorchContext, node) -> str:
+    x, y = ctx.args(node)
+    return ctx.op("MatMul", ctx.v(x), ctx.v(y))
+
+
+@register("aten.addmm.default")
+def import_addmm(ctx: TorchContext, node) -> str:
+    c, a, b, beta, alpha = ctx.args(node)
+    return ctx.op("Gemm", ctx.v(a), ctx.v(b), ctx.v(c), alpha=float(alpha), beta=float(beta))
+
+
+def _bn(ctx: TorchContext, x, w, b, mean, var, eps) -> str:
+    c = int(ctx.meta(x).shape[1])
+    ones, zeros = np.ones(c, np.float32), np.zeros(c, np.float32)
+    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight", ones)
+    bias = ctx.v(b) if b is not None else ctx.b.weight(ctx.layer_name + ".bias", zeros)
+    if mean is None or var is None:
+        raise UnsupportedAttributeError("track_running_stats", False, "batch statistics at inference")
+    return ctx.op("BatchNormalization", ctx.v(x), scale, bias, ctx.v(mean), ctx.v(var), epsilon=float(eps))
+
+
+@register("aten.batch_norm.default")
+def import_batch_norm(ctx: TorchContext, node) -> str:
+    x, w, b, mean, var, training, _momentum, eps, _cudnn = ctx.args(node)
+    if training:
+        raise UnsupportedAttributeError("training", True, "put the model in eval() mode")
+    return _bn(ctx, x, w, b, mean, var, eps)
+
+
+@register("aten._native_batch_norm_legit_no_training.default")
+def import_native_batch_norm(ctx: TorchContext, node) -> list:
+    x, w, b, mean, var, _momentum, eps = ctx.args(node)
+    return [_bn(ctx, x, w, b, mean, var, eps), None, None]
+
+
+@register("aten.layer_norm.default")
+def import_layer_norm(ctx: TorchContext, node) -> str:
+    x, shape, w, b, eps, _cudnn = ctx.args(node)
+    n = len(shape)
+    ones = np.ones([int(s) for s in shape], np.float32)
+    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight", ones)
+    ins = [ctx.v(x), scale] + ([ctx.v(b)] if b is not None else [])
+    return ctx.op("LayerNormalization", *ins, axis=-n, epsilon=float(eps))
+
+
+@register("aten.embedding.default")
+def import_embedding(ctx: TorchContext, node) -> str:
+    w, ids = ctx.args(node)[:2]
+    return ctx.op("Gather", ctx.v(w), ctx.v(ids), axis=0)
+
+
+@register("aten.dropout.default", "aten.feature_dropout.default", "aten.alpha_dropout.default",
+          "aten.feature_alpha_dropout.default")
+def import_dropout(ctx: TorchContext, node) -> str:
+    x, p, train = ctx.args(node)
+    if train:
+        raise UnsupportedAttributeError("train", True, "put the model in eval() mode")
+    kind = {"dropout": "dropout", "feature_dropout": "spatial"}.get(str(node.target).split(".")[1], "alpha")
+    return ctx.node_out("Dropout", [ctx.v(x)], {"ratio": float(p), "kind": kind})[0]
+
+
+_REDUCE = {"mean": "ReduceMean", "sum": "ReduceSum", "amax": "ReduceMax", "amin": "ReduceMin"}
+
+
+@register("aten.mean.dim", "aten.sum.dim_IntList", "aten.amax.default", "aten.amin.default")
+def import_reduce(ctx: TorchContext, node) -> str:
+    a = ctx.args(node)
+    x, dims, keep = a[0], a[1], a[2]
+    if len(a) > 3 and a[3] is not None:
+        raise UnsupportedAttributeError("dtype", a[3])
+    rank = ctx.rank(x)
+    axes = None if not dims else sorted(int(d) % rank for d in dims)
+    return ctx.op(_REDUCE[str(node.target).split(".")[1]], ctx.v(x), axes=axes, keepdims=int(bool(keep)))
+
+
+@register("aten.mean.default", "aten.sum.default")
+def import_reduce_all(ctx: TorchContext, node) -> str:
+    return ctx.op(_REDUCE[str(node.target).split(".")[1]], ctx.v(node.args[0]), keepdims=0)
+
+
+# -- identity-like and constants ------------------------------------------------
+@register("aten.contiguous.default", "aten.clone.default", "aten.alias.default", "aten.detach.default",
+          "aten.detach_.default", "aten.lift_fresh_copy.default", "aten.lift_fresh.default")
+def import_passthrough(ctx: TorchContext, node):
+    """Copies and aliases compute nothing: the result is the input value itself."""
+    return ctx.env[node.args[0]] if hasattr(node.args[0], "meta") else node.args[0]
+
+
+@register("aten._to_copy.default", "aten.to.dtype", "aten.type_as.default")
+def import_cast(ctx: TorchContext, node):
+    src, dst = ctx.dtype(node.args[0]), ctx.dtype(node)
+    if src == dst:
+        return import_passthrough(ctx, node)
+    const = ctx.array(node.args[0])
+    if const is not None:
+        return Param(f"{ctx.layer_name}_const", np.asarray(const).astype(dst))
+    return ctx.op("Cast", ctx.v(node.args[0]), to=dst)
+
+
+@register("aten.zeros.default", "aten.ones.default", "aten.full.default", "aten.scalar_tensor.default",
+          "aten.zeros_like.default", "aten.ones_like.default")
+def import_constant_tensor(ctx: TorchContext, node):
+    """Constant tensors of static shape become weights; a symbolic shape is only
+    accepted as an RNN initial state (see ops_rnn)."""
+    shape = ctx.shape(node)
+    kind = str(node.target).split(".")[1]
+    value = {"zeros": 0, "zeros_like": 0, "ones": 1, "ones_like": 1}.get(kind)
+    if value is None:
+        value = node.args[1] if kind == "full" else node.args[0]
+    if any(isinstance(d, str) for d in shape):
+        if value == 0:
+            return Zeros(shape)
+        raise UnsupportedAttributeError("shape", shape, "constant tensor of symbolic shape")
+    dt = TORCH_DTYPE.get(str(ctx.meta(node).dtype), "float32")
+    return Param(f"{ctx.layer_name}_const", np.full(shape, value, dtype=dt))

@@ -1,0 +1,152 @@
+"""Shape and data-movement ops. Target shapes come from the traced output shape, with
+the symbolic (batch) dimension written as 0 (copy) or -1 (infer) so it stays dynamic."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import UnsupportedAttributeError
+from .context import TorchContext, register
+
+INT64_MAX = 2**63 - 1
+
+
+def reshape_target(in_shape: tuple, out_shape: tuple) -> list[int]:
+    """IR Reshape shape: static dims as is, a symbolic dim equal to the input's at the
+    same index as 0, at most one other symbolic dim as -1."""
+    target, infer = [], 0
+    for i, d in enumerate(out_shape):
+        if isinstance(d, int):
+            if d == 0:
+                raise UnsupportedAttributeError("shape", out_shape, "zero-sized dimension")
+            target.append(d)
+        elif i < len(in_shape) and in_shape[i] == d:
+            target.append(0)
+        else:
+            infer += 1
+            target.append(-1)
+    if infer > 1:
+        raise UnsupportedAttributeError("shape", out_shape, "more than one symbolic dimension to infer")
+    return target
+
+
+@register("aten.view.default", "aten.reshape.default", "aten._unsafe_view.default", "aten.flatten.using_ints",
+          "aten.unflatten.int")
+def import_reshape(ctx: TorchContext, node) -> str:
+    x = node.args[0]
+    return ctx.op("Reshape", ctx.v(x), shape=reshape_target(ctx.shape(x), ctx.shape(node)))
+
+
+@register("aten.permute.default")
+def import_permute(ctx: TorchContext, node) -> str:
+    x, dims = ctx.args(node)
+    rank = ctx.rank(x)
+    return ctx.op("Transpose", ctx.v(x), perm=[int(d) % rank for d in dims])
+
+
+@register("aten.transpose.int")
+def import_transpose(ctx: TorchContext, node) -> str:
+    x, d0, d1 = ctx.args(node)
+    rank = ctx.rank(x)
+    perm = list(range(rank))
+    perm[d0 % rank], perm[d1 % rank] = perm[d1 % rank], perm[d0 % rank]
+    return ctx.op("Transpose", ctx.v(x), perm=perm)
+
+
+@register("aten.t.default", "aten.numpy_T.default")
+def import_t(ctx: TorchContext, node) -> str:
+    x = node.args[0]
+    if ctx.rank(x) < 2:
+        return ctx.env[x]
+    return ctx.op("Transpose", ctx.v(x), perm=list(range(ctx.rank(x)))[::-1])
+
+
+@register("aten.squeeze.dim", "aten.squeeze.dims", "aten.squeeze.default")
+def import_squeeze(ctx: TorchContext, node) -> str:
+    """torch ignores non-1 axes; ONNX rejects them, so only size-1 axes are listed."""
+    x = node.args[0]
+    shape = ctx.shape(x)
+    dims = node.args[1] if len(node.args) > 1 else range(len(shape))
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    axes = sorted({int(d) % len(shape) for d in dims if shape[int(d) % len(shape)] == 1})
+    if not axes:
+        return ctx.env[x] if hasattr(x, "meta") else ctx.v(x)
+    return ctx.op("Squeeze", ctx.v(x), axes=axes)
+
+
+@register("aten.unsqueeze.default")
+def import_unsqueeze(ctx: TorchContext, node) -> str:
+    x, dim = ctx.args(node)
+    return ctx.op("Unsqueeze", ctx.v(x), axes=[int(dim) % (ctx.rank(x) + 1)])
+
+
+@register("aten.cat.default", "aten.concat.default")
+def import_cat(ctx: TorchContext, node) -> str:
+    tensors, dim = ctx.args(node)
+    rank = ctx.rank(tensors[0])
+    return ctx.op("Concat", *[ctx.v(t) for t in tensors], axis=int(dim) % rank)
+
+
+@register("aten.stack.default")
+def import_stack(ctx: TorchContext, node) -> str:
+    tensors, dim = ctx.args(node)
+    axis = int(dim) % (ctx.rank(tensors[0]) + 1)
+    return ctx.op("Concat", *[ctx.op("Unsqueeze", ctx.v(t), axes=[axis]) for t in tensors], axis=axis)
+
+
+def _split(ctx: TorchContext, node, dim) -> list[str]:
+    x = node.args[0]
+    rank = ctx.rank(x)
+    sizes = [int(t.shape[int(dim) % rank]) for t in ctx.meta(node)]
+    return ctx.node_out("Split", [ctx.v(x)], {"axis": int(dim) % rank, "split": sizes}, outputs=len(sizes))
+
+
+@register("aten.split.Tensor", "aten.split_with_sizes.default", "aten.chunk.default", "aten.split.sizes")
+def import_split(ctx: TorchContext, node) -> list[str]:
+    return _split(ctx, node, ctx.args(node)[2])
+
+
+@register("aten.unbind.int")
+def import_unbind(ctx: TorchContext, node) -> list[str]:
+    x, dim = ctx.args(node)
+    axis = int(dim) % ctx.rank(x)
+    return [ctx.op("Squeeze", p, axes=[axis]) for p in _split(ctx, node, dim)]
+
+
+@register("aten.slice.Tensor")
+def import_slice(ctx: TorchContext, node) -> str:
+    x, dim, start, end, step = ctx.args(node)
+    rank = ctx.rank(x)
+    start = 0 if start is None else int(start)
+    end = INT64_MAX if end is None or not isinstance(end, int) or end >= INT64_MAX else int(end)
+    if start == 0 and end == INT64_MAX and (step or 1) == 1:
+        return ctx.env[x] if hasattr(x, "meta") else ctx.v(x)  # x[:] is a no-op
+    return ctx.op("Slice", ctx.v(x), starts=[start], ends=[end], axes=[int(dim) % rank], steps=[int(step or 1)])
+
+
+@register("aten.select.int")
+def import_select(ctx: TorchContext, node) -> str:
+    x, dim, index = ctx.args(node)
+    axis = int(dim) % ctx.rank(x)
+    idx = ctx.b.weight(ctx.layer_name + "_index", np.asarray(int(index), np.int64))
+    return ctx.op("Gather", ctx.v(x), idx, axis=axis)
+
+
+@register("aten.expand.default")
+def import_expand(ctx: TorchContext, node) -> str:
+    x = node.args[0]
+    shape = ctx.shape(node)
+    in_shape = (None,) * (len(shape) - ctx.rank(x)) + ctx.shape(x)
+    for i, d in enumerate(shape):
+        if isinstance(d, str):  # ONNX Expand keeps the input's size where the target says 1
+            if in_shape[i] != d:
+                raise UnsupportedAttributeError("size", list(shape), "expanding to a symbolic size")
+            shape = shape[:i] + (1,) + shape[i + 1:]
+    return ctx.op("Expand", ctx.v(x), shape=list(shape))
+
+
+@register("aten.repeat.default")
+def import_repeat(ctx: TorchContext, node) -> str:
+    x, repeats = ctx.args(node)
+    if len(repeats) != ctx.rank(x):
+        raise UnsupportedAttributeError("repeats", list(repeats), "repeat must list every axis")
+    return ctx.op("Tile", ctx.v(x), repeats=[int(r) for r in repeats])

@@ -1,0 +1,64 @@
+"""Trace a module with torch.export (dynamic batch when possible) and convert it."""
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Sequence
+
+from ...errors import Unsupported, UnsupportedError
+from ...ir.graph import Graph
+
+log = logging.getLogger(__name__)
+
+
+def as_tuple(example_inputs: Any) -> tuple:
+    return tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+
+
+def export_module(module, args: tuple, dynamic_axes: Sequence[set[int]] | None):
+    """torch.export without decompositions (conv, batch_norm, lstm stay single ATen ops).
+    ``dynamic_axes`` lists, per positional input, the axes to keep symbolic; when the
+    model specialises them (or export fails with them), a static export is tried."""
+    import torch
+
+    module.eval()
+    attempts = []
+    if dynamic_axes and any(dynamic_axes):
+        dyn = tuple({ax: torch.export.Dim.AUTO for ax in axes} if isinstance(a, torch.Tensor) and axes else None
+                    for a, axes in zip(args, dynamic_axes))
+        attempts.append(dyn)
+    attempts.append(None)
+    err = None
+    for dyn in attempts:
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                # RNN modules trigger a harmless "tensor attributes assigned during export" warning.
+                warnings.simplefilter("ignore")
+                return torch.export.export(module, args, dynamic_shapes=dyn)
+        except Exception as e:  # noqa: BLE001  (re-raised below as one clear error)
+            err = e
+            if dyn is not None:
+                log.warning("export with a dynamic batch failed (%s); trying static shapes", _first_line(e))
+    raise UnsupportedError([Unsupported(type(module).__name__, "torch.export", hint=_first_line(err))],
+                           "PyTorch model (torch.export cannot trace it)")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"
+
+
+def convert_program(ep, input_names: list[str] | None = None, name: str = "model") -> tuple[Graph, dict[str, str]]:
+    import torch
+
+    from .context import convert_exported
+
+    graph, origin = convert_exported(ep, input_names, name)
+    graph.metadata.update({"source_framework": "torch", "torch_version": torch.__version__.split("+")[0]})
+    return graph, origin
+
+
+def from_torch(module, example_inputs, *, dynamic_batch: bool = True, input_names: list[str] | None = None) -> Graph:
+    args = as_tuple(example_inputs)
+    ep = export_module(module, args, [{0} for _ in args] if dynamic_batch else None)
+    return convert_program(ep, input_names, type(module).__name__)[0]
