@@ -1,0 +1,130 @@
+"""Caffe net -> IR graph: inputs, TEST-phase layers in order, outputs."""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from ...errors import ModelLoadError, UnsupportedAttributeError, UnsupportedError, Unsupported
+from ...ir.graph import Graph, Source, Value
+from ...ir.validate import validate
+from .context import CaffeBuilder, LayerContext, NetState
+from .parse import CaffeNet, in_test_phase, parse_caffemodel, parse_prototxt
+from .registry import CAFFE_LAYERS
+
+log = logging.getLogger(__name__)
+
+_NOT_INFERENCE = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData", "Accuracy",
+                  "SoftmaxWithLoss", "EuclideanLoss", "HingeLoss", "SigmoidCrossEntropyLoss", "InfogainLoss",
+                  "MultinomialLogisticLoss", "ContrastiveLoss", "HDF5Output"}
+
+
+def read_net(prototxt: str | None, caffemodel: str | None, allow_missing_weights: bool) -> tuple[CaffeNet, dict | None]:
+    """Topology from the prototxt (or the caffemodel alone) and the blobs by layer name."""
+    if prototxt is None and caffemodel is None:
+        raise ModelLoadError("caffe", "give a prototxt, a caffemodel, or both")
+    weights = parse_caffemodel(caffemodel) if caffemodel else None
+    if prototxt is not None:
+        topo = parse_prototxt(prototxt)
+        if weights is not None:
+            topo.warnings += weights.warnings
+    else:
+        topo = weights
+    blobs = weights.blobs if weights is not None else None
+    if blobs is None and not allow_missing_weights:
+        raise ModelLoadError(prototxt or "", "no caffemodel given: pass weights, or allow missing weights "
+                                             "(zero-filled) explicitly")
+    return topo, blobs
+
+
+def _inputs(net) -> list[tuple[str, tuple[int, ...]]]:
+    """Net-level inputs in the legacy spellings (input + input_shape / input_dim)."""
+    out = []
+    names = list(net.input)
+    if len(net.input_shape):
+        for name, shp in zip(names, net.input_shape):
+            out.append((name, tuple(shp.dim)))
+    elif len(net.input_dim):
+        dims = list(net.input_dim)
+        if len(dims) != 4 * len(names):
+            raise ModelLoadError(net.name or "net", f"{len(names)} inputs need {4 * len(names)} input_dim values, "
+                                                   f"got {len(dims)}")
+        for k, name in enumerate(names):
+            out.append((name, tuple(dims[4 * k:4 * k + 4])))
+    elif names:
+        raise ModelLoadError(net.name or "net", f"inputs {names} have no input_shape / input_dim")
+    return out
+
+
+def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, where: str) -> tuple[Graph, list[str]]:
+    net = cn.net
+    layers = [l for l in net.layer if in_test_phase(l)]
+    warnings = list(cn.warnings)
+    # Pre-flight: every unknown layer type, all at once.
+    problems = []
+    for l in layers:
+        if l.type == "Python":
+            mod = l.python_param.module if l.HasField("python_param") else "?"
+            problems.append(Unsupported(l.name, "Python", "python_param.module", mod,
+                                        "Python layers run arbitrary code and are never executed"))
+        elif l.type in _NOT_INFERENCE:
+            problems.append(Unsupported(l.name, l.type, hint="a data/loss layer; convert a deploy prototxt"))
+        elif CAFFE_LAYERS.lookup(l.type) is None:
+            problems.append(Unsupported(l.name, l.type or "(no type)", hint="unknown Caffe layer type"))
+    if problems:
+        raise UnsupportedError(problems, where)
+
+    blob_names = set(net.input)
+    last_writer: dict[str, int] = {}
+    for i, l in enumerate(layers):
+        blob_names.update(l.top)
+        blob_names.update(l.bottom)
+        for t in l.top:
+            last_writer[t] = i
+    b = CaffeBuilder(net.name or Path(where).stem or "caffe", blob_names)
+    state = NetState(b, last_writer, allow_missing_weights)
+    for name, shape in _inputs(net):
+        v = b.claim(name)
+        b.graph.inputs.append(Value(v, "float32", shape))
+        state.values[name], state.shapes[name] = v, shape
+
+    available: list[str] = list(net.input)
+    poisoned: set[str] = set()
+    for i, l in enumerate(layers):
+        for bt in l.bottom:
+            if bt in available:
+                available.remove(bt)
+        for t in l.top:
+            if t not in available:
+                available.append(t)
+        missing = [bt for bt in l.bottom if bt not in state.values]
+        if any(bt in poisoned for bt in l.bottom):
+            poisoned.update(l.top)
+            continue
+        if missing:
+            b.unsupported(l.name, l.type, "bottom", missing, "blob is never produced by an earlier layer or input")
+            poisoned.update(l.top)
+            continue
+        raw = blobs.get(l.name) if blobs is not None else None
+        b.source = Source("caffe", l.type, l.name)
+        ctx = LayerContext(state, l, i, raw)
+        try:
+            CAFFE_LAYERS.lookup(l.type)(l, ctx)
+        except UnsupportedAttributeError as e:
+            b.attribute_error(l.name, l.type, e)
+            poisoned.update(l.top)
+        b.source = None
+    if state.load_errors:
+        raise ModelLoadError(where, "weights do not fit the net:\n  " + "\n  ".join(state.load_errors))
+    for blob in available:
+        if blob in state.values and blob not in net.input:
+            v = state.values[blob]
+            b.output(v, "float32", state.shapes[blob])
+    if b.problems:
+        raise UnsupportedError(b.problems, where)
+    validate(b.graph)
+    warnings += state.warnings
+    if state.zero_filled:
+        warnings.append(f"no weights: {len(state.zero_filled)} layer(s) zero-filled "
+                        f"({', '.join(state.zero_filled[:8])}{', ...' if len(state.zero_filled) > 8 else ''})")
+    return b.graph, warnings

@@ -1,0 +1,151 @@
+"""Element-wise layers and Softmax."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..registry import register
+
+
+def _same(ctx, op: str, **attrs) -> None:
+    ctx.top(0, op, [ctx.x(0)], ctx.shape(0), **attrs)
+
+
+@register("ReLU")
+def import_relu(layer, ctx):
+    slope = layer.relu_param.negative_slope
+    if slope:
+        _same(ctx, "LeakyRelu", alpha=float(slope))  # max(x,0) + slope*min(x,0)
+    else:
+        _same(ctx, "Relu")
+
+
+@register("PReLU")
+def import_prelu(layer, ctx):
+    shp = ctx.shape(0)
+    if layer.prelu_param.channel_shared:
+        slope = ctx.param(0, ()).reshape(1)  # a 0-axis blob: one value
+    else:
+        c = shp[1] if len(shp) > 1 else 1
+        slope = ctx.param(0, (c,)).reshape((c,) + (1,) * max(len(shp) - 2, 0))
+    ctx.top(0, "PRelu", [ctx.x(0), ctx.weight("slope", slope)], shp)
+
+
+@register("ELU")
+def import_elu(layer, ctx):
+    _same(ctx, "Elu", alpha=float(layer.elu_param.alpha))
+
+
+@register("Sigmoid")
+def import_sigmoid(layer, ctx):
+    _same(ctx, "Sigmoid")
+
+
+@register("TanH")
+def import_tanh(layer, ctx):
+    _same(ctx, "Tanh")
+
+
+@register("AbsVal")
+def import_absval(layer, ctx):
+    _same(ctx, "Abs")
+
+
+@register("BNLL")
+def import_bnll(layer, ctx):
+    _same(ctx, "Softplus")  # log(1 + exp(x))
+
+
+def _affine(ctx, x: str, scale: float, shift: float) -> str:
+    """scale*x + shift, skipping the identity parts."""
+    if scale != 1.0:
+        x = ctx.op("Mul", x, ctx.const("scale", np.float32(scale)), hint="scale")
+    if shift != 0.0:
+        x = ctx.op("Add", x, ctx.const("shift", np.float32(shift)), hint="shift")
+    return x
+
+
+@register("Power")
+def import_power(layer, ctx):
+    """y = (shift + scale*x) ^ power."""
+    p = layer.power_param
+    shp = ctx.shape(0)
+    if p.power == 1.0:
+        if p.scale == 1.0 and p.shift == 0.0:
+            ctx.top(0, "Identity", [ctx.x(0)], shp)
+        elif p.shift == 0.0:
+            ctx.top(0, "Mul", [ctx.x(0), ctx.const("scale", np.float32(p.scale))], shp)
+        else:
+            base = _affine(ctx, ctx.x(0), p.scale, 0.0)
+            ctx.top(0, "Add", [base, ctx.const("shift", np.float32(p.shift))], shp)
+        return
+    base = _affine(ctx, ctx.x(0), p.scale, p.shift)
+    ctx.top(0, "Pow", [base, ctx.const("power", np.float32(p.power))], shp)
+
+
+@register("Exp")
+def import_exp(layer, ctx):
+    """y = base ^ (shift + scale*x); base -1 means e."""
+    p = layer.exp_param
+    ln_base = 1.0 if p.base == -1 else math.log(p.base)
+    x = _affine(ctx, ctx.x(0), p.scale * ln_base, p.shift * ln_base)
+    ctx.top(0, "Exp", [x], ctx.shape(0))
+
+
+@register("Log")
+def import_log(layer, ctx):
+    """y = log_base(shift + scale*x); base -1 means e."""
+    p = layer.log_param
+    x = _affine(ctx, ctx.x(0), p.scale, p.shift)
+    if p.base == -1:
+        ctx.top(0, "Log", [x], ctx.shape(0))
+    else:
+        y = ctx.op("Log", x)
+        ctx.top(0, "Mul", [y, ctx.const("inv_ln_base", np.float32(1.0 / math.log(p.base)))], ctx.shape(0))
+
+
+@register("Threshold")
+def import_threshold(layer, ctx):
+    """y = 1 if x > threshold else 0."""
+    gt = ctx.op("Greater", ctx.x(0), ctx.const("threshold", np.float32(layer.threshold_param.threshold)))
+    ctx.top(0, "Cast", [gt], ctx.shape(0), to="float32")
+
+
+@register("Clip")
+def import_clip(layer, ctx):
+    p = layer.clip_param
+    _same(ctx, "Clip", min=float(p.min), max=float(p.max))
+
+
+@register("Swish")
+def import_swish(layer, ctx):
+    _same(ctx, "Silu", beta=float(layer.swish_param.beta))
+
+
+@register("ReLU6")
+def import_relu6(layer, ctx):
+    """Fork layer: min(max(x,0) + slope*min(x,0), threshold)."""
+    p = layer.relu6_param
+    if p.negative_slope:
+        y = ctx.op("LeakyRelu", ctx.x(0), alpha=float(p.negative_slope))
+        ctx.top(0, "Clip", [y], ctx.shape(0), max=float(p.threshold))
+    else:
+        _same(ctx, "Clip", min=0.0, max=float(p.threshold))
+
+
+@register("HardSwish")
+def import_hardswish(layer, ctx):
+    _same(ctx, "HardSwish")  # x * min(max(x/6 + 1/2, 0), 1)
+
+
+@register("HardSigmoid")
+def import_hardsigmoid(layer, ctx):
+    p = layer.hardsigmoid_param
+    _same(ctx, "HardSigmoid", alpha=float(p.alpha), beta=float(p.beta))
+
+
+@register("Softmax")
+def import_softmax(layer, ctx):
+    shp = ctx.shape(0)
+    _same(ctx, "Softmax", axis=ctx.axis(layer.softmax_param.axis, len(shp)))

@@ -1,0 +1,183 @@
+"""Convolution, Deconvolution, Pooling, InnerProduct, Embed."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ....errors import UnsupportedAttributeError
+from ..registry import register
+
+
+def _per_axis(values, n: int, default: int, what: str) -> list[int]:
+    vals = [int(v) for v in values]
+    if not vals:
+        return [default] * n
+    if len(vals) == 1:
+        return vals * n
+    if len(vals) != n:
+        raise UnsupportedAttributeError(what, vals, f"needs 1 or {n} values for {n} spatial axes")
+    return vals
+
+
+def conv_geometry(p, n: int) -> tuple[list[int], list[int], list[int], list[int]]:
+    """kernel, stride, pad, dilation per spatial axis (Caffe's BaseConvolutionLayer rules)."""
+    if p.HasField("kernel_h") or p.HasField("kernel_w"):
+        if n != 2:
+            raise UnsupportedAttributeError("kernel_h/kernel_w", (p.kernel_h, p.kernel_w), "2-D only")
+        kernel = [p.kernel_h, p.kernel_w]
+    else:
+        kernel = _per_axis(p.kernel_size, n, 0, "kernel_size")
+    if p.HasField("stride_h") or p.HasField("stride_w"):
+        stride = [p.stride_h, p.stride_w]
+    else:
+        stride = _per_axis(p.stride, n, 1, "stride")
+    if p.HasField("pad_h") or p.HasField("pad_w"):
+        pad = [p.pad_h, p.pad_w]
+    else:
+        pad = _per_axis(p.pad, n, 0, "pad")
+    dilation = _per_axis(p.dilation, n, 1, "dilation")
+    if any(k <= 0 for k in kernel):
+        raise UnsupportedAttributeError("kernel_size", kernel, "kernel size must be positive")
+    return [int(k) for k in kernel], [int(s) for s in stride], [int(q) for q in pad], dilation
+
+
+def _conv_common(layer, ctx, transposed: bool) -> None:
+    p = layer.convolution_param
+    if p.axis != 1:
+        raise UnsupportedAttributeError("convolution_param.axis", p.axis, "only channel axis 1")
+    shp = ctx.shape(0)
+    n = len(shp) - 2
+    kernel, stride, pad, dil = conv_geometry(p, n)
+    group, cin, m = int(p.group), shp[1], int(p.num_output)
+    if cin % group or m % group:
+        raise UnsupportedAttributeError("group", group, f"does not divide channels {cin} -> {m}")
+    wshape = (cin, m // group, *kernel) if transposed else (m, cin // group, *kernel)
+    w = ctx.weight("W", ctx.param(0, wshape))
+    ins = [ctx.x(0), w]
+    if p.bias_term:
+        ins.append(ctx.weight("b", ctx.param(1, (m,))))
+    if transposed:
+        spatial = [(i - 1) * s - 2 * q + d * (k - 1) + 1 for i, k, s, q, d in zip(shp[2:], kernel, stride, pad, dil)]
+    else:
+        spatial = [(i + 2 * q - (d * (k - 1) + 1)) // s + 1 for i, k, s, q, d in zip(shp[2:], kernel, stride, pad, dil)]
+    if any(o <= 0 for o in spatial):
+        raise UnsupportedAttributeError("kernel_size", kernel, f"gives an empty output for input {shp}")
+    ctx.top(0, "ConvTranspose" if transposed else "Conv", ins, (shp[0], m, *spatial), kernel_shape=kernel,
+            strides=stride, pads=pad + pad, dilations=dil, group=group)
+
+
+@register("Convolution")
+def import_convolution(layer, ctx):
+    _conv_common(layer, ctx, transposed=False)
+
+
+@register("Deconvolution")
+def import_deconvolution(layer, ctx):
+    _conv_common(layer, ctx, transposed=True)
+
+
+def pool_output(size: int, k: int, s: int, p: int, ceil: bool) -> int:
+    """Caffe's pooled size: round, then drop a last window that starts in the padding."""
+    q = (size + 2 * p - k) / s
+    out = (math.ceil(q) if ceil else math.floor(q)) + 1
+    if p and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+@register("Pooling")
+def import_pooling(layer, ctx):
+    p = layer.pooling_param
+    shp = ctx.shape(0)
+    if len(shp) != 4:
+        raise UnsupportedAttributeError("input rank", len(shp), "Caffe pools 4-D blobs")
+    if p.pool not in (0, 1):
+        raise UnsupportedAttributeError("pool", "STOCHASTIC", "stochastic pooling is random; MAX and AVE only")
+    op_global = "GlobalMaxPool" if p.pool == 0 else "GlobalAveragePool"
+    if p.global_pooling:
+        if p.pad or p.pad_h or p.pad_w:
+            raise UnsupportedAttributeError("pad", p.pad, "global pooling with padding")
+        ctx.top(0, op_global, [ctx.x(0)], (shp[0], shp[1], 1, 1))
+        return
+    kernel = [p.kernel_h, p.kernel_w] if p.HasField("kernel_h") else [p.kernel_size] * 2
+    stride = [p.stride_h, p.stride_w] if p.HasField("stride_h") else [p.stride] * 2
+    pad = [p.pad_h, p.pad_w] if (p.HasField("pad_h") or p.HasField("pad_w")) else [p.pad] * 2
+    if not all(kernel):
+        raise UnsupportedAttributeError("kernel_size", kernel, "missing kernel size")
+    ceil = p.round_mode == 0
+    if p.HasField("ceil_mode"):  # fork spelling
+        ceil = bool(p.ceil_mode)
+    out = [pool_output(i, k, s, q, ceil) for i, k, s, q in zip(shp[2:], kernel, stride, pad)]
+    if out == [1, 1] and kernel == list(shp[2:]) and not any(pad):
+        ctx.top(0, op_global, [ctx.x(0)], (shp[0], shp[1], 1, 1))
+        return
+    # ONNX (floor mode) with an explicit end pad per axis chosen so its size formula
+    # gives Caffe's size: neither ONNX's ceil_mode nor its shape inference drop a last
+    # window starting in the padding, so the rounding is folded into the pads instead.
+    end_pads = []
+    for i, k, s, q, o in zip(shp[2:], kernel, stride, pad, out):
+        lo, hi = (o - 1) * s + k - i - q, o * s + k - i - q - 1
+        e = max(lo, 0)
+        if e > hi:
+            raise UnsupportedAttributeError("pad", pad, f"no ONNX padding reproduces Caffe's output size {out}")
+        end_pads.append(e)
+    attrs = dict(kernel_shape=kernel, strides=stride, pads=pad + end_pads)
+    out_shape = (shp[0], shp[1], *out)
+    if p.pool == 0:  # padding never wins a max
+        ctx.top(0, "MaxPool", [ctx.x(0)], out_shape, **attrs)
+        return
+    # Caffe divides each window's sum by the window clipped to [-pad, size+pad); here
+    # every window lies inside the padded input, so AveragePool divides by the full
+    # kernel area and a constant map corrects the windows Caffe clips.
+    div = np.ones(out, np.float64)
+    for ax, (i, k, s, q) in enumerate(zip(shp[2:], kernel, stride, pad)):
+        starts = np.arange(out[ax]) * s - q
+        sizes = np.minimum(starts + k, i + q) - starts
+        div = div * (sizes.reshape((-1, 1)) if ax == 0 else sizes.reshape((1, -1)))
+    area = kernel[0] * kernel[1]
+    if np.all(div == area):
+        ctx.top(0, "AveragePool", [ctx.x(0)], out_shape, count_include_pad=1, **attrs)
+        return
+    y = ctx.op("AveragePool", ctx.x(0), count_include_pad=1, **attrs)
+    fix = ctx.weight("window_fix", (area / div).astype(np.float32).reshape(1, 1, *out))
+    ctx.top(0, "Mul", [y, fix], out_shape)
+
+
+@register("InnerProduct")
+def import_inner_product(layer, ctx):
+    p = layer.inner_product_param
+    shp = ctx.shape(0)
+    axis = ctx.axis(p.axis, len(shp))
+    k = int(np.prod(shp[axis:]))
+    m = int(np.prod(shp[:axis]))
+    n = int(p.num_output)
+    w = ctx.weight("W", ctx.param(0, (k, n) if p.transpose else (n, k)))
+    x = ctx.x(0)
+    if shp != (m, k):
+        x = ctx.op("Reshape", x, hint="flatten", shape=[m, k])
+    ins = [x, w]
+    if p.bias_term:
+        ins.append(ctx.weight("b", ctx.param(1, (n,))))
+    out_shape = (*shp[:axis], n)
+    if out_shape == (m, n):
+        ctx.top(0, "Gemm", ins, out_shape, transB=0 if p.transpose else 1)
+    else:
+        y = ctx.op("Gemm", *ins, transB=0 if p.transpose else 1)
+        ctx.top(0, "Reshape", [y], out_shape, shape=list(out_shape))
+
+
+@register("Embed")
+def import_embed(layer, ctx):
+    p = layer.embed_param
+    shp = ctx.shape(0)
+    n, vocab = int(p.num_output), int(p.input_dim)
+    w = ctx.weight("W", ctx.param(0, (vocab, n)))
+    # Caffe casts the float indices to int (truncation), as Cast does.
+    idx = ctx.op("Cast", ctx.x(0), hint="indices", to="int64")
+    out_shape = (*shp, n)
+    if p.bias_term:
+        y = ctx.op("Gather", w, idx, axis=0)
+        ctx.top(0, "Add", [y, ctx.weight("b", ctx.param(1, (n,)))], out_shape)
+    else:
+        ctx.top(0, "Gather", [w, idx], out_shape, axis=0)

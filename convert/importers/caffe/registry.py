@@ -1,0 +1,5 @@
+"""The Caffe layer registry: ``@register("Convolution") def import_convolution(layer, ctx)``."""
+from ...registry import Registry
+
+CAFFE_LAYERS: Registry = Registry("caffe importer")
+register = CAFFE_LAYERS.register
