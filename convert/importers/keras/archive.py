@@ -1,0 +1,166 @@
+"""Read a Keras file without Keras: the model config (JSON) and the weights (h5py).
+
+Two containers:
+- ``.keras`` (Keras 3, also written by tf.keras >= 2.13): a zip of ``metadata.json``,
+  ``config.json`` and ``model.weights.h5``. Weights live under ``layers/<group>/vars/<i>``,
+  where ``<group>`` is the snake-cased class name made unique within its container (the
+  rule of ``keras.saving``), and newer writers also record the layer name as an attribute.
+- legacy HDF5 (``model.save("x.h5")``): attribute ``model_config`` plus group
+  ``model_weights/<layer name>`` whose ``weight_names`` attribute orders the arrays.
+
+The result is a tree of :class:`LayerWeights` addressed by layer name, so the
+importer never needs to know which container it came from.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import ModelLoadError
+
+SUPPORTED_MAJOR = ("2", "3")
+# Order in which a layer's sub-objects contribute to its flat weight list (= layer.weights).
+CHILD_ORDER = ("cell", "forward_layer", "backward_layer", "layer")
+
+
+@dataclass
+class LayerWeights:
+    """The arrays of one layer in ``layer.weights`` order, and (for a nested model) its layers."""
+
+    arrays: list[np.ndarray] = field(default_factory=list)
+    layers: dict[str, "LayerWeights"] = field(default_factory=dict)
+    by_class: dict[str, "LayerWeights"] = field(default_factory=dict)  # snake-case group names
+    names: list[str] = field(default_factory=list)  # legacy weight names, for nested models
+
+    def sublayer(self, name: str, group_name: str | None) -> "LayerWeights":
+        if name in self.layers:
+            return self.layers[name]
+        if group_name and group_name in self.by_class:
+            return self.by_class[group_name]
+        if self.names:  # legacy h5: the nested model's arrays carry the inner layer name
+            picked = [(n, a) for n, a in zip(self.names, self.arrays) if name in n.split("/")[:-1]]
+            return LayerWeights([a for _, a in picked], names=[n for n, _ in picked])
+        return LayerWeights()
+
+
+@dataclass
+class KerasArchive:
+    config: dict
+    weights: LayerWeights
+    keras_version: str
+    container: str  # "keras" or "h5"
+    path: str
+
+
+def to_snake_case(name: str) -> str:
+    """keras.src.utils.naming.to_snake_case."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def read(path: str | Path) -> KerasArchive:
+    """Read a ``.keras`` or legacy ``.h5`` model file; every failure is a ModelLoadError."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(str(path), "no such file")
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if magic.startswith(b"PK"):
+        return _read_zip(path)
+    if magic == b"\x89HDF\r\n\x1a\n":
+        return _read_h5(path)
+    raise ModelLoadError(str(path), "not a Keras file (neither a .keras zip archive nor an HDF5 file)")
+
+
+def _check_version(path: Path, version: str | None) -> str:
+    if not version:
+        raise ModelLoadError(str(path), "the file records no Keras version")
+    if version.split(".")[0] not in SUPPORTED_MAJOR:
+        raise ModelLoadError(str(path), f"unknown Keras version {version!r} (supported: 2.x and 3.x)")
+    return version
+
+
+def _read_zip(path: Path) -> KerasArchive:
+    import h5py
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            for need in ("config.json", "metadata.json", "model.weights.h5"):
+                if need not in names:
+                    raise ModelLoadError(str(path), f"archive has no {need}")
+            meta = json.loads(zf.read("metadata.json"))
+            config = json.loads(zf.read("config.json"))
+            data = zf.read("model.weights.h5")
+    except ModelLoadError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as e:
+        raise ModelLoadError(str(path), f"corrupted or truncated .keras archive ({e})") from None
+    version = _check_version(path, meta.get("keras_version"))
+    try:
+        with h5py.File(io.BytesIO(data), "r") as h5:
+            root = _k3_node(h5)
+    except OSError as e:
+        raise ModelLoadError(str(path), f"model.weights.h5 cannot be read ({e})") from None
+    return KerasArchive(config, root, version, "keras", str(path))
+
+
+
+
+def _k3_node(group) -> LayerWeights:
+    """One saveable object of a Keras 3 weights file, recursively."""
+    import h5py
+
+    node = LayerWeights()
+    if "vars" in group:
+        v = group["vars"]
+        node.arrays = [np.asarray(v[str(i)]) for i in range(len(v))]
+    for child in CHILD_ORDER + tuple(sorted(k for k in group if k not in CHILD_ORDER)):
+        if child in ("vars", "layers") or child not in group or not isinstance(group[child], h5py.Group):
+            continue
+        node.arrays += _k3_node(group[child]).arrays
+    if "layers" in group:
+        for gname, g in group["layers"].items():
+            sub = _k3_node(g)
+            node.by_class[gname] = sub
+            named = g["vars"].attrs.get("name") if "vars" in g else None
+            if named is not None:
+                node.layers[str(named)] = sub
+    return node
+
+
+def _read_h5(path: Path) -> KerasArchive:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            raw = h5.attrs.get("model_config")
+            if raw is None:
+                raise ModelLoadError(str(path), "HDF5 file has no model_config (a weights-only file?)")
+            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            version = h5.attrs.get("keras_version")
+            version = version.decode() if isinstance(version, bytes) else version
+            if "model_weights" not in h5:
+                raise ModelLoadError(str(path), "HDF5 file has no model_weights group")
+            mw = h5["model_weights"]
+            root = LayerWeights()
+            for lname in mw:
+                g = mw[lname]
+                wnames = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("weight_names", [])]
+                arrays = [np.asarray(g[n]) for n in wnames]
+                root.layers[lname] = LayerWeights(arrays, names=wnames)
+    except ModelLoadError:
+        raise
+    except (OSError, KeyError, ValueError) as e:
+        raise ModelLoadError(str(path), f"corrupted or truncated HDF5 model file ({e})") from None
+    version = _check_version(path, version)
+    return KerasArchive(config, root, version, "h5", str(path))

@@ -1,0 +1,120 @@
+"""Dense, Embedding, the inference-time identities and Rescaling."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import layout as L
+from ..context import Call, KerasContext, Ref, unsupported
+from ..registry import register
+from . import activations
+
+
+def dense(ctx: KerasContext, call: Call, r: Ref) -> Ref:
+    units = int(call.get("units"))
+    if call.get("lora_rank"):
+        raise unsupported("lora_rank", call.get("lora_rank"), "merge the LoRA weights before converting")
+    if call.get("quantization_config") or call.get("dtype_policy_quantized"):
+        raise unsupported("quantization_config", call.get("quantization_config"))
+    use_bias = call.get("use_bias", True)
+    kernel, *bias = call.take((r.shape[-1], units), *([(units,)] if use_bias else []))
+    activations.check(call.get("activation"))
+    if r.rank == 2:
+        x, perm = ctx.get(r, L.identity(2)), L.identity(2)
+        ins = [x, ctx.const("kernel", kernel.T)] + ([ctx.const("bias", bias[0])] if bias else [])
+        y = ctx.node("Gemm", ins, {"transB": 1})[0]
+    else:
+        # Dense contracts the last Keras axis: any layout that keeps it last will do.
+        x, perm = ctx.any(r)
+        if perm[-1] != r.rank - 1:
+            perm = L.identity(r.rank)
+            x = ctx.get(r, perm)
+        y = ctx.op("MatMul", x, ctx.const("kernel", kernel), suffix="matmul" if bias else "")
+        if bias:
+            y = ctx.op("Add", y, ctx.const("bias", bias[0]))
+    y = activations.apply(ctx, y, perm, call.get("activation"))
+    return ctx.ref(y, (*r.shape[:-1], units), perm)
+
+
+@register("Dense")
+def import_dense(ctx: KerasContext, call: Call) -> list[Ref]:
+    return [dense(ctx, call, call.inputs[0])]
+
+
+def _dropout(ctx: KerasContext, call: Call, kind: str, ratio) -> list[Ref]:
+    r = call.inputs[0]
+    x, perm = ctx.any(r)
+    y = ctx.node("Dropout", [x], {"ratio": float(ratio or 0.0), "kind": kind})[0]
+    return [ctx.ref(y, r.shape, perm, r.dtype)]
+
+
+@register("Dropout")
+def import_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _dropout(ctx, call, "dropout", call.get("rate"))
+
+
+@register("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
+def import_spatial_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _dropout(ctx, call, "spatial", call.get("rate"))
+
+
+@register("GaussianNoise")
+def import_gaussian_noise(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _dropout(ctx, call, "gaussian_noise", call.get("stddev"))
+
+
+@register("GaussianDropout")
+def import_gaussian_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _dropout(ctx, call, "gaussian_dropout", call.get("rate"))
+
+
+@register("AlphaDropout")
+def import_alpha_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _dropout(ctx, call, "alpha_dropout", call.get("rate"))
+
+
+@register("ActivityRegularization", "Identity")
+def import_identity(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = call.inputs[0]
+    x, perm = ctx.any(r)
+    return [ctx.ref(ctx.op("Identity", x), r.shape, perm, r.dtype)]
+
+
+@register("Embedding")
+def import_embedding(ctx: KerasContext, call: Call) -> list[Ref]:
+    if call.get("mask_zero"):
+        raise unsupported("mask_zero", True, "masks change downstream results and are not represented")
+    if call.get("lora_rank"):
+        raise unsupported("lora_rank", call.get("lora_rank"))
+    r = call.inputs[0]
+    n, dim = int(call.get("input_dim")), int(call.get("output_dim"))
+    (table,) = call.take((n, dim))
+    ids, perm = ctx.any(r)
+    if not r.dtype.startswith("int"):
+        ids = ctx.op("Cast", ids, suffix="ids", to="int64")
+    y = ctx.node("Gather", [ctx.const("embeddings", table), ids], {"axis": 0})[0]
+    return [ctx.ref(y, (*r.shape, dim), (*perm, r.rank))]
+
+
+def _per_channel(value, r: Ref, perm) -> np.ndarray:
+    """A scalar, or a per-last-axis vector broadcast against the IR layout ``perm``."""
+    a = np.asarray(value, dtype=np.float32)
+    if a.ndim == 0 or a.size == 1:
+        return a.reshape(())
+    shape = [1] * r.rank
+    shape[L.ir_axis(-1, perm)] = a.size
+    return a.reshape(shape)
+
+
+@register("Rescaling")
+def import_rescaling(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = call.inputs[0]
+    x, perm = ctx.any(r)
+    if not r.dtype.startswith("float"):
+        x = ctx.op("Cast", x, suffix="cast", to="float32")
+    scale = call.get("scale", 1.0)
+    offset = call.get("offset", 0.0)
+    if isinstance(scale, dict) or isinstance(offset, dict):
+        raise unsupported("scale", scale, "numbers or lists only")
+    y = ctx.op("Mul", x, ctx.const("scale", _per_channel(scale, r, perm)), suffix="scale")
+    y = ctx.op("Add", y, ctx.const("offset", _per_channel(offset, r, perm)))
+    return [ctx.ref(y, r.shape, perm)]

@@ -1,0 +1,76 @@
+"""Merge layers. All inputs are taken in one common layout (the first input's)."""
+from __future__ import annotations
+
+from .. import layout as L
+from ..context import Call, KerasContext, Ref, unsupported
+from ..registry import register
+
+
+def _common(ctx: KerasContext, call: Call) -> tuple[list[str], tuple]:
+    ranks = {r.rank for r in call.inputs}
+    if len(ranks) != 1:
+        raise unsupported("inputs", [r.shape for r in call.inputs], "inputs of equal rank")
+    _, perm = ctx.any(call.inputs[0])
+    return [ctx.get(r, perm) for r in call.inputs], perm
+
+
+def _shape(call: Call) -> tuple:
+    shapes = [r.shape for r in call.inputs]
+    return tuple(next((d for d in dims if d not in (None, 1)), dims[0]) for dims in zip(*shapes))
+
+
+def _chain(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
+    xs, perm = _common(ctx, call)
+    y = xs[0]
+    for i, x in enumerate(xs[1:], 1):
+        y = ctx.op(op, y, x, suffix="" if i == len(xs) - 1 else f"{op.lower()}{i}")
+    return [ctx.ref(y, _shape(call), perm)]
+
+
+def _nary(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
+    xs, perm = _common(ctx, call)
+    return [ctx.ref(ctx.node(op, xs)[0], _shape(call), perm)]
+
+
+@register("Add")
+def import_add(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _chain(ctx, call, "Add") if len(call.inputs) == 2 else _nary(ctx, call, "Sum")
+
+
+@register("Subtract")
+def import_subtract(ctx: KerasContext, call: Call) -> list[Ref]:
+    if len(call.inputs) != 2:
+        raise unsupported("inputs", len(call.inputs), "Subtract takes exactly 2 inputs")
+    return _chain(ctx, call, "Sub")
+
+
+@register("Multiply")
+def import_multiply(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _chain(ctx, call, "Mul")
+
+
+@register("Average")
+def import_average(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _nary(ctx, call, "Mean")
+
+
+@register("Maximum")
+def import_maximum(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _nary(ctx, call, "Max")
+
+
+@register("Minimum")
+def import_minimum(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _nary(ctx, call, "Min")
+
+
+@register("Concatenate")
+def import_concatenate(ctx: KerasContext, call: Call) -> list[Ref]:
+    xs, perm = _common(ctx, call)
+    rank = call.inputs[0].rank
+    axis = int(call.get("axis", -1)) % rank
+    y = ctx.node("Concat", xs, {"axis": L.ir_axis(axis, perm)})[0]
+    shape = list(call.inputs[0].shape)
+    sizes = [r.shape[axis] for r in call.inputs]
+    shape[axis] = None if any(s is None for s in sizes) else sum(sizes)
+    return [ctx.ref(y, tuple(shape), perm)]

@@ -1,0 +1,109 @@
+"""Normalisation layers."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import layout as L
+from ..context import Call, KerasContext, Ref, unsupported
+from ..registry import register
+
+
+def _axes(call: Call, rank: int) -> list[int]:
+    axis = call.get("axis", -1)
+    axis = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    return sorted(int(a) % rank for a in axis)
+
+
+def _broadcast(vec: np.ndarray, rank: int, axis: int, perm) -> np.ndarray:
+    shape = [1] * rank
+    shape[L.ir_axis(axis, perm)] = vec.size
+    return vec.reshape(shape)
+
+
+@register("BatchNormalization")
+def import_batch_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = call.inputs[0]
+    axes = _axes(call, r.rank)
+    if len(axes) != 1 or axes[0] == 0:
+        raise unsupported("axis", call.get("axis"), "one non-batch axis")
+    if call.get("renorm"):
+        raise unsupported("renorm", True)
+    axis = axes[0]
+    c = r.shape[axis]
+    center, scale = call.get("center", True), call.get("scale", True)
+    arrays = call.take(*([(c,)] * (2 + int(center) + int(scale))))
+    gamma = arrays.pop(0) if scale else np.ones(c, np.float32)
+    beta = arrays.pop(0) if center else np.zeros(c, np.float32)
+    mean, var = arrays
+    eps = float(call.get("epsilon", 1e-3))
+    x, perm = ctx.any(r)
+    if L.ir_axis(axis, perm) == 1:
+        ins = [x, ctx.const("gamma", gamma), ctx.const("beta", beta), ctx.const("moving_mean", mean),
+               ctx.const("moving_variance", var)]
+        return [ctx.ref(ctx.node("BatchNormalization", ins, {"epsilon": eps})[0], r.shape, perm)]
+    # The normalised axis is not IR axis 1 here: scale and shift with broadcasting
+    # instead of transposing around the op.
+    k = (gamma / np.sqrt(var.astype(np.float64) + eps)).astype(np.float32)
+    shift = (beta - mean * k).astype(np.float32)
+    y = ctx.op("Mul", x, ctx.const("scale", _broadcast(k, r.rank, axis, perm)), suffix="scale")
+    y = ctx.op("Add", y, ctx.const("shift", _broadcast(shift, r.rank, axis, perm)))
+    return [ctx.ref(y, r.shape, perm)]
+
+
+@register("LayerNormalization")
+def import_layer_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = call.inputs[0]
+    axes = _axes(call, r.rank)
+    if call.get("rms_scaling"):
+        raise unsupported("rms_scaling", True)
+    if axes != list(range(axes[0], r.rank)):
+        raise unsupported("axis", call.get("axis"), "a trailing block of axes")
+    norm_shape = tuple(r.shape[a] for a in axes)
+    center, scale = call.get("center", True), call.get("scale", True)
+    arrays = call.take(*([norm_shape] * (int(center) + int(scale))))
+    gamma = arrays.pop(0) if scale else np.ones(norm_shape, np.float32)
+    beta = arrays.pop(0) if center else None
+    x, perm = ctx.any(r)
+    if tuple(perm[axes[0]:]) != tuple(axes):
+        perm = L.identity(r.rank)
+        x = ctx.get(r, perm)
+    ins = [x, ctx.const("gamma", gamma)] + ([ctx.const("beta", beta)] if beta is not None else [])
+    y = ctx.node("LayerNormalization", ins, {"axis": axes[0], "epsilon": float(call.get("epsilon", 1e-3))})[0]
+    return [ctx.ref(y, r.shape, perm)]
+
+
+@register("Normalization")
+def import_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
+    """(x - mean) / max(sqrt(var), epsilon), or its inverse; keras.backend.epsilon() = 1e-7."""
+    r = call.inputs[0]
+    if call.get("mean") is not None:
+        mean, var = np.asarray(call.get("mean"), np.float32), np.asarray(call.get("variance"), np.float32)
+    else:
+        arrays = call.take(None, None, None)  # mean, variance, count (adapt state)
+        mean, var = arrays[0].astype(np.float32), arrays[1].astype(np.float32)
+    x, perm = ctx.any(r)
+    # Stored with the kept axes of the input (batch axis 1): broadcast, then into the IR layout.
+    bshape = [1] * r.rank
+    for a in (_axes(call, r.rank) if call.get("axis", -1) is not None else []):
+        bshape[a] = r.shape[a]
+    mean = (mean.reshape(()) if mean.size == 1 else mean.reshape(bshape)) * np.ones(bshape, np.float32)
+    var = (var.reshape(()) if var.size == 1 else var.reshape(bshape)) * np.ones(bshape, np.float32)
+    mean, var = np.transpose(mean, perm), np.transpose(var, perm)
+    denom = np.maximum(np.sqrt(var), np.float32(1e-7)).astype(np.float32)
+    if call.get("invert"):
+        y = ctx.op("Add", ctx.op("Mul", x, ctx.const("std", denom), suffix="scale"), ctx.const("mean", mean))
+    else:
+        y = ctx.op("Div", ctx.op("Sub", x, ctx.const("mean", mean), suffix="center"), ctx.const("std", denom))
+    return [ctx.ref(y, r.shape, perm)]
+
+
+@register("UnitNormalization")
+def import_unit_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
+    """x / sqrt(max(sum x^2, 1e-12)) over the axes (keras.utils.normalize semantics)."""
+    r = call.inputs[0]
+    x, perm = ctx.any(r)
+    axes = sorted(L.ir_axis(a, perm) for a in _axes(call, r.rank))
+    ss = ctx.node("ReduceSumSquare", [x], {"axes": axes, "keepdims": 1}, suffix="sumsq")[0]
+    ss = ctx.op("Clip", ss, suffix="clip", min=1e-12)
+    y = ctx.op("Div", x, ctx.op("Sqrt", ss, suffix="norm"))
+    return [ctx.ref(y, r.shape, perm)]

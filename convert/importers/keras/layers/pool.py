@@ -1,0 +1,75 @@
+"""Pooling. TF's 'same' pooling pads asymmetrically (extra at the end) and averages
+over the valid elements only (count_include_pad=0)."""
+from __future__ import annotations
+
+from .. import layout as L
+from ..context import Call, KerasContext, Ref, tup
+from ..registry import register
+from .conv import _out_shape, channels, out_size, same_pads, spatial_dims, spatial_layout
+
+
+def _pool(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
+    r = call.inputs[0]
+    nd = r.rank - 2
+    k = tup(call.get("pool_size"), nd)
+    s = tup(call.get("strides") or k, nd)
+    sizes = spatial_dims(call, r.shape)
+    begin, end = same_pads(sizes, k, s, (1,) * nd, call.get("padding", "valid"))
+    perm = spatial_layout(call, r.rank)
+    attrs = {"kernel_shape": list(k), "strides": list(s), "pads": begin + end}
+    if op == "AveragePool":
+        attrs["count_include_pad"] = 0
+    y = ctx.node(op, [ctx.get(r, perm)], attrs)[0]
+    spatial = [out_size(n, kk, ss, 1, b, e) for n, kk, ss, b, e in zip(sizes, k, s, begin, end)]
+    return [ctx.ref(y, _out_shape(call, r.shape, spatial, channels(call, r.shape)), perm)]
+
+
+@register("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D")
+def import_max_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _pool(ctx, call, "MaxPool")
+
+
+@register("AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D")
+def import_average_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _pool(ctx, call, "AveragePool")
+
+
+def _global(ctx: KerasContext, call: Call, op: str, reduce: str) -> list[Ref]:
+    r = call.inputs[0]
+    fmt = call.get("data_format") or "channels_last"
+    keep = bool(call.get("keepdims", False))
+    spatial_axes = list(range(2, r.rank)) if fmt == "channels_first" else list(range(1, r.rank - 1))
+    c = channels(call, r.shape)
+    kshape = tuple(1 if a in spatial_axes else d for a, d in enumerate(r.shape))
+    x, perm = ctx.any(r)
+    if perm == spatial_layout(call, r.rank):
+        # Already channels-first: the Global*Pool ops keep the spatial axes as size 1.
+        y = ctx.node(op, [x])[0]
+        if keep:
+            return [ctx.ref(y, kshape, perm)]
+        y = ctx.op("Flatten", y, suffix="flatten", axis=1)
+        return [ctx.ref(y, (r.shape[0], c))]
+    axes = sorted(L.ir_axis(a, perm) for a in spatial_axes)
+    y = ctx.node(reduce, [x], {"axes": axes, "keepdims": int(keep)})[0]
+    if keep:
+        return [ctx.ref(y, kshape, perm)]
+    rest = [p for p in perm if p not in spatial_axes]
+    return [ctx.ref(y, (r.shape[0], c), _rank_perm(rest))]
+
+
+def _rank_perm(rest: list[int]) -> tuple:
+    """Layout of what remains after reducing: the kept Keras axes, renumbered."""
+    order = sorted(rest)
+    return tuple(order.index(a) for a in rest)
+
+
+@register("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+          "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D")
+def import_global_average_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _global(ctx, call, "GlobalAveragePool", "ReduceMean")
+
+
+@register("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+          "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D")
+def import_global_max_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _global(ctx, call, "GlobalMaxPool", "ReduceMax")

@@ -1,0 +1,71 @@
+"""Run the original Keras model for verification (imports Keras lazily, on first run)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import layout as L
+
+
+def make_runners(path: str, graph, walk, io_layout: str):
+    """(run, run_layers, keras version) or (None, None, "") when Keras is not importable."""
+    import importlib.util
+
+    if importlib.util.find_spec("keras") is None:
+        return None, None, ""
+    in_perms = [(v.name, len(v.shape or ())) for v in graph.inputs]
+    out_perms = [(v.name, len(v.shape or ())) for v in graph.outputs]
+    state: dict = {}
+
+    def perm(rank: int) -> tuple:
+        return L.channels_first(rank) if io_layout == "nchw" else L.identity(rank)
+
+    def model():
+        if "model" not in state:
+            os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+            import keras
+
+            state["model"] = keras.saving.load_model(path, safe_mode=True, compile=False)
+        return state["model"]
+
+    def keras_inputs(inputs):
+        return [np.transpose(inputs[n], L.inverse(perm(r))) for n, r in in_perms]
+
+    def run(inputs):
+        outs = model()(keras_inputs(inputs), training=False)
+        if not isinstance(outs, (list, tuple)):
+            outs = [outs]
+        return {n: np.transpose(np.asarray(o), perm(r)) for (n, r), o in zip(out_perms, outs)}
+
+    def run_layers(inputs, value_names):
+        import keras
+
+        m = model()
+        wanted = []
+        for path, entries in walk.layer_outputs.items():
+            if "/" in path:
+                continue  # nested layers are not addressable from the outer model
+            for node_index, tensor_index, ref in entries:
+                for p, value in ref.values.items():
+                    if value in value_names:
+                        wanted.append((path, node_index, tensor_index, p, value))
+        if not wanted:
+            return {}
+        tensors = []
+        for path, k, t, _, _ in wanted:
+            node = m.get_layer(path)._inbound_nodes[k]
+            tensors.append(node.output_tensors[t])
+        probe = keras.Model(m.inputs, tensors)
+        outs = probe(keras_inputs(inputs), training=False)
+        if not isinstance(outs, (list, tuple)):
+            outs = [outs]
+        return {value: np.transpose(np.asarray(o), p) for (_, _, _, p, value), o in zip(wanted, outs)}
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        kv = version("keras")
+    except PackageNotFoundError:
+        kv = ""
+    return run, run_layers, kv
