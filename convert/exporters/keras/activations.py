@@ -1,0 +1,142 @@
+"""Activations and element-wise ops as built-in Keras layers (layout-agnostic)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import layout as L
+from .context import KerasContext, attr, unsupported_attr
+from .registry import register
+
+_ACTIVATION = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus", "Softsign": "softsign",
+               "HardSwish": "hard_swish", "Mish": "mish", "Exp": "exponential"}
+_SELU = (1.67326319217681884765625, 1.05070102214813232421875)
+_MERGE = {"Add": "Add", "Sum": "Add", "Sub": "Subtract", "Mul": "Multiply", "Max": "Maximum", "Min": "Minimum",
+          "Mean": "Average"}
+
+
+def _unary(node, ctx: KerasContext, layer) -> None:
+    t, have = ctx.raw(node.inputs[0])
+    ctx.put(node.outputs[0], layer(t), have)
+
+
+@register(*_ACTIVATION)
+def export_activation(node, ctx: KerasContext):
+    _unary(node, ctx, ctx.layers.Activation(_ACTIVATION[node.op], name=ctx.name(node)))
+
+
+@register("Identity")
+def export_identity(node, ctx: KerasContext):
+    ctx.put(node.outputs[0], *ctx.raw(node.inputs[0]))
+
+
+@register("Dropout")
+def export_dropout(node, ctx: KerasContext):
+    _unary(node, ctx, ctx.layers.Dropout(float(attr(node, "ratio")), name=ctx.name(node)))
+
+
+@register("LeakyRelu")
+def export_leaky_relu(node, ctx: KerasContext):
+    _unary(node, ctx, ctx.layers.LeakyReLU(negative_slope=float(attr(node, "alpha")), name=ctx.name(node)))
+
+
+@register("Elu")
+def export_elu(node, ctx: KerasContext):
+    _unary(node, ctx, ctx.layers.ELU(alpha=float(attr(node, "alpha")), name=ctx.name(node)))
+
+
+@register("Selu")
+def export_selu(node, ctx: KerasContext):
+    if (float(attr(node, "alpha")), float(attr(node, "gamma"))) != _SELU:
+        raise unsupported_attr("alpha/gamma", [attr(node, "alpha"), attr(node, "gamma")], "Keras selu is fixed")
+    _unary(node, ctx, ctx.layers.Activation("selu", name=ctx.name(node)))
+
+
+@register("Gelu")
+def export_gelu(node, ctx: KerasContext):
+    if attr(node, "approximate") != "none":
+        raise unsupported_attr("approximate", attr(node, "approximate"), "Activation('gelu') is the exact form")
+    _unary(node, ctx, ctx.layers.Activation("gelu", name=ctx.name(node)))
+
+
+@register("Silu")
+def export_silu(node, ctx: KerasContext):
+    if float(attr(node, "beta")) != 1.0:
+        raise unsupported_attr("beta", attr(node, "beta"))
+    _unary(node, ctx, ctx.layers.Activation("silu", name=ctx.name(node)))
+
+
+@register("HardSigmoid")
+def export_hard_sigmoid(node, ctx: KerasContext):
+    if not math.isclose(float(attr(node, "alpha")), 1 / 6, rel_tol=1e-7) or float(attr(node, "beta")) != 0.5:
+        raise unsupported_attr("alpha/beta", [attr(node, "alpha"), attr(node, "beta")], "Keras: relu6(x+3)/6")
+    _unary(node, ctx, ctx.layers.Activation("hard_sigmoid", name=ctx.name(node)))
+
+
+@register("Clip")
+def export_clip(node, ctx: KerasContext):
+    lo, hi = attr(node, "min"), attr(node, "max")
+    if lo != 0.0:
+        raise unsupported_attr("min", lo, "Keras ReLU clips at 0 below")
+    _unary(node, ctx, ctx.layers.ReLU(max_value=None if hi is None else float(hi), name=ctx.name(node)))
+
+
+@register("PRelu")
+def export_prelu(node, ctx: KerasContext):
+    slope = ctx.weight(node.inputs[1])
+    t, have = ctx.raw(node.inputs[0])
+    rank = len(have)
+    if slope is None or (slope.size != 1 and (slope.ndim != rank - 1 or slope.shape[0] != slope.size)):
+        raise unsupported_attr("slope", None if slope is None else list(slope.shape), "a scalar or per-channel slope")
+    # Keras alpha has the input's shape without the batch axis; shared axes broadcast the rest.
+    shared = [i for i in range(1, rank) if slope.size == 1 or have[i] != 1]
+    alpha_shape = [1 if i in shared else int(slope.size) for i in range(1, rank)]
+    layer = ctx.layers.PReLU(shared_axes=shared or None, name=ctx.name(node))
+    ctx.put(node.outputs[0], ctx.call(layer, t, [slope.reshape(-1).reshape(alpha_shape)]), have)
+
+
+@register("Softmax", "LogSoftmax")
+def export_softmax(node, ctx: KerasContext):
+    t, have = ctx.raw(node.inputs[0])
+    axis = L.keras_axis(have, attr(node, "axis"))
+    if node.op == "Softmax":
+        _unary(node, ctx, ctx.layers.Softmax(axis=axis, name=ctx.name(node)))
+    elif axis == len(have) - 1:
+        _unary(node, ctx, ctx.layers.Activation("log_softmax", name=ctx.name(node)))
+    else:
+        raise unsupported_attr("axis", attr(node, "axis"), "Keras log_softmax works on the last axis")
+
+
+def _scalar(ctx: KerasContext, node) -> tuple[str, float] | None:
+    """(tensor input, scalar) when one operand is a constant scalar."""
+    for i, other in ((0, 1), (1, 0)):
+        w = ctx.weight(node.inputs[other])
+        if w is not None and w.size == 1 and node.inputs[i] not in ctx.graph.weights:
+            return node.inputs[i], float(w.reshape(-1)[0]), other
+    return None
+
+
+@register("Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean")
+def export_elementwise(node, ctx: KerasContext):
+    sc = _scalar(ctx, node) if len(node.inputs) == 2 else None
+    if sc is not None:  # x (op) scalar: Rescaling computes x*scale + offset, exact for these forms
+        x, c, pos = sc
+        forms = {"Add": (1.0, c), "Mul": (c, 0.0), "Sub": (1.0, -c) if pos == 1 else (-1.0, c)}
+        if node.op == "Div" and pos == 1 and c != 0 and np.frexp(c)[0] in (0.5, -0.5):
+            forms["Div"] = (1.0 / c, 0.0)  # a power of two: the reciprocal is exact
+        if node.op not in forms:
+            raise unsupported_attr("operand", node.inputs[pos], f"{node.op} by a constant")
+        t, have = ctx.raw(x)
+        scale, offset = forms[node.op]
+        ctx.put(node.outputs[0], ctx.layers.Rescaling(scale, offset, name=ctx.name(node))(t), have)
+        return
+    if node.op not in _MERGE or any(i in ctx.graph.weights for i in node.inputs):
+        raise unsupported_attr("operands", list(node.inputs), f"{node.op} needs tensor operands in Keras")
+    have = ctx.perm(node.inputs[0])
+    shapes = {ctx.ir_shape(i) for i in node.inputs}
+    if len({len(s) for s in shapes}) > 1:
+        raise unsupported_attr("broadcast", sorted(map(str, shapes)), "operands of different ranks")
+    xs = [ctx.get(i, have) for i in node.inputs]
+    layer = ctx.layers.__dict__[_MERGE[node.op]](name=ctx.name(node))
+    ctx.put(node.outputs[0], layer(xs), have)

@@ -1,0 +1,126 @@
+"""The context Keras export handlers build the functional model through."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from ...errors import UnsupportedAttributeError
+from ...ir.graph import Graph, Node
+from ...ir.optable import OPS
+from . import layout as L
+
+_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def attr(node: Node, key: str) -> Any:
+    if key in node.attrs:
+        return node.attrs[key]
+    spec = OPS[node.op].attrs[key]
+    return None if spec.required else spec.default
+
+
+def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedAttributeError:
+    return UnsupportedAttributeError(attribute, value, hint)
+
+
+class KerasContext:
+    def __init__(self, graph: Graph):
+        import keras
+
+        self.keras = keras
+        self.layers = keras.layers
+        self.graph = graph
+        self.values: dict[str, tuple[Any, L.Perm]] = {}
+        self.flat_rows: dict[str, np.ndarray] = {}  # Flatten outputs whose order the next Dense absorbs
+        self.done: set[str] = set()
+        self.consumers = graph.consumers()
+        self.graph_outputs = {v.name for v in graph.outputs}
+        self.node: Node | None = None
+        self._names: set[str] = set()
+        self._layer_used: set[str] = set()
+        self._cache: dict[tuple[str, L.Perm], Any] = {}
+
+    # -- names ---------------------------------------------------------------
+    def unique(self, base: str) -> str:
+        base = _NAME.sub("_", base).strip("_") or "layer"
+        name, i = base, 1
+        while name in self._names:
+            name = f"{base}_{i}"
+            i += 1
+        self._names.add(name)
+        return name
+
+    def name(self, node: Node, suffix: str = "") -> str:
+        """A layer name from the source layer (first layer of a source layer keeps it exactly)."""
+        base = node.source.layer_name if node.source and node.source.layer_name else node.name
+        if suffix or base in self._layer_used:
+            return self.unique(f"{base}_{suffix}" if suffix else node.name)
+        self._layer_used.add(base)
+        return self.unique(base)
+
+    # -- values ----------------------------------------------------------------
+    def weight(self, value: str) -> np.ndarray | None:
+        return self.graph.weights.get(value) if value else None
+
+    def put(self, value: str, tensor: Any, perm: L.Perm | None = None) -> None:
+        if value:
+            self.values[value] = (tensor, tuple(perm) if perm is not None else L.identity(len(tensor.shape)))
+
+    def perm(self, value: str) -> L.Perm:
+        return self._get_entry(value)[1]
+
+    def _get_entry(self, value: str):
+        if value not in self.values:
+            if value in self.graph.weights:
+                raise unsupported_attr("input", value, "a constant tensor operand has no Keras layer")
+            raise unsupported_attr("input", value, "produced by an unsupported node")
+        return self.values[value]
+
+    def raw(self, value: str) -> tuple[Any, L.Perm]:
+        return self._get_entry(value)
+
+    def get(self, value: str, want: L.Perm | None = None) -> Any:
+        """The Keras tensor for ``value`` laid out as ``want`` (IR order by default);
+        a Permute layer is added only when the layout differs, and reused."""
+        t, have = self._get_entry(value)
+        want = L.identity(len(have)) if want is None else tuple(want)
+        if have == want:
+            return t
+        key = (value, want)
+        if key not in self._cache:
+            r = L.relayout(have, want)
+            if r[0] != 0:
+                raise unsupported_attr("layout", list(have), "Keras cannot move the batch axis")
+            self._cache[key] = self.layers.Permute(r[1:], name=self.unique(f"{value}_permute"))(t)
+        return self._cache[key]
+
+    def ir_shape(self, value: str) -> tuple:
+        t, have = self._get_entry(value)
+        return L.ir_shape(tuple(t.shape), have)
+
+    def rank(self, value: str) -> int:
+        return len(self._get_entry(value)[1])
+
+    # -- layers ------------------------------------------------------------------
+    def call(self, layer: Any, inputs: Any, weights: list[np.ndarray] | None = None) -> Any:
+        """Call ``layer`` (building it) and load ``weights``."""
+        out = layer(inputs)
+        if weights is not None:
+            layer.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
+        return out
+
+    def bias_add_after(self, node: Node, n_out: int) -> tuple[Node, np.ndarray] | None:
+        """The Add of a 1-D constant that alone consumes ``node``'s output (fused into Dense)."""
+        out = node.outputs[0]
+        cons = self.consumers.get(out, [])
+        if len(cons) != 1 or cons[0].op != "Add" or out in self.graph_outputs:
+            return None
+        add = cons[0]
+        other = add.inputs[1] if add.inputs[0] == out else add.inputs[0]
+        b = self.weight(other)
+        if b is None or b.ndim != 1 or b.shape[0] != n_out:
+            return None
+        self.done.add(add.name)
+        return add, b

@@ -1,0 +1,86 @@
+"""IR -> Keras 3 functional model of built-in layers; saved as .keras."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
+from ...ir.graph import Graph
+from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
+from .context import KerasContext
+from .registry import KERAS_HANDLERS
+
+
+def _problem(node, err: UnsupportedAttributeError | None) -> Unsupported:
+    layer = node.source.layer_name if node.source and node.source.layer_name else node.name
+    if err is None:
+        return Unsupported(layer, node.op, hint="no Keras export")
+    return Unsupported(layer, node.op, err.attribute, err.value, err.hint)
+
+
+def _build(graph: Graph) -> tuple[Any, list[Unsupported]]:
+    ctx = KerasContext(graph)
+    keras = ctx.keras
+    problems: list[Unsupported] = []
+    inputs = []
+    for v in graph.inputs:
+        if v.shape is None:
+            problems.append(Unsupported(v.name, "input", "shape", None, "Keras inputs need a rank"))
+            continue
+        shape = tuple(d if isinstance(d, int) and d > 0 else None for d in v.shape[1:])
+        t = keras.Input(shape=shape, name=ctx.unique(v.name), dtype=v.dtype)
+        inputs.append(t)
+        ctx.put(v.name, t)
+    failed: set[str] = set()
+    for node in graph.nodes:
+        if node.name in ctx.done:
+            continue
+        handler = KERAS_HANDLERS.lookup(node.op)
+        if handler is None:
+            problems.append(_problem(node, None))
+            failed.update(node.outputs)
+            continue
+        if any(i in failed for i in node.inputs):  # downstream of a reported node: cannot be built
+            failed.update(node.outputs)
+            continue
+        ctx.node = node
+        try:
+            handler(node, ctx)
+        except UnsupportedAttributeError as e:
+            problems.append(_problem(node, e))
+            failed.update(node.outputs)
+    if problems:
+        return None, problems
+    outputs = []
+    for v in graph.outputs:
+        try:
+            outputs.append(ctx.get(v.name))  # the interface keeps the IR layout
+        except UnsupportedAttributeError as e:
+            problems.append(Unsupported(v.name, "output", e.attribute, e.value, e.hint))
+    if problems:
+        return None, problems
+    model = keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=ctx.unique(graph.name or "model"))
+    return model, []
+
+
+def unsupported(graph: Graph) -> list[Unsupported]:
+    """Every node or attribute the Keras target cannot express, all at once."""
+    return _build(graph)[1]
+
+
+def to_keras(graph: Graph) -> Any:
+    """A ``keras.Model`` (functional, built-in layers only) computing the IR graph."""
+    model, problems = _build(graph)
+    if problems:
+        raise UnsupportedError(problems, "Keras export")
+    return model
+
+
+def save(graph: Graph, path: str | Path) -> list[Path]:
+    """Write a ``.keras`` file that ``keras.saving.load_model`` reads without nnconvert."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise UsageError(f"{path}: the Keras target writes .keras files")
+    model = to_keras(graph)
+    model.save(str(path))
+    return [path]

@@ -1,0 +1,6 @@
+"""Registry of Keras export handlers: ``handler(node, ctx)`` calls Keras layers on the
+tensors ``ctx.get`` hands out and records the results with ``ctx.put``."""
+from ...registry import Registry
+
+KERAS_HANDLERS: Registry = Registry("keras exporter")
+register = KERAS_HANDLERS.register

@@ -1,0 +1,134 @@
+"""Shape ops: most are free (a new layout) or one Reshape/Concatenate/ZeroPadding/UpSampling."""
+from __future__ import annotations
+
+from . import layout as L
+from .context import KerasContext, attr, unsupported_attr
+from .registry import register
+
+_ND = {1: "1D", 2: "2D", 3: "3D"}
+
+
+@register("Transpose")
+def export_transpose(node, ctx: KerasContext):
+    t, have = ctx.raw(node.inputs[0])
+    ctx.put(node.outputs[0], t, L.after_transpose(have, tuple(attr(node, "perm"))))  # no data moves
+
+
+@register("Concat")
+def export_concat(node, ctx: KerasContext):
+    have = ctx.perm(node.inputs[0])
+    axis = L.keras_axis(have, attr(node, "axis"))
+    if axis == 0:
+        raise unsupported_attr("axis", attr(node, "axis"), "Keras cannot concatenate along the batch")
+    xs = [ctx.get(i, have) for i in node.inputs]
+    if len(xs) == 1:
+        ctx.put(node.outputs[0], xs[0], have)
+        return
+    ctx.put(node.outputs[0], ctx.layers.Concatenate(axis=axis, name=ctx.name(node))(xs), have)
+
+
+def _reshape(node, ctx: KerasContext, target: list) -> None:
+    """Reshape to the IR shape ``target`` (0 = copy, -1 = infer). A layout that only reorders
+    leading axes the reshape keeps survives; anything else is laid out in IR order first."""
+    t, have = ctx.raw(node.inputs[0])
+    src = ctx.ir_shape(node.inputs[0])
+    target = [src[i] if d == 0 and i < len(src) else d for i, d in enumerate(target)]
+    if target and target[0] not in (0, -1, None) and src[0] is not None and target[0] != src[0]:
+        raise unsupported_attr("shape", target, "Keras Reshape keeps the batch axis")
+    # leading axes the reshape keeps unchanged; the layout may reorder those and nothing else
+    keep = 1
+    while keep < min(len(src), len(target)) and src[keep] is not None and src[keep] == target[keep]:
+        keep += 1
+    if all(have[i] == i for i in range(keep, len(have))) and all(have[i] < keep for i in range(keep)):
+        new_perm = tuple(have[:keep]) + tuple(range(keep, len(target)))
+    else:
+        t, new_perm = ctx.get(node.inputs[0]), L.identity(len(target))
+    keras_shape = [target[p] if p < len(target) else None for p in new_perm[1:]]
+    if sum(1 for d in keras_shape if d in (-1, None)) > 1:
+        raise unsupported_attr("shape", target, "more than one unknown dimension")
+    keras_shape = [-1 if d is None else int(d) for d in keras_shape]
+    want = [None if d == -1 else d for d in keras_shape]
+    if list(t.shape[1:]) == want:
+        ctx.put(node.outputs[0], t, new_perm)
+        return
+    made_by = getattr(t, "_keras_history", None)
+    if made_by is not None and isinstance(made_by[0], ctx.layers.Reshape):
+        before = made_by[0].input  # Reshape after Reshape: go back to the earlier tensor when it fits
+        if list(before.shape[1:]) == want:
+            ctx.put(node.outputs[0], before, new_perm)
+            return
+    ctx.put(node.outputs[0], ctx.layers.Reshape(tuple(keras_shape), name=ctx.name(node))(t), new_perm)
+
+
+@register("Reshape")
+def export_reshape(node, ctx: KerasContext):
+    _reshape(node, ctx, list(attr(node, "shape")))
+
+
+@register("Squeeze", "Unsqueeze")
+def export_squeeze(node, ctx: KerasContext):
+    src = list(ctx.ir_shape(node.inputs[0]))
+    axes = attr(node, "axes")
+    if node.op == "Squeeze":
+        axes = [i for i, d in enumerate(src) if d == 1] if axes is None else [a % len(src) for a in axes]
+        target = [0 if i == 0 else (d if d is not None else -1) for i, d in enumerate(src) if i not in axes]
+    else:
+        n = len(src) + len(axes)
+        axes = sorted(a % n for a in axes)
+        it = iter(src)
+        target = [1 if i in axes else next(it) for i in range(n)]
+        target = [0 if i == 0 else (-1 if d is None else d) for i, d in enumerate(target)]
+    if 0 in axes:
+        raise unsupported_attr("axes", axes, "Keras keeps the batch axis")
+    _reshape(node, ctx, target)
+
+
+@register("Pad")
+def export_pad(node, ctx: KerasContext):
+    pads, n = list(attr(node, "pads")), len(attr(node, "pads")) // 2
+    if attr(node, "mode") != "constant" or float(attr(node, "value")) != 0.0 or pads[0] or pads[1] or pads[n] \
+            or pads[n + 1] or n - 2 not in _ND:
+        raise unsupported_attr("pads/mode", [pads, attr(node, "mode")], "Keras pads spatial axes with zeros")
+    cl = L.channels_last(n)
+    spec = tuple((int(b), int(e)) for b, e in zip(pads[2:n], pads[n + 2:]))
+    layer = ctx.layers.__dict__[f"ZeroPadding{_ND[n - 2]}"](spec[0] if n == 3 else spec, name=ctx.name(node))
+    ctx.put(node.outputs[0], layer(ctx.get(node.inputs[0], cl)), cl)
+
+
+@register("Resize")
+def export_resize(node, ctx: KerasContext):
+    mode, ctm, scales = attr(node, "mode"), attr(node, "coordinate_transformation_mode"), attr(node, "scales")
+    rank = ctx.rank(node.inputs[0])
+    if scales is None:
+        src = ctx.ir_shape(node.inputs[0])
+        sizes = attr(node, "sizes")
+        if None in src[2:] or any(s % d for s, d in zip(sizes[2:], src[2:])):
+            raise unsupported_attr("sizes", sizes, "integer upsampling factors")
+        scales = [1.0, 1.0] + [s / d for s, d in zip(sizes[2:], src[2:])]
+    ok = (mode == "nearest" and ctm == "asymmetric" and attr(node, "nearest_mode") == "floor") or (
+        mode == "linear" and ctm in ("half_pixel", "pytorch_half_pixel") and rank == 4)
+    if not ok or list(scales[:2]) != [1.0, 1.0] or any(float(s) != int(s) or s < 1 for s in scales[2:]) \
+            or rank - 2 not in _ND:
+        raise unsupported_attr("mode/scales", [mode, ctm, list(scales)], "UpSampling by integer factors")
+    cl = L.channels_last(rank)
+    size = tuple(int(s) for s in scales[2:])
+    nd = _ND[rank - 2]
+    if rank == 4:
+        layer = ctx.layers.UpSampling2D(size, interpolation="nearest" if mode == "nearest" else "bilinear",
+                                        name=ctx.name(node))
+    else:
+        layer = ctx.layers.__dict__[f"UpSampling{nd}"](size[0] if rank == 3 else size, name=ctx.name(node))
+    ctx.put(node.outputs[0], layer(ctx.get(node.inputs[0], cl)), cl)
+
+
+@register("ReduceMean", "ReduceMax")
+def export_reduce(node, ctx: KerasContext):
+    rank = ctx.rank(node.inputs[0])
+    axes = sorted(a % rank for a in (attr(node, "axes") or range(rank)))
+    if axes != list(range(2, rank)) or rank - 2 not in _ND:
+        raise unsupported_attr("axes", axes, "Keras global pooling reduces all spatial axes")
+    cl = L.channels_last(rank)
+    kind = "GlobalAveragePooling" if node.op == "ReduceMean" else "GlobalMaxPooling"
+    keep = bool(attr(node, "keepdims"))
+    layer = ctx.layers.__dict__[f"{kind}{_ND[rank - 2]}"](keepdims=keep, name=ctx.name(node))
+    ctx.put(node.outputs[0], layer(ctx.get(node.inputs[0], cl)), cl if keep else L.identity(2))
