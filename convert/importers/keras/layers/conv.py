@@ -109,8 +109,8 @@ def import_depthwise_conv(ctx: KerasContext, call: Call) -> list[Ref]:
     k = tup(call.get("kernel_size"), nd)
     cin, mult = channels(call, r.shape), int(call.get("depth_multiplier", 1))
     arrays = call.take((*k, cin, mult), *([(cin * mult,)] if call.get("use_bias", True) else []))
-    # (*k, C, M) -> (C*M, 1, *k): output channel c*M + m, as Keras orders it.
-    w = np.transpose(arrays[0].reshape(*k, cin * mult, 1), L.kernel_to_oihw(nd + 2))
+    # (*k, C, M) -> (*k, 1, C*M) -> (C*M, 1, *k): output channel c*M + m, as Keras orders it.
+    w = np.transpose(arrays[0].reshape(*k, 1, cin * mult), L.kernel_to_oihw(nd + 2))
     return conv_common(ctx, call, w, arrays[1] if len(arrays) > 1 else None, cin * mult, cin)
 
 
@@ -123,7 +123,7 @@ def import_separable_conv(ctx: KerasContext, call: Call) -> list[Ref]:
     cin, mult, f = channels(call, r.shape), int(call.get("depth_multiplier", 1)), int(call.get("filters"))
     arrays = call.take((*k, cin, mult), (*([1] * nd), cin * mult, f),
                        *([(f,)] if call.get("use_bias", True) else []))
-    dw = np.transpose(arrays[0].reshape(*k, cin * mult, 1), L.kernel_to_oihw(nd + 2))
+    dw = np.transpose(arrays[0].reshape(*k, 1, cin * mult), L.kernel_to_oihw(nd + 2))
     mid = conv_common(ctx, call, dw, None, cin * mult, cin, finish=False)[0]
     perm = spatial_layout(call, r.rank)
     pw = np.transpose(arrays[1], L.kernel_to_oihw(nd + 2))
