@@ -117,9 +117,13 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
                   seed: int = 0, input_shapes: dict | None = None, inputs: dict | None = None,
                   reference: str | dict | None = None, rtol: float | None = None, atol: float | None = None,
                   device: str = "cpu", source_label: str = "", target_label: str = "",
+                  per_layer: bool = False, artifacts: str | Path | None = None,
                   progress: Callable[[int, int], None] | None = None):
-    from .verify.core import compare_reference, compare_runs
-    from .verify.inputs import InputSet
+    """Run ``loaded`` (or compare its recorded ``reference`` arrays) against the file at
+    ``target_path``. ``per_layer`` also compares every intermediate value both sides
+    expose and names the first diverging layer; its repro and plot go to ``artifacts``."""
+    from .verify.core import compare_reference, compare_runs, reference_inputs
+    from .verify.inputs import InputSet, input_plan
     from .verify.report import VerifyReport, environment
 
     run_target = _target_runner(target_fmt, Path(target_path), device)
@@ -127,18 +131,26 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
                           target=target_label or str(target_path), device=device,
                           providers=list(getattr(run_target, "providers", [target_fmt.name])),
                           environment=environment(loaded.format, loaded.framework_version))
+    ref = None
     if reference is not None:
         ref = dict(np.load(reference)) if isinstance(reference, (str, Path)) else dict(reference)
         report.runs = compare_reference(loaded.graph, ref, run_target, rtol=rtol, atol=atol, device=device)
         report.notes.append(f"compared against recorded arrays in {reference if isinstance(reference, (str, Path)) else 'memory'}")
-        return report
-    if loaded.run is None:
-        raise CannotVerifyError(f"cannot verify: no {loaded.format} runtime here to run the source; "
-                                "pass --reference FILE.npz with recorded inputs and outputs")
-    given = [InputSet(seed, inputs)] if inputs else None
-    report.runs = compare_runs(loaded.graph, loaded.run, run_target, samples=samples, seed=seed,
-                               input_shapes=input_shapes, inputs=given, rtol=rtol, atol=atol, device=device,
-                               progress=progress)
+        layer_inputs = reference_inputs(loaded.graph, ref)
+    else:
+        if loaded.run is None:
+            raise CannotVerifyError(f"cannot verify: no {loaded.format} runtime here to run the source; "
+                                    "pass --reference FILE.npz with recorded inputs and outputs")
+        plan = [InputSet(seed, inputs)] if inputs else input_plan(loaded.graph, samples, seed, input_shapes)
+        report.runs = compare_runs(loaded.graph, loaded.run, run_target, inputs=plan, rtol=rtol, atol=atol,
+                                   device=device, progress=progress)
+        report.layer_run = next((i for i, r in enumerate(report.runs) if not r.ok), 0)
+        layer_inputs = plan[report.layer_run].arrays
+    if per_layer:
+        from .verify.per_layer import run_per_layer
+
+        run_per_layer(report, loaded, target_fmt.name, target_path, layer_inputs, reference=ref, rtol=rtol,
+                      atol=atol, device=device, out_dir=artifacts, run_target=run_target)
     return report
 
 

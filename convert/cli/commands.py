@@ -56,11 +56,26 @@ def verify_flags(f):
         click.option("--atol", type=float, help="Absolute tolerance (default depends on dtype)."),
         click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
                      help="onnxruntime execution provider; cuda fails if CUDA is not really active."),
+        click.option("--per-layer", is_flag=True,
+                     help="Compare every intermediate value both sides expose; name the first diverging layer, "
+                          "write its repro (.onnx + .npz) and an error-by-depth plot."),
+        click.option("--artifacts", type=click.Path(file_okay=False), metavar="DIR",
+                     help="Folder for the --per-layer repro and plot (default: next to --markdown/--report, "
+                          "else ./nnconvert-verify)."),
         click.option("--report", "report_json", type=click.Path(dir_okay=False), help="Write a JSON report."),
         click.option("--markdown", "report_md", type=click.Path(dir_okay=False), help="Write a Markdown report."),
     ]):
         f = opt(f)
     return f
+
+
+def _artifacts_dir(artifacts, report_json, report_md) -> str:
+    if artifacts:
+        return artifacts
+    for p in (report_md, report_json):
+        if p:
+            return str(Path(p).with_suffix("")) + "_files"
+    return "nnconvert-verify"
 
 
 def _write_reports(report, report_json, report_md) -> None:
@@ -69,7 +84,7 @@ def _write_reports(report, report_json, report_md) -> None:
     if report_json:
         Path(report_json).write_text(report.dumps())
     if report_md:
-        Path(report_md).write_text(report.to_markdown())
+        Path(report_md).write_text(report.to_markdown(relative_to=str(report_md)))
 
 
 def _progress(total_hint: str = "verifying"):
@@ -100,8 +115,8 @@ def _progress(total_hint: str = "verifying"):
 @click.option("--no-optimize", is_flag=True, help="Skip every graph optimisation pass.")
 @click.option("--disable-pass", multiple=True, metavar="NAME", help="Skip one optimisation pass. Repeatable.")
 def convert(source, output, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights,
-            input_shape, verify, reference, samples, seed, rtol, atol, device, report_json, report_md, force,
-            no_optimize, disable_pass):
+            input_shape, verify, reference, samples, seed, rtol, atol, device, per_layer, artifacts, report_json,
+            report_md, force, no_optimize, disable_pass):
     """Convert SOURCE to OUTPUT (formats from the file names or --from/--to).
 
     Nothing is written when the model has unsupported layers (all are listed), when
@@ -112,11 +127,12 @@ def convert(source, output, to_fmt, opset, from_fmt, weights, trust_pickle, io_l
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
     wopts = {"opset": opset} if opset else {}
     vopts = dict(samples=samples, seed=seed, input_shapes=ropts["input_shapes"], reference=reference, rtol=rtol,
-                 atol=atol, device=device, progress=_progress())
+                 atol=atol, device=device, progress=_progress(), per_layer=per_layer,
+                 artifacts=_artifacts_dir(artifacts, report_json, report_md) if per_layer else None)
     try:
         res = convert_file(source, output, from_fmt=from_fmt, to_fmt=to_fmt, reader_options=ropts,
                            writer_options=wopts, force=force, optimize=not no_optimize, disable_passes=disable_pass,
-                           verify=verify or bool(reference), verify_options=vopts, step=_step)
+                           verify=verify or bool(reference) or per_layer, verify_options=vopts, step=_step)
     except Exception as e:
         _write_reports(getattr(e, "report", None), report_json, report_md)
         raise
@@ -140,7 +156,8 @@ def convert(source, output, to_fmt, opset, from_fmt, weights, trust_pickle, io_l
               help="Your own input arrays keyed by input name.")
 @verify_flags
 def verify(source, target, to_fmt, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights, input_shape,
-           input_files, inputs_npz, reference, samples, seed, rtol, atol, device, report_json, report_md):
+           input_files, inputs_npz, reference, samples, seed, rtol, atol, device, per_layer, artifacts, report_json,
+           report_md):
     """Check that TARGET computes what SOURCE computes (exit 0 pass, 1 mismatch).
 
     \b
@@ -148,6 +165,7 @@ def verify(source, target, to_fmt, from_fmt, weights, trust_pickle, io_layout, a
       nnconvert verify model.pt2 model.onnx
       nnconvert verify model.keras model.onnx --samples 3 --report r.json
       nnconvert verify deploy.prototxt m.onnx --weights m.caffemodel --reference blobs.npz
+      nnconvert verify model.pt2 model.onnx --per-layer --markdown report.md
     """
     from ..api import verify as run_verify
 
@@ -155,7 +173,8 @@ def verify(source, target, to_fmt, from_fmt, weights, trust_pickle, io_layout, a
     report = run_verify(source, target, from_fmt=from_fmt, to_fmt=to_fmt, reader_options=ropts,
                         samples=samples, seed=seed, input_shapes=ropts["input_shapes"],
                         inputs=parse_inputs(input_files, inputs_npz), reference=reference, rtol=rtol, atol=atol,
-                        device=device, progress=_progress())
+                        device=device, progress=_progress(), per_layer=per_layer,
+                        artifacts=_artifacts_dir(artifacts, report_json, report_md) if per_layer else None)
     click.echo(report.table())
     _write_reports(report, report_json, report_md)
     if not report.ok:

@@ -8,10 +8,15 @@ import numpy as np
 from ..errors import CannotVerifyError
 from ..ir.graph import Graph
 from .inputs import InputSet, input_plan
-from .metrics import compare, default_tolerance
+from .metrics import OutputMetrics, compare, default_tolerance
 from .report import RunResult, VerifyReport
 
 Run = Callable[[dict], dict]
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _call(side: str, run: Run, inputs: dict) -> dict:
@@ -19,9 +24,8 @@ def _call(side: str, run: Run, inputs: dict) -> dict:
         out = run({k: np.array(v, copy=True) for k, v in inputs.items()})
     except CannotVerifyError:
         raise
-    except Exception as e:  # a framework failing on these inputs is a verdict, not a crash
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CannotVerifyError(f"{side} failed to run: {type(e).__name__}: {msg}") from e
+    except Exception as e:  # noqa: BLE001  (any framework error becomes one clear message)
+        raise CannotVerifyError(f"{side} failed to run: {_first_line(e)}") from e
     return out
 
 
@@ -29,15 +33,41 @@ def compare_runs(graph: Graph, expected_run: Run, actual_run: Run, *, samples: i
                  input_shapes: dict | None = None, inputs: list[InputSet] | None = None,
                  rtol: float | None = None, atol: float | None = None, device: str = "cpu",
                  progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
+    """Run both sides on every input set. The source failing, or the target failing on
+    the first set, means the pair cannot be verified (CannotVerifyError); the target
+    failing on a later set (say, the second batch size) is a mismatch, kept in the run."""
     plan = inputs if inputs is not None else input_plan(graph, samples, seed, input_shapes)
     results = []
     for i, inp in enumerate(plan):
         want = _call("source", expected_run, inp.arrays)
-        got = _call("target", actual_run, inp.arrays)
-        results.append(RunResult(inp.seed, inp.shapes, _compare_outputs(graph, want, got, rtol, atol, device)))
+        try:
+            got = _call("target", actual_run, inp.arrays)
+        except CannotVerifyError as e:
+            if i == 0:
+                raise
+            results.append(RunResult(inp.seed, inp.shapes, [], error=str(e).removeprefix("target failed to run: ")))
+        else:
+            results.append(RunResult(inp.seed, inp.shapes, _compare_outputs(graph, want, got, rtol, atol, device)))
         if progress:
             progress(i + 1, len(plan))
     return results
+
+
+def tolerance_for(dtype: str, rtol: float | None, atol: float | None, device: str) -> tuple[float, float, str]:
+    """The (rtol, atol) to use and where they came from."""
+    r0, a0 = default_tolerance(dtype, device)
+    given = [n for n, v in (("rtol", rtol), ("atol", atol)) if v is not None]
+    origin = f"default {dtype} {device}" if not given else (
+        "given" if len(given) == 2 else f"{given[0]} given, other default {dtype} {device}")
+    return (r0 if rtol is None else rtol), (a0 if atol is None else atol), origin
+
+
+def compare_one(name: str, got, want, rtol, atol, device) -> OutputMetrics:
+    exp = np.asarray(want)
+    r, a, origin = tolerance_for(str(exp.dtype), rtol, atol, device)
+    m = compare(name, got, exp, r, a)
+    m.tolerance_from = origin
+    return m
 
 
 def _compare_outputs(graph: Graph, want: dict, got: dict, rtol, atol, device) -> list:
@@ -46,20 +76,22 @@ def _compare_outputs(graph: Graph, want: dict, got: dict, rtol, atol, device) ->
     for name in names:
         if name not in got:
             raise CannotVerifyError(f"target has no output named {name!r} (it has {sorted(got)})")
-        exp = np.asarray(want[name])
-        r0, a0 = default_tolerance(str(exp.dtype), device)
-        metrics.append(compare(name, got[name], exp, r0 if rtol is None else rtol, a0 if atol is None else atol))
+        metrics.append(compare_one(name, got[name], want[name], rtol, atol, device))
     return metrics
+
+
+def reference_inputs(graph: Graph, reference: dict) -> dict:
+    missing = [v.name for v in graph.inputs if v.name not in reference]
+    if missing:
+        raise CannotVerifyError(f"the reference file lacks input array(s) {missing}")
+    return {v.name: np.asarray(reference[v.name]).astype(v.dtype if v.dtype != "bfloat16" else "float32")
+            for v in graph.inputs}
 
 
 def compare_reference(graph: Graph, reference: dict, actual_run: Run, *, rtol=None, atol=None,
                       device: str = "cpu") -> list[RunResult]:
     """Compare against recorded arrays: inputs and expected outputs keyed by name."""
-    missing = [v.name for v in graph.inputs if v.name not in reference]
-    if missing:
-        raise CannotVerifyError(f"the reference file lacks input array(s) {missing}")
-    inputs = {v.name: np.asarray(reference[v.name]).astype(v.dtype if v.dtype != "bfloat16" else "float32")
-              for v in graph.inputs}
+    inputs = reference_inputs(graph, reference)
     expected = {v.name: reference[v.name] for v in graph.outputs if v.name in reference}
     if not expected:
         raise CannotVerifyError(f"the reference file has none of the outputs {[v.name for v in graph.outputs]}")

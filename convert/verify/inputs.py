@@ -9,9 +9,13 @@ from ..errors import UsageError
 from ..ir.graph import Graph, Value
 
 # Two sizes for every dynamic dimension: a size baked into a Reshape at trace time
-# passes at one size and fails at the other.
-DYNAMIC_SIZES = {"batch": (1, 3)}
-DEFAULT_DYNAMIC = (4, 6)
+# passes at one size and fails at the other. Batch-like dimensions (named so, or the
+# leading axis) get (1, 3); every other dynamic dimension (sequence length, spatial
+# size) gets (16, 24): multiples of 8, so nets that downsample a few times still run.
+BATCH_SIZES = (1, 3)
+DEFAULT_DYNAMIC = (16, 24)
+# Ops that carry integer ids unchanged on the way to the Gather that uses them.
+_ID_PASSTHROUGH = ("Cast", "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose")
 
 
 @dataclass
@@ -25,11 +29,25 @@ class InputSet:
 
 
 def _vocab_size(graph: Graph, value: str) -> int | None:
-    """Upper bound for integer ids: the row count of the table a Gather reads with them."""
-    for n in graph.nodes:
-        if n.op == "Gather" and len(n.inputs) > 1 and n.inputs[1] == value and n.inputs[0] in graph.weights:
-            return int(graph.weights[n.inputs[0]].shape[n.attrs.get("axis", 0)])
+    """Upper bound for ids: the row count of the table a Gather reads with them (also
+    through casts and reshapes, e.g. Caffe's Embed, whose ids arrive as float32)."""
+    consumers = graph.consumers()
+    todo, seen = [value], set()
+    while todo:
+        v = todo.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        for n in consumers.get(v, []):
+            if n.op == "Gather" and len(n.inputs) > 1 and n.inputs[1] == v and n.inputs[0] in graph.weights:
+                return int(graph.weights[n.inputs[0]].shape[n.attrs.get("axis", 0)])
+            if n.op in _ID_PASSTHROUGH and n.inputs and n.inputs[0] == v:
+                todo.extend(o for o in n.outputs if o)
     return None
+
+
+def _dynamic_sizes(dim, axis: int) -> tuple[int, int]:
+    return BATCH_SIZES if axis == 0 or "batch" in str(dim).lower() else DEFAULT_DYNAMIC
 
 
 def _concrete(v: Value, variant: int, overrides: dict[str, tuple]) -> tuple[int, ...]:
@@ -38,11 +56,11 @@ def _concrete(v: Value, variant: int, overrides: dict[str, tuple]) -> tuple[int,
     if v.shape is None:
         raise UsageError(f"input {v.name!r} has an unknown shape; pass --input-shape {v.name}:D0,D1,...")
     out = []
-    for d in v.shape:
+    for axis, d in enumerate(v.shape):
         if isinstance(d, int) and d >= 0:
             out.append(d)
         else:
-            sizes = DYNAMIC_SIZES.get(str(d), DEFAULT_DYNAMIC)
+            sizes = _dynamic_sizes(d, axis)
             out.append(sizes[variant % len(sizes)])
     return tuple(out)
 
@@ -56,9 +74,10 @@ def make_inputs(graph: Graph, seed: int = 0, variant: int = 0, overrides: dict[s
     arrays = {}
     for v in graph.inputs:
         shape = _concrete(v, variant, overrides or {})
-        if v.dtype.startswith("int") or v.dtype.startswith("uint"):
-            high = _vocab_size(graph, v.name) or 10
-            arrays[v.name] = rng.integers(0, high, size=shape).astype(v.dtype)
+        vocab = _vocab_size(graph, v.name)
+        if v.dtype.startswith("int") or v.dtype.startswith("uint") or vocab is not None:
+            high = vocab or 10
+            arrays[v.name] = rng.integers(0, high, size=shape).astype(v.dtype if v.dtype != "bfloat16" else "float32")
         elif v.dtype == "bool":
             arrays[v.name] = rng.integers(0, 2, size=shape).astype(bool)
         else:
@@ -67,6 +86,12 @@ def make_inputs(graph: Graph, seed: int = 0, variant: int = 0, overrides: dict[s
 
 
 def input_plan(graph: Graph, samples: int = 1, seed: int = 0, overrides: dict[str, tuple] | None = None) -> list[InputSet]:
-    """`samples` seeded input sets per size variant; two variants when any dim is dynamic."""
-    variants = 2 if has_dynamic(graph) and not overrides else 1
+    """``samples`` seeded input sets per size variant; two variants (every dynamic
+    dimension at its first size, then at its second) when any dimension is dynamic and
+    the user did not fix every input's shape."""
+    overrides = {k: v for k, v in (overrides or {}).items()
+                 if all(isinstance(d, int) and d >= 0 for d in v)}
+    dynamic = any(not isinstance(d, int) or d < 0 for v in graph.inputs if v.name not in overrides
+                  for d in (v.shape or ()))
+    variants = 2 if dynamic else 1
     return [make_inputs(graph, seed + s * 1000 + v, v, overrides) for v in range(variants) for s in range(samples)]

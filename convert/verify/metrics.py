@@ -17,7 +17,8 @@ GPU_TOLERANCES = {"float32": (1e-3, 1e-3)}
 
 
 def default_tolerance(dtype: str, device: str = "cpu") -> tuple[float, float]:
-    if dtype.startswith("int") or dtype == "bool":
+    """(rtol, atol) for an output of ``dtype`` computed on ``device``; integers compare exactly."""
+    if dtype.startswith("int") or dtype.startswith("uint") or dtype == "bool":
         return (0.0, 0.0)
     if device == "cuda" and dtype in GPU_TOLERANCES:
         return GPU_TOLERANCES[dtype]
@@ -43,12 +44,17 @@ class OutputMetrics:
     nonfinite_mismatch: int = 0
     ok: bool = False
     note: str = ""
+    tolerance_from: str = ""  # "default float32 cpu" or "user"
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
 def compare(name: str, actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> OutputMetrics:
+    """Every metric of ``actual`` (target) against ``expected`` (source).
+
+    An element passes when ``|a - b| <= atol + rtol * |b|``; NaN and Inf must appear at
+    the same positions with the same values on both sides; a shape mismatch fails."""
     a = np.asarray(actual)
     b = np.asarray(expected)
     if a.shape != b.shape:
@@ -69,7 +75,8 @@ def compare(name: str, actual: np.ndarray, expected: np.ndarray, rtol: float, at
     rel = diff / np.maximum(mag, floor)
     outside = diff > atol + rtol * mag
     na, nb = np.linalg.norm(a64), np.linalg.norm(b64)
-    cosine = float(np.dot(a64.ravel(), b64.ravel()) / (na * nb)) if na > 0 and nb > 0 else float(na == nb)
+    cosine = float(np.clip(np.dot(a64.ravel(), b64.ravel()) / (na * nb), -1.0, 1.0)) if na > 0 and nb > 0 \
+        else float(na == nb)
     min_atol = float(np.max(diff - rtol * mag).clip(min=0.0))
     nz = mag > 0
     min_rtol = float(np.max(((diff - atol).clip(min=0.0)[nz]) / mag[nz])) if nz.any() else 0.0
