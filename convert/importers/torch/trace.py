@@ -24,9 +24,9 @@ def export_module(module, args: tuple, dynamic_axes: Sequence[set[int]] | None):
     module.eval()
     attempts = []
     if dynamic_axes and any(dynamic_axes):
-        dyn = tuple({ax: torch.export.Dim.AUTO for ax in axes} if isinstance(a, torch.Tensor) and axes else None
-                    for a, axes in zip(args, dynamic_axes))
-        attempts.append(dyn)
+        specs = [{ax: torch.export.Dim.AUTO for ax in axes} if isinstance(a, torch.Tensor) and axes else None
+                 for a, axes in zip(args, dynamic_axes)]
+        attempts.append(_by_parameter(module, args, specs))
     attempts.append(None)
     err = None
     for dyn in attempts:
@@ -41,6 +41,23 @@ def export_module(module, args: tuple, dynamic_axes: Sequence[set[int]] | None):
                 log.warning("export with a dynamic batch failed (%s); trying static shapes", _first_line(e))
     raise UnsupportedError([Unsupported(type(module).__name__, "torch.export", hint=_first_line(err))],
                            "PyTorch model (torch.export cannot trace it)")
+
+
+def _by_parameter(module, args: tuple, specs: list):
+    """dynamic_shapes in the structure of forward()'s signature (``*args`` is one tuple)."""
+    import inspect
+
+    try:
+        bound = inspect.signature(module.forward).bind(*args)
+    except (TypeError, ValueError):
+        return tuple(specs)
+    out, i = {}, 0
+    for name, value in bound.arguments.items():
+        n = len(value) if isinstance(value, tuple) and bound.signature.parameters[name].kind == \
+            inspect.Parameter.VAR_POSITIONAL else None
+        out[name] = tuple(specs[i:i + n]) if n is not None else specs[i]
+        i += n if n is not None else 1
+    return out
 
 
 def _first_line(e: BaseException) -> str:

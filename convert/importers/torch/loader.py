@@ -1,0 +1,250 @@
+"""Load PyTorch model files: ``.pt2`` (torch.export), ``file.py:factory`` (+ state_dict),
+and, only when trusted, pickled ``.pt``/``.pth`` modules."""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ...errors import ModelLoadError, NNConvertError
+from ...loaded import LoadedModel
+from .trace import as_tuple, convert_program, export_module
+
+_FACTORY = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][A-Za-z0-9_]*)$")
+DYNAMIC_EXAMPLE_SIZE = 2  # example size for a dynamic dimension (0 and 1 would be specialised)
+
+
+def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,
+         input_shapes: dict[str, tuple] | None = None) -> LoadedModel:
+    m = _FACTORY.match(str(path))
+    try:
+        if m:
+            return _load_factory(m["file"], m["attr"], weights, input_shapes)
+        p = Path(path)
+        if not p.is_file():
+            raise ModelLoadError(path, "no such file")
+        if p.suffix == ".pt2":
+            return _load_pt2(p)
+        if p.suffix in (".pt", ".pth", ".bin"):
+            return _load_pickle(p, trust_pickle, input_shapes)
+        raise ModelLoadError(path, "not a PyTorch model (expected model.pt2, file.py:factory or a .pt/.pth file)")
+    except NNConvertError:
+        raise
+    except Exception as e:  # noqa: BLE001  (one clear line instead of a traceback)
+        raise ModelLoadError(path, f"{type(e).__name__}: {_first_line(e)}") from e
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__.split("+")[0]
+
+
+# -- .pt2 ---------------------------------------------------------------------
+def _load_pt2(p: Path) -> LoadedModel:
+    import logging
+    import zipfile
+
+    import torch
+
+    if not zipfile.is_zipfile(p):
+        raise ModelLoadError(str(p), "not a torch.export archive (not a zip file: truncated or corrupted?)")
+    logger = logging.getLogger("torch.export")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # torch logs a traceback before re-raising
+    try:
+        ep = torch.export.load(str(p))
+    except Exception as e:  # noqa: BLE001
+        raise ModelLoadError(str(p), f"not a readable torch.export archive (truncated or corrupted?): "
+                                     f"{_first_line(e)}") from e
+    finally:
+        logger.setLevel(level)
+    graph, origin = convert_program(ep, None, p.stem)
+    module = ep.module()
+    return _loaded(graph, origin, module, "torch.export", str(p), fx_module=module)
+
+
+# -- file.py:factory ----------------------------------------------------------
+def _import_file(file: str):
+    path = Path(file)
+    if not path.is_file():
+        raise ModelLoadError(file, "no such file")
+    name = f"nnconvert_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.resolve().parent))  # so the file can import its neighbours
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as e:  # noqa: BLE001
+        raise ModelLoadError(file, f"importing it failed: {type(e).__name__}: {_first_line(e)}") from e
+    finally:
+        sys.path.pop(0)
+    return mod
+
+
+def _load_factory(file: str, attr: str, weights: str | None, input_shapes) -> LoadedModel:
+    import torch
+
+    mod = _import_file(file)
+    factory = getattr(mod, attr, None)
+    if factory is None or not callable(factory):
+        raise ModelLoadError(file, f"has no callable {attr!r}")
+    module = factory()
+    if not isinstance(module, torch.nn.Module):
+        raise ModelLoadError(file, f"{attr}() returned {type(module).__name__}, not a torch.nn.Module")
+    if weights:
+        _load_weights(module, weights)
+    args, axes = _examples(module, mod, input_shapes, f"{file}:{attr}")
+    return _from_module(module, args, axes, "torch.py", f"{file}:{attr}")
+
+
+def _load_weights(module, weights: str) -> None:
+    import torch
+
+    if not Path(weights).is_file():
+        raise ModelLoadError(weights, "no such file")
+    try:
+        sd = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise ModelLoadError(weights, f"not a state_dict readable with weights_only=True: {_first_line(e)}") from e
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+    if not isinstance(sd, dict):
+        raise ModelLoadError(weights, f"holds a {type(sd).__name__}, not a state_dict")
+    missing, unexpected = [], []
+    try:
+        res = module.load_state_dict(sd, strict=False)
+        missing, unexpected = list(res.missing_keys), list(res.unexpected_keys)
+    except Exception as e:  # noqa: BLE001  (shape mismatches)
+        raise ModelLoadError(weights, f"does not fit the model: {_first_line(e)}") from e
+    if missing or unexpected:
+        raise ModelLoadError(weights, f"does not fit the model: missing keys {missing[:5]}, "
+                                      f"unexpected keys {unexpected[:5]}")
+
+
+def _examples(module, mod, input_shapes, where: str) -> tuple[tuple, list[set[int]]]:
+    """Example inputs from --input-shape, else example_inputs()/EXAMPLE_INPUTS in the file."""
+    import torch
+
+    if input_shapes:
+        names = [n for n, p in inspect.signature(module.forward).parameters.items()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        unknown = sorted(set(input_shapes) - set(names))
+        if unknown:
+            raise ModelLoadError(where, f"--input-shape names {unknown} are not forward() arguments {names}")
+        args, axes = [], []
+        for n in names:
+            if n not in input_shapes:
+                break
+            dims = list(input_shapes[n])
+            dyn = {i for i, d in enumerate(dims) if isinstance(d, str) or d is None or d == -1}
+            sizes = [DYNAMIC_EXAMPLE_SIZE if i in dyn else int(d) for i, d in enumerate(dims)]
+            args.append(torch.randn(*sizes))
+            axes.append(dyn | {0})
+        return tuple(args), axes
+    fn = getattr(mod, "example_inputs", None)
+    if callable(fn):
+        args = as_tuple(fn())
+    elif getattr(mod, "EXAMPLE_INPUTS", None) is not None:
+        args = as_tuple(mod.EXAMPLE_INPUTS)
+    else:
+        raise ModelLoadError(where, "no example inputs: pass --input-shape NAME=1,3,224,224 (or define "
+                                    "example_inputs() in the file)")
+    return args, [{0} for _ in args]
+
+
+# -- pickled modules -----------------------------------------------------------
+def _load_pickle(p: Path, trust_pickle: bool, input_shapes) -> LoadedModel:
+    import torch
+
+    if not trust_pickle:
+        try:
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001
+            raise ModelLoadError(str(p), "is a pickled module; unpickling runs arbitrary code, so it is refused. "
+                                         "Pass --trust-pickle if you trust the file, or use file.py:factory "
+                                         "with --weights") from None
+        raise ModelLoadError(str(p), f"holds only weights ({type(obj).__name__}); pass the model code as "
+                                     f"file.py:factory with --weights {p}")
+    obj = torch.load(str(p), map_location="cpu", weights_only=False)
+    if not isinstance(obj, torch.nn.Module):
+        raise ModelLoadError(str(p), f"holds a {type(obj).__name__}, not a torch.nn.Module; pass the model "
+                                     f"code as file.py:factory with --weights {p}")
+    if not input_shapes:
+        raise ModelLoadError(str(p), "no example inputs: pass --input-shape NAME=1,3,224,224")
+    args, axes = _examples(obj, None, input_shapes, str(p))
+    return _from_module(obj, args, axes, "torch.pickle", str(p))
+
+
+# -- running --------------------------------------------------------------------
+def _from_module(module, args: tuple, axes, fmt: str, path: str) -> LoadedModel:
+    ep = export_module(module, args, axes)
+    graph, origin = convert_program(ep, None, type(module).__name__)
+    return _loaded(graph, origin, module, fmt, path, fx_module=None, ep=ep)
+
+
+def _loaded(graph, origin, module, fmt: str, path: str, fx_module=None, ep=None) -> LoadedModel:
+    run = make_runner(module, [v.name for v in graph.inputs], [v.name for v in graph.outputs])
+    fx = fx_module if fx_module is not None else (ep.module() if ep is not None else None)
+    run_layers = make_layer_runner(fx, [v.name for v in graph.inputs], origin) if fx is not None else None
+    return LoadedModel(graph, fmt, path, run=run, run_layers=run_layers, framework_version=_torch_version())
+
+
+def _tensors(inputs: dict, names: list[str]) -> list:
+    import torch
+
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        from ...errors import UsageError
+
+        raise UsageError(f"missing input(s) {missing}; the model takes {names}")
+    return [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names]
+
+
+def make_runner(module, in_names: list[str], out_names: list[str]) -> Callable[[dict], dict]:
+    """LoadedModel.run: the source module in torch, keyed by the graph's names."""
+
+    def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+        from torch.utils._pytree import tree_flatten
+
+        with torch.no_grad():
+            out = module(*_tensors(inputs, in_names))
+        leaves = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        return {n: t.detach().cpu().numpy() for n, t in zip(out_names, leaves)}
+
+    return run
+
+
+def make_layer_runner(fx_module, in_names: list[str], origin: dict[str, str]):
+    """LoadedModel.run_layers: intermediate FX node results for IR values that have one."""
+
+    def run_layers(inputs: dict[str, np.ndarray], value_names: list[str]) -> dict[str, np.ndarray]:
+        import torch
+
+        wanted = {origin[v]: v for v in value_names if v in origin}
+        found: dict[str, Any] = {}
+
+        class Recorder(torch.fx.Interpreter):
+            def run_node(self, n):
+                res = super().run_node(n)
+                if n.name in wanted and isinstance(res, torch.Tensor):
+                    found[wanted[n.name]] = res.detach().cpu().numpy()
+                return res
+
+        with torch.no_grad():
+            Recorder(fx_module).run(*_tensors(inputs, in_names))
+        return found
+
+    return run_layers
