@@ -173,8 +173,9 @@ def preflight(ep) -> list[Unsupported]:
         k = key_of(n)
         if k in _STRUCTURAL or k in REG:
             continue
-        src = _source(n)
-        out.append(Unsupported(src.layer_name, k, hint=f"node {n.name}, module {src.layer_type}"))
+        stack = [v for v in (n.meta.get("nn_module_stack") or {}).values() if v[0] and not v[0].startswith("_empty")]
+        where = f"in module {stack[-1][0]} ({str(stack[-1][1]).rsplit('.', 1)[-1]})" if stack else "in forward()"
+        out.append(Unsupported(_source(n).layer_name, k, hint=f"FX node {n.name} {where}"))
     return out
 
 
@@ -251,7 +252,8 @@ def _convert_node(ctx: TorchContext, n) -> None:
     try:
         out = REG.lookup(k)(ctx, n)
     except UnsupportedAttributeError as e:
-        ctx.b.attribute_error(ctx.b.source.layer_name, k, e)
+        ctx.b.attribute_error(ctx.b.source.layer_name, f"{ctx.b.source.layer_type} [{k}]"
+                              if ctx.b.source.layer_type != k else k, e)
         out = f"<unsupported {n.name}>"
     finally:
         ctx.b.source = None
