@@ -73,10 +73,10 @@ def run_per_layer(report: VerifyReport, loaded: LoadedModel, fmt_name: str, targ
     wanted = [n for n in names if n in src]
     tgt = {**inputs, **tgt_run(dict(inputs), wanted)}
     report.layers = compare_layers(graph, src, tgt, rtol=rtol, atol=atol, device=device)
-    only_source = len([n for n in wanted if n not in tgt])
-    report.notes.append(f"per layer: {len(report.layers)} value(s) compared ({how} vs the target); "
-                        f"{only_source} source value(s) absent from the target (fused or renamed) are covered "
-                        "by the next compared value")
+    skipped = len(set(names)) - len(report.layers)
+    report.notes.append(f"per layer: {len(report.layers)} of {len(set(names))} IR value(s) compared ({how} vs the "
+                        f"target); the {skipped} other(s) exist on one side only (fused, in place, or not exposed) "
+                        "and are covered by the next compared value")
     report.first_divergence = first_divergence(report.layers)
     if out_dir is None:
         return
