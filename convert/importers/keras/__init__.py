@@ -45,10 +45,12 @@ def convert_archive(archive: KerasArchive, io_layout: str = "nhwc", input_shapes
             ctx.any(ref)
     ctx.call = None
     b.source = None
+    renamed: dict[str, str] = {}
     for out_name, (_, ref) in zip(out_names, outputs):
         perm = ctx.interface_perm(ref.rank)
         value = ctx.get(ref, perm)
-        value = _rename(b, value, out_name)
+        value = _rename(b, renamed.get(value, value), out_name)
+        renamed.setdefault(ctx.get(ref, perm), value)
         b.output(value, ref.dtype, symbolic(tuple(ref.shape[p] for p in perm), out_name))
     b.graph.metadata.update({"source_framework": "keras", "keras_version": archive.keras_version,
                              "io_layout": io_layout})

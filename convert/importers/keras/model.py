@@ -206,13 +206,16 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
     cfg = lc.get("config", {})
     path = f"{prefix}{name}"
     b = walk.ctx.b
-    if any(isinstance(r, Poisoned) for r in inputs) or any(isinstance(r, Poisoned) for rs in kwargs.values() for r in rs):
-        return _poison()
+    poisoned = any(isinstance(r, Poisoned) for r in inputs)
     if cls in ("Functional", "Model"):
+        if poisoned:
+            return _poison()
         outs = functional(walk, cfg, weights, inputs, prefix=path + "/")
         walk.layer_outputs.setdefault(path, []).extend((node_index, i, r) for i, r in enumerate(outs))
         return outs
     if cls == "Sequential":
+        if poisoned:
+            return _poison()
         return sequential(walk, cfg, weights, inputs, prefix=path + "/")
     handler = KERAS_LAYERS.lookup(cls)
     if handler is None or cls in CODE_CLASSES or lc.get("registered_name") not in (None, cls):
@@ -221,6 +224,8 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
             else "no converter for this Keras layer")
         b.unsupported(path, cls, hint=why)
         return _poison()
+    if any(isinstance(r, Poisoned) for r in inputs) or any(isinstance(r, Poisoned) for rs in kwargs.values() for r in rs):
+        return _poison()  # its class is fine; its input could not be converted
     call = Call(cls, name, path, cfg, inputs, kwargs, weights, walk.file)
     walk.ctx.begin(call)
     try:

@@ -10,7 +10,12 @@ def _common(ctx: KerasContext, call: Call) -> tuple[list[str], tuple]:
     ranks = {r.rank for r in call.inputs}
     if len(ranks) != 1:
         raise unsupported("inputs", [r.shape for r in call.inputs], "inputs of equal rank")
-    _, perm = ctx.any(call.inputs[0])
+    # The layout most inputs already have (graph inputs not yet declared take any).
+    counts: dict = {}
+    for r in call.inputs:
+        for p in r.values:
+            counts[p] = counts.get(p, 0) + 1
+    perm = max(counts, key=counts.get) if counts else ctx.any(call.inputs[0])[1]
     return [ctx.get(r, perm) for r in call.inputs], perm
 
 
