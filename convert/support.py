@@ -54,7 +54,9 @@ def _ops_in(fn, seen: set) -> set[str]:
         return set()
     out: set[str] = set()
     module = inspect.getmodule(fn)
-    for node in ast.walk(tree):
+    # Walk the body only: decorator arguments are registry keys (source layer types), not emitted ops.
+    body = [n for top in tree.body for n in (top.body if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) else [top])]
+    for node in (sub for b in body for sub in ast.walk(b)):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in OPS:
             out.add(node.value)
         elif isinstance(node, ast.Name) and module is not None:

@@ -158,48 +158,127 @@ def _fill_output_shapes(model) -> None:
 
 
 class _DataFile:
-    """Appends weights to one external data file, 64-byte aligned (mmap friendly)."""
+    """Appends weights to one external data file, 64-byte aligned (mmap friendly).
+    With ``path=None`` it only allocates offsets (for a skeleton model)."""
 
-    def __init__(self, path: Path):
-        self.f = open(path, "wb")
+    def __init__(self, path: Path | None):
+        self.f = open(path, "wb") if path is not None else None
         self.offset = 0
 
     def __call__(self, name: str, arr: np.ndarray) -> tuple[int, int]:
         pad = -self.offset % 64
-        if pad:
+        if pad and self.f is not None:
             self.f.write(b"\0" * pad)
-            self.offset += pad
+        self.offset += pad
         a = np.ascontiguousarray(arr)
-        self.f.write(memoryview(a.reshape(-1).view(np.uint8)))
+        if self.f is not None:
+            self.f.write(memoryview(a.reshape(-1).view(np.uint8)))
         start, self.offset = self.offset, self.offset + a.nbytes
         return start, a.nbytes
 
     def close(self) -> None:
-        self.f.close()
+        if self.f is not None:
+            self.f.close()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _field(number: int, payload_len: int) -> bytes:
+    """Tag and length of a length-delimited protobuf field."""
+    return _varint((number << 3) | 2) + _varint(payload_len)
+
+
+_GRAPH_FIELD, _INITIALIZER_FIELD, _RAW_DATA_FIELD = 7, 5, 9
+
+
+def _write_inline(model, weights: dict[str, np.ndarray], path: Path) -> None:
+    """Write ``model`` with its external initializers inlined, streaming each weight's
+    bytes from its array: no second in-memory copy of the weights. Protobuf accepts
+    fields in any order, so the initializers follow the rest of the graph."""
+    from onnx import TensorProto
+
+    graph = model.graph
+    external = [t for t in graph.initializer if t.data_location == TensorProto.EXTERNAL]
+    inline = [t for t in graph.initializer if t.data_location != TensorProto.EXTERNAL]
+    entries = []
+    for t in external:
+        head = TensorProto()
+        head.name, head.data_type = t.name, t.data_type
+        head.dims.extend(t.dims)
+        hb = head.SerializeToString(deterministic=True)
+        arr = np.ascontiguousarray(weights[t.name])
+        raw = _field(_RAW_DATA_FIELD, arr.nbytes)
+        entries.append((_field(_INITIALIZER_FIELD, len(hb) + len(raw) + arr.nbytes), hb, raw, arr))
+    del graph.initializer[:]
+    graph.initializer.extend(inline)
+    gbytes = graph.SerializeToString(deterministic=True)
+    glen = len(gbytes) + sum(len(a) + len(b) + len(c) + d.nbytes for a, b, c, d in entries)
+    model.ClearField("graph")
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString(deterministic=True))
+        f.write(_field(_GRAPH_FIELD, glen))
+        f.write(gbytes)
+        for tag, hb, raw, arr in entries:
+            f.write(tag)
+            f.write(hb)
+            f.write(raw)
+            f.write(memoryview(arr.reshape(-1).view(np.uint8)))
+
+
+def _check_skeleton(model, data_name: str, data_size: int) -> None:
+    """Full-check a model whose weights are external references, against a sparse
+    placeholder data file: the checker and shape inference never read weight bytes."""
+    import shutil
+    import tempfile
+
+    import onnx
+
+    tmp = Path(tempfile.mkdtemp(prefix="nnconvert-check-"))
+    try:
+        with open(tmp / data_name, "wb") as f:
+            f.truncate(data_size)
+        with open(tmp / "model.onnx", "wb") as f:
+            f.write(model.SerializeToString(deterministic=True))
+        onnx.checker.check_model(str(tmp / "model.onnx"), full_check=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def save_onnx(graph: Graph, path: str | Path, opset: int = DEFAULT_OPSET, external: bool | None = None,
               check: bool = True) -> list[Path]:
     """Write ``path`` (and ``path.data`` when external); returns the files written.
-    Callers wanting atomicity pass a temporary path and rename (see convert.io)."""
+    Weights are streamed from their arrays to the file, never copied into the protobuf
+    message. Callers wanting atomicity pass a temporary path and rename (see convert.io)."""
     import onnx
 
     path = Path(path)
     if external is None:
         external = graph.weight_bytes() > EXTERNAL_THRESHOLD
-    files = [path]
+    data_name = path.name + ".data"
     if external:
-        data_name = path.name + ".data"
         writer = _DataFile(path.parent / data_name)
         try:
             model = to_onnx(graph, opset, external_data=data_name, data_writer=writer)
         finally:
             writer.close()
-        files.append(path.parent / data_name)
-    else:
-        model = to_onnx(graph, opset)
-    with open(path, "wb") as f:
-        f.write(model.SerializeToString(deterministic=True))
+        with open(path, "wb") as f:
+            f.write(model.SerializeToString(deterministic=True))
+        if check:
+            onnx.checker.check_model(str(path), full_check=True)
+        return [path, path.parent / data_name]
+    alloc = _DataFile(None)
+    model = to_onnx(graph, opset, external_data=data_name, data_writer=alloc)
     if check:
-        onnx.checker.check_model(str(path) if external else model, full_check=True)
-    return files
+        _check_skeleton(model, data_name, alloc.offset)
+    _write_inline(model, graph.weights, path)
+    return [path]
