@@ -107,10 +107,22 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     return ConvertResult(files, graph, fin.name, fout.name, changes, report, time.perf_counter() - t0)
 
 
-def _target_runner(fmt: Format, path: Path, device: str):
-    if not fmt.runner:
-        raise CannotVerifyError(f"nnconvert cannot run {fmt.name} files")
-    return resolve(fmt.runner)(str(path), device=device)
+def _target_runner(fmt: Format, path: Path, device: str, graph: Graph | None = None):
+    runner = None
+    if fmt.runner:
+        try:
+            runner = resolve(fmt.runner)
+        except AttributeError:  # the format's module has no dedicated runner
+            runner = None
+    if runner is not None:
+        return runner(str(path), device=device)
+    if graph is not None and fmt.reader:
+        if device != "cpu":
+            raise CannotVerifyError(f"--device {device} applies to ONNX targets; {fmt.name} files run on the CPU")
+        from .verify.runners import reimport_runner
+
+        return reimport_runner(fmt, str(path), graph)
+    raise CannotVerifyError(f"nnconvert cannot run {fmt.name} files")
 
 
 def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Format, *, samples: int = 1,
@@ -126,7 +138,7 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
     from .verify.inputs import InputSet, input_plan
     from .verify.report import VerifyReport, environment
 
-    run_target = _target_runner(target_fmt, Path(target_path), device)
+    run_target = _target_runner(target_fmt, Path(target_path), device, loaded.graph)
     report = VerifyReport(source=source_label or (loaded.path or loaded.format),
                           target=target_label or str(target_path), device=device,
                           providers=list(getattr(run_target, "providers", [target_fmt.name])),
