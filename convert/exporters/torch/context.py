@@ -78,7 +78,7 @@ class TorchContext:
     def _local(self, base: str) -> str:
         base = identifier(base)
         name, i = base, 1
-        while name in self._locals or name in self._attrs:
+        while name in self._locals:
             name = f"{base}_{i}"
             i += 1
         self._locals.add(name)
@@ -87,7 +87,7 @@ class TorchContext:
     def _attr(self, base: str) -> str:
         base = identifier(base, "m")
         name, i = base, 1
-        while name in self._attrs or name in self._locals:
+        while name in self._attrs:  # `self.x` and a local `x` do not clash
             name = f"{base}_{i}"
             i += 1
         self._attrs.add(name)
