@@ -1,0 +1,180 @@
+"""IR -> Caffe: deploy.prototxt (topology) + .caffemodel (the same net with weights)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
+from ...ir.graph import Graph
+from . import activation, conv, elementwise, norm, pool, shape_ops  # noqa: F401  (registers handlers)
+from .context import CaffeContext
+from .registry import CAFFE_HANDLERS
+
+log = logging.getLogger(__name__)
+
+BATCH = 1  # a symbolic (dynamic) dimension is written as this size: Caffe blobs are static
+
+
+def static_shapes(graph: Graph) -> dict[str, tuple]:
+    """Shapes of every value with symbolic input dims fixed to BATCH (ONNX shape inference)."""
+    from ..torch.shapes import infer_shapes
+
+    g = graph.copy()
+    for v in g.inputs + g.outputs + list(g.values.values()):
+        if v.shape is not None:
+            v.shape = tuple(d if isinstance(d, int) else BATCH for d in v.shape)
+    return infer_shapes(g)
+
+
+def _problem(node, err: UnsupportedAttributeError | None) -> Unsupported:
+    layer = node.source.layer_name if node.source and node.source.layer_name else node.name
+    if err is None:
+        return Unsupported(layer, node.op, hint="Caffe has no layer for this op")
+    return Unsupported(layer, node.op, err.attribute, err.value, err.hint)
+
+
+def build(graph: Graph, allow_fork: bool = False) -> tuple[CaffeContext | None, list[Unsupported]]:
+    """All Caffe layers for ``graph``, or every problem found."""
+    ctx = CaffeContext(graph, static_shapes(graph), allow_fork)
+    problems: list[Unsupported] = []
+    for v in graph.inputs:
+        try:
+            shape = ctx.shape(v.name)
+        except UnsupportedAttributeError as e:
+            problems.append(Unsupported(v.name, "input", e.attribute, e.value, e.hint))
+            continue
+        lp = ctx.add("Input", [], [v.name], name=v.name)  # Input layers are named after their blob
+        lp.input_param.shape.add().dim.extend(shape)
+    for node in graph.nodes:
+        if node.name in ctx.done:
+            continue
+        handler = CAFFE_HANDLERS.lookup(node.op)
+        if handler is None:
+            problems.append(_problem(node, None))
+            continue
+        ctx.node = node
+        try:
+            handler(node, ctx)
+        except UnsupportedAttributeError as e:
+            problems.append(_problem(node, e))
+    for v in graph.outputs:
+        if v.name in graph.weights or v.name in {i.name for i in graph.inputs}:
+            problems.append(Unsupported(v.name, "output", "output", v.name,
+                                        "a graph output that is an input or a constant has no Caffe layer"))
+    if problems:
+        return None, problems
+    _finish(ctx)
+    return ctx, []
+
+
+def _finish(ctx: CaffeContext) -> None:
+    """Make the net's unconsumed blobs exactly the graph outputs: a graph output that a
+    later layer also reads is copied (Split) so it stays a net output, and every other
+    unconsumed blob goes to one Silence layer."""
+    outputs = [v.name for v in ctx.graph.outputs]
+    layers = ctx.layers
+    ctx.node = None
+    for out in outputs:
+        idx = next((i for i, l in enumerate(layers) if out in l.proto.top), None)
+        if idx is None or not any(out in l.proto.bottom for l in layers[idx + 1:]):
+            continue
+        inner = ctx.tmp(f"{out}/inner")
+        tops = layers[idx].proto.top
+        tops[list(tops).index(out)] = inner
+        for l in layers[idx + 1:]:
+            for k, b in enumerate(l.proto.bottom):
+                if b == out:
+                    l.proto.bottom[k] = inner
+        ctx.add("Split", [inner], [out], name=f"{out}/copy", at=idx + 1)
+    consumed = {b for l in layers for b in l.proto.bottom}
+    dangling = [t for l in layers for t in l.proto.top if t not in consumed and t not in outputs]
+    if dangling:
+        ctx.add("Silence", dangling, [], name="silence")
+
+
+def unsupported(graph: Graph, *, allow_fork: bool = False, **_ignored) -> list[Unsupported]:
+    """Every node or attribute the Caffe target cannot express, all at once."""
+    return build(graph, allow_fork)[1]
+
+
+def to_caffe(graph: Graph, *, allow_fork: bool = False) -> tuple[Any, list[list[np.ndarray]]]:
+    """(NetParameter without weights, blobs per layer in layer order)."""
+    ctx, problems = build(graph, allow_fork)
+    if problems:
+        raise UnsupportedError(problems, "Caffe export")
+    net = ctx.pb.NetParameter()
+    net.name = graph.name or "net"
+    for l in ctx.layers:
+        net.layer.add().CopyFrom(l.proto)
+    return net, [l.blobs for l in ctx.layers]
+
+
+# -- binary writing: blobs appended as raw packed floats, never copied into protobuf --
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _field(num: int, payload: bytes) -> bytes:
+    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _blob_bytes(arr: np.ndarray) -> bytes:
+    shape = b"".join(_varint(int(d)) for d in arr.shape)
+    data = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+    return _field(7, _field(1, shape)) + _field(5, data)  # BlobProto.shape{dim}, BlobProto.data
+
+
+def caffemodel_bytes(net, blobs: list[list[np.ndarray]]) -> bytes:
+    head = type(net)()
+    head.CopyFrom(net)
+    del head.layer[:]
+    parts = [head.SerializeToString(deterministic=True)]
+    for layer, bl in zip(net.layer, blobs):
+        body = layer.SerializeToString(deterministic=True) + b"".join(_field(7, _blob_bytes(b)) for b in bl)
+        parts.append(_field(100, body))  # NetParameter.layer
+    return b"".join(parts)
+
+
+def file_pair(path: str | Path) -> tuple[Path, Path]:
+    """(prototxt, caffemodel) for an output path naming either one."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".prototxt":
+        return path, path.with_suffix(".caffemodel")
+    if suffix == ".caffemodel":
+        return path.with_suffix(".prototxt"), path
+    raise UsageError(f"{path}: the Caffe target writes a .prototxt (+ .caffemodel beside it) or a .caffemodel")
+
+
+def save(graph: Graph, path: str | Path, *, allow_fork: bool = False, **_ignored) -> list[Path]:
+    """Write deploy.prototxt and the .caffemodel beside it (same stem), deterministically."""
+    from google.protobuf import text_format
+
+    proto_path, model_path = file_pair(path)
+    net, blobs = to_caffe(graph, allow_fork=allow_fork)
+    proto_path.write_text(text_format.MessageToString(net), encoding="utf-8")
+    model_path.write_bytes(caffemodel_bytes(net, blobs))
+    return [proto_path, model_path] if Path(path) == proto_path else [model_path, proto_path]
+
+
+def runner(path: str, *, device: str = "cpu", **_ignored):
+    """There is no Caffe runtime here: re-import the written files with the Caffe importer
+    and run that graph in onnxruntime."""
+    from ...importers.caffe import from_caffe
+    from ...verify.onnx_runner import session_runner
+    from ..onnx import to_onnx
+
+    proto_path, model_path = file_pair(path)
+    graph = from_caffe(str(proto_path), str(model_path))
+    return session_runner(to_onnx(graph).SerializeToString(), device)

@@ -1,0 +1,70 @@
+"""BatchNormalization -> BatchNorm (+ Scale), LRN, MeanVarianceNormalization -> MVN."""
+from __future__ import annotations
+
+import numpy as np
+
+from .context import attr, bad
+from .registry import register
+
+
+@register("BatchNormalization")
+def export_batchnorm(node, ctx):
+    """Caffe's BatchNorm only normalises (blobs mean, var, scale factor 1); the affine
+    part is a Scale layer with bias, left out when it is the identity."""
+    x, y = ctx.activation(node.inputs[0]), node.outputs[0]
+    gamma, beta, mean, var = (ctx.const(v) for v in node.inputs[1:5])
+    if any(v is None for v in (gamma, beta, mean, var)):
+        raise bad("inputs", node.inputs[1:5], "BatchNorm parameters must be constants")
+    if len(node.outputs) > 1 and any(node.outputs[1:]):
+        raise bad("outputs", node.outputs, "training-mode statistics outputs")
+    c = mean.size
+    affine = not (np.all(gamma == 1) and np.all(beta == 0))
+    t = ctx.tmp("normalized") if affine else y
+    lp = ctx.add("BatchNorm", [x], [t], blobs=[mean.reshape(c), var.reshape(c), np.ones(1, np.float32)])
+    eps = float(attr(node, "epsilon"))
+    if abs(eps - 1e-5) > 1e-12:
+        lp.batch_norm_param.eps = eps
+    if affine:
+        ctx.add("Scale", [t], [y], suffix="scale", blobs=[gamma.reshape(c), beta.reshape(c)]
+                ).scale_param.bias_term = True
+
+
+@register("LRN")
+def export_lrn(node, ctx):
+    """Across channels; IR and Caffe both divide alpha by size."""
+    size = int(attr(node, "size"))
+    if size % 2 == 0:
+        raise bad("size", size, "Caffe's LRN needs an odd size (an even window is centred differently)")
+    p = ctx.add("LRN", [ctx.activation(node.inputs[0])], [node.outputs[0]]).lrn_param
+    p.local_size = size
+    p.alpha = float(attr(node, "alpha"))
+    p.beta = float(attr(node, "beta"))
+    p.k = float(attr(node, "bias"))
+
+
+@register("MeanVarianceNormalization")
+def export_mvn(node, ctx):
+    """Caffe MVN (eps after the square root) per sample over (C,)H,W; with eps inside the
+    square root and axes (0, 2, ...) it is a batch-statistics BatchNorm."""
+    x = ctx.activation(node.inputs[0])
+    rank = len(ctx.shape(x))
+    axes = sorted(int(a) % rank for a in attr(node, "axes"))
+    eps, after = float(attr(node, "epsilon")), int(attr(node, "eps_after_sqrt"))
+    norm_var = int(attr(node, "normalize_variance"))
+    if after and axes in (list(range(2, rank)), list(range(1, rank))):
+        p = ctx.add("MVN", [x], [node.outputs[0]]).mvn_param
+        if axes[0] == 1:
+            p.across_channels = True
+        if not norm_var:
+            p.normalize_variance = False
+        if eps != 1e-9:
+            p.eps = eps
+        return
+    if not after and norm_var and axes == [0] + list(range(2, rank)):
+        c = ctx.shape(x)[1]
+        lp = ctx.add("BatchNorm", [x], [node.outputs[0]],
+                     blobs=[np.zeros(c, np.float32), np.ones(c, np.float32), np.ones(1, np.float32)])
+        lp.batch_norm_param.use_global_stats = False
+        lp.batch_norm_param.eps = eps
+        return
+    raise bad("axes", axes, "Caffe normalises per sample over (C,)H,W (MVN) or over N,H,W (BatchNorm)")

@@ -1,0 +1,6 @@
+"""Registry of Caffe export handlers, keyed by IR op: ``handler(node, ctx)`` appends
+Caffe layers through ``ctx.add``."""
+from ...registry import Registry
+
+CAFFE_HANDLERS: Registry = Registry("caffe exporter")
+register = CAFFE_HANDLERS.register

@@ -1,0 +1,202 @@
+"""Concat, Split / Slice -> Slice, Flatten / Reshape / Squeeze / Unsqueeze -> Reshape,
+Transpose (size-1 moves as Reshape; fork Permute only when allowed), Resize nearest
+with integer scales -> Deconvolution, Tile, Reductions, Caffe's own ArgMax."""
+from __future__ import annotations
+
+import numpy as np
+
+from .context import attr, bad
+from .registry import register
+
+INT64_MAX = 2 ** 63 - 1
+
+
+@register("Concat")
+def export_concat(node, ctx):
+    xs = [ctx.activation(i) for i in node.inputs]
+    axis = int(attr(node, "axis")) % len(ctx.shape(xs[0]))
+    lp = ctx.add("Concat", xs, [node.outputs[0]])
+    if axis != 1:
+        lp.concat_param.axis = axis
+
+
+@register("Split")
+def export_split(node, ctx):
+    x = ctx.activation(node.inputs[0])
+    shp = ctx.shape(x)
+    axis = int(attr(node, "axis")) % len(shp)
+    n = len(node.outputs)
+    sizes = attr(node, "split") or [shp[axis] // n] * n
+    if sum(sizes) != shp[axis]:
+        raise bad("split", sizes, f"does not add up to axis size {shp[axis]}")
+    tops = [o or ctx.tmp(f"unused{k}") for k, o in enumerate(node.outputs)]
+    p = ctx.add("Slice", [x], tops).slice_param
+    p.axis = axis
+    p.slice_point.extend(int(v) for v in np.cumsum(sizes)[:-1])
+
+
+@register("Slice")
+def export_slice(node, ctx):
+    """A step-1 window on each axis -> Slice layers (the rest of each axis is silenced)."""
+    x = ctx.activation(node.inputs[0])
+    shp = ctx.shape(x)
+    starts, ends = list(attr(node, "starts")), list(attr(node, "ends"))
+    axes = list(attr(node, "axes") or range(len(starts)))
+    steps = list(attr(node, "steps") or [1] * len(starts))
+    if any(s != 1 for s in steps):
+        raise bad("steps", steps, "Caffe's Slice takes contiguous parts only")
+    windows = {}
+    for a, s, e in zip(axes, starts, ends):
+        a %= len(shp)
+        size = shp[a]
+        s = min(max(s + size if s < 0 else s, 0), size)
+        e = min(max(e + size if e < 0 else e, 0), size) if e < INT64_MAX else size
+        if e <= s:
+            raise bad("ends", ends, "an empty slice")
+        windows[a] = (s, e - s)
+    ctx.crop(x, node.outputs[0], windows, first=True)
+
+
+def _reshape_to(ctx, x: str, y: str, suffix: str = "") -> None:
+    """A Reshape to y's static shape (0 keeps the batch axis when it does not change)."""
+    shp, out = ctx.shape(x), ctx.shape(y)
+    dims = list(out)
+    if dims and shp and dims[0] == shp[0]:
+        dims[0] = 0
+    ctx.add("Reshape", [x], [y], suffix=suffix).reshape_param.shape.dim.extend(dims)
+
+
+@register("Flatten")
+def export_flatten(node, ctx):
+    x = ctx.activation(node.inputs[0])
+    if int(attr(node, "axis")) % max(len(ctx.shape(x)), 1) == 1:
+        ctx.add("Flatten", [x], [node.outputs[0]])  # axis 1 .. end, as Caffe's default
+    else:
+        _reshape_to(ctx, x, node.outputs[0])
+
+
+@register("Reshape")
+def export_reshape(node, ctx):
+    x = ctx.activation(node.inputs[0])
+    dims = [int(d) for d in attr(node, "shape")]
+    if attr(node, "allowzero") and 0 in dims:
+        raise bad("allowzero", 1, "a literal 0 dimension (empty tensor)")
+    # Caffe's Reshape rule is ONNX's with allowzero=0: 0 copies the input dim, one -1 inferred.
+    ctx.add("Reshape", [x], [node.outputs[0]]).reshape_param.shape.dim.extend(dims)
+
+
+@register("Squeeze", "Unsqueeze")
+def export_squeeze(node, ctx):
+    _reshape_to(ctx, ctx.activation(node.inputs[0]), node.outputs[0])
+
+
+@register("Transpose")
+def export_transpose(node, ctx):
+    """A permutation that only moves size-1 axes is a Reshape; any other needs the fork
+    layer Permute (permute_param = 202), written only with allow_fork."""
+    x = ctx.activation(node.inputs[0])
+    shp = ctx.shape(x)
+    perm = [int(p) for p in attr(node, "perm") or reversed(range(len(shp)))]
+    moved = [p for p in perm if shp[p] != 1]
+    if moved == sorted(moved):
+        _reshape_to(ctx, x, node.outputs[0])
+        return
+    if not ctx.allow_fork:
+        raise bad("perm", perm, "needs the fork layer Permute (not in BVLC Caffe); allow fork layers to write it")
+    ctx.add("Permute", [x], [node.outputs[0]]).permute_param.order.extend(perm)
+
+
+def _nearest_repeat(node, n_in: int, scale: int) -> bool:
+    """Whether this Resize's nearest sampling along one axis is 'repeat each element scale times'."""
+    mode = attr(node, "coordinate_transformation_mode")
+    rounding = attr(node, "nearest_mode")
+    n_out = n_in * scale
+    d = np.arange(n_out, dtype=np.float64)
+    if mode == "asymmetric":
+        src = d / scale
+    elif mode in ("half_pixel", "pytorch_half_pixel"):
+        src = (d + 0.5) / scale - 0.5
+    elif mode == "align_corners":
+        src = d * (n_in - 1) / (n_out - 1) if n_out > 1 else d * 0
+    else:  # tf_half_pixel_for_nn
+        src = (d + 0.5) / scale
+    if rounding == "floor":
+        idx = np.floor(src)
+    elif rounding == "ceil":
+        idx = np.ceil(src)
+    elif rounding == "round_prefer_ceil":
+        idx = np.floor(src + 0.5)
+    else:
+        idx = np.ceil(src - 0.5)
+    idx = np.clip(idx, 0, n_in - 1)
+    return bool(np.array_equal(idx, d // scale))
+
+
+@register("Resize")
+def export_resize(node, ctx):
+    """Nearest upsampling by integer factors on H and W is a depthwise Deconvolution with
+    a kernel of ones (kernel = stride = factor): each output is exactly one input value."""
+    x = ctx.activation(node.inputs[0])
+    shp, out = ctx.shape(x), ctx.shape(node.outputs[0])
+    if len(shp) != 4 or attr(node, "mode") != "nearest" or tuple(out[:2]) != tuple(shp[:2]):
+        raise bad("mode", attr(node, "mode"), "only nearest resizing of H and W by integer factors")
+    factors = []
+    for i, o in zip(shp[2:], out[2:]):
+        if o % i or not _nearest_repeat(node, i, o // i):
+            raise bad("scales", attr(node, "scales") or attr(node, "sizes"),
+                      "only nearest upsampling by integer factors that repeats each pixel")
+        factors.append(o // i)
+    if factors == [1, 1]:
+        ctx.add("Split", [x], [node.outputs[0]])
+        return
+    c = shp[1]
+    w = np.ones((c, 1, *factors), np.float32)
+    p = ctx.add("Deconvolution", [x], [node.outputs[0]], blobs=[w]).convolution_param
+    p.num_output, p.group, p.bias_term = c, c, False
+    for field, vals in (("kernel_size", factors), ("stride", factors)):
+        getattr(p, field).extend(vals[:1] if factors[0] == factors[1] else vals)
+
+
+@register("Tile")
+def export_tile(node, ctx):
+    x = ctx.activation(node.inputs[0])
+    reps = [int(r) for r in attr(node, "repeats")]
+    axes = [a for a, r in enumerate(reps) if r != 1]
+    if not axes:
+        ctx.add("Split", [x], [node.outputs[0]])
+        return
+    cur = x
+    for k, a in enumerate(axes):
+        top = node.outputs[0] if k == len(axes) - 1 else ctx.tmp(f"tile{a}")
+        p = ctx.add("Tile", [cur], [top], suffix="" if k == 0 else f"axis{a}").tile_param
+        p.axis, p.tiles = a, reps[a]
+        cur = top
+
+
+_REDUCTION = {"ReduceSum": 1, "ReduceL1": 2, "ReduceSumSquare": 3, "ReduceMean": 4}
+
+
+@register(*_REDUCTION)
+def export_reduce(node, ctx):
+    """Caffe's Reduction reduces every axis from `axis` to the end, without keepdims."""
+    x = ctx.activation(node.inputs[0])
+    rank = len(ctx.shape(x))
+    axes = sorted(int(a) % rank for a in (attr(node, "axes") or range(rank)))
+    if axes != list(range(axes[0], rank)) or attr(node, "keepdims"):
+        raise bad("axes/keepdims", (axes, attr(node, "keepdims")),
+                  "Caffe reduces all trailing axes from one axis, dropping them")
+    p = ctx.add("Reduction", [x], [node.outputs[0]]).reduction_param
+    p.operation = _REDUCTION[node.op]
+    if axes[0]:
+        p.axis = axes[0]
+
+
+@register("CaffeArgMax")
+def export_caffe_argmax(node, ctx):
+    p = ctx.add("ArgMax", [ctx.activation(node.inputs[0])], [node.outputs[0]]).argmax_param
+    if attr(node, "axis") is not None:
+        p.axis = int(attr(node, "axis"))
+    if int(attr(node, "top_k")) != 1:
+        p.top_k = int(attr(node, "top_k"))
+    if attr(node, "out_max_val"):
+        p.out_max_val = True
