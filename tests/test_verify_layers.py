@@ -50,13 +50,18 @@ def cnn_graph():
     return b.finish()
 
 
-def corrupt(src: Path, dst: Path, initializer: str, delta: float = 0.5) -> None:
-    """A copy of an ONNX file with one element of one weight changed."""
+def corrupt(src: Path, dst: Path, initializer: str, delta: float = 0.5, element: bool = False) -> None:
+    """A copy of an ONNX file with one weight of one layer changed: the first output
+    unit's weights (a single element with ``element``; one element may meet only zeros
+    after a ReLU and change nothing)."""
     m = onnx.load(str(src))
     hit = [t for t in m.graph.initializer if t.name == initializer]
     assert hit, [t.name for t in m.graph.initializer]
     a = numpy_helper.to_array(hit[0]).copy()
-    a.flat[0] += delta
+    if element:
+        a.flat[0] += delta
+    else:
+        a[0] += delta
     hit[0].CopyFrom(numpy_helper.from_array(a, initializer))
     onnx.save(m, str(dst))
 
@@ -194,7 +199,7 @@ def test_convert_verify_per_layer_and_pass_report_validates(pair, tmp_path):
 
 
 def test_user_tolerance_and_exit_codes(pair, tmp_path):
-    corrupt(pair / "m.onnx", tmp_path / "bad.onnx", "fcw", delta=1e-3)
+    corrupt(pair / "m.onnx", tmp_path / "bad.onnx", "fcw", delta=1e-3, element=True)
     assert invoke("verify", pair / "m.nnir", tmp_path / "bad.onnx").exit_code == 1
     r = invoke("verify", pair / "m.nnir", tmp_path / "bad.onnx", "--atol", "0.05", "--rtol", "0")
     assert r.exit_code == 0 and "rtol 0, atol 0.05 (given)" in r.output

@@ -242,6 +242,8 @@ def environment(source_framework: str = "", source_version: str = "") -> dict[st
 
     env = {"nnconvert": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "platform": platform.platform()}
-    if source_framework and source_framework != "nnir":  # the IR has no runtime of its own
-        env[source_framework] = source_version or "unknown"
+    # "torch.export" / "keras-h5" are formats of the torch / keras frameworks.
+    framework = source_framework.split(".")[0].split("-")[0]
+    if framework and framework != "nnir":  # the IR has no runtime of its own
+        env[framework] = source_version or "unknown"
     return env
