@@ -113,6 +113,7 @@ CONV = [
          ((2, 4, 4, 5),)),
     Case("convtranspose2d_groups_dilation", lambda: nn.ConvTranspose2d(4, 6, 3, groups=2, dilation=2, bias=False),
          ((2, 4, 4, 4),)),
+    Case("conv_traced_at_batch1", lambda: nn.Conv2d(3, 4, 3), ((1, 3, 6, 6),), batches=(1, 3)),
     Case("conv_bn_relu", lambda: nn.Sequential(conv_bn(3, 4, padding=1), nn.ReLU()), ((2, 3, 6, 6),)),
 ]
 
@@ -169,9 +170,10 @@ class ParamBuf(nn.Module):
 
 
 def act(mod):
-    return Case(mod.__class__.__name__ + ("_" + mod.extra_repr().replace(" ", "").replace("=", "")
-                                          .replace(",", "_").replace(".", "p") if mod.extra_repr() else ""),
-                lambda: mod, ((2, 3, 5),))
+    extra = mod.extra_repr()
+    for a, b in ((" ", ""), ("=", ""), (",", "_"), (".", "p"), ("'", "")):
+        extra = extra.replace(a, b)
+    return Case(mod.__class__.__name__ + (f"_{extra}" if extra else ""), lambda: mod, ((2, 3, 5),))
 
 
 ACT = [act(m) for m in [

@@ -127,6 +127,12 @@ def test_resnet_bn_is_folded():
     assert (conv.source.layer_type, conv.source.layer_name) == ("Conv2d", "4.conv1")
 
 
+def test_input_names_and_static_batch():
+    g = from_torch(nn.Linear(3, 2), (torch.randn(2, 3),), dynamic_batch=False, input_names=["features"])
+    assert [(v.name, v.shape) for v in g.inputs] == [("features", (2, 3))]
+    assert [(v.name, v.shape) for v in g.outputs] == [("output", (2, 2))]
+
+
 # -- unsupported ops -------------------------------------------------------------
 class Unsupported(nn.Module):
     def forward(self, x):

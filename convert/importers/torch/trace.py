@@ -26,10 +26,14 @@ def export_module(module, args: tuple, dynamic_axes: Sequence[set[int]] | None):
     if dynamic_axes and any(dynamic_axes):
         specs = [{ax: torch.export.Dim.AUTO for ax in axes} if isinstance(a, torch.Tensor) and axes else None
                  for a, axes in zip(args, dynamic_axes)]
-        attempts.append(_by_parameter(module, args, specs))
-    attempts.append(None)
+        # torch specialises a size-1 example dimension, so a batch of 1 is traced as 2
+        # (the sample repeated); the static fallback below uses the original inputs.
+        wide = tuple(a.expand(2, *a.shape[1:]).clone() if isinstance(a, torch.Tensor) and 0 in axes
+                     and a.dim() > 0 and a.shape[0] == 1 else a for a, axes in zip(args, dynamic_axes))
+        attempts.append((wide, _by_parameter(module, wide, specs)))
+    attempts.append((args, None))
     err = None
-    for dyn in attempts:
+    for args, dyn in attempts:
         try:
             with warnings.catch_warnings(), torch.no_grad():
                 # RNN modules trigger a harmless "tensor attributes assigned during export" warning.
