@@ -59,7 +59,7 @@ def export_conv(node, ctx):
         _conv_layer(ctx, "Convolution", x, y, w, b, kernel, strides, begin, dil, group, w.shape[0])
         return
     shp, out = ctx.shape(x), ctx.shape(y)
-    pads, windows = [], {}
+    pads, windows, fulls = [], {}, []
     for ax, (i, k, s, d, pb, pe) in enumerate(zip(shp[2:], kernel, strides, dil, begin, end)):
         q = max(pb, pe)
         if (q - pb) % s:
@@ -70,8 +70,10 @@ def export_conv(node, ctx):
         if start + out[2 + ax] > full:
             raise bad("pads", begin + end, "asymmetric padding Caffe cannot reproduce")
         pads.append(q)
+        fulls.append(full)
         windows[2 + ax] = (start, out[2 + ax])
     t = ctx.tmp("padded")
+    ctx.shapes[t] = (*out[:2], *fulls)
     _conv_layer(ctx, "Convolution", x, t, w, b, kernel, strides, pads, dil, group, w.shape[0])
     ctx.crop(t, y, windows)
 
@@ -90,8 +92,8 @@ def export_conv_transpose(node, ctx):
     if begin == ends:
         _conv_layer(ctx, "Deconvolution", x, y, w, b, kernel, strides, begin, dil, group, w.shape[1] * group)
         return
-    out = ctx.shape(y)
-    pads, windows = [], {}
+    out, shp = ctx.shape(y), ctx.shape(x)
+    pads, windows, fulls = [], {}, []
     for ax, (pb, pe) in enumerate(zip(begin, ends)):
         q = min(pb, pe)
         if q < 0:
@@ -99,7 +101,10 @@ def export_conv_transpose(node, ctx):
                                               "by Caffe's Deconvolution")
         pads.append(q)
         windows[2 + ax] = (pb - q, out[2 + ax])
+        i, k, st, d = shp[2 + ax], kernel[ax], strides[ax], dil[ax]
+        fulls.append((i - 1) * st - 2 * q + d * (k - 1) + 1)
     t = ctx.tmp("uncropped")
+    ctx.shapes[t] = (*out[:2], *fulls)
     _conv_layer(ctx, "Deconvolution", x, t, w, b, kernel, strides, pads, dil, group, w.shape[1] * group)
     ctx.crop(t, y, windows)
 

@@ -168,13 +168,50 @@ def save(graph: Graph, path: str | Path, *, allow_fork: bool = False, **_ignored
     return [proto_path, model_path] if Path(path) == proto_path else [model_path, proto_path]
 
 
+def _graph_for(proto_path: Path, model_path: Path, shapes: dict[str, tuple] | None) -> Graph:
+    """The written net re-imported, with its Input shapes set first when ``shapes`` is
+    given (what Caffe's Net::Reshape does when a caller feeds another batch size)."""
+    from ...importers.caffe import from_caffe
+
+    if not shapes:
+        return from_caffe(str(proto_path), str(model_path))
+    import tempfile
+
+    from google.protobuf import text_format
+
+    from ...importers.caffe import caffe_pb2
+
+    net = text_format.Parse(proto_path.read_text(encoding="utf-8"), caffe_pb2.NetParameter())
+    for layer in net.layer:
+        if layer.type == "Input":
+            del layer.input_param.shape[:]
+            for top in layer.top:
+                layer.input_param.shape.add().dim.extend(int(d) for d in shapes[top])
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / proto_path.name
+        p.write_text(text_format.MessageToString(net), encoding="utf-8")
+        return from_caffe(str(p), str(model_path))
+
+
 def runner(path: str, *, device: str = "cpu", **_ignored):
     """There is no Caffe runtime here: re-import the written files with the Caffe importer
-    and run that graph in onnxruntime."""
-    from ...importers.caffe import from_caffe
+    and run that graph in onnxruntime (re-imported again per new input shape, as Caffe
+    reshapes its net)."""
     from ...verify.onnx_runner import session_runner
     from ..onnx import to_onnx
 
     proto_path, model_path = file_pair(path)
-    graph = from_caffe(str(proto_path), str(model_path))
-    return session_runner(to_onnx(graph).SerializeToString(), device)
+    first = _graph_for(proto_path, model_path, None)
+    declared = {v.name: tuple(v.shape) for v in first.inputs}
+    sessions = {tuple(sorted(declared.items())): session_runner(to_onnx(first).SerializeToString(), device)}
+
+    def run(inputs: dict) -> dict:
+        shapes = {k: tuple(np.shape(inputs[k])) for k in declared}
+        key = tuple(sorted(shapes.items()))
+        if key not in sessions:
+            graph = _graph_for(proto_path, model_path, shapes)
+            sessions[key] = session_runner(to_onnx(graph).SerializeToString(), device)
+        return sessions[key](inputs)
+
+    run.providers = next(iter(sessions.values())).providers  # type: ignore[attr-defined]
+    return run

@@ -68,3 +68,29 @@ def export_mvn(node, ctx):
         lp.batch_norm_param.eps = eps
         return
     raise bad("axes", axes, "Caffe normalises per sample over (C,)H,W (MVN) or over N,H,W (BatchNorm)")
+
+
+@register("LpNormalization")
+def export_lp_normalization(node, ctx):
+    """L2 normalisation (eps inside the square root) over channels, or over C,H,W: the
+    SSD fork's Normalize (norm_param = 206), written only with allow_fork; a
+    following per-channel or scalar constant Mul becomes its scale blob."""
+    x, y = ctx.activation(node.inputs[0]), node.outputs[0]
+    shp = ctx.shape(x)
+    axes = sorted(int(a) % len(shp) for a in attr(node, "axes"))
+    if int(attr(node, "p")) != 2 or not int(attr(node, "eps_inside")) or axes not in ([1], list(range(1, len(shp)))):
+        raise bad("p/axes", (attr(node, "p"), axes), "Normalize is the L2 norm over channels or over C,H,W")
+    if not ctx.allow_fork:
+        raise bad("op", "Normalize", "needs the SSD fork layer Normalize (not in BVLC Caffe); allow fork layers")
+    scale = np.ones(1, np.float32)
+    nxt = ctx.sole_consumer(y)
+    if nxt is not None and nxt.op == "Mul" and nxt.inputs[0] == y:
+        s = ctx.const(nxt.inputs[1])
+        if s is not None and (s.size == 1 or (s.size == shp[1] and s.reshape(-1).shape[0] == s.shape[0])):
+            scale = s.reshape(-1).astype(np.float32)
+            ctx.done.add(nxt.name)
+            y = nxt.outputs[0]
+    p = ctx.add("Normalize", [x], [y], blobs=[scale]).norm_param
+    p.across_spatial = len(axes) > 1
+    p.channel_shared = scale.size == 1
+    p.eps = float(attr(node, "epsilon"))

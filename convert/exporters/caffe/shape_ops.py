@@ -200,3 +200,53 @@ def export_caffe_argmax(node, ctx):
         p.top_k = int(attr(node, "top_k"))
     if attr(node, "out_max_val"):
         p.out_max_val = True
+
+
+def _embed(node, ctx, gather) -> None:
+    """Cast(float -> int) feeding Gather(constant table, axis 0): Caffe's Embed (which
+    truncates its float indices as Cast does), with a following bias Add absorbed."""
+    table = ctx.const(gather.inputs[0])
+    if table is None or table.ndim != 2 or int(attr(gather, "axis")) != 0 or gather.inputs[1] != node.outputs[0]:
+        raise bad("to", attr(node, "to"), "Caffe has no cast; only float indices feeding an embedding table")
+    y, blobs = gather.outputs[0], [table]
+    nxt = ctx.sole_consumer(y)
+    if nxt is not None and nxt.op == "Add" and nxt.inputs[0] == y:
+        b = ctx.const(nxt.inputs[1])
+        if b is not None and b.size == table.shape[1] and ctx.shape(nxt.outputs[0]) == ctx.shape(y):
+            blobs.append(b.reshape(-1))
+            ctx.done.add(nxt.name)
+            y = nxt.outputs[0]
+    ctx.done.add(gather.name)
+    p = ctx.add("Embed", [ctx.activation(node.inputs[0])], [y], blobs=blobs).embed_param
+    p.input_dim, p.num_output = table.shape
+    if len(blobs) == 1:
+        p.bias_term = False
+
+
+@register("Cast")
+def export_cast(node, ctx):
+    """Caffe blobs are float: a cast to float32 of a float value is a copy; a cast to
+    integers is expressible only as the index input of an Embed."""
+    x = ctx.activation(node.inputs[0])
+    src = ctx.graph.value_info(x)
+    to = attr(node, "to")
+    if to == "float32" and (src is None or src.dtype == "float32"):
+        ctx.add("Split", [x], [node.outputs[0]])
+        return
+    nxt = ctx.sole_consumer(node.outputs[0])
+    if to in ("int64", "int32") and nxt is not None and nxt.op == "Gather":
+        _embed(node, ctx, nxt)
+        return
+    raise bad("to", to, "Caffe blobs are float32; no cast layer")
+
+
+@register("Greater")
+def export_greater(node, ctx):
+    """x > t followed by a cast to float32: Caffe's Threshold (1 where x > t, else 0)."""
+    t = ctx.const(node.inputs[1])
+    nxt = ctx.sole_consumer(node.outputs[0])
+    if t is None or t.size != 1 or nxt is None or nxt.op != "Cast" or attr(nxt, "to") != "float32":
+        raise bad("inputs", node.inputs, "only x > constant cast to float (Caffe's Threshold)")
+    ctx.done.add(nxt.name)
+    lp = ctx.add("Threshold", [ctx.activation(node.inputs[0])], [nxt.outputs[0]])
+    lp.threshold_param.threshold = float(t.reshape(-1)[0])
