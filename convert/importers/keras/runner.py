@@ -30,7 +30,8 @@ def make_runners(path: str, graph, walk, io_layout: str):
         return state["model"]
 
     def keras_inputs(inputs):
-        return [np.transpose(inputs[n], L.inverse(perm(r))) for n, r in in_perms]
+        xs = [np.transpose(inputs[n], L.inverse(perm(r))) for n, r in in_perms]
+        return xs if len(xs) > 1 else xs[0]  # a single-input model wants the bare array
 
     def run(inputs):
         outs = model()(keras_inputs(inputs), training=False)
