@@ -10,7 +10,7 @@ from ..ir.graph import Graph, Value
 
 # Two sizes for every dynamic dimension: a size baked into a Reshape at trace time
 # passes at one size and fails at the other. Batch-like dimensions (named so, or the
-# leading axis) get (1, 3); every other dynamic dimension (sequence length, spatial
+# leading axis unless named like a sequence) get (1, 3); every other dynamic dimension (sequence length, spatial
 # size) gets (16, 24): multiples of 8, so nets that downsample a few times still run.
 BATCH_SIZES = (1, 3)
 DEFAULT_DYNAMIC = (16, 24)
@@ -46,8 +46,14 @@ def _vocab_size(graph: Graph, value: str) -> int | None:
     return None
 
 
+_SEQUENCE_WORDS = ("seq", "time", "len", "step", "token")
+
+
 def _dynamic_sizes(dim, axis: int) -> tuple[int, int]:
-    return BATCH_SIZES if axis == 0 or "batch" in str(dim).lower() else DEFAULT_DYNAMIC
+    name = str(dim).lower()
+    if "batch" in name or (axis == 0 and not any(w in name for w in _SEQUENCE_WORDS)):
+        return BATCH_SIZES
+    return DEFAULT_DYNAMIC
 
 
 def _concrete(v: Value, variant: int, overrides: dict[str, tuple]) -> tuple[int, ...]:
