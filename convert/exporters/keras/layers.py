@@ -54,6 +54,8 @@ def export_conv(node, ctx: KerasContext):
     if nd not in _ND:
         raise unsupported_attr("kernel_shape", list(w.shape[2:]))
     strides, dil, begin, end = _geometry(node, nd)
+    if any(d != 1 for d in dil) and any(st != 1 for st in strides):
+        raise unsupported_attr("dilations", list(dil), "Keras convolutions cannot combine strides and dilation")
     group = attr(node, "group")
     cl = L.channels_last(nd + 2)
     x = ctx.get(node.inputs[0], cl)
@@ -239,16 +241,23 @@ def export_matmul(node, ctx: KerasContext):
     _dense(node, ctx, node.inputs[0], w, bias, out)
 
 
-@register("Flatten")
-def export_flatten(node, ctx: KerasContext):
-    if attr(node, "axis") != 1:
-        raise unsupported_attr("axis", attr(node, "axis"), "Keras Flatten keeps the batch axis only")
+def flatten_into_dense(node, ctx: KerasContext) -> bool:
+    """Flatten channels-last data without a Permute when only Dense layers read the result:
+    their kernel rows absorb the element order. Returns False when that does not apply."""
     t, have = ctx.raw(node.inputs[0])
     dense_only = all(c.op in ("Gemm", "MatMul") and c.inputs[0] == node.outputs[0]
                      for c in ctx.consumers.get(node.outputs[0], [])) and node.outputs[0] not in ctx.graph_outputs
     ir_dims = ctx.ir_shape(node.inputs[0])[1:]
-    if have != L.identity(len(have)) and dense_only and None not in ir_dims:
-        ctx.flat_rows[node.outputs[0]] = L.flat_order(ir_dims, have)  # no Permute: Dense rows absorb the order
-        ctx.put(node.outputs[0], ctx.layers.Flatten(name=ctx.name(node))(t))
-        return
-    ctx.put(node.outputs[0], ctx.layers.Flatten(name=ctx.name(node))(ctx.get(node.inputs[0])))
+    if have == L.identity(len(have)) or not dense_only or None in ir_dims or have[0] != 0:
+        return False
+    ctx.flat_rows[node.outputs[0]] = L.flat_order(ir_dims, have)
+    ctx.put(node.outputs[0], ctx.layers.Flatten(name=ctx.name(node))(t))
+    return True
+
+
+@register("Flatten")
+def export_flatten(node, ctx: KerasContext):
+    if attr(node, "axis") != 1:
+        raise unsupported_attr("axis", attr(node, "axis"), "Keras Flatten keeps the batch axis only")
+    if not flatten_into_dense(node, ctx):
+        ctx.put(node.outputs[0], ctx.layers.Flatten(name=ctx.name(node))(ctx.get(node.inputs[0])))

@@ -1,6 +1,8 @@
 """Shape ops: most are free (a new layout) or one Reshape/Concatenate/ZeroPadding/UpSampling."""
 from __future__ import annotations
 
+import numpy as np
+
 from . import layout as L
 from .context import KerasContext, attr, unsupported_attr
 from .registry import register
@@ -32,21 +34,21 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
     leading axes the reshape keeps survives; anything else is laid out in IR order first."""
     t, have = ctx.raw(node.inputs[0])
     src = ctx.ir_shape(node.inputs[0])
-    target = [src[i] if d == 0 and i < len(src) else d for i, d in enumerate(target)]
-    if target and target[0] not in (0, -1, None) and src[0] is not None and target[0] != src[0]:
-        raise unsupported_attr("shape", target, "Keras Reshape keeps the batch axis")
-    # leading axes the reshape keeps unchanged; the layout may reorder those and nothing else
-    keep = 1
-    while keep < min(len(src), len(target)) and src[keep] is not None and src[keep] == target[keep]:
+    keep = 1  # leading axes the reshape keeps unchanged
+    while keep < min(len(src), len(target)) and (target[keep] == 0 or (src[keep] is not None
+                                                                       and src[keep] == target[keep])):
         keep += 1
-    if all(have[i] == i for i in range(keep, len(have))) and all(have[i] < keep for i in range(keep)):
-        new_perm = tuple(have[:keep]) + tuple(range(keep, len(target)))
-    else:
-        t, new_perm = ctx.get(node.inputs[0]), L.identity(len(target))
-    keras_shape = [target[p] if p < len(target) else None for p in new_perm[1:]]
-    if sum(1 for d in keras_shape if d in (-1, None)) > 1:
-        raise unsupported_attr("shape", target, "more than one unknown dimension")
+    tail = [src[i] if d == 0 else d for i, d in enumerate(target)][keep:]
+    if -1 in tail and None not in src[keep:]:  # resolve -1 from the static sizes
+        known = int(np.prod([d for d in tail if d != -1]))
+        tail = [int(np.prod(src[keep:])) // known if d == -1 else d for d in tail]
+    if not (all(have[i] == i for i in range(keep, len(have))) and all(have[i] < keep for i in range(keep))):
+        t, have = ctx.get(node.inputs[0]), L.identity(len(have))
+    new_perm = tuple(have[:keep]) + tuple(range(keep, len(target)))
+    keras_shape = [t.shape[i] for i in range(1, keep)] + tail
     keras_shape = [-1 if d is None else int(d) for d in keras_shape]
+    if keras_shape.count(-1) > 1:
+        raise unsupported_attr("shape", target, "more than one unknown dimension")
     want = [None if d == -1 else d for d in keras_shape]
     if list(t.shape[1:]) == want:
         ctx.put(node.outputs[0], t, new_perm)
@@ -62,6 +64,14 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
 
 @register("Reshape")
 def export_reshape(node, ctx: KerasContext):
+    shape = list(attr(node, "shape"))
+    src = ctx.ir_shape(node.inputs[0])
+    rest = int(np.prod(src[1:])) if len(src) > 2 and None not in src[1:] else None
+    if len(shape) == 2 and rest is not None and (shape[0] in (0, -1, src[0]) and shape[1] in (-1, rest)):
+        from .layers import flatten_into_dense
+
+        if flatten_into_dense(node, ctx):
+            return
     _reshape(node, ctx, list(attr(node, "shape")))
 
 
