@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ir.graph import Node
 from .context import attr, bad
 from .registry import register
 
@@ -169,3 +170,26 @@ def export_matmul(node, ctx):
         else:
             bias = None
     _inner_product(ctx, a, y, np.ascontiguousarray(w.T, np.float32), bias, rank - 1)
+
+
+@register("Pad")
+def export_pad(node, ctx):
+    """Zero padding of H/W read only by a Conv is folded into that Convolution's pads
+    (which must then be symmetric or croppable); Caffe has no padding layer."""
+    x = ctx.activation(node.inputs[0])
+    pads = [int(p) for p in attr(node, "pads")]
+    rank = len(pads) // 2
+    nxt = ctx.sole_consumer(node.outputs[0])
+    zero = attr(node, "mode") == "constant" and float(attr(node, "value")) == 0.0
+    if not zero or nxt is None or nxt.op != "Conv" or nxt.inputs[0] != node.outputs[0] \
+            or any(pads[:2] + pads[rank:rank + 2]) or any(p < 0 for p in pads):
+        raise bad("pads", pads, "Caffe has no padding layer; only zero padding of the spatial axes "
+                                "read by a Convolution folds into it")
+    conv_pads = list(attr(nxt, "pads") or [0] * (2 * (rank - 2)))
+    n = rank - 2
+    merged = [conv_pads[k] + pads[2 + k] for k in range(n)] + [conv_pads[n + k] + pads[rank + 2 + k] for k in range(n)]
+    ctx.done.add(nxt.name)
+    folded = Node(nxt.op, nxt.name, [x, *nxt.inputs[1:]], list(nxt.outputs), {**nxt.attrs, "pads": merged},
+                  nxt.source)
+    ctx.node = folded
+    export_conv(folded, ctx)
