@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import UnsupportedAttributeError
 from .context import bad
 from .registry import register
 
@@ -67,7 +68,7 @@ def _with_const(node, ctx, op: str, x: str, c: np.ndarray, y: str, suffix: str =
             beta = ctx.const(nxt.inputs[1])
             try:
                 ba, be = _block(beta.shape, xs)
-            except Exception:
+            except UnsupportedAttributeError:
                 ba, be = -1, -1
             if ba >= 0 and ctx.shape(nxt.outputs[0]) == xs and (ba == be or (a <= ba and be <= e)):
                 blobs.append(_param(beta, xs, a, e))

@@ -1,7 +1,6 @@
 """IR -> Caffe: deploy.prototxt (topology) + .caffemodel (the same net with weights)."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,6 @@ from ...ir.graph import Graph
 from . import activation, conv, elementwise, norm, pool, shape_ops  # noqa: F401  (registers handlers)
 from .context import CaffeContext
 from .registry import CAFFE_HANDLERS
-
-log = logging.getLogger(__name__)
 
 BATCH = 1  # a symbolic (dynamic) dimension is written as this size: Caffe blobs are static
 
