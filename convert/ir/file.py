@@ -18,8 +18,8 @@ def save(graph: Graph, path: str | Path, **_ignored) -> list[Path]:
     return [save_graph(graph, path)]
 
 
-def runner(path: str, **options):
-    return _ort_run(load_graph(path), **options)
+def runner(path: str, *, device: str = "cpu", **_ignored):
+    return _ort_run(load_graph(path), device=device)
 
 
 def _ort_run(graph: Graph, device: str = "cpu", **_ignored):

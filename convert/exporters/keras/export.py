@@ -76,7 +76,7 @@ def to_keras(graph: Graph) -> Any:
     return model
 
 
-def save(graph: Graph, path: str | Path) -> list[Path]:
+def save(graph: Graph, path: str | Path, **_ignored) -> list[Path]:
     """Write a ``.keras`` file that ``keras.saving.load_model`` reads without nnconvert."""
     path = Path(path)
     if path.suffix != ".keras":

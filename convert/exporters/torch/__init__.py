@@ -1,5 +1,6 @@
 """IR -> PyTorch: an nn.Module of real torch layers, saved as .pt2 or as editable source."""
 from .export import export_program, generate, save, to_torch, unsupported
+from .files import save_source, source_runner
 from .registry import TORCH_HANDLERS
 
-__all__ = ["to_torch", "save", "unsupported", "generate", "export_program", "TORCH_HANDLERS"]
+__all__ = ["to_torch", "save", "unsupported", "generate", "export_program", "TORCH_HANDLERS", "save_source", "source_runner"]

@@ -191,7 +191,7 @@ def export_program(graph: Graph, model=None):
     return torch.export.export(model, xs)
 
 
-def save(graph: Graph, path: str | Path, *, fmt: str = "pt2") -> list[Path]:
+def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", **_ignored) -> list[Path]:
     """Write ``.pt2`` (torch.export.save) or ``torch-source`` (``<path>.py`` + ``.safetensors``)."""
     path = Path(path)
     problems = unsupported(graph)
