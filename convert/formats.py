@@ -19,7 +19,9 @@ class Format:
     extensions: tuple[str, ...]
     reader: str | None = None   # (path, **options) -> LoadedModel
     writer: str | None = None   # (graph, path, **options) -> list[Path]
-    runner: str | None = None   # (path, **options) -> run(inputs) -> outputs, to verify a written file
+    # (path, device=, graph=) -> run(inputs) -> outputs, to verify a written file; without one, a
+    # written file is read back with the format's own importer and run in its framework.
+    runner: str | None = None
     unsupported: str | None = None  # (graph) -> list[Unsupported], what the writer cannot express
     extra: str = ""             # pip extra that brings the framework
 
@@ -27,14 +29,14 @@ class Format:
 FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("torch", "PyTorch: .pt2 ExportedProgram, file.py:factory (+ --weights), pickled module (--trust-pickle)",
            (".pt2", ".pt", ".pth", ".py"), reader="convert.importers.torch:load",
-           writer="convert.exporters.torch:save", runner="convert.exporters.torch:runner",
+           writer="convert.exporters.torch:save",
            unsupported="convert.exporters.torch:unsupported", extra="torch"),
     Format("torch-source", "PyTorch: generated Python module + safetensors state_dict", (),
            writer="convert.exporters.torch:save_source", runner="convert.exporters.torch:source_runner",
            unsupported="convert.exporters.torch:unsupported", extra="torch"),
     Format("keras", "Keras 3 .keras archive, legacy tf.keras .h5", (".keras", ".h5"),
            reader="convert.importers.keras:load", writer="convert.exporters.keras:save",
-           runner="convert.exporters.keras:runner", unsupported="convert.exporters.keras:unsupported",
+           unsupported="convert.exporters.keras:unsupported",
            extra="keras"),
     Format("caffe", "Caffe deploy.prototxt + .caffemodel (also legacy V1)", (".prototxt", ".caffemodel"),
            reader="convert.importers.caffe:load", writer="convert.exporters.caffe:save",
