@@ -9,7 +9,8 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import CannotVerifyError, UnsupportedError, UsageError, VerificationError
+from .errors import (CannotVerifyError, ModelLoadError, NNConvertError, UnsupportedError, UsageError,
+                     VerificationError)
 from .formats import Format, detect, resolve
 from .io import atomic_output, check_free
 from .ir.graph import Graph
@@ -27,6 +28,7 @@ class ConvertResult:
     passes: list[tuple[str, list[str]]] = field(default_factory=list)
     report: "object | None" = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
 def load_model(path: str, fmt: str | None = None, **options) -> LoadedModel:
@@ -40,8 +42,38 @@ def load_model(path: str, fmt: str | None = None, **options) -> LoadedModel:
         from .errors import ModelLoadError
 
         raise ModelLoadError(src, "no such file")
-    loaded = resolve(f.reader)(str(path), **options)
+    reader = resolve(f.reader)
+    try:
+        loaded = reader(str(path), **options)
+    except NNConvertError:
+        raise
+    except RecursionError:
+        raise ModelLoadError(src, "the model description nests too deeply (corrupted or hostile file?)") from None
+    except MemoryError:
+        raise ModelLoadError(src, "reading it needs more memory than is available (absurd sizes declared in "
+                                  "the file?)") from None
+    except Exception as e:  # noqa: BLE001  (a file the reader did not expect: one line naming the file)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ModelLoadError(src, f"cannot read it as {f.name}: {type(e).__name__}: {first} "
+                                  f"(corrupted, truncated or not a {f.name} model?)") from e
+    loaded.warnings.extend(nonfinite_warnings(loaded.graph))
     return loaded
+
+
+def nonfinite_warnings(graph: Graph) -> list[str]:
+    """One warning per weight holding NaN or Inf: such models convert (they may be
+    intended, e.g. -inf masks) but usually mean a corrupted or diverged checkpoint."""
+    out = []
+    for name in sorted(graph.weights):
+        arr = graph.weights[name]
+        if arr.dtype.kind != "f" or arr.size == 0:
+            continue
+        finite = np.isfinite(arr)
+        if not finite.all():
+            nan = int(np.isnan(arr).sum())
+            inf = int(arr.size - finite.sum()) - nan
+            out.append(f"weight {name!r} holds {nan} NaN and {inf} Inf value(s) of {arr.size}")
+    return out
 
 
 def unsupported_by_target(graph: Graph, fmt: Format, **options) -> None:
@@ -104,7 +136,8 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
                 raise err
         written = sorted(p.name for p in tmp.parent.iterdir())
     files = [Path(target).parent / n for n in written]
-    return ConvertResult(files, graph, fin.name, fout.name, changes, report, time.perf_counter() - t0)
+    return ConvertResult(files, graph, fin.name, fout.name, changes, report, time.perf_counter() - t0,
+                         warnings=list(loaded.warnings))
 
 
 def _target_runner(fmt: Format, path: Path, device: str, graph: Graph | None = None):
@@ -115,7 +148,7 @@ def _target_runner(fmt: Format, path: Path, device: str, graph: Graph | None = N
         except AttributeError:  # the format's module has no dedicated runner
             runner = None
     if runner is not None:
-        return runner(str(path), device=device)
+        return runner(str(path), device=device, graph=graph)
     if graph is not None and fmt.reader:
         if device != "cpu":
             raise CannotVerifyError(f"--device {device} applies to ONNX targets; {fmt.name} files run on the CPU")

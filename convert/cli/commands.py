@@ -14,6 +14,11 @@ def _step(msg: str) -> None:
     click.secho(f"» {msg}", err=True, dim=True)
 
 
+def _warn(warnings) -> None:
+    for w in warnings:
+        click.secho(f"warning: {w}", fg="yellow", err=True)
+
+
 def _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape) -> dict:
     opts = {"input_shapes": parse_shapes(input_shape)}
     if weights:
@@ -136,6 +141,7 @@ def convert(source, output, to_fmt, opset, from_fmt, weights, trust_pickle, io_l
     except Exception as e:
         _write_reports(getattr(e, "report", None), report_json, report_md)
         raise
+    _warn(res.warnings)
     for name, changes in res.passes:
         if changes:
             click.echo(f"pass {name}: {len(changes)} change(s)", err=True)
@@ -196,6 +202,7 @@ def inspect(model, from_fmt, weights, trust_pickle, io_layout, allow_missing_wei
 
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
     loaded = load_model(model, from_fmt, **ropts)
+    _warn(loaded.warnings)
     click.echo(table(loaded.graph))
 
 
@@ -214,11 +221,33 @@ def check(model, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allo
     from ..api import load_model, unsupported_by_target
     from ..formats import FORMATS, detect
 
+    from ..errors import UnsupportedError
+
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
-    loaded = load_model(model, from_fmt, **ropts)
     fmt = FORMATS.get(to_fmt) or detect("x." + to_fmt, None, reading=False)
-    unsupported_by_target(loaded.graph, fmt, **({"opset": opset} if opset else {}))
+    try:
+        loaded = load_model(model, from_fmt, **ropts)
+        _warn(loaded.warnings)
+        unsupported_by_target(loaded.graph, fmt, **({"opset": opset} if opset else {}))
+    except UnsupportedError as e:
+        click.echo(_gap_report(model, fmt.name, e))
+        raise SystemExit(EXIT_UNSUPPORTED)
     click.echo(f"ok: all {len(loaded.graph.nodes)} nodes of {model} convert to {fmt.name}")
+
+
+def _gap_report(model: str, target: str, err) -> str:
+    """Every unsupported item, grouped by layer type: count, node names, hint."""
+    groups: dict[str, list] = {}
+    for item in err.items:
+        groups.setdefault(item.layer_type, []).append(item)
+    lines = [f"{model}: {len(err.items)} unsupported item(s) in {err.where} (target {target}):"]
+    for layer_type in sorted(groups):
+        items = groups[layer_type]
+        lines.append(f"  {layer_type} x{len(items)}")
+        for i in items:
+            what = f": {i.attribute}={i.value!r}" if i.attribute is not None else ""
+            lines.append(f"    - {i.layer}{what}" + (f" -- {i.hint}" if i.hint else ""))
+    return "\n".join(lines)
 
 
 @main.command()

@@ -3,16 +3,20 @@ header, then raw little-endian data). Own code so loading can memory-map."""
 from __future__ import annotations
 
 import json
+import math
 import struct
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
+from ..limits import MAX_TENSOR_ELEMENTS
+
 _TO_ST = {"float32": "F32", "float16": "F16", "float64": "F64", "int64": "I64", "int32": "I32",
           "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
 _FROM_ST = {v: k for k, v in _TO_ST.items()}
 MAX_HEADER = 100 * 1024 * 1024
+
 
 
 def write(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
@@ -54,16 +58,26 @@ def read(path: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
         if n > min(MAX_HEADER, size - 8):
             raise ValueError(f"header length {n} exceeds the file")
         header = json.loads(f.read(n))
+    if not isinstance(header, dict):
+        raise ValueError("safetensors header is not a JSON object")
     base = 8 + n
     data = np.memmap(path, dtype=np.uint8, mode="r") if mmap and size > base else None
     out: dict[str, np.ndarray] = {}
     for k, info in header.items():
         if k == "__metadata__":
             continue
+        if not isinstance(info, dict) or info.get("dtype") not in _FROM_ST:
+            raise ValueError(f"tensor {k!r}: bad header entry")
         dtype = np.dtype(_FROM_ST[info["dtype"]])
-        start, end = info["data_offsets"]
+        start, end = (int(x) for x in info["data_offsets"])
         shape = tuple(int(d) for d in info["shape"])
-        count = int(np.prod(shape, dtype=np.int64))
+        if any(d < 0 for d in shape):
+            raise ValueError(f"tensor {k!r}: negative dimension in shape {shape}")
+        # Exact integer arithmetic: np.prod would wrap around for a hostile shape and
+        # let an absurd shape pass the offset check below.
+        count = math.prod(shape)
+        if count > MAX_TENSOR_ELEMENTS:
+            raise ValueError(f"tensor {k!r}: declared shape {shape} exceeds {MAX_TENSOR_ELEMENTS} elements")
         if start < 0 or end > size - base or end - start != count * dtype.itemsize:
             raise ValueError(f"tensor {k!r}: offsets {start}..{end} do not fit shape {shape} in the file")
         if data is not None:

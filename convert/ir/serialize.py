@@ -41,13 +41,21 @@ def from_json(d: dict, weights: dict) -> Graph:
 
 
 def load(folder: str | Path, mmap: bool = True) -> Graph:
+    from ..limits import load_json
+
     folder = Path(folder)
     try:
-        d = json.loads((folder / GRAPH_FILE).read_text())
+        if not folder.is_dir():
+            raise ValueError("not a folder (an .nnir model is a folder with graph.json)")
+        d = load_json(str(folder), (folder / GRAPH_FILE).read_bytes(), GRAPH_FILE)
+        if not isinstance(d, dict):
+            raise ValueError(f"{GRAPH_FILE} is not a JSON object")
         weights = safetensors.read(folder / WEIGHTS_FILE, mmap=mmap) if (folder / WEIGHTS_FILE).exists() else {}
         g = from_json(d, weights)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelLoadError(str(folder), f"not a readable nnir folder ({e})") from e
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as e:
+        raise ModelLoadError(str(folder), f"not a readable nnir folder ({type(e).__name__}: {e})") from e
     missing = [k for k in d.get("weights", {}) if k not in weights]
     if missing:
         raise ModelLoadError(str(folder), f"weights missing from {WEIGHTS_FILE}: {', '.join(missing[:5])}")

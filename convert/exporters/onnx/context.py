@@ -22,6 +22,11 @@ class OnnxContext:
         self._names = {v.name for v in graph.inputs} | set(graph.weights) | {
             o for n in graph.nodes for o in n.outputs if o}
         self._consts: dict[tuple, str] = {}
+        self.functions: dict[tuple[str, str], object] = {}  # (domain, name) -> FunctionProto (plugin ops)
+
+    def add_function(self, function) -> None:
+        """Define a custom-domain op as an ONNX function (onnxruntime inlines it)."""
+        self.functions.setdefault((function.domain, function.name), function)
 
     def unique(self, base: str) -> str:
         name, i = base, 1

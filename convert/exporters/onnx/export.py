@@ -64,7 +64,9 @@ def unsupported_ops(graph: Graph, opset: int) -> list[Unsupported]:
     for n in graph.nodes:
         if ONNX_HANDLERS.lookup(n.op, opset) is None and not OPS[n.op].onnx:
             src = n.source
-            out.append(Unsupported(src.layer_name if src else n.name, n.op, hint="no ONNX export"))
+            later = [v for v in ONNX_HANDLERS._handlers.get(n.op, {}) if v > opset]
+            hint = f"needs opset >= {min(later)} (pass --opset {min(later)})" if later else "no ONNX export"
+            out.append(Unsupported(src.layer_name if src else n.name, n.op, hint=hint))
     return out
 
 
@@ -131,8 +133,13 @@ def to_onnx(graph: Graph, opset: int = DEFAULT_OPSET, external_data: str | None 
     )
     from ... import __version__
 
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="nnconvert",
-                              producer_version=__version__, ir_version=_ir_version(opset))
+    # Custom domains (plugin ops) are declared at version 1, each function's own imports too.
+    domains = {n.domain for n in ctx.nodes if n.domain} | {
+        o.domain for f in ctx.functions.values() for o in f.opset_import if o.domain}
+    imports = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, 1) for d in sorted(domains)]
+    model = helper.make_model(g, opset_imports=imports, producer_name="nnconvert",
+                              producer_version=__version__, ir_version=_ir_version(opset),
+                              functions=[ctx.functions[k] for k in sorted(ctx.functions)])
     for k, v in sorted(graph.metadata.items()):
         model.metadata_props.add(key=k, value=str(v))
     _fill_output_shapes(model)

@@ -7,10 +7,14 @@ name, so verification can match IR values to recorded Caffe blobs by name.
 """
 from __future__ import annotations
 
+import math
+
 import re
 from typing import Any, Sequence
 
 import numpy as np
+
+from ...limits import check_elements
 
 from ...errors import UnsupportedAttributeError
 from ...ir.builder import GraphBuilder
@@ -103,6 +107,10 @@ class LayerContext:
         """Parameter blob ``i`` as float32 of ``shape``; checks the stored shape like
         Caffe's ShapeEquals (legacy 4-D dims may pad leading axes with 1)."""
         shape = tuple(int(d) for d in shape)
+        # Shapes follow from the prototxt (num_output x channels x kernel): bound them
+        # before zero-filling or reshaping, so a hostile prototxt cannot exhaust memory.
+        check_elements(getattr(self.s, "where", "") or "caffe model",
+                       f"layer {self.name!r} ({self.type}) weights blob {i}", shape)
         blob = self._raw(i)
         if blob is None:
             if not self.s.allow_missing:
@@ -120,9 +128,9 @@ class LayerContext:
             ok = len(shape) <= 4 and (1,) * (4 - len(shape)) + shape == tuple(legacy)
             shown = tuple(legacy)
         else:  # a 0-axis blob: no shape, no legacy dims (a scalar)
-            ok = int(np.prod(shape)) == 1 and data.size == 1
+            ok = math.prod(shape) == 1 and data.size == 1
             shown = ()
-        if ok and data.size != int(np.prod(shape)):
+        if ok and data.size != math.prod(shape):
             ok, shown = False, f"{shown} with {data.size} values"
         if not ok:
             self.s.load_errors.append(

@@ -83,6 +83,7 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
             last_writer[t] = i
     b = CaffeBuilder(net.name or Path(where).stem or "caffe", blob_names)
     state = NetState(b, last_writer, allow_missing_weights)
+    state.where = where  # named in load errors
     for name, shape in _inputs(net):
         v = b.claim(name)
         b.graph.inputs.append(Value(v, "float32", shape))

@@ -74,7 +74,11 @@ def _text_parser(unknown: list[str]):
 def parse_prototxt(path: str) -> CaffeNet:
     from google.protobuf import text_format
 
+    from ...limits import MAX_TEXT_BYTES
+
     try:
+        if Path(path).stat().st_size > MAX_TEXT_BYTES:
+            raise ModelLoadError(path, f"a prototxt over {MAX_TEXT_BYTES} bytes (a caffemodel? pass it as --weights)")
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise ModelLoadError(path, f"cannot read: {e.strerror or e}") from None
@@ -86,6 +90,8 @@ def parse_prototxt(path: str) -> CaffeNet:
             parser.ParseLines(text.split("\n"), net)
         else:  # protobuf without the private parser class: skip without positions
             text_format.Parse(text, net, allow_unknown_field=True)
+    except RecursionError:
+        raise ModelLoadError(path, "malformed prototxt: nesting too deep") from None
     except text_format.ParseError as e:
         line, col = e.GetLine(), e.GetColumn()
         msg = str(e)

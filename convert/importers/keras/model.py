@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ...errors import ModelLoadError, UnsupportedAttributeError
 from ...ir.graph import Source
+from ...plugins import is_plugin_key
 from .archive import LayerWeights, to_snake_case
 from .context import Call, KerasContext, Ref, symbolic
 from .registry import KERAS_LAYERS
@@ -218,9 +219,12 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
             return _poison()
         return sequential(walk, cfg, weights, inputs, prefix=path + "/")
     handler = KERAS_LAYERS.lookup(cls)
-    if handler is None or cls in CODE_CLASSES or lc.get("registered_name") not in (None, cls):
+    plugin_key = next((k for k in (lc.get("registered_name"), cls) if is_plugin_key("keras", k)), None)
+    if plugin_key is not None:  # a plugin provides this custom class (or this Lambda)
+        handler = KERAS_LAYERS.lookup(plugin_key)
+    elif handler is None or cls in CODE_CLASSES or lc.get("registered_name") not in (None, cls):
         why = "runs Python code stored in the file; never executed" if cls in CODE_CLASSES else (
-            "custom layer class" if lc.get("registered_name") not in (None, cls) or lc.get("module", "keras").split(".")[0] != "keras"
+            "custom layer class; a plugin can provide it (nnconvert --plugin FILE.py)" if lc.get("registered_name") not in (None, cls) or lc.get("module", "keras").split(".")[0] != "keras"
             else "no converter for this Keras layer")
         b.unsupported(path, cls, hint=why)
         return _poison()

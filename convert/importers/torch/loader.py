@@ -29,7 +29,7 @@ def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,
         if not p.is_file():
             raise ModelLoadError(path, "no such file")
         if p.suffix == ".pt2":
-            return _load_pt2(p)
+            return _load_pt2(p, trust_pickle)
         if p.suffix in (".pt", ".pth", ".bin"):
             return _load_pickle(p, trust_pickle, input_shapes)
         raise ModelLoadError(path, "not a PyTorch model (expected model.pt2, file.py:factory or a .pt/.pth file)")
@@ -51,7 +51,7 @@ def _torch_version() -> str:
 
 
 # -- .pt2 ---------------------------------------------------------------------
-def _load_pt2(p: Path) -> LoadedModel:
+def _load_pt2(p: Path, trust_pickle: bool = False) -> LoadedModel:
     import logging
     import zipfile
 
@@ -63,7 +63,11 @@ def _load_pt2(p: Path) -> LoadedModel:
     level = logger.level
     logger.setLevel(logging.ERROR)  # torch logs a traceback before re-raising
     try:
-        ep = torch.export.load(str(p))
+        from .safe_load import load_pt2  # weights_only unless trusted; archive size bounded
+
+        ep = load_pt2(p, trust_pickle)
+    except NNConvertError:
+        raise
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(str(p), f"not a readable torch.export archive (truncated or corrupted?): "
                                      f"{_first_line(e)}") from e

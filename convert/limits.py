@@ -1,0 +1,127 @@
+"""Bounds against hostile or corrupted model files, in one place.
+
+A model file declares sizes (tensor shapes in a safetensors header, HDF5 dataset
+shapes, caffemodel blob dims, zip member sizes) before the data that backs them. Every
+reader checks the declared size against these bounds *before* allocating, so a 1 KiB
+file that claims a 10^12-element tensor ends in a ModelLoadError (exit 3), never in an
+out-of-memory kill or a hang. Raise a bound here if a real model needs it.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from .errors import ModelLoadError
+
+# One tensor: at most 2^31 elements (8 GiB of float32) -- larger than any single layer
+# of the models nnconvert targets, far below what a hostile header can claim.
+MAX_TENSOR_ELEMENTS = 2**31
+# All weights of one model together (bytes).
+MAX_TOTAL_WEIGHT_BYTES = 64 * 2**30
+# JSON documents (Keras config.json / metadata.json, nnir graph.json): nesting depth
+# and size. Real Keras configs nest ~10 levels per nested model.
+MAX_JSON_DEPTH = 200
+MAX_JSON_BYTES = 256 * 2**20
+# Zip archives (.keras, .pt2): the declared uncompressed size of all members may be at
+# most ZIP_EXPANSION_RATIO x the archive size + ZIP_EXPANSION_SLACK, and at most
+# MAX_ZIP_MEMBERS entries. Weights compress poorly (~1.1x), configs well (~10x).
+ZIP_EXPANSION_RATIO = 20
+ZIP_EXPANSION_SLACK = 64 * 2**20
+MAX_ZIP_MEMBERS = 100_000
+# Protobuf messages (caffemodel, prototxt): nesting depth (protobuf's own default is 100).
+MAX_PROTO_DEPTH = 100
+# Text files read whole (prototxt).
+MAX_TEXT_BYTES = 256 * 2**20
+
+
+def check_elements(path: str, what: str, shape: Any) -> int:
+    """The element count of ``shape`` (exact integer arithmetic); raises when a dim is
+    negative or not an integer, or the count exceeds MAX_TENSOR_ELEMENTS."""
+    try:
+        dims = [int(d) for d in shape]
+    except (TypeError, ValueError):
+        raise ModelLoadError(path, f"{what}: shape {shape!r} is not a list of integers") from None
+    if any(d < 0 for d in dims):
+        raise ModelLoadError(path, f"{what}: shape {tuple(dims)} has a negative dimension")
+    n = math.prod(dims)
+    if n > MAX_TENSOR_ELEMENTS:
+        raise ModelLoadError(path, f"{what}: declared shape {tuple(dims)} ({n} elements) exceeds the limit of "
+                                   f"{MAX_TENSOR_ELEMENTS} elements per tensor (corrupted or hostile file?)")
+    return n
+
+
+def json_depth(obj: Any) -> int:
+    """Nesting depth of a parsed JSON value (iterative: no recursion on deep input)."""
+    depth, stack = 0, [(obj, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            depth = max(depth, d)
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            depth = max(depth, d)
+            stack.extend((x, d + 1) for x in v)
+    return depth
+
+
+def _text_depth(text: str | bytes) -> int:
+    """Bracket nesting of a JSON text, ignoring brackets inside strings (no parsing)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    depth = best = 0
+    in_str = esc = False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in "]}":
+            depth -= 1
+    return best
+
+
+def load_json(path: str, text: str | bytes, what: str = "JSON") -> Any:
+    """json.loads with size and nesting bounds; every failure is a ModelLoadError."""
+    if len(text) > MAX_JSON_BYTES:
+        raise ModelLoadError(path, f"{what} is {len(text)} bytes, over the limit of {MAX_JSON_BYTES}")
+    depth = _text_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ModelLoadError(path, f"{what} nests {depth} levels deep, over the limit of {MAX_JSON_DEPTH} "
+                                   f"(corrupted or hostile file?)")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise ModelLoadError(path, f"{what} is not valid JSON ({e})") from None
+
+
+def check_zip(path: str, zf, file_size: int) -> None:
+    """Refuse a zip whose members declare more uncompressed bytes than the bound."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise ModelLoadError(path, f"archive has {len(infos)} members, over the limit of {MAX_ZIP_MEMBERS}")
+    total = sum(max(i.file_size, 0) for i in infos)
+    bound = ZIP_EXPANSION_RATIO * file_size + ZIP_EXPANSION_SLACK
+    if total > bound:
+        raise ModelLoadError(path, f"archive declares {total} uncompressed bytes for a {file_size}-byte file "
+                                   f"(limit {bound}: a zip bomb or a corrupted archive)")
+
+
+def read_zip_member(path: str, zf, name: str, limit: int | None = None) -> bytes:
+    """Read one member, stopping as soon as it yields more than its declared size (or
+    ``limit``): a lying header cannot make the reader inflate without bound."""
+    info = zf.getinfo(name)
+    cap = info.file_size if limit is None else min(info.file_size, limit)
+    with zf.open(info) as f:
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        raise ModelLoadError(path, f"archive member {name} expands beyond its declared size")
+    return data
