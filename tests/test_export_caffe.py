@@ -23,7 +23,9 @@ CASES = [c["name"] for c in json.loads(INDEX.read_text())["cases"]] if INDEX.exi
 # ample); the exported net computes the same ops, sometimes split into two layers.
 RTOL, ATOL = 1e-5, 1e-5
 # Fork-only layers (not in BVLC Caffe): written only when fork layers are allowed.
-FORK_ONLY = {"fork/permute": "Transpose", "fork/normalize": "LpNormalization"}
+# (fork/permute is not here: a transpose is written exactly with upstream Slice/Reshape/
+# Concat by default, and as the fork's Permute with allow_fork; both are checked below.)
+FORK_ONLY = {"fork/normalize": "LpNormalization"}
 # Cases Caffe cannot express, with the IR op reported: the fork's bilinear Resize is a
 # product with constant matrices (no upstream layer takes a constant as an activation).
 NOT_EXPORTABLE = {"fork/resize": "MatMul"}
@@ -44,15 +46,32 @@ def _layer_names(prototxt: Path) -> set[str]:
 @needs_data
 @pytest.mark.parametrize("case", [c for c in CASES if c not in NOT_EXPORTABLE])
 def test_reference_round_trip(case, tmp_path):
-    from convert.exporters.caffe import save, unsupported
+    from convert.exporters.caffe import unsupported
 
-    d = SHARED / case
-    blobs = dict(np.load(d / "blobs.npz"))
-    graph = _import(d / "deploy.prototxt", d / "weights.caffemodel")
+    graph = _import(SHARED / case / "deploy.prototxt", SHARED / case / "weights.caffemodel")
     fork = case in FORK_ONLY
     if fork:  # refused by default, by name
         problems = unsupported(graph)
         assert problems and {p.layer_type for p in problems} == {FORK_ONLY[case]}
+    _round_trip(case, graph, tmp_path, fork)
+
+
+@needs_data
+@pytest.mark.parametrize("fork", [False, True], ids=["upstream_slices", "fork_permute"])
+def test_permute_both_ways(fork, tmp_path):
+    """Transposes: upstream Slice/Reshape/Concat by default, the fork's Permute when allowed."""
+    case = "fork/permute"
+    graph = _import(SHARED / case / "deploy.prototxt", SHARED / case / "weights.caffemodel")
+    _round_trip(case, graph, tmp_path, fork)
+    types = set(re.findall(r'^  type: "(.*)"$', (tmp_path / "deploy.prototxt").read_text(), re.M))
+    assert ("Permute" in types) == fork, types
+
+
+def _round_trip(case, graph, tmp_path, fork):
+    from convert.exporters.caffe import save, unsupported
+
+    d = SHARED / case
+    blobs = dict(np.load(d / "blobs.npz"))
     assert unsupported(graph, allow_fork=fork) == []
     written = save(graph, tmp_path / "deploy.prototxt", allow_fork=fork)
     assert [p.name for p in written] == ["deploy.prototxt", "deploy.caffemodel"]
@@ -134,9 +153,7 @@ def _inexpressible_graph() -> Graph:
     g.nodes = [
         # begin pad 1, end pad 0, stride 2: no Caffe rounding gives ONNX's 2x2 output
         _node("MaxPool", "pool_asym", ["x"], ["p"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 0, 0]),
-        _node("Transpose", "to_nhwc", ["p"], ["t"], perm=[0, 2, 3, 1]),
-        _node("Transpose", "back", ["t"], ["u"], perm=[0, 3, 1, 2]),
-        _node("Floor", "floor", ["u"], ["f"]),
+        _node("Floor", "floor", ["p"], ["f"]),
         # asymmetric pad whose shift is not a whole stride
         _node("Conv", "conv_same", ["f", "w"], ["c"], kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1]),
         _node("Gelu", "gelu", ["c"], ["y"]),
@@ -149,9 +166,9 @@ def test_unsupported_lists_everything(tmp_path):
 
     g = _inexpressible_graph()
     problems = unsupported(g)
-    assert [p.layer for p in problems] == ["pool_asym", "to_nhwc", "back", "floor", "conv_same", "gelu"]
+    assert [p.layer for p in problems] == ["pool_asym", "floor", "conv_same", "gelu"]
     assert problems[0].attribute == "pads/ceil_mode"
-    assert problems[4].attribute == "pads"
+    assert problems[2].attribute == "pads"
     with pytest.raises(UnsupportedError) as e:
         save(g, tmp_path / "deploy.prototxt")
     assert "pool_asym" in str(e.value) and "gelu" in str(e.value)

@@ -36,13 +36,15 @@ class Layer:
 
 
 class CaffeContext:
-    def __init__(self, graph: Graph, shapes: dict[str, tuple], allow_fork: bool = False):
+    def __init__(self, graph: Graph, shapes: dict[str, tuple], allow_fork: bool = False,
+                 other_batch: dict[str, tuple] | None = None):
         from ...importers.caffe import caffe_pb2
 
         self.pb = caffe_pb2
         self.graph = graph
         self.shapes = shapes
         self.allow_fork = allow_fork
+        self.other_batch = other_batch or shapes  # the same shapes at another batch size
         self.layers: list[Layer] = []
         self.consumers = graph.consumers()
         self.graph_outputs = {v.name for v in graph.outputs}
@@ -89,6 +91,13 @@ class CaffeContext:
         if s is None or any(not isinstance(d, int) or d < 0 for d in s):
             raise bad("shape", s, f"the shape of {value!r} is not static; Caffe needs static shapes")
         return tuple(int(d) for d in s)
+
+    def dynamic(self, value: str) -> frozenset[int]:
+        """Axes of ``value`` whose size follows a symbolic input dimension (the batch)."""
+        a, b = self.shapes.get(value), self.other_batch.get(value)
+        if a is None or b is None or len(a) != len(b):
+            return frozenset()
+        return frozenset(k for k, (d, e) in enumerate(zip(a, b)) if d != e)
 
     def activation(self, value: str) -> str:
         """An input that must be a computed tensor (a layer's top), not a constant."""

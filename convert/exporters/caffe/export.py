@@ -8,21 +8,21 @@ import numpy as np
 
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
-from . import activation, conv, elementwise, norm, pool, shape_ops  # noqa: F401  (registers handlers)
+from . import activation, conv, elementwise, norm, pool, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import CaffeContext
 from .registry import CAFFE_HANDLERS
 
 BATCH = 1  # a symbolic (dynamic) dimension is written as this size: Caffe blobs are static
 
 
-def static_shapes(graph: Graph) -> dict[str, tuple]:
-    """Shapes of every value with symbolic input dims fixed to BATCH (ONNX shape inference)."""
+def static_shapes(graph: Graph, batch: int = BATCH) -> dict[str, tuple]:
+    """Shapes of every value with symbolic input dims fixed to ``batch`` (ONNX shape inference)."""
     from ..torch.shapes import infer_shapes
 
     g = graph.copy()
     for v in g.inputs + g.outputs + list(g.values.values()):
         if v.shape is not None:
-            v.shape = tuple(d if isinstance(d, int) else BATCH for d in v.shape)
+            v.shape = tuple(d if isinstance(d, int) else batch for d in v.shape)
     return infer_shapes(g)
 
 
@@ -35,7 +35,12 @@ def _problem(node, err: UnsupportedAttributeError | None) -> Unsupported:
 
 def build(graph: Graph, allow_fork: bool = False) -> tuple[CaffeContext | None, list[Unsupported]]:
     """All Caffe layers for ``graph``, or every problem found."""
-    ctx = CaffeContext(graph, static_shapes(graph), allow_fork)
+    shapes = static_shapes(graph)
+    # Axes that follow a symbolic input dim (their size changes with it), so reshapes
+    # can leave them to Caffe (-1) and the net still reshapes to another batch size.
+    dynamic = static_shapes(graph, BATCH + 1) if any(
+        not isinstance(d, int) for v in graph.inputs for d in (v.shape or ())) else shapes
+    ctx = CaffeContext(graph, shapes, allow_fork, dynamic)
     problems: list[Unsupported] = []
     for v in graph.inputs:
         try:

@@ -1,7 +1,9 @@
 """Concat, Split / Slice -> Slice, Flatten / Reshape / Squeeze / Unsqueeze -> Reshape,
-Transpose (size-1 moves as Reshape; fork Permute only when allowed), Resize nearest
+Transpose (exact Slice/Reshape/Concat; fork Permute when allowed), Resize nearest
 with integer scales -> Deconvolution, Tile, Reductions, Caffe's own ArgMax."""
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -58,12 +60,11 @@ def export_slice(node, ctx):
 
 
 def _reshape_to(ctx, x: str, y: str, suffix: str = "") -> None:
-    """A Reshape to y's static shape (0 keeps the batch axis when it does not change)."""
-    shp, out = ctx.shape(x), ctx.shape(y)
-    dims = list(out)
-    if dims and shp and dims[0] == shp[0]:
-        dims[0] = 0
-    ctx.add("Reshape", [x], [y], suffix=suffix).reshape_param.shape.dim.extend(dims)
+    """A Reshape to y's shape: 0 keeps the first axis when it is unchanged, -1 stands for
+    an axis that follows the batch, so the net still reshapes to another batch size."""
+    shp, out, dx, dy = ctx.shape(x), ctx.shape(y), ctx.dynamic(x), ctx.dynamic(y)
+    keep = bool(out) and bool(shp) and out[0] == shp[0] and (0 in dx) == (0 in dy)
+    reshape(ctx, x, y, out, keep_first=keep, dynamic=dy, suffix=suffix)
 
 
 @register("Flatten")
@@ -90,20 +91,88 @@ def export_squeeze(node, ctx):
     _reshape_to(ctx, ctx.activation(node.inputs[0]), node.outputs[0])
 
 
+MAX_PIECES = 4096  # above this, an upstream transpose (one Reshape per piece) is unreasonably large
+
+
+def _is_reshape(shape, perm, dyn=frozenset()) -> bool:
+    """Whether transposing only moves size-1 axes (then it is a Reshape); an axis that
+    follows the batch counts as larger than 1 whatever its size here."""
+    moved = [p for p in perm if shape[p] != 1 or p in dyn]
+    return moved == sorted(moved)
+
+
+@lru_cache(maxsize=256)
+def _plan(shape: tuple, perm: tuple, dyn: frozenset = frozenset()) -> tuple[int, int | None]:
+    """(pieces, input axis to cut first) for the cheapest exact upstream transpose; an
+    axis that follows the batch is cut only when nothing else works (it fixes the batch)."""
+    if _is_reshape(shape, perm, dyn):
+        return 1, None
+    best: tuple = (None, None)
+    for a, n in enumerate(shape):
+        if n > 1 or a in dyn:
+            rest = _plan(shape[:a] + (1,) + shape[a + 1:], perm, dyn - {a})[0]
+            cnt = (n if a not in dyn else MAX_PIECES + n) * rest
+            if best[0] is None or cnt < best[0]:
+                best = (cnt, a)
+    return best
+
+
+def reshape(ctx, x: str, y: str, dims, *, keep_first: bool = False, dynamic=(), suffix: str = "") -> None:
+    """A Reshape to ``dims``: 0 for the first axis when it is the input's first axis
+    (``keep_first``), -1 for one axis that follows the batch (``dynamic``), so the net
+    still reshapes when Caffe is fed another batch size."""
+    dims = [int(d) for d in dims]
+    free = [k for k in sorted(dynamic) if not (keep_first and k == 0)]
+    if keep_first:
+        dims[0] = 0
+    if len(free) == 1:
+        dims[free[0]] = -1
+    ctx.add("Reshape", [x], [y], suffix=suffix).reshape_param.shape.dim.extend(dims)
+
+
+def permute(ctx, x: str, y: str, perm, shape=None, dyn=None, *, suffix: str = "") -> None:
+    """y = transpose(x, perm) with upstream layers only, exactly (pure data movement):
+    a permutation moving only size-1 axes is a Reshape; otherwise x is cut along one axis
+    into size-1 slices (Slice), each slice transposed the same way (now one axis fewer to
+    move), and the results joined along that axis's output position (Concat). The axis
+    cut is the one giving the fewest pieces, never the batch when avoidable; ``dyn``: the
+    axes of x that follow the batch (default: from the context)."""
+    shape = tuple(int(d) for d in (shape or ctx.shape(x)))
+    perm = tuple(int(p) for p in perm)
+    dyn = frozenset(ctx.dynamic(x) if dyn is None else dyn)
+    out = [shape[p] for p in perm]
+    if _is_reshape(shape, perm, dyn):
+        reshape(ctx, x, y, out, keep_first=perm[0] == 0, dynamic={k for k, p in enumerate(perm) if p in dyn},
+                suffix=suffix)
+        return
+    count, axis = _plan(shape, perm, dyn)
+    if count > MAX_PIECES:
+        raise bad("perm", list(perm), f"an upstream Caffe transpose of {shape} takes {count} slices"
+                                      f"{' and a fixed batch' if axis in dyn else ''}; "
+                                      "allow fork layers to write one Permute")
+    sub = shape[:axis] + (1,) + shape[axis + 1:]
+    parts = [ctx.tmp(f"cut{axis}_{i}") for i in range(shape[axis])]
+    sp = ctx.add("Slice", [x], parts, suffix=f"{suffix}/cut" if suffix else "cut").slice_param
+    sp.axis = axis
+    sp.slice_point.extend(range(1, shape[axis]))
+    moved = []
+    for part in parts:
+        moved.append(ctx.tmp("moved"))
+        permute(ctx, part, moved[-1], perm, sub, dyn - {axis}, suffix=f"{suffix}/piece" if suffix else "piece")
+    ctx.add("Concat", moved, [y], suffix=suffix).concat_param.axis = perm.index(axis)
+
+
 @register("Transpose")
 def export_transpose(node, ctx):
-    """A permutation that only moves size-1 axes is a Reshape; any other needs the fork
-    layer Permute (permute_param = 202), written only with allow_fork."""
+    """Exact upstream layers (see ``permute``); with allow_fork, a permutation that is not
+    a Reshape is the fork layer Permute (permute_param = 202) instead, one layer."""
     x = ctx.activation(node.inputs[0])
     shp = ctx.shape(x)
     perm = [int(p) for p in attr(node, "perm") or reversed(range(len(shp)))]
-    moved = [p for p in perm if shp[p] != 1]
-    if moved == sorted(moved):
-        _reshape_to(ctx, x, node.outputs[0])
+    if ctx.allow_fork and not _is_reshape(shp, perm, ctx.dynamic(x)):
+        ctx.add("Permute", [x], [node.outputs[0]]).permute_param.order.extend(perm)
         return
-    if not ctx.allow_fork:
-        raise bad("perm", perm, "needs the fork layer Permute (not in BVLC Caffe); allow fork layers to write it")
-    ctx.add("Permute", [x], [node.outputs[0]]).permute_param.order.extend(perm)
+    permute(ctx, x, node.outputs[0], perm, shp)
 
 
 def _nearest_repeat(node, n_in: int, scale: int) -> bool:
