@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -100,20 +101,73 @@ def _read_zip(path: Path) -> KerasArchive:
                     raise ModelLoadError(str(path), f"archive has no {need}")
             meta = json.loads(zf.read("metadata.json"))
             config = json.loads(zf.read("config.json"))
-            data = zf.read("model.weights.h5")
+            info = zf.getinfo("model.weights.h5")
+            if info.compress_type == zipfile.ZIP_STORED:  # what Keras writes: read in place
+                data = _StoredMember(path, info)
+            else:
+                data = io.BytesIO(zf.read("model.weights.h5"))
     except ModelLoadError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as e:
         raise ModelLoadError(str(path), f"corrupted or truncated .keras archive ({e})") from None
     version = _check_version(path, meta.get("keras_version"))
     try:
-        with h5py.File(io.BytesIO(data), "r") as h5:
+        with data, h5py.File(data, "r") as h5:
             root = _k3_node(h5)
     except OSError as e:
         raise ModelLoadError(str(path), f"model.weights.h5 cannot be read ({e})") from None
     return KerasArchive(config, root, version, "keras", str(path))
 
 
+
+
+class _StoredMember(io.RawIOBase):
+    """A read-only window onto an uncompressed zip member, CRC-checked on open: h5py reads
+    the weights straight from the archive, so they are not held in memory twice."""
+
+    def __init__(self, path: Path, info: zipfile.ZipInfo):
+        self.f = open(path, "rb")
+        self.f.seek(info.header_offset)
+        head = self.f.read(30)
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
+            self.f.close()
+            raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        self.start, self.size, self.pos = info.header_offset + 30 + name_len + extra_len, info.file_size, 0
+        crc, buf = 0, bytearray(1 << 24)
+        while self.pos < self.size:
+            n = self.readinto(buf)
+            if not n:
+                break
+            crc = zlib.crc32(memoryview(buf)[:n], crc)
+        if self.pos != self.size or crc != info.CRC:
+            self.f.close()
+            raise zipfile.BadZipFile(f"bad CRC-32 or truncated member {info.filename}")
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.pos = max(0, {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence] + offset)
+        return self.pos
+
+    def readinto(self, b) -> int:
+        n = max(0, min(len(b), self.size - self.pos))
+        self.f.seek(self.start + self.pos)
+        got = self.f.readinto(memoryview(b).cast("B")[:n]) or 0
+        self.pos += got
+        return got
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
 
 
 def _k3_node(group) -> LayerWeights:

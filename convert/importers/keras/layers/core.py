@@ -20,8 +20,9 @@ def dense(ctx: KerasContext, call: Call, r: Ref) -> Ref:
     activations.check(call.get("activation"))
     if r.rank == 2:
         x, perm = ctx.get(r, L.identity(2)), L.identity(2)
-        ins = [x, ctx.const("kernel", kernel.T)] + ([ctx.const("bias", bias[0])] if bias else [])
-        y = ctx.node("Gemm", ins, {"transB": 1})[0]
+        # The kernel stays (in, out) as stored (transB=0): no transposed copy of the weights.
+        ins = [x, ctx.const("kernel", kernel)] + ([ctx.const("bias", bias[0])] if bias else [])
+        y = ctx.node("Gemm", ins, {"transB": 0})[0]
     else:
         # Dense contracts the last Keras axis: any layout that keeps it last will do.
         x, perm = ctx.any(r)
