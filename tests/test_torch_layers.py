@@ -218,6 +218,13 @@ SHAPE = [
     Case("pad_replicate", lambda: Fn(lambda m, x: F.pad(x, (1, 2, 2, 1), mode="replicate")), ((2, 3, 4, 4),)),
     Case("reduce_mean_amax_sum", lambda: Fn(lambda m, x: (x.mean(1), x.amax(-1, keepdim=True), x.sum((1, 2)))),
          ((2, 3, 4),)),
+    Case("stack_unbind", lambda: Fn(lambda m, x: torch.stack(list(torch.unbind(x, 1))[::-1], 2)), ((2, 3, 4),)),
+    Case("expand_repeat", lambda: Fn(lambda m, x: (x[:, :1].expand(-1, 3, 4), x.repeat(1, 2, 1))), ((2, 3, 4),)),
+    Case("pow_maximum_rsub", lambda: Fn(lambda m, a, b: torch.maximum(a, b) ** 2 + (1 - a)), ((2, 3), (2, 3))),
+    Case("floor_divide", lambda: Fn(lambda m, a: torch.div(a, 0.3, rounding_mode="floor")), ((2, 5),)),
+    Case("addmm", lambda: Fn(lambda m, a: torch.addmm(m.b, a, m.w), b=nn.Parameter(torch.randn(3)),
+                             w=nn.Parameter(torch.randn(4, 3))), ((2, 4),)),
+    Case("upsample_trilinear", lambda: nn.Upsample(scale_factor=2, mode="trilinear"), ((2, 2, 2, 3, 3),)),
     Case("constant_used", lambda: Fn(lambda m, x: x + torch.ones(3, 4) * 0.25), ((2, 3, 4),)),
 ]
 

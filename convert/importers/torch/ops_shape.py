@@ -109,7 +109,9 @@ def import_split(ctx: TorchContext, node) -> list[str]:
 def import_unbind(ctx: TorchContext, node) -> list[str]:
     x, dim = ctx.args(node)
     axis = int(dim) % ctx.rank(x)
-    return [ctx.op("Squeeze", p, axes=[axis]) for p in _split(ctx, node, dim)]
+    n = len(ctx.meta(node))
+    parts = ctx.node_out("Split", [ctx.v(x)], {"axis": axis, "split": [1] * n}, outputs=n)
+    return [ctx.op("Squeeze", p, axes=[axis]) for p in parts]
 
 
 @register("aten.slice.Tensor")
