@@ -57,7 +57,8 @@ class GraphBuilder:
         elif arr.dtype == np.float64:
             arr = arr.astype(np.float32)
         name = self.unique(base)
-        self.graph.weights[name] = np.ascontiguousarray(arr)
+        # np.ascontiguousarray would turn a 0-d scalar into shape (1,)
+        self.graph.weights[name] = arr if arr.flags.c_contiguous else np.array(arr, order="C")
         return name
 
     def node(self, op: str, inputs: Sequence[str], attrs: dict | None = None, *, name: str | None = None,
