@@ -39,8 +39,6 @@ def load_model(path: str, fmt: str | None = None, **options) -> LoadedModel:
         raise UsageError(f"nnconvert cannot read {f.name} files")
     src = str(path).rsplit(":", 1)[0] if ".py:" in str(path) else str(path)
     if not Path(src).exists():
-        from .errors import ModelLoadError
-
         raise ModelLoadError(src, "no such file")
     reader = resolve(f.reader)
     try:
@@ -56,6 +54,9 @@ def load_model(path: str, fmt: str | None = None, **options) -> LoadedModel:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ModelLoadError(src, f"cannot read it as {f.name}: {type(e).__name__}: {first} "
                                   f"(corrupted, truncated or not a {f.name} model?)") from e
+    if not loaded.graph.outputs:
+        raise ModelLoadError(src, f"holds no {f.name} layers producing an output (empty, truncated or not a "
+                                  f"{f.name} model?)")
     loaded.warnings.extend(nonfinite_warnings(loaded.graph))
     return loaded
 
@@ -77,10 +78,24 @@ def nonfinite_warnings(graph: Graph) -> list[str]:
 
 
 def unsupported_by_target(graph: Graph, fmt: Format, **options) -> None:
+    """The pre-flight check (``nnconvert check``; ``convert`` runs it before writing):
+    raise UnsupportedError listing everything ``fmt``'s writer cannot express."""
     if fmt.unsupported:
-        problems = resolve(fmt.unsupported)(graph, **options)
+        check = resolve(fmt.unsupported)
+        problems = check(graph, **_accepted(check, options))
         if problems:
             raise UnsupportedError(problems, f"{fmt.name} export")
+
+
+def _accepted(fn, options: dict) -> dict:
+    """The writer options ``fn`` takes (a format-specific flag such as --opset must not
+    break another format's check)."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return options
+    return {k: v for k, v in options.items() if k in params}
 
 
 def prepare(graph: Graph, optimize: bool = True, disable_passes=()) -> tuple[Graph, list]:

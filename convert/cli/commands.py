@@ -113,13 +113,15 @@ def _progress(total_hint: str = "verifying"):
 @click.option("-o", "--output", required=True, help="Output path; the format follows from its name.")
 @click.option("--to", "to_fmt", metavar="FMT", help="Target format (onnx, torch, torch-source, keras, caffe, nnir).")
 @click.option("--opset", type=int, help="ONNX opset (default 17).")
+@click.option("--external-data/--no-external-data", default=None,
+              help="ONNX: weights in a separate FILE.onnx.data (default: only beyond 1.8 GiB).")
 @reader_flags
 @click.option("--verify/--no-verify", default=False, help="Run source and result on the same inputs and compare.")
 @verify_flags
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--no-optimize", is_flag=True, help="Skip every graph optimisation pass.")
 @click.option("--disable-pass", multiple=True, metavar="NAME", help="Skip one optimisation pass. Repeatable.")
-def convert(source, output, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights,
+def convert(source, output, to_fmt, opset, external_data, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights,
             input_shape, verify, reference, samples, seed, rtol, atol, device, per_layer, artifacts, report_json,
             report_md, force, no_optimize, disable_pass):
     """Convert SOURCE to OUTPUT (formats from the file names or --from/--to).
@@ -131,6 +133,8 @@ def convert(source, output, to_fmt, opset, from_fmt, weights, trust_pickle, io_l
 
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
     wopts = {"opset": opset} if opset else {}
+    if external_data is not None:
+        wopts["external"] = external_data
     vopts = dict(samples=samples, seed=seed, input_shapes=ropts["input_shapes"], reference=reference, rtol=rtol,
                  atol=atol, device=device, progress=_progress(), per_layer=per_layer,
                  artifacts=_artifacts_dir(artifacts, report_json, report_md) if per_layer else None)

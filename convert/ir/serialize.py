@@ -59,5 +59,12 @@ def load(folder: str | Path, mmap: bool = True) -> Graph:
     missing = [k for k in d.get("weights", {}) if k not in weights]
     if missing:
         raise ModelLoadError(str(folder), f"weights missing from {WEIGHTS_FILE}: {', '.join(missing[:5])}")
+    declared = d.get("weights", {})
+    wrong = [f"{k}: {tuple(weights[k].shape)} {weights[k].dtype}, graph.json says {tuple(v.get('shape', ()))} "
+             f"{v.get('dtype')}" for k, v in sorted(declared.items()) if isinstance(v, dict)
+             and (list(weights[k].shape) != list(v.get("shape", weights[k].shape))
+                  or str(weights[k].dtype) != v.get("dtype", str(weights[k].dtype)))]
+    if wrong:
+        raise ModelLoadError(str(folder), f"{WEIGHTS_FILE} does not match graph.json: {'; '.join(wrong[:5])}")
     validate(g)
     return g

@@ -83,4 +83,22 @@ def save(graph: Graph, path: str | Path, **_ignored) -> list[Path]:
         raise UsageError(f"{path}: the Keras target writes .keras files")
     model = to_keras(graph)
     model.save(str(path))
+    _reproducible(path)
     return [path]
+
+
+def _reproducible(path: Path) -> None:
+    """Keras stamps the zip members and metadata.json with the save time: pin both, so
+    the same graph always gives the same bytes."""
+    import json
+    import time
+
+    from ...io import fixed_date, normalize_zip
+
+    def pin_date(raw: bytes) -> bytes:
+        meta = json.loads(raw)
+        if "date_saved" in meta:
+            meta["date_saved"] = time.strftime("%Y-%m-%d@%H:%M:%S", fixed_date() + (0, 0, -1))
+        return json.dumps(meta).encode()
+
+    normalize_zip(path, {"metadata.json": pin_date})

@@ -131,7 +131,9 @@ def _load_weights(module, weights: str) -> None:
         res = module.load_state_dict(sd, strict=False)
         missing, unexpected = list(res.missing_keys), list(res.unexpected_keys)
     except Exception as e:  # noqa: BLE001  (shape mismatches)
-        raise ModelLoadError(weights, f"does not fit the model: {_first_line(e)}") from e
+        # torch's first line only says "Error(s) in loading state_dict": keep the detail.
+        detail = " ".join(str(e).split())
+        raise ModelLoadError(weights, f"does not fit the model: {detail[:400]}") from e
     if missing or unexpected:
         raise ModelLoadError(weights, f"does not fit the model: missing keys {missing[:5]}, "
                                       f"unexpected keys {unexpected[:5]}")
