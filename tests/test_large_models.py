@@ -49,9 +49,12 @@ def _rss() -> int:
 
 
 def _peak() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """VmHWM: ru_maxrss would include the parent's RSS (Linux keeps it across fork+exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM")
 
 
 # -- workers (run in fresh processes: ``python tests/test_large_models.py <worker> <dir>``) --
