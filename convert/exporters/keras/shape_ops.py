@@ -75,12 +75,31 @@ def export_reshape(node, ctx: KerasContext):
     _reshape(node, ctx, list(attr(node, "shape")))
 
 
+def _squeeze_in_place(node, ctx: KerasContext, axes: list) -> bool:
+    """Squeeze a tensor kept in another layout (e.g. a recurrent layer's batch-major Y)
+    without moving it back: drop the size-1 Keras axes and keep the rest's layout."""
+    t, have = ctx.raw(node.inputs[0])
+    if tuple(have) == L.identity(len(have)):
+        return False
+    drop = {k for k, ir in enumerate(have) if ir in axes}
+    kshape = tuple(t.shape)
+    keep = [k for k in range(len(have)) if k not in drop]
+    if 0 in drop or any(kshape[k] is None for k in keep[1:]):
+        return False
+    order = sorted(have[k] for k in keep)
+    y = ctx.layers.Reshape(tuple(kshape[k] for k in keep[1:]), name=ctx.name(node))(t)
+    ctx.put(node.outputs[0], y, tuple(order.index(have[k]) for k in keep))
+    return True
+
+
 @register("Squeeze", "Unsqueeze")
 def export_squeeze(node, ctx: KerasContext):
     src = list(ctx.ir_shape(node.inputs[0]))
     axes = attr(node, "axes")
     if node.op == "Squeeze":
         axes = [i for i, d in enumerate(src) if d == 1] if axes is None else [a % len(src) for a in axes]
+        if _squeeze_in_place(node, ctx, axes):
+            return
         target = [0 if i == 0 else (d if d is not None else -1) for i, d in enumerate(src) if i not in axes]
     else:
         n = len(src) + len(axes)
