@@ -97,3 +97,18 @@ def test_unknown_pass_is_usage_error():
     g, _ = bn_graph("Conv")
     with pytest.raises(UsageError):
         optimize(g, disable=["nope"])
+
+
+def test_remove_dead_nodes():
+    b = _b("dead")
+    x = b.input("x", shape=("batch", 3))
+    unused = b.op("Sigmoid", x)
+    b.op("Tanh", unused)
+    b.output(b.op("Relu", x))
+    g = b.finish()
+    report = []
+    opt = optimize(g, report=report)
+    assert [n.op for n in opt.nodes] == ["Relu"]
+    assert dict(report)["remove-dead"] == ["removed unused dead", "removed unused dead_1"]
+    feed = {"x": RNG.standard_normal((2, 3)).astype(np.float32)}
+    assert_close(run_onnx(opt, feed, optimize=False)["dead_2"], run_onnx(g, feed, optimize=False)["dead_2"])

@@ -11,6 +11,7 @@ from typing import Callable, Iterable
 from ..ir.graph import Graph
 from ..ir.validate import validate
 from .cleanup import remove_identity
+from .dead import remove_dead
 from .fold_bn import fold_batchnorm
 from .fold_constants import fold_constants
 from .transposes import cancel_transposes
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 Pass = Callable[[Graph], tuple[Graph, list[str]]]
 
 PASSES: dict[str, Pass] = {
+    "remove-dead": remove_dead,
     "remove-identity": remove_identity,
     "fold-constants": fold_constants,
     "cancel-transposes": cancel_transposes,
