@@ -88,8 +88,9 @@ def save(graph: Graph, path: str | Path, **_ignored) -> list[Path]:
 
 
 def _reproducible(path: Path) -> None:
-    """Keras stamps the zip members and metadata.json with the save time: pin both, so
-    the same graph always gives the same bytes."""
+    """Keras stamps the zip members and metadata.json with the save time and numbers
+    shared objects by memory address: pin all three, so the same graph always gives the
+    same bytes."""
     import json
     import time
 
@@ -101,4 +102,16 @@ def _reproducible(path: Path) -> None:
             meta["date_saved"] = time.strftime("%Y-%m-%d@%H:%M:%S", fixed_date() + (0, 0, -1))
         return json.dumps(meta).encode()
 
-    normalize_zip(path, {"metadata.json": pin_date})
+    def renumber_shared(raw: bytes) -> bytes:
+        # Keras names objects shared between layers by id() (a memory address): number
+        # them by first appearance instead, which keeps which-is-shared-with-which.
+        import re
+
+        ids: dict[bytes, bytes] = {}
+
+        def sub(m):
+            return b'"shared_object_id": ' + ids.setdefault(m.group(1), str(len(ids) + 1).encode())
+
+        return re.sub(rb'"shared_object_id": (\d+)', sub, raw)
+
+    normalize_zip(path, {"metadata.json": pin_date, "config.json": renumber_shared})

@@ -87,6 +87,9 @@ def _generate(graph: Graph) -> tuple[TorchCode | None, list[Unsupported]]:
         handler = TORCH_HANDLERS.lookup(node.op)
         if handler is None:
             problems.append(_problem(graph, node, None))
+            for o in node.outputs:  # later nodes may use it: keep going to find every problem
+                if o:
+                    ctx.out(o)
             continue
         ctx.node = node
         try:
