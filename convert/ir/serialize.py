@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import ModelLoadError
+from ..errors import InvalidGraphError, ModelLoadError
 from . import safetensors
 from .graph import Graph, Node, Value
 from .validate import validate
@@ -66,5 +66,8 @@ def load(folder: str | Path, mmap: bool = True) -> Graph:
                   or str(weights[k].dtype) != v.get("dtype", str(weights[k].dtype)))]
     if wrong:
         raise ModelLoadError(str(folder), f"{WEIGHTS_FILE} does not match graph.json: {'; '.join(wrong[:5])}")
-    validate(g)
+    try:
+        validate(g)
+    except InvalidGraphError as e:  # the file is what is wrong: name it
+        raise ModelLoadError(str(folder), str(e)) from e
     return g
