@@ -152,13 +152,14 @@ def test_unreadable_file(valid, tmp_path, fmt, damage):
     run_case(tmp_path, src, *args, expect_fail=not (fmt == "prototxt" and damage == "truncated@0.97"))
 
 
-@pytest.mark.parametrize("fmt", list(FORMATS))
-@pytest.mark.parametrize("where", ["graph", "weights"])
+FLIP_CASES = [(f, w) for f, spec in FORMATS.items() for w, fn in (("graph", spec[2]), ("weights", spec[3]))
+              if fn is not None]  # a prototxt holds no weights
+
+
+@pytest.mark.parametrize("fmt,where", FLIP_CASES, ids=[f"{f}-{w}" for f, w in FLIP_CASES])
 def test_bit_flips(valid, tmp_path, fmt, where):
     """A flipped bit either breaks the file (clean error) or leaves a readable model."""
     span_fn = FORMATS[fmt][2 if where == "graph" else 3]
-    if span_fn is None:
-        pytest.skip("a prototxt holds no weights")
     raw = bytearray(_original(valid, fmt))
     start, end = span_fn(valid)
     for k, pos in enumerate(np.linspace(start, end - 1, 3).astype(int)):
@@ -309,3 +310,14 @@ def test_check_reports_warnings_too(tmp_path):
     r = cli("check", nan_nnir(tmp_path))
     assert r.exit_code == 0 and "warning: weight 'w'" in r.output
 
+
+
+@pytest.mark.parametrize("damage", ["empty", "random", "truncated", "no-factory", "not-a-module"])
+def test_torch_factory_file(valid, tmp_path, damage):
+    text = valid["torch_py"].read_text()
+    content = {"empty": "", "random": np.random.default_rng(1).bytes(300).decode("latin-1"),
+               "truncated": text[:len(text) // 3], "no-factory": text.replace("def build", "def other"),
+               "not-a-module": text + "\ndef build():\n    return 42\n"}[damage]
+    py = tmp_path / "factory_model.py"
+    py.write_text(content, encoding="latin-1")
+    run_case(tmp_path, f"{py}:build")

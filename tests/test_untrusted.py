@@ -261,3 +261,19 @@ def test_limits_are_named_constants():
         assert isinstance(getattr(limits, name), int) and getattr(limits, name) > 0
     assert limits.json_depth({"a": [[1]]}) == 3
     assert limits._text_depth('{"x": "[[[[", "y": [1]}') == 2  # brackets inside strings do not count
+
+
+def test_pt2_absurd_tensor_size(tmp_path, base):
+    def huge(raw: bytes) -> bytes:
+        cfg = json.loads(raw)
+        meta = cfg["config"]["conv.weight"]["tensor_meta"]
+        meta["sizes"] = [{"as_int": 2**20}] * 4
+        return json.dumps(cfg).encode()
+
+    src = base["pt2"]
+    with zipfile.ZipFile(src) as zf:
+        name = next(n for n in zf.namelist() if n.endswith("data/weights/weight_0"))
+        payload = zf.read(name)
+    evil = _pt2_with(tmp_path, base, "data/weights/weight_0", payload, huge)
+    with time_limit(30):
+        convert_fails(tmp_path, evil)
