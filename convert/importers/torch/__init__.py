@@ -8,11 +8,14 @@ from typing import Any
 
 
 def from_torch(module: Any, example_inputs: tuple, *, dynamic_batch: bool = True,
-               input_names: list[str] | None = None):
-    """Convert a live ``nn.Module`` (switched to eval mode) traced on ``example_inputs``."""
+               input_names: list[str] | None = None, tracer: str = "auto"):
+    """Convert a live ``nn.Module`` (switched to eval mode) traced on ``example_inputs``.
+
+    ``tracer="fx"`` uses torch.fx (fast, no dynamo), ``"export"`` torch.export, and
+    ``"auto"`` torch.fx with torch.export for whatever torch.fx cannot handle."""
     from .trace import from_torch as _from_torch
 
-    return _from_torch(module, example_inputs, dynamic_batch=dynamic_batch, input_names=input_names)
+    return _from_torch(module, example_inputs, dynamic_batch=dynamic_batch, input_names=input_names, tracer=tracer)
 
 
 def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,

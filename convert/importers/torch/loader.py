@@ -13,7 +13,7 @@ import numpy as np
 
 from ...errors import ModelLoadError, NNConvertError
 from ...loaded import LoadedModel
-from .trace import as_tuple, convert_program, export_module
+from .trace import as_tuple, convert_program
 
 _FACTORY = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][A-Za-z0-9_]*)$")
 DYNAMIC_EXAMPLE_SIZE = 2  # example size for a dynamic dimension (0 and 1 would be specialised)
@@ -195,9 +195,10 @@ def _load_pickle(p: Path, trust_pickle: bool, input_shapes) -> LoadedModel:
 
 # -- running --------------------------------------------------------------------
 def _from_module(module, args: tuple, axes, fmt: str, path: str) -> LoadedModel:
-    ep = export_module(module, args, axes)
-    graph, origin = convert_program(ep, None, type(module).__name__)
-    return _loaded(graph, origin, module, fmt, path, fx_module=None, ep=ep)
+    from .fx_front import from_module  # torch.fx when it can, else torch.export
+
+    graph, origin, gm, ep = from_module(module, args, dynamic_batch=axes, input_names=None)
+    return _loaded(graph, origin, module, fmt, path, fx_module=gm, ep=ep)
 
 
 def _loaded(graph, origin, module, fmt: str, path: str, fx_module=None, ep=None) -> LoadedModel:
