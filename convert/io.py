@@ -22,6 +22,7 @@ def check_free(paths: list[Path], force: bool) -> None:
 
 
 TMP_PREFIX = ".nnconvert-"
+ENTRY_SUFFIXES = (".onnx", ".prototxt", ".py", ".pt2", ".keras")  # files that refer to their companions
 
 
 def _alive(pid: int) -> bool:
@@ -54,9 +55,9 @@ def atomic_output(target: str | Path, force: bool = False) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=parent))
     try:
         yield tmp / target.name
-        # Companions first, the named target last: once the target exists, so do its
-        # companion files (external data, caffemodel, safetensors).
-        produced = sorted(tmp.iterdir(), key=lambda p: (p.name == target.name, p.name))
+        # Companions (external data, caffemodel, safetensors) first, the file a user
+        # opens last: once it exists, so do the files it refers to.
+        produced = sorted(tmp.iterdir(), key=lambda p: (p.name == target.name or p.suffix in ENTRY_SUFFIXES, p.name))
         check_free([parent / p.name for p in produced], force)
         for p in produced:
             dest = parent / p.name

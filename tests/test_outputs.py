@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 MULTI_FILE = [
     ("onnx-external-data", "m.onnx", ["--external-data"], ["m.onnx", "m.onnx.data"]),
     ("caffe", "m.prototxt", [], ["m.caffemodel", "m.prototxt"]),
-    ("torch-source", "m_src", ["--to", "torch-source"], None),
+    ("torch-source", "m_src", ["--to", "torch-source"], ["m_src.py", "m_src.safetensors"]),
 ]
 
 
@@ -47,9 +47,10 @@ def test_multi_file_outputs_are_kept_unless_force(nnir, tmp_path, name, target, 
     assert r.exit_code == 2 and "--force" in r.output
     assert {p: (out / p).stat().st_mtime_ns for p in listing(out)} == before
     # A companion file alone (e.g. only FILE.onnx.data) also blocks the run.
-    companions = [p for p in written if p != target]
-    if companions and files is not None:
-        (out / target).unlink()
+    entry = next(p for p in written if p == target or p.endswith(".py"))
+    companions = [p for p in written if p != entry]
+    if companions:
+        (out / entry).unlink()
         r = cli("convert", nnir, "-o", out / target, *extra)
         assert r.exit_code == 2 and companions[0] in r.output
         assert listing(out) == sorted(companions)
@@ -144,3 +145,22 @@ def test_outputs_are_byte_identical_across_runs(nnir, tmp_path):
                             "m.caffemodel", "m2.nnir/graph.json", "m2.nnir/weights.safetensors"}
     differ = sorted(k for k in runs[0] if runs[0][k] != runs[1].get(k))
     assert differ == []
+
+
+@pytest.mark.parametrize("target,files,entry", [
+    ("m.onnx", ["m.onnx", "m.onnx.data"], "m.onnx"),
+    ("m.prototxt", ["m.prototxt", "m.caffemodel"], "m.prototxt"),
+    ("m_src", ["m_src.py", "m_src.safetensors"], "m_src.py"),
+], ids=["onnx-external", "caffe", "torch-source"])
+def test_the_entry_file_is_renamed_last(tmp_path, monkeypatch, target, files, entry):
+    """A kill between two renames leaves companions without the file that refers to
+    them, never a model file whose weights are missing."""
+    import convert.io as cio
+
+    moved = []
+    real = os.replace
+    monkeypatch.setattr(cio.os, "replace", lambda a, b: (moved.append(Path(b).name), real(a, b)))
+    with cio.atomic_output(tmp_path / target) as tmp:
+        for name in files:
+            (tmp.parent / name).write_bytes(b"x")
+    assert sorted(moved) == sorted(files) and moved[-1] == entry

@@ -38,7 +38,8 @@ def reader_flags(f):
         click.option("--weights", type=click.Path(exists=True, dir_okay=False),
                      help="Weights file: a torch state_dict (weights_only load) or a .caffemodel."),
         click.option("--trust-pickle", is_flag=True,
-                     help="Allow loading a fully pickled torch model. Unpickling RUNS CODE from the file."),
+                     help="Allow pickled Python objects: a pickled torch module (.pt/.pth) or pickled "
+                          "members of a .pt2 archive. Unpickling RUNS CODE from the file."),
         click.option("--io-layout", type=click.Choice(["nhwc", "nchw"]),
                      help="Keras sources: keep the channels-last interface (default) or expose NCHW."),
         click.option("--allow-missing-weights", is_flag=True,
