@@ -39,6 +39,7 @@ class Case:
     batches: tuple = (2, 3)
     dynamic: bool = True
     make: Callable | None = None  # batch -> list of input tensors, when shapes are not enough
+    fx: bool = True  # torch.fx can trace it (else tracer="auto" must fall back to torch.export)
 
 
 def randomize_bn(model) -> None:
@@ -67,11 +68,20 @@ def make_inputs(case: Case, batch: int, seed: int = 0) -> list:
     return out
 
 
-def check_case(case: Case) -> None:
+def check_case(case: Case, tracer: str = "fx") -> None:
+    """tracer "fx" is strict (no fallback) and checks every leaf shape formula against torch."""
+    from convert.importers.torch import fx_front
+
     torch.manual_seed(0)
     model = case.build().eval()
     randomize_bn(model)
-    graph = from_torch(model, tuple(make_inputs(case, case.batches[0], seed=100)), dynamic_batch=case.dynamic)
+    tracer = tracer if case.fx or tracer != "fx" else "auto"
+    fx_front.VERIFY_LEAF_SHAPES = tracer == "fx"
+    try:
+        graph = from_torch(model, tuple(make_inputs(case, case.batches[0], seed=100)), dynamic_batch=case.dynamic,
+                           tracer=tracer)
+    finally:
+        fx_front.VERIFY_LEAF_SHAPES = False
     names = [v.name for v in graph.inputs]
     for batch in case.batches:
         xs = make_inputs(case, batch)
@@ -218,7 +228,8 @@ SHAPE = [
     Case("pad_replicate", lambda: Fn(lambda m, x: F.pad(x, (1, 2, 2, 1), mode="replicate")), ((2, 3, 4, 4),)),
     Case("reduce_mean_amax_sum", lambda: Fn(lambda m, x: (x.mean(1), x.amax(-1, keepdim=True), x.sum((1, 2)))),
          ((2, 3, 4),)),
-    Case("stack_unbind", lambda: Fn(lambda m, x: torch.stack(list(torch.unbind(x, 1))[::-1], 2)), ((2, 3, 4),)),
+    Case("stack_unbind", lambda: Fn(lambda m, x: torch.stack(list(torch.unbind(x, 1))[::-1], 2)), ((2, 3, 4),),
+         fx=False),  # list() of a traced value: torch.fx cannot trace it
     Case("expand_repeat", lambda: Fn(lambda m, x: (x[:, :1].expand(-1, 3, 4), x.repeat(1, 2, 1))), ((2, 3, 4),)),
     Case("pow_maximum_rsub", lambda: Fn(lambda m, a, b: torch.maximum(a, b) ** 2 + (1 - a)), ((2, 3), (2, 3))),
     Case("floor_divide", lambda: Fn(lambda m, a: torch.div(a, 0.3, rounding_mode="floor")), ((2, 5),)),
@@ -277,4 +288,17 @@ ALL = CONV + POOL + NORM + DENSE + ACT + SHAPE + RNN
 
 @pytest.mark.parametrize("case", ALL, ids=[c.id for c in ALL])
 def test_layer_matches_torch(case: Case):
-    check_case(case)
+    check_case(case, "fx")
+
+
+# torch.export (the fallback, and the tracer for .pt2 files) on one case per family.
+EXPORT = [c for c in ALL if c.id in {
+    "conv2d_stride_pad", "conv_traced_at_batch1", "convtranspose2d_outpad", "maxpool2d_ceil", "avgpool2d_pad_exclude",
+    "adaptive_avg_divisor", "batchnorm1d_3d_input", "layernorm", "linear_3d", "embedding", "parameter_and_buffer",
+    "GELU_approximatetanh", "prelu_per_channel", "view_batch", "chunk", "slice_step", "upsample_bilinear_align",
+    "pad_reflect", "stack_unbind", "lstm_stacked_bidir", "lstm_initial_states", "gru", "rnn_relu_bidir"}]
+
+
+@pytest.mark.parametrize("case", EXPORT, ids=[c.id for c in EXPORT])
+def test_layer_matches_torch_export(case: Case):
+    check_case(case, "export")

@@ -110,9 +110,10 @@ MODELS = [
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tracer", ["fx", "export"])
 @pytest.mark.parametrize("case", MODELS, ids=[c.id for c in MODELS])
-def test_model_matches_torch(case):
-    check_case(case)
+def test_model_matches_torch(case, tracer):
+    check_case(case, tracer)
 
 
 def test_resnet_bn_is_folded():

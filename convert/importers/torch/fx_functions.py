@@ -43,7 +43,9 @@ _BIN = {"add": "add", "iadd": "add", "radd": "add", "sub": "sub", "isub": "sub",
 @register(*[f"fn:operator.{k}" for k in ("add", "iadd", "sub", "isub", "mul", "imul", "truediv", "itruediv")],
           *[f"fn:torch.{k}" for k in ("add", "sub", "mul", "div", "multiply", "subtract", "divide")],
           *[f"method:{k}" for k in ("add", "sub", "mul", "div", "add_", "sub_", "mul_", "div_", "__radd__",
-                                     "__rsub__", "__rmul__", "__rtruediv__", "multiply", "subtract", "divide")])
+                                     "__rsub__", "__rmul__", "__rtruediv__", "multiply", "subtract", "divide",
+                                     "__add__", "__sub__", "__mul__", "__truediv__", "__iadd__", "__isub__",
+                                     "__imul__", "__itruediv__")])
 def import_binary(lx, node):
     name = str(node.target if node.op == "call_method" else node.target.__name__).strip("_")
     a, b = lx.a(node.args[0]), lx.a(_opt(node, 1, "other", None))
