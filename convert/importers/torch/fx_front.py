@@ -369,9 +369,9 @@ def from_module(module, args: tuple, *, dynamic_batch, input_names, tracer: str 
     symbolic; axes other than 0 go to torch.export."""
     from .trace import convert_program, export_module
 
-    if tracer not in ("auto", "fx", "export"):
-        from ...errors import UsageError
+    from ...errors import UsageError
 
+    if tracer not in ("auto", "fx", "export"):
         raise UsageError(f"tracer must be 'auto', 'fx' or 'export', not {tracer!r}")
     axes = [{0} for _ in args] if dynamic_batch is True else list(dynamic_batch or [])
     name = type(module).__name__
@@ -388,10 +388,12 @@ def from_module(module, args: tuple, *, dynamic_batch, input_names, tracer: str 
             if tracer == "fx":
                 raise UnsupportedError(e.problems, "PyTorch model (torch.fx front end)") from e
             log.debug("torch.fx front end cannot convert %s (%s); using torch.export", name, e)
-        except UnsupportedError as e:
+        except UsageError:
+            raise
+        except Exception as e:  # noqa: BLE001  (auto: torch.export may still convert it)
             if tracer == "fx":
                 raise
-            log.debug("torch.fx front end: %s; using torch.export", e)
+            log.debug("torch.fx front end: %s; using torch.export", _first_line(e))
     ep = export_module(module, args, [set(a) for a in axes] if any(axes) else None)
     graph, origin = convert_program(ep, input_names, name)
     return graph, origin, None, ep

@@ -162,6 +162,8 @@ def import_identity(lx, node):
 @register("method:float", "method:double", "method:half", "method:long", "method:int", "method:bool",
           "method:to", "method:type_as", "method:type")
 def import_cast(lx, node):
+    if not isinstance(lx.meta(), TV):
+        lx.fail("result", type(lx.meta()).__name__, "a tensor")
     return lx.emit(_ov("_to_copy"), (_x(lx, node),))
 
 
