@@ -107,12 +107,20 @@ def prepare(graph: Graph, optimize: bool = True, disable_passes=()) -> tuple[Gra
     return run_passes(graph, disable=disable_passes, report=changes), changes
 
 
+def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(), **options) -> tuple[Graph, list]:
+    """The pre-flight check: optimise as the writer's input would be, then list (raise)
+    everything ``fmt`` cannot express. Checking the optimised graph avoids false alarms
+    (a constant subgraph a target cannot express is folded away before writing)."""
+    graph, changes = prepare(graph, optimize, disable_passes)
+    unsupported_by_target(graph, fmt, **options)
+    return graph, changes
+
+
 def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: bool = False, optimize: bool = True,
            disable_passes=(), **options) -> list[Path]:
     """Write ``graph`` to ``path`` atomically (nothing is left behind on failure)."""
     f = detect(str(path), fmt, reading=False)
-    unsupported_by_target(graph, f, **options)
-    graph, _ = prepare(graph, optimize, disable_passes)
+    graph, _ = preflight(graph, f, optimize, disable_passes, **options)
     with atomic_output(path, force) as tmp:
         resolve(f.writer)(graph, tmp, **options)
         written = sorted(p.name for p in tmp.parent.iterdir())
@@ -134,9 +142,8 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     step(f"reading {fin.name} model")
     loaded = load_model(source, fin.name, **(reader_options or {}))
     wopts = writer_options or {}
-    unsupported_by_target(loaded.graph, fout, **wopts)
     step("optimising")
-    graph, changes = prepare(loaded.graph, optimize, disable_passes)
+    graph, changes = preflight(loaded.graph, fout, optimize, disable_passes, **wopts)
     step(f"writing {fout.name}")
     report = None
     with atomic_output(target, force) as tmp:

@@ -149,3 +149,27 @@ def test_plugin_api_errors_are_usage_errors(tmp_path):
                        env=env_without_gpu())
     assert r.returncode == 2 and "unknown framework 'tensorflow'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_check_judges_the_graph_the_writer_gets(tmp_path):
+    """Sigmoid of a constant has no Caffe layer, but constant folding removes it before
+    writing: check (like convert) looks at the optimised graph unless --no-optimize."""
+    import numpy as np
+
+    from convert.ir import save
+    from convert.ir.builder import GraphBuilder
+    from convert.ir.graph import Source
+    from robust_models import cli
+
+    b = GraphBuilder("gate", "test")
+    b.source = Source("test", "ChannelGate", "gate")
+    x = b.input("x", shape=("batch", 4, 5, 5))
+    g = b.op("Sigmoid", b.weight("g", np.linspace(-1, 1, 4, dtype=np.float32).reshape(4, 1, 1)))
+    b.output(b.op("Mul", x, g))
+    save(b.finish(), tmp_path / "gate.nnir")
+    r = cli("check", tmp_path / "gate.nnir", "--to", "caffe")
+    assert r.exit_code == 0, r.output
+    r = cli("check", tmp_path / "gate.nnir", "--to", "caffe", "--no-optimize")
+    assert r.exit_code == 3 and "Sigmoid x1" in r.output and "gate" in r.output
+    r = cli("convert", tmp_path / "gate.nnir", "-o", tmp_path / "gate.prototxt", "--verify")
+    assert r.exit_code == 0 and "verification PASS" in r.output, r.output

@@ -216,14 +216,17 @@ def inspect(model, from_fmt, weights, trust_pickle, io_layout, allow_missing_wei
 @click.option("--to", "to_fmt", default="onnx", show_default=True, metavar="FMT", help="Target format to check.")
 @click.option("--opset", type=int, help="ONNX opset to check against.")
 @reader_flags
-def check(model, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights, input_shape):
+@click.option("--no-optimize", is_flag=True, help="Check the graph as imported (convert --no-optimize).")
+@click.option("--disable-pass", multiple=True, metavar="NAME", help="As for convert. Repeatable.")
+def check(model, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights, input_shape,
+          no_optimize, disable_pass):
     """Pre-flight: list every layer or attribute that cannot be converted (exit 0 or 3).
 
     \b
     Example:
       nnconvert check model.keras --to caffe
     """
-    from ..api import load_model, unsupported_by_target
+    from ..api import load_model, preflight
     from ..formats import FORMATS, detect
 
     from ..errors import UnsupportedError
@@ -233,7 +236,7 @@ def check(model, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allo
     try:
         loaded = load_model(model, from_fmt, **ropts)
         _warn(loaded.warnings)
-        unsupported_by_target(loaded.graph, fmt, **({"opset": opset} if opset else {}))
+        preflight(loaded.graph, fmt, not no_optimize, disable_pass, **({"opset": opset} if opset else {}))
     except UnsupportedError as e:
         click.echo(_gap_report(model, fmt.name, e))
         raise SystemExit(EXIT_UNSUPPORTED)
