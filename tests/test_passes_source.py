@@ -36,7 +36,9 @@ def _model():
     return m
 
 
-@pytest.mark.parametrize("name", list(PASSES))
+# remove-dead needs a node nothing reads, which a traced torch model never has: the
+# hand-built graph in test_passes.py covers it.
+@pytest.mark.parametrize("name", [p for p in PASSES if p != "remove-dead"])
 def test_pass_alone_matches_torch(name):
     import torch
 
@@ -46,7 +48,8 @@ def test_pass_alone_matches_torch(name):
     x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
-    graph = from_torch(model, (torch.from_numpy(x),))
+    # torch.export keeps the buffer reshape as a graph op (the fx front end folds it on import).
+    graph = from_torch(model, (torch.from_numpy(x),), tracer="export")
     report = []
     opt = optimize(graph, disable=[p for p in PASSES if p != name], report=report)
     changes = dict(report)[name]
