@@ -135,3 +135,11 @@ def test_no_framework_imported_by_package_or_help():
             "assert not bad, bad\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_verbose_lists_what_each_pass_changed(nnir, tmp_path):
+    r = invoke("-v", "convert", nnir, "-o", tmp_path / "m.onnx")
+    assert r.exit_code == 0, r.output
+    assert "pass fold-batchnorm: 1 change(s)" in r.output
+    assert "pass fold-batchnorm: folded bn into conv" in r.output
+    assert "pass remove-identity: removed Dropout drop" in r.output

@@ -97,7 +97,8 @@ def _progress(total_hint: str = "verifying"):
     bar = {"b": None}
 
     def cb(done: int, total: int) -> None:
-        if total <= 1:
+        # A bar only on a terminal: in logs and pipelines it would be noise.
+        if total <= 1 or not click.get_text_stream("stderr").isatty():
             return
         if bar["b"] is None:
             bar["b"] = click.progressbar(length=total, label=total_hint, file=click.get_text_stream("stderr"))
@@ -122,9 +123,12 @@ def _progress(total_hint: str = "verifying"):
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--no-optimize", is_flag=True, help="Skip every graph optimisation pass.")
 @click.option("--disable-pass", multiple=True, metavar="NAME", help="Skip one optimisation pass. Repeatable.")
-def convert(source, output, to_fmt, opset, external_data, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights,
-            input_shape, verify, reference, samples, seed, rtol, atol, device, per_layer, artifacts, report_json,
-            report_md, force, no_optimize, disable_pass):
+@click.option("--caffe-fork-layers", is_flag=True,
+              help="Caffe target: allow layers that only Caffe forks have (SSD Permute, Normalize).")
+@click.pass_context
+def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights, trust_pickle, io_layout,
+            allow_missing_weights, input_shape, verify, reference, samples, seed, rtol, atol, device, per_layer,
+            artifacts, report_json, report_md, force, no_optimize, disable_pass, caffe_fork_layers):
     """Convert SOURCE to OUTPUT (formats from the file names or --from/--to).
 
     Nothing is written when the model has unsupported layers (all are listed), when
@@ -136,6 +140,8 @@ def convert(source, output, to_fmt, opset, external_data, from_fmt, weights, tru
     wopts = {"opset": opset} if opset else {}
     if external_data is not None:
         wopts["external"] = external_data
+    if caffe_fork_layers:
+        wopts["allow_fork"] = True
     vopts = dict(samples=samples, seed=seed, input_shapes=ropts["input_shapes"], reference=reference, rtol=rtol,
                  atol=atol, device=device, progress=_progress(), per_layer=per_layer,
                  artifacts=_artifacts_dir(artifacts, report_json, report_md) if per_layer else None)
@@ -150,6 +156,9 @@ def convert(source, output, to_fmt, opset, external_data, from_fmt, weights, tru
     for name, changes in res.passes:
         if changes:
             click.echo(f"pass {name}: {len(changes)} change(s)", err=True)
+            if ctx.obj.get("verbose"):  # -v: what each pass did
+                for change in changes:
+                    click.echo(f"  pass {name}: {change}", err=True)
     if res.report is not None:
         click.echo(res.report.table())
         _write_reports(res.report, report_json, report_md)

@@ -6,6 +6,7 @@ unreadable input or conversion error.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 
@@ -66,8 +67,11 @@ def main(ctx: click.Context, debug: bool, verbose: int, plugins: tuple[str, ...]
     Exit codes: 0 ok, 1 verification mismatch, 2 usage error,
                 3 unsupported model / unreadable input / conversion error.
     """
+    # Quiet TensorFlow's C++ start-up chatter if Keras ends up using it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    ctx.obj["verbose"] = verbose
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     from ..plugins import load_plugins

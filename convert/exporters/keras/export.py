@@ -63,7 +63,7 @@ def _build(graph: Graph) -> tuple[Any, list[Unsupported]]:
     return model, []
 
 
-def unsupported(graph: Graph) -> list[Unsupported]:
+def unsupported(graph: Graph, **_ignored) -> list[Unsupported]:
     """Every node or attribute the Keras target cannot express, all at once."""
     return _build(graph)[1]
 

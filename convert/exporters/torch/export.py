@@ -118,7 +118,7 @@ def _generate(graph: Graph) -> tuple[TorchCode | None, list[Unsupported]]:
     return TorchCode(source, ctx.state, [v.name for v in graph.inputs], [v.name for v in graph.outputs]), []
 
 
-def unsupported(graph: Graph) -> list[Unsupported]:
+def unsupported(graph: Graph, **_ignored) -> list[Unsupported]:
     """Every node or attribute the PyTorch target cannot express, all at once."""
     return _generate(graph)[1]
 
