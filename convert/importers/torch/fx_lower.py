@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ...errors import Unsupported
 from ...ir.graph import Graph
 from .fx_front import LOWER, ROOT, SHAPE_QUERIES, TV, FxUnsupported, Sym, key, leaf_key
@@ -96,12 +94,10 @@ class Lowerer:
 
     # -- lowering -------------------------------------------------------------------------
     def lower(self):
-        import torch
-
         for n in self.gm.graph.nodes:
             self.node = n
             try:
-                self._lower_node(n, torch)
+                self._lower_node(n)
             except FxUnsupported as e:
                 self.problems.extend(e.problems)
                 self.env[n] = None
@@ -109,7 +105,7 @@ class Lowerer:
             raise FxUnsupported(self.problems)
         return self.g
 
-    def _lower_node(self, n, torch) -> None:
+    def _lower_node(self, n) -> None:
         if n.op == "placeholder":
             val = self.meta(n)
             if n.target.startswith("*"):  # forward(*xs): xs_0, xs_1, ... as torch.export names them
@@ -208,4 +204,4 @@ def _has_tensor(val) -> bool:
     return hasattr(val, "opaque")
 
 
-__all__ = ["Lowerer", "np"]
+__all__ = ["Lowerer"]

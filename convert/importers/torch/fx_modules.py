@@ -201,8 +201,6 @@ def import_dropout(lx, node, mod):
     return lx.emit(target, (_x(lx, node), float(mod.p), False))
 
 
-__all__ = ["import_conv", "TV"]
-
 
 # -- recurrent layers ---------------------------------------------------------------
 def _rnn_states(lx, node, mod, n_states: int) -> list:
