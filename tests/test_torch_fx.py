@@ -166,3 +166,22 @@ def test_fx_front_end_does_not_import_dynamo():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+class Counter(nn.Module):
+    """forward() updates a buffer: the shape passes must not run it."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("calls", torch.zeros(1))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return x * 2
+
+
+def test_fx_refuses_in_place_state_updates_without_running_them():
+    m = Counter()
+    with pytest.raises(UnsupportedError, match="in place"):
+        from_torch(m, (torch.randn(2, 3),), tracer="fx")
+    assert float(m.calls) == 0.0

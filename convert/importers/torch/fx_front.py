@@ -39,7 +39,8 @@ HEAVY = {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Co
 # Calls whose non-tensor result is a shape fact (kept as a constant or a symbolic int).
 SHAPE_QUERIES = {"method:size", "method:dim", "method:numel", "method:ndimension", "fn:builtins.getattr",
                  "fn:builtins.len"}
-_RANDOM = ("rand", "normal", "bernoulli", "multinomial", "uniform", "dropout", "poisson")
+# Never folded to constants: random or uninitialised values.
+_RANDOM = ("rand", "normal", "bernoulli", "multinomial", "uniform", "dropout", "poisson", "empty")
 
 
 class FxUnsupported(Exception):
@@ -317,6 +318,10 @@ def convert_module(module, args: tuple, *, dynamic_batch: bool = True, input_nam
         raise FxUnsupported([Unsupported(name, "inputs", hint="non-tensor example inputs")])
     gm = trace(module, args)
     constant = _constant_nodes(gm)
+    for n in gm.graph.nodes:  # the shape passes run forward(): it must not change the module's state
+        if n.op == "call_method" and n.target.endswith("_") and not n.target.startswith("__") and \
+                n.args and n.args[0] in constant:
+            raise FxUnsupported([Unsupported(n.name, f"method:{n.target}", hint="updates a parameter or buffer in place")])
     try:
         first, consts = shape_pass(gm, args, constant)
     except Exception as e:  # noqa: BLE001
