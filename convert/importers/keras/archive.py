@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ModelLoadError
+from ... import limits
 
 SUPPORTED_MAJOR = ("2", "3")
 # Order in which a layer's sub-objects contribute to its flat weight list (= layer.weights).
@@ -95,26 +96,30 @@ def _read_zip(path: Path) -> KerasArchive:
 
     try:
         with zipfile.ZipFile(path) as zf:
+            limits.check_zip(str(path), zf, path.stat().st_size)
             names = set(zf.namelist())
             for need in ("config.json", "metadata.json", "model.weights.h5"):
                 if need not in names:
                     raise ModelLoadError(str(path), f"archive has no {need}")
-            meta = json.loads(zf.read("metadata.json"))
-            config = json.loads(zf.read("config.json"))
+            meta = limits.load_json(str(path), limits.read_zip_member(str(path), zf, "metadata.json"), "metadata.json")
+            config = limits.load_json(str(path), limits.read_zip_member(str(path), zf, "config.json"), "config.json")
             info = zf.getinfo("model.weights.h5")
             if info.compress_type == zipfile.ZIP_STORED:  # what Keras writes: read in place
                 data = _StoredMember(path, info)
             else:
-                data = io.BytesIO(zf.read("model.weights.h5"))
+                data = io.BytesIO(limits.read_zip_member(str(path), zf, "model.weights.h5"))
     except ModelLoadError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError, zlib.error,
+            NotImplementedError) as e:
         raise ModelLoadError(str(path), f"corrupted or truncated .keras archive ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(config, dict):
+        raise ModelLoadError(str(path), "metadata.json / config.json is not a JSON object")
     version = _check_version(path, meta.get("keras_version"))
     try:
         with data, h5py.File(data, "r") as h5:
-            root = _k3_node(h5)
-    except OSError as e:
+            root = _k3_node(h5, _Budget(str(path), data.seek(0, io.SEEK_END)))
+    except (OSError, KeyError, ValueError, TypeError) as e:
         raise ModelLoadError(str(path), f"model.weights.h5 cannot be read ({e})") from None
     return KerasArchive(config, root, version, "keras", str(path))
 
@@ -170,21 +175,46 @@ class _StoredMember(io.RawIOBase):
         super().close()
 
 
-def _k3_node(group) -> LayerWeights:
+class _Budget:
+    """Declared dataset sizes are checked before reading: a small HDF5 file cannot make
+    the reader allocate more than the bound of ``limits`` (chunked datasets may declare
+    any shape; unwritten chunks read back as fill values)."""
+
+    def __init__(self, path: str, file_size: int):
+        self.path = path
+        self.left = limits.ZIP_EXPANSION_RATIO * file_size + limits.ZIP_EXPANSION_SLACK
+
+    def read(self, ds, what: str) -> np.ndarray:
+        import h5py
+
+        if not isinstance(ds, h5py.Dataset):
+            raise ModelLoadError(self.path, f"{what} is not an HDF5 dataset")
+        n = limits.check_elements(self.path, f"weights dataset {what}", ds.shape or ())
+        nbytes = n * ds.dtype.itemsize
+        if nbytes > self.left:
+            raise ModelLoadError(self.path, f"weights dataset {what} declares {nbytes} bytes, more than the file "
+                                            f"can hold (corrupted or hostile file?)")
+        self.left -= nbytes
+        return np.asarray(ds)
+
+
+def _k3_node(group, budget: _Budget, depth: int = 0) -> LayerWeights:
     """One saveable object of a Keras 3 weights file, recursively."""
     import h5py
 
+    if depth > limits.MAX_JSON_DEPTH:
+        raise ModelLoadError(budget.path, "weights file nests groups too deeply")
     node = LayerWeights()
     if "vars" in group:
         v = group["vars"]
-        node.arrays = [np.asarray(v[str(i)]) for i in range(len(v))]
+        node.arrays = [budget.read(v[str(i)], f"{v.name}/{i}") for i in range(len(v))]
     for child in CHILD_ORDER + tuple(sorted(k for k in group if k not in CHILD_ORDER)):
         if child in ("vars", "layers") or child not in group or not isinstance(group[child], h5py.Group):
             continue
-        node.arrays += _k3_node(group[child]).arrays
+        node.arrays += _k3_node(group[child], budget, depth + 1).arrays
     if "layers" in group:
         for gname, g in group["layers"].items():
-            sub = _k3_node(g)
+            sub = _k3_node(g, budget, depth + 1)
             node.by_class[gname] = sub
             named = g["vars"].attrs.get("name") if "vars" in g else None
             if named is not None:
@@ -195,12 +225,15 @@ def _k3_node(group) -> LayerWeights:
 def _read_h5(path: Path) -> KerasArchive:
     import h5py
 
+    budget = _Budget(str(path), path.stat().st_size)
     try:
         with h5py.File(path, "r") as h5:
             raw = h5.attrs.get("model_config")
             if raw is None:
                 raise ModelLoadError(str(path), "HDF5 file has no model_config (a weights-only file?)")
-            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            config = limits.load_json(str(path), raw, "model_config")
+            if not isinstance(config, dict):
+                raise ModelLoadError(str(path), "model_config is not a JSON object")
             version = h5.attrs.get("keras_version")
             version = version.decode() if isinstance(version, bytes) else version
             if "model_weights" not in h5:
@@ -210,11 +243,11 @@ def _read_h5(path: Path) -> KerasArchive:
             for lname in mw:
                 g = mw[lname]
                 wnames = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("weight_names", [])]
-                arrays = [np.asarray(g[n]) for n in wnames]
+                arrays = [budget.read(g[n], f"{lname}/{n}") for n in wnames]
                 root.layers[lname] = LayerWeights(arrays, names=wnames)
     except ModelLoadError:
         raise
-    except (OSError, KeyError, ValueError) as e:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as e:
         raise ModelLoadError(str(path), f"corrupted or truncated HDF5 model file ({e})") from None
     version = _check_version(path, version)
     return KerasArchive(config, root, version, "h5", str(path))
