@@ -14,7 +14,6 @@ importer never needs to know which container it came from.
 from __future__ import annotations
 
 import io
-import json
 import re
 import struct
 import zipfile
