@@ -107,6 +107,13 @@ def prepare(graph: Graph, optimize: bool = True, disable_passes=()) -> tuple[Gra
     return run_passes(graph, disable=disable_passes, report=changes), changes
 
 
+def writer_passes(optimize: bool = True, disable_passes=()) -> dict:
+    """Writer options switching the passes a writer applies itself (fuse-activation)."""
+    from .passes.fuse_activation import enabled
+
+    return enabled(optimize, disable_passes)
+
+
 def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(), **options) -> tuple[Graph, list]:
     """The pre-flight check: optimise as the writer's input would be, then list (raise)
     everything ``fmt`` cannot express. Checking the optimised graph avoids false alarms
@@ -122,7 +129,7 @@ def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: boo
     f = detect(str(path), fmt, reading=False)
     graph, _ = preflight(graph, f, optimize, disable_passes, **options)
     with atomic_output(path, force) as tmp:
-        resolve(f.writer)(graph, tmp, **options)
+        resolve(f.writer)(graph, tmp, **{**writer_passes(optimize, disable_passes), **options})
         written = sorted(p.name for p in tmp.parent.iterdir())
     return [Path(path).parent / n for n in written]
 
@@ -147,7 +154,7 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     step(f"writing {fout.name}")
     report = None
     with atomic_output(target, force) as tmp:
-        resolve(fout.writer)(graph, tmp, **wopts)
+        resolve(fout.writer)(graph, tmp, **{**writer_passes(optimize, disable_passes), **wopts})
         if verify:
             step("verifying")
             report = verify_loaded(loaded, tmp, fout, source_label=source, target_label=target,

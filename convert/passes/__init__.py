@@ -12,6 +12,7 @@ from ..ir.graph import Graph
 from ..ir.validate import validate
 from .cleanup import remove_identity
 from .dead import remove_dead
+from .fold_affine import fold_affine
 from .fold_bn import fold_batchnorm
 from .fold_constants import fold_constants
 from .transposes import cancel_transposes
@@ -26,17 +27,22 @@ PASSES: dict[str, Pass] = {
     "fold-constants": fold_constants,
     "cancel-transposes": cancel_transposes,
     "fold-batchnorm": fold_batchnorm,
+    "fold-affine": fold_affine,
 }
+
+# Passes the writers apply while writing, where the target has a fused form the IR does
+# not (see fuse_activation.py); disabling one reaches the writer as a writer option.
+WRITER_PASSES = ("fuse-activation",)
 
 
 def optimize(graph: Graph, disable: Iterable[str] = (), report: list | None = None) -> Graph:
     """Run every enabled pass in order on a copy of ``graph``."""
     disabled = set(disable)
-    unknown = disabled - set(PASSES)
+    unknown = disabled - set(PASSES) - set(WRITER_PASSES)
     if unknown:
         from ..errors import UsageError
 
-        raise UsageError(f"unknown pass(es) {sorted(unknown)}; known: {', '.join(PASSES)}")
+        raise UsageError(f"unknown pass(es) {sorted(unknown)}; known: {', '.join([*PASSES, *WRITER_PASSES])}")
     g = graph.copy()
     for name, fn in PASSES.items():
         if name in disabled:
@@ -50,4 +56,4 @@ def optimize(graph: Graph, disable: Iterable[str] = (), report: list | None = No
     return g
 
 
-__all__ = ["optimize", "PASSES"]
+__all__ = ["optimize", "PASSES", "WRITER_PASSES"]

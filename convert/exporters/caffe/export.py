@@ -8,6 +8,7 @@ import numpy as np
 
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
+from ...passes.fuse_activation import fusable_activations
 from . import activation, conv, elementwise, norm, pool, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import CaffeContext
 from .registry import CAFFE_HANDLERS
@@ -102,11 +103,41 @@ def unsupported(graph: Graph, *, allow_fork: bool = False, **_ignored) -> list[U
     return build(graph, allow_fork)[1]
 
 
-def to_caffe(graph: Graph, *, allow_fork: bool = False) -> tuple[Any, list[list[np.ndarray]]]:
-    """(NetParameter without weights, blobs per layer in layer order)."""
+_FUSE_INTO = ("Convolution", "Deconvolution", "InnerProduct")
+_IN_PLACE = ("ReLU", "Sigmoid", "TanH", "ELU", "Clip", "AbsVal", "BNLL")
+
+
+def _in_place_activations(ctx: CaffeContext) -> None:
+    """Run each neuron layer that alone reads a Convolution / Deconvolution /
+    InnerProduct top in place (top == bottom), as Caffe nets do: one blob less."""
+    fused = fusable_activations(ctx.graph, lambda n: True)
+    layers = ctx.layers
+    readers: dict[str, int] = {}
+    for l in layers:
+        for b in l.proto.bottom:
+            readers[b] = readers.get(b, 0) + 1
+    for v, act in fused.items():
+        if readers.get(v) != 1:
+            continue
+        prod = next((l for l in layers if v in l.proto.top), None)
+        neuron = next((l for l in layers if list(l.proto.bottom) == [v]), None)
+        if prod is None or neuron is None or prod.proto.type not in _FUSE_INTO or neuron.proto.type not in _IN_PLACE \
+                or len(neuron.proto.top) != 1:
+            continue
+        t = neuron.proto.top[0]
+        tops = prod.proto.top
+        tops[list(tops).index(v)] = t
+        neuron.proto.bottom[0] = t
+
+
+def to_caffe(graph: Graph, *, allow_fork: bool = False, fuse_activations: bool = True) -> tuple[Any, list[list[np.ndarray]]]:
+    """(NetParameter without weights, blobs per layer in layer order); ``fuse_activations``:
+    activations after Convolution/InnerProduct run in place."""
     ctx, problems = build(graph, allow_fork)
     if problems:
         raise UnsupportedError(problems, "Caffe export")
+    if fuse_activations:
+        _in_place_activations(ctx)
     net = ctx.pb.NetParameter()
     net.name = graph.name or "net"
     for l in ctx.layers:
@@ -159,12 +190,13 @@ def file_pair(path: str | Path) -> tuple[Path, Path]:
     raise UsageError(f"{path}: the Caffe target writes a .prototxt (+ .caffemodel beside it) or a .caffemodel")
 
 
-def save(graph: Graph, path: str | Path, *, allow_fork: bool = False, **_ignored) -> list[Path]:
+def save(graph: Graph, path: str | Path, *, allow_fork: bool = False, fuse_activations: bool = True,
+         **_ignored) -> list[Path]:
     """Write deploy.prototxt and the .caffemodel beside it (same stem), deterministically."""
     from google.protobuf import text_format
 
     proto_path, model_path = file_pair(path)
-    net, blobs = to_caffe(graph, allow_fork=allow_fork)
+    net, blobs = to_caffe(graph, allow_fork=allow_fork, fuse_activations=fuse_activations)
     proto_path.write_text(text_format.MessageToString(net), encoding="utf-8")
     model_path.write_bytes(caffemodel_bytes(net, blobs))
     return [proto_path, model_path] if Path(path) == proto_path else [model_path, proto_path]

@@ -16,6 +16,25 @@ _MERGE = {"Add": "Add", "Sum": "Add", "Sub": "Subtract", "Mul": "Multiply", "Max
           "Mean": "Average"}
 
 
+def fused_name(node) -> str | None:
+    """The ``activation=`` string a Conv/Dense layer takes for this IR node, computing
+    exactly what the stand-alone layer would, or None."""
+    a = node.attrs
+    if node.op in _ACTIVATION:
+        return _ACTIVATION[node.op]
+    if node.op == "Elu" and float(a.get("alpha", 1.0)) == 1.0:
+        return "elu"
+    if node.op == "Selu" and (float(a.get("alpha", _SELU[0])), float(a.get("gamma", _SELU[1]))) == _SELU:
+        return "selu"
+    if node.op == "Gelu" and a.get("approximate", "none") == "none":
+        return "gelu"
+    if node.op == "Silu" and float(a.get("beta", 1.0)) == 1.0:
+        return "silu"
+    if node.op == "Clip" and a.get("min") == 0.0 and a.get("max") in (None, 6.0):
+        return "relu" if a.get("max") is None else "relu6"
+    return None
+
+
 def _unary(node, ctx: KerasContext, layer) -> None:
     t, have = ctx.raw(node.inputs[0])
     ctx.put(node.outputs[0], layer(t), have)

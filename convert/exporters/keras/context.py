@@ -26,7 +26,7 @@ def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedA
 
 
 class KerasContext:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, fused: dict[str, Node] | None = None):
         import keras
 
         self.keras = keras
@@ -41,6 +41,7 @@ class KerasContext:
         self._names: set[str] = set()
         self._layer_used: set[str] = set()
         self._cache: dict[tuple[str, L.Perm], Any] = {}
+        self.fused = fused or {}  # value -> the activation node its Conv/Dense layer absorbs
 
     # -- names ---------------------------------------------------------------
     def unique(self, base: str) -> str:
@@ -110,6 +111,17 @@ class KerasContext:
         if weights is not None:
             layer.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
         return out
+
+    def fuse_activation(self, value: str) -> tuple[str | None, str]:
+        """(Keras activation string, value the layer's output stands for) for the layer
+        computing ``value``: the activation after it is absorbed when fusion allows."""
+        act = self.fused.get(value)
+        if act is None:
+            return None, value
+        from .activations import fused_name
+
+        self.done.add(act.name)
+        return fused_name(act), act.outputs[0]
 
     def bias_add_after(self, node: Node, n_out: int) -> tuple[Node, np.ndarray] | None:
         """The Add of a 1-D constant that alone consumes ``node``'s output (fused into Dense)."""

@@ -7,6 +7,8 @@ from typing import Any
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
+from ...passes.fuse_activation import fusable_activations
+from .activations import fused_name
 from .context import KerasContext
 from .registry import KERAS_HANDLERS
 
@@ -18,8 +20,9 @@ def _problem(node, err: UnsupportedAttributeError | None) -> Unsupported:
     return Unsupported(layer, node.op, err.attribute, err.value, err.hint)
 
 
-def _build(graph: Graph) -> tuple[Any, list[Unsupported]]:
-    ctx = KerasContext(graph)
+def _build(graph: Graph, fuse_activations: bool = False) -> tuple[Any, list[Unsupported]]:
+    fused = fusable_activations(graph, lambda n: fused_name(n) is not None) if fuse_activations else None
+    ctx = KerasContext(graph, fused)
     keras = ctx.keras
     problems: list[Unsupported] = []
     inputs = []
@@ -68,20 +71,21 @@ def unsupported(graph: Graph, **_ignored) -> list[Unsupported]:
     return _build(graph)[1]
 
 
-def to_keras(graph: Graph) -> Any:
-    """A ``keras.Model`` (functional, built-in layers only) computing the IR graph."""
-    model, problems = _build(graph)
+def to_keras(graph: Graph, fuse_activations: bool = True) -> Any:
+    """A ``keras.Model`` (functional, built-in layers only) computing the IR graph;
+    ``fuse_activations``: a trailing activation becomes the Conv/Dense layer's own."""
+    model, problems = _build(graph, fuse_activations)
     if problems:
         raise UnsupportedError(problems, "Keras export")
     return model
 
 
-def save(graph: Graph, path: str | Path, **_ignored) -> list[Path]:
+def save(graph: Graph, path: str | Path, *, fuse_activations: bool = True, **_ignored) -> list[Path]:
     """Write a ``.keras`` file that ``keras.saving.load_model`` reads without nnconvert."""
     path = Path(path)
     if path.suffix != ".keras":
         raise UsageError(f"{path}: the Keras target writes .keras files")
-    model = to_keras(graph)
+    model = to_keras(graph, fuse_activations)
     model.save(str(path))
     _reproducible(path)
     return [path]

@@ -68,17 +68,19 @@ def export_conv(node, ctx: KerasContext):
         else:
             x = _zero_pad(ctx, node, x, begin, end)
     c_in = w.shape[1] * group
+    act, out = ctx.fuse_activation(node.outputs[0])
     if group == c_in and group > 1 and nd == 2:  # depthwise: (C*mult, 1, kh, kw) -> (kh, kw, C, mult)
         mult = w.shape[0] // group
         kw = w.reshape(group, mult, *kernel).transpose(2, 3, 0, 1)
         layer = ctx.layers.DepthwiseConv2D(kernel, strides=strides, padding=padding, depth_multiplier=mult,
-                                           dilation_rate=dil, use_bias=b is not None, name=ctx.name(node))
+                                           dilation_rate=dil, use_bias=b is not None, activation=act,
+                                           name=ctx.name(node))
     else:
         kw = w.transpose(L.OIHW_TO_HWIO[w.ndim])
         layer = ctx.layers.__dict__[f"Conv{_ND[nd]}"](int(w.shape[0]), kernel, strides=strides, padding=padding,
                                                       dilation_rate=dil, groups=group, use_bias=b is not None,
-                                                      name=ctx.name(node))
-    ctx.put(node.outputs[0], ctx.call(layer, x, [kw] + ([b] if b is not None else [])), cl)
+                                                      activation=act, name=ctx.name(node))
+    ctx.put(out, ctx.call(layer, x, [kw] + ([b] if b is not None else [])), cl)
 
 
 @register("ConvTranspose")
@@ -93,16 +95,17 @@ def export_conv_transpose(node, ctx: KerasContext):
         raise unsupported_attr("dilations", list(dil), "Keras cannot combine strides and dilation here")
     cl = L.channels_last(nd + 2)
     x = ctx.get(node.inputs[0], cl)
+    act, out = ctx.fuse_activation(node.outputs[0])  # element-wise: commutes with the crop below
     # 'valid' with explicit output_padding gives the full (uncropped) output; pads crop it.
     layer = ctx.layers.__dict__[f"Conv{_ND[nd]}Transpose"](
         int(w.shape[1]), tuple(int(k) for k in w.shape[2:]), strides=strides, padding="valid",
         output_padding=out_pad if any(out_pad) else None, dilation_rate=dil, use_bias=b is not None,
-        name=ctx.name(node))
+        activation=act, name=ctx.name(node))
     y = ctx.call(layer, x, [w.transpose(L.OIHW_TO_HWIO[w.ndim])] + ([b] if b is not None else []))
     if any(begin) or any(end):
         crop = tuple((int(p), int(q)) for p, q in zip(begin, end))
         y = ctx.layers.__dict__[f"Cropping{_ND[nd]}"](crop[0] if nd == 1 else crop, name=ctx.name(node, "crop"))(y)
-    ctx.put(node.outputs[0], y, cl)
+    ctx.put(out, y, cl)
 
 
 def _pool_out(n: int, k: int, s: int, b: int, e: int, ceil: bool) -> int:
@@ -213,7 +216,8 @@ def _dense(node, ctx: KerasContext, x_value: str, kernel: np.ndarray, bias: np.n
         if have[-1] != len(have) - 1:
             have = L.identity(len(have))
         x = ctx.get(x_value, have)
-    layer = ctx.layers.Dense(int(kernel.shape[1]), use_bias=bias is not None, name=ctx.name(node))
+    act, out_value = ctx.fuse_activation(out_value)
+    layer = ctx.layers.Dense(int(kernel.shape[1]), use_bias=bias is not None, activation=act, name=ctx.name(node))
     ctx.put(out_value, ctx.call(layer, x, [kernel] + ([bias] if bias is not None else [])), have)
 
 
