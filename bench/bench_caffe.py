@@ -4,7 +4,7 @@
 
 Builds a ResNet-50 deploy prototxt (MSRA style: conv + in-place BatchNorm + Scale + ReLU)
 and a caffemodel with random float32 weights in a temp dir, then times the conversion in
-a fresh subprocess: wall time per stage and peak RSS (ru_maxrss). Targets: under 3 s,
+a fresh subprocess: wall time per stage and peak RSS (VmHWM, read in the child). Targets: under 3 s,
 peak RSS growth under 3x the weight bytes.
 """
 from __future__ import annotations
@@ -93,24 +93,26 @@ def write_caffemodel(path: Path, params, rng) -> int:
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[4])
+sys.path.insert(0, sys.argv[4] + "/bench")
+from common import peak_rss  # VmHWM: ru_maxrss would carry the parent's RSS across fork+exec
 t0 = time.perf_counter()
 import onnx, onnxruntime  # noqa: F401  (imports are not conversion cost)
 from convert.importers.caffe import from_caffe
 from convert.exporters.onnx import save_onnx
 from convert.importers.caffe import layers  # noqa: F401
 from convert.importers.caffe.importer import build_graph, read_net
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+base = peak_rss()
 t1 = time.perf_counter()
 cn, blobs = read_net(sys.argv[1], sys.argv[2], False)
 t2 = time.perf_counter()
 graph, _ = build_graph(cn, blobs, False, sys.argv[1])
 t3 = time.perf_counter()
-after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+after_import = peak_rss()
 save_onnx(graph, sys.argv[3], check=False)
 t4 = time.perf_counter()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = peak_rss()
 print(json.dumps({"parse_s": t2 - t1, "build_s": t3 - t2, "onnx_write_s": t4 - t3, "total_s": t4 - t1,
                   "import_s": t1 - t0, "rss_base": base, "rss_import": after_import, "rss_peak": peak, "weight_bytes": graph.weight_bytes()}))
 """

@@ -68,15 +68,18 @@ print(sorted(ts)[len(ts) // 2] * 1000)
 
 def measure(python: str, code: str, *args: str) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one subprocess."""
+    # Peak RSS is the child's VmHWM read inside it: the wait4 ru_maxrss of a child carries
+    # this parent's RSS over fork+exec.
+    code += "\nimport sys as _s; _s.stderr.write('VmHWM ' + open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
     t = time.perf_counter()
     p = subprocess.Popen([python, "-c", code, *args], env=ENV, cwd=REPO, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
+    _, status, _usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     err = p.stderr.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"subprocess failed:\n{err[-3000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, int(err.rsplit("VmHWM ", 1)[1].split()[0]) / 1024
 
 
 def latency(path: str, runs: int) -> float:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from common import peak_rss  # noqa: E402  (VmHWM inside the worker, as bench/run measures it)
 OPSET = 18
 CONVERTERS = ("nnconvert", "torch.onnx dynamo", "torch.onnx torchscript")
 
@@ -119,25 +120,14 @@ def worker(converter: str, model_name: str, out: str) -> None:
         torch.onnx.export(model, (x,), out, dynamo=False, opset_version=OPSET, input_names=["x"],
                           dynamic_axes={"x": {0: "batch"}})
     t2, c2 = time.perf_counter(), time.process_time()
-    peak = peak_rss_mb()
+    peak = peak_rss() / 2**20
     print(json.dumps({"startup_s": t1 - t0, "convert_s": t2 - t1, "convert_cpu_s": c2 - c1,
                       "peak_rss_mb": peak}))
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS. VmHWM belongs to the current address space; ru_maxrss
-    would carry the parent's high-water mark across fork+exec."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_worker(converter: str, model_name: str, out: str) -> dict:
-    """One conversion in a fresh process; its peak RSS is that process's own ru_maxrss."""
+    """One conversion in a fresh process; its peak RSS is that process's own VmHWM,
+    read inside it (ru_maxrss would include this parent's)."""
     proc = subprocess.run([sys.executable, __file__, "--worker", converter, model_name, out],
                           capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if proc.returncode != 0:

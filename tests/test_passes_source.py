@@ -18,12 +18,13 @@ def _model():
             self.drop, self.ident = nn.Dropout(0.5), nn.Identity()
             self.fc, self.bn1 = nn.Linear(4 * 6 * 6, 5), nn.BatchNorm1d(5)
             self.register_buffer("scale", torch.linspace(0.5, 1.5, 4))
+            self.register_buffer("gain", torch.linspace(0.5, 1.5, 5))  # per-channel Mul after fc: fold-affine
 
         def forward(self, x):
             y = self.ident(self.drop(self.bn(self.conv(x))))
             y = y * self.scale.reshape(1, -1, 1, 1)              # constant subgraph: fold-constants
             y = torch.sigmoid(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # transposes that cancel
-            return self.bn1(self.fc(y.flatten(1)))
+            return self.bn1(self.fc(y.flatten(1)) * self.gain)
 
     torch.manual_seed(0)
     m = Net().eval()

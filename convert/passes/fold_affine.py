@@ -113,7 +113,7 @@ def _apply(graph: Graph, prev: Node, op: str, v: np.ndarray) -> None:
             w = (w.reshape((g, cin // g, mpg) + w.shape[2:]) * v.reshape((g, 1, mpg) + (1,) * (w.ndim - 2))).reshape(w.shape)
         else:  # Gemm: B is (out, in) with transB=1, else (in, out)
             w = w * (v[:, None] if prev.attrs.get("transB", 0) else v[None, :])
-        wname = _fresh(graph, prev.inputs[1] + "_scalefold")
+        wname = _own(graph, prev, 1, prev.inputs[1] + "_scalefold")
         graph.weights[wname] = w.astype(dtype)
         prev.inputs[1] = wname
         if not has_b:
@@ -121,9 +121,18 @@ def _apply(graph: Graph, prev: Node, op: str, v: np.ndarray) -> None:
         b = b * v
     else:
         b = b + v
-    bname = _fresh(graph, prev.name + "_bias_affinefold")
+    bname = _own(graph, prev, 2, prev.name + "_bias_affinefold") if has_b else _fresh(graph, prev.name + "_bias_affinefold")
     graph.weights[bname] = np.ascontiguousarray(b, dtype=dtype)
     prev.inputs = [prev.inputs[0], prev.inputs[1], bname]
+
+
+def _own(graph: Graph, node: Node, k: int, base: str) -> str:
+    """The name to store ``node``'s folded input ``k`` under: its own name when no other
+    node reads that weight (names stay stable across folds), else a fresh one."""
+    name = node.inputs[k]
+    if sum(i == name for n in graph.nodes for i in n.inputs) == 1 and name not in {v.name for v in graph.outputs}:
+        return name
+    return _fresh(graph, base)
 
 
 def _fresh(graph: Graph, base: str) -> str:
