@@ -120,6 +120,10 @@ def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(
     (a constant subgraph a target cannot express is folded away before writing)."""
     graph, changes = prepare(graph, optimize, disable_passes)
     unsupported_by_target(graph, fmt, **options)
+    if writer_passes(optimize, disable_passes)["fuse_activations"]:
+        from .passes.fuse_activation import report
+
+        changes.append(("fuse-activation", report(graph, fmt.name)))
     return graph, changes
 
 

@@ -221,3 +221,23 @@ def test_caffe_writer_runs_activations_in_place(tmp_path, disable):
         want = m(x).numpy()
     got = run_onnx(graph, {graph.inputs[0].name: x.numpy()})
     assert_close(next(iter(got.values())), want, rtol=1e-5, atol=1e-6, what="caffe in place")
+
+
+@pytest.mark.parametrize("flags,listed", [((), True), (("--disable-pass", "fuse-activation"), False)],
+                         ids=["listed", "disabled"])
+def test_cli_reports_fused_activations(tmp_path, flags, listed):
+    """--disable-pass fuse-activation is a known pass name; -v lists what the writer fuses."""
+    torch = pytest.importorskip("torch")
+    from click.testing import CliRunner
+
+    from convert.api import export
+    from convert.cli.main import main
+    from convert.importers.torch import from_torch
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    export(from_torch(m, (torch.randn(1, 3, 6, 6),)), tmp_path / "m.nnir", force=True)
+    r = CliRunner().invoke(main, ["-v", "convert", str(tmp_path / "m.nnir"), "-o", str(tmp_path / "m.prototxt"),
+                                  *flags])
+    assert r.exit_code == 0, r.output
+    assert ("pass fuse-activation: 1 change(s)" in r.output) == listed, r.output

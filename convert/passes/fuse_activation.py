@@ -47,6 +47,29 @@ def _produces(graph: Graph, node: Node, producers: dict[str, Node]) -> bool:
     return False
 
 
+CAFFE_IN_PLACE = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Abs", "Softplus", "Clip")
+
+
+def accept_for(target: str) -> Callable[[Node], bool] | None:
+    """Which activations ``target``'s writer fuses (None: the target has no fused form)."""
+    if target == "keras":
+        from ..exporters.keras.activations import fused_name
+
+        return lambda n: fused_name(n) is not None
+    if target == "caffe":
+        return lambda n: n.op in CAFFE_IN_PLACE
+    return None
+
+
+def report(graph: Graph, target: str) -> list[str]:
+    """What the writer of ``target`` fuses, in words (for the pass report)."""
+    accept = accept_for(target)
+    if accept is None:
+        return []
+    return [f"{act.name} ({act.op}) into the layer computing {value}"
+            for value, act in fusable_activations(graph, accept).items()]
+
+
 def enabled(optimize: bool = True, disable=()) -> dict:
     """The writer options that switch writer-side passes (``fuse_activations``)."""
     return {"fuse_activations": bool(optimize) and "fuse-activation" not in set(disable or ())}

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
-from ...passes.fuse_activation import fusable_activations
+from ...passes.fuse_activation import accept_for, fusable_activations
 from . import activation, conv, elementwise, norm, pool, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import CaffeContext
 from .registry import CAFFE_HANDLERS
@@ -110,7 +110,7 @@ _IN_PLACE = ("ReLU", "Sigmoid", "TanH", "ELU", "Clip", "AbsVal", "BNLL")
 def _in_place_activations(ctx: CaffeContext) -> None:
     """Run each neuron layer that alone reads a Convolution / Deconvolution /
     InnerProduct top in place (top == bottom), as Caffe nets do: one blob less."""
-    fused = fusable_activations(ctx.graph, lambda n: True)
+    fused = fusable_activations(ctx.graph, accept_for("caffe"))
     layers = ctx.layers
     readers: dict[str, int] = {}
     for l in layers:

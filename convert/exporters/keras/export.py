@@ -7,8 +7,7 @@ from typing import Any
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
-from ...passes.fuse_activation import fusable_activations
-from .activations import fused_name
+from ...passes.fuse_activation import accept_for, fusable_activations
 from .context import KerasContext
 from .registry import KERAS_HANDLERS
 
@@ -21,7 +20,7 @@ def _problem(node, err: UnsupportedAttributeError | None) -> Unsupported:
 
 
 def _build(graph: Graph, fuse_activations: bool = False) -> tuple[Any, list[Unsupported]]:
-    fused = fusable_activations(graph, lambda n: fused_name(n) is not None) if fuse_activations else None
+    fused = fusable_activations(graph, accept_for("keras")) if fuse_activations else None
     ctx = KerasContext(graph, fused)
     keras = ctx.keras
     problems: list[Unsupported] = []
