@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ...protowire import field_header, varint as _varint
+
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...passes.fuse_activation import accept_for, fusable_activations
@@ -146,20 +148,8 @@ def to_caffe(graph: Graph, *, allow_fork: bool = False, fuse_activations: bool =
 
 
 # -- binary writing: blobs appended as raw packed floats, never copied into protobuf --
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def _field(num: int, payload: bytes) -> bytes:
-    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
+    return field_header(num, len(payload)) + payload
 
 
 def _blob_bytes(arr: np.ndarray) -> bytes:

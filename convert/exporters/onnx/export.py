@@ -188,21 +188,7 @@ class _DataFile:
             self.f.close()
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _field(number: int, payload_len: int) -> bytes:
-    """Tag and length of a length-delimited protobuf field."""
-    return _varint((number << 3) | 2) + _varint(payload_len)
+from ...protowire import field_header as _field
 
 
 _GRAPH_FIELD, _INITIALIZER_FIELD, _RAW_DATA_FIELD = 7, 5, 9

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...protowire import key as _key
+from ...protowire import varint as _len
+
 # Field numbers (Caffe's caffe.proto).
 NET_LAYER, NET_LAYERS_V1 = 100, 2
 LAYER_BLOBS, V1_BLOBS = 7, 6
@@ -138,17 +141,3 @@ def split_net(buf) -> tuple[bytes, list[list[RawBlob]], list[list[RawBlob]]]:
     return bytes(out), new_blobs, v1_blobs
 
 
-def _key(num: int, wt: int) -> bytes:
-    return _len((num << 3) | wt)
-
-
-def _len(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
