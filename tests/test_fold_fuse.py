@@ -95,6 +95,68 @@ def test_fold_affine_can_be_disabled():
     assert [n.op for n in optimize(g, disable=["fold-affine"]).nodes] == ["Conv", "Mul", "Add", "Relu"]
 
 
+# -- fold-pad -----------------------------------------------------------------------------------
+def pad_conv(pads, mode="constant", value=0.0, channels_last=False):
+    def build():
+        b = _b("pad_conv")
+        shape = (2, 5, 6, 3) if channels_last else (2, 3, 5, 6)
+        x = b.input("x", shape=("batch",) + shape[1:])
+        y = b.op("Pad", x, pads=pads, mode=mode, value=value)
+        if channels_last:
+            y = b.op("Transpose", y, perm=[0, 3, 1, 2])
+        w = b.weight("w", RNG.standard_normal((4, 3, 3, 3)))
+        b.output(b.op("Conv", y, w, kernel_shape=[3, 3], strides=[2, 1], pads=[1, 0, 0, 1]))
+        return b.finish(), shape
+    return build
+
+
+PADS = [
+    ("zero-pad-asymmetric", pad_conv([0, 0, 1, 2, 0, 0, 3, 0]), ["Conv"]),
+    ("zero-pad-channels-last", pad_conv([0, 2, 1, 0, 0, 0, 2, 0], channels_last=True), ["Transpose", "Conv"]),
+    ("value-one-kept", pad_conv([0, 0, 1, 1, 0, 0, 1, 1], value=1.0), ["Pad", "Conv"]),
+    ("reflect-kept", pad_conv([0, 0, 1, 1, 0, 0, 1, 1], mode="reflect"), ["Pad", "Conv"]),
+    ("channel-pad-kept", pad_conv([0, 1, 0, 0, 0, 0, 0, 0]), ["Pad", "Conv"]),
+    ("crop-kept", pad_conv([0, 0, -1, 0, 0, 0, 0, 0]), ["Pad", "Conv"]),
+]
+
+
+@pytest.mark.parametrize("name,build,ops", PADS, ids=[c[0] for c in PADS])
+def test_fold_pad(name, build, ops):
+    g, shape = build()
+    if name == "channel-pad-kept":  # the Conv then reads 4 channels
+        g.weights["w"] = RNG.standard_normal((4, 4, 3, 3)).astype(np.float32)
+    feed = {"x": RNG.standard_normal(shape).astype(np.float32)}
+    report = []
+    opt = optimize(g, report=report)
+    assert [n.op for n in opt.nodes] == ops
+    assert bool(dict(report)["fold-pad"]) == ("Pad" not in ops)
+    want = run_onnx(g, feed, optimize=False)
+    got = run_onnx(opt, feed, optimize=False)
+    for k in want:
+        assert_close(got[k], want[k], rtol=1e-5, atol=1e-6, what=name)
+
+
+def test_keras_zero_padding_folds_into_conv(tmp_path):
+    """Keras ZeroPadding2D + 'valid' Conv2D (ResNet50's stem): no Pad left in the ONNX."""
+    keras = pytest.importorskip("keras")
+    import onnx
+    import onnxruntime as ort
+
+    from convert.api import convert_file
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((9, 10, 3))
+    y = keras.layers.Conv2D(4, 3, strides=2)(keras.layers.ZeroPadding2D(((1, 2), (3, 0)))(inp))
+    src = keras.Model(inp, y)
+    src.save(tmp_path / "m.keras")
+    convert_file(str(tmp_path / "m.keras"), str(tmp_path / "m.onnx"))
+    assert "Pad" not in [n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node]
+    x = np.random.default_rng(2).standard_normal((2, 9, 10, 3)).astype(np.float32)
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert_close(got, np.asarray(src(x)), rtol=1e-5, atol=1e-5, what="keras zero padding")
+
+
 # -- Caffe: BatchNorm + Scale folded, ones-kernel Deconvolution as Resize ------------------------
 def test_caffe_conv_batchnorm_scale_relu_is_one_conv(tmp_path):
     """Conv -> BatchNorm -> Scale -> ReLU (how Caffe ResNets are written) optimises to Conv -> Relu."""

@@ -16,11 +16,12 @@ def _model():
             super().__init__()
             self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
             self.drop, self.ident = nn.Dropout(0.5), nn.Identity()
-            self.fc, self.bn1 = nn.Linear(4 * 6 * 6, 5), nn.BatchNorm1d(5)
+            self.fc, self.bn1 = nn.Linear(4 * 9 * 7, 5), nn.BatchNorm1d(5)
             self.register_buffer("scale", torch.linspace(0.5, 1.5, 4))
             self.register_buffer("gain", torch.linspace(0.5, 1.5, 5))  # per-channel Mul after fc: fold-affine
 
         def forward(self, x):
+            x = nn.functional.pad(x, (1, 0, 2, 1))                # zero Pad before a Conv: fold-pad
             y = self.ident(self.drop(self.bn(self.conv(x))))
             y = y * self.scale.reshape(1, -1, 1, 1)              # constant subgraph: fold-constants
             y = torch.sigmoid(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # transposes that cancel

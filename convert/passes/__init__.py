@@ -15,6 +15,7 @@ from .dead import remove_dead
 from .fold_affine import fold_affine
 from .fold_bn import fold_batchnorm
 from .fold_constants import fold_constants
+from .fold_pad import fold_pad
 from .transposes import cancel_transposes
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ PASSES: dict[str, Pass] = {
     "remove-identity": remove_identity,
     "fold-constants": fold_constants,
     "cancel-transposes": cancel_transposes,
+    "fold-pad": fold_pad,
     "fold-batchnorm": fold_batchnorm,
     "fold-affine": fold_affine,
 }
