@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import Unsupported, UnsupportedAttributeError, UnsupportedError
 from .graph import Graph, Node, Source, Value
+from ..naming import fresh
 
 _SAFE = re.compile(r"[^A-Za-z0-9_./:-]")
 
@@ -31,10 +32,7 @@ class GraphBuilder:
     def unique(self, base: str, _space: set | None = None) -> str:
         space = self._names if _space is None else _space
         base = _SAFE.sub("_", base) or "v"
-        name, i = base, 1
-        while name in space:
-            name = f"{base}_{i}"
-            i += 1
+        name = fresh(base, space)
         space.add(name)
         return name
 

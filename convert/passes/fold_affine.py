@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph, Node
+from ..naming import fresh
 
 _FOLDABLE = ("Conv", "ConvTranspose", "Gemm")
 
@@ -136,8 +137,5 @@ def _own(graph: Graph, node: Node, k: int, base: str) -> str:
 
 
 def _fresh(graph: Graph, base: str) -> str:
-    name, i = base, 1
-    while name in graph.weights:
-        name = f"{base}_{i}"
-        i += 1
+    name = fresh(base, graph.weights)
     return name

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph
+from ..naming import fresh
 
 _FOLDABLE = ("Conv", "ConvTranspose", "Gemm")
 
@@ -62,8 +63,5 @@ def fold_batchnorm(graph: Graph) -> tuple[Graph, list[str]]:
 
 
 def _fresh(graph: Graph, base: str) -> str:
-    name, i = base, 1
-    while name in graph.weights:
-        name = f"{base}_{i}"
-        i += 1
+    name = fresh(base, graph.weights)
     return name

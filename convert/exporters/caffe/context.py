@@ -13,14 +13,10 @@ import numpy as np
 from ...errors import UnsupportedAttributeError
 from ...ir.graph import Graph, Node
 from ...ir.optable import OPS
+from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
+from ...naming import fresh
 
 
-def attr(node: Node, key: str) -> Any:
-    """An attribute with the op table's default."""
-    if key in node.attrs and node.attrs[key] is not None:
-        return node.attrs[key]
-    spec = OPS[node.op].attrs[key]
-    return None if spec.required else spec.default
 
 
 def bad(attribute: str, value: Any, hint: str = "") -> UnsupportedAttributeError:
@@ -61,20 +57,14 @@ class CaffeContext:
 
     def layer_name(self, suffix: str = "", base: str | None = None) -> str:
         base = (base or self.base_name()) + (f"/{suffix}" if suffix else "")
-        name, i = base, 1
-        while name in self._layer_names:
-            name = f"{base}_{i}"
-            i += 1
+        name = fresh(base, self._layer_names)
         self._layer_names.add(name)
         return name
 
     def tmp(self, hint: str) -> str:
         """A fresh blob name for a value between two layers of one IR node."""
         base = f"{self.node.name}/{hint}" if self.node is not None else hint
-        name, i = base, 1
-        while name in self._blob_names:
-            name = f"{base}_{i}"
-            i += 1
+        name = fresh(base, self._blob_names)
         self._blob_names.add(name)
         return name
 

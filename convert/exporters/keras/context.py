@@ -9,16 +9,13 @@ import numpy as np
 from ...errors import UnsupportedAttributeError
 from ...ir.graph import Graph, Node
 from ...ir.optable import OPS
+from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
 from . import layout as L
+from ...naming import fresh
 
 _NAME = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
-def attr(node: Node, key: str) -> Any:
-    if key in node.attrs:
-        return node.attrs[key]
-    spec = OPS[node.op].attrs[key]
-    return None if spec.required else spec.default
 
 
 def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedAttributeError:
@@ -46,10 +43,7 @@ class KerasContext:
     # -- names ---------------------------------------------------------------
     def unique(self, base: str) -> str:
         base = _NAME.sub("_", base).strip("_") or "layer"
-        name, i = base, 1
-        while name in self._names:
-            name = f"{base}_{i}"
-            i += 1
+        name = fresh(base, self._names)
         self._names.add(name)
         return name
 

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...ir.graph import Graph, Node
+from ...naming import fresh
 
 ONNX_DTYPE = {
     "float32": 1, "uint8": 2, "int8": 3, "int16": 5, "int32": 6, "int64": 7, "bool": 9,
@@ -29,10 +30,7 @@ class OnnxContext:
         self.functions.setdefault((function.domain, function.name), function)
 
     def unique(self, base: str) -> str:
-        name, i = base, 1
-        while name in self._names:
-            name = f"{base}_{i}"
-            i += 1
+        name = fresh(base, self._names)
         self._names.add(name)
         return name
 
@@ -60,7 +58,3 @@ class OnnxContext:
 
     def weight(self, name: str) -> np.ndarray | None:
         return self.graph.weights.get(name)
-
-
-def attr(node: Node, spec_default: dict, key: str) -> Any:
-    return node.attrs.get(key, spec_default.get(key))

@@ -15,6 +15,8 @@ import numpy as np
 from ...errors import UnsupportedAttributeError
 from ...ir.graph import Graph, Node
 from ...ir.optable import OPS
+from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
+from ...naming import fresh
 
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
 # Names the generated module itself uses.
@@ -77,19 +79,13 @@ class TorchContext:
     # -- names -------------------------------------------------------------
     def _local(self, base: str) -> str:
         base = identifier(base)
-        name, i = base, 1
-        while name in self._locals:
-            name = f"{base}_{i}"
-            i += 1
+        name = fresh(base, self._locals)
         self._locals.add(name)
         return name
 
     def _attr(self, base: str) -> str:
         base = identifier(base, "m")
-        name, i = base, 1
-        while name in self._attrs:  # `self.x` and a local `x` do not clash
-            name = f"{base}_{i}"
-            i += 1
+        name = fresh(base, self._attrs)
         self._attrs.add(name)
         return name
 
@@ -186,9 +182,3 @@ def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedA
     return UnsupportedAttributeError(attribute, value, hint)
 
 
-def attr(node: Node, key: str) -> Any:
-    """An attribute with the op table's default filled in (None for no default)."""
-    if key in node.attrs:
-        return node.attrs[key]
-    d = OPS[node.op].attrs[key].default
-    return None if OPS[node.op].attrs[key].required else d

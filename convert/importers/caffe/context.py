@@ -19,6 +19,7 @@ from ...limits import check_elements
 from ...errors import UnsupportedAttributeError
 from ...ir.builder import GraphBuilder
 from ...ir.graph import Node, Value
+from ...naming import fresh
 
 _SAFE = re.compile(r"[^A-Za-z0-9_./:-]")
 
@@ -36,10 +37,7 @@ class CaffeBuilder(GraphBuilder):
 
     def unique(self, base: str) -> str:
         base = safe_name(base)
-        name, i = base, 1
-        while name in self._names or name in self.protected:
-            name = f"{base}_{i}"
-            i += 1
+        name = fresh(base, self._names, lambda n: n in self.protected)
         self._names.add(name)
         return name
 

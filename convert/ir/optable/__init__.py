@@ -26,7 +26,16 @@ def get(name: str) -> OpSpec:
     return OPS[name]
 
 
+def attr_value(node, key: str):
+    """A node's attribute, or the op table's default (None for a required one)."""
+    value = node.attrs.get(key)
+    if value is not None:
+        return value
+    spec = OPS[node.op].attrs[key]
+    return None if spec.required else spec.default
+
+
 # Importing the family modules fills OPS.
 from . import activation, conv, elementwise, misc, norm, pool, reduce, rnn, shape  # noqa: E402,F401
 
-__all__ = ["OPS", "OpSpec", "Attr", "Port", "REQUIRED", "ATTR_KINDS", "declare", "get"]
+__all__ = ["OPS", "OpSpec", "Attr", "Port", "REQUIRED", "ATTR_KINDS", "declare", "get", "attr_value"]
