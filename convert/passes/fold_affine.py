@@ -12,6 +12,7 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..naming import fresh
+from .fold_bn import scale_output_channels
 
 _FOLDABLE = ("Conv", "ConvTranspose", "Gemm")
 
@@ -105,15 +106,7 @@ def _apply(graph: Graph, prev: Node, op: str, v: np.ndarray) -> None:
     b = graph.weights[prev.inputs[2]].astype(np.float64).reshape(-1) if has_b else np.zeros(m)
     b = np.broadcast_to(b, (m,))
     if op == "Mul":
-        w = w.astype(np.float64)
-        if prev.op == "Conv":
-            w = w * v.reshape((-1,) + (1,) * (w.ndim - 1))
-        elif prev.op == "ConvTranspose":
-            g = prev.attrs.get("group", 1)
-            cin, mpg = w.shape[0], w.shape[1]
-            w = (w.reshape((g, cin // g, mpg) + w.shape[2:]) * v.reshape((g, 1, mpg) + (1,) * (w.ndim - 2))).reshape(w.shape)
-        else:  # Gemm: B is (out, in) with transB=1, else (in, out)
-            w = w * (v[:, None] if prev.attrs.get("transB", 0) else v[None, :])
+        w = scale_output_channels(prev, w.astype(np.float64), v)
         wname = _own(graph, prev, 1, prev.inputs[1] + "_scalefold")
         graph.weights[wname] = w.astype(dtype)
         prev.inputs[1] = wname

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Graph
+from ..ir.graph import Graph, Node
 from ..naming import fresh
 
 _FOLDABLE = ("Conv", "ConvTranspose", "Gemm")
@@ -35,15 +35,7 @@ def fold_batchnorm(graph: Graph) -> tuple[Graph, list[str]]:
             continue
         gamma, beta, mean, var = (graph.weights[i].astype(np.float64) for i in bn.inputs[1:5])
         s = gamma / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
-        w = graph.weights[prev.inputs[1]].astype(np.float64)
-        if prev.op == "Conv":
-            w = w * s.reshape((-1,) + (1,) * (w.ndim - 1))
-        elif prev.op == "ConvTranspose":
-            g = prev.attrs.get("group", 1)
-            cin, mpg = w.shape[0], w.shape[1]
-            w = (w.reshape((g, cin // g, mpg) + w.shape[2:]) * s.reshape((g, 1, mpg) + (1,) * (w.ndim - 2))).reshape(w.shape)
-        else:  # Gemm: B is (out, in) with transB=1, else (in, out)
-            w = w * (s[:, None] if prev.attrs.get("transB", 0) else s[None, :])
+        w = scale_output_channels(prev, graph.weights[prev.inputs[1]].astype(np.float64), s)
         b = graph.weights[prev.inputs[2]].astype(np.float64) if len(prev.inputs) > 2 and prev.inputs[2] else 0.0
         nb = (b - mean) * s + beta
         dtype = graph.weights[prev.inputs[1]].dtype
@@ -60,6 +52,18 @@ def fold_batchnorm(graph: Graph) -> tuple[Graph, list[str]]:
         used = {i for n in graph.nodes for i in n.inputs}
         graph.weights = {k: v for k, v in graph.weights.items() if k in used}
     return graph, changes
+
+
+def scale_output_channels(node: Node, w: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``w`` of a Conv / ConvTranspose / Gemm ``node`` with output channel c scaled by s[c]."""
+    if node.op == "Conv":  # (M, C/g, *k)
+        return w * s.reshape((-1,) + (1,) * (w.ndim - 1))
+    if node.op == "ConvTranspose":  # (C, M/g, *k): output channel = group * M/g + j
+        g = node.attrs.get("group", 1)
+        cin, mpg = w.shape[0], w.shape[1]
+        return (w.reshape((g, cin // g, mpg) + w.shape[2:]) * s.reshape((g, 1, mpg) + (1,) * (w.ndim - 2))).reshape(w.shape)
+    # Gemm: B is (out, in) with transB=1, else (in, out)
+    return w * (s[:, None] if node.attrs.get("transB", 0) else s[None, :])
 
 
 def _fresh(graph: Graph, base: str) -> str:
