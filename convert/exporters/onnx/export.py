@@ -51,9 +51,16 @@ def _ir_version(opset: int) -> int:
     return helper.VERSION_TABLE[-1][1]
 
 
+# Every onnx/onnxruntime release the package allows (onnx>=1.16, onnxruntime>=1.18) runs
+# these opsets, so they need no probe (which would import onnxruntime on every export).
+ALWAYS_SUPPORTED = 20
+
+
 def check_opset(opset: int) -> None:
     from ...errors import UsageError
 
+    if MIN_OPSET <= opset <= ALWAYS_SUPPORTED:
+        return
     top = max_opset()
     if not MIN_OPSET <= opset <= top:
         raise UsageError(f"--opset {opset} is outside the supported range {MIN_OPSET}..{top}")
