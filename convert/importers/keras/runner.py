@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -34,7 +35,10 @@ def make_runners(path: str, graph, walk, io_layout: str):
         return xs if len(xs) > 1 else xs[0]  # a single-input model wants the bare array
 
     def run(inputs):
-        outs = model()(keras_inputs(inputs), training=False)
+        with warnings.catch_warnings():
+            # Keras warns when a model saved with a one-element input list gets the bare array; both work.
+            warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
+            outs = model()(keras_inputs(inputs), training=False)
         if not isinstance(outs, (list, tuple)):
             outs = [outs]
         return {n: np.transpose(np.asarray(o), perm(r)) for (n, r), o in zip(out_perms, outs)}
