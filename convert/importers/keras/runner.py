@@ -34,11 +34,14 @@ def make_runners(path: str, graph, walk, io_layout: str):
         xs = [np.transpose(inputs[n], L.inverse(perm(r))) for n, r in in_perms]
         return xs if len(xs) > 1 else xs[0]  # a single-input model wants the bare array
 
-    def run(inputs):
+    def call(m, inputs):
         with warnings.catch_warnings():
             # Keras warns when a model saved with a one-element input list gets the bare array; both work.
             warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
-            outs = model()(keras_inputs(inputs), training=False)
+            return m(keras_inputs(inputs), training=False)
+
+    def run(inputs):
+        outs = call(model(), inputs)
         if not isinstance(outs, (list, tuple)):
             outs = [outs]
         return {n: np.transpose(np.asarray(o), perm(r)) for (n, r), o in zip(out_perms, outs)}
@@ -62,7 +65,7 @@ def make_runners(path: str, graph, walk, io_layout: str):
             node = m.get_layer(path)._inbound_nodes[k]
             tensors.append(node.output_tensors[t])
         probe = keras.Model(m.inputs, tensors)
-        outs = probe(keras_inputs(inputs), training=False)
+        outs = call(probe, inputs)
         if not isinstance(outs, (list, tuple)):
             outs = [outs]
         return {value: np.transpose(np.asarray(o), p) for (_, _, _, p, value), o in zip(wanted, outs)}
