@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from helpers import assert_close, run_onnx
+from helpers import assert_close
 from keras_cases import check, keras, make_inputs, randomize, seq_model
 
 pytest.importorskip("keras")
