@@ -71,3 +71,22 @@ def test_caffemodel_alone(case):
     assert outs
     for name, got in outs.items():
         np.testing.assert_allclose(got, blobs[name], rtol=RTOL, atol=ATOL, err_msg=f"{case}/{name}")
+
+
+@pytest.mark.skipif(not CASES, reason="shared Caffe reference data not present")
+@pytest.mark.parametrize("case", CASES)
+def test_reference_case_through_cli(case, tmp_path):
+    """The issue's acceptance path: `convert --verify --reference` passes for every case."""
+    from click.testing import CliRunner
+
+    from convert.cli.main import main
+
+    d = SHARED / case
+    report = tmp_path / "r.json"
+    r = CliRunner().invoke(main, [
+        "convert", str(d / "deploy.prototxt"), "--weights", str(d / "weights.caffemodel"),
+        "-o", str(tmp_path / "m.onnx"), "--verify", "--reference", str(d / "blobs.npz"),
+        "--rtol", str(RTOL), "--atol", str(ATOL), "--report", str(report)])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(report.read_text())
+    assert rep["verdict"] == "pass" and rep["runs"][0]["outputs"], rep
