@@ -77,16 +77,3 @@ def detect(path: str, explicit: str | None = None, *, reading: bool) -> Format:
     kind = "--from" if reading else "--to"
     raise UsageError(f"cannot tell the format of {path!r} from its name; pass {kind} "
                      f"({', '.join(n for n, f in FORMATS.items() if (f.reader if reading else f.writer))})")
-
-
-def available(fmt: Format, role: str) -> bool:
-    """Whether the handler module for ``role`` (reader/writer) exists in this install."""
-    target = getattr(fmt, role)
-    if not target:
-        return False
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(target.split(":")[0]) is not None
-    except ModuleNotFoundError:
-        return False

@@ -78,9 +78,6 @@ class GraphBuilder:
         """Single-output shorthand: ``y = b.op("Relu", x)``."""
         return self.node(op, inputs, attrs, name=name)[0]
 
-    def set_type(self, value: str, dtype: str = "float32", shape: Sequence | None = None) -> None:
-        self.graph.values[value] = Value(value, dtype, None if shape is None else tuple(shape))
-
     # -- problems --------------------------------------------------------
     def unsupported(self, layer: str, layer_type: str, attribute: str | None = None, value: Any = None,
                     hint: str = "") -> None:

@@ -9,7 +9,7 @@ from ..errors import CannotVerifyError
 from ..ir.graph import Graph
 from .inputs import InputSet, input_plan
 from .metrics import OutputMetrics, compare, default_tolerance
-from .report import RunResult, VerifyReport
+from .report import RunResult
 
 Run = Callable[[dict], dict]
 
@@ -98,7 +98,3 @@ def compare_reference(graph: Graph, reference: dict, actual_run: Run, *, rtol=No
     got = _call("target", actual_run, inputs)
     return [RunResult(None, {k: list(v.shape) for k, v in inputs.items()},
                       _compare_outputs(graph, expected, got, rtol, atol, device))]
-
-
-def new_report(source: str, target: str, device: str, providers: list[str], env: dict) -> VerifyReport:
-    return VerifyReport(source=source, target=target, device=device, providers=providers, environment=env)

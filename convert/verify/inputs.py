@@ -71,9 +71,6 @@ def _concrete(v: Value, variant: int, overrides: dict[str, tuple]) -> tuple[int,
     return tuple(out)
 
 
-def has_dynamic(graph: Graph) -> bool:
-    return any(not isinstance(d, int) or d < 0 for v in graph.inputs for d in (v.shape or ()))
-
 
 def make_inputs(graph: Graph, seed: int = 0, variant: int = 0, overrides: dict[str, tuple] | None = None) -> InputSet:
     rng = np.random.default_rng(seed)
