@@ -12,7 +12,6 @@ import numpy as np
 
 from ...errors import UnsupportedAttributeError
 from ...ir.graph import Graph, Node
-from ...ir.optable import OPS
 from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
 from ...naming import fresh
 

@@ -11,6 +11,7 @@ from ...protowire import field_header, varint as _varint
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...passes.fuse_activation import accept_for, fusable_activations
+from ..common import run_handlers
 from . import activation, conv, elementwise, norm, pool, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import CaffeContext
 from .registry import CAFFE_HANDLERS
@@ -27,13 +28,6 @@ def static_shapes(graph: Graph, batch: int = BATCH) -> dict[str, tuple]:
         if v.shape is not None:
             v.shape = tuple(d if isinstance(d, int) else batch for d in v.shape)
     return infer_shapes(g)
-
-
-def _problem(node, err: UnsupportedAttributeError | None) -> Unsupported:
-    layer = node.source.layer_name if node.source and node.source.layer_name else node.name
-    if err is None:
-        return Unsupported(layer, node.op, hint="Caffe has no layer for this op")
-    return Unsupported(layer, node.op, err.attribute, err.value, err.hint)
 
 
 def build(graph: Graph, allow_fork: bool = False) -> tuple[CaffeContext | None, list[Unsupported]]:
@@ -53,18 +47,7 @@ def build(graph: Graph, allow_fork: bool = False) -> tuple[CaffeContext | None, 
             continue
         lp = ctx.add("Input", [], [v.name], name=v.name)  # Input layers are named after their blob
         lp.input_param.shape.add().dim.extend(shape)
-    for node in graph.nodes:
-        if node.name in ctx.done:
-            continue
-        handler = CAFFE_HANDLERS.lookup(node.op)
-        if handler is None:
-            problems.append(_problem(node, None))
-            continue
-        ctx.node = node
-        try:
-            handler(node, ctx)
-        except UnsupportedAttributeError as e:
-            problems.append(_problem(node, e))
+    problems += run_handlers(graph, ctx, CAFFE_HANDLERS, "Caffe has no layer for this op")
     for v in graph.outputs:
         if v.name in graph.weights or v.name in {i.name for i in graph.inputs}:
             problems.append(Unsupported(v.name, "output", "output", v.name,

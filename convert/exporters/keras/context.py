@@ -8,7 +8,6 @@ import numpy as np
 
 from ...errors import UnsupportedAttributeError
 from ...ir.graph import Graph, Node
-from ...ir.optable import OPS
 from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
 from . import layout as L
 from ...naming import fresh
@@ -116,17 +115,3 @@ class KerasContext:
 
         self.done.add(act.name)
         return fused_name(act), act.outputs[0]
-
-    def bias_add_after(self, node: Node, n_out: int) -> tuple[Node, np.ndarray] | None:
-        """The Add of a 1-D constant that alone consumes ``node``'s output (fused into Dense)."""
-        out = node.outputs[0]
-        cons = self.consumers.get(out, [])
-        if len(cons) != 1 or cons[0].op != "Add" or out in self.graph_outputs:
-            return None
-        add = cons[0]
-        other = add.inputs[1] if add.inputs[0] == out else add.inputs[0]
-        b = self.weight(other)
-        if b is None or b.ndim != 1 or b.shape[0] != n_out:
-            return None
-        self.done.add(add.name)
-        return add, b

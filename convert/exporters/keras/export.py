@@ -8,15 +8,9 @@ from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, 
 from ...ir.graph import Graph
 from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
 from ...passes.fuse_activation import accept_for, fusable_activations
+from ..common import run_handlers
 from .context import KerasContext
 from .registry import KERAS_HANDLERS
-
-
-def _problem(node, err: UnsupportedAttributeError | None) -> Unsupported:
-    layer = node.source.layer_name if node.source and node.source.layer_name else node.name
-    if err is None:
-        return Unsupported(layer, node.op, hint="no Keras export")
-    return Unsupported(layer, node.op, err.attribute, err.value, err.hint)
 
 
 def _build(graph: Graph, fuse_activations: bool = False) -> tuple[Any, list[Unsupported]]:
@@ -34,23 +28,15 @@ def _build(graph: Graph, fuse_activations: bool = False) -> tuple[Any, list[Unsu
         inputs.append(t)
         ctx.put(v.name, t)
     failed: set[str] = set()
-    for node in graph.nodes:
-        if node.name in ctx.done:
-            continue
-        handler = KERAS_HANDLERS.lookup(node.op)
-        if handler is None:
-            problems.append(_problem(node, None))
+
+    def downstream_of_failure(node) -> bool:  # cannot be built without its inputs; not itself a gap
+        if KERAS_HANDLERS.lookup(node.op) is not None and any(i in failed for i in node.inputs):
             failed.update(node.outputs)
-            continue
-        if any(i in failed for i in node.inputs):  # downstream of a reported node: cannot be built
-            failed.update(node.outputs)
-            continue
-        ctx.node = node
-        try:
-            handler(node, ctx)
-        except UnsupportedAttributeError as e:
-            problems.append(_problem(node, e))
-            failed.update(node.outputs)
+            return True
+        return False
+
+    problems += run_handlers(graph, ctx, KERAS_HANDLERS, "no Keras export",
+                             on_fail=lambda node: failed.update(node.outputs), skip=downstream_of_failure)
     if problems:
         return None, problems
     outputs = []

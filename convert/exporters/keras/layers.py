@@ -8,6 +8,7 @@ import numpy as np
 from . import layout as L
 from .context import KerasContext, attr, unsupported_attr
 from .registry import register
+from ..common import bias_add_after
 
 _ND = {1: "1D", 2: "2D", 3: "3D"}
 
@@ -240,7 +241,7 @@ def export_matmul(node, ctx: KerasContext):
     w = _const(ctx, node, 1, "B")
     if w.ndim != 2:
         raise unsupported_attr("B", list(w.shape), "Dense needs a 2-D weight")
-    fused = ctx.bias_add_after(node, int(w.shape[1]))
+    fused = bias_add_after(ctx, node, int(w.shape[1]))
     bias, out = (fused[1], fused[0].outputs[0]) if fused else (None, node.outputs[0])
     _dense(node, ctx, node.inputs[0], w, bias, out)
 

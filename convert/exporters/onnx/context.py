@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...ir.graph import Graph, Node
+from ...ir.graph import Graph
 from ...naming import fresh
 
 ONNX_DTYPE = {

@@ -14,7 +14,6 @@ import numpy as np
 
 from ...errors import UnsupportedAttributeError
 from ...ir.graph import Graph, Node
-from ...ir.optable import OPS
 from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
 from ...naming import fresh
 
@@ -115,9 +114,9 @@ class TorchContext:
             return self._vars[value]
         if value in self.graph.weights:
             if value not in self._buffer_of:
-                attr = self._attr(value)
-                self._buffer_of[value] = attr
-                self.buffers.append((attr, self.graph.weights[value]))
+                name = self._attr(value)
+                self._buffer_of[value] = name
+                self.buffers.append((name, self.graph.weights[value]))
                 self.state[attr] = self.graph.weights[value]
             return f"self.{self._buffer_of[value]}"
         raise KeyError(f"value {value!r} used before it is defined")
@@ -129,21 +128,6 @@ class TorchContext:
         s = self.shape(value)
         return None if s is None else len(s)
 
-    def bias_add_after(self, node: Node) -> tuple[Node, np.ndarray] | None:
-        """The Add of a 1-D constant that alone consumes ``node``'s output (fused into a layer)."""
-        out = node.outputs[0]
-        cons = self.consumers.get(out, [])
-        if len(cons) != 1 or cons[0].op != "Add" or out in self.graph_outputs:
-            return None
-        add = cons[0]
-        other = add.inputs[1] if add.inputs[0] == out else add.inputs[0]
-        b = self.weight(other)
-        w = self.weight(node.inputs[1])
-        if b is None or b.ndim != 1 or w is None or b.shape[0] != w.shape[-1] or other == out:
-            return None
-        self.done.add(add.name)
-        return add, b
-
     # -- emission ------------------------------------------------------------
     def layer(self, node: Node, ctor: str, args: Sequence = (), kwargs: dict | None = None,
               state: dict[str, np.ndarray] | None = None) -> str:
@@ -152,13 +136,13 @@ class TorchContext:
         if base in self._layer_used:  # a second node of the same source layer
             base = node.name
         self._layer_used.add(base)
-        attr = self._attr(base)
+        member = self._attr(base)
         kw = {k: v for k, v in (kwargs or {}).items() if not _is_default(ctor, k, v)}
         parts = [py(a) for a in args] + [f"{k}={py(v)}" for k, v in kw.items()]
-        self.modules.append((attr, f"{ctor}({', '.join(parts)})"))
+        self.modules.append((member, f"{ctor}({', '.join(parts)})"))
         for k, arr in (state or {}).items():
-            self.state[f"{attr}.{k}"] = np.ascontiguousarray(arr)
-        return f"self.{attr}"
+            self.state[f"{member}.{k}"] = np.ascontiguousarray(arr)
+        return f"self.{member}"
 
     def line(self, text: str) -> None:
         self.lines.append(text)

@@ -6,8 +6,9 @@ import types
 from pathlib import Path
 from typing import Any
 
-from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
+from ...errors import Unsupported, UnsupportedError, UsageError
 from ...ir.graph import Graph
+from ..common import run_handlers
 from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import TorchContext, identifier
 from .registry import TORCH_HANDLERS
@@ -70,35 +71,16 @@ class TorchCode:
         self.source, self.state, self.inputs, self.outputs = source, state, inputs, outputs
 
 
-def _problem(graph: Graph, node, err: UnsupportedAttributeError | None) -> Unsupported:
-    layer = node.source.layer_name if node.source and node.source.layer_name else node.name
-    if err is None:
-        return Unsupported(layer, node.op, hint="no PyTorch export")
-    return Unsupported(layer, node.op, err.attribute, err.value, err.hint)
-
-
 def _generate(graph: Graph) -> tuple[TorchCode | None, list[Unsupported]]:
     ctx = TorchContext(graph, infer_shapes(graph))
-    problems: list[Unsupported] = []
     args = [ctx.input_var(v.name) for v in graph.inputs]
-    for node in graph.nodes:
-        if node.name in ctx.done:
-            continue
-        handler = TORCH_HANDLERS.lookup(node.op)
-        if handler is None:
-            problems.append(_problem(graph, node, None))
-            for o in node.outputs:  # later nodes may use it: keep going to find every problem
-                if o:
-                    ctx.out(o)
-            continue
-        ctx.node = node
-        try:
-            handler(node, ctx)
-        except UnsupportedAttributeError as e:
-            problems.append(_problem(graph, node, e))
-            for o in node.outputs:  # keep generating so every problem is found
-                if o:
-                    ctx.out(o)
+
+    def define_outputs(node) -> None:  # later nodes may use them: keep going to find every problem
+        for o in node.outputs:
+            if o:
+                ctx.out(o)
+
+    problems = run_handlers(graph, ctx, TORCH_HANDLERS, "no PyTorch export", on_fail=define_outputs)
     if problems:
         return None, problems
     lines = [_HEADER.format(name=graph.name), "class Model(nn.Module):", "    def __init__(self):",

@@ -5,6 +5,7 @@ import numpy as np
 
 from .context import TorchContext, attr, py, unsupported_attr
 from .registry import register
+from ..common import bias_add_after
 
 
 def _const(ctx: TorchContext, node, index: int, what: str) -> np.ndarray | None:
@@ -235,7 +236,7 @@ def export_matmul(node, ctx: TorchContext):
         return
     state = {"weight": np.ascontiguousarray(w.T)}
     out = node.outputs[0]
-    add = ctx.bias_add_after(node)  # Dense on N-d inputs arrives as MatMul + Add: one nn.Linear
+    add = bias_add_after(ctx, node, int(w.shape[1]))  # Dense on N-d inputs arrives as MatMul + Add: one nn.Linear
     if add is not None:
         add_node, bias = add
         state["bias"] = bias

@@ -1,0 +1,62 @@
+"""What the torch, Keras and Caffe exporters share: walking the graph through a handler
+registry while gathering every problem, and spotting a bias Add to fuse into a layer."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..errors import Unsupported, UnsupportedAttributeError
+from ..ir.graph import Graph, Node
+from ..registry import Registry
+
+
+def node_problem(node: Node, err: UnsupportedAttributeError | None, no_handler: str) -> Unsupported:
+    """The problem report for ``node``, named after its source layer."""
+    layer = node.source.layer_name if node.source and node.source.layer_name else node.name
+    if err is None:
+        return Unsupported(layer, node.op, hint=no_handler)
+    return Unsupported(layer, node.op, err.attribute, err.value, err.hint)
+
+
+def run_handlers(graph: Graph, ctx, registry: Registry, no_handler: str,
+                 on_fail: Callable[[Node], None] | None = None,
+                 skip: Callable[[Node], bool] | None = None) -> list[Unsupported]:
+    """Call each node's handler (``handler(node, ctx)``) in graph order, skipping nodes
+    the context already covered (``ctx.done``, fused into an earlier layer) and those
+    ``skip`` rejects. A node without a handler or whose handler raises an unsupported
+    attribute is reported, ``on_fail`` is told, and the walk goes on so that every
+    problem is found at once."""
+    problems: list[Unsupported] = []
+    for node in graph.nodes:
+        if node.name in ctx.done or (skip is not None and skip(node)):
+            continue
+        handler = registry.lookup(node.op)
+        err = None
+        if handler is not None:
+            ctx.node = node
+            try:
+                handler(node, ctx)
+                continue
+            except UnsupportedAttributeError as e:
+                err = e
+        problems.append(node_problem(node, err, no_handler))
+        if on_fail is not None:
+            on_fail(node)
+    return problems
+
+
+def bias_add_after(ctx, node: Node, n_out: int) -> tuple[Node, np.ndarray] | None:
+    """The Add of a 1-D constant of ``n_out`` values that alone consumes ``node``'s output
+    (to fuse into a Dense / Linear layer); marks that Add done."""
+    out = node.outputs[0]
+    cons = ctx.consumers.get(out, [])
+    if len(cons) != 1 or cons[0].op != "Add" or out in ctx.graph_outputs:
+        return None
+    add = cons[0]
+    other = add.inputs[1] if add.inputs[0] == out else add.inputs[0]
+    b = ctx.weight(other)
+    if b is None or b.ndim != 1 or b.shape[0] != n_out or other == out:
+        return None
+    ctx.done.add(add.name)
+    return add, b
