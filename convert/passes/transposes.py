@@ -7,15 +7,12 @@ Layout changes at framework boundaries (channels-last Keras) produce such pairs.
 from __future__ import annotations
 
 from ..ir.graph import Graph
+from ..ir.perm import compose
 
 UNARY = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Softplus",
          "Softsign", "Abs", "Exp", "Log", "Sqrt", "Neg", "Reciprocal", "Erf", "Gelu", "Silu", "Mish", "Clip",
          "Identity", "Dropout"}
 
-
-def _compose(p1: list[int], p2: list[int]) -> list[int]:
-    """Transpose(Transpose(x, p1), p2) == Transpose(x, [p1[i] for i in p2])."""
-    return [p1[i] for i in p2]
 
 
 def _reaches_transpose(node, producers, consumers) -> bool:
@@ -43,7 +40,7 @@ def cancel_transposes(graph: Graph) -> tuple[Graph, list[str]]:
             if prev is None or len(consumers.get(prev.outputs[0], [])) != 1 or prev.outputs[0] in protected:
                 continue
             if prev.op == "Transpose":
-                perm = _compose(prev.attrs["perm"], n.attrs["perm"])
+                perm = list(compose(prev.attrs["perm"], n.attrs["perm"]))
                 n.inputs = [prev.inputs[0]]
                 n.attrs["perm"] = perm
                 graph.nodes.remove(prev)

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-Perm = tuple[int, ...]
-
-
-def identity(rank: int) -> Perm:
-    return tuple(range(rank))
+from ...ir.perm import Perm, identity, inverse  # noqa: F401  (part of this module's API)
 
 
 def channels_last(rank: int) -> Perm:
@@ -27,12 +23,6 @@ NCDHW_TO_NDHWC = channels_last(5)
 # Kernels: IR OI(D)HW -> Keras (D)HWIO; ConvTranspose IR IO(D)HW -> Keras (D)HWOI (same permutation).
 OIHW_TO_HWIO = {3: (2, 1, 0), 4: (2, 3, 1, 0), 5: (2, 3, 4, 1, 0)}
 
-
-def inverse(perm: Perm) -> Perm:
-    out = [0] * len(perm)
-    for i, p in enumerate(perm):
-        out[p] = i
-    return tuple(out)
 
 
 def relayout(have: Perm, want: Perm) -> Perm:

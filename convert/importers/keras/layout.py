@@ -9,7 +9,7 @@ each (value, layout) pair is materialised once.
 """
 from __future__ import annotations
 
-Perm = tuple[int, ...]
+from ...ir.perm import Perm, identity, inverse  # noqa: F401  (part of this module's API)
 
 NHWC_TO_NCHW: Perm = (0, 3, 1, 2)
 NCHW_TO_NHWC: Perm = (0, 2, 3, 1)
@@ -18,9 +18,6 @@ TIME_MAJOR: Perm = (1, 0, 2)  # (batch, seq, feat) <-> (seq, batch, feat)
 RNN_DIRS_INNER: Perm = (0, 2, 1, 3)
 # Keras conv kernels (*k, in, out) -> IR (out, in, *k); Conv*Transpose (*k, out, in) -> IR (in, out, *k).
 
-
-def identity(rank: int) -> Perm:
-    return tuple(range(rank))
 
 
 def channels_first(rank: int) -> Perm:
@@ -34,12 +31,6 @@ def kernel_to_oihw(rank: int) -> Perm:
     """Keras kernel (*k, in, out) -> (out, in, *k); also (*k, out, in) -> (in, out, *k)."""
     return (rank - 1, rank - 2, *range(rank - 2))
 
-
-def inverse(perm: Perm) -> Perm:
-    out = [0] * len(perm)
-    for i, p in enumerate(perm):
-        out[p] = i
-    return tuple(out)
 
 
 def between(have: Perm, want: Perm) -> Perm:
