@@ -117,7 +117,7 @@ class TorchContext:
                 name = self._attr(value)
                 self._buffer_of[value] = name
                 self.buffers.append((name, self.graph.weights[value]))
-                self.state[attr] = self.graph.weights[value]
+                self.state[name] = self.graph.weights[value]
             return f"self.{self._buffer_of[value]}"
         raise KeyError(f"value {value!r} used before it is defined")
 
