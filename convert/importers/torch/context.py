@@ -182,7 +182,6 @@ def preflight(ep) -> list[Unsupported]:
 def convert_exported(ep, input_names: list[str] | None = None, name: str = "model") -> tuple[Graph, dict[str, str]]:
     """ExportedProgram -> (IR graph, IR value -> FX node name)."""
     from . import ops_act, ops_conv, ops_math, ops_rnn, ops_shape  # noqa: F401  (register handlers)
-    from torch.export.graph_signature import InputKind
 
     problems = preflight(ep)
     if problems:
@@ -190,7 +189,7 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
     ctx = TorchContext(ep, input_names, name)
     sig = ep.graph_signature
     kinds = {s.arg.name: s for s in sig.input_specs if hasattr(s.arg, "name")}
-    user_inputs = [s.arg.name for s in sig.input_specs if s.kind == InputKind.USER_INPUT]
+    user_inputs = [s.arg.name for s in sig.input_specs if _kind(s) == "USER_INPUT"]
     names = list(input_names) if input_names else list(user_inputs)
     if len(names) != len(user_inputs):
         from ...errors import UsageError
@@ -200,13 +199,14 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
     for n in ep.graph.nodes:
         if n.op == "placeholder":
             spec = kinds.get(n.name)
-            if spec is not None and spec.kind != InputKind.USER_INPUT:
+            if spec is not None and _kind(spec) != "USER_INPUT":
                 t = ep.state_dict.get(spec.target) if spec.target in ep.state_dict else ep.constants.get(spec.target)
-                if t is None or not hasattr(t, "detach"):
+                if t is None or not (hasattr(t, "detach") or isinstance(t, np.ndarray)):
                     ctx.b.unsupported(n.name, str(spec.kind), hint="non-tensor constant input")
                     ctx.env[n] = Missing(n.name)
                     continue
-                ctx.env[n] = Param(spec.target, t.detach().cpu().numpy())
+                # torch tensors from torch.export.load; numpy arrays from the archive reader
+                ctx.env[n] = Param(spec.target, t if isinstance(t, np.ndarray) else t.detach().cpu().numpy())
                 continue
             val = n.meta.get("val")
             if not hasattr(val, "shape"):
@@ -231,6 +231,11 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
             _outputs(ctx, n)
     graph = ctx.b.finish("PyTorch model")
     return graph, ctx.origin
+
+
+def _kind(spec) -> str:
+    """The InputKind's name (torch's enum, or the archive reader's of the same names)."""
+    return getattr(spec.kind, "name", str(spec.kind))
 
 
 def _convert_node(ctx: TorchContext, n) -> None:

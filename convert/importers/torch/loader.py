@@ -52,10 +52,49 @@ def _torch_version() -> str:
 
 # -- .pt2 ---------------------------------------------------------------------
 def _load_pt2(p: Path, trust_pickle: bool = False) -> LoadedModel:
+    """By default the archive reader (no torch, nothing from the file evaluated);
+    ``trust_pickle`` (``--trust-code``) lets torch.export.load read the file as it is."""
+    if trust_pickle:
+        return _load_pt2_with_torch(p)
+    from .pt2_archive import read_pt2
+    from .pt2_program import build_program
+
+    archive = read_pt2(p)
+    graph, origin = convert_program(build_program(archive), None, p.stem)
+    ins, outs = [v.name for v in graph.inputs], [v.name for v in graph.outputs]
+    cache: dict[str, Any] = {}
+
+    def module():
+        # torch reads only what the reader validated (see safe_load.load_validated)
+        if "m" not in cache:
+            from .safe_load import load_validated
+
+            cache["m"] = load_validated(archive).module()
+        return cache["m"]
+
+    def run(inputs):
+        return make_runner(module(), ins, outs)(inputs)
+
+    def run_layers(inputs, value_names):
+        return make_layer_runner(module(), ins, origin)(inputs, value_names)
+
+    return LoadedModel(graph, "torch.export", str(p), run=run, run_layers=run_layers,
+                       framework_version=_installed_torch_version())
+
+
+def _installed_torch_version() -> str:
+    """The torch that would run the source, without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch").split("+")[0]
+    except PackageNotFoundError:
+        return ""
+
+
+def _load_pt2_with_torch(p: Path) -> LoadedModel:
     import logging
     import zipfile
-
-    import torch
 
     if not zipfile.is_zipfile(p):
         raise ModelLoadError(str(p), "not a torch.export archive (not a zip file: truncated or corrupted?)")
@@ -63,9 +102,9 @@ def _load_pt2(p: Path, trust_pickle: bool = False) -> LoadedModel:
     level = logger.level
     logger.setLevel(logging.ERROR)  # torch logs a traceback before re-raising
     try:
-        from .safe_load import load_pt2  # weights_only unless trusted; archive size bounded
+        from .safe_load import load_pt2
 
-        ep = load_pt2(p, trust_pickle)
+        ep = load_pt2(p, True)
     except NNConvertError:
         raise
     except Exception as e:  # noqa: BLE001

@@ -1,4 +1,5 @@
-"""Load a ``.pt2`` archive without running code from it.
+"""Let torch load a ``.pt2`` archive: as it is (trusted), or after the archive reader
+validated it (to run the source model for verification).
 
 ``torch.export.load`` is not safe on untrusted files: weights and constants that were
 saved "pickled" are read with ``torch.load(weights_only=False)``, opaque constants
@@ -63,14 +64,77 @@ def load_pt2(p: Path, trust_pickle: bool):
         raise ModelLoadError(str(p), f"not a torch.export archive ({e})") from None
     if trust_pickle:
         return torch.export.load(str(p))
+    return _load_refusing_code(str(p), str(p))
+
+
+def load_validated(archive):
+    """torch.export.load of an archive ``pt2_archive.read_pt2`` accepted, for running the
+    source. torch sees a copy holding only the members the reader validated (no sample
+    inputs, which are a pickle; no compiled code; every expression inside the grammar;
+    no guard code), taken from the bytes already read, so the file cannot change in
+    between; the unpickling entry points stay refused as a second line of defence."""
+    import io
+    import logging
+
+    import torch
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zin, zipfile.ZipFile(buf, "w") as zout:
+        for name in archive.validated:
+            info = zin.getinfo(name)
+            zout.writestr(info, zin.read(info), compress_type=zipfile.ZIP_STORED)
+        for model in archive.models:  # torch requires sample inputs: ours, not the file's pickle
+            sample = io.BytesIO()
+            torch.save((_sample_inputs(archive.model), {}), sample)
+            zout.writestr(f"{archive.root}data/sample_inputs/{model}.pt", sample.getvalue())
+    buf.seek(0)
+    logger = logging.getLogger("torch.export")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
-        with no_code_execution(str(p)):
-            return torch.export.load(str(p))
+        return _load_refusing_code(archive.path, buf)
+    except ModelLoadError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        text = str(e).strip().splitlines()
+        raise ModelLoadError(archive.path, f"torch cannot load the archive to run it: {type(e).__name__}: "
+                                           f"{text[0] if text else ''}") from e
+    finally:
+        logger.setLevel(level)
+
+
+def _sample_inputs(model: dict) -> tuple:
+    """Zeros shaped like the user inputs (symbolic dims at their recorded example size)."""
+    import torch
+
+    from .pt2_archive import SCALAR_TYPES
+
+    gm = model["graph_module"]
+    values = gm["graph"].get("tensor_values") or {}
+    out = []
+    for spec in gm["signature"].get("input_specs") or []:
+        arg = (spec.get("user_input") or {}).get("arg") or {}
+        meta = values.get((arg.get("as_tensor") or {}).get("name"))
+        if meta is None:
+            continue
+        dims = [d["as_int"] if "as_int" in d else ((d["as_expr"].get("hint") or {}).get("as_int") or 2)
+                for d in meta["sizes"]]
+        dtype = getattr(torch, SCALAR_TYPES.get(meta["dtype"], (None, "torch.float32"))[1].split(".")[1])
+        out.append(torch.zeros(dims, dtype=dtype))
+    return tuple(out)
+
+
+def _load_refusing_code(path: str, f):
+    import torch
+
+    try:
+        with no_code_execution(path):
+            return torch.export.load(f)
     except (RefusedPickle, pickle.UnpicklingError) as e:
-        raise ModelLoadError(str(p), f"refused: {e}. Pass --trust-pickle only if you trust the file") from None
+        raise ModelLoadError(path, f"refused: {e}. Pass --trust-pickle only if you trust the file") from None
     except Exception as e:  # noqa: BLE001
         if "weights_only" in str(e) or "Weights only load failed" in str(e):
-            raise ModelLoadError(str(p), "refused: the archive holds pickled Python objects beyond plain tensors; "
-                                         "unpickling them could run code. Pass --trust-pickle only if you trust "
-                                         "the file") from None
+            raise ModelLoadError(path, "refused: the archive holds pickled Python objects beyond plain tensors; "
+                                       "unpickling them could run code. Pass --trust-pickle only if you trust "
+                                       "the file") from None
         raise

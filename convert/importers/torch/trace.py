@@ -70,12 +70,17 @@ def _first_line(e: BaseException) -> str:
 
 
 def convert_program(ep, input_names: list[str] | None = None, name: str = "model") -> tuple[Graph, dict[str, str]]:
-    import torch
-
+    """An ExportedProgram (or the archive reader's Program, which names the torch
+    version that wrote it) -> (IR graph, IR value -> FX node name)."""
     from .context import convert_exported
 
     graph, origin = convert_exported(ep, input_names, name)
-    graph.metadata.update({"source_framework": "torch", "torch_version": torch.__version__.split("+")[0]})
+    version = getattr(ep, "torch_version", None)
+    if version is None:
+        import torch
+
+        version = torch.__version__
+    graph.metadata.update({"source_framework": "torch", "torch_version": str(version).split("+")[0]})
     return graph, origin
 
 

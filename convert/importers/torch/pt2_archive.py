@@ -1,0 +1,284 @@
+"""Read and validate a ``.pt2`` archive (``torch.export.save``) without torch.
+
+What is accepted: one zip holding ``<root>/archive_format`` (``pt2``), ``byteorder``
+(``little``), ``models/<name>.json`` (the serialized ExportedProgram, schema major
+``SCHEMA_MAJOR``), ``data/weights`` and ``data/constants`` (a JSON config plus one raw
+little-endian storage per tensor), version/id files and ``data/sample_inputs`` (never
+read). Refused, with the file named: AOTInductor/ExecuTorch/MTIA payloads and any
+shared library, any other member, pickled weights, constants or custom objects, guard
+code, symbolic-shape expressions outside ``pt2_expr``'s grammar, a tensor whose
+declared shape, strides or offset reach past the bytes stored for it, and a member that
+is compressed beyond the zip bounds of ``convert.limits``. Nothing here imports torch,
+unpickles, evaluates or loads code.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ...errors import ModelLoadError
+from ...limits import check_elements, check_zip, load_json, read_zip_member
+from . import pt2_expr
+
+SCHEMA_MAJOR = 8  # torch 2.6 - 2.14 write schema 8.x; the reader knows minors up to SCHEMA_MINOR_KNOWN
+SCHEMA_MINOR_KNOWN = 20
+# serialized ScalarType -> (numpy dtype, torch spelling); others (complex, float8, bf16) are refused
+SCALAR_TYPES = {1: ("uint8", "torch.uint8"), 2: ("int8", "torch.int8"), 3: ("int16", "torch.int16"),
+                4: ("int32", "torch.int32"), 5: ("int64", "torch.int64"), 6: ("float16", "torch.float16"),
+                7: ("float32", "torch.float32"), 8: ("float64", "torch.float64"), 12: ("bool", "torch.bool"),
+                13: (None, "torch.bfloat16")}
+_REFUSED_DIRS = {"data/aotinductor/": "an AOTInductor payload (compiled code)", "data/executorch/": "an ExecuTorch "
+                 "payload", "data/mtia/": "an MTIA payload", "data/xl_model_weights/": "XL weights (not read)"}
+_META_FILES = {"archive_format", "archive_version", "byteorder", ".data/version", ".data/serialization_id",
+               "version"}
+_LOCAL_HEADER = struct.Struct("<4s22xHH")
+
+
+@dataclass
+class Pt2Archive:
+    """A validated archive: the model JSON and every tensor as a numpy array."""
+
+    path: str
+    model: dict
+    schema_version: tuple[int, int]
+    torch_version: str
+    state_dict: dict[str, np.ndarray] = field(default_factory=dict)
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
+    data: bytes = b""
+    validated: list[str] = field(default_factory=list)  # member names a second reader may see
+    root: str = ""
+    models: list[str] = field(default_factory=list)  # program names under models/
+
+
+def read_pt2(path: str | Path, data: bytes | None = None) -> Pt2Archive:
+    """Read ``path`` (or its bytes ``data``) completely; every problem is a ModelLoadError."""
+    p = str(path)
+    if data is None:
+        data = Path(path).read_bytes()
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ModelLoadError(p, f"not a torch.export archive (not a zip file: truncated or corrupted?): {e}") \
+            from None
+    with zf:
+        check_zip(p, zf, len(data))
+        return _Reader(p, zf, data).read()
+
+
+class _Reader:
+    def __init__(self, path: str, zf: zipfile.ZipFile, data: bytes):
+        self.path, self.zf, self.data = path, zf, data
+        self.names = {i.filename: i for i in zf.infolist()}
+
+    def fail(self, problem: str):
+        raise ModelLoadError(self.path, problem)
+
+    def read(self) -> Pt2Archive:
+        root = self._root()
+        self._check_members(root)
+        fmt = self._text(f"{root}archive_format", 16)
+        if fmt.strip() != "pt2":
+            self.fail(f"archive_format is {fmt.strip()[:20]!r}, not 'pt2'")
+        order = self._text(f"{root}byteorder", 16) if f"{root}byteorder" in self.names else "little"
+        if order.strip() != "little":
+            self.fail(f"byteorder {order.strip()[:20]!r} is not supported (little-endian only)")
+        model_name = self._model_member(root)
+        model = load_json(self.path, read_zip_member(self.path, self.zf, model_name), model_name)
+        if not isinstance(model, dict) or not isinstance(model.get("graph_module"), dict):
+            self.fail(f"{model_name} is not a serialized ExportedProgram")
+        version = self._schema_version(model)
+        if model.get("guards_code"):
+            self.fail("refused: the program carries guard code (torch compiles it into a function). "
+                      "Pass --trust-code only if you trust the file")
+        check_expressions(self.path, model)
+        for name in model.get("range_constraints") or {}:
+            if not pt2_expr.is_symbol_name(name):
+                self.fail(f"range constraint on {name[:60]!r}, which is not a symbol name")
+        self._check_tensor_values(model)
+        stem = model_name[len(root) + len("models/"):-len(".json")]
+        weights = self._payload(root, "data/weights/", f"{stem}_weights_config.json")
+        constants = self._payload(root, "data/constants/", f"{stem}_constants_config.json")
+        tv = str(model.get("torch_version") or "")
+        validated = [n for n in self.names if not n[len(root):].startswith("data/sample_inputs/")]
+        return Pt2Archive(self.path, model, version, tv, weights, constants, self.data, validated, root, [stem])
+
+    # -- layout --------------------------------------------------------------
+    def _root(self) -> str:
+        fmt = [n for n in self.names if n == "archive_format" or n.endswith("/archive_format")]
+        if len(fmt) != 1:
+            self.fail("not a torch.export archive (no single archive_format member)")
+        return fmt[0][:-len("archive_format")]
+
+    def _check_members(self, root: str) -> None:
+        odd = []
+        for name in self.names:
+            rel = name[len(root):] if name.startswith(root) else None
+            if rel is None or ".." in name.split("/") or name.startswith("/"):
+                odd.append(name)
+            elif name.endswith((".so", ".dll", ".dylib", ".pyd")) or "/aotinductor/" in f"/{rel}":
+                self.fail(f"refused: member {name!r} is compiled code (AOTInductor), which torch would load. "
+                          "Pass --trust-code only if you trust the file")
+            elif any(rel.startswith(d) for d in _REFUSED_DIRS):
+                what = next(v for d, v in _REFUSED_DIRS.items() if rel.startswith(d))
+                self.fail(f"refused: member {name!r} is {what}")
+            elif rel in _META_FILES or rel.endswith("/") or rel.startswith(("models/", "data/weights/",
+                                                                              "data/constants/",
+                                                                              "data/sample_inputs/")):
+                continue
+            else:
+                odd.append(name)
+        if odd:
+            self.fail(f"refused: unexpected member(s) {sorted(odd)[:5]} (the reader accepts models/, "
+                      "data/weights/, data/constants/ and version files only)")
+
+    def _text(self, name: str, limit: int) -> str:
+        if name not in self.names:
+            self.fail(f"not a torch.export archive (no {name})")
+        return read_zip_member(self.path, self.zf, name, limit=limit).decode("utf-8", "replace")
+
+    def _model_member(self, root: str) -> str:
+        models = sorted(n for n in self.names if n.startswith(f"{root}models/"))
+        if not models:
+            self.fail("not a torch.export archive (no models/*.json)")
+        if len(models) > 1 or not models[0].endswith(".json"):
+            self.fail(f"holds {len(models)} members under models/; the reader reads archives of one program")
+        return models[0]
+
+    def _schema_version(self, model: dict) -> tuple[int, int]:
+        sv = model.get("schema_version") or {}
+        try:
+            major, minor = int(sv.get("major")), int(sv.get("minor"))
+        except (TypeError, ValueError, AttributeError):
+            self.fail("the program declares no schema_version")
+        if major != SCHEMA_MAJOR:
+            self.fail(f"serialization schema {major}.{minor} is not supported (the reader reads {SCHEMA_MAJOR}.x, "
+                      "written by torch 2.6 and later; --trust-code loads it with torch)")
+        return major, minor
+
+    def _check_tensor_values(self, model: dict) -> None:
+        graph = model["graph_module"].get("graph") or {}
+        for name, meta in (graph.get("tensor_values") or {}).items():
+            sizes = (meta or {}).get("sizes") or []
+            static = [s.get("as_int") for s in sizes if isinstance(s, dict) and "as_int" in s]
+            if len(static) == len(sizes):
+                check_elements(self.path, f"value {name}", static)
+
+    # -- tensors -------------------------------------------------------------
+    def _payload(self, root: str, folder: str, config_name: str) -> dict[str, np.ndarray]:
+        cfg_member = f"{root}{folder}{config_name}"
+        if cfg_member not in self.names:
+            return {}
+        cfg = load_json(self.path, read_zip_member(self.path, self.zf, cfg_member), cfg_member)
+        entries = cfg.get("config") if isinstance(cfg, dict) else None
+        if not isinstance(entries, dict):
+            self.fail(f"{cfg_member} is not a payload config")
+        storages: dict[str, memoryview] = {}
+        out = {}
+        for fqn, meta in entries.items():
+            if not isinstance(meta, dict):
+                self.fail(f"{cfg_member}: entry {fqn!r} is not an object")
+            if meta.get("use_pickle"):
+                self.fail(f"refused: {folder}{meta.get('path_name')} ({fqn}) is pickled; unpickling it could run "
+                          "code. Pass --trust-pickle only if you trust the file")
+            tm = meta.get("tensor_meta")
+            if not isinstance(tm, dict):
+                self.fail(f"{fqn}: a payload without tensor metadata (a custom object) is not supported")
+            member = f"{root}{folder}{meta.get('path_name')}"
+            if not isinstance(meta.get("path_name"), str) or "/" in meta["path_name"] or member not in self.names:
+                self.fail(f"{fqn}: its data {meta.get('path_name')!r} is not in the archive")
+            if member not in storages:
+                storages[member] = self._member_bytes(member)
+            out[fqn] = self._tensor(fqn, tm, storages[member])
+        return out
+
+    def _member_bytes(self, name: str) -> memoryview:
+        """A stored member is a view into the archive (no copy); a compressed one is
+        inflated with its declared size as the bound."""
+        info = self.names[name]
+        if info.compress_type != zipfile.ZIP_STORED:
+            return memoryview(read_zip_member(self.path, self.zf, name))
+        head = self.data[info.header_offset:info.header_offset + _LOCAL_HEADER.size]
+        if len(head) != _LOCAL_HEADER.size:
+            self.fail(f"member {name} lies beyond the end of the file (truncated?)")
+        sig, name_len, extra_len = _LOCAL_HEADER.unpack(head)
+        start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+        if sig != b"PK\x03\x04" or start + info.file_size > len(self.data) or info.compress_size != info.file_size:
+            self.fail(f"member {name} is corrupted (its bytes do not fit the file)")
+        return memoryview(self.data)[start:start + info.file_size]
+
+    def _tensor(self, fqn: str, tm: dict, buf: memoryview) -> np.ndarray:
+        code = tm.get("dtype")
+        np_dtype, torch_name = SCALAR_TYPES.get(code, (None, f"ScalarType {code}"))
+        if np_dtype is None:
+            self.fail(f"{fqn}: dtype {torch_name} is not supported by the reader")
+        dt = np.dtype(np_dtype)
+        sizes = [_static(self, fqn, "size", s) for s in tm.get("sizes") or []]
+        strides = [_static(self, fqn, "stride", s) for s in tm.get("strides") or []]
+        offset = _static(self, fqn, "storage offset", tm.get("storage_offset") or {"as_int": 0})
+        n = check_elements(self.path, fqn, sizes)
+        if len(strides) != len(sizes) or any(s < 0 for s in strides) or offset < 0:
+            self.fail(f"{fqn}: strides {strides} / offset {offset} do not describe shape {sizes}")
+        if len(buf) % dt.itemsize:
+            self.fail(f"{fqn}: {len(buf)} bytes are not a whole number of {np_dtype} elements")
+        stored = len(buf) // dt.itemsize
+        needed = 0 if n == 0 else offset + 1 + sum((d - 1) * s for d, s in zip(sizes, strides))
+        if needed > stored:
+            self.fail(f"{fqn}: declared shape {tuple(sizes)} needs {needed} elements but the archive holds "
+                      f"{stored} (corrupted or hostile file?)")
+        if n == 0:
+            return np.zeros(sizes, dt)
+        flat = np.frombuffer(buf, dtype=dt.newbyteorder("<"), count=stored)
+        contiguous = strides == _contiguous(sizes)
+        if contiguous:
+            return flat[offset:offset + n].reshape(sizes)
+        view = np.lib.stride_tricks.as_strided(flat[offset:], shape=sizes,
+                                               strides=[s * dt.itemsize for s in strides], writeable=False)
+        return np.ascontiguousarray(view)
+
+
+def _contiguous(sizes: list[int]) -> list[int]:
+    out, acc = [], 1
+    for d in reversed(sizes):
+        out.append(acc)
+        acc *= max(d, 1)
+    return out[::-1]
+
+
+def _static(reader: _Reader, fqn: str, what: str, sym: Any) -> int:
+    if not isinstance(sym, dict) or not isinstance(sym.get("as_int"), int) or isinstance(sym.get("as_int"), bool):
+        reader.fail(f"{fqn}: {what} {str(sym)[:60]} is not an integer (weights have static shapes)")
+    return sym["as_int"]
+
+
+def check_expressions(path: str, model: dict) -> None:
+    """Parse every ``expr_str`` in the program with the expression grammar; the first
+    one outside it is refused, naming where it sits (node or value)."""
+    for where, text in _expr_strings(model):
+        try:
+            pt2_expr.parse(text)
+        except pt2_expr.ExprError as e:
+            raise ModelLoadError(path, f"refused: symbolic-shape expression at {where} is outside the "
+                                       f"expression grammar ({e}); torch would evaluate it. Pass --trust-code "
+                                       "only if you trust the file") from None
+
+
+def _expr_strings(obj: Any) -> Iterator[tuple[str, Any]]:
+    """(location, expr_str) for every expression in the JSON (iterative walk)."""
+    stack: list[tuple[str, Any]] = [("program", obj)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, dict):
+            if "expr_str" in v:
+                yield where, v["expr_str"]
+            label = v.get("name") if isinstance(v.get("name"), str) and "target" in v else None
+            for k, x in v.items():
+                if isinstance(x, (dict, list)):
+                    stack.append((f"node {label!r}" if label else (f"{where}.{k}"[-120:]), x))
+        elif isinstance(v, list):
+            stack.extend((where, x) for x in v if isinstance(x, (dict, list)))
