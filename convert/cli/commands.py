@@ -37,9 +37,10 @@ def reader_flags(f):
         click.option("--from", "from_fmt", metavar="FMT", help="Source format (default: from the file name)."),
         click.option("--weights", type=click.Path(exists=True, dir_okay=False),
                      help="Weights file: a torch state_dict (weights_only load) or a .caffemodel."),
-        click.option("--trust-pickle", is_flag=True,
-                     help="Allow pickled Python objects: a pickled torch module (.pt/.pth) or pickled "
-                          "members of a .pt2 archive. Unpickling RUNS CODE from the file."),
+        click.option("--trust-pickle", "--trust-code", "trust_pickle", is_flag=True,
+                     help="Let torch load the file as it is: a pickled torch module (.pt/.pth), or a .pt2 "
+                          "archive through torch.export.load (pickled members, shape expressions, guard "
+                          "code, compiled libraries). This RUNS CODE from the file."),
         click.option("--io-layout", type=click.Choice(["nhwc", "nchw"]),
                      help="Keras sources: keep the channels-last interface (default) or expose NCHW."),
         click.option("--allow-missing-weights", is_flag=True,
