@@ -5,6 +5,7 @@ in a child process (exit code, output, peak memory via getrusage, a generous tim
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import zipfile
@@ -139,3 +140,61 @@ def test_expression_payload_is_real(tmp_path):
     evil = edit(tmp_path / "evil.pt2", **_expr(marker))
     run_cli("inspect", evil, "--trust-code", cwd=tmp_path)
     assert marker.exists()
+
+
+# -- structure-aware fuzzing of the model JSON (in process: the reader needs no torch) --
+from datetime import timedelta  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
+                        st.text(max_size=30), st.lists(st.integers(-3, 2**40), max_size=4),
+                        st.dictionaries(st.sampled_from(["as_int", "as_expr", "as_tensor", "name", "expr_str"]),
+                                        st.one_of(st.integers(-5, 2**40), st.text(max_size=20)), max_size=2))
+
+
+def _paths(obj, prefix=()):
+    """Every (container, key) in the JSON, for picking what to mutate."""
+    out = []
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else []
+    for k, v in items:
+        out.append((obj, k))
+        out.extend(_paths(v))
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_json():
+    with zipfile.ZipFile(FIXTURE) as zf:
+        return json.loads(zf.read(next(n for n in zf.namelist() if n.endswith("models/model.json"))))
+
+
+@settings(max_examples=40, deadline=timedelta(seconds=20), derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(["replace", "delete"]), JSON_VALUES),
+                      min_size=1, max_size=3))
+def test_mutated_program_json_fails_cleanly(tmp_path, model_json, edits):
+    """Any edit of the program JSON converts or ends in one ModelLoadError/unsupported
+    report: never another exception, a hang or a large allocation."""
+    import copy
+
+    from convert.errors import NNConvertError
+    from convert.importers.torch.loader import load
+
+    model = copy.deepcopy(model_json)
+    for index, action, value in edits:
+        paths = _paths(model)
+        container, key = paths[index % len(paths)]
+        if action == "delete" and isinstance(container, dict):
+            del container[key]
+        else:
+            container[key] = value
+    evil = edit(tmp_path / "fuzz.pt2", model=lambda m: (m.clear(), m.update(model)))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        load(str(evil))
+    except NNConvertError:
+        pass
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < PEAK_RSS_MB, f"peak memory grew by {grown_mb:.0f} MB"

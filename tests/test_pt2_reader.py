@@ -165,6 +165,30 @@ def test_conversion_needs_no_torch(tmp_path):
     assert np.abs(got - want).max() < ATOL < np.abs(got - sess.run(None, {sess.get_inputs()[0].name: -x})[0]).max()
 
 
+def test_archive_written_by_torch_2_14(tmp_path):
+    """fixtures/tiny_torch214.pt2 was saved by torch 2.14.1 (conv, batch norm, flatten,
+    linear; dynamic batch); tiny_torch214_io.npz holds an input and torch's output."""
+    import onnxruntime as ort
+
+    from convert import export
+
+    lm = _load_pt2(ROOT / "fixtures" / "tiny_torch214.pt2")
+    assert lm.graph.metadata["torch_version"] == "2.14.1" and lm.graph.inputs[0].shape[0] == "batch"
+    ref = np.load(ROOT / "fixtures" / "tiny_torch214_io.npz")
+
+    def run(graph, x):
+        export(graph, str(tmp_path / "m.onnx"), force=True)
+        sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+        return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+    got = run(lm.graph, ref["x"])
+    np.testing.assert_allclose(got, ref["y"], rtol=RTOL, atol=ATOL)
+    assert np.abs(run(lm.graph, -ref["x"]) - ref["y"]).max() > 100 * ATOL
+    conv = next(n for n in lm.graph.nodes if n.op == "Conv").inputs[1]
+    lm.graph.weights[conv] = lm.graph.weights[conv] * np.float32(1.01)
+    assert np.abs(run(lm.graph, ref["x"]) - ref["y"]).max() > 10 * ATOL
+
+
 @pytest.mark.parametrize("text, printed", [
     ("Symbol('s77', positive=True, integer=True)", "s77"),
     ("Mul(Integer(50), Symbol('s77', positive=True, integer=True))", "50*s77"),

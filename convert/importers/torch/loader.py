@@ -93,25 +93,20 @@ def _installed_torch_version() -> str:
 
 
 def _load_pt2_with_torch(p: Path) -> LoadedModel:
-    import logging
     import zipfile
+
+    from .safe_load import load_trusted, quiet_export_log
 
     if not zipfile.is_zipfile(p):
         raise ModelLoadError(str(p), "not a torch.export archive (not a zip file: truncated or corrupted?)")
-    logger = logging.getLogger("torch.export")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # torch logs a traceback before re-raising
     try:
-        from .safe_load import load_pt2
-
-        ep = load_pt2(p, True)
+        with quiet_export_log():
+            ep = load_trusted(p)
     except NNConvertError:
         raise
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(str(p), f"not a readable torch.export archive (truncated or corrupted?): "
                                      f"{_first_line(e)}") from e
-    finally:
-        logger.setLevel(level)
     graph, origin = convert_program(ep, None, p.stem)
     module = ep.module()
     return _loaded(graph, origin, module, "torch.export", str(p), fx_module=module)

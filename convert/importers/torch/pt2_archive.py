@@ -26,8 +26,7 @@ from ...errors import ModelLoadError
 from ...limits import check_elements, check_zip, load_json, read_zip_member
 from . import pt2_expr
 
-SCHEMA_MAJOR = 8  # torch 2.6 - 2.14 write schema 8.x; the reader knows minors up to SCHEMA_MINOR_KNOWN
-SCHEMA_MINOR_KNOWN = 20
+SCHEMA_MAJOR = 8  # torch 2.13 and 2.14 write 8.20; a new major means incompatible changes
 # serialized ScalarType -> (numpy dtype, torch spelling); others (complex, float8, bf16) are refused
 SCALAR_TYPES = {1: ("uint8", "torch.uint8"), 2: ("int8", "torch.int8"), 3: ("int16", "torch.int16"),
                 4: ("int32", "torch.int32"), 5: ("int64", "torch.int64"), 6: ("float16", "torch.float16"),
@@ -50,30 +49,34 @@ class Pt2Archive:
     torch_version: str
     state_dict: dict[str, np.ndarray] = field(default_factory=dict)
     constants: dict[str, np.ndarray] = field(default_factory=dict)
-    data: bytes = b""
     validated: list[str] = field(default_factory=list)  # member names a second reader may see
     root: str = ""
     models: list[str] = field(default_factory=list)  # program names under models/
 
 
 def read_pt2(path: str | Path, data: bytes | None = None) -> Pt2Archive:
-    """Read ``path`` (or its bytes ``data``) completely; every problem is a ModelLoadError."""
+    """Read ``path`` (or its bytes ``data``) completely; every problem is a ModelLoadError.
+    Each tensor gets its own buffer, so a weight a pass replaces can be freed."""
     p = str(path)
-    if data is None:
-        data = Path(path).read_bytes()
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise ModelLoadError(p, f"not a torch.export archive (not a zip file: truncated or corrupted?): {e}") \
-            from None
-    with zf:
-        check_zip(p, zf, len(data))
-        return _Reader(p, zf, data).read()
+        f = io.BytesIO(data) if data is not None else open(path, "rb")
+    except OSError as e:
+        raise ModelLoadError(p, f"cannot be read ({e.strerror or e})") from None
+    with f:
+        size = f.seek(0, io.SEEK_END)
+        try:
+            zf = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise ModelLoadError(p, f"not a torch.export archive (not a zip file: truncated or corrupted?): {e}") \
+                from None
+        with zf:
+            check_zip(p, zf, size)
+            return _Reader(p, zf, f, size).read()
 
 
 class _Reader:
-    def __init__(self, path: str, zf: zipfile.ZipFile, data: bytes):
-        self.path, self.zf, self.data = path, zf, data
+    def __init__(self, path: str, zf: zipfile.ZipFile, f, size: int):
+        self.path, self.zf, self.f, self.size = path, zf, f, size
         self.names = {i.filename: i for i in zf.infolist()}
 
     def fail(self, problem: str):
@@ -106,11 +109,14 @@ class _Reader:
         constants = self._payload(root, "data/constants/", f"{stem}_constants_config.json")
         tv = str(model.get("torch_version") or "")
         validated = [n for n in self.names if not n[len(root):].startswith("data/sample_inputs/")]
-        return Pt2Archive(self.path, model, version, tv, weights, constants, self.data, validated, root, [stem])
+        return Pt2Archive(self.path, model, version, tv, weights, constants, validated, root, [stem])
 
     # -- layout --------------------------------------------------------------
     def _root(self) -> str:
         fmt = [n for n in self.names if n == "archive_format" or n.endswith("/archive_format")]
+        if not fmt and any(n.endswith("serialized_exported_program.json") for n in self.names):
+            self.fail("an archive in torch.export's older layout (pickled state dict), which the reader does not "
+                      "read; --trust-code loads it with torch")
         if len(fmt) != 1:
             self.fail("not a torch.export archive (no single archive_format member)")
         return fmt[0][:-len("archive_format")]
@@ -157,8 +163,8 @@ class _Reader:
         except (TypeError, ValueError, AttributeError):
             self.fail("the program declares no schema_version")
         if major != SCHEMA_MAJOR:
-            self.fail(f"serialization schema {major}.{minor} is not supported (the reader reads {SCHEMA_MAJOR}.x, "
-                      "written by torch 2.6 and later; --trust-code loads it with torch)")
+            self.fail(f"serialization schema {major}.{minor} is not supported (the reader reads {SCHEMA_MAJOR}.x; "
+                      "--trust-code loads it with torch)")
         return major, minor
 
     def _check_tensor_values(self, model: dict) -> None:
@@ -178,7 +184,7 @@ class _Reader:
         entries = cfg.get("config") if isinstance(cfg, dict) else None
         if not isinstance(entries, dict):
             self.fail(f"{cfg_member} is not a payload config")
-        storages: dict[str, memoryview] = {}
+        storages: dict[str, bytes] = {}
         out = {}
         for fqn, meta in entries.items():
             if not isinstance(meta, dict):
@@ -197,22 +203,27 @@ class _Reader:
             out[fqn] = self._tensor(fqn, tm, storages[member])
         return out
 
-    def _member_bytes(self, name: str) -> memoryview:
-        """A stored member is a view into the archive (no copy); a compressed one is
-        inflated with its declared size as the bound."""
+    def _member_bytes(self, name: str) -> bytes:
+        """A stored member is read straight from the file; a compressed one is inflated
+        with its declared size as the bound."""
         info = self.names[name]
         if info.compress_type != zipfile.ZIP_STORED:
-            return memoryview(read_zip_member(self.path, self.zf, name))
-        head = self.data[info.header_offset:info.header_offset + _LOCAL_HEADER.size]
+            return read_zip_member(self.path, self.zf, name)
+        self.f.seek(info.header_offset)
+        head = self.f.read(_LOCAL_HEADER.size)
         if len(head) != _LOCAL_HEADER.size:
             self.fail(f"member {name} lies beyond the end of the file (truncated?)")
         sig, name_len, extra_len = _LOCAL_HEADER.unpack(head)
         start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
-        if sig != b"PK\x03\x04" or start + info.file_size > len(self.data) or info.compress_size != info.file_size:
+        if sig != b"PK\x03\x04" or start + info.file_size > self.size or info.compress_size != info.file_size:
             self.fail(f"member {name} is corrupted (its bytes do not fit the file)")
-        return memoryview(self.data)[start:start + info.file_size]
+        self.f.seek(start)
+        data = self.f.read(info.file_size)
+        if len(data) != info.file_size:
+            self.fail(f"member {name} is truncated")
+        return data
 
-    def _tensor(self, fqn: str, tm: dict, buf: memoryview) -> np.ndarray:
+    def _tensor(self, fqn: str, tm: dict, buf: bytes) -> np.ndarray:
         code = tm.get("dtype")
         np_dtype, torch_name = SCALAR_TYPES.get(code, (None, f"ScalarType {code}"))
         if np_dtype is None:
@@ -257,25 +268,40 @@ def _static(reader: _Reader, fqn: str, what: str, sym: Any) -> int:
 
 
 def check_expressions(path: str, model: dict) -> None:
-    """Parse every ``expr_str`` in the program with the expression grammar; the first
-    one outside it is refused, naming where it sits (node or value)."""
-    for where, text in _expr_strings(model):
+    """Parse every ``expr_str`` in the program with the expression grammar; one outside
+    it is refused, naming where it sits (node or value)."""
+    texts = set(_expr_values(model))
+    for text in texts:
         try:
             pt2_expr.parse(text)
         except pt2_expr.ExprError as e:
+            where = next(w for w, t in _expr_strings(model) if t == text)
             raise ModelLoadError(path, f"refused: symbolic-shape expression at {where} is outside the "
                                        f"expression grammar ({e}); torch would evaluate it. Pass --trust-code "
                                        "only if you trust the file") from None
 
 
+def _expr_values(obj: Any) -> Iterator[Any]:
+    """Every ``expr_str`` value in the JSON (iterative walk, no bookkeeping)."""
+    stack = [obj]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if "expr_str" in v:
+                yield v["expr_str"] if isinstance(v["expr_str"], str) else repr(v["expr_str"])
+            stack.extend(x for x in v.values() if isinstance(x, (dict, list)))
+        elif isinstance(v, list):
+            stack.extend(x for x in v if isinstance(x, (dict, list)))
+
+
 def _expr_strings(obj: Any) -> Iterator[tuple[str, Any]]:
-    """(location, expr_str) for every expression in the JSON (iterative walk)."""
+    """(location, expr_str) for every expression in the JSON, to name a refused one."""
     stack: list[tuple[str, Any]] = [("program", obj)]
     while stack:
         where, v = stack.pop()
         if isinstance(v, dict):
             if "expr_str" in v:
-                yield where, v["expr_str"]
+                yield where, v["expr_str"] if isinstance(v["expr_str"], str) else repr(v["expr_str"])
             label = v.get("name") if isinstance(v.get("name"), str) and "target" in v else None
             for k, x in v.items():
                 if isinstance(x, (dict, list)):

@@ -8,6 +8,7 @@ the IR equals the one made from ``torch.export.load``.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +158,7 @@ class _Builder:
 
     # -- nodes -----------------------------------------------------------------
     def _add(self, node: Node) -> Node:
+        node.name = _name(node.name)
         base, n = node.name, 0
         while node.name in self.used:  # FX keeps names unique the same way
             n += 1
@@ -179,6 +181,8 @@ class _Builder:
             self._add(Node("placeholder", name, name, meta={"val": self._arg(arg, "input")}))
 
     def _node(self, sn: dict) -> None:
+        if not _TARGET.fullmatch(sn["target"]):
+            self.fail(f"graph node {_name(sn.get('name'))!r} has an invalid target {sn['target'][:60]!r}")
         key = _target_key(sn["target"])
         target = Target(key, schema_of(key))
         args, kwargs = self._inputs(target, sn)
@@ -237,6 +241,10 @@ class _Builder:
                 self.fail(f"node {sn.get('name')!r}: malformed argument")
             given[na["name"]] = (self._arg(na.get("arg"), sn.get("name")), na.get("kind"))
         schema = target._schema
+        if schema is not None and set(given) - {a.name for a in schema.arguments}:
+            extra = sorted(set(given) - {a.name for a in schema.arguments})
+            self.fail(f"node {sn.get('name')!r}: {target} has no argument(s) {extra[:3]} in the schema the "
+                      "reader knows (written by another torch version?)")
         if schema is None:  # an overload outside the table: keep the recorded order
             args = tuple(v for v, k in given.values() if k != 2)
             return args, {n: v for n, (v, k) in given.items() if k == 2}
@@ -320,7 +328,17 @@ class _Builder:
             self.fail(f"input spec {kind} is not supported")
         arg = v.get("arg") or {}
         name = arg.get("name") if "name" in arg else _union(arg)[1].get("name")
-        return InputSpec(_SPEC_KINDS[kind], _Name(name), v.get(_SPEC_TARGET.get(kind, ""), None))
+        return InputSpec(_SPEC_KINDS[kind], _Name(_name(name)), v.get(_SPEC_TARGET.get(kind, ""), None))
+
+
+_TARGET = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,200}")
+_ILLEGAL = re.compile(r"[^0-9a-zA-Z_]+")
+
+
+def _name(text: Any) -> str:
+    """A node name as torch.fx makes it legal (names torch wrote are legal already)."""
+    name = _ILLEGAL.sub("_", str(text))[:200] or "_unnamed"
+    return f"_{name}" if name[0].isdigit() else name
 
 
 def _union(value: Any) -> tuple[str, Any]:

@@ -1,12 +1,12 @@
 """Let torch load a ``.pt2`` archive: as it is (trusted), or after the archive reader
 validated it (to run the source model for verification).
 
-``torch.export.load`` is not safe on untrusted files: weights and constants that were
-saved "pickled" are read with ``torch.load(weights_only=False)``, opaque constants
-with ``pickle.loads``, and a legacy archive whose payload fails a weights-only load is
-retried with ``weights_only=False``. While an untrusted archive loads, every one of
-those entry points is replaced: ``torch.load`` is forced to ``weights_only=True``
-(tensors, containers and primitive types only) and raw unpickling is refused.
+``torch.export.load`` is not safe on untrusted files: it unpickles members
+(``torch.load(weights_only=False)``, ``pickle.loads``), hands shape expressions to
+sympy (which evaluates them), compiles guard code and loads AOTInductor libraries. A
+validated archive has none of that; while torch loads it, the unpickling entry points
+are still replaced (``torch.load`` forced to ``weights_only=True``, raw unpickling
+refused) as a second line of defence.
 """
 from __future__ import annotations
 
@@ -52,9 +52,8 @@ def no_code_execution(path: str) -> Iterator[None]:
             torch._C._pickle_load_obj = real_c_load
 
 
-def load_pt2(p: Path, trust_pickle: bool):
-    """``torch.export.load`` with the archive's size checked first and, unless
-    ``trust_pickle``, with code execution refused (ModelLoadError)."""
+def load_trusted(p: Path):
+    """Plain ``torch.export.load`` (``--trust-code``), with the archive's size checked first."""
     import torch
 
     try:
@@ -62,25 +61,32 @@ def load_pt2(p: Path, trust_pickle: bool):
             check_zip(str(p), zf, p.stat().st_size)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise ModelLoadError(str(p), f"not a torch.export archive ({e})") from None
-    if trust_pickle:
-        return torch.export.load(str(p))
-    return _load_refusing_code(str(p), str(p))
+    return torch.export.load(str(p))
 
 
 def load_validated(archive):
     """torch.export.load of an archive ``pt2_archive.read_pt2`` accepted, for running the
     source. torch sees a copy holding only the members the reader validated (no sample
     inputs, which are a pickle; no compiled code; every expression inside the grammar;
-    no guard code), taken from the bytes already read, so the file cannot change in
-    between; the unpickling entry points stay refused as a second line of defence."""
+    no guard code): the file is read once more and those very bytes validated again, so
+    a file changed in between cannot slip through; the unpickling entry points stay
+    refused as a second line of defence."""
     import io
-    import logging
 
     import torch
 
+    from .pt2_archive import read_pt2
+
+    try:
+        data = Path(archive.path).read_bytes()
+    except OSError as e:
+        raise ModelLoadError(archive.path, f"cannot be read again to run it ({e.strerror or e})") from None
+    checked = read_pt2(archive.path, data)  # validate exactly the bytes torch will see
+    if checked.model != archive.model:
+        raise ModelLoadError(archive.path, "changed on disk since it was converted")
     buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(archive.data)) as zin, zipfile.ZipFile(buf, "w") as zout:
-        for name in archive.validated:
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
+        for name in checked.validated:
             info = zin.getinfo(name)
             zout.writestr(info, zin.read(info), compress_type=zipfile.ZIP_STORED)
         for model in archive.models:  # torch requires sample inputs: ours, not the file's pickle
@@ -88,17 +94,27 @@ def load_validated(archive):
             torch.save((_sample_inputs(archive.model), {}), sample)
             zout.writestr(f"{archive.root}data/sample_inputs/{model}.pt", sample.getvalue())
     buf.seek(0)
-    logger = logging.getLogger("torch.export")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
     try:
-        return _load_refusing_code(archive.path, buf)
+        with quiet_export_log():
+            return _load_refusing_code(archive.path, buf)
     except ModelLoadError:
         raise
     except Exception as e:  # noqa: BLE001
         text = str(e).strip().splitlines()
         raise ModelLoadError(archive.path, f"torch cannot load the archive to run it: {type(e).__name__}: "
                                            f"{text[0] if text else ''}") from e
+
+
+@contextlib.contextmanager
+def quiet_export_log() -> Iterator[None]:
+    """torch.export logs a traceback before re-raising; the caller reports one line."""
+    import logging
+
+    logger = logging.getLogger("torch.export")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
     finally:
         logger.setLevel(level)
 
