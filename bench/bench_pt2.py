@@ -8,7 +8,8 @@ The model (bench/models.py, random weights) is exported once with a dynamic batc
 Each run is `nnconvert convert model.pt2 -o model.onnx --force` in a fresh process,
 started from a small driver that reports the child's wall time and peak RSS
 (getrusage of its only child; the driver itself is far smaller than either path).
-Runs alternate between the two paths so machine load hits both alike. Also lists what
+Runs alternate between the paths so machine load hits all alike; CPU seconds (user +
+system of the child) are reported beside wall time, as they depend less on other load. Also lists what
 the reader path imports (`python -X importtime`): neither torch nor tensorflow may
 appear. Targets (issue 12): at most 1.0 s and peak RSS at most 1.5x the weight bytes.
 """
@@ -30,8 +31,9 @@ DRIVER = ("import json, resource, subprocess, sys, time\n"
           "t = time.perf_counter()\n"
           "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
           "wall = time.perf_counter() - t\n"
+          "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
           "print(json.dumps({'rc': r.returncode, 'wall': wall, 'err': r.stderr[-300:],\n"
-          "                  'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))\n")
+          "                  'cpu': u.ru_utime + u.ru_stime, 'rss': u.ru_maxrss * 1024}))\n")
 HEAVY = ("torch", "tensorflow", "keras", "jax", "sympy")
 
 
@@ -105,13 +107,14 @@ def main() -> None:
     print(f"{args.model}: {pt2.name} weights {mb:.1f} MB, {args.runs} runs per path (alternating), "
           f"{os.cpu_count()} CPUs, load average {load:.1f} at the end; the process importing what the "
           f"reader path imports peaks at {base:.0f} MB\n")
-    print("| path | process s (best) | process s (median) | peak RSS MB | x weights | growth x weights |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| path | process s (best) | process s (median) | CPU s (best) | peak RSS MB | x weights | "
+          "growth x weights |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, runs in results.items():
         walls = [r["wall"] for r in runs]
         rss = max(r["rss"] for r in runs) / 2**20
-        print(f"| {label} | {min(walls):.2f} | {statistics.median(walls):.2f} | {rss:.0f} | {rss / mb:.2f} | "
-              f"{(rss - base) / mb:.2f} |")
+        print(f"| {label} | {min(walls):.2f} | {statistics.median(walls):.2f} | {min(r['cpu'] for r in runs):.2f} | "
+              f"{rss:.0f} | {rss / mb:.2f} | {(rss - base) / mb:.2f} |")
     print(f"\nheavy modules imported by the reader path: {heavy or 'none'}")
     print("largest top-level imports (cumulative s): " + ", ".join(f"{n} {s:.2f}" for s, n in top))
 

@@ -326,8 +326,9 @@ class _Builder:
         kind, v = _union(s)
         if kind not in _SPEC_KINDS:
             self.fail(f"input spec {kind} is not supported")
-        arg = v.get("arg") or {}
-        name = arg.get("name") if "name" in arg else _union(arg)[1].get("name")
+        arg = v.get("arg") if isinstance(v, dict) and isinstance(v.get("arg"), dict) else {}
+        inner = _union(arg)[1]
+        name = arg.get("name") if "name" in arg else inner.get("name") if isinstance(inner, dict) else None
         return InputSpec(_SPEC_KINDS[kind], _Name(_name(name)), v.get(_SPEC_TARGET.get(kind, ""), None))
 
 
