@@ -105,7 +105,14 @@ def _huge(marker, with_bytes: bool):
     return out
 
 
+def _call_torch_load(marker):
+    def fn(m):  # torch resolves a dotted target on the torch module and calls it at run time
+        m["graph_module"]["graph"]["nodes"][0]["target"] = "torch.load"
+    return {"model": fn}
+
+
 CASES = {
+    "target-not-an-operator": (_call_torch_load, "not an operator"),
     "expr-str-payload": (_expr, "expression grammar"),
     "guards-code": (_guards, "guard code"),
     "aotinductor-so": (_so, "compiled code"),

@@ -218,4 +218,8 @@ def test_argument_table_matches_torch():
     from convert.importers.torch.aten_schema_table import SCHEMAS
     from convert.importers.torch.aten_schemas import _handled_keys, table_from_torch
 
-    assert table_from_torch(_handled_keys()) == {k: list(v) for k, v in SCHEMAS.items()}
+    want = table_from_torch(_handled_keys())
+    assert want == {k: list(v) for k, v in SCHEMAS.items()}, (
+        f"aten_schema_table.py is stale (missing {sorted(set(want) - set(SCHEMAS))[:5]}, changed "
+        f"{sorted(k for k in want if k in SCHEMAS and list(SCHEMAS[k]) != want[k])[:5]}): run "
+        "python -m convert.importers.torch.aten_schemas")

@@ -14,6 +14,7 @@ unpickles, evaluates or loads code.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zipfile
 from dataclasses import dataclass, field
@@ -267,10 +268,27 @@ def _static(reader: _Reader, fqn: str, what: str, sym: Any) -> int:
     return sym["as_int"]
 
 
+# What torch resolves a node target or operator argument to: only registered operators
+# (torch.ops.<namespace>.<op>[.<overload>]) and the symbolic-size helpers. Any other
+# dotted name would be looked up on torch (torch.load, torch.hub.load, ...) and called
+# with arguments from the file when the model runs.
+_CALLABLE = re.compile(r"torch\.ops\.[A-Za-z_]\w*\.[A-Za-z_]\w*(\.[A-Za-z_]\w*)?"
+                       r"|_operator\.(getitem|add|sub|mul|floordiv|truediv|mod|neg|pow|eq|ne|lt|le|gt|ge|and_|or_"
+                       r"|not_|abs)|torch\.sym_(not|float|int|ite|max|min|sqrt|sum)|math\.(ceil|floor|trunc)")
+
+
 def check_expressions(path: str, model: dict) -> None:
-    """Parse every ``expr_str`` in the program with the expression grammar; one outside
-    it is refused, naming where it sits (node or value)."""
-    texts = set(_expr_values(model))
+    """Parse every ``expr_str`` in the program with the expression grammar and check
+    every node target and operator argument against ``_CALLABLE``; the first one outside
+    is refused, naming where it sits (node or value)."""
+    texts, callables = set(), set()
+    for kind, value in _strings(model):
+        (texts if kind == "expr" else callables).add(value)
+    for name in callables:
+        if not isinstance(name, str) or not _CALLABLE.fullmatch(name):
+            raise ModelLoadError(path, f"refused: the program calls {str(name)[:80]!r}, which is not an operator "
+                                       "(torch would call it when running the model). Pass --trust-code only if "
+                                       "you trust the file")
     for text in texts:
         try:
             pt2_expr.parse(text)
@@ -281,14 +299,19 @@ def check_expressions(path: str, model: dict) -> None:
                                        "only if you trust the file") from None
 
 
-def _expr_values(obj: Any) -> Iterator[Any]:
-    """Every ``expr_str`` value in the JSON (iterative walk, no bookkeeping)."""
+def _strings(obj: Any) -> Iterator[tuple[str, Any]]:
+    """("expr", expr_str) and ("call", target or as_operator) for every one in the JSON
+    (iterative walk, no bookkeeping)."""
     stack = [obj]
     while stack:
         v = stack.pop()
         if isinstance(v, dict):
             if "expr_str" in v:
-                yield v["expr_str"] if isinstance(v["expr_str"], str) else repr(v["expr_str"])
+                yield "expr", v["expr_str"] if isinstance(v["expr_str"], str) else repr(v["expr_str"])
+            if "target" in v and "inputs" in v:
+                yield "call", v["target"]
+            if "as_operator" in v:
+                yield "call", v["as_operator"]
             stack.extend(x for x in v.values() if isinstance(x, (dict, list)))
         elif isinstance(v, list):
             stack.extend(x for x in v if isinstance(x, (dict, list)))
