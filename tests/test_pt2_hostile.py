@@ -111,7 +111,12 @@ def _call_torch_load(marker):
     return {"model": fn}
 
 
+def _duplicate_model(marker):
+    return {"add": {"models/model.json": b"{}"}}  # a second member of the same name
+
+
 CASES = {
+    "duplicate-member": (_duplicate_model, "same name"),
     "target-not-an-operator": (_call_torch_load, "not an operator"),
     "expr-str-payload": (_expr, "expression grammar"),
     "guards-code": (_guards, "guard code"),

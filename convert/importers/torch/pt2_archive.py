@@ -84,6 +84,8 @@ class _Reader:
         raise ModelLoadError(self.path, problem)
 
     def read(self) -> Pt2Archive:
+        if len(self.names) != len(self.zf.infolist()):  # readers disagree on which copy counts
+            self.fail("refused: the archive holds several members of the same name")
         root = self._root()
         self._check_members(root)
         fmt = self._text(f"{root}archive_format", 16)
