@@ -94,11 +94,11 @@ def _pickled_constant(marker):
     return {"constants": fn, "add": {"data/constants/custom_obj_0": pickle.dumps(Payload())}}
 
 
-def _huge(marker, with_bytes: bool):
+def _huge(marker, with_bytes: bool, stride: int = 1):
     def fn(w):
         meta = w["config"]["stem.0.weight"]["tensor_meta"]
         meta["sizes"] = [{"as_int": 2**31}]  # 8 GiB of float32 declared
-        meta["strides"] = [{"as_int": 1}]
+        meta["strides"] = [{"as_int": stride}]  # stride 0: one stored element, viewed 2^31 times
     out = {"weights": fn}
     if not with_bytes:  # torch would allocate zeros of the declared size for an empty record
         out["replace"] = {"data/weights/weight_0": b""}
@@ -124,6 +124,7 @@ CASES = {
     "pickled-constant": (_pickled_constant, "pickled"),
     "huge-tensor": (lambda m: _huge(m, True), "needs 2147483648 elements"),
     "huge-empty-tensor": (lambda m: _huge(m, False), "needs 2147483648 elements"),
+    "huge-stride-0-tensor": (lambda m: _huge(m, True, 0), "needs 2147483648 elements"),
 }
 
 

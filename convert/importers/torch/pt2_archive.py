@@ -242,9 +242,9 @@ class _Reader:
             self.fail(f"{fqn}: {len(buf)} bytes are not a whole number of {np_dtype} elements")
         stored = len(buf) // dt.itemsize
         needed = 0 if n == 0 else offset + 1 + sum((d - 1) * s for d, s in zip(sizes, strides))
-        if needed > stored:
-            self.fail(f"{fqn}: declared shape {tuple(sizes)} needs {needed} elements but the archive holds "
-                      f"{stored} (corrupted or hostile file?)")
+        if needed > stored or n > stored:  # overlapping (stride-0) views would be materialised
+            self.fail(f"{fqn}: declared shape {tuple(sizes)} needs {max(needed, n)} elements but the archive "
+                      f"holds {stored} (corrupted or hostile file?)")
         if n == 0:
             return np.zeros(sizes, dt)
         flat = np.frombuffer(buf, dtype=dt.newbyteorder("<"), count=stored)
