@@ -119,7 +119,7 @@ CASES = {
     "duplicate-member": (_duplicate_model, "same name"),
     "target-not-an-operator": (_call_torch_load, "not an operator"),
     "expr-str-payload": (_expr, "expression grammar"),
-    "guards-code": (_guards, "guard code"),
+    "guards-code": (_guards, "guard grammar"),
     "aotinductor-so": (_so, "compiled code"),
     "pickled-constant": (_pickled_constant, "pickled"),
     "huge-tensor": (lambda m: _huge(m, True), "needs 2147483648 elements"),

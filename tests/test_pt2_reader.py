@@ -58,29 +58,39 @@ def _models():
         dyn.bn.weight.uniform_(0.5, 1.5)
         dyn.bn.bias.uniform_(-0.5, 0.5)
         dyn.norm.weight.uniform_(0.5, 1.5)
+    class TwoInputs(nn.Module):  # two dynamic batches: torch records guard code relating them
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+
+        def forward(self, x, y):
+            w = self.fc(torch.cat([x, y], 0))
+            return torch.cat([w, w], 0), w.reshape(-1, 2)
+
     rec = Recurrent()
     with torch.no_grad():  # torch's default init is small: weights this large carry signal to the output
         for p in rec.parameters():
             p.uniform_(-1.0, 1.0)
-    return {"recurrent": (rec.eval(), (2, 6, 4)), "dynamic": (dyn.eval(), (2, 3, 8, 10))}
+    return {"recurrent": (rec.eval(), [(2, 6, 4)]), "dynamic": (dyn.eval(), [(2, 3, 8, 10)]),
+            "two_inputs": (TwoInputs().eval(), [(3, 8), (5, 8)])}
 
 
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory):
-    """name -> (.pt2 path, live module or None, example input shape)."""
+    """name -> (.pt2 path, live module or None, example input shapes)."""
     import torch
 
     d = tmp_path_factory.mktemp("pt2")
-    out = {"tiny_resnet": (FIXTURE, None, (2, 3, 32, 32))}
-    for name, (module, shape) in _models().items():
-        ep = torch.export.export(module, (torch.randn(*shape),),
-                                 dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    out = {"tiny_resnet": (FIXTURE, None, [(2, 3, 32, 32)])}
+    for name, (module, shapes) in _models().items():
+        ep = torch.export.export(module, tuple(torch.randn(*s) for s in shapes),
+                                 dynamic_shapes=tuple({0: torch.export.Dim.AUTO} for _ in shapes))
         torch.export.save(ep, d / f"{name}.pt2")
-        out[name] = (d / f"{name}.pt2", module, shape)
+        out[name] = (d / f"{name}.pt2", module, shapes)
     return out
 
 
-@pytest.mark.parametrize("name", ["tiny_resnet", "recurrent", "dynamic"])
+@pytest.mark.parametrize("name", ["tiny_resnet", "recurrent", "dynamic", "two_inputs"])
 def test_ir_equals_the_torch_path(archives, name):
     path = archives[name][0]
     ours, theirs = _load_pt2(Path(path)), _load_pt2(Path(path), trust_pickle=True)
@@ -89,7 +99,9 @@ def test_ir_equals_the_torch_path(archives, name):
     for k, w in theirs.graph.weights.items():
         assert ours.graph.weights[k].dtype == w.dtype and np.array_equal(ours.graph.weights[k], w), k
     assert ours.graph.inputs[0].shape[0] == "batch"  # the batch stayed dynamic
-    x = {ours.graph.inputs[0].name: np.random.RandomState(1).randn(3, *archives[name][2][1:]).astype(np.float32)}
+    rng = np.random.RandomState(1)
+    x = {v.name: rng.randn(*[3 + i if isinstance(d, str) else d for d in v.shape]).astype(np.float32)
+         for i, v in enumerate(ours.graph.inputs)}
     for k, v in theirs.run(x).items():  # the source run after validation is torch's own
         np.testing.assert_array_equal(ours.run(x)[k], v)
 
@@ -101,7 +113,8 @@ def test_converted_model_matches_torch(archives, tmp_path, name):
 
     from convert import convert_file
 
-    path, module, shape = archives[name]
+    path, module, shapes = archives[name]
+    shape = shapes[0]
     onnx_path = tmp_path / "m.onnx"
     convert_file(str(path), str(onnx_path))
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

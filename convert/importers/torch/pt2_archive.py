@@ -6,7 +6,7 @@ What is accepted: one zip holding ``<root>/archive_format`` (``pt2``), ``byteord
 little-endian storage per tensor), version/id files and ``data/sample_inputs`` (never
 read). Refused, with the file named: AOTInductor/ExecuTorch/MTIA payloads and any
 shared library, any other member, pickled weights, constants or custom objects, guard
-code, symbolic-shape expressions outside ``pt2_expr``'s grammar, a tensor whose
+code and symbolic-shape expressions outside ``pt2_expr``'s grammars, a tensor whose
 declared shape, strides or offset reach past the bytes stored for it, and a member that
 is compressed beyond the zip bounds of ``convert.limits``. Nothing here imports torch,
 unpickles, evaluates or loads code.
@@ -99,9 +99,13 @@ class _Reader:
         if not isinstance(model, dict) or not isinstance(model.get("graph_module"), dict):
             self.fail(f"{model_name} is not a serialized ExportedProgram")
         version = self._schema_version(model)
-        if model.get("guards_code"):
-            self.fail("refused: the program carries guard code (torch compiles it into a function). "
-                      "Pass --trust-code only if you trust the file")
+        guards = model.get("guards_code") or []
+        for guard in guards if isinstance(guards, list) else [guards]:
+            try:
+                pt2_expr.parse_guard(guard)
+            except pt2_expr.ExprError as e:
+                self.fail(f"refused: guard code outside the guard grammar ({e}); torch would compile and run it. "
+                          "Pass --trust-code only if you trust the file")
         check_expressions(self.path, model)
         for name in model.get("range_constraints") or {}:
             if not pt2_expr.is_symbol_name(name):

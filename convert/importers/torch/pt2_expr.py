@@ -264,3 +264,55 @@ def _add(args: list) -> str:
     for p in parts[1:]:
         text += f" - {p[1:]}" if p.startswith("-") else f" + {p}"
     return text
+
+
+# -- guard code ------------------------------------------------------------------
+# torch.export records input-size relations as Python source (``guards_code``) and
+# compiles it into a check when the program's module is built. Accepted: comparisons,
+# ``and``/``or``/``not`` and integer arithmetic over sizes and strides of the inputs,
+# e.g. ``((4*L['y'].size()[0] + 4*L['x'].size()[0]) % (2*L['x'].size()[0])) == 0``.
+_GUARD_TOKEN = re.compile(r"\s*(?:(?P<int>\d+)|(?P<word>and|or|not)\b|(?P<input>L(?:\[(?:'[A-Za-z_]\w*'|\d+)\])+)"
+                          r"|(?P<attr>\.(?:size|stride)\(\)\[\d+\]|\.(?:dim|storage_offset)\(\))"
+                          r"|(?P<op>==|!=|<=|>=|//|\*\*|[-+*%<>()]))")
+
+
+def parse_guard(text: str) -> None:
+    """Raise ExprError unless ``text`` is a size relation in the guard grammar."""
+    if not isinstance(text, str) or len(text) > MAX_EXPR_CHARS:
+        raise ExprError(f"guard of {len(text) if isinstance(text, str) else 'non-string'} characters")
+    tokens, pos = [], 0
+    while text[pos:].strip():
+        m = _GUARD_TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ExprError(f"character {text[pos]!r} at {pos} is outside the guard grammar in {text[:80]!r}")
+        tokens.append((m.lastgroup, m.group(m.lastgroup)))
+        pos = m.end()
+    # Shape check: operands and operators alternate, brackets balance, attributes follow inputs.
+    depth, want_operand, prev = 0, True, None
+    for kind, tok in tokens:
+        if kind == "attr":
+            if prev != "input":
+                raise ExprError(f"{tok!r} not after an input in {text[:80]!r}")
+        elif tok == "(" or (want_operand and (tok == "not" or tok == "-")):
+            depth += tok == "("
+            if depth > MAX_EXPR_DEPTH:
+                raise ExprError(f"guard nests deeper than {MAX_EXPR_DEPTH} levels")
+            if not want_operand:
+                raise ExprError(f"unexpected {tok!r} in {text[:80]!r}")
+        elif tok == ")":
+            depth -= 1
+            if depth < 0 or want_operand:
+                raise ExprError(f"unbalanced ')' in {text[:80]!r}")
+        elif kind in ("int", "input"):
+            if not want_operand:
+                raise ExprError(f"two operands in a row in {text[:80]!r}")
+            if kind == "int" and len(tok) > MAX_INT_DIGITS:
+                raise ExprError(f"integer of {len(tok)} digits in a guard")
+            want_operand = False
+        else:  # a binary operator or and/or
+            if want_operand:
+                raise ExprError(f"unexpected {tok!r} in {text[:80]!r}")
+            want_operand = True
+        prev = kind
+    if depth or want_operand:
+        raise ExprError(f"incomplete guard {text[:80]!r}")
