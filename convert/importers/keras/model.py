@@ -225,7 +225,7 @@ def _graph_input(walk: Walk, name: str, cfg: dict) -> Ref:
 def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], kwargs: dict,
                weights: LayerWeights, node_index: int, operands: list | None = None) -> list[Ref]:
     cls = lc["class_name"]
-    if str(lc.get("module") or "").startswith(OPS_MODULES):
+    if _is_operation(lc):
         cls = OPS_PREFIX + cls
     cfg = lc.get("config", {})
     path = f"{prefix}{name}"
@@ -267,6 +267,19 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
         b.source = None
     walk.layer_outputs.setdefault(path, []).extend((node_index, i, r) for i, r in enumerate(outs))
     return outs
+
+
+def _is_operation(lc: dict) -> bool:
+    """A Keras 3 operation node rather than a layer. Its module says so in ``.keras``
+    configs; legacy ``.h5`` files written by Keras 3 drop the module, but an operation's
+    config has none of the keys every layer config has (``trainable``, ``dtype``)."""
+    module = lc.get("module")
+    if module:
+        return str(module).startswith(OPS_MODULES)
+    cfg = lc.get("config") or {}
+    nodes = lc.get("inbound_nodes") or []
+    return (bool(nodes) and isinstance(nodes[0], dict) and "trainable" not in cfg and "dtype" not in cfg
+            and OPS_PREFIX + lc["class_name"] in KERAS_LAYERS)
 
 
 def _check_common(cfg: dict) -> None:
