@@ -46,6 +46,16 @@ def run_handlers(graph: Graph, ctx, registry: Registry, no_handler: str,
     return problems
 
 
+def fixed_pads_only(node: Node, target: str) -> None:
+    """Refuse a window op whose pads follow the input size at run time (auto_pad SAME_UPPER):
+    ``target`` pads by fixed amounts, and no fixed amount is right for every size."""
+    mode = node.attrs.get("auto_pad", "NOTSET")  # NOTSET is the op table's default
+    if mode != "NOTSET":
+        raise UnsupportedAttributeError("auto_pad", mode, f"{target} pads by fixed amounts, and this 'same' padding "
+                                        "depends on the spatial size; convert with a fixed spatial size "
+                                        "(--input-shape)")
+
+
 def bias_add_after(ctx, node: Node, n_out: int) -> tuple[Node, np.ndarray] | None:
     """The Add of a 1-D constant of ``n_out`` values that alone consumes ``node``'s output
     (to fuse into a Dense / Linear layer); marks that Add done."""

@@ -19,8 +19,8 @@ def fold_pad(graph: Graph) -> tuple[Graph, list[str]]:
     dropped: set[int] = set()
     changes = []
     for conv in graph.nodes:
-        if conv.op != "Conv":
-            continue
+        if conv.op != "Conv" or conv.attrs.get("auto_pad", "NOTSET") != "NOTSET":
+            continue  # SAME_UPPER pads follow the run-time size: nothing fixed to add to
         src = producers.get(conv.inputs[0])
         perm = None
         if src is not None and src.op == "Transpose" and _sole(src, consumers, outputs):

@@ -10,9 +10,13 @@ from ..ir.graph import Graph, Value
 
 # Two sizes for every dynamic dimension: a size baked into a Reshape at trace time
 # passes at one size and fails at the other. Batch-like dimensions (named so, or the
-# leading axis unless named like a sequence) get (1, 3); every other dynamic dimension (sequence length, spatial
-# size) gets (16, 24): multiples of 8, so nets that downsample a few times still run.
+# leading axis unless named like a sequence) get (1, 3); the open axes of an image or
+# volume (inputs of rank >= 4) get (80, 96): large enough for every stock CNN (Inception
+# needs 75), and halving to 5 and 6 after four stride-2 stages, so 'same' pads that
+# depend on the size (odd vs even) differ between the two runs. Every other dynamic
+# dimension (sequence length) gets (16, 24).
 BATCH_SIZES = (1, 3)
+SPATIAL_SIZES = (80, 96)
 DEFAULT_DYNAMIC = (16, 24)
 # Ops that carry integer ids unchanged on the way to the Gather that uses them.
 _ID_PASSTHROUGH = ("Cast", "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose")
@@ -49,10 +53,12 @@ def _vocab_size(graph: Graph, value: str) -> int | None:
 _SEQUENCE_WORDS = ("seq", "time", "len", "step", "token")
 
 
-def _dynamic_sizes(dim, axis: int) -> tuple[int, int]:
+def _dynamic_sizes(dim, axis: int, rank: int) -> tuple[int, int]:
     name = str(dim).lower()
     if "batch" in name or (axis == 0 and not any(w in name for w in _SEQUENCE_WORDS)):
         return BATCH_SIZES
+    if rank >= 4 and not any(w in name for w in _SEQUENCE_WORDS):
+        return SPATIAL_SIZES
     return DEFAULT_DYNAMIC
 
 
@@ -66,7 +72,7 @@ def _concrete(v: Value, variant: int, overrides: dict[str, tuple]) -> tuple[int,
         if isinstance(d, int) and d >= 0:
             out.append(d)
         else:
-            sizes = _dynamic_sizes(d, axis)
+            sizes = _dynamic_sizes(d, axis, len(v.shape))
             out.append(sizes[variant % len(sizes)])
     return tuple(out)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.graph import Node
+from ..common import fixed_pads_only
 from .context import attr, bad
 from .registry import register
 
@@ -19,6 +20,7 @@ def _set_geometry(p, kernel, strides, pads, dilations) -> None:
 
 
 def _geometry(node, ctx, n: int):
+    fixed_pads_only(node, "Caffe")
     kernel = list(attr(node, "kernel_shape") or ctx.const(node.inputs[1]).shape[2:])
     strides = list(attr(node, "strides") or [1] * n)
     dil = list(attr(node, "dilations") or [1] * n)

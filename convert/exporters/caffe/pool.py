@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..common import fixed_pads_only
 from .context import attr, bad
 from .registry import register
 
@@ -38,6 +39,7 @@ def _pool(node, ctx, method: int) -> None:
     shp, out = ctx.shape(x), ctx.shape(y)
     if len(shp) != 4:
         raise bad("input rank", len(shp), "Caffe pools 4-D blobs only")
+    fixed_pads_only(node, "Caffe")
     kernel = list(attr(node, "kernel_shape"))
     strides = list(attr(node, "strides") or [1, 1])
     pads = list(attr(node, "pads") or [0, 0, 0, 0])

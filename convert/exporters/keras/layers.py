@@ -42,6 +42,10 @@ def _is_same(spatial, kernel, strides, dil, begin, end) -> bool:
     return all(same_pads(n, k, s, d) == (b, e) for n, k, s, d, b, e in zip(spatial, kernel, strides, dil, begin, end))
 
 
+def _auto_same(node) -> bool:
+    return attr(node, "auto_pad") == "SAME_UPPER"
+
+
 def _zero_pad(ctx: KerasContext, node, x, begin, end):
     nd = len(begin)
     pad = tuple((int(b), int(e)) for b, e in zip(begin, end))
@@ -62,7 +66,7 @@ def export_conv(node, ctx: KerasContext):
     x = ctx.get(node.inputs[0], cl)
     spatial = ctx.ir_shape(node.inputs[0])[2:]
     kernel = tuple(int(k) for k in w.shape[2:])
-    padding = "valid"
+    padding = "same" if _auto_same(node) else "valid"  # TF's 'same' is auto_pad=SAME_UPPER exactly
     if any(begin) or any(end):
         if _is_same(spatial, kernel, strides, dil, begin, end):
             padding = "same"
@@ -166,7 +170,11 @@ def export_pool(node, ctx: KerasContext):
     include = not is_max and bool(attr(node, "count_include_pad"))
     overhang = any(e != e0 for e, e0 in zip(end, _geometry(node, nd)[3]))
     padding = "valid"
-    if any(begin) or any(end):
+    if _auto_same(node):
+        if include:
+            raise unsupported_attr("count_include_pad", 1, "Keras 'same' average pooling leaves padding out")
+        padding = "same"  # TF 'same' pooling: -inf for max, left out of the mean, as SAME_UPPER here
+    elif any(begin) or any(end):
         if not include and _is_same(spatial, kernel, strides, dil, begin, end):
             padding = "same"  # TF 'same' pooling ignores padding: -inf for max, left out of the mean
         elif is_max:

@@ -5,7 +5,7 @@ import numpy as np
 
 from .context import TorchContext, attr, py, unsupported_attr
 from .registry import register
-from ..common import bias_add_after
+from ..common import bias_add_after, fixed_pads_only
 
 
 def _const(ctx: TorchContext, node, index: int, what: str) -> np.ndarray | None:
@@ -27,6 +27,7 @@ def torch_pad(begin, end) -> list[int]:
 
 
 def _spatial(node, nd: int):
+    fixed_pads_only(node, "torch")
     strides = tuple(attr(node, "strides") or [1] * nd)
     dil = tuple(attr(node, "dilations") or [1] * nd)
     pads = list(attr(node, "pads") or [0] * (2 * nd))

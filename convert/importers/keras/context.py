@@ -39,6 +39,7 @@ class Call:
     kwargs: dict[str, list[Ref]]
     weights: LayerWeights
     file: str = ""
+    operands: list = field(default_factory=list)  # positional arguments: Refs and constants
 
     def take(self, *shapes: Sequence | None) -> list[np.ndarray]:
         """The layer's arrays, checked against the shapes the config implies (None: any)."""

@@ -15,6 +15,10 @@ MODEL_CLASSES = ("Functional", "Model", "Sequential")
 INPUT_CLASSES = ("InputLayer",)
 # Classes that run Python from the file: never executed, always reported.
 CODE_CLASSES = ("Lambda", "TFOpLambda", "SlicingOpLambda")
+# Keras 3 records operations applied to tensors (``x + 3.0``, ``ops.mean``) as nodes of
+# these modules; they are not layers, and their class names clash with layers ("Add").
+OPS_MODULES = ("keras.src.ops.", "keras.ops.")
+OPS_PREFIX = "ops."  # registry key of an operation node: "ops." + class name
 
 Key = tuple  # (layer name, node index, tensor index)
 
@@ -62,7 +66,7 @@ def functional(walk: Walk, cfg: dict, weights: LayerWeights, inputs: list[Ref] |
             continue
         for k, node in enumerate(lc.get("inbound_nodes", [])):
             args, kwargs = _parse_node(node)
-            calls.append((lc, name, k, args, kwargs))
+            calls.append((lc, name, k, args, kwargs, node))
     if inputs is not None:
         if len(inputs) != len(input_keys):
             raise ModelLoadError(walk.file, f"nested model {prefix!r} takes {len(input_keys)} inputs, got {len(inputs)}")
@@ -72,7 +76,7 @@ def functional(walk: Walk, cfg: dict, weights: LayerWeights, inputs: list[Ref] |
     while pending:
         rest = []
         for item in pending:
-            lc, name, k, args, kwargs = item
+            lc, name, k, args, kwargs, node = item
             needed = args + [t for ts in kwargs.values() for t in ts]
             if not all(_known(tensors, t) for t in needed):
                 rest.append(item)
@@ -80,7 +84,7 @@ def functional(walk: Walk, cfg: dict, weights: LayerWeights, inputs: list[Ref] |
             ins = [_lookup(tensors, t) for t in args]
             kws = {kk: [_lookup(tensors, t) for t in ts] for kk, ts in kwargs.items()}
             lw = weights.sublayer(name, groups.get(name))
-            outs = call_layer(walk, lc, name, prefix, ins, kws, lw, k)
+            outs = call_layer(walk, lc, name, prefix, ins, kws, lw, k, _operands(node, tensors))
             for i, r in enumerate(outs):
                 tensors[(name, k, i)] = r
             if isinstance(outs, _PoisonList):
@@ -124,6 +128,23 @@ def _parse_node(node) -> tuple[list[Key], dict[str, list[Key]]]:
     # tf.keras 2: [[name, node_index, tensor_index, kwargs], ...]
     args = [(e[0], int(e[1]), int(e[2])) for e in node]
     return args, {}
+
+
+def _operands(node, tensors) -> list:
+    """The positional arguments of a Keras 3 call, tensors as Refs and constants as they
+    are (an operation node's ``x + 3.0`` keeps its 3.0); [] for tf.keras 2 nodes."""
+    if not isinstance(node, dict):
+        return []
+
+    def sub(v):
+        if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
+            h = v["config"]["keras_history"]
+            return _lookup(tensors, (h[0], int(h[1]), int(h[2])))
+        if isinstance(v, list):
+            return [sub(x) for x in v]
+        return v
+
+    return [sub(a) for a in node.get("args", [])]
 
 
 def _tensors_in(v) -> list[Key]:
@@ -202,8 +223,10 @@ def _graph_input(walk: Walk, name: str, cfg: dict) -> Ref:
 
 # -- one layer call --------------------------------------------------------------
 def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], kwargs: dict,
-               weights: LayerWeights, node_index: int) -> list[Ref]:
+               weights: LayerWeights, node_index: int, operands: list | None = None) -> list[Ref]:
     cls = lc["class_name"]
+    if _is_operation(lc):
+        cls = OPS_PREFIX + cls
     cfg = lc.get("config", {})
     path = f"{prefix}{name}"
     b = walk.ctx.b
@@ -222,15 +245,17 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
     plugin_key = next((k for k in (lc.get("registered_name"), cls) if is_plugin_key("keras", k)), None)
     if plugin_key is not None:  # a plugin provides this custom class (or this Lambda)
         handler = KERAS_LAYERS.lookup(plugin_key)
-    elif handler is None or cls in CODE_CLASSES or lc.get("registered_name") not in (None, cls):
-        why = "runs Python code stored in the file; never executed" if cls in CODE_CLASSES else (
-            "custom layer class; a plugin can provide it (nnconvert --plugin FILE.py)" if lc.get("registered_name") not in (None, cls) or lc.get("module", "keras").split(".")[0] != "keras"
-            else "no converter for this Keras layer")
+    elif handler is None or cls in CODE_CLASSES or lc.get("registered_name") not in (None, lc["class_name"]):
+        custom = lc.get("registered_name") not in (None, lc["class_name"]) or str(lc.get("module") or "keras").split(".")[0] != "keras"
+        why = ("runs Python code stored in the file; never executed" if cls in CODE_CLASSES else
+               "custom layer class; a plugin can provide it (nnconvert --plugin FILE.py)" if custom else
+               "no converter for this Keras operation" if cls.startswith(OPS_PREFIX) else
+               "no converter for this Keras layer")
         b.unsupported(path, cls, hint=why)
         return _poison()
     if any(isinstance(r, Poisoned) for r in inputs) or any(isinstance(r, Poisoned) for rs in kwargs.values() for r in rs):
         return _poison()  # its class is fine; its input could not be converted
-    call = Call(cls, name, path, cfg, inputs, kwargs, weights, walk.file)
+    call = Call(cls, name, path, cfg, inputs, kwargs, weights, walk.file, operands or [])
     walk.ctx.begin(call)
     try:
         _check_common(cfg)
@@ -242,6 +267,19 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
         b.source = None
     walk.layer_outputs.setdefault(path, []).extend((node_index, i, r) for i, r in enumerate(outs))
     return outs
+
+
+def _is_operation(lc: dict) -> bool:
+    """A Keras 3 operation node rather than a layer. Its module says so in ``.keras``
+    configs; legacy ``.h5`` files written by Keras 3 drop the module, but an operation's
+    config has none of the keys every layer config has (``trainable``, ``dtype``)."""
+    module = lc.get("module")
+    if module:
+        return str(module).startswith(OPS_MODULES)
+    cfg = lc.get("config") or {}
+    nodes = lc.get("inbound_nodes") or []
+    return (bool(nodes) and isinstance(nodes[0], dict) and "trainable" not in cfg and "dtype" not in cfg
+            and OPS_PREFIX + lc["class_name"] in KERAS_LAYERS)
 
 
 def _check_common(cfg: dict) -> None:

@@ -60,9 +60,11 @@ def make_runners(path: str, graph, walk, io_layout: str):
                         wanted.append((path, node_index, tensor_index, p, value))
         if not wanted:
             return {}
+        # Operation nodes (``x + 3.0``) are not layers: ``get_layer`` cannot find them.
+        by_name = {op.name: op for op in getattr(m, "operations", m.layers)}
         tensors = []
         for path, k, t, _, _ in wanted:
-            node = m.get_layer(path)._inbound_nodes[k]
+            node = by_name[path]._inbound_nodes[k]
             tensors.append(node.output_tensors[t])
         probe = keras.Model(m.inputs, tensors)
         outs = call(probe, inputs)

@@ -10,10 +10,18 @@ _CONV_ATTRS = {
     "group": Attr("int", 1),
 }
 
-declare("Conv", "conv", "X W B?", attrs=_CONV_ATTRS, doc="""
+# 'same' padding on a spatial size known only at run time (Keras/TF 'same' with stride > 1).
+AUTO_PAD = Attr("str", "NOTSET", """NOTSET: use pads. SAME_UPPER: pads follow the input size at
+    run time, total = max((ceil(n/s) - 1)*s + (k-1)*d + 1 - n, 0) per axis, begin = total // 2,
+    the odd pixel at the end (TensorFlow/Keras 'same'); output size ceil(n/s); pads must be absent""",
+                choices=("NOTSET", "SAME_UPPER"))
+
+declare("Conv", "conv", "X W B?", attrs={**_CONV_ATTRS, "auto_pad": AUTO_PAD}, doc="""
     N-d convolution (1-D, 2-D, 3-D by the rank of W). X is (N, C, *spatial), W is
-    (M, C/group, *kernel), B is (M). Explicit pads only: importers resolve 'same'
-    padding to explicit, possibly asymmetric, pads. Depthwise is group == C.""")
+    (M, C/group, *kernel), B is (M). Importers resolve 'same' padding to explicit, possibly
+    asymmetric, pads wherever the spatial size is known (or the stride is 1); only a 'same'
+    padding whose pads depend on an open spatial size is auto_pad=SAME_UPPER (ONNX's
+    meaning). Depthwise is group == C.""")
 
 declare("ConvTranspose", "conv", "X W B?", attrs={
     **_CONV_ATTRS,

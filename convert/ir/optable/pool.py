@@ -2,6 +2,7 @@
 start entirely inside the end padding is dropped (ONNX and PyTorch rule), which is
 also Caffe's rule after its importer adjusts pads."""
 from . import declare
+from .conv import AUTO_PAD
 from .spec import Attr
 
 _POOL = {
@@ -10,6 +11,7 @@ _POOL = {
     "pads": Attr("ints", None, "[begin..., end...], default 0"),
     "ceil_mode": Attr("int", 0),
     "dilations": Attr("ints", None),
+    "auto_pad": AUTO_PAD,  # SAME_UPPER pads are -inf for MaxPool and left out of an AveragePool's count
 }
 
 declare("MaxPool", "pool", "X", attrs=_POOL, doc="Max pooling over spatial windows; padding is -inf.")

@@ -54,6 +54,21 @@ def same_pads(sizes, kernel, strides, dilations, padding: str) -> tuple[list[int
     return begin, end
 
 
+def open_same(sizes, strides, padding: str) -> bool:
+    """'same' padding whose pads depend on a spatial size known only at run time: the IR
+    says auto_pad=SAME_UPPER (TF's rule, extra pixel at the end) instead of pads."""
+    return padding == "same" and any(n is None and s > 1 for n, s in zip(sizes, strides))
+
+
+def geometry(sizes, kernel, strides, dilations, padding: str) -> tuple[dict, list]:
+    """Padding attributes and output spatial sizes of a Keras conv/pool window."""
+    if open_same(sizes, strides, padding):
+        return {"auto_pad": "SAME_UPPER"}, [None if n is None else -(-n // s) for n, s in zip(sizes, strides)]
+    begin, end = same_pads(sizes, kernel, strides, dilations, padding)
+    out = [out_size(n, k, s, d, b, e) for n, k, s, d, b, e in zip(sizes, kernel, strides, dilations, begin, end)]
+    return {"pads": begin + end}, out
+
+
 def out_size(n, k, s, d, b, e):
     if n is None:
         return None
@@ -76,15 +91,14 @@ def conv_common(ctx: KerasContext, call: Call, w_ir: np.ndarray, bias, filters: 
     if any(x > 1 for x in s) and any(x > 1 for x in d):
         raise unsupported("dilation_rate", d, "Keras rejects strides > 1 together with dilation > 1")
     sizes = spatial_dims(call, r.shape)
-    begin, end = same_pads(sizes, k, s, d, call.get("padding", "valid"))
+    padding, spatial = geometry(sizes, k, s, d, call.get("padding", "valid"))
     activations.check(call.get("activation"))
     x = x_value or ctx.get(r, perm)
     ins = [x, ctx.const("kernel", w_ir)]
     if bias is not None:
         ins.append(ctx.const("bias", bias))
     y = ctx.node("Conv", ins, {"kernel_shape": list(k), "strides": list(s), "dilations": list(d),
-                               "pads": begin + end, "group": int(group)})[0]
-    spatial = [out_size(n, kk, ss, dd, bb, ee) for n, kk, ss, dd, bb, ee in zip(sizes, k, s, d, begin, end)]
+                               **padding, "group": int(group)})[0]
     if finish:
         y = activations.apply(ctx, y, perm, call.get("activation"))
     return [ctx.ref(y, _out_shape(call, r.shape, spatial, filters), perm)]

@@ -119,3 +119,12 @@ def import_rescaling(ctx: KerasContext, call: Call) -> list[Ref]:
     y = ctx.op("Mul", x, ctx.const("scale", _per_channel(scale, r, perm)), suffix="scale")
     y = ctx.op("Add", y, ctx.const("offset", _per_channel(offset, r, perm)))
     return [ctx.ref(y, r.shape, perm)]
+
+
+@register("LayerScale")
+def import_layer_scale(ctx: KerasContext, call: Call) -> list[Ref]:
+    """ConvNeXt's LayerScale (keras.applications): x * gamma over the last axis."""
+    r = call.inputs[0]
+    (gamma,) = call.take((r.shape[-1],))
+    x, perm = ctx.any(r)
+    return [ctx.ref(ctx.op("Mul", x, ctx.const("gamma", _per_channel(gamma, r, perm))), r.shape, perm)]

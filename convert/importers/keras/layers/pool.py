@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import layout as L
 from ..context import Call, KerasContext, Ref, tup
 from ..registry import register
-from .conv import _out_shape, channels, out_size, same_pads, spatial_dims, spatial_layout
+from .conv import _out_shape, channels, geometry, spatial_dims, spatial_layout
 
 
 def _pool(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
@@ -14,13 +14,12 @@ def _pool(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
     k = tup(call.get("pool_size"), nd)
     s = tup(call.get("strides") or k, nd)
     sizes = spatial_dims(call, r.shape)
-    begin, end = same_pads(sizes, k, s, (1,) * nd, call.get("padding", "valid"))
+    padding, spatial = geometry(sizes, k, s, (1,) * nd, call.get("padding", "valid"))
     perm = spatial_layout(call, r.rank)
-    attrs = {"kernel_shape": list(k), "strides": list(s), "pads": begin + end}
+    attrs = {"kernel_shape": list(k), "strides": list(s), **padding}
     if op == "AveragePool":
         attrs["count_include_pad"] = 0
     y = ctx.node(op, [ctx.get(r, perm)], attrs)[0]
-    spatial = [out_size(n, kk, ss, 1, b, e) for n, kk, ss, b, e in zip(sizes, k, s, begin, end)]
     return [ctx.ref(y, _out_shape(call, r.shape, spatial, channels(call, r.shape)), perm)]
 
 

@@ -1,0 +1,265 @@
+"""Keras 3 operation nodes: ``keras.ops`` functions applied to symbolic tensors (``x + 3.0``,
+``ops.mean(x, axis=...)``), which a functional model records beside its layers.
+
+Their positional arguments are tensors or constants (``call.operands``); numbers and
+``__numpy__`` arrays become IR weights. Elementwise ops follow numpy broadcasting in Keras
+(channels-last) order, so operands of different ranks meet in that order.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ....limits import MAX_TENSOR_ELEMENTS
+from .. import layout as L
+from ..context import Call, KerasContext, Ref, unsupported
+from ..registry import register
+from .pool import _rank_perm
+
+
+def _constant(call: Call, v) -> np.ndarray:
+    """A constant operand: a number, a nested list, or Keras' ``__numpy__`` record."""
+    if isinstance(v, dict) and v.get("class_name") == "__numpy__":
+        v = v.get("config", {}).get("value")
+    if isinstance(v, bool) or v is None:
+        raise unsupported("operand", v, "numeric tensors or constants")
+    try:
+        arr = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise unsupported("operand", str(v)[:40], "numeric tensors or constants") from None
+    if arr.size > MAX_TENSOR_ELEMENTS:
+        raise unsupported("operand", list(arr.shape), "constant too large")
+    return arr.astype(np.float32)
+
+
+def _broadcast(shapes: list[tuple]) -> tuple:
+    rank = max(len(s) for s in shapes)
+    out = []
+    for dims in zip(*[(1,) * (rank - len(s)) + tuple(s) for s in shapes]):
+        known = [d for d in dims if d not in (None, 1)]
+        out.append(known[0] if known else (None if None in dims else 1))
+    return tuple(out)
+
+
+def _binary(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
+    """``op(a, b)`` with numpy broadcasting; a constant operand becomes a weight."""
+    if len(call.operands) != 2:
+        raise unsupported("operands", len(call.operands), "exactly two operands")
+    refs = [v for v in call.operands if isinstance(v, Ref)]
+    if not refs:
+        raise unsupported("operands", call.operands, "at least one tensor")
+    consts = {i: _constant(call, v) for i, v in enumerate(call.operands) if not isinstance(v, Ref)}
+    if len({r.rank for r in refs}) == 1 and all(c.ndim == 0 for c in consts.values()):
+        # Same-rank tensors and scalars meet in the layout the first tensor already has.
+        perm = ctx.any(refs[0])[1]
+    else:  # numpy broadcasting aligns trailing axes in Keras (channels-last) order
+        perm = None
+    names, shapes = [], []
+    for i, v in enumerate(call.operands):
+        if isinstance(v, Ref):
+            names.append(ctx.get(v, perm if perm is not None else L.identity(v.rank)))
+            shapes.append(v.shape)
+        else:
+            names.append(ctx.const(f"operand{i}", consts[i]))
+            shapes.append(consts[i].shape)
+    out = _broadcast(shapes)
+    perm = perm if perm is not None else L.identity(len(out))
+    return [ctx.ref(ctx.node(op, names)[0], out, perm)]
+
+
+@register("ops.Add")
+def import_op_add(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _binary(ctx, call, "Add")
+
+
+@register("ops.Subtract")
+def import_op_subtract(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _binary(ctx, call, "Sub")
+
+
+@register("ops.Multiply")
+def import_op_multiply(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _binary(ctx, call, "Mul")
+
+
+@register("ops.Divide", "ops.TrueDivide")
+def import_op_divide(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _binary(ctx, call, "Div")
+
+
+@register("ops.Maximum")
+def import_op_maximum(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _binary(ctx, call, "Max")
+
+
+@register("ops.Minimum")
+def import_op_minimum(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _binary(ctx, call, "Min")
+
+
+@register("ops.Power")
+def import_op_power(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _binary(ctx, call, "Pow")
+
+
+@register("ops.Matmul")
+def import_op_matmul(ctx: KerasContext, call: Call) -> list[Ref]:
+    if len(call.operands) != 2 or not any(isinstance(v, Ref) for v in call.operands):
+        raise unsupported("operands", len(call.operands), "two operands, one of them a tensor")
+    names, shapes = [], []
+    for i, v in enumerate(call.operands):
+        if isinstance(v, Ref):
+            names.append(ctx.get(v, L.identity(v.rank)))
+            shapes.append(v.shape)
+        else:
+            c = _constant(call, v)
+            if c.ndim < 2:
+                raise unsupported("operand", list(c.shape), "a matrix (rank >= 2)")
+            names.append(ctx.const(f"operand{i}", c))
+            shapes.append(c.shape)
+    a, b = shapes
+    if len(a) < 2 or len(b) < 2:
+        raise unsupported("operands", [list(a), list(b)], "rank >= 2 (vector products are not supported)")
+    batch = _broadcast([a[:-2], b[:-2]]) if a[:-2] or b[:-2] else ()
+    y = ctx.op("MatMul", *names)
+    return [ctx.ref(y, (*batch, a[-2], b[-1]))]
+
+
+def _unary(ctx: KerasContext, call: Call, op: str, **attrs) -> list[Ref]:
+    r = _only_tensor(call)
+    x, perm = ctx.any(r)
+    return [ctx.ref(ctx.op(op, x, **attrs), r.shape, perm)]
+
+
+def _only_tensor(call: Call) -> Ref:
+    if not call.operands or not isinstance(call.operands[0], Ref):
+        raise unsupported("operands", len(call.operands), "a tensor operand")
+    return call.operands[0]
+
+
+@register("ops.Negative")
+def import_op_negative(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _unary(ctx, call, "Neg")
+
+
+@register("ops.Absolute", "ops.Abs")
+def import_op_abs(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _unary(ctx, call, "Abs")
+
+
+@register("ops.Exp")
+def import_op_exp(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _unary(ctx, call, "Exp")
+
+
+@register("ops.Log")
+def import_op_log(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _unary(ctx, call, "Log")
+
+
+@register("ops.Sqrt")
+def import_op_sqrt(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _unary(ctx, call, "Sqrt")
+
+
+@register("ops.Sigmoid")
+def import_op_sigmoid(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _unary(ctx, call, "Sigmoid")
+
+
+@register("ops.Tanh")
+def import_op_tanh(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _unary(ctx, call, "Tanh")
+
+
+@register("ops.Relu")
+def import_op_relu(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _unary(ctx, call, "Relu")
+
+
+@register("ops.Relu6")
+def import_op_relu6(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _unary(ctx, call, "Clip", min=0.0, max=6.0)
+
+
+@register("ops.Reshape")
+def import_op_reshape(ctx: KerasContext, call: Call) -> list[Ref]:
+    """``ops.reshape(x, newshape)``: the new shape includes the batch axis."""
+    r = _only_tensor(call)
+    new = [int(d) for d in call.get("newshape")]
+    if sum(d == -1 for d in new) > 1 or any(d == 0 or d < -1 for d in new):
+        raise unsupported("newshape", new, "at most one -1 and no zero dims")
+    known = None if any(d is None for d in r.shape) else int(math.prod(r.shape))
+    shape = [None if d == -1 else d for d in new]
+    if -1 in new and known is not None:
+        shape[new.index(-1)] = known // int(math.prod(d for d in new if d != -1))
+    y = ctx.op("Reshape", ctx.get(r, L.identity(r.rank)), shape=new)
+    return [ctx.ref(y, tuple(shape))]
+
+
+@register("ops.Transpose")
+def import_op_transpose(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = _only_tensor(call)
+    axes = call.get("axes")
+    q = tuple(reversed(range(r.rank))) if axes is None else tuple(int(a) % r.rank for a in axes)
+    x = ctx.get(r, L.identity(r.rank))
+    return [ctx.ref(ctx.op("Transpose", x, perm=list(q)), L.apply(r.shape, q))]
+
+
+def _axes(call: Call, rank: int) -> list[int]:
+    axis = call.get("axis")
+    if axis is None:
+        return list(range(rank))
+    return sorted({int(a) % rank for a in (axis if isinstance(axis, (list, tuple)) else [axis])})
+
+
+def _reduce(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
+    r = _only_tensor(call)
+    axes = _axes(call, r.rank)
+    keep = bool(call.get("keepdims", False))
+    x, perm = ctx.any(r)
+    y = ctx.node(op, [x], {"axes": sorted(L.ir_axis(a, perm) for a in axes), "keepdims": int(keep)})[0]
+    if keep:
+        return [ctx.ref(y, tuple(1 if a in axes else d for a, d in enumerate(r.shape)), perm)]
+    rest = [p for p in perm if p not in axes]
+    return [ctx.ref(y, tuple(d for a, d in enumerate(r.shape) if a not in axes), _rank_perm(rest))]
+
+
+@register("ops.Mean")
+def import_op_mean(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _reduce(ctx, call, "ReduceMean")
+
+
+@register("ops.Sum")
+def import_op_sum(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _reduce(ctx, call, "ReduceSum")
+
+
+@register("ops.Max", "ops.Amax")
+def import_op_max(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _reduce(ctx, call, "ReduceMax")
+
+
+@register("ops.Min", "ops.Amin")
+def import_op_min(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _reduce(ctx, call, "ReduceMin")
+
+
+@register("ops.ExpandDims")
+def import_op_expand_dims(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = _only_tensor(call)
+    axis = int(call.get("axis")) % (r.rank + 1)
+    y = ctx.op("Unsqueeze", ctx.get(r, L.identity(r.rank)), axes=[axis])
+    return [ctx.ref(y, (*r.shape[:axis], 1, *r.shape[axis:]))]
+
+
+@register("ops.Squeeze")
+def import_op_squeeze(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = _only_tensor(call)
+    axis = call.get("axis")
+    axes = [a for a, d in enumerate(r.shape) if d == 1] if axis is None else _axes(call, r.rank)
+    if any(r.shape[a] != 1 for a in axes):
+        raise unsupported("axis", axis, "axes of known size 1")
+    y = ctx.op("Squeeze", ctx.get(r, L.identity(r.rank)), axes=axes)
+    return [ctx.ref(y, tuple(d for a, d in enumerate(r.shape) if a not in axes))]

@@ -1,0 +1,97 @@
+"""Trained-like weights for Keras models built with their initialisers, and the checks
+that prove a comparison can fail.
+
+At their initialisers real networks are nearly dead (BatchNorm statistics 0/1, zero
+biases, layer-scale 1e-6), so a wrong conversion can still match. Here every parameter
+that holds one constant value is redrawn at random, and BatchNorm moving statistics
+become those of a calibration batch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_STAT_WORDS = ("moving_mean", "moving_variance", "count", "seed")
+
+
+def randomize_constants(model, rng: np.random.Generator) -> None:
+    """Redraw every trainable-like weight that holds a single value (biases, gammas, betas,
+    layer scales): zeros become N(0, 0.1), anything else c * U(0.5, 1.5) (or U(0.5, 1.5)
+    when |c| is tiny, e.g. ConvNeXt's 1e-6 layer scale)."""
+    for w in model.weights:
+        if any(s in w.path for s in _STAT_WORDS) or "int" in str(w.dtype):
+            continue
+        a = np.asarray(w)
+        if a.size == 0 or not np.all(a == a.flat[0]):
+            continue
+        c = float(a.flat[0])
+        if c == 0.0:
+            new = rng.normal(0.0, 0.1, a.shape)
+        elif abs(c) < 1e-3:
+            new = rng.uniform(0.5, 1.5, a.shape)
+        else:
+            new = c * rng.uniform(0.5, 1.5, a.shape)
+        w.assign(new.astype(a.dtype))
+
+
+def calibrate_batchnorm(model, x: np.ndarray, passes: int = 2) -> int:
+    """Set each BatchNormalization's moving mean/variance to the statistics of its input on
+    ``x`` (all layers at once per pass; a second pass sees the first pass's statistics
+    upstream). Returns how many BatchNorm layers were set."""
+    import keras
+
+    bns = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    if not bns:
+        return 0
+    probe = keras.Model(model.inputs, [bn.input for bn in bns])
+    for _ in range(passes):
+        ins = probe(x, training=False)
+        ins = ins if isinstance(ins, (list, tuple)) else [ins]
+        for bn, t in zip(bns, ins):
+            t = np.asarray(t, dtype=np.float64)
+            axis = bn.axis if isinstance(bn.axis, int) else bn.axis[0]
+            red = tuple(a for a in range(t.ndim) if a != axis % t.ndim)
+            bn.moving_mean.assign(t.mean(axis=red).astype("float32"))
+            bn.moving_variance.assign((t.var(axis=red) + 1e-3).astype("float32"))
+    return len(bns)
+
+
+def give_signal(model, x_calib: np.ndarray, seed: int = 0) -> None:
+    randomize_constants(model, np.random.default_rng(seed))
+    calibrate_batchnorm(model, x_calib)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _all_layers(layer)
+        else:
+            yield layer
+
+
+def middle_kernel(model):
+    """The largest-rank weight of the layer halfway through the model (a real kernel)."""
+    kernels = [w for w in model.weights if "kernel" in w.path and len(w.shape) >= 2]
+    return kernels[len(kernels) // 2]
+
+
+def tolerance(ref: np.ndarray) -> float:
+    """1e-4 of the output scale (at least 1e-4): the corpus tolerance on logits."""
+    return 1e-4 * max(1.0, float(np.max(np.abs(ref))))
+
+
+def assert_moves(ref: np.ndarray, other: np.ndarray, what: str, factor: float = 10.0) -> None:
+    """``other`` (another input, or a 1% weight change) differs from ``ref`` far past the tolerance."""
+    diff = float(np.max(np.abs(np.asarray(other) - np.asarray(ref))))
+    assert diff > factor * tolerance(ref), f"{what} moved the output by only {diff:.3g} (tolerance {tolerance(ref):.3g})"
+
+
+def scaled_kernel_output(model, x: np.ndarray, scale: float = 1.01) -> np.ndarray:
+    """Keras' (first) output with the middle kernel scaled by ``scale`` (restored afterwards)."""
+    w = middle_kernel(model)
+    keep = np.asarray(w).copy()
+    w.assign(keep * scale)
+    try:
+        out = model(x, training=False)
+        return np.asarray(out[0] if isinstance(out, (list, tuple)) else out)
+    finally:
+        w.assign(keep)
