@@ -51,6 +51,39 @@ def check_elements(path: str, what: str, shape: Any) -> int:
     return n
 
 
+class Budget:
+    """Bytes one import may materialise, derived from the size of the file(s) read: the
+    file's own tensors *and* every constant the importer creates from a declared shape
+    (a LayerNormalization scale of ones, a pooling divisor map, zero-filled weights)
+    count against it, and each is checked here *before* it is allocated. A 3 KB file
+    that declares a 10^9-element input can then not make the reader use gigabytes."""
+
+    def __init__(self, path: str, file_size: int):
+        self.path = str(path)
+        self.total = ZIP_EXPANSION_RATIO * max(int(file_size), 0) + ZIP_EXPANSION_SLACK
+        self.left = self.total
+
+    def claim(self, what: str, shape: Any, itemsize: int = 4) -> int:
+        """Reserve the bytes of an array of ``shape``; returns its element count."""
+        n = check_elements(self.path, what, shape)
+        nbytes = n * int(itemsize)
+        if nbytes > self.left:
+            raise ModelLoadError(self.path, f"{what}: shape {tuple(int(d) for d in shape)} needs {nbytes} bytes, "
+                                            f"more than a file of this size may make nnconvert allocate "
+                                            f"({self.total} bytes; a corrupted or hostile size?)")
+        self.left -= nbytes
+        return n
+
+
+def claim(budget: "Budget | None", what: str, shape: Any, itemsize: int = 4) -> None:
+    """``budget.claim`` when there is a budget (a live in-memory model has none: its
+    arrays already exist); the per-tensor bound applies either way."""
+    if budget is not None:
+        budget.claim(what, shape, itemsize)
+    else:
+        check_elements(what, what, shape)
+
+
 def json_depth(obj: Any) -> int:
     """Nesting depth of a parsed JSON value (iterative: no recursion on deep input)."""
     depth, stack = 0, [(obj, 1)]

@@ -31,6 +31,7 @@ def convert_archive(archive: KerasArchive, io_layout: str = "nhwc", input_shapes
     name = archive.config.get("config", {}).get("name", "model")
     b = GraphBuilder(name, "keras")
     ctx = KerasContext(b, io_layout)
+    ctx.budget = archive.budget
     walk = Walk(ctx, archive.path, input_shapes)
     cfg = archive.config.get("config", {})
     out_names = _output_names(archive.config)

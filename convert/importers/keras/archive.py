@@ -58,6 +58,7 @@ class KerasArchive:
     keras_version: str
     container: str  # "keras" or "h5"
     path: str
+    budget: "limits.Budget | None" = None  # what the file's weights left for constants the importer creates
 
 
 def to_snake_case(name: str) -> str:
@@ -117,10 +118,11 @@ def _read_zip(path: Path) -> KerasArchive:
     version = _check_version(path, meta.get("keras_version"))
     try:
         with data, h5py.File(data, "r") as h5:
-            root = _k3_node(h5, _Budget(str(path), data.seek(0, io.SEEK_END)))
+            budget = _Budget(str(path), path.stat().st_size)
+            root = _k3_node(h5, budget)
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise ModelLoadError(str(path), f"model.weights.h5 cannot be read ({e})") from None
-    return KerasArchive(config, root, version, "keras", str(path))
+    return KerasArchive(config, root, version, "keras", str(path), budget.bytes)
 
 
 
@@ -193,7 +195,7 @@ class _Budget:
 
     def __init__(self, path: str, file_size: int, root: str = "/"):
         self.path = path
-        self.left = limits.ZIP_EXPANSION_RATIO * file_size + limits.ZIP_EXPANSION_SLACK
+        self.bytes = limits.Budget(path, file_size)
         self.root = root.rstrip("/") or "/"
         self.seen: set[tuple[int, int]] = set()
 
@@ -245,12 +247,11 @@ class _Budget:
             fid = plist.get_filter(i)[0]
             if fid not in _BUILTIN_FILTERS:
                 raise self.refuse(what, f"needs HDF5 filter plugin {fid}")
-        n = limits.check_elements(self.path, f"weights dataset {what}", ds.shape or ())
-        nbytes = n * ds.dtype.itemsize
-        if nbytes > self.left:
-            raise ModelLoadError(self.path, f"weights dataset {what} declares {nbytes} bytes, more than the file "
-                                            f"can hold (corrupted or hostile file?)")
-        self.left -= nbytes
+        if ds.dtype.kind not in "fiub" or ds.dtype.itemsize > 8:
+            # complex, string, compound...: refused, never cast (a cast would drop the imaginary part)
+            raise ModelLoadError(self.path, f"weights dataset {what} has dtype {ds.dtype}, which nnconvert does not "
+                                            f"convert (real numbers only; nothing is cast silently)")
+        self.bytes.claim(f"weights dataset {what} declares", ds.shape or (), ds.dtype.itemsize)
         return np.asarray(ds)
 
 
@@ -322,4 +323,4 @@ def _read_h5(path: Path) -> KerasArchive:
     except (OSError, KeyError, ValueError, TypeError, AttributeError) as e:
         raise ModelLoadError(str(path), f"corrupted or truncated HDF5 model file ({e})") from None
     version = _check_version(path, version)
-    return KerasArchive(config, root, version, "h5", str(path))
+    return KerasArchive(config, root, version, "h5", str(path), budget.bytes)

@@ -65,6 +65,16 @@ class KerasContext:
         self.io_layout = io_layout
         self._weights: dict[tuple, str] = {}
         self.call: Call | None = None
+        self.budget = None  # limits.Budget of the file being read (None for a live model)
+
+    def claim(self, what: str, shape: Sequence[int]) -> tuple[int, ...]:
+        """Check a constant the importer is about to create against the file's budget
+        (before allocating it); returns the shape."""
+        from ... import limits
+
+        where = self.call.path if self.call else "model"
+        limits.claim(self.budget, f"layer {where!r}: {what}", shape)
+        return tuple(int(d) for d in shape)
 
     # -- layouts -----------------------------------------------------------
     def get(self, ref: Ref, perm: Sequence[int]) -> str:

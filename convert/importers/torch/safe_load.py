@@ -17,6 +17,7 @@ from typing import Iterator
 
 from ...errors import ModelLoadError
 from ...limits import check_zip
+from .records import check_records
 
 
 class RefusedPickle(Exception):
@@ -59,6 +60,7 @@ def load_pt2(p: Path, trust_pickle: bool):
     try:
         with zipfile.ZipFile(p) as zf:
             check_zip(str(p), zf, p.stat().st_size)
+            check_records(str(p), zf)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise ModelLoadError(str(p), f"not a torch.export archive ({e})") from None
     if trust_pickle:
