@@ -102,6 +102,9 @@ class OutputExistsError(UsageError):
         super().__init__(f"{path} exists; pass --force to overwrite it")
 
 
+MAX_ERROR_LINE = 1000
+
+
 def printable(text: str) -> str:
     """``text`` safe for a terminal and for one line: control and format characters (a
     carriage return, an ANSI escape, a right-to-left override, a newline) from a layer
@@ -126,4 +129,6 @@ def error_text(err: BaseException, subject: str | None = None) -> str:
         lines = [printable(f"{type(err).__name__}: {str(err).strip()}".rstrip(": "))]
     if subject and subject not in lines[0] and printable(subject) not in lines[0]:
         lines[0] = f"{printable(subject)}: {lines[0]}"
+    if len(lines[0]) > MAX_ERROR_LINE:  # a framework's message may quote a whole config
+        lines[0] = lines[0][:MAX_ERROR_LINE] + " ..."
     return "\n".join(lines)

@@ -90,12 +90,12 @@ def test_caffe_ave_pool_on_40000_squared_stays_small(tmp_path):
 
 def test_caffe_zero_filled_weights_count_against_the_budget(tmp_path):
     """--allow-missing-weights zero-fills from prototxt shapes: 1.6e9 values (6.4 GB)
-    from a 150-byte file is refused before allocating."""
+    from a 150-byte file is refused before allocating (a zoo prototxt still converts)."""
     src = tmp_path / "fc.prototxt"
     src.write_text(CAFFE_FC)
     out = tmp_path / "out"
     assert_refused(nnconvert("convert", src, "--allow-missing-weights", "-o", out / "m.onnx"), src,
-                   out_dir=out, says="needs")
+                   out_dir=out, says="zero-fill")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...limits import check_elements
+from ...limits import check_dims, check_elements
 
 from ...errors import UnsupportedAttributeError
 from ...ir.builder import GraphBuilder
@@ -112,7 +112,8 @@ class LayerContext:
                        f"layer {self.name!r} ({self.type}) weights blob {i}", shape)
         blob = self._raw(i)
         if blob is None:
-            self.claim(f"zero-filled weights blob {i}", shape)
+            if self.s.budget is not None:
+                self.s.budget.claim_zeros(f"layer {self.name!r} ({self.type}) weights blob {i}", shape)
             if not self.s.allow_missing:
                 self.s.load_errors.append(f"layer {self.name!r} ({self.type}): no weights for blob {i}, expected shape {shape}")
             elif self.name not in self.s.zero_filled:
@@ -197,6 +198,8 @@ class LayerContext:
     def set_top(self, i: int, value: str, shape: Sequence[int]) -> None:
         blob = self.layer.top[i]
         shape = tuple(int(d) for d in shape)
+        check_dims(getattr(self.s, "where", "") or "caffe model", f"layer {self.name!r} ({self.type}) output {blob!r}",
+                   shape)
         self.s.values[blob] = value
         self.s.shapes[blob] = shape
         self.b.graph.values[value] = Value(value, "float32", shape)

@@ -5,6 +5,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from ... import limits
 from ...errors import ModelLoadError, UnsupportedAttributeError, UnsupportedError, Unsupported
 from ...ir.graph import Graph, Source, Value
 from ...ir.validate import validate
@@ -87,6 +88,7 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
     state.where = where  # named in load errors
     state.budget = budget  # limits.Budget: constants the layers create count against it
     for name, shape in _inputs(net, where):
+        limits.check_dims(where, f"input {name!r}", shape)
         v = b.claim(name)
         b.graph.inputs.append(Value(v, "float32", shape))
         state.values[name], state.shapes[name] = v, shape

@@ -32,6 +32,7 @@ def convert_archive(archive: KerasArchive, io_layout: str = "nhwc", input_shapes
     b = GraphBuilder(name, "keras")
     ctx = KerasContext(b, io_layout)
     ctx.budget = archive.budget
+    ctx.file = archive.path or name
     walk = Walk(ctx, archive.path, input_shapes)
     cfg = archive.config.get("config", {})
     out_names = _output_names(archive.config)

@@ -66,6 +66,7 @@ class KerasContext:
         self._weights: dict[tuple, str] = {}
         self.call: Call | None = None
         self.budget = None  # limits.Budget of the file being read (None for a live model)
+        self.file = "model"  # named in errors
 
     def claim(self, what: str, shape: Sequence[int]) -> tuple[int, ...]:
         """Check a constant the importer is about to create against the file's budget
@@ -108,7 +109,11 @@ class KerasContext:
         ref.values[perm] = name
 
     def ref(self, value: str, shape: Sequence, perm: Sequence[int] | None = None, dtype: str = "float32") -> Ref:
+        from ... import limits
+
         shape = tuple(shape)
+        where = f"layer {self.call.path!r} output" if self.call else f"value {value!r}"
+        limits.check_dims(self.file, where, shape)
         return Ref(shape, dtype, {tuple(perm) if perm is not None else L.identity(len(shape)): value})
 
     # -- weights ------------------------------------------------------------
