@@ -130,5 +130,7 @@ def error_text(err: BaseException, subject: str | None = None) -> str:
     if subject and subject not in lines[0] and printable(subject) not in lines[0]:
         lines[0] = f"{printable(subject)}: {lines[0]}"
     if len(lines[0]) > MAX_ERROR_LINE:  # a framework's message may quote a whole config
-        lines[0] = lines[0][:MAX_ERROR_LINE] + " ..."
+        # Keep the start (file, what failed) and the end (what to do about it).
+        head, tail = MAX_ERROR_LINE * 2 // 3, MAX_ERROR_LINE // 3
+        lines[0] = f"{lines[0][:head]} ... {lines[0][-tail:]}"
     return "\n".join(lines)
