@@ -64,6 +64,8 @@ def identifier(name: str, prefix: str = "v") -> str:
         s = f"{prefix}_{s}"
     if keyword.iskeyword(s) or s in _RESERVED:
         s = f"{s}_"
+    if not (s.isascii() and s.isidentifier()):  # cannot happen by construction; never emit one that fails
+        raise ValueError(f"derived identifier {s!r} is not a Python identifier")
     return s
 
 
