@@ -12,7 +12,7 @@ import numpy as np
 from .errors import (CannotVerifyError, ModelLoadError, NNConvertError, UnsupportedError, UsageError,
                      VerificationError)
 from .formats import Format, detect, resolve
-from .io import atomic_output, check_free
+from .io import atomic_output, check_free, check_target
 from .ir.graph import Graph
 from .loaded import LoadedModel
 
@@ -132,7 +132,7 @@ def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: boo
     """Write ``graph`` to ``path`` atomically (nothing is left behind on failure)."""
     f = detect(str(path), fmt, reading=False)
     graph, _ = preflight(graph, f, optimize, disable_passes, **options)
-    with atomic_output(path, force) as tmp:
+    with atomic_output(path, force, f.folder) as tmp:
         resolve(f.writer)(graph, tmp, **{**writer_passes(optimize, disable_passes), **options})
         written = sorted(p.name for p in tmp.parent.iterdir())
     return [Path(path).parent / n for n in written]
@@ -149,6 +149,7 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     step = step or (lambda s: None)
     fin = detect(source, from_fmt, reading=True)
     fout = detect(target, to_fmt, reading=False)
+    check_target(target, fout.folder)
     check_free([Path(target)], force)
     step(f"reading {fin.name} model")
     loaded = load_model(source, fin.name, **(reader_options or {}))
@@ -157,7 +158,7 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     graph, changes = preflight(loaded.graph, fout, optimize, disable_passes, **wopts)
     step(f"writing {fout.name}")
     report = None
-    with atomic_output(target, force) as tmp:
+    with atomic_output(target, force, fout.folder) as tmp:
         resolve(fout.writer)(graph, tmp, **{**writer_passes(optimize, disable_passes), **wopts})
         if verify:
             step("verifying")

@@ -1,6 +1,7 @@
 """The error hierarchy. The CLI maps each class to one line and an exit code."""
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from collections import Counter
 
@@ -99,3 +100,37 @@ class CannotVerifyError(NNConvertError):
 class OutputExistsError(UsageError):
     def __init__(self, path: str):
         super().__init__(f"{path} exists; pass --force to overwrite it")
+
+
+MAX_ERROR_LINE = 1000
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal and for one line: control and format characters (a
+    carriage return, an ANSI escape, a right-to-left override, a newline) from a layer
+    or file name are shown as Python escapes instead of acting on the terminal."""
+    out = []
+    for ch in str(text):
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+            out.append(repr(ch)[1:-1] if ch not in "'\"" else ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def error_text(err: BaseException, subject: str | None = None) -> str:
+    """The CLI's text for an error: one line (an UnsupportedError keeps its one line per
+    item, each escaped), naming ``subject`` (the model file) when the message does not."""
+    if isinstance(err, UnsupportedError):
+        lines = [printable(line) for line in str(err).splitlines()]
+    elif isinstance(err, NNConvertError):
+        lines = [printable(str(err).strip())]
+    else:
+        lines = [printable(f"{type(err).__name__}: {str(err).strip()}".rstrip(": "))]
+    if subject and subject not in lines[0] and printable(subject) not in lines[0]:
+        lines[0] = f"{printable(subject)}: {lines[0]}"
+    if len(lines[0]) > MAX_ERROR_LINE:  # a framework's message may quote a whole config
+        # Keep the start (file, what failed) and the end (what to do about it).
+        head, tail = MAX_ERROR_LINE * 2 // 3, MAX_ERROR_LINE // 3
+        lines[0] = f"{lines[0][:head]} ... {lines[0][-tail:]}"
+    return "\n".join(lines)

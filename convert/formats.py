@@ -24,6 +24,7 @@ class Format:
     runner: str | None = None
     unsupported: str | None = None  # (graph) -> list[Unsupported], what the writer cannot express
     extra: str = ""             # pip extra that brings the framework
+    folder: bool = False        # the output is a folder (the only output --force may replace as a whole)
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in [
@@ -45,7 +46,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            writer="convert.exporters.onnx.file:save", runner="convert.verify.onnx_runner:runner",
            unsupported="convert.exporters.onnx.file:unsupported"),
     Format("nnir", "nnconvert IR folder (graph.json + weights.safetensors)", (".nnir",),
-           reader="convert.ir.file:load", writer="convert.ir.file:save", runner="convert.ir.file:runner"),
+           reader="convert.ir.file:load", writer="convert.ir.file:save", runner="convert.ir.file:runner",
+           folder=True),
 ]}
 
 _PY_TARGET = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")

@@ -10,15 +10,32 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import OutputExistsError
+from .errors import OutputExistsError, UsageError
+
+
+def _occupied(p: Path) -> bool:
+    """A path that holds something, a dangling symlink included (exists() says no)."""
+    return p.exists() or p.is_symlink()
 
 
 def check_free(paths: list[Path], force: bool) -> None:
     if force:
         return
     for p in paths:
-        if p.exists():
+        if _occupied(p):
             raise OutputExistsError(str(p))
+
+
+def check_target(target: str | Path, folder: bool = False) -> None:
+    """A single-file output must name a file: a directory (or a path ending in a
+    separator) is a usage error, so --force can never delete a folder of the user's.
+    ``folder`` marks formats whose output is itself a folder (nnir)."""
+    text = str(target)
+    p = Path(text)
+    if text.endswith(("/", os.sep)) and not folder:
+        raise UsageError(f"{text}: is a directory path; -o needs a file name (e.g. {text.rstrip('/' + os.sep) or '.'}/model.onnx)")
+    if p.is_dir() and not p.is_symlink() and not folder:
+        raise UsageError(f"{text}: is a directory; -o needs a file name, and --force never replaces a directory")
 
 
 TMP_PREFIX = ".nnconvert-"
@@ -43,29 +60,67 @@ def clean_stale(parent: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
+def _make_parents(parent: Path) -> list[Path]:
+    """mkdir -p, returning the folders it created (deepest first) so a failed run can
+    remove them again."""
+    created = []
+    p = parent
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _replaceable(dest: Path, new: Path) -> None:
+    """--force replaces files the target writes, never a folder of the user's: a folder
+    is replaced only by a folder output (nnir) and only when it holds nothing but
+    entries the new folder also writes."""
+    if not dest.is_dir() or dest.is_symlink():
+        return
+    if not new.is_dir():
+        raise UsageError(f"{dest}: is a directory; --force never replaces a directory with a file")
+    foreign = sorted({c.name for c in dest.iterdir()} - {c.name for c in new.iterdir()})
+    if foreign:
+        raise UsageError(f"{dest}: holds files nnconvert did not write ({', '.join(foreign[:3])}); not replaced")
+
+
 @contextlib.contextmanager
-def atomic_output(target: str | Path, force: bool = False) -> Iterator[Path]:
+def atomic_output(target: str | Path, force: bool = False, folder: bool = False) -> Iterator[Path]:
     """Yield a temporary path with the target's file name; every file the writer puts
-    beside it in the temporary folder is moved next to ``target`` on success."""
+    beside it in the temporary folder is moved next to ``target`` on success. On
+    failure nothing is left: neither the temporary folder nor parents it created."""
+    check_target(target, folder)
     target = Path(target)
     check_free([target], force)
     parent = target.parent if str(target.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=parent))
+    created = _make_parents(parent)
+    done = False
     try:
-        yield tmp / target.name
-        # Companions (external data, caffemodel, safetensors) first, the file a user
-        # opens last: once it exists, so do the files it refers to.
-        produced = sorted(tmp.iterdir(), key=lambda p: (p.name == target.name or p.suffix in ENTRY_SUFFIXES, p.name))
-        check_free([parent / p.name for p in produced], force)
-        for p in produced:
-            dest = parent / p.name
-            if dest.is_dir() and not dest.is_symlink():
-                shutil.rmtree(dest)
-            os.replace(p, dest)
+        clean_stale(parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=parent))
+        try:
+            yield tmp / target.name
+            # Companions (external data, caffemodel, safetensors) first, the file a user
+            # opens last: once it exists, so do the files it refers to.
+            produced = sorted(tmp.iterdir(),
+                              key=lambda p: (p.name == target.name or p.suffix in ENTRY_SUFFIXES, p.name))
+            check_free([parent / p.name for p in produced], force)
+            for p in produced:
+                _replaceable(parent / p.name, p)
+            for p in produced:
+                dest = parent / p.name
+                if dest.is_dir() and not dest.is_symlink():
+                    shutil.rmtree(dest)
+                os.replace(p, dest)
+            done = True
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not done:
+            for d in created:
+                with contextlib.suppress(OSError):
+                    d.rmdir()  # only if still empty
 
 
 # Reproducible archives: every member dated 1980-01-01 (the zip epoch) unless

@@ -19,6 +19,8 @@ from .errors import ModelLoadError
 MAX_TENSOR_ELEMENTS = 2**31
 # All weights of one model together (bytes).
 MAX_TOTAL_WEIGHT_BYTES = 64 * 2**30
+# Zero-filled weights of a prototxt converted without its caffemodel (VGG-16: 0.55 GB).
+MAX_ZERO_FILL_BYTES = 2 * 2**30
 # JSON documents (Keras config.json / metadata.json, nnir graph.json): nesting depth
 # and size. Real Keras configs nest ~10 levels per nested model.
 MAX_JSON_DEPTH = 200
@@ -35,6 +37,24 @@ MAX_PROTO_DEPTH = 100
 MAX_TEXT_BYTES = 256 * 2**20
 
 
+# One dimension of an activation or input: a size beyond this is a corrupted or hostile
+# file (a batch of 2^62), not a model.
+MAX_DIM = MAX_TENSOR_ELEMENTS
+
+
+def check_dims(path: str, what: str, shape: Any) -> None:
+    """Every static dimension of ``shape`` is an integer in [1, MAX_DIM]; dynamic ones
+    (None, a name) pass. Shape inference calls this on every shape it derives, so a
+    kernel larger than its input or an absurd batch is an error naming the layer."""
+    for d in shape:
+        if d is None or isinstance(d, str):
+            continue
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or d != int(d) or not 1 <= int(d) <= MAX_DIM:
+            dims = tuple(shape)
+            raise ModelLoadError(path, f"{what}: shape {dims} has dimension {d!r}, outside 1..{MAX_DIM} "
+                                       f"(a kernel larger than its input, or a corrupted or hostile size)")
+
+
 def check_elements(path: str, what: str, shape: Any) -> int:
     """The element count of ``shape`` (exact integer arithmetic); raises when a dim is
     negative or not an integer, or the count exceeds MAX_TENSOR_ELEMENTS."""
@@ -49,6 +69,51 @@ def check_elements(path: str, what: str, shape: Any) -> int:
         raise ModelLoadError(path, f"{what}: declared shape {tuple(dims)} ({n} elements) exceeds the limit of "
                                    f"{MAX_TENSOR_ELEMENTS} elements per tensor (corrupted or hostile file?)")
     return n
+
+
+class Budget:
+    """Bytes one import may materialise, derived from the size of the file(s) read: the
+    file's own tensors *and* every constant the importer creates from a declared shape
+    (a LayerNormalization scale of ones, a pooling divisor map, zero-filled weights)
+    count against it, and each is checked here *before* it is allocated. A 3 KB file
+    that declares a 10^9-element input can then not make the reader use gigabytes."""
+
+    def __init__(self, path: str, file_size: int):
+        self.path = str(path)
+        self.total = ZIP_EXPANSION_RATIO * max(int(file_size), 0) + ZIP_EXPANSION_SLACK
+        self.left = self.total
+        self.zero_filled = 0
+
+    def claim(self, what: str, shape: Any, itemsize: int = 4) -> int:
+        """Reserve the bytes of an array of ``shape``; returns its element count."""
+        n = check_elements(self.path, what, shape)
+        nbytes = n * int(itemsize)
+        if nbytes > self.left:
+            raise ModelLoadError(self.path, f"{what}: shape {tuple(int(d) for d in shape)} needs {nbytes} bytes, "
+                                            f"more than a file of this size may make nnconvert allocate "
+                                            f"({self.total} bytes; a corrupted or hostile size?)")
+        self.left -= nbytes
+        return n
+
+    def claim_zeros(self, what: str, shape: Any, itemsize: int = 4) -> int:
+        """Zero-filled weights the user asked for (Caffe --allow-missing-weights): a prototxt
+        alone declares the weights of a whole zoo model, so these have their own bound."""
+        n = check_elements(self.path, what, shape)
+        self.zero_filled += n * int(itemsize)
+        if self.zero_filled > MAX_ZERO_FILL_BYTES:
+            raise ModelLoadError(self.path, f"{what}: zero-filling shape {tuple(int(d) for d in shape)} brings the "
+                                            f"zero-filled weights to {self.zero_filled} bytes, over the limit of "
+                                            f"{MAX_ZERO_FILL_BYTES} (a corrupted or hostile size?)")
+        return n
+
+
+def claim(budget: "Budget | None", what: str, shape: Any, itemsize: int = 4) -> None:
+    """``budget.claim`` when there is a budget (a live in-memory model has none: its
+    arrays already exist); the per-tensor bound applies either way."""
+    if budget is not None:
+        budget.claim(what, shape, itemsize)
+    else:
+        check_elements(what, what, shape)
 
 
 def json_depth(obj: Any) -> int:

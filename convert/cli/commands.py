@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import EXIT_MISMATCH, EXIT_UNSUPPORTED
-from .main import EPILOG_CONVERT, main
+from .main import EPILOG_CONVERT, main, subject
 from .options import parse_inputs, parse_shapes
 
 
@@ -135,6 +135,7 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
     Nothing is written when the model has unsupported layers (all are listed), when
     writing fails, or when --verify finds a mismatch.
     """
+    subject(source)
     from ..api import convert_file
 
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
@@ -188,6 +189,7 @@ def verify(source, target, to_fmt, from_fmt, weights, trust_pickle, io_layout, a
       nnconvert verify deploy.prototxt m.onnx --weights m.caffemodel --reference blobs.npz
       nnconvert verify model.pt2 model.onnx --per-layer --markdown report.md
     """
+    subject(source)
     from ..api import verify as run_verify
 
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
@@ -212,6 +214,7 @@ def inspect(model, from_fmt, weights, trust_pickle, io_layout, allow_missing_wei
     Example:
       nnconvert inspect fixtures/tiny_resnet.pt2
     """
+    subject(model)
     from ..api import load_model
     from ..inspect import table
 
@@ -236,6 +239,7 @@ def check(model, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allo
     Example:
       nnconvert check model.keras --to caffe
     """
+    subject(model)
     from ..api import load_model, preflight
     from ..formats import FORMATS, detect
 

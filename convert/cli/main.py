@@ -13,7 +13,7 @@ import traceback
 import click
 
 from .. import __version__
-from ..errors import EXIT_UNSUPPORTED, NNConvertError
+from ..errors import EXIT_UNSUPPORTED, NNConvertError, error_text
 
 EPILOG_CONVERT = """\b
 Examples:
@@ -23,6 +23,19 @@ Examples:
   nnconvert convert deploy.prototxt --weights net.caffemodel -o net.onnx --verify --reference blobs.npz
   nnconvert convert model.pt2 -o model.keras --verify
 """
+
+
+def subject(path: str) -> None:
+    """Record the model file a command works on: every error line names it."""
+    ctx = click.get_current_context().find_root()
+    ctx.ensure_object(dict)["subject"] = str(path).split(".py:")[0] if ".py:" in str(path) else str(path)
+
+
+def _subject(ctx: click.Context, err: BaseException) -> str | None:
+    from ..errors import UsageError
+
+    # A usage error is about the command line, not about the model file.
+    return None if isinstance(err, UsageError) else (ctx.obj or {}).get("subject")
 
 
 class Cli(click.Group):
@@ -37,7 +50,7 @@ class Cli(click.Group):
             report = getattr(e, "report", None)
             if report is not None:
                 click.echo(report.table(), err=False)
-            click.secho(f"error: {e}", fg="red", err=True)
+            click.secho(f"error: {error_text(e, _subject(ctx, e))}", fg="red", err=True)
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -47,8 +60,8 @@ class Cli(click.Group):
         except Exception as e:  # a bug in nnconvert or a framework: still one line by default
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            click.secho(f"error: {type(e).__name__}: {first} (run with --debug for the traceback)", fg="red", err=True)
+            click.secho(f"error: {error_text(e, _subject(ctx, e))} (run with --debug for the traceback)",
+                        fg="red", err=True)
             ctx.exit(EXIT_UNSUPPORTED)
 
 

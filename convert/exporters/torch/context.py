@@ -19,7 +19,8 @@ from ...naming import fresh
 
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
 # Names the generated module itself uses.
-_RESERVED = {"self", "torch", "nn", "F", "math", "super", "Model", "load_model", "load_safetensors"}
+_RESERVED = {"self", "torch", "nn", "F", "math", "json", "struct", "super", "Model", "load_model", "load_safetensors",
+             "SOURCE_MODEL_NAME", "_DTYPES"}
 # nn.Module attributes a submodule must not shadow (checked lazily against torch too).
 _MODULE_ATTRS = {"forward", "training", "eval", "train", "state_dict", "modules", "children", "parameters",
                  "buffers", "apply", "cuda", "cpu", "to", "type", "float", "double", "half", "zero_grad",
@@ -41,6 +42,8 @@ def py(v: Any) -> str:
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float):
+        if v != v:  # repr() would give the bare name nan, undefined in the module
+            return "math.nan"
         if v == float("inf"):
             return "math.inf"
         if v == float("-inf"):
@@ -48,12 +51,21 @@ def py(v: Any) -> str:
     return repr(v)
 
 
+# Longer names are cut (uniqueness comes from fresh()): a 10,000-character layer name
+# would make every line of the generated source unreadable.
+MAX_IDENTIFIER = 48
+
+
 def identifier(name: str, prefix: str = "v") -> str:
-    s = _IDENT.sub("_", name).strip("_") or prefix
+    """A valid, non-reserved Python identifier derived from ``name`` (ASCII letters,
+    digits and underscores only): names from a model file never reach code as-is."""
+    s = _IDENT.sub("_", str(name))[:MAX_IDENTIFIER].strip("_") or prefix
     if s[0].isdigit():
         s = f"{prefix}_{s}"
     if keyword.iskeyword(s) or s in _RESERVED:
         s = f"{s}_"
+    if not (s.isascii() and s.isidentifier()):  # cannot happen by construction; never emit one that fails
+        raise ValueError(f"derived identifier {s!r} is not a Python identifier")
     return s
 
 

@@ -21,8 +21,12 @@ def _convert(prototxt, caffemodel, allow_missing_weights):
     from . import layers  # noqa: F401  (registers the layer handlers)
     from .importer import build_graph, read_net
 
+    from ... import limits
+
     cn, blobs = read_net(prototxt, caffemodel, allow_missing_weights)
-    return build_graph(cn, blobs, allow_missing_weights, str(prototxt or caffemodel))
+    where = str(prototxt or caffemodel)
+    size = sum(Path(f).stat().st_size for f in (prototxt, caffemodel) if f)
+    return build_graph(cn, blobs, allow_missing_weights, where, limits.Budget(where, size))
 
 
 def from_caffe(prototxt: str | None, caffemodel: str | None = None, *,

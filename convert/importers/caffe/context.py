@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...limits import check_elements
+from ...limits import check_dims, check_elements
 
 from ...errors import UnsupportedAttributeError
 from ...ir.builder import GraphBuilder
@@ -67,6 +67,7 @@ class NetState:
         self.load_errors: list[str] = []
         self.zero_filled: list[str] = []
         self.warnings: list[str] = []
+        self.budget = None  # limits.Budget of the files read (None: only the per-tensor bound)
 
 
 class LayerContext:
@@ -111,6 +112,8 @@ class LayerContext:
                        f"layer {self.name!r} ({self.type}) weights blob {i}", shape)
         blob = self._raw(i)
         if blob is None:
+            if self.s.budget is not None:
+                self.s.budget.claim_zeros(f"layer {self.name!r} ({self.type}) weights blob {i}", shape)
             if not self.s.allow_missing:
                 self.s.load_errors.append(f"layer {self.name!r} ({self.type}): no weights for blob {i}, expected shape {shape}")
             elif self.name not in self.s.zero_filled:
@@ -149,6 +152,15 @@ class LayerContext:
         data = np.asarray(pb.data, np.float32) if len(pb.data) else np.asarray(pb.double_data, np.float32)
         return (tuple(pb.shape.dim) if pb.HasField("shape") else None), legacy, data
 
+    def claim(self, what: str, shape: Sequence[int]) -> tuple[int, ...]:
+        """Check a constant this layer is about to create against the files' budget, before
+        allocating it (a declared input of 40000 x 40000 must not become a 6 GB map)."""
+        if self.s.budget is None:
+            check_elements(getattr(self.s, "where", "") or "caffe model", f"layer {self.name!r}: {what}", shape)
+        else:
+            self.s.budget.claim(f"layer {self.name!r} ({self.type}): {what}", shape)
+        return tuple(int(d) for d in shape)
+
     def weight(self, suffix: str, array: Any) -> str:
         return self.b.weight(f"{self.name}/{suffix}", np.asarray(array, dtype=np.float32))
 
@@ -186,6 +198,8 @@ class LayerContext:
     def set_top(self, i: int, value: str, shape: Sequence[int]) -> None:
         blob = self.layer.top[i]
         shape = tuple(int(d) for d in shape)
+        check_dims(getattr(self.s, "where", "") or "caffe model", f"layer {self.name!r} ({self.type}) output {blob!r}",
+                   shape)
         self.s.values[blob] = value
         self.s.shapes[blob] = shape
         self.b.graph.values[value] = Value(value, "float32", shape)

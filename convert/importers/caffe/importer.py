@@ -5,6 +5,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from ... import limits
 from ...errors import ModelLoadError, UnsupportedAttributeError, UnsupportedError, Unsupported
 from ...ir.graph import Graph, Source, Value
 from ...ir.validate import validate
@@ -37,7 +38,7 @@ def read_net(prototxt: str | None, caffemodel: str | None, allow_missing_weights
     return topo, blobs
 
 
-def _inputs(net) -> list[tuple[str, tuple[int, ...]]]:
+def _inputs(net, where: str) -> list[tuple[str, tuple[int, ...]]]:
     """Net-level inputs in the legacy spellings (input + input_shape / input_dim)."""
     out = []
     names = list(net.input)
@@ -47,16 +48,17 @@ def _inputs(net) -> list[tuple[str, tuple[int, ...]]]:
     elif len(net.input_dim):
         dims = list(net.input_dim)
         if len(dims) != 4 * len(names):
-            raise ModelLoadError(net.name or "net", f"{len(names)} inputs need {4 * len(names)} input_dim values, "
+            raise ModelLoadError(where, f"{len(names)} inputs need {4 * len(names)} input_dim values, "
                                                    f"got {len(dims)}")
         for k, name in enumerate(names):
             out.append((name, tuple(dims[4 * k:4 * k + 4])))
     elif names:
-        raise ModelLoadError(net.name or "net", f"inputs {names} have no input_shape / input_dim")
+        raise ModelLoadError(where, f"inputs {names} have no input_shape / input_dim")
     return out
 
 
-def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, where: str) -> tuple[Graph, list[str]]:
+def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, where: str,
+                budget=None) -> tuple[Graph, list[str]]:
     net = cn.net
     layers = [l for l in net.layer if in_test_phase(l)]
     warnings = list(cn.warnings)
@@ -84,7 +86,9 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
     b = CaffeBuilder(net.name or Path(where).stem or "caffe", blob_names)
     state = NetState(b, last_writer, allow_missing_weights)
     state.where = where  # named in load errors
-    for name, shape in _inputs(net):
+    state.budget = budget  # limits.Budget: constants the layers create count against it
+    for name, shape in _inputs(net, where):
+        limits.check_dims(where, f"input {name!r}", shape)
         v = b.claim(name)
         b.graph.inputs.append(Value(v, "float32", shape))
         state.values[name], state.shapes[name] = v, shape

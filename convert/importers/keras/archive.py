@@ -58,6 +58,7 @@ class KerasArchive:
     keras_version: str
     container: str  # "keras" or "h5"
     path: str
+    budget: "limits.Budget | None" = None  # what the file's weights left for constants the importer creates
 
 
 def to_snake_case(name: str) -> str:
@@ -117,10 +118,11 @@ def _read_zip(path: Path) -> KerasArchive:
     version = _check_version(path, meta.get("keras_version"))
     try:
         with data, h5py.File(data, "r") as h5:
-            root = _k3_node(h5, _Budget(str(path), data.seek(0, io.SEEK_END)))
+            budget = _Budget(str(path), path.stat().st_size)
+            root = _k3_node(h5, budget)
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise ModelLoadError(str(path), f"model.weights.h5 cannot be read ({e})") from None
-    return KerasArchive(config, root, version, "keras", str(path))
+    return KerasArchive(config, root, version, "keras", str(path), budget.bytes)
 
 
 
@@ -174,26 +176,82 @@ class _StoredMember(io.RawIOBase):
         super().close()
 
 
-class _Budget:
-    """Declared dataset sizes are checked before reading: a small HDF5 file cannot make
-    the reader allocate more than the bound of ``limits`` (chunked datasets may declare
-    any shape; unwritten chunks read back as fill values)."""
+# HDF5 filters that only transform bytes inside the file (deflate, shuffle, fletcher32,
+# szip, nbit, scaleoffset, lzf); any other filter id makes HDF5 look for a plugin library.
+_BUILTIN_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
 
-    def __init__(self, path: str, file_size: int):
+
+class _Budget:
+    """The one way the reader touches HDF5 objects. A weights file is hostile:
+
+    - declared dataset sizes are checked before reading, so a small file cannot make the
+      reader allocate more than the bound of ``limits`` (chunked datasets may declare any
+      shape; unwritten chunks read back as fill values);
+    - only data stored inside the file is read: external links, soft links leaving
+      ``root``, datasets with external storage and virtual datasets are refused (each
+      would read another file on this machine), as are filters that need a plugin;
+    - every group and dataset is visited once: groups hard-linked to each other as a DAG
+      cannot make the walk exponential, and a dataset cannot be counted twice."""
+
+    def __init__(self, path: str, file_size: int, root: str = "/"):
         self.path = path
-        self.left = limits.ZIP_EXPANSION_RATIO * file_size + limits.ZIP_EXPANSION_SLACK
+        self.bytes = limits.Budget(path, file_size)
+        self.root = root.rstrip("/") or "/"
+        self.seen: set[tuple[int, int]] = set()
+
+    def refuse(self, what: str, why: str) -> ModelLoadError:
+        return ModelLoadError(self.path, f"weights object {what} {why}; refused (a model file may only hold its "
+                                         f"own data)")
+
+    def child(self, group, name: str, once: bool = True):
+        """``group[name]`` after checking the link; with ``once``, an object reached a
+        second time is refused."""
+        import posixpath
+
+        import h5py
+
+        what = f"{group.name.rstrip('/')}/{name}"
+        link = group.get(name, getlink=True)
+        if link is None:
+            raise KeyError(what)
+        if isinstance(link, h5py.ExternalLink):
+            raise self.refuse(what, f"is an external link to {link.filename}:{link.path}")
+        if isinstance(link, h5py.SoftLink):
+            target = posixpath.normpath(posixpath.join(group.name, link.path))
+            if self.root != "/" and not (target == self.root or target.startswith(self.root + "/")):
+                raise self.refuse(what, f"is a soft link leaving {self.root} (to {link.path})")
+        obj = group[name]
+        if not once:
+            return obj
+        info = h5py.h5o.get_info(obj.id)
+        key = (info.fileno, info.addr)
+        if key in self.seen:
+            raise self.refuse(what, "is linked from more than one place (a hard-link cycle or DAG)")
+        self.seen.add(key)
+        return obj
+
+    def names(self, group) -> list[str]:
+        return list(group.keys())
 
     def read(self, ds, what: str) -> np.ndarray:
         import h5py
 
         if not isinstance(ds, h5py.Dataset):
             raise ModelLoadError(self.path, f"{what} is not an HDF5 dataset")
-        n = limits.check_elements(self.path, f"weights dataset {what}", ds.shape or ())
-        nbytes = n * ds.dtype.itemsize
-        if nbytes > self.left:
-            raise ModelLoadError(self.path, f"weights dataset {what} declares {nbytes} bytes, more than the file "
-                                            f"can hold (corrupted or hostile file?)")
-        self.left -= nbytes
+        if ds.external:
+            raise self.refuse(what, f"keeps its data in another file ({ds.external[0][0]!r})")
+        if ds.is_virtual:
+            raise self.refuse(what, "is a virtual dataset (its data lives in other datasets or files)")
+        plist = ds.id.get_create_plist()
+        for i in range(plist.get_nfilters()):
+            fid = plist.get_filter(i)[0]
+            if fid not in _BUILTIN_FILTERS:
+                raise self.refuse(what, f"needs HDF5 filter plugin {fid}")
+        if ds.dtype.kind not in "fiub" or ds.dtype.itemsize > 8:
+            # complex, string, compound...: refused, never cast (a cast would drop the imaginary part)
+            raise ModelLoadError(self.path, f"weights dataset {what} has dtype {ds.dtype}, which nnconvert does not "
+                                            f"convert (real numbers only; nothing is cast silently)")
+        self.bytes.claim(f"weights dataset {what} declares", ds.shape or (), ds.dtype.itemsize)
         return np.asarray(ds)
 
 
@@ -204,21 +262,36 @@ def _k3_node(group, budget: _Budget, depth: int = 0) -> LayerWeights:
     if depth > limits.MAX_JSON_DEPTH:
         raise ModelLoadError(budget.path, "weights file nests groups too deeply")
     node = LayerWeights()
-    if "vars" in group:
-        v = group["vars"]
-        node.arrays = [budget.read(v[str(i)], f"{v.name}/{i}") for i in range(len(v))]
-    for child in CHILD_ORDER + tuple(sorted(k for k in group if k not in CHILD_ORDER)):
-        if child in ("vars", "layers") or child not in group or not isinstance(group[child], h5py.Group):
+    names = budget.names(group)
+    if "vars" in names:
+        v = budget.child(group, "vars")
+        node.arrays = [budget.read(budget.child(v, str(i)), f"{v.name}/{i}") for i in range(len(v))]
+    for child in CHILD_ORDER + tuple(sorted(k for k in names if k not in CHILD_ORDER)):
+        if child in ("vars", "layers") or child not in names:
             continue
-        node.arrays += _k3_node(group[child], budget, depth + 1).arrays
-    if "layers" in group:
-        for gname, g in group["layers"].items():
+        g = budget.child(group, child)
+        if isinstance(g, h5py.Group):
+            node.arrays += _k3_node(g, budget, depth + 1).arrays
+    if "layers" in names:
+        layers = budget.child(group, "layers")
+        for gname in budget.names(layers):
+            g = budget.child(layers, gname)
             sub = _k3_node(g, budget, depth + 1)
             node.by_class[gname] = sub
             named = g["vars"].attrs.get("name") if "vars" in g else None
             if named is not None:
                 node.layers[str(named)] = sub
     return node
+
+
+def _path(budget: _Budget, group, rel: str):
+    """A dataset by its slash-separated path under ``group`` (legacy weight names such as
+    ``dense/kernel:0``), every step through the checked ``child``."""
+    parts = [p for p in rel.split("/") if p] or [rel]
+    obj = group
+    for i, part in enumerate(parts):
+        obj = budget.child(obj, part, once=i == len(parts) - 1)  # folders are shared by a layer's arrays
+    return obj
 
 
 def _read_h5(path: Path) -> KerasArchive:
@@ -237,16 +310,17 @@ def _read_h5(path: Path) -> KerasArchive:
             version = version.decode() if isinstance(version, bytes) else version
             if "model_weights" not in h5:
                 raise ModelLoadError(str(path), "HDF5 file has no model_weights group")
-            mw = h5["model_weights"]
+            budget.root = "/model_weights"
+            mw = budget.child(h5, "model_weights")
             root = LayerWeights()
-            for lname in mw:
-                g = mw[lname]
+            for lname in budget.names(mw):
+                g = budget.child(mw, lname)
                 wnames = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("weight_names", [])]
-                arrays = [budget.read(g[n], f"{lname}/{n}") for n in wnames]
+                arrays = [budget.read(_path(budget, g, n), f"{lname}/{n}") for n in wnames]
                 root.layers[lname] = LayerWeights(arrays, names=wnames)
     except ModelLoadError:
         raise
     except (OSError, KeyError, ValueError, TypeError, AttributeError) as e:
         raise ModelLoadError(str(path), f"corrupted or truncated HDF5 model file ({e})") from None
     version = _check_version(path, version)
-    return KerasArchive(config, root, version, "h5", str(path))
+    return KerasArchive(config, root, version, "h5", str(path), budget.bytes)

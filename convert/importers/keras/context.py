@@ -66,6 +66,17 @@ class KerasContext:
         self.io_layout = io_layout
         self._weights: dict[tuple, str] = {}
         self.call: Call | None = None
+        self.budget = None  # limits.Budget of the file being read (None for a live model)
+        self.file = "model"  # named in errors
+
+    def claim(self, what: str, shape: Sequence[int]) -> tuple[int, ...]:
+        """Check a constant the importer is about to create against the file's budget
+        (before allocating it); returns the shape."""
+        from ... import limits
+
+        where = self.call.path if self.call else "model"
+        limits.claim(self.budget, f"layer {where!r}: {what}", shape)
+        return tuple(int(d) for d in shape)
 
     # -- layouts -----------------------------------------------------------
     def get(self, ref: Ref, perm: Sequence[int]) -> str:
@@ -99,7 +110,11 @@ class KerasContext:
         ref.values[perm] = name
 
     def ref(self, value: str, shape: Sequence, perm: Sequence[int] | None = None, dtype: str = "float32") -> Ref:
+        from ... import limits
+
         shape = tuple(shape)
+        where = f"layer {self.call.path!r} output" if self.call else f"value {value!r}"
+        limits.check_dims(self.file, where, shape)
         return Ref(shape, dtype, {tuple(perm) if perm is not None else L.identity(len(shape)): value})
 
     # -- weights ------------------------------------------------------------

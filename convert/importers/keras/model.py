@@ -212,6 +212,9 @@ def _graph_input(walk: Walk, name: str, cfg: dict) -> Ref:
     if walk.input_shapes and name in walk.input_shapes:
         given = tuple(walk.input_shapes[name])
         shape = given if len(given) == len(shape) else (None,) + given
+    from ... import limits
+
+    limits.check_dims(walk.file, f"input {name!r}", shape)
     dtype = cfg.get("dtype", "float32")
     if isinstance(dtype, dict):
         dtype = dtype.get("config", {}).get("name", "float32")

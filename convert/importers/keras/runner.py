@@ -1,12 +1,30 @@
 """Run the original Keras model for verification (imports Keras lazily, on first run)."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import warnings
 
 import numpy as np
 
 from . import layout as L
+
+
+@contextlib.contextmanager
+def _private_tempdir():
+    """Keras extracts a .keras archive into folders of its own under the temp dir and
+    does not remove them when loading fails: point ``tempfile`` at a folder that is
+    removed in every case."""
+    old = tempfile.tempdir
+    tmp = tempfile.mkdtemp(prefix="nnconvert-keras-")
+    tempfile.tempdir = tmp
+    try:
+        yield
+    finally:
+        tempfile.tempdir = old
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def make_runners(path: str, graph, walk, io_layout: str):
@@ -27,7 +45,8 @@ def make_runners(path: str, graph, walk, io_layout: str):
             os.environ.setdefault("KERAS_BACKEND", "tensorflow")
             import keras
 
-            state["model"] = keras.saving.load_model(path, safe_mode=True, compile=False)
+            with _private_tempdir():
+                state["model"] = keras.saving.load_model(path, safe_mode=True, compile=False)
         return state["model"]
 
     def keras_inputs(inputs):

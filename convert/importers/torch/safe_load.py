@@ -19,6 +19,7 @@ from typing import Iterator
 
 from ...errors import ModelLoadError
 from ...limits import check_zip
+from .records import check_records
 
 
 class RefusedPickle(Exception):
@@ -60,6 +61,7 @@ def load_trusted(p: Path):
     try:
         with zipfile.ZipFile(p) as zf:
             check_zip(str(p), zf, p.stat().st_size)
+            check_records(str(p), zf)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise ModelLoadError(str(p), f"not a torch.export archive ({e})") from None
     return torch.export.load(str(p))

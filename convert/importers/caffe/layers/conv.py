@@ -142,19 +142,27 @@ def import_pooling(layer, ctx):
         return
     # Caffe divides each window's sum by the window clipped to [-pad, size+pad); here
     # every window lies inside the padded input, so AveragePool divides by the full
-    # kernel area and a constant map corrects the windows Caffe clips.
-    div = np.ones(out, np.float64)
-    for ax, (i, k, s, q) in enumerate(zip(shp[2:], kernel, stride, pad)):
-        starts = np.arange(out[ax]) * s - q
+    # kernel area and constants correct the windows Caffe clips. The clipped area is a
+    # product of per-axis lengths, so one small vector per axis (broadcast along the
+    # other) does it: no map of the output's size, whatever the input size.
+    fixes = []
+    for ax, (i, k, s, q, o) in enumerate(zip(shp[2:], kernel, stride, pad, out)):
+        starts = np.arange(ctx.claim(f"window sizes of axis {ax}", (o,))[0]) * s - q
         sizes = np.minimum(starts + k, i + q) - starts
-        div = div * (sizes.reshape((-1, 1)) if ax == 0 else sizes.reshape((1, -1)))
-    area = kernel[0] * kernel[1]
-    if np.all(div == area):
+        if np.any(sizes != k):
+            shape = [1, 1, 1, 1]
+            shape[2 + ax] = o
+            fixes.append((ax, (k / sizes).astype(np.float32).reshape(shape)))
+    if not fixes:
         ctx.top(0, "AveragePool", [ctx.x(0)], out_shape, count_include_pad=1, **attrs)
         return
     y = ctx.op("AveragePool", ctx.x(0), count_include_pad=1, **attrs)
-    fix = ctx.weight("window_fix", (area / div).astype(np.float32).reshape(1, 1, *out))
-    ctx.top(0, "Mul", [y, fix], out_shape)
+    for n, (ax, fix) in enumerate(fixes):
+        w = ctx.weight(f"window_fix_{'hw'[ax]}", fix)
+        if n == len(fixes) - 1:
+            ctx.top(0, "Mul", [y, w], out_shape)
+        else:
+            y = ctx.op("Mul", y, w)
 
 
 @register("InnerProduct")

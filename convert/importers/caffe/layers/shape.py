@@ -233,6 +233,7 @@ def import_resize(layer, ctx):
     if len(shp) != 4 or not p.height or not p.width:
         raise UnsupportedAttributeError("resize_param", (p.height, p.width), "4-D input with height and width")
     oh, ow = int(p.height), int(p.width)
+    ctx.claim("interpolation matrices", (shp[2] * oh + shp[3] * ow,))
     ah = ctx.weight("rows", fork_resize_matrix(shp[2], oh))
     awt = ctx.weight("cols", fork_resize_matrix(shp[3], ow).T.copy())
     y = ctx.op("MatMul", ah, ctx.x(0), hint="rows")

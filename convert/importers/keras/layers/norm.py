@@ -32,8 +32,8 @@ def import_batch_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
     c = r.shape[axis]
     center, scale = call.get("center", True), call.get("scale", True)
     arrays = call.take(*([(c,)] * (2 + int(center) + int(scale))))
-    gamma = arrays.pop(0) if scale else np.ones(c, np.float32)
-    beta = arrays.pop(0) if center else np.zeros(c, np.float32)
+    gamma = arrays.pop(0) if scale else np.ones(ctx.claim("scale of ones", (c,)), np.float32)
+    beta = arrays.pop(0) if center else np.zeros(ctx.claim("zero shift", (c,)), np.float32)
     mean, var = arrays
     eps = float(call.get("epsilon", 1e-3))
     x, perm = ctx.any(r)
@@ -61,7 +61,7 @@ def import_layer_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
     norm_shape = tuple(r.shape[a] for a in axes)
     center, scale = call.get("center", True), call.get("scale", True)
     arrays = call.take(*([norm_shape] * (int(center) + int(scale))))
-    gamma = arrays.pop(0) if scale else np.ones(norm_shape, np.float32)
+    gamma = arrays.pop(0) if scale else np.ones(ctx.claim("scale of ones", norm_shape), np.float32)
     beta = arrays.pop(0) if center else None
     x, perm = ctx.any(r)
     if tuple(perm[axes[0]:]) != tuple(axes):
@@ -83,9 +83,12 @@ def import_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
         mean, var = arrays[0].astype(np.float32), arrays[1].astype(np.float32)
     x, perm = ctx.any(r)
     # Stored with the kept axes of the input (batch axis 1): broadcast, then into the IR layout.
+    # A single mean/variance stays a broadcast scalar (no array of the kept axes' size).
     bshape = [1] * r.rank
-    for a in (_axes(call, r.rank) if call.get("axis", -1) is not None else []):
+    scalar = mean.size == 1 and var.size == 1
+    for a in (_axes(call, r.rank) if call.get("axis", -1) is not None and not scalar else []):
         bshape[a] = r.shape[a]
+    ctx.claim("mean and variance", (2, *bshape))
     mean = (mean.reshape(()) if mean.size == 1 else mean.reshape(bshape)) * np.ones(bshape, np.float32)
     var = (var.reshape(()) if var.size == 1 else var.reshape(bshape)) * np.ones(bshape, np.float32)
     mean, var = np.transpose(mean, perm), np.transpose(var, perm)
