@@ -1,0 +1,63 @@
+"""The handler most ops need: the IR op of the same name, ONNX attributes the op table
+declares passed through, any other attribute accepted only at its ONNX default."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from ....errors import UnsupportedAttributeError
+from ....ir.optable import OPS
+from ..context import ImportContext
+
+
+def onnx_default(op_type: str, opset: int, key: str):
+    from onnx import defs, helper
+
+    try:
+        schema = defs.get_schema(op_type, opset)
+    except Exception:  # noqa: BLE001
+        return None
+    a = schema.attributes.get(key)
+    if a is None or not a.default_value.name:
+        return None
+    v = helper.get_attribute_value(a.default_value)
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def check_defaults(ctx: ImportContext, keys: Iterable[str], hint: str = "") -> None:
+    """Raise for the first of ``keys`` set to something other than its ONNX default."""
+    for k in keys:
+        if k in ctx.attrs and ctx.attrs[k] != onnx_default(ctx.node.op_type, ctx.opset, k):
+            raise UnsupportedAttributeError(k, ctx.attrs[k], hint or "only the ONNX default is supported")
+
+
+def ir_attrs(ctx: ImportContext, op: str, drop: Iterable[str] = (), **override) -> dict:
+    spec = OPS[op]
+    drop = set(drop)
+    out = {}
+    extra = []
+    for k, v in ctx.attrs.items():
+        if k in override or k in drop:
+            continue
+        if k in spec.attrs:
+            kind = spec.attrs[k].kind
+            out[k] = float(v) if kind == "float" else [float(x) for x in v] if kind == "floats" else \
+                [int(x) for x in v] if kind == "ints" else v
+        else:
+            extra.append(k)
+    check_defaults(ctx, extra)
+    out.update({k: v for k, v in override.items() if v is not None})
+    return out
+
+
+def same(ctx: ImportContext, node, op: str | None = None, drop: Iterable[str] = (), **override) -> list[str]:
+    """Emit the IR op ``op`` (default: the ONNX op type) with the node's inputs."""
+    op = op or node.op_type
+    inputs = [ctx.x(i) for i in range(len(node.input))]
+    while inputs and not inputs[-1]:
+        inputs.pop()
+    return ctx.emit(op, inputs, ir_attrs(ctx, op, drop, **override))
+
+
+def register_same(register, ops: Iterable[str], since: int = 0) -> None:
+    for op in ops:
+        register(op, since=since)(lambda ctx, node: same(ctx, node))

@@ -1,0 +1,75 @@
+"""Element-wise ops and activations: mostly the IR op of the same name."""
+from __future__ import annotations
+
+from ..registry import register
+from .common import register_same, same
+
+register_same(register, [
+    "Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "HardSwish", "Abs", "Exp", "Log", "Sqrt", "Neg",
+    "Reciprocal", "Erf", "Floor", "Ceil", "Sin", "Cos", "Not", "LeakyRelu", "Elu", "Selu", "Celu",
+    "HardSigmoid", "PRelu", "Mish", "ThresholdedRelu", "Pow", "Gelu",
+    "Add", "Sub", "Mul", "Div", "Greater", "Less", "Equal", "And", "Or", "Max", "Min", "Sum", "Mean", "Where",
+])
+
+
+@register("Softmax", "LogSoftmax", since=13)
+def import_softmax(ctx, node):
+    same(ctx, node)
+
+
+@register("Softmax", "LogSoftmax")
+def import_softmax_2d(ctx, node):
+    """Before opset 13 the op flattens to 2-D at ``axis`` (default 1) and normalises the
+    whole trailing block; with ``axis`` the last axis that is the newer op."""
+    rank = ctx.rank(0)
+    axis = ctx.attr("axis", 1)
+    if rank is not None and axis % rank == rank - 1:
+        return same(ctx, node, axis=-1)
+    shape = ctx.shape(0)
+    if shape is None:
+        from ..context import DataDependent
+
+        raise DataDependent("axis", axis, "needs the input rank (pre-opset-13 softmax over a flattened block)")
+    flat = ctx.tmp("Flatten", [ctx.x(0)], axis=axis)
+    soft = ctx.tmp(node.op_type, [flat], axis=1)
+    dims = [d if isinstance(d, int) else 0 for d in shape]
+    if sum(1 for d in shape if not isinstance(d, int)) > 1 or any(
+            not isinstance(d, int) for d in shape[1:]):
+        from ..context import DataDependent
+
+        raise DataDependent("axis", axis, "pre-opset-13 softmax on several dynamic dimensions")
+    ctx.emit("Reshape", [soft], {"shape": dims})
+
+
+@register("Clip", since=11)
+def import_clip(ctx, node):
+    bounds = {}
+    for i, key in ((1, "min"), (2, "max")):
+        if ctx.has(i):
+            bounds[key] = float(ctx.const(i, key).reshape(()))
+    ctx.emit("Clip", [ctx.x(0)], bounds)
+
+
+@register("Clip")
+def import_clip_attrs(ctx, node):
+    same(ctx, node)
+
+
+@register("GreaterOrEqual", "LessOrEqual")
+def import_compare_or_equal(ctx, node):
+    """a >= b is not (a < b) (and a <= b is not (a > b)) for every non-NaN value."""
+    inner = "Less" if node.op_type == "GreaterOrEqual" else "Greater"
+    ctx.emit("Not", [ctx.tmp(inner, [ctx.x(0), ctx.x(1)])])
+
+
+@register("ArgMin")
+def import_argmin(ctx, node):
+    """argmin(x) = argmax(-x), ties resolved identically (first or last index)."""
+    from .common import ir_attrs
+
+    ctx.emit("ArgMax", [ctx.tmp("Neg", [ctx.x(0)])], ir_attrs(ctx, "ArgMax"))
+
+
+@register("ArgMax")
+def import_argmax(ctx, node):
+    same(ctx, node)
