@@ -49,13 +49,14 @@ def ir_attrs(ctx: ImportContext, op: str, drop: Iterable[str] = (), **override) 
     return out
 
 
-def same(ctx: ImportContext, node, op: str | None = None, drop: Iterable[str] = (), **override) -> list[str]:
+def same(ctx: ImportContext, node, op: str | None = None, drop: Iterable[str] = (), outputs=None,
+         **override) -> list[str]:
     """Emit the IR op ``op`` (default: the ONNX op type) with the node's inputs."""
     op = op or node.op_type
     inputs = [ctx.x(i) for i in range(len(node.input))]
     while inputs and not inputs[-1]:
         inputs.pop()
-    return ctx.emit(op, inputs, ir_attrs(ctx, op, drop, **override))
+    return ctx.emit(op, inputs, ir_attrs(ctx, op, drop, **override), outputs=outputs)
 
 
 def register_same(register, ops: Iterable[str], since: int = 0) -> None:

@@ -47,6 +47,8 @@ def import_clip(ctx, node):
     for i, key in ((1, "min"), (2, "max")):
         if ctx.has(i):
             bounds[key] = float(ctx.const(i, key).reshape(()))
+    if not bounds:
+        return ctx.alias(0, ctx.x(0))
     ctx.emit("Clip", [ctx.x(0)], bounds)
 
 

@@ -113,9 +113,27 @@ def import_batchnorm(ctx, node):
 
 @register("LayerNormalization")
 def import_layernorm(ctx, node):
+    same(ctx, node, drop=("stash_type",), outputs=[0])
     if any(o for o in node.output[1:]):
-        raise UnsupportedAttributeError("Mean/InvStdDev", list(node.output[1:]), "training outputs")
-    same(ctx, node, drop=("stash_type",))
+        _layernorm_stats(ctx)
+
+
+def _layernorm_stats(ctx) -> None:
+    """The optional Mean and InvStdDev outputs, from IR reductions over the normalised axes."""
+    import numpy as np
+
+    rank = ctx.rank(0)
+    if rank is None:
+        raise DataDependent("axis", ctx.attr("axis", -1), "the Mean/InvStdDev outputs need the input rank")
+    axes = list(range(int(ctx.attr("axis", -1)) % rank, rank))
+    x = ctx.x(0)
+    mean = ctx.tmp("ReduceMean", [x], axes=axes, keepdims=1)
+    centred = ctx.tmp("Sub", [x, mean])
+    var = ctx.tmp("ReduceMean", [ctx.tmp("Mul", [centred, centred])], axes=axes, keepdims=1)
+    eps = ctx.b.weight("epsilon", np.array(ctx.attr("epsilon", 1e-5), dtype=ctx.dtype(0) or "float32"))
+    inv = ctx.tmp("Reciprocal", [ctx.tmp("Sqrt", [ctx.tmp("Add", [var, eps])])])
+    for k, v in ((1, mean), (2, inv)):
+        ctx.alias(k, v)
 
 
 @register("Dropout")

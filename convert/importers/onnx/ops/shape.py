@@ -11,7 +11,32 @@ from ..read import IR_DTYPE, type_name
 from ..registry import register
 from .common import check_defaults, register_same, same
 
-register_same(register, ["Flatten", "Concat", "Gather", "DepthToSpace", "SpaceToDepth"])
+register_same(register, ["Concat", "DepthToSpace", "SpaceToDepth"])
+
+
+def _axis(ctx, key: str, default: int) -> int:
+    """An axis attribute made non-negative where the input rank is known."""
+    axis, rank = int(ctx.attr(key, default)), ctx.rank(0)
+    return axis % rank if rank and axis < 0 else axis
+
+
+@register("Flatten")
+def import_flatten(ctx, node):
+    rank, axis = ctx.rank(0), int(ctx.attr("axis", 1))
+    ctx.emit("Flatten", [ctx.x(0)], {"axis": axis + rank if rank is not None and axis < 0 else axis})
+
+
+@register("Gather")
+def import_gather(ctx, node):
+    """Constant negative indices count from the end; made non-negative for targets that
+    index strictly (torch.index_select)."""
+    axis = _axis(ctx, "axis", 0)
+    idx = ctx.maybe_const(1)
+    shape = ctx.shape(0)
+    indices = ctx.x(1)
+    if idx is not None and (idx < 0).any() and shape is not None and isinstance(shape[axis], int):
+        indices = ctx.b.weight(ctx.name(1) + "/nonneg", np.where(idx < 0, idx + shape[axis], idx).astype(idx.dtype))
+    ctx.emit("Gather", [ctx.x(0), indices], {"axis": axis})
 
 
 def ints(a) -> list[int]:
