@@ -45,7 +45,8 @@ class ImportContext:
         self.warnings: list[str] = []
         self.node = None
         self.attrs: dict[str, Any] = {}
-        self.poisoned: set[str] = set()  # values downstream of an unsupported node
+        self.poisoned: set[str] = set()
+        self.used: set[str] = set()  # values some node or the graph output reads  # values downstream of an unsupported node
 
     # -- the node being converted ---------------------------------------
     def begin(self, node) -> None:
@@ -61,6 +62,10 @@ class ImportContext:
 
     def has(self, i: int) -> bool:
         return i < len(self.node.input) and bool(self.node.input[i])
+
+    def uses(self, k: int) -> bool:
+        """Whether output ``k`` is read by anything (optional outputs are often named but unused)."""
+        return k < len(self.node.output) and self.node.output[k] in self.used
 
     def name(self, i: int) -> str:
         return self.node.input[i]

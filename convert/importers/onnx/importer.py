@@ -82,6 +82,7 @@ def build_graph(model, where: str, io_layout: str = "nchw") -> tuple[Graph, list
     _infer(model, ctx)
     for t in g.initializer:
         ctx.consts[t.name] = to_array(t, where)
+    ctx.used = _reads(g)
     for t in g.sparse_initializer:
         b.unsupported(t.values.name, "sparse_initializer", hint="sparse tensors are not supported")
     interface: dict[str, str] = {}
@@ -192,6 +193,17 @@ def _convert_node(ctx: ImportContext, node, poisoned: set[str]) -> None:
         poisoned.update(o for o in node.output if o)
     b.source = None
     ctx.node = None
+
+
+def _reads(graph) -> set[str]:
+    """Every value a node (subgraphs included) or a graph output reads."""
+    out = {o.name for o in graph.output}
+    for n in graph.node:
+        out.update(i for i in n.input if i)
+        for a in n.attribute:
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                out |= _reads(sub)
+    return out
 
 
 def convert_subgraph(ctx: ImportContext, graph) -> None:

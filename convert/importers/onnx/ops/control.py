@@ -18,7 +18,9 @@ def import_if(ctx, node):
     convert_subgraph(ctx, branch)
     ctx.begin(outer)
     for k, out in enumerate(branch.output):
-        if out.name in ctx.consts:
+        if out.name in ctx.poisoned:  # an unsupported node inside the branch, already reported
+            ctx.poisoned.add(outer.output[k])
+        elif out.name in ctx.consts:
             ctx.set_const(k, ctx.consts[out.name])
         elif out.name in ctx.symbolic:
             ctx.symbolic[outer.output[k]] = ctx.symbolic[out.name]

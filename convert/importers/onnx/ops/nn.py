@@ -94,7 +94,7 @@ def import_conv_transpose(ctx, node):
 @register("MaxPool", "AveragePool")
 def import_pool(ctx, node):
     kernel = [int(k) for k in ctx.attr("kernel_shape")]
-    if node.op_type == "MaxPool" and len(node.output) > 1 and node.output[1]:
+    if node.op_type == "MaxPool" and ctx.uses(1):
         raise UnsupportedAttributeError("Indices", node.output[1], "MaxPool's indices output is not supported")
     check_defaults(ctx, ["storage_order"])
     same(ctx, node, drop=("auto_pad", "storage_order"), pads=resolve_pads(ctx, kernel))
@@ -102,7 +102,7 @@ def import_pool(ctx, node):
 
 @register("BatchNormalization")
 def import_batchnorm(ctx, node):
-    if ctx.attr("training_mode", 0) or any(o for o in node.output[1:]):
+    if ctx.attr("training_mode", 0) or any(ctx.uses(k) for k in range(1, len(node.output))):
         raise UnsupportedAttributeError("training_mode", ctx.attr("training_mode", 1),
                                         "training-mode batch norm (batch statistics outputs) is not inference")
     if ctx.attr("spatial", 1) != 1:
@@ -114,7 +114,7 @@ def import_batchnorm(ctx, node):
 @register("LayerNormalization")
 def import_layernorm(ctx, node):
     same(ctx, node, drop=("stash_type",), outputs=[0])
-    if any(o for o in node.output[1:]):
+    if ctx.uses(1) or ctx.uses(2):
         _layernorm_stats(ctx)
 
 
@@ -142,7 +142,7 @@ def import_dropout(ctx, node):
     training = ctx.maybe_const(2)
     if ctx.has(2) and (training is None or bool(training.reshape(()))):
         raise UnsupportedAttributeError("training_mode", ctx.name(2), "dropout in training mode is random")
-    if len(node.output) > 1 and node.output[1]:
+    if ctx.uses(1):
         raise UnsupportedAttributeError("mask", node.output[1], "the dropout mask output is not supported")
     ctx.alias(0, ctx.x(0))
 
