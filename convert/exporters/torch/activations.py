@@ -12,10 +12,13 @@ _PLAIN = {"Relu": "nn.ReLU", "Sigmoid": "nn.Sigmoid", "Tanh": "nn.Tanh", "Softsi
           "HardSwish": "nn.Hardswish", "Mish": "nn.Mish", "Identity": "nn.Identity"}
 _UNARY = {"Abs": "torch.abs", "Exp": "torch.exp", "Log": "torch.log", "Sqrt": "torch.sqrt", "Neg": "torch.neg",
           "Reciprocal": "torch.reciprocal", "Erf": "torch.erf", "Floor": "torch.floor", "Ceil": "torch.ceil",
-          "Sin": "torch.sin", "Cos": "torch.cos", "Not": "torch.logical_not"}
+          "Sin": "torch.sin", "Cos": "torch.cos", "Not": "torch.logical_not", "Tan": "torch.tan",
+          "Asin": "torch.asin", "Acos": "torch.acos", "Atan": "torch.atan", "Sinh": "torch.sinh",
+          "Cosh": "torch.cosh", "Asinh": "torch.asinh", "Acosh": "torch.acosh", "Atanh": "torch.atanh",
+          "Sign": "torch.sign", "Round": "torch.round", "IsNaN": "torch.isnan"}
 _BINARY = {"Add": "{} + {}", "Sub": "{} - {}", "Mul": "{} * {}", "Div": "{} / {}", "Pow": "torch.pow({}, {})",
            "Greater": "{} > {}", "Less": "{} < {}", "Equal": "{} == {}", "And": "torch.logical_and({}, {})",
-           "Or": "torch.logical_or({}, {})"}
+           "Or": "torch.logical_or({}, {})", "Xor": "torch.logical_xor({}, {})"}
 _SELU = (1.67326319217681884765625, 1.05070102214813232421875)
 
 
@@ -36,7 +39,18 @@ def export_unary(node, ctx: TorchContext):
 
 @register(*_BINARY)
 def export_binary(node, ctx: TorchContext):
-    ctx.assign(node.outputs[0], _BINARY[node.op].format(ctx.x(node.inputs[0]), ctx.x(node.inputs[1])))
+    a, b = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+    info = ctx.graph.value_info(node.outputs[0])
+    if node.op == "Div" and info is not None and info.dtype not in ("float32", "float16", "bfloat16", "float64"):
+        ctx.assign(node.outputs[0], f"torch.div({a}, {b}, rounding_mode='trunc')")  # ONNX integer Div truncates
+        return
+    ctx.assign(node.outputs[0], _BINARY[node.op].format(a, b))
+
+
+@register("Mod")
+def export_mod(node, ctx: TorchContext):
+    fn = "torch.fmod" if attr(node, "fmod") else "torch.remainder"
+    ctx.assign(node.outputs[0], f"{fn}({ctx.x(node.inputs[0])}, {ctx.x(node.inputs[1])})")
 
 
 @register("Max", "Min", "Sum", "Mean")

@@ -22,6 +22,10 @@ for _name, _doc in [
     ("Cos", "cosine"),
     ("Not", "logical not"),
     ("Identity", "y = x; removed by the optimiser"),
+    ("Tan", "tangent"), ("Asin", "arcsine"), ("Acos", "arccosine"), ("Atan", "arctangent"),
+    ("Sinh", "hyperbolic sine"), ("Cosh", "hyperbolic cosine"), ("Asinh", "inverse hyperbolic sine"),
+    ("Acosh", "inverse hyperbolic cosine"), ("Atanh", "inverse hyperbolic tangent"),
+    ("Sign", "-1, 0 or 1"), ("Round", "round half to even"), ("IsNaN", "x is NaN (bool)"),
 ]:
     declare(_name, "activation", "X", doc=_doc)
 

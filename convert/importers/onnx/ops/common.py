@@ -61,4 +61,7 @@ def same(ctx: ImportContext, node, op: str | None = None, drop: Iterable[str] = 
 
 def register_same(register, ops: Iterable[str], since: int = 0) -> None:
     for op in ops:
-        register(op, since=since)(lambda ctx, node: same(ctx, node))
+        def import_same(ctx, node):
+            same(ctx, node)
+
+        register(op, since=since)(import_same)

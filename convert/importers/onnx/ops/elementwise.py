@@ -9,6 +9,8 @@ register_same(register, [
     "Reciprocal", "Erf", "Floor", "Ceil", "Sin", "Cos", "Not", "LeakyRelu", "Elu", "Selu", "Celu",
     "HardSigmoid", "PRelu", "Mish", "ThresholdedRelu", "Pow", "Gelu",
     "Add", "Sub", "Mul", "Div", "Greater", "Less", "Equal", "And", "Or", "Max", "Min", "Sum", "Mean", "Where",
+    "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Sign", "Round", "IsNaN", "Xor",
+    "Mod",
 ])
 
 
