@@ -30,6 +30,21 @@ def check_defaults(ctx: ImportContext, keys: Iterable[str], hint: str = "") -> N
             raise UnsupportedAttributeError(k, ctx.attrs[k], hint or "only the ONNX default is supported")
 
 
+# Before opset 7, binary ops and Gemm broadcast only with broadcast=1 (trailing
+# alignment, as numpy does) and optionally from ``axis``; consumed_inputs is a
+# memory-planning hint.
+_LEGACY = {"broadcast", "consumed_inputs", "is_test"}
+
+
+def _legacy(ctx: ImportContext, key: str, value) -> None:
+    if key == "broadcast" and value and "axis" in ctx.attrs and ctx.node.op_type != "Gemm":
+        b = ctx.maybe_const(1)
+        ranks = ctx.rank(0), (b.ndim if b is not None else ctx.rank(1))
+        if None not in ranks and int(ctx.attrs["axis"]) % ranks[0] == ranks[0] - ranks[1]:
+            return  # aligned at the end: numpy broadcasting
+        raise UnsupportedAttributeError("axis", ctx.attrs["axis"], "opset < 7 broadcasting from an axis")
+
+
 def ir_attrs(ctx: ImportContext, op: str, drop: Iterable[str] = (), **override) -> dict:
     spec = OPS[op]
     drop = set(drop)
@@ -38,11 +53,14 @@ def ir_attrs(ctx: ImportContext, op: str, drop: Iterable[str] = (), **override) 
     for k, v in ctx.attrs.items():
         if k in override or k in drop:
             continue
+        if k in _LEGACY and ctx.opset < 7:
+            _legacy(ctx, k, v)
+            continue
         if k in spec.attrs:
             kind = spec.attrs[k].kind
             out[k] = float(v) if kind == "float" else [float(x) for x in v] if kind == "floats" else \
                 [int(x) for x in v] if kind == "ints" else v
-        else:
+        elif not (k == "axis" and ctx.opset < 7 and "broadcast" in ctx.attrs):
             extra.append(k)
     check_defaults(ctx, extra)
     out.update({k: v for k, v in override.items() if v is not None})

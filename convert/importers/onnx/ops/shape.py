@@ -23,7 +23,13 @@ def _axis(ctx, key: str, default: int) -> int:
 @register("Flatten")
 def import_flatten(ctx, node):
     rank, axis = ctx.rank(0), int(ctx.attr("axis", 1))
-    ctx.emit("Flatten", [ctx.x(0)], {"axis": axis + rank if rank is not None and axis < 0 else axis})
+    axis = axis + rank if rank is not None and axis < 0 else axis
+    shape = ctx.shape(0)
+    if shape is not None and len(shape) < 2 and all(isinstance(d, int) for d in shape):
+        # a rank-0/1 input: the 2-D result as a plain reshape (flatten(start_dim) needs rank >= 2)
+        outer = int(np.prod(shape[:axis]))
+        return ctx.emit("Reshape", [ctx.x(0)], {"shape": [outer, int(np.prod(shape)) // max(outer, 1)]})
+    ctx.emit("Flatten", [ctx.x(0)], {"axis": axis})
 
 
 @register("Gather")
