@@ -220,3 +220,49 @@ def test_external_data_read_and_hostile_locations_refused(tmp_path):
     (p.parent / "m.data").write_bytes(b"\0" * 100)
     with pytest.raises(ModelLoadError, match="declares 1024 bytes"):
         convert.from_onnx(p)
+
+
+@pytest.mark.parametrize("cut", [0.0, 0.3, 0.7, 0.97])
+def test_truncated_file_is_a_clean_load_error(cnn_onnx, tmp_path, cut):
+    _, path = cnn_onnx
+    raw = path.read_bytes()
+    bad = tmp_path / "cut.onnx"
+    bad.write_bytes(raw[:int(len(raw) * cut)])
+    with pytest.raises(ModelLoadError):
+        convert.load_model(str(bad))
+
+
+def test_foreign_file_named_onnx_is_a_clean_load_error(tmp_path):
+    bad = tmp_path / "text.onnx"
+    bad.write_text("name: 'not a model'\nlayer { type: 'ReLU' }\n")
+    with pytest.raises(ModelLoadError):
+        convert.load_model(str(bad))
+
+
+def test_keras_model_through_own_onnx_exporter_back_to_torch(tmp_path):
+    """A Keras model written to ONNX by this project's exporter, read back as an ONNX
+    source, matches Keras itself (NHWC interface kept by the exporter)."""
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 8, 3))
+    y = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    y = keras.layers.BatchNormalization()(y)
+    y = keras.layers.MaxPooling2D()(y)
+    y = keras.layers.Flatten()(y)
+    out = keras.layers.Dense(5)(y)
+    model = keras.Model(inp, out)
+    bn = model.layers[2]
+    bn.moving_mean.assign(np.random.default_rng(1).standard_normal(4).astype(np.float32) * 0.1)
+    bn.moving_variance.assign(np.random.default_rng(2).uniform(0.5, 1.5, 4).astype(np.float32))
+    path = tmp_path / "k.onnx"
+    convert.export(convert.from_keras(model), path)
+    graph = convert.from_onnx(path)
+    x = np.random.default_rng(3).standard_normal((2, 6, 8, 3)).astype(np.float32)
+    want = np.asarray(model(x))
+    with torch.no_grad():
+        got = convert.to_torch(graph)(torch.from_numpy(x)).numpy()
+    assert_close(got, want, rtol=1e-4, atol=1e-5)
+    got_keras = np.asarray(convert.to_keras(convert.optimize(graph))(x))
+    assert_close(got_keras, want, rtol=1e-4, atol=1e-5)
+    other = np.asarray(model(np.random.default_rng(4).standard_normal(x.shape).astype(np.float32)))
+    assert np.abs(other - want).max() > 1e-2
