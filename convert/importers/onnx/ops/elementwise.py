@@ -22,25 +22,18 @@ def import_softmax(ctx, node):
 @register("Softmax", "LogSoftmax")
 def import_softmax_2d(ctx, node):
     """Before opset 13 the op flattens to 2-D at ``axis`` (default 1) and normalises the
-    whole trailing block; with ``axis`` the last axis that is the newer op."""
-    rank = ctx.rank(0)
-    axis = ctx.attr("axis", 1)
-    if rank is not None and axis % rank == rank - 1:
-        return same(ctx, node, axis=-1)
+    whole trailing block: the newer op when that block is the last axis, else
+    Flatten -> op -> Reshape back (a dynamic dimension only in front)."""
+    from ..context import DataDependent
+
     shape = ctx.shape(0)
-    if shape is None:
-        from ..context import DataDependent
-
-        raise DataDependent("axis", axis, "needs the input rank (pre-opset-13 softmax over a flattened block)")
-    flat = ctx.tmp("Flatten", [ctx.x(0)], axis=axis)
-    soft = ctx.tmp(node.op_type, [flat], axis=1)
-    dims = [d if isinstance(d, int) else 0 for d in shape]
-    if sum(1 for d in shape if not isinstance(d, int)) > 1 or any(
-            not isinstance(d, int) for d in shape[1:]):
-        from ..context import DataDependent
-
-        raise DataDependent("axis", axis, "pre-opset-13 softmax on several dynamic dimensions")
-    ctx.emit("Reshape", [soft], {"shape": dims})
+    axis = ctx.attr("axis", 1)
+    if shape is not None and axis % len(shape) == len(shape) - 1:
+        return same(ctx, node, axis=-1)
+    if shape is None or any(not isinstance(d, int) for d in shape[1:]):
+        raise DataDependent("axis", axis, "a pre-opset-13 softmax over a block with dynamic or unknown sizes")
+    soft = ctx.tmp(node.op_type, [ctx.tmp("Flatten", [ctx.x(0)], axis=axis)], axis=1)
+    ctx.emit("Reshape", [soft], {"shape": [d if isinstance(d, int) else 0 for d in shape]})
 
 
 @register("Clip", since=11)
