@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 # Measured share of in-scope cases that onnxruntime passes and that pass to PyTorch; a
 # change that lowers it fails here (raise it when the importer grows).
-FLOOR = 0.68
+FLOOR = 0.69
 TARGET = 0.90
 
 

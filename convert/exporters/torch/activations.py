@@ -193,13 +193,31 @@ def export_reduce(node, ctx: TorchContext):
 
 @register("ArgMax")
 def export_argmax(node, ctx: TorchContext):
-    if attr(node, "select_last_index"):
-        raise unsupported_attr("select_last_index", 1, "torch.argmax returns the first maximum")
-    ctx.assign(node.outputs[0], f"torch.argmax({ctx.x(node.inputs[0])}, dim={attr(node, 'axis')}, "
-                                f"keepdim={bool(attr(node, 'keepdims'))})")
+    x, axis, keep = ctx.x(node.inputs[0]), attr(node, "axis"), bool(attr(node, "keepdims"))
+    if attr(node, "select_last_index"):  # torch.argmax returns the first maximum: search the flipped axis
+        ctx.assign(node.outputs[0], f"{x}.shape[{axis}] - 1 - torch.argmax(torch.flip({x}, [{axis}]), dim={axis}, "
+                                    f"keepdim={keep})")
+        return
+    ctx.assign(node.outputs[0], f"torch.argmax({x}, dim={axis}, keepdim={keep})")
 
 
 @register("TopK")
 def export_topk(node, ctx: TorchContext):
     ctx.assign(node.outputs, f"torch.topk({ctx.x(node.inputs[0])}, {attr(node, 'k')}, dim={attr(node, 'axis')}, "
                              f"largest={bool(attr(node, 'largest'))}, sorted={bool(attr(node, 'sorted'))})")
+
+
+@register("IsInf")
+def export_isinf(node, ctx: TorchContext):
+    x = ctx.x(node.inputs[0])
+    pos, neg = attr(node, "detect_positive"), attr(node, "detect_negative")
+    expr = {(1, 1): f"torch.isinf({x})", (1, 0): f"torch.isposinf({x})", (0, 1): f"torch.isneginf({x})",
+            (0, 0): f"torch.zeros_like({x}, dtype=torch.bool)"}[(pos, neg)]
+    ctx.assign(node.outputs[0], expr)
+
+
+@register("Shrink")
+def export_shrink(node, ctx: TorchContext):
+    x, b, lam = ctx.x(node.inputs[0]), py(float(attr(node, "bias"))), py(float(attr(node, "lambd")))
+    ctx.assign(node.outputs[0], f"torch.where({x} < -{lam}, {x} + {b}, torch.where({x} > {lam}, {x} - {b}, "
+                                f"torch.zeros_like({x})))")
