@@ -151,10 +151,10 @@ def _vi(name, shape, t=TensorProto.FLOAT):
 
 
 def test_every_unsupported_node_listed_at_once():
-    model = _model([helper.make_node("Acos", ["x"], ["a"], name="first"),
+    model = _model([helper.make_node("Det", ["x"], ["a"], name="first"),
                     helper.make_node("Relu", ["a"], ["b"], name="after_first"),
-                    helper.make_node("Det", ["x"], ["c"], name="second")],
-                   [_vi("x", [2, 2])], [_vi("b", [2, 2]), _vi("c", [])])
+                    helper.make_node("GridSample", ["x", "x"], ["c"], name="second")],
+                   [_vi("x", [2, 2])], [_vi("b", []), _vi("c", None)])
     with pytest.raises(UnsupportedError) as e:
         convert.from_onnx(model)
     assert [i.layer for i in e.value.items] == ["first", "second"]  # root causes only, all of them

@@ -32,7 +32,6 @@ REFUSED = {
     **{f"test_strnorm_model_{s}": "StringNormalizer" for s in (
         "monday_casesensintive_lower", "monday_casesensintive_nochangecase", "monday_casesensintive_upper",
         "monday_empty_output", "monday_insensintive_upper_twodim", "nostopwords_nochangecase")},  # strings
-    "test_shrink": "Shrink",  # not in the IR yet
 }
 # The light CNNs small enough for CI memory (vgg19, alexnet and zfnet512 fill ~0.5 GB dense layers).
 # densenet121 converts too, but takes a minute on a 2-core machine; inception_v2 converts,
