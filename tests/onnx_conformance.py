@@ -7,6 +7,7 @@ per-op table; ``test_onnx_conformance.py`` fails when it drifts.
 """
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import time
@@ -182,15 +183,41 @@ def run_case(case) -> tuple[bool, bool, bool, str]:
     return ort_ok, torch_ok, onnx_ok, error
 
 
-def run_all(progress: bool = False) -> list[Case]:
+@functools.lru_cache(maxsize=1)
+def collect() -> tuple:
+    """The suite's cases (collecting them takes ~30 s: once per process)."""
     import warnings
 
-    import onnx
     from onnx.backend.test.case.node import collect_testcases
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cases = collect_testcases()
+        return tuple(collect_testcases())
+
+
+def run_keras(case) -> bool:
+    """The case through ONNX -> IR -> Keras model, compared with its expected outputs.
+    Raises UnsupportedError where the Keras exporter refuses an op or attribute."""
+    import convert
+
+    model, kept = frozen(case)
+    g = case.model.graph
+    inputs = [vi.name for vi in g.input if vi.name not in {t.name for t in g.initializer}]
+    keras_model = convert.to_keras(convert.optimize(convert.from_onnx(model)))
+    for feeds, want in case.data_sets:
+        xs = [f for name, f in zip(inputs, feeds) if name in kept]
+        out = keras_model(xs if len(xs) > 1 else xs[0])
+        if not _all_close([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])], want, case):
+            return False
+    return True
+
+
+def run_all(progress: bool = False) -> list[Case]:
+    import warnings
+
+    import onnx
+
+    cases = collect()
     names = {s.name.lower(): s.name for s in onnx.defs.get_all_schemas() if s.domain in ("", "ai.onnx")}
     out = []
     logging_off()

@@ -55,3 +55,28 @@ def test_readme_table_is_current(results):
         pytest.skip("the README table was generated with other onnx/onnxruntime versions")
     assert block == onnx_conformance.table(results), \
         "README conformance table drifted: run python tests/onnx_conformance.py --write"
+
+
+# A representative subset through ONNX -> IR -> Keras: every case here must match; the
+# second list is refused by the Keras exporter by name (never converted to wrong numbers).
+KERAS_MATCH = [
+    "test_basic_conv_with_padding", "test_conv_with_strides_padding", "test_maxpool_2d_default", "test_maxpool_2d_pads",
+    "test_averagepool_2d_default", "test_globalaveragepool", "test_relu", "test_sigmoid", "test_tanh",
+    "test_leakyrelu", "test_elu", "test_add", "test_mul", "test_sub", "test_batchnorm_example",
+    "test_batchnorm_epsilon", "test_softmax_axis_1", "test_softmax_default_axis", "test_reshape_reduced_dims",
+    "test_flatten_axis1", "test_concat_3d_axis_1", "test_convtranspose", "test_max_example", "test_exp",
+]
+KERAS_REFUSED = ["test_gemm_default_no_bias", "test_lstm_defaults", "test_depthtospace_example", "test_lrn",
+                 "test_resize_upsample_scales_nearest"]
+
+
+def test_keras_subset():
+    pytest.importorskip("keras")
+    from convert.errors import UnsupportedError
+
+    cases = {c.name: c for c in onnx_conformance.collect()}
+    failed = [n for n in KERAS_MATCH if not onnx_conformance.run_keras(cases[n])]
+    assert failed == []
+    for name in KERAS_REFUSED:
+        with pytest.raises(UnsupportedError):
+            onnx_conformance.run_keras(cases[name])
