@@ -316,3 +316,17 @@ def test_handler_per_opset_matches_onnxruntime(opset, node, inits, shape):
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert_close(g.numpy(), w, rtol=1e-5, atol=1e-6)
+
+
+def test_hostile_constant_fills_are_bounded(monkeypatch):
+    """A few bytes asking for many ConstantOfShape fills end in a load error, not an OOM
+    kill (the total bound is lowered here so that the test itself stays small)."""
+    from convert.importers.onnx import importer
+
+    monkeypatch.setattr(importer, "MAX_FOLD_TOTAL_BYTES", 64 * 2**20)
+    shape = numpy_helper.from_array(np.array([2**11, 2**11], np.int64), "s")  # 16 MiB each
+    nodes = [helper.make_node("ConstantOfShape", ["s"], [f"c{k}"]) for k in range(6)]
+    nodes += [helper.make_node("Sum", [f"c{k}" for k in range(6)] + ["x"], ["y"])]
+    model = _model(nodes, [_vi("x", [1])], [_vi("y", None)], [shape])
+    with pytest.raises(ModelLoadError, match="hostile"):
+        convert.from_onnx(model)

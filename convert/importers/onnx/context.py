@@ -46,7 +46,8 @@ class ImportContext:
         self.node = None
         self.attrs: dict[str, Any] = {}
         self.poisoned: set[str] = set()
-        self.used: set[str] = set()  # values some node or the graph output reads  # values downstream of an unsupported node
+        self.used: set[str] = set()  # values some node or the graph output reads
+        self.folded_bytes = 0  # constants computed at import, against a total bound  # values downstream of an unsupported node
 
     # -- the node being converted ---------------------------------------
     def begin(self, node) -> None:

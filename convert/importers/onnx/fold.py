@@ -11,6 +11,8 @@ import numpy as np
 NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
            "If", "Loop", "Scan", "Dropout"}
 MAX_FOLD_ELEMENTS = 2**27  # 512 MiB of float32: the largest fill of a real dense layer
+# All folded results of one model together: a file of a few bytes can ask for many fills.
+MAX_FOLD_TOTAL_BYTES = 2 * 2**30
 
 
 def result_elements(node, inputs: list[np.ndarray | None]) -> int | None:

@@ -11,7 +11,7 @@ from ...ir.builder import GraphBuilder
 from ...ir.graph import Graph, Value
 from ...ir.validate import validate
 from .context import ImportContext
-from .fold import evaluate
+from .fold import MAX_FOLD_TOTAL_BYTES, evaluate
 from .read import IR_DTYPE, to_array, type_name
 from .ops import symbolic
 from .registry import ONNX_OPS
@@ -169,6 +169,10 @@ def _convert_node(ctx: ImportContext, node, poisoned: set[str]) -> None:
     if all(i in ctx.consts for i in ins):
         results = evaluate(node, [ctx.consts.get(i) if i else None for i in node.input], ctx.opset)
         if results is not None:
+            ctx.folded_bytes += sum(np.asarray(r).nbytes for r in results)
+            if ctx.folded_bytes > MAX_FOLD_TOTAL_BYTES:
+                raise ModelLoadError(ctx.where, f"constants computed by the graph pass {MAX_FOLD_TOTAL_BYTES} bytes "
+                                                f"at node {label!r} (corrupted or hostile file?)")
             for o, r in zip([o for o in node.output if o], results):
                 ctx.consts[o] = np.asarray(r)
             if node.op_type in _QUANT:
