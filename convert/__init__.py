@@ -15,6 +15,7 @@ _LAZY = {
     "from_torch": "convert.importers.torch:from_torch",
     "from_keras": "convert.importers.keras:from_keras",
     "from_caffe": "convert.importers.caffe:from_caffe",
+    "from_onnx": "convert.importers.onnx:from_onnx",
     "to_torch": "convert.exporters.torch:to_torch",
     "to_keras": "convert.exporters.keras:to_keras",
     "to_onnx": "convert.exporters.onnx:to_onnx",

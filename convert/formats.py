@@ -43,7 +43,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            reader="convert.importers.caffe:load", writer="convert.exporters.caffe:save",
            runner="convert.exporters.caffe:runner", unsupported="convert.exporters.caffe:unsupported"),
     Format("onnx", "ONNX model (external data beyond 2 GiB)", (".onnx",),
-           writer="convert.exporters.onnx.file:save", runner="convert.verify.onnx_runner:runner",
+           reader="convert.importers.onnx:load", writer="convert.exporters.onnx.file:save", runner="convert.verify.onnx_runner:runner",
            unsupported="convert.exporters.onnx.file:unsupported"),
     Format("nnir", "nnconvert IR folder (graph.json + weights.safetensors)", (".nnir",),
            reader="convert.ir.file:load", writer="convert.ir.file:save", runner="convert.ir.file:runner",

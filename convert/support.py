@@ -18,7 +18,7 @@ from .ir.optable import OPS
 from .registry import Registry
 
 IMPORTER_PACKAGES = {"torch": "convert.importers.torch", "keras": "convert.importers.keras",
-                     "caffe": "convert.importers.caffe"}
+                     "caffe": "convert.importers.caffe", "onnx": "convert.importers.onnx"}
 EXPORTER_PACKAGES = {"onnx": "convert.exporters.onnx", "torch": "convert.exporters.torch",
                      "keras": "convert.exporters.keras", "caffe": "convert.exporters.caffe"}
 
@@ -48,11 +48,12 @@ def _ops_in(fn, seen: set) -> set[str]:
     if fn in seen or not callable(fn):
         return set()
     seen.add(fn)
+    declared = set(getattr(fn, "ir_ops", ()))  # ops a handler emits under its key's name (ONNX importer)
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
-        return set()
-    out: set[str] = set()
+        return declared
+    out: set[str] = set(declared)
     module = inspect.getmodule(fn)
     # Walk the body only: decorator arguments are registry keys (source layer types), not emitted ops.
     body = [n for top in tree.body for n in (top.body if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) else [top])]

@@ -12,10 +12,13 @@ _PLAIN = {"Relu": "nn.ReLU", "Sigmoid": "nn.Sigmoid", "Tanh": "nn.Tanh", "Softsi
           "HardSwish": "nn.Hardswish", "Mish": "nn.Mish", "Identity": "nn.Identity"}
 _UNARY = {"Abs": "torch.abs", "Exp": "torch.exp", "Log": "torch.log", "Sqrt": "torch.sqrt", "Neg": "torch.neg",
           "Reciprocal": "torch.reciprocal", "Erf": "torch.erf", "Floor": "torch.floor", "Ceil": "torch.ceil",
-          "Sin": "torch.sin", "Cos": "torch.cos", "Not": "torch.logical_not"}
+          "Sin": "torch.sin", "Cos": "torch.cos", "Not": "torch.logical_not", "Tan": "torch.tan",
+          "Asin": "torch.asin", "Acos": "torch.acos", "Atan": "torch.atan", "Sinh": "torch.sinh",
+          "Cosh": "torch.cosh", "Asinh": "torch.asinh", "Acosh": "torch.acosh", "Atanh": "torch.atanh",
+          "Sign": "torch.sign", "Round": "torch.round", "IsNaN": "torch.isnan"}
 _BINARY = {"Add": "{} + {}", "Sub": "{} - {}", "Mul": "{} * {}", "Div": "{} / {}", "Pow": "torch.pow({}, {})",
            "Greater": "{} > {}", "Less": "{} < {}", "Equal": "{} == {}", "And": "torch.logical_and({}, {})",
-           "Or": "torch.logical_or({}, {})"}
+           "Or": "torch.logical_or({}, {})", "Xor": "torch.logical_xor({}, {})"}
 _SELU = (1.67326319217681884765625, 1.05070102214813232421875)
 
 
@@ -36,7 +39,18 @@ def export_unary(node, ctx: TorchContext):
 
 @register(*_BINARY)
 def export_binary(node, ctx: TorchContext):
-    ctx.assign(node.outputs[0], _BINARY[node.op].format(ctx.x(node.inputs[0]), ctx.x(node.inputs[1])))
+    a, b = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+    info = ctx.graph.value_info(node.outputs[0])
+    if node.op == "Div" and info is not None and info.dtype not in ("float32", "float16", "bfloat16", "float64"):
+        ctx.assign(node.outputs[0], f"torch.div({a}, {b}, rounding_mode='trunc')")  # ONNX integer Div truncates
+        return
+    ctx.assign(node.outputs[0], _BINARY[node.op].format(a, b))
+
+
+@register("Mod")
+def export_mod(node, ctx: TorchContext):
+    fn = "torch.fmod" if attr(node, "fmod") else "torch.remainder"
+    ctx.assign(node.outputs[0], f"{fn}({ctx.x(node.inputs[0])}, {ctx.x(node.inputs[1])})")
 
 
 @register("Max", "Min", "Sum", "Mean")
@@ -179,13 +193,31 @@ def export_reduce(node, ctx: TorchContext):
 
 @register("ArgMax")
 def export_argmax(node, ctx: TorchContext):
-    if attr(node, "select_last_index"):
-        raise unsupported_attr("select_last_index", 1, "torch.argmax returns the first maximum")
-    ctx.assign(node.outputs[0], f"torch.argmax({ctx.x(node.inputs[0])}, dim={attr(node, 'axis')}, "
-                                f"keepdim={bool(attr(node, 'keepdims'))})")
+    x, axis, keep = ctx.x(node.inputs[0]), attr(node, "axis"), bool(attr(node, "keepdims"))
+    if attr(node, "select_last_index"):  # torch.argmax returns the first maximum: search the flipped axis
+        ctx.assign(node.outputs[0], f"{x}.shape[{axis}] - 1 - torch.argmax(torch.flip({x}, [{axis}]), dim={axis}, "
+                                    f"keepdim={keep})")
+        return
+    ctx.assign(node.outputs[0], f"torch.argmax({x}, dim={axis}, keepdim={keep})")
 
 
 @register("TopK")
 def export_topk(node, ctx: TorchContext):
     ctx.assign(node.outputs, f"torch.topk({ctx.x(node.inputs[0])}, {attr(node, 'k')}, dim={attr(node, 'axis')}, "
                              f"largest={bool(attr(node, 'largest'))}, sorted={bool(attr(node, 'sorted'))})")
+
+
+@register("IsInf")
+def export_isinf(node, ctx: TorchContext):
+    x = ctx.x(node.inputs[0])
+    pos, neg = attr(node, "detect_positive"), attr(node, "detect_negative")
+    expr = {(1, 1): f"torch.isinf({x})", (1, 0): f"torch.isposinf({x})", (0, 1): f"torch.isneginf({x})",
+            (0, 0): f"torch.zeros_like({x}, dtype=torch.bool)"}[(pos, neg)]
+    ctx.assign(node.outputs[0], expr)
+
+
+@register("Shrink")
+def export_shrink(node, ctx: TorchContext):
+    x, b, lam = ctx.x(node.inputs[0]), py(float(attr(node, "bias"))), py(float(attr(node, "lambd")))
+    ctx.assign(node.outputs[0], f"torch.where({x} < -{lam}, {x} + {b}, torch.where({x} > {lam}, {x} - {b}, "
+                                f"torch.zeros_like({x})))")

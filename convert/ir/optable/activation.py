@@ -22,6 +22,10 @@ for _name, _doc in [
     ("Cos", "cosine"),
     ("Not", "logical not"),
     ("Identity", "y = x; removed by the optimiser"),
+    ("Tan", "tangent"), ("Asin", "arcsine"), ("Acos", "arccosine"), ("Atan", "arctangent"),
+    ("Sinh", "hyperbolic sine"), ("Cosh", "hyperbolic cosine"), ("Asinh", "inverse hyperbolic sine"),
+    ("Acosh", "inverse hyperbolic cosine"), ("Atanh", "inverse hyperbolic tangent"),
+    ("Sign", "-1, 0 or 1"), ("Round", "round half to even"), ("IsNaN", "x is NaN (bool)"),
 ]:
     declare(_name, "activation", "X", doc=_doc)
 
@@ -47,3 +51,7 @@ declare("ThresholdedRelu", "activation", "X", attrs={"alpha": Attr("float", 1.0)
 declare("Softmax", "activation", "X", attrs={"axis": Attr("int", -1)}, doc="softmax along one axis")
 declare("LogSoftmax", "activation", "X", attrs={"axis": Attr("int", -1)}, doc="log of softmax along one axis")
 declare("Pow", "activation", "X Y", doc="x ** y with broadcasting (ONNX Pow); Y is usually a scalar weight")
+declare("IsInf", "activation", "X", attrs={"detect_negative": Attr("int", 1), "detect_positive": Attr("int", 1)},
+        doc="x is +inf (detect_positive) or -inf (detect_negative) (bool)")
+declare("Shrink", "activation", "input", "output", attrs={"bias": Attr("float", 0.0), "lambd": Attr("float", 0.5)},
+        doc="x + bias if x < -lambd, x - bias if x > lambd, else 0")

@@ -1,0 +1,160 @@
+"""Layers: convolution, pooling, normalisation, dense, recurrent, dropout."""
+from __future__ import annotations
+
+from ....errors import UnsupportedAttributeError
+from ..context import DataDependent
+from ..registry import register
+from .common import check_defaults, register_same, same
+
+register_same(register, ["Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "LRN", "InstanceNormalization"])
+
+
+def _spatial(ctx, what: str) -> list[int]:
+    shape = ctx.shape(0)
+    if shape is None or not all(isinstance(d, int) for d in shape[2:]):
+        raise DataDependent("auto_pad", ctx.attr("auto_pad"), f"{what} needs static spatial input sizes")
+    return list(shape[2:])
+
+
+def _kernel(ctx) -> list[int]:
+    k = ctx.attr("kernel_shape")
+    if k is not None:
+        return [int(v) for v in k]
+    w = ctx.maybe_const(1)
+    shape = tuple(w.shape) if w is not None else ctx.shape(1)
+    if shape is None or not all(isinstance(d, int) for d in shape[2:]):
+        raise DataDependent("kernel_shape", None, "not given and the weight shape is unknown")
+    return list(shape[2:])
+
+
+def _same_pads(ins: list[int], kernel: list[int], strides: list[int], dilations: list[int], upper: bool) -> list[int]:
+    begin, end = [], []
+    for i, k, s, d in zip(ins, kernel, strides, dilations):
+        out = -(-i // s)
+        total = max(0, (out - 1) * s + (k - 1) * d + 1 - i)
+        small, big = total // 2, total - total // 2
+        begin.append(small if upper else big)
+        end.append(big if upper else small)
+    return begin + end
+
+
+def resolve_pads(ctx, kernel: list[int]) -> list[int] | None:
+    """Explicit pads for every ``auto_pad`` mode."""
+    auto = ctx.attr("auto_pad", "NOTSET")
+    n = len(kernel)
+    if auto in ("NOTSET", ""):
+        pads = ctx.attr("pads")
+        return [int(p) for p in pads] if pads is not None else None
+    if auto == "VALID":
+        return [0] * (2 * n)
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        strides = list(ctx.attr("strides") or [1] * n)
+        dil = list(ctx.attr("dilations") or [1] * n)
+        return _same_pads(_spatial(ctx, auto), kernel, strides, dil, auto == "SAME_UPPER")
+    raise UnsupportedAttributeError("auto_pad", auto, "NOTSET, VALID, SAME_UPPER or SAME_LOWER")
+
+
+@register("Conv")
+def import_conv(ctx, node):
+    kernel = _kernel(ctx)
+    same(ctx, node, drop=("auto_pad",), kernel_shape=kernel, pads=resolve_pads(ctx, kernel))
+
+
+@register("ConvTranspose")
+def import_conv_transpose(ctx, node):
+    kernel = _kernel(ctx)
+    n = len(kernel)
+    strides = list(ctx.attr("strides") or [1] * n)
+    dil = list(ctx.attr("dilations") or [1] * n)
+    out_pad = list(ctx.attr("output_padding") or [0] * n)
+    auto = ctx.attr("auto_pad", "NOTSET")
+    target = ctx.attr("output_shape")
+    pads = ctx.attr("pads")
+    if target is not None or auto in ("SAME_UPPER", "SAME_LOWER"):
+        ins = _spatial(ctx, "output_shape" if target is not None else auto)
+        target = list(target)[-n:] if target is not None else [i * s for i, s in zip(ins, strides)]
+        begin, end = [], []
+        for k in range(n):
+            full = strides[k] * (ins[k] - 1) + out_pad[k] + (kernel[k] - 1) * dil[k] + 1
+            total = full - target[k]
+            if total < 0:  # the requested size is beyond the full output: grow it at the end
+                out_pad[k] -= total
+                total = 0
+            small, big = total // 2, total - total // 2
+            upper = auto == "SAME_UPPER"
+            begin.append(small if upper else big)
+            end.append(big if upper else small)
+        pads = begin + end
+    elif auto == "VALID":
+        pads = [0] * (2 * n)
+    same(ctx, node, drop=("auto_pad", "output_shape"), kernel_shape=kernel, pads=pads,
+         output_padding=out_pad if any(out_pad) else None)
+
+
+@register("MaxPool", "AveragePool")
+def import_pool(ctx, node):
+    kernel = [int(k) for k in ctx.attr("kernel_shape")]
+    if node.op_type == "MaxPool" and ctx.uses(1):
+        raise UnsupportedAttributeError("Indices", node.output[1], "MaxPool's indices output is not supported")
+    check_defaults(ctx, ["storage_order"])
+    same(ctx, node, drop=("auto_pad", "storage_order"), pads=resolve_pads(ctx, kernel))
+
+
+@register("BatchNormalization")
+def import_batchnorm(ctx, node):
+    if ctx.attr("training_mode", 0) or any(ctx.uses(k) for k in range(1, len(node.output))):
+        raise UnsupportedAttributeError("training_mode", ctx.attr("training_mode", 1),
+                                        "training-mode batch norm (batch statistics outputs) is not inference")
+    if ctx.attr("spatial", 1) != 1:
+        raise UnsupportedAttributeError("spatial", ctx.attr("spatial"), "per-element statistics")
+    ctx.emit("BatchNormalization", [ctx.x(i) for i in range(5)], {"epsilon": float(ctx.attr("epsilon", 1e-5))},
+             outputs=[0])
+
+
+@register("LayerNormalization")
+def import_layernorm(ctx, node):
+    same(ctx, node, drop=("stash_type",), outputs=[0])
+    if ctx.uses(1) or ctx.uses(2):
+        _layernorm_stats(ctx)
+
+
+def _layernorm_stats(ctx) -> None:
+    """The optional Mean and InvStdDev outputs, from IR reductions over the normalised axes."""
+    import numpy as np
+
+    rank = ctx.rank(0)
+    if rank is None:
+        raise DataDependent("axis", ctx.attr("axis", -1), "the Mean/InvStdDev outputs need the input rank")
+    axes = list(range(int(ctx.attr("axis", -1)) % rank, rank))
+    x = ctx.x(0)
+    mean = ctx.tmp("ReduceMean", [x], axes=axes, keepdims=1)
+    centred = ctx.tmp("Sub", [x, mean])
+    var = ctx.tmp("ReduceMean", [ctx.tmp("Mul", [centred, centred])], axes=axes, keepdims=1)
+    eps = ctx.b.weight("epsilon", np.array(ctx.attr("epsilon", 1e-5), dtype=ctx.dtype(0) or "float32"))
+    inv = ctx.tmp("Reciprocal", [ctx.tmp("Sqrt", [ctx.tmp("Add", [var, eps])])])
+    for k, v in ((1, mean), (2, inv)):
+        ctx.alias(k, v)
+
+
+@register("Dropout")
+def import_dropout(ctx, node):
+    """Inference: the identity. A training-mode Dropout or a used mask is refused."""
+    training = ctx.maybe_const(2)
+    if ctx.has(2) and (training is None or bool(training.reshape(()))):
+        raise UnsupportedAttributeError("training_mode", ctx.name(2), "dropout in training mode is random")
+    if ctx.uses(1):
+        raise UnsupportedAttributeError("mask", node.output[1], "the dropout mask output is not supported")
+    ctx.alias(0, ctx.x(0))
+
+
+@register("LSTM", "GRU", "RNN")
+def import_rnn(ctx, node):
+    """The IR's recurrent ops are ONNX's (gate order, layouts, directions)."""
+    check_defaults(ctx, ["activation_alpha", "activation_beta"])
+    if ctx.attr("hidden_size") is None:
+        w = ctx.maybe_const(1)
+        gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op_type]
+        if w is None:
+            raise DataDependent("hidden_size", None, "not given and W is not a constant")
+        ctx.attrs["hidden_size"] = int(w.shape[1]) // gates
+    same(ctx, node, drop=("activation_alpha", "activation_beta"))

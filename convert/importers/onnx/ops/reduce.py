@@ -1,0 +1,51 @@
+"""Reductions and TopK. Axes moved from attribute to input in opset 13 (ReduceSum) and
+18 (the rest)."""
+from __future__ import annotations
+
+from ..registry import register
+from .shape import ints
+
+_REDUCE = ["ReduceMean", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceProd",
+           "ReduceLogSumExp"]
+
+
+def _reduce(ctx, node, axes) -> None:
+    if axes is not None and not axes and ctx.attr("noop_with_empty_axes", 0):
+        ctx.alias(0, ctx.x(0))
+        return
+    ctx.emit(node.op_type, [ctx.x(0)], {"axes": axes or None, "keepdims": int(ctx.attr("keepdims", 1))})
+
+
+@register(*_REDUCE, "ReduceSum")
+def import_reduce_attr(ctx, node):
+    axes = ctx.attr("axes")
+    _reduce(ctx, node, ints(axes) if axes is not None else None)
+
+
+def import_reduce(ctx, node):
+    _reduce(ctx, node, ints(ctx.const(1, "axes")) if ctx.has(1) else ([] if ctx.attr("noop_with_empty_axes") else None))
+
+
+register("ReduceSum", since=13)(import_reduce)
+register(*_REDUCE, since=18)(import_reduce)
+
+
+@register("ReduceLogSum")
+def import_reduce_log_sum(ctx, node):
+    axes = ctx.attr("axes")
+    if ctx.opset >= 18:
+        axes = ctx.const(1, "axes") if ctx.has(1) else None
+    axes = ints(axes) if axes is not None else None
+    s = ctx.tmp("ReduceSum", [ctx.x(0)], axes=axes or None, keepdims=int(ctx.attr("keepdims", 1)))
+    ctx.emit("Log", [s])
+
+
+@register("TopK")
+def import_topk_attr(ctx, node):
+    ctx.emit("TopK", [ctx.x(0)], {"k": int(ctx.attr("k")), "axis": int(ctx.attr("axis", -1))})
+
+
+@register("TopK", since=10)
+def import_topk(ctx, node):
+    ctx.emit("TopK", [ctx.x(0)], {"k": int(ctx.const(1, "K").reshape(-1)[0]), "axis": int(ctx.attr("axis", -1)),
+                                   "largest": int(ctx.attr("largest", 1)), "sorted": int(ctx.attr("sorted", 1))})

@@ -1,0 +1,294 @@
+"""Shape and data-movement ops. Constant operands (shapes, axes, pads, scales) become IR
+attributes; a shape holding a dynamic dimension keeps it dynamic where the IR can say so
+(0 = copy the input dimension in Reshape, 1 = keep it in Expand)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ....errors import UnsupportedAttributeError
+from ..context import DataDependent
+from ..read import IR_DTYPE, type_name
+from ..registry import register
+from .common import check_defaults, register_same, same
+
+register_same(register, ["Concat", "DepthToSpace", "SpaceToDepth"])
+
+
+def _axis(ctx, key: str, default: int) -> int:
+    """An axis attribute made non-negative where the input rank is known."""
+    axis, rank = int(ctx.attr(key, default)), ctx.rank(0)
+    return axis % rank if rank and axis < 0 else axis
+
+
+@register("Flatten")
+def import_flatten(ctx, node):
+    rank, axis = ctx.rank(0), int(ctx.attr("axis", 1))
+    axis = axis + rank if rank is not None and axis < 0 else axis
+    shape = ctx.shape(0)
+    if shape is not None and len(shape) < 2 and all(isinstance(d, int) for d in shape):
+        # a rank-0/1 input: the 2-D result as a plain reshape (flatten(start_dim) needs rank >= 2)
+        outer = int(np.prod(shape[:axis]))
+        return ctx.emit("Reshape", [ctx.x(0)], {"shape": [outer, int(np.prod(shape)) // max(outer, 1)]})
+    ctx.emit("Flatten", [ctx.x(0)], {"axis": axis})
+
+
+@register("Gather")
+def import_gather(ctx, node):
+    """Constant negative indices count from the end; made non-negative for targets that
+    index strictly (torch.index_select)."""
+    axis = _axis(ctx, "axis", 0)
+    idx = ctx.maybe_const(1)
+    shape = ctx.shape(0)
+    indices = ctx.x(1)
+    if idx is not None and (idx < 0).any() and shape is not None and isinstance(shape[axis], int):
+        indices = ctx.b.weight(ctx.name(1) + "/nonneg", np.where(idx < 0, idx + shape[axis], idx).astype(idx.dtype))
+    ctx.emit("Gather", [ctx.x(0), indices], {"axis": axis})
+
+
+def ints(a) -> list[int]:
+    return [int(v) for v in np.asarray(a).reshape(-1)]
+
+
+@register("Identity")
+def import_identity(ctx, node):
+    ctx.alias(0, ctx.x(0))
+
+
+@register("Reshape", since=5)
+def import_reshape(ctx, node):
+    dims = list(ctx.dims(1, "shape"))
+    allowzero = int(ctx.attr("allowzero", 0))
+    ctx.emit("Reshape", [ctx.x(0)], {"shape": static_reshape(ctx, dims, allowzero), "allowzero": allowzero or None})
+
+
+@register("Reshape")
+def import_reshape_attr(ctx, node):
+    ctx.emit("Reshape", [ctx.x(0)], {"shape": static_reshape(ctx, list(ctx.attr("shape")), 0)})
+
+
+def static_reshape(ctx, dims: list, allowzero: int) -> list[int]:
+    """A target shape with symbolic entries as IR ints: a dynamic dim equal to the input's
+    dim at the same index becomes 0 (copy), one remaining dynamic dim becomes -1."""
+    shape = ctx.shape(0) or ()
+    out = []
+    for k, d in enumerate(dims):
+        if isinstance(d, str):
+            if not allowzero and k < len(shape) and shape[k] == d:
+                out.append(0)
+            else:
+                out.append(None)
+        else:
+            out.append(int(d))
+    if out.count(None) == 1 and -1 not in out:
+        out[out.index(None)] = -1
+    if None in out:
+        raise DataDependent("shape", [str(d) for d in dims], "a reshape to several dynamic dimensions that are "
+                                                            "not the input's own")
+    return out
+
+
+@register("Transpose")
+def import_transpose(ctx, node):
+    perm = ctx.attr("perm")
+    if perm is None:
+        rank = ctx.rank(0)
+        if rank is None:
+            raise DataDependent("perm", None, "default perm needs the input rank")
+        perm = list(range(rank))[::-1]
+    ctx.emit("Transpose", [ctx.x(0)], {"perm": ints(perm)})
+
+
+@register("Squeeze", "Unsqueeze")
+def import_squeeze_attr(ctx, node):
+    axes = ctx.attr("axes")
+    ctx.emit(node.op_type, [ctx.x(0)], {"axes": ints(axes) if axes is not None else None})
+
+
+@register("Squeeze", "Unsqueeze", since=13)
+def import_squeeze(ctx, node):
+    axes = ints(ctx.const(1, "axes")) if ctx.has(1) else None
+    ctx.emit(node.op_type, [ctx.x(0)], {"axes": axes})
+
+
+@register("Split")
+def import_split_attr(ctx, node):
+    split = ctx.attr("split")
+    ctx.emit("Split", [ctx.x(0)], {"axis": int(ctx.attr("axis", 0)),
+                                    "split": ints(split) if split is not None else None})
+
+
+@register("Split", since=13)
+def import_split(ctx, node):
+    axis = int(ctx.attr("axis", 0))
+    split = ints(ctx.const(1, "split")) if ctx.has(1) else None
+    n = len(node.output)
+    if split is None and ctx.attr("num_outputs") is not None:
+        shape = ctx.shape(0)
+        size = shape[axis] if shape is not None else None
+        if not isinstance(size, int):
+            raise DataDependent("num_outputs", n, "needs a static size along the split axis")
+        part = -(-size // n)
+        split = [min(part, size - part * k) for k in range(n)]
+    ctx.emit("Split", [ctx.x(0)], {"axis": axis, "split": split})
+
+
+@register("Slice")
+def import_slice_attr(ctx, node):
+    axes = ctx.attr("axes")
+    ctx.emit("Slice", [ctx.x(0)], {"starts": ints(ctx.attr("starts")), "ends": ints(ctx.attr("ends")),
+                                    "axes": ints(axes) if axes is not None else None})
+
+
+@register("Slice", since=10)
+def import_slice(ctx, node):
+    attrs = {"starts": ints(ctx.const(1, "starts")), "ends": ints(ctx.const(2, "ends"))}
+    if ctx.has(3):
+        attrs["axes"] = ints(ctx.const(3, "axes"))
+    if ctx.has(4):
+        attrs["steps"] = ints(ctx.const(4, "steps"))
+    ctx.emit("Slice", [ctx.x(0)], attrs)
+
+
+def _all_axes(ctx, axes: list[int] | None, per_axis: list, fill) -> list:
+    """Values given for ``axes`` (opset 18) spread over every axis of the input."""
+    if axes is None:
+        return per_axis
+    rank = ctx.rank(0)
+    if rank is None:
+        raise DataDependent("axes", axes, "needs the input rank")
+    out = [fill] * rank
+    for a, v in zip(axes, per_axis):
+        out[a % rank] = v
+    return out
+
+
+@register("Pad")
+def import_pad_attr(ctx, node):
+    pads = ctx.attr("pads", ctx.attr("paddings"))
+    ctx.emit("Pad", [ctx.x(0)], {"pads": ints(pads), "mode": ctx.attr("mode", "constant"),
+                                  "value": float(ctx.attr("value", 0.0))})
+
+
+@register("Pad", since=11)
+def import_pad(ctx, node):
+    pads = ints(ctx.const(1, "pads"))
+    value = float(ctx.const(2, "constant_value").reshape(())) if ctx.has(2) else 0.0
+    if ctx.has(3):
+        axes = ints(ctx.const(3, "axes"))
+        n = len(axes)
+        pads = _all_axes(ctx, axes, pads[:n], 0) + _all_axes(ctx, axes, pads[n:], 0)
+    ctx.emit("Pad", [ctx.x(0)], {"pads": pads, "mode": ctx.attr("mode", "constant"), "value": value})
+
+
+def _resize_attrs(ctx, mode: str) -> dict:
+    out = {"mode": mode}
+    for k in ("coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a"):
+        if k in ctx.attrs:
+            out[k] = float(ctx.attrs[k]) if k == "cubic_coeff_a" else ctx.attrs[k]
+    return out
+
+
+@register("Resize", since=11)
+def import_resize(ctx, node):
+    check_defaults(ctx, ["exclude_outside", "antialias", "keep_aspect_ratio_policy"])
+    mode = ctx.attr("mode", "nearest")
+    attrs = _resize_attrs(ctx, mode)
+    if attrs.get("coordinate_transformation_mode") == "tf_crop_and_resize":
+        raise UnsupportedAttributeError("coordinate_transformation_mode", "tf_crop_and_resize",
+                                        "crop-and-resize with a region of interest")
+    axes = ints(ctx.attr("axes")) if ctx.attr("axes") is not None else None
+    scales = ctx.maybe_const(2) if ctx.has(2) else None
+    if scales is not None and scales.size:
+        attrs["scales"] = _all_axes(ctx, axes, [float(s) for s in scales.reshape(-1)], 1.0)
+    elif ctx.has(3):
+        sizes = list(ctx.dims(3, "sizes"))
+        shape = ctx.shape(0)
+        if axes is not None:
+            sizes = _all_axes(ctx, axes, sizes, None)
+            sizes = [shape[k] if s is None else s for k, s in enumerate(sizes)] if shape else sizes
+        if any(not isinstance(s, (int, np.integer)) for s in sizes):
+            # dynamic N / C kept: the scale 1 keeps them, static spatial sizes become scales
+            if shape is None or any(isinstance(s, str) and s != shape[k] for k, s in enumerate(sizes)) or any(
+                    not isinstance(shape[k], int) for k, s in enumerate(sizes) if not isinstance(s, str)):
+                raise DataDependent("sizes", [str(s) for s in sizes], "output sizes computed at run time")
+            attrs["scales"] = [1.0 if isinstance(s, str) else float(s) / shape[k] for k, s in enumerate(sizes)]
+        else:
+            attrs["sizes"] = ints(sizes)
+    else:
+        raise DataDependent("scales", ctx.name(2) if ctx.has(2) else None, "scales or sizes must be constants")
+    ctx.emit("Resize", [ctx.x(0)], attrs)
+
+
+@register("Resize", since=10)
+def import_resize_10(ctx, node):
+    """Opset 10: (X, scales), asymmetric coordinates, nearest rounds down as Upsample did."""
+    mode = ctx.attr("mode", "nearest")
+    ctx.emit("Resize", [ctx.x(0)], {"mode": mode, "scales": [float(s) for s in ctx.const(1, "scales").reshape(-1)],
+                                     "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"})
+
+
+@register("Upsample")
+def import_upsample(ctx, node):
+    scales = ctx.attr("scales")
+    if scales is None:
+        scales = ctx.const(1, "scales").reshape(-1)
+    mode = {"bilinear": "linear"}.get(ctx.attr("mode", "nearest"), ctx.attr("mode", "nearest"))
+    ctx.emit("Resize", [ctx.x(0)], {"mode": mode, "scales": [float(s) for s in scales],
+                                     "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"})
+
+
+@register("Tile")
+def import_tile(ctx, node):
+    ctx.emit("Tile", [ctx.x(0)], {"repeats": ints(ctx.const(1, "repeats"))})
+
+
+@register("Expand")
+def import_expand(ctx, node):
+    """A dynamic dim in the target shape is kept when the input already has it (1 = keep)."""
+    dims = list(ctx.dims(1, "shape"))
+    shape = list(ctx.shape(0) or [])
+    shape = [None] * (len(dims) - len(shape)) + shape
+    out = []
+    for k, d in enumerate(dims):
+        if isinstance(d, str):
+            if k < len(shape) and shape[k] == d:
+                out.append(1)
+            else:
+                raise DataDependent("shape", [str(x) for x in dims], "expanding to a dynamic size the input lacks")
+        else:
+            out.append(int(d))
+    ctx.emit("Expand", [ctx.x(0)], {"shape": out})
+
+
+@register("Cast")
+def import_cast(ctx, node):
+    to = int(ctx.attr("to"))
+    if to not in IR_DTYPE:
+        raise UnsupportedAttributeError("to", type_name(to), "the IR has no such dtype")
+    check_defaults(ctx, ["saturate", "round_mode"])
+    ctx.emit("Cast", [ctx.x(0)], {"to": IR_DTYPE[to]})
+
+
+@register("CastLike")
+def import_cast_like(ctx, node):
+    dtype = ctx.dtype(1)
+    if dtype is None:
+        raise DataDependent("target_type", ctx.name(1), "the dtype of the second input is unknown")
+    ctx.emit("Cast", [ctx.x(0)], {"to": dtype})
+
+
+@register("Shape")
+def import_shape(ctx, node):
+    shape = ctx.shape(0)
+    if shape is None:
+        raise DataDependent("shape", ctx.name(0), "the input's rank is unknown")
+    start, end = ctx.attr("start", 0), ctx.attr("end")
+    ctx.set_dims(0, list(shape)[start:end])
+
+
+@register("Size")
+def import_size(ctx, node):
+    shape = ctx.shape(0)
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        raise DataDependent("shape", ctx.name(0), "the number of elements depends on a dynamic dimension")
+    ctx.set_const(0, np.array(int(np.prod(shape)), dtype=np.int64))

@@ -1,0 +1,25 @@
+"""Indexing, scattering and scans: the ops transformer and detection graphs use to pick,
+place and accumulate elements. Indices are int64; negative ones count from the end."""
+from . import declare
+from .spec import Attr
+
+declare("GatherElements", "indexing", "data indices", "output", attrs={"axis": Attr("int", 0)},
+        doc="output[i][j][k] = data[indices[i][j][k]][j][k] for axis 0 (torch.gather)")
+declare("GatherND", "indexing", "data indices", "output", attrs={"batch_dims": Attr("int", 0)},
+        doc="the last axis of indices addresses the leading axes of data")
+declare("ScatterElements", "indexing", "data indices updates", "output", attrs={
+    "axis": Attr("int", 0),
+    "reduction": Attr("str", "none", choices=("none", "add", "mul", "max", "min")),
+}, doc="a copy of data with updates written (or reduced) at indices along axis")
+declare("ScatterND", "indexing", "data indices updates", "output", attrs={
+    "reduction": Attr("str", "none", choices=("none", "add", "mul", "max", "min")),
+}, doc="a copy of data with updates written at the index tuples in the last axis of indices")
+declare("CumSum", "indexing", "x", attrs={
+    "axis": Attr("int"), "exclusive": Attr("int", 0), "reverse": Attr("int", 0),
+}, doc="cumulative sum along axis; exclusive leaves out the element itself, reverse runs from the end")
+declare("Einsum", "indexing", "Inputs*", "Output", attrs={"equation": Attr("str")},
+        doc="Einstein summation (numpy.einsum) over the inputs")
+declare("Trilu", "indexing", "input", "output", attrs={"upper": Attr("int", 1), "k": Attr("int", 0)},
+        doc="keep the upper (or lower) triangle of the last two axes from diagonal k; zero the rest")
+declare("Hardmax", "indexing", "input", "output", attrs={"axis": Attr("int", -1)},
+        doc="1 at the first maximum along axis, 0 elsewhere")
