@@ -44,6 +44,9 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("onnx", "ONNX model (external data beyond 2 GiB)", (".onnx",),
            writer="convert.exporters.onnx.file:save", runner="convert.verify.onnx_runner:runner",
            unsupported="convert.exporters.onnx.file:unsupported"),
+    Format("tflite", "LiteRT (TensorFlow Lite) flatbuffer, builtin operators, channels-last inside", (".tflite",),
+           writer="convert.exporters.tflite:save", runner="convert.exporters.tflite:runner",
+           unsupported="convert.exporters.tflite:unsupported", extra="litert"),
     Format("nnir", "nnconvert IR folder (graph.json + weights.safetensors)", (".nnir",),
            reader="convert.ir.file:load", writer="convert.ir.file:save", runner="convert.ir.file:runner"),
 ]}
