@@ -11,8 +11,9 @@ SIMPLE = {"Relu": "RELU", "Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "H
           "Exp": "EXP", "Log": "LOG", "Sqrt": "SQRT", "Neg": "NEG", "Floor": "FLOOR", "Ceil": "CEIL",
           "Sin": "SIN", "Cos": "COS"}
 
-# LiteRT's ActivationFunctionType values an op can carry fused
-_RELU, _RELU_N1_TO_1, _RELU6, _TANH = 1, 2, 3, 4
+# LiteRT's ActivationFunctionType values its kernels apply as a clamp (a fused TANH is
+# accepted by the schema but ignored by CONV_2D's kernels, so Tanh stays an operator)
+_RELU, _RELU_N1_TO_1, _RELU6 = 1, 2, 3
 
 
 def _clip_bounds(node) -> tuple[float | None, float | None]:
@@ -24,8 +25,6 @@ def fused_code(node) -> int | None:
     """The fused-activation code computing ``node`` exactly, or None."""
     if node.op == "Relu":
         return _RELU
-    if node.op == "Tanh":
-        return _TANH
     if node.op == "Clip":
         return {(0.0, 6.0): _RELU6, (-1.0, 1.0): _RELU_N1_TO_1, (0.0, None): _RELU}.get(_clip_bounds(node))
     return None

@@ -65,6 +65,7 @@ class TFLiteContext:
         self.graph_outputs = {v.name for v in graph.outputs}
         self.node: Node | None = None
         self.outputs: list[int] = []  # the file's output tensors
+        self.flat_rows: dict[str, np.ndarray] = {}  # flattened values whose order the next dense absorbs
 
     # -- shapes and weights ----------------------------------------------------
     def weight(self, value: str) -> np.ndarray | None:

@@ -32,9 +32,16 @@ def weight_mode(precision: str | None = None, quantize: str | None = None) -> st
     return mode
 
 
-def _io_perm(ctx: TFLiteContext, value: str, nhwc: bool) -> tuple:
+def _io_perm(ctx: TFLiteContext, value: str, nhwc: bool, output: bool = False) -> tuple:
+    """The file's layout of an input or output: IR order, or with ``nhwc`` channels-last;
+    an output the graph already computes in IR order stays so (it is channels-last when
+    the source moved the channels last itself)."""
     rank = len(ctx.ir_shape(value))
-    return channels_last(rank) if nhwc and rank >= 3 else identity(rank)
+    if not nhwc or rank < 3:
+        return identity(rank)
+    if output and ctx.perm(value) == identity(rank):
+        return identity(rank)
+    return channels_last(rank)
 
 
 def build(graph: Graph, fuse_activations: bool = False, weights: str = "fp32",
@@ -65,7 +72,7 @@ def build(graph: Graph, fuse_activations: bool = False, weights: str = "fp32",
     ctx.outputs = []
     for v in graph.outputs:
         try:
-            ctx.outputs.append(ctx.get(v.name, _io_perm(ctx, v.name, nhwc)))
+            ctx.outputs.append(ctx.get(v.name, _io_perm(ctx, v.name, nhwc, output=True)))
         except UnsupportedAttributeError as e:
             problems.append(Unsupported(v.name, "output", e.attribute, e.value, e.hint))
     if ctx.weight_bytes > MAX_BYTES:

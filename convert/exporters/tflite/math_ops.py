@@ -50,6 +50,8 @@ def _dense(node, ctx: TFLiteContext, x: str, kernel: np.ndarray, bias: np.ndarra
            bias_name: str, keep_dims: bool) -> None:
     """FULLY_CONNECTED: ``kernel`` is (out, in)."""
     xi = ctx.get(x)
+    if x in ctx.flat_rows:  # the input is flattened in stored order: read the kernel that way
+        kernel = kernel[:, ctx.flat_rows[x]]
     b = ctx.const(bias.astype(np.float32), bias_name) if bias is not None else -1
     act, out_value = ctx.fused(out)
     ctx.op("FULLY_CONNECTED", [xi, ctx.const(kernel.astype(np.float32), node.inputs[1], quant_axis=0), b],

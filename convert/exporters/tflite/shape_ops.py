@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..keras.layout import after_transpose
+from ..keras.layout import after_transpose, flat_order
 from ...ir.perm import identity
 from .context import TFLiteContext, attr, channels_last, dims_of, keeps_order, unsupported_attr
 from .registry import register
@@ -17,11 +17,37 @@ from .registry import register
 def export_reshape(node, ctx: TFLiteContext) -> None:
     x, out = node.inputs[0], node.outputs[0]
     perm = ctx.perm(x)
-    want = perm if keeps_order(perm, ctx.ir_shape(x)) else identity(len(perm))
+    want = perm
+    if not keeps_order(perm, ctx.ir_shape(x)):
+        if _flattens_into_dense(node, ctx, perm):
+            ctx.flat_rows[out] = flat_order(ctx.ir_shape(x)[1:], perm)
+        else:
+            want = identity(len(perm))
     dims = dims_of(ctx.ir_shape(out))
     if dims.count(-1) > 1:
         raise unsupported_attr("shape", list(ctx.ir_shape(out)), "LiteRT's RESHAPE infers one dynamic dimension")
-    ctx.op("RESHAPE", [ctx.get(x, want), ctx.ints(dims, f"{node.name}/shape")], [ctx.out(out)])
+    y = ctx.out(out)
+    if out in ctx.flat_rows:  # not in IR order, so not comparable layer by layer
+        ctx.layouts.pop(ctx.tensors[y].name)
+    ctx.op("RESHAPE", [ctx.get(x, want), ctx.ints(dims, f"{node.name}/shape")], [y])
+
+
+def _flattens_into_dense(node, ctx: TFLiteContext, perm) -> bool:
+    """A (N, ...) -> (N, K) flatten read only by a dense layer with constant weights: the
+    dense layer absorbs the stored element order (its kernel columns are permuted), as
+    the Keras writer does, instead of a TRANSPOSE."""
+    x, out = node.inputs[0], node.outputs[0]
+    shape = ctx.ir_shape(x)
+    users = ctx.consumers.get(out, [])
+    if perm[0] != 0 or len(ctx.ir_shape(out)) != 2 or not all(isinstance(d, int) for d in shape[1:]):
+        return False
+    if len(users) != 1 or out in ctx.graph_outputs or users[0].inputs[0] != out:
+        return False
+    dense = users[0]
+    if dense.op not in ("Gemm", "MatMul") or (dense.op == "Gemm" and attr(dense, "transA")):
+        return False
+    w = ctx.weight(dense.inputs[1])
+    return w is not None and w.ndim == 2
 
 
 @register("Transpose")
@@ -89,3 +115,33 @@ def export_resize(node, ctx: TFLiteContext) -> None:
     nhwc = channels_last(4)
     ctx.op(code, [ctx.get(x, nhwc), ctx.ints(list(ys[2:]), f"{node.name}/size")], [ctx.out(out, nhwc)], options,
            alignCorners=align, halfPixelCenters=half)
+
+
+_I32 = 2**31 - 1
+
+
+@register("Slice")
+def export_slice(node, ctx: TFLiteContext) -> None:
+    x = node.inputs[0]
+    rank = len(ctx.ir_shape(x))
+    starts, ends = list(attr(node, "starts")), list(attr(node, "ends"))
+    axes = [a % rank for a in (attr(node, "axes") or range(len(starts)))]
+    steps = list(attr(node, "steps") or [1] * len(starts))
+    perm = ctx.perm(x)
+    begin, end, stride = [0] * rank, [0] * rank, [1] * rank
+    begin_mask = end_mask = 0
+    for i, p in enumerate(perm):  # stored axis i holds IR axis p
+        if p not in axes:
+            begin_mask |= 1 << i
+            end_mask |= 1 << i
+            continue
+        k = axes.index(p)
+        begin[i], stride[i] = int(np.clip(starts[k], -_I32, _I32)), int(steps[k])
+        if abs(ends[k]) >= _I32:  # INT64 max/min: to the end in the step's direction
+            end_mask |= 1 << i
+        else:
+            end[i] = int(ends[k])
+    ins = [ctx.get(x, perm), ctx.ints(begin, f"{node.name}/begin"), ctx.ints(end, f"{node.name}/end"),
+           ctx.ints(stride, f"{node.name}/strides")]
+    ctx.op("STRIDED_SLICE", ins, [ctx.out(node.outputs[0], perm)], "StridedSliceOptions",
+           beginMask=begin_mask, endMask=end_mask)
