@@ -125,3 +125,18 @@ def export_prelu(node, ctx: TFLiteContext) -> None:
     full = np.reshape(w, (1,) * (rank - w.ndim) + w.shape).astype(np.float32)
     alpha = np.transpose(full, perm)[0]  # broadcast over the batch
     ctx.op("PRELU", [ctx.get(x, perm), ctx.const(alpha, slope)], [ctx.out(node.outputs[0], perm)])
+
+
+@register("HardSigmoid")
+def export_hard_sigmoid(node, ctx: TFLiteContext) -> None:
+    """clip(alpha * x + beta, 0, 1) = RELU6(6 alpha x + 6 beta) / 6, three builtins."""
+    alpha, beta = float(attr(node, "alpha")), float(attr(node, "beta"))
+    x = node.inputs[0]
+    perm = ctx.perm(x)
+    xi = ctx.get(x, perm)
+    scaled, shifted = ctx.like(xi, f"{node.outputs[0]}/scaled"), ctx.like(xi, f"{node.outputs[0]}/relu6")
+    ctx.op("MUL", [xi, ctx.const(np.array(6 * alpha, np.float32), f"{node.name}/alpha")], [scaled], "MulOptions")
+    ctx.op("ADD", [scaled, ctx.const(np.array(6 * beta, np.float32), f"{node.name}/beta")], [shifted], "AddOptions",
+           fusedActivationFunction=_RELU6)
+    ctx.op("MUL", [shifted, ctx.const(np.array(1 / 6, np.float32), f"{node.name}/sixth")],
+           [ctx.out(node.outputs[0], perm)], "MulOptions")
