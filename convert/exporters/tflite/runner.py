@@ -30,7 +30,10 @@ def stored_layouts(data: bytes) -> dict:
 class LiteRTModel:
     """One model file; an interpreter per set of input shapes (dynamic dims are resized)."""
 
-    def __init__(self, path: str | Path, names: tuple[list[str], list[str]] | None = None):
+    def __init__(self, path: str | Path, names: tuple[list[str], list[str]] | None = None,
+                 values: dict[str, str] | None = None):
+        """``names``: the IR input and output names, by position; ``values``: tensor name ->
+        IR value, for a file without nnconvert's metadata (IR layout is then the file's)."""
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ModuleNotFoundError as e:
@@ -41,6 +44,8 @@ class LiteRTModel:
         self.meta = stored_layouts(Path(path).read_bytes())
         self.tensors = {k: (v, tuple(p)) for k, v, p in
                         ((k, v[0], v[1]) for k, v in self.meta.get("tensors", {}).items())}
+        if values is not None:
+            self.tensors = {k: (v, None) for k, v in values.items()}
         self.names = names
         self._cache: dict = {}
 
