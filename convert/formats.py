@@ -48,6 +48,9 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            reader="convert.importers.tflite:load", writer="convert.exporters.tflite:save",
            runner="convert.exporters.tflite:runner",
            unsupported="convert.exporters.tflite:unsupported", extra="litert"),
+    Format("saved-model", "TensorFlow SavedModel folder (through the Keras export; needs TensorFlow)", (),
+           writer="convert.exporters.keras.saved_model:save", runner="convert.exporters.keras.saved_model:runner",
+           unsupported="convert.exporters.keras:unsupported", extra="tensorflow"),
     Format("nnir", "nnconvert IR folder (graph.json + weights.safetensors)", (".nnir",),
            reader="convert.ir.file:load", writer="convert.ir.file:save", runner="convert.ir.file:runner"),
 ]}

@@ -114,7 +114,7 @@ def _progress(total_hint: str = "verifying"):
 @main.command(epilog=EPILOG_CONVERT)
 @click.argument("source")
 @click.option("-o", "--output", required=True, help="Output path; the format follows from its name.")
-@click.option("--to", "to_fmt", metavar="FMT", help="Target format (onnx, torch, torch-source, keras, caffe, tflite, nnir).")
+@click.option("--to", "to_fmt", metavar="FMT", help="Target format (onnx, torch, torch-source, keras, caffe, tflite, saved-model, nnir).")
 @click.option("--opset", type=int, help="ONNX opset (default 17).")
 @click.option("--external-data/--no-external-data", default=None,
               help="ONNX: weights in a separate FILE.onnx.data (default: only beyond 1.8 GiB).")
