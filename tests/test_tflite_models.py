@@ -224,3 +224,17 @@ def test_cli_verify_and_per_layer(tmp_path):
     import convert
 
     assert convert.verify(str(REPO / "fixtures" / "tiny_resnet.pt2"), str(out), samples=2).ok  # nnconvert verify
+
+
+@pytest.mark.parametrize("option", [{"precision": "fp16"}, {"quantize": "dynamic-int8"}], ids=["fp16", "int8"])
+def test_convert_verify_reports_size_and_fitting_tolerance(option, tmp_path):
+    from convert.api import convert_file
+
+    res = convert_file(str(REPO / "fixtures" / "tiny_resnet.pt2"), str(tmp_path / "t.tflite"), writer_options=option,
+                       verify=True)
+    assert res.report.ok
+    note = next(n for n in res.report.notes if n.startswith("weights stored as"))
+    ratio = float(note.split(", ")[1].split("x")[0])
+    assert ratio < (0.55 if "precision" in option else 0.3), note
+    err = max(o.max_abs for r in res.report.runs for o in r.outputs)
+    assert 0 < err < 0.05  # the accuracy change is real (not fp32) and small

@@ -20,8 +20,10 @@ from ...naming import fresh
 from ..keras.layout import channels_last, relayout  # noqa: F401  (channels_last re-exported)
 from .schema import TENSOR_TYPES, schema
 
-# --precision / --quantize: how float weights are stored
-WEIGHT_MODES = ("fp32", "fp16", "dynamic-int8")
+# --precision / --quantize: how float weights are stored, and the (rtol, atol) a file
+# storing them so is verified with by default (dynamic-int8 also quantizes activations
+# per batch inside its kernels: errors are a few percent of the output's scale)
+WEIGHT_MODES = {"fp32": None, "fp16": (1e-2, 1e-2), "dynamic-int8": (5e-2, 1e-1)}
 
 
 def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedAttributeError:
@@ -60,6 +62,7 @@ class TFLiteContext:
         self._names: set[str] = set()
         self.transposes = 0
         self.weight_bytes = 0
+        self.fp32_bytes = 0  # what the float weights would take as fp32
         self.done: set[str] = set()
         self.consumers = graph.consumers()
         self.graph_outputs = {v.name for v in graph.outputs}
@@ -137,6 +140,7 @@ class TFLiteContext:
         key = (name, arr.shape, arr.dtype.str, quant_axis, hash(arr.tobytes()))
         if key in self._consts:
             return self._consts[key]
+        self.fp32_bytes += arr.size * 4 if arr.dtype.kind == "f" else 0
         if arr.dtype.kind != "f":
             idx = self.tensor(name, arr.shape, str(arr.dtype), arr)
         elif self.weight_mode == "dynamic-int8" and quant_axis is not None:

@@ -109,7 +109,9 @@ def _serialize(ctx: TFLiteContext) -> bytes:
     layouts = {name: [value, list(perm)] for name, (value, perm) in sorted(ctx.layouts.items())}
     meta_buf = S.BufferT()
     meta_buf.data = list(json.dumps({"inputs": [v.name for v in g.inputs], "outputs": [v.name for v in g.outputs],
-                                     "tensors": layouts}, sort_keys=True).encode())
+                                     "tensors": layouts, "weights": ctx.weight_mode,
+                                     "weight_bytes": ctx.weight_bytes, "fp32_weight_bytes": ctx.fp32_bytes},
+                                    sort_keys=True).encode())
     ctx.buffers.append(meta_buf)
     meta = S.MetadataT()
     meta.name, meta.buffer = METADATA, len(ctx.buffers) - 1

@@ -122,5 +122,13 @@ def runner(path: str, *, device: str = "cpu", graph=None, **_ignored) -> Run:
         return model.run(inputs)
 
     run.providers = ["LiteRT interpreter (CPU)"]  # type: ignore[attr-defined]
+    mode = model.meta.get("weights", "fp32")
+    if mode != "fp32":
+        from .context import WEIGHT_MODES
+
+        full, now = model.meta.get("fp32_weight_bytes", 0), model.meta.get("weight_bytes", 0)
+        run.tolerance = WEIGHT_MODES.get(mode)  # type: ignore[attr-defined]
+        run.note = (f"weights stored as {mode}: {now} bytes, {now / max(full, 1):.2f}x their fp32 size "  # type: ignore[attr-defined]
+                    f"({full} bytes); default tolerance rtol {run.tolerance[0]}, atol {run.tolerance[1]}")
     run.layers = model.run_layers  # type: ignore[attr-defined]
     return run
