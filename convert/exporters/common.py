@@ -46,6 +46,22 @@ def run_handlers(graph: Graph, ctx, registry: Registry, no_handler: str,
     return problems
 
 
+def run_handlers_past_gaps(graph: Graph, ctx, registry: Registry, no_handler: str,
+                           failed: set[str]) -> list[Unsupported]:
+    """``run_handlers`` for writers that cannot build a node without its inputs: a node
+    reading a value in ``failed`` (an unbuilt input, or the output of a reported node) is
+    skipped and not reported itself, so only root causes are listed."""
+
+    def downstream_of_failure(node: Node) -> bool:
+        if registry.lookup(node.op) is not None and any(i in failed for i in node.inputs):
+            failed.update(node.outputs)
+            return True
+        return False
+
+    return run_handlers(graph, ctx, registry, no_handler, on_fail=lambda node: failed.update(node.outputs),
+                        skip=downstream_of_failure)
+
+
 def bias_add_after(ctx, node: Node, n_out: int) -> tuple[Node, np.ndarray] | None:
     """The Add of a 1-D constant of ``n_out`` values that alone consumes ``node``'s output
     (to fuse into a Dense / Linear layer); marks that Add done."""

@@ -10,7 +10,7 @@ from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, 
 from ...ir.graph import Graph
 from ...ir.perm import identity
 from ...passes.fuse_activation import accept_for, fusable_activations, producers_for
-from ..common import run_handlers
+from ..common import run_handlers_past_gaps
 from ..torch.shapes import infer_shapes
 from . import activations, conv, math_ops, shape_ops  # noqa: F401  (registers handlers)
 from .context import WEIGHT_MODES, TFLiteContext, channels_last
@@ -57,16 +57,8 @@ def build(graph: Graph, fuse_activations: bool = False, weights: str = "fp32",
             ctx.out(v.name, _io_perm(ctx, v.name, nhwc), v.dtype)
         except UnsupportedAttributeError as e:
             problems.append(Unsupported(v.name, "input", e.attribute, e.value, e.hint))
-    failed: set[str] = {v.name for v in graph.inputs if not ctx.has(v.name)}
-
-    def downstream_of_failure(node) -> bool:  # cannot be built without its inputs; not itself a gap
-        if TFLITE_HANDLERS.lookup(node.op) is not None and any(i in failed for i in node.inputs):
-            failed.update(node.outputs)
-            return True
-        return False
-
-    problems += run_handlers(graph, ctx, TFLITE_HANDLERS, "no LiteRT builtin operator",
-                             on_fail=lambda node: failed.update(node.outputs), skip=downstream_of_failure)
+    failed = {v.name for v in graph.inputs if not ctx.has(v.name)}
+    problems += run_handlers_past_gaps(graph, ctx, TFLITE_HANDLERS, "no LiteRT builtin operator", failed)
     if problems:
         return ctx, problems
     ctx.outputs = []
