@@ -216,3 +216,31 @@ def test_convert_verify_reports_size_and_fitting_tolerance(option, tmp_path):
     assert ratio < (0.55 if "precision" in option else 0.3), note
     err = max(o.max_abs for r in res.report.runs for o in r.outputs)
     assert 0 < err < 0.05  # the accuracy change is real (not fp32) and small
+
+
+# (weight corrupted, layer blamed, layers the compared value covers: relu0 is fused into
+# conv0; the flatten feeding the dense layer is stored in channels-last order, so it is
+# compared together with fc)
+@pytest.mark.parametrize("weight,layer,covers", [("w0", "conv0", ["conv0 (Conv2d)", "relu0 (ReLU)"]),
+                                                 ("fcw", "flatten", ["flatten (Flatten)", "fc (Linear)"])])
+def test_per_layer_names_the_diverging_layer(weight, layer, covers, tmp_path):
+    """A .tflite written from a graph with one corrupted weight: --per-layer compares the
+    interpreter's kept tensors (back in IR layout) and blames that layer."""
+    from test_verify_layers import cnn_graph
+
+    import convert
+    from convert.api import prepare
+    from convert.ir.file import save
+    from convert.exporters.tflite import to_tflite
+
+    save(cnn_graph(), tmp_path / "m.nnir")
+    bad = cnn_graph()
+    bad.weights[weight] = bad.weights[weight] + 0.5 * (np.arange(bad.weights[weight].size) == 0).reshape(
+        bad.weights[weight].shape)
+    (tmp_path / "bad.tflite").write_bytes(to_tflite(prepare(bad)[0], io_layout="nhwc")[0])
+    rep = convert.verify(str(tmp_path / "m.nnir"), str(tmp_path / "bad.tflite"), per_layer=True,
+                         artifacts=tmp_path / "art")
+    assert not rep.ok
+    f = rep.first_divergence
+    assert f is not None and f.layer == layer and f.covers == covers, (f, rep.layers)
+    assert all(r.ok for r in rep.layers[:f.index])

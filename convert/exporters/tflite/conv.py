@@ -74,7 +74,8 @@ def export_conv(node, ctx: TFLiteContext) -> None:
     y = ctx.out(out_value, NHWC)
     geo = dict(padding=padding, strideH=strides[0], strideW=strides[1], dilationHFactor=dil[0],
                dilationWFactor=dil[1], fusedActivationFunction=act)
-    bias = ctx.const(b.astype(np.float32), node.inputs[2] or f"{node.name}/bias")
+    has_b = len(node.inputs) > 2 and node.inputs[2]
+    bias = ctx.const(b.astype(np.float32), node.inputs[2] if has_b else f"{node.name}/bias")
     if depthwise:  # (C*m, 1, H, W) -> (1, H, W, C*m)
         filt = ctx.const(np.transpose(w, (1, 2, 3, 0)), node.inputs[1], quant_axis=3)
         ctx.op("DEPTHWISE_CONV_2D", [x, filt, bias], [y], "DepthwiseConv2DOptions",
