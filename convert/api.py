@@ -206,10 +206,15 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
     from .verify.report import VerifyReport, environment
 
     run_target = _target_runner(target_fmt, Path(target_path), device, loaded.graph)
+    lower = getattr(run_target, "tolerance", None)  # a file storing weights below fp32 (tflite fp16/int8)
+    if lower is not None:
+        rtol, atol = (lower[0] if rtol is None else rtol), (lower[1] if atol is None else atol)
     report = VerifyReport(source=source_label or (loaded.path or loaded.format),
                           target=target_label or str(target_path), device=device,
                           providers=list(getattr(run_target, "providers", [target_fmt.name])),
                           environment=environment(loaded.format, loaded.framework_version))
+    if getattr(run_target, "note", None):
+        report.notes.append(run_target.note)
     ref = None
     if reference is not None:
         ref = dict(np.load(reference)) if isinstance(reference, (str, Path)) else dict(reference)

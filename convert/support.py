@@ -20,7 +20,8 @@ from .registry import Registry
 IMPORTER_PACKAGES = {"torch": "convert.importers.torch", "keras": "convert.importers.keras",
                      "caffe": "convert.importers.caffe", "onnx": "convert.importers.onnx"}
 EXPORTER_PACKAGES = {"onnx": "convert.exporters.onnx", "torch": "convert.exporters.torch",
-                     "keras": "convert.exporters.keras", "caffe": "convert.exporters.caffe"}
+                     "keras": "convert.exporters.keras", "caffe": "convert.exporters.caffe",
+                     "tflite": "convert.exporters.tflite"}
 
 
 def _registries(package: str) -> list[Registry]:

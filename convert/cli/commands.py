@@ -42,7 +42,8 @@ def reader_flags(f):
                           "archive through torch.export.load (pickled members, shape expressions, guard "
                           "code, compiled libraries). This RUNS CODE from the file."),
         click.option("--io-layout", type=click.Choice(["nhwc", "nchw"]),
-                     help="Keras sources: keep the channels-last interface (default) or expose NCHW."),
+                     help="Keras sources: keep the channels-last interface (default) or expose NCHW; "
+                          "tflite targets: nhwc makes the file's image inputs/outputs channels-last."),
         click.option("--allow-missing-weights", is_flag=True,
                      help="Caffe prototxt without weights: convert with zero-filled weights (warns)."),
         click.option("--input-shape", multiple=True, metavar="NAME:D0,D1,...",
@@ -114,7 +115,7 @@ def _progress(total_hint: str = "verifying"):
 @main.command(epilog=EPILOG_CONVERT)
 @click.argument("source")
 @click.option("-o", "--output", required=True, help="Output path; the format follows from its name.")
-@click.option("--to", "to_fmt", metavar="FMT", help="Target format (onnx, torch, torch-source, keras, caffe, nnir).")
+@click.option("--to", "to_fmt", metavar="FMT", help="Target format (onnx, torch, torch-source, keras, caffe, tflite, saved-model, nnir).")
 @click.option("--opset", type=int, help="ONNX opset (default 17).")
 @click.option("--external-data/--no-external-data", default=None,
               help="ONNX: weights in a separate FILE.onnx.data (default: only beyond 1.8 GiB).")
@@ -126,10 +127,15 @@ def _progress(total_hint: str = "verifying"):
 @click.option("--disable-pass", multiple=True, metavar="NAME", help="Skip one optimisation pass. Repeatable.")
 @click.option("--caffe-fork-layers", is_flag=True,
               help="Caffe target: allow layers that only Caffe forks have (SSD Permute, Normalize).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]),
+              help="tflite target: store weights as fp16 (computed in fp32) or fp32 (default).")
+@click.option("--quantize", type=click.Choice(["dynamic-int8"]),
+              help="tflite target: per-channel int8 conv/dense weights (LiteRT's dynamic-range kernels).")
 @click.pass_context
 def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights, trust_pickle, io_layout,
             allow_missing_weights, input_shape, verify, reference, samples, seed, rtol, atol, device, per_layer,
-            artifacts, report_json, report_md, force, no_optimize, disable_pass, caffe_fork_layers):
+            artifacts, report_json, report_md, force, no_optimize, disable_pass, caffe_fork_layers, precision,
+            quantize):
     """Convert SOURCE to OUTPUT (formats from the file names or --from/--to).
 
     Nothing is written when the model has unsupported layers (all are listed), when
@@ -144,6 +150,8 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
         wopts["external"] = external_data
     if caffe_fork_layers:
         wopts["allow_fork"] = True
+    # tflite target: weight storage, and the file's interface layout (as for a Keras source)
+    wopts.update({k: v for k, v in (("precision", precision), ("quantize", quantize), ("io_layout", io_layout)) if v})
     vopts = dict(samples=samples, seed=seed, input_shapes=ropts["input_shapes"], reference=reference, rtol=rtol,
                  atol=atol, device=device, progress=_progress(), per_layer=per_layer,
                  artifacts=_artifacts_dir(artifacts, report_json, report_md) if per_layer else None)

@@ -54,6 +54,20 @@ def fixed_pads_only(node: Node, target: str) -> None:
         raise UnsupportedAttributeError("auto_pad", mode, f"{target} pads by fixed amounts, and this 'same' padding "
                                         "depends on the spatial size; convert with a fixed spatial size "
                                         "(--input-shape)")
+def run_handlers_past_gaps(graph: Graph, ctx, registry: Registry, no_handler: str,
+                           failed: set[str]) -> list[Unsupported]:
+    """``run_handlers`` for writers that cannot build a node without its inputs: a node
+    reading a value in ``failed`` (an unbuilt input, or the output of a reported node) is
+    skipped and not reported itself, so only root causes are listed."""
+
+    def downstream_of_failure(node: Node) -> bool:
+        if registry.lookup(node.op) is not None and any(i in failed for i in node.inputs):
+            failed.update(node.outputs)
+            return True
+        return False
+
+    return run_handlers(graph, ctx, registry, no_handler, on_fail=lambda node: failed.update(node.outputs),
+                        skip=downstream_of_failure)
 
 
 def bias_add_after(ctx, node: Node, n_out: int) -> tuple[Node, np.ndarray] | None:

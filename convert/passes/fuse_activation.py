@@ -16,10 +16,11 @@ from ..ir.graph import Graph, Node
 PRODUCERS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 
-def fusable_activations(graph: Graph, accept: Callable[[Node], bool]) -> dict[str, Node]:
+def fusable_activations(graph: Graph, accept: Callable[[Node], bool],
+                        producers_ops: tuple[str, ...] = PRODUCERS) -> dict[str, Node]:
     """{value: activation node} for each Conv/ConvTranspose/Gemm/MatMul output (or the
-    output of a constant bias Add right after a MatMul) read by one node only, an
-    activation ``accept`` takes, with the value not a graph output."""
+    output of a constant bias Add right after a MatMul; or of any ``producers_ops``)
+    read by one node only, an activation ``accept`` takes, with the value not a graph output."""
     producers = graph.producers()
     consumers = graph.consumers()
     outputs = {v.name for v in graph.outputs}
@@ -28,7 +29,9 @@ def fusable_activations(graph: Graph, accept: Callable[[Node], bool]) -> dict[st
         if len(users) != 1 or value in outputs or value in graph.weights:
             continue
         act, prev = users[0], producers.get(value)
-        if prev is None or len(act.inputs) < 1 or act.inputs[0] != value or not _produces(graph, prev, producers):
+        if prev is None or len(act.inputs) < 1 or act.inputs[0] != value:
+            continue
+        if not _produces(graph, prev, producers, producers_ops):
             continue
         if any(i == value for i in act.inputs[1:]) or not accept(act):
             continue
@@ -36,8 +39,8 @@ def fusable_activations(graph: Graph, accept: Callable[[Node], bool]) -> dict[st
     return found
 
 
-def _produces(graph: Graph, node: Node, producers: dict[str, Node]) -> bool:
-    if node.op in PRODUCERS:
+def _produces(graph: Graph, node: Node, producers: dict[str, Node], ops: tuple[str, ...]) -> bool:
+    if node.op in ops:
         return True
     if node.op == "Add" and len(node.inputs) == 2:  # MatMul + bias, which writers fold into Dense/InnerProduct
         for k in (0, 1):
@@ -45,6 +48,15 @@ def _produces(graph: Graph, node: Node, producers: dict[str, Node]) -> bool:
             if src is not None and src.op == "MatMul" and node.inputs[1 - k] in graph.weights:
                 return True
     return False
+
+
+# LiteRT ops with a fused_activation_function field, beyond the layers
+TFLITE_PRODUCERS = PRODUCERS + ("Add", "Sub", "Mul", "Div", "Concat")
+
+
+def producers_for(target: str) -> tuple[str, ...]:
+    """The ops whose output ``target``'s writer can fuse an activation into."""
+    return TFLITE_PRODUCERS if target == "tflite" else PRODUCERS
 
 
 CAFFE_IN_PLACE = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Abs", "Softplus", "Clip")
@@ -58,6 +70,10 @@ def accept_for(target: str) -> Callable[[Node], bool] | None:
         return lambda n: fused_name(n) is not None
     if target == "caffe":
         return lambda n: n.op in CAFFE_IN_PLACE
+    if target == "tflite":
+        from ..exporters.tflite.activations import fused_code
+
+        return lambda n: fused_code(n) is not None
     return None
 
 
@@ -67,7 +83,7 @@ def report(graph: Graph, target: str) -> list[str]:
     if accept is None:
         return []
     return [f"{act.name} ({act.op}) into the layer computing {value}"
-            for value, act in fusable_activations(graph, accept).items()]
+            for value, act in fusable_activations(graph, accept, producers_for(target)).items()]
 
 
 def enabled(optimize: bool = True, disable=()) -> dict:

@@ -8,7 +8,7 @@ from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, 
 from ...ir.graph import Graph
 from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
 from ...passes.fuse_activation import accept_for, fusable_activations
-from ..common import run_handlers
+from ..common import run_handlers_past_gaps
 from .context import KerasContext
 from .registry import KERAS_HANDLERS
 
@@ -27,16 +27,7 @@ def _build(graph: Graph, fuse_activations: bool = False) -> tuple[Any, list[Unsu
         t = keras.Input(shape=shape, name=ctx.unique(v.name), dtype=v.dtype)
         inputs.append(t)
         ctx.put(v.name, t)
-    failed: set[str] = set()
-
-    def downstream_of_failure(node) -> bool:  # cannot be built without its inputs; not itself a gap
-        if KERAS_HANDLERS.lookup(node.op) is not None and any(i in failed for i in node.inputs):
-            failed.update(node.outputs)
-            return True
-        return False
-
-    problems += run_handlers(graph, ctx, KERAS_HANDLERS, "no Keras export",
-                             on_fail=lambda node: failed.update(node.outputs), skip=downstream_of_failure)
+    problems += run_handlers_past_gaps(graph, ctx, KERAS_HANDLERS, "no Keras export", set())
     if problems:
         return None, problems
     outputs = []

@@ -1,0 +1,238 @@
+"""The context LiteRT export handlers build one subgraph through: tensors, constant
+buffers, operator codes, and the layout each IR value is stored in.
+
+A stored tensor stands for an IR value through a permutation ``perm`` (stored =
+``numpy.transpose(ir_value, perm)``), as in the Keras writer: layout-sensitive ops ask
+for channels-last and get it for free when the value already is; constants are laid out
+offline; a TRANSPOSE operator is emitted only when a computed value must change layout,
+and counted (``ctx.transposes``)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...errors import UnsupportedAttributeError
+from ...ir.graph import Graph, Node
+from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
+from ...ir.perm import Perm, identity
+from ...naming import fresh
+from ..keras.layout import channels_last, relayout  # noqa: F401  (channels_last re-exported)
+from .schema import TENSOR_TYPES, schema
+
+# --precision / --quantize: how float weights are stored, and the (rtol, atol) a file
+# storing them so is verified with by default (dynamic-int8 also quantizes activations
+# per batch inside its kernels: errors are a few percent of the output's scale)
+WEIGHT_MODES = {"fp32": None, "fp16": (1e-2, 1e-2), "dynamic-int8": (5e-2, 1e-1)}
+
+
+def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedAttributeError:
+    return UnsupportedAttributeError(attribute, value, hint)
+
+
+def dims_of(shape) -> list[int]:
+    """Stored dims with -1 for every dynamic or unknown one."""
+    return [d if isinstance(d, (int, np.integer)) and d >= 0 else -1 for d in shape]
+
+
+def keeps_order(perm: Perm, shape) -> bool:
+    """Whether the stored tensor's elements are in IR (row-major) order: the axes that
+    are not 1, read in storage order, are in IR order. A reshape then needs no transpose."""
+    big = [p for p in perm if shape[p] != 1]
+    return big == sorted(big)
+
+
+class TFLiteContext:
+    def __init__(self, graph: Graph, shapes: dict, fused: dict[str, Node] | None = None,
+                 weights: str = "fp32"):
+        self.S = schema()
+        self.graph = graph
+        self.shapes = shapes
+        self._fusable = fused or {}  # value -> the activation node its op absorbs
+        self.weight_mode = weights
+        self.tensors: list = []
+        self.buffers: list = [self.S.BufferT()]  # buffer 0: the empty one every computed tensor uses
+        self.operators: list = []
+        self.opcodes: list = []
+        self._opcode: dict[int, int] = {}
+        self.values: dict[str, tuple[int, Perm]] = {}
+        self.layouts: dict[str, tuple[str, Perm]] = {}  # tensor name -> (IR value, perm), for the runner
+        self._consts: dict[tuple, int] = {}
+        self._moved: dict[tuple, int] = {}
+        self._names: set[str] = set()
+        self.transposes = 0
+        self.weight_bytes = 0
+        self.fp32_bytes = 0  # what the float weights would take as fp32
+        self.done: set[str] = set()
+        self.consumers = graph.consumers()
+        self.graph_outputs = {v.name for v in graph.outputs}
+        self.node: Node | None = None
+        self.outputs: list[int] = []  # the file's output tensors
+        self.flat_rows: dict[str, np.ndarray] = {}  # flattened values whose order the next dense absorbs
+
+    # -- shapes and weights ----------------------------------------------------
+    def weight(self, value: str) -> np.ndarray | None:
+        return self.graph.weights.get(value) if value else None
+
+    def ir_shape(self, value: str) -> tuple:
+        shape = self.shapes.get(value)
+        if shape is None:
+            raise unsupported_attr("shape", value, "LiteRT tensors need a known rank (shape inference failed)")
+        return tuple(shape)
+
+    def dtype(self, value: str) -> str:
+        info = self.graph.value_info(value)
+        return info.dtype if info is not None else "float32"
+
+    # -- tensors -----------------------------------------------------------------
+    def tensor(self, name: str, shape, dtype: str = "float32", data: np.ndarray | None = None,
+               quant: Any = None) -> int:
+        S = self.S
+        t = S.TensorT()
+        t.name = fresh(name, self._names)
+        self._names.add(t.name)
+        dims = dims_of(shape)
+        t.shape = [1 if d < 0 else d for d in dims]
+        if any(d < 0 for d in dims):
+            t.shapeSignature = dims
+        if dtype not in TENSOR_TYPES:
+            raise unsupported_attr("dtype", dtype, f"LiteRT tensors are {', '.join(TENSOR_TYPES)}")
+        t.type = getattr(S.TensorType, TENSOR_TYPES[dtype])
+        t.buffer = 0
+        t.quantization = quant
+        if data is not None:
+            raw = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+            b = S.BufferT()
+            b.data = raw
+            t.buffer = len(self.buffers)
+            self.buffers.append(b)
+            self.weight_bytes += raw.size
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def like(self, idx: int, name: str) -> int:
+        """A new float tensor shaped as tensor ``idx`` (an intermediate of a lowering)."""
+        t = self.tensors[idx]
+        return self.tensor(name, t.shapeSignature if t.shapeSignature is not None else t.shape)
+
+    def out(self, value: str, perm: Perm | None = None, dtype: str | None = None) -> int:
+        """A new tensor for IR ``value``, stored laid out as ``perm``."""
+        shape = self.ir_shape(value)
+        perm = identity(len(shape)) if perm is None else tuple(perm)
+        idx = self.tensor(value, [shape[p] for p in perm], dtype or self.dtype(value))
+        self.values[value] = (idx, perm)
+        self.layouts[self.tensors[idx].name] = (value, perm)
+        return idx
+
+    def ints(self, values, name: str = "const") -> int:
+        """An int32 constant (shapes, axes, paddings, permutations)."""
+        arr = np.asarray(values, dtype=np.int32)
+        key = ("int32", arr.shape, arr.tobytes())
+        if key not in self._consts:
+            self._consts[key] = self.tensor(name, arr.shape, "int32", arr)
+        return self._consts[key]
+
+    def const(self, arr: np.ndarray, name: str, quant_axis: int | None = None) -> int:
+        """A float weight as stored in the file: fp32, fp16 with a DEQUANTIZE after it, or
+        (``quant_axis`` given, dynamic-int8) symmetric per-channel int8 that LiteRT's
+        hybrid kernels read directly."""
+        arr = np.ascontiguousarray(arr)
+        key = (name, arr.shape, arr.dtype.str, quant_axis, hash(arr.tobytes()))
+        if key in self._consts:
+            return self._consts[key]
+        self.fp32_bytes += arr.size * 4 if arr.dtype.kind == "f" else 0
+        if arr.dtype.kind != "f":
+            idx = self.tensor(name, arr.shape, str(arr.dtype), arr)
+        elif self.weight_mode == "dynamic-int8" and quant_axis is not None:
+            idx = self._int8(arr, name, quant_axis)
+        elif self.weight_mode == "fp16" and arr.size > 1:
+            half = self.tensor(f"{name}/fp16", arr.shape, "float16", arr.astype(np.float16))
+            idx = self.tensor(name, arr.shape, "float32")
+            self.op("DEQUANTIZE", [half], [idx])
+        else:
+            idx = self.tensor(name, arr.shape, "float32", arr.astype(np.float32))
+        self._consts[key] = idx
+        return idx
+
+    def _int8(self, arr: np.ndarray, name: str, axis: int) -> int:
+        other = tuple(i for i in range(arr.ndim) if i != axis)
+        amax = np.max(np.abs(arr), axis=other) if other else np.abs(arr)
+        scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+        shape = [1] * arr.ndim
+        shape[axis] = -1
+        q = np.clip(np.round(arr / scale.reshape(shape)), -127, 127).astype(np.int8)
+        qp = self.S.QuantizationParametersT()
+        qp.scale = [float(s) for s in scale]
+        qp.zeroPoint = [0] * len(scale)
+        qp.quantizedDimension = axis
+        return self.tensor(name, arr.shape, "int8", q, quant=qp)
+
+    # -- values in layouts ------------------------------------------------------
+    def has(self, value: str) -> bool:
+        return value in self.values
+
+    def perm(self, value: str) -> Perm:
+        if value in self.values:
+            return self.values[value][1]
+        return identity(len(self.ir_shape(value)))
+
+    def put(self, value: str, idx: int, perm: Perm) -> None:
+        """``value`` is tensor ``idx`` laid out as ``perm`` (an alias: no new tensor)."""
+        self.values[value] = (idx, tuple(perm))
+
+    def get(self, value: str, want: Perm | None = None) -> int:
+        """The tensor for ``value`` laid out as ``want`` (IR order by default): constants
+        are transposed offline; a computed value gets one (cached) TRANSPOSE."""
+        if value not in self.values:
+            w = self.weight(value)
+            if w is None:
+                raise unsupported_attr("input", value, "produced by an unsupported node")
+            want = identity(w.ndim) if want is None else tuple(want)
+            return self.const(np.transpose(w, want), value)
+        idx, have = self.values[value]
+        want = identity(len(have)) if want is None else tuple(want)
+        if have == want:
+            return idx
+        key = (value, want)
+        if key not in self._moved:
+            shape = self.ir_shape(value)
+            moved = self.tensor(f"{value}/t", [shape[p] for p in want], self.dtype(value))
+            self.layouts[self.tensors[moved].name] = (value, want)
+            self.op("TRANSPOSE", [idx, self.ints(relayout(have, want), f"{value}/perm")], [moved])
+            self.transposes += 1
+            self._moved[key] = moved
+        return self._moved[key]
+
+    # -- operators ------------------------------------------------------------------
+    def op(self, code: str, inputs: list[int], outputs: list[int], options: str | None = None, **fields) -> None:
+        S = self.S
+        c = getattr(S.BuiltinOperator, code)
+        if c not in self._opcode:
+            oc = S.OperatorCodeT()
+            oc.builtinCode = c
+            oc.deprecatedBuiltinCode = min(c, 127)  # codes past 127 live in builtinCode only
+            oc.version = 1
+            self._opcode[c] = len(self.opcodes)
+            self.opcodes.append(oc)
+        o = S.OperatorT()
+        o.opcodeIndex = self._opcode[c]
+        o.inputs = list(inputs)
+        o.outputs = list(outputs)
+        if options:
+            o.builtinOptionsType = getattr(S.BuiltinOptions, options)
+            opt = getattr(S, options + "T")()
+            for k, v in fields.items():
+                setattr(opt, k, v)
+            o.builtinOptions = opt
+        self.operators.append(o)
+
+    def fused(self, value: str) -> tuple[int, str]:
+        """(LiteRT fused activation, value the op's output stands for) for the op computing
+        ``value``: the activation after it is absorbed when the fuse pass allows."""
+        from .activations import fused_code
+
+        act = self._fusable.get(value)
+        if act is None:
+            return 0, value
+        self.done.add(act.name)
+        return fused_code(act), act.outputs[0]

@@ -1,0 +1,128 @@
+"""IR -> LiteRT flatbuffer (``.tflite``), written directly: builtin operators only, no
+TensorFlow. Every gap is listed before anything is written."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
+from ...ir.graph import Graph
+from ...ir.perm import identity
+from ...passes.fuse_activation import accept_for, fusable_activations, producers_for
+from ..common import run_handlers_past_gaps
+from ..torch.shapes import infer_shapes
+from . import activations, conv, math_ops, shape_ops  # noqa: F401  (registers handlers)
+from .context import WEIGHT_MODES, TFLiteContext, channels_last
+from .registry import TFLITE_HANDLERS
+from .runner import METADATA
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 2**31 - 2**24  # a flatbuffer addresses 2 GiB; leave room for the graph itself
+
+
+def weight_mode(precision: str | None = None, quantize: str | None = None) -> str:
+    """--precision fp32|fp16 and --quantize dynamic-int8 as one weight storage mode."""
+    if quantize and precision not in (None, "fp32"):
+        raise UsageError("--quantize and --precision fp16 exclude each other")
+    mode = quantize or precision or "fp32"
+    if mode not in WEIGHT_MODES:
+        raise UsageError(f"the tflite target stores weights as {', '.join(WEIGHT_MODES)}, not {mode!r}")
+    return mode
+
+
+def _io_perm(ctx: TFLiteContext, value: str, nhwc: bool, output: bool = False) -> tuple:
+    """The file's layout of an input or output: IR order, or with ``nhwc`` channels-last;
+    an output the graph already computes in IR order stays so (it is channels-last when
+    the source moved the channels last itself)."""
+    rank = len(ctx.ir_shape(value))
+    if not nhwc or rank < 3:
+        return identity(rank)
+    if output and ctx.perm(value) == identity(rank):
+        return identity(rank)
+    return channels_last(rank)
+
+
+def build(graph: Graph, fuse_activations: bool = False, weights: str = "fp32",
+          io_layout: str | None = None) -> tuple[TFLiteContext, list[Unsupported]]:
+    """Fill a context with the whole subgraph; the problems, all of them, if any."""
+    fused = fusable_activations(graph, accept_for("tflite"), producers_for("tflite")) if fuse_activations else None
+    ctx = TFLiteContext(graph, infer_shapes(graph), fused, weights)
+    # a Keras source already chose its interface layout at import
+    nhwc = io_layout == "nhwc" and graph.metadata.get("io_layout") != "nhwc"
+    problems: list[Unsupported] = []
+    for v in graph.inputs:
+        try:
+            ctx.out(v.name, _io_perm(ctx, v.name, nhwc), v.dtype)
+        except UnsupportedAttributeError as e:
+            problems.append(Unsupported(v.name, "input", e.attribute, e.value, e.hint))
+    failed = {v.name for v in graph.inputs if not ctx.has(v.name)}
+    problems += run_handlers_past_gaps(graph, ctx, TFLITE_HANDLERS, "no LiteRT builtin operator", failed)
+    if problems:
+        return ctx, problems
+    ctx.outputs = []
+    for v in graph.outputs:
+        try:
+            ctx.outputs.append(ctx.get(v.name, _io_perm(ctx, v.name, nhwc, output=True)))
+        except UnsupportedAttributeError as e:
+            problems.append(Unsupported(v.name, "output", e.attribute, e.value, e.hint))
+    if ctx.weight_bytes > MAX_BYTES:
+        problems.append(Unsupported(graph.name, "model", "weights", f"{ctx.weight_bytes} bytes",
+                                    "a LiteRT flatbuffer holds at most 2 GiB"))
+    return ctx, problems
+
+
+def unsupported(graph: Graph, *, precision: str | None = None, quantize: str | None = None,
+                **_ignored) -> list[Unsupported]:
+    """Every node or attribute the LiteRT target cannot express, all at once."""
+    return build(graph, weights=weight_mode(precision, quantize))[1]
+
+
+def to_tflite(graph: Graph, fuse_activations: bool = True, precision: str | None = None,
+              quantize: str | None = None, io_layout: str | None = None) -> tuple[bytes, TFLiteContext]:
+    """The flatbuffer bytes of ``graph`` and the context that built them (transpose count,
+    weight bytes)."""
+    ctx, problems = build(graph, fuse_activations, weight_mode(precision, quantize), io_layout)
+    if problems:
+        raise UnsupportedError(problems, "tflite export")
+    return _serialize(ctx), ctx
+
+
+def _serialize(ctx: TFLiteContext) -> bytes:
+    import flatbuffers
+
+    S = ctx.S
+    g = ctx.graph
+    sub = S.SubGraphT()
+    sub.tensors, sub.operators, sub.name = ctx.tensors, ctx.operators, "main"
+    sub.inputs = [ctx.values[v.name][0] for v in g.inputs]
+    sub.outputs = list(ctx.outputs)
+    layouts = {name: [value, list(perm)] for name, (value, perm) in sorted(ctx.layouts.items())}
+    meta_buf = S.BufferT()
+    meta_buf.data = list(json.dumps({"inputs": [v.name for v in g.inputs], "outputs": [v.name for v in g.outputs],
+                                     "tensors": layouts, "weights": ctx.weight_mode,
+                                     "weight_bytes": ctx.weight_bytes, "fp32_weight_bytes": ctx.fp32_bytes},
+                                    sort_keys=True).encode())
+    ctx.buffers.append(meta_buf)
+    meta = S.MetadataT()
+    meta.name, meta.buffer = METADATA, len(ctx.buffers) - 1
+    model = S.ModelT()
+    model.version, model.description = 3, "nnconvert"
+    model.operatorCodes, model.subgraphs, model.buffers, model.metadata = ctx.opcodes, [sub], ctx.buffers, [meta]
+    builder = flatbuffers.Builder(1024 + ctx.weight_bytes)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def save(graph: Graph, path: str | Path, *, fuse_activations: bool = True, precision: str | None = None,
+         quantize: str | None = None, io_layout: str | None = None, **_ignored) -> list[Path]:
+    """Write a ``.tflite`` file that LiteRT's interpreter runs without nnconvert."""
+    path = Path(path)
+    if path.suffix != ".tflite":
+        raise UsageError(f"{path}: the tflite target writes .tflite files")
+    data, ctx = to_tflite(graph, fuse_activations, precision, quantize, io_layout)
+    path.write_bytes(data)
+    log.info("tflite: %d operators, %d TRANSPOSE, weights %d bytes (%s)", len(ctx.operators), ctx.transposes,
+             ctx.weight_bytes, ctx.weight_mode)
+    return [path]

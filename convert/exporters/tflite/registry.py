@@ -1,0 +1,6 @@
+"""Registry of LiteRT export handlers: ``handler(node, ctx)`` reads its operands with
+``ctx.get`` (tensor indices in a chosen layout) and emits builtin operators with ``ctx.op``."""
+from ...registry import Registry
+
+TFLITE_HANDLERS: Registry = Registry("tflite exporter")
+register = TFLITE_HANDLERS.register

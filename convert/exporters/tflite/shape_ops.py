@@ -1,0 +1,147 @@
+"""Reshapes, transposes, concatenation, padding and resizing as LiteRT builtins.
+
+A Transpose costs nothing (the value is re-labelled with a new layout); a reshape needs
+IR element order only when the stored order differs (``keeps_order``), so a
+channels-last (N, 1, 1, C) flattens without a TRANSPOSE."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..keras.layout import after_transpose, flat_order
+from ...ir.perm import identity
+from .context import TFLiteContext, attr, channels_last, dims_of, keeps_order, unsupported_attr
+from .registry import register
+
+
+@register("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+def export_reshape(node, ctx: TFLiteContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    perm = ctx.perm(x)
+    want = perm
+    if not keeps_order(perm, ctx.ir_shape(x)):
+        if _flattens_into_dense(node, ctx, perm):
+            ctx.flat_rows[out] = flat_order(ctx.ir_shape(x)[1:], perm)
+        else:
+            want = identity(len(perm))
+    dims = dims_of(ctx.ir_shape(out))
+    if dims.count(-1) > 1:
+        raise unsupported_attr("shape", list(ctx.ir_shape(out)), "LiteRT's RESHAPE infers one dynamic dimension")
+    y = ctx.out(out)
+    if out in ctx.flat_rows:  # not in IR order, so not comparable layer by layer
+        ctx.layouts.pop(ctx.tensors[y].name)
+    ctx.op("RESHAPE", [ctx.get(x, want), ctx.ints(dims, f"{node.name}/shape")], [y])
+
+
+def _flattens_into_dense(node, ctx: TFLiteContext, perm) -> bool:
+    """A (N, ...) -> (N, K) flatten read only by a dense layer with constant weights: the
+    dense layer absorbs the stored element order (its kernel columns are permuted), as
+    the Keras writer does, instead of a TRANSPOSE."""
+    x, out = node.inputs[0], node.outputs[0]
+    shape = ctx.ir_shape(x)
+    users = ctx.consumers.get(out, [])
+    if perm[0] != 0 or len(ctx.ir_shape(out)) != 2 or not all(isinstance(d, int) for d in shape[1:]):
+        return False
+    if len(users) != 1 or out in ctx.graph_outputs or users[0].inputs[0] != out:
+        return False
+    dense = users[0]
+    if dense.op not in ("Gemm", "MatMul") or (dense.op == "Gemm" and attr(dense, "transA")):
+        return False
+    w = ctx.weight(dense.inputs[1])
+    return w is not None and w.ndim == 2
+
+
+@register("Transpose")
+def export_transpose(node, ctx: TFLiteContext) -> None:
+    x = node.inputs[0]
+    rank = len(ctx.ir_shape(x))
+    perm = tuple(attr(node, "perm") or reversed(range(rank)))
+    have = ctx.perm(x)
+    ctx.put(node.outputs[0], ctx.get(x, have), after_transpose(have, perm))
+
+
+@register("Concat")
+def export_concat(node, ctx: TFLiteContext) -> None:
+    rank = len(ctx.ir_shape(node.outputs[0]))
+    perm = next((ctx.perm(v) for v in node.inputs if ctx.has(v)), identity(rank))
+    ins = [ctx.get(v, perm) for v in node.inputs]
+    act, out_value = ctx.fused(node.outputs[0])
+    ctx.op("CONCATENATION", ins, [ctx.out(out_value, perm)], "ConcatenationOptions",
+           axis=perm.index(attr(node, "axis") % rank), fusedActivationFunction=act)
+
+
+@register("Pad")
+def export_pad(node, ctx: TFLiteContext) -> None:
+    x = node.inputs[0]
+    rank = len(ctx.ir_shape(x))
+    pads = [int(p) for p in attr(node, "pads")]
+    if any(p < 0 for p in pads):
+        raise unsupported_attr("pads", pads, "negative pads (crops)")
+    mode, value = attr(node, "mode"), float(attr(node, "value") or 0.0)
+    perm = ctx.perm(x)
+    paddings = ctx.ints([[pads[p], pads[p + rank]] for p in perm], f"{node.name}/pads")
+    ins = [ctx.get(x, perm), paddings]
+    y = ctx.out(node.outputs[0], perm)
+    if mode == "constant" and value == 0.0:
+        ctx.op("PAD", ins, [y])
+    elif mode == "constant":
+        ctx.op("PADV2", ins + [ctx.const(np.array(value, np.float32), f"{node.name}/value")], [y])
+    elif mode == "reflect":
+        ctx.op("MIRROR_PAD", ins, [y], "MirrorPadOptions", mode=0)
+    else:
+        raise unsupported_attr("mode", mode, "LiteRT pads with a constant or by reflection")
+
+
+@register("Resize")
+def export_resize(node, ctx: TFLiteContext) -> None:
+    x, out = node.inputs[0], node.outputs[0]
+    ys = ctx.ir_shape(out)
+    if len(ys) != 4 or not all(isinstance(d, int) for d in ys[2:]):
+        raise unsupported_attr("sizes", list(ys), "2-D resizing to a static size")
+    mode, coord = attr(node, "mode"), attr(node, "coordinate_transformation_mode")
+    flags = {"half_pixel": (False, True), "pytorch_half_pixel": (False, True), "align_corners": (True, False),
+             "asymmetric": (False, False)}
+    if coord not in flags:
+        raise unsupported_attr("coordinate_transformation_mode", coord)
+    align, half = flags[coord]
+    if mode == "nearest":
+        if coord != "asymmetric" or attr(node, "nearest_mode") != "floor":
+            raise unsupported_attr("nearest_mode", f"{coord}/{attr(node, 'nearest_mode')}",
+                                   "LiteRT's nearest resize exactly: asymmetric + floor")
+        code, options = "RESIZE_NEAREST_NEIGHBOR", "ResizeNearestNeighborOptions"
+    elif mode == "linear":
+        code, options = "RESIZE_BILINEAR", "ResizeBilinearOptions"
+    else:
+        raise unsupported_attr("mode", mode, "nearest or linear")
+    nhwc = channels_last(4)
+    ctx.op(code, [ctx.get(x, nhwc), ctx.ints(list(ys[2:]), f"{node.name}/size")], [ctx.out(out, nhwc)], options,
+           alignCorners=align, halfPixelCenters=half)
+
+
+_I32 = 2**31 - 1
+
+
+@register("Slice")
+def export_slice(node, ctx: TFLiteContext) -> None:
+    x = node.inputs[0]
+    rank = len(ctx.ir_shape(x))
+    starts, ends = list(attr(node, "starts")), list(attr(node, "ends"))
+    axes = [a % rank for a in (attr(node, "axes") or range(len(starts)))]
+    steps = list(attr(node, "steps") or [1] * len(starts))
+    perm = ctx.perm(x)
+    begin, end, stride = [0] * rank, [0] * rank, [1] * rank
+    begin_mask = end_mask = 0
+    for i, p in enumerate(perm):  # stored axis i holds IR axis p
+        if p not in axes:
+            begin_mask |= 1 << i
+            end_mask |= 1 << i
+            continue
+        k = axes.index(p)
+        begin[i], stride[i] = int(np.clip(starts[k], -_I32, _I32)), int(steps[k])
+        if abs(ends[k]) >= _I32:  # INT64 max/min: to the end in the step's direction
+            end_mask |= 1 << i
+        else:
+            end[i] = int(ends[k])
+    ins = [ctx.get(x, perm), ctx.ints(begin, f"{node.name}/begin"), ctx.ints(end, f"{node.name}/end"),
+           ctx.ints(stride, f"{node.name}/strides")]
+    ctx.op("STRIDED_SLICE", ins, [ctx.out(node.outputs[0], perm)], "StridedSliceOptions",
+           beginMask=begin_mask, endMask=end_mask)

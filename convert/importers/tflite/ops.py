@@ -1,0 +1,167 @@
+"""LiteRT builtin operators -> IR ops (NHWC values; convolutions and pooling wrapped in
+Transposes to the IR's channels-first layout)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...exporters.keras.layers import same_pads
+from .context import TFLiteImportContext as TFLiteContext, unsupported_attr
+from .registry import register
+
+_SAME = 0
+UNARY = {"RELU": ("Relu", {}), "RELU6": ("Clip", {"min": 0.0, "max": 6.0}), "LOGISTIC": ("Sigmoid", {}),
+         "TANH": ("Tanh", {}), "HARD_SWISH": ("HardSwish", {}), "EXP": ("Exp", {}), "LOG": ("Log", {}),
+         "SQRT": ("Sqrt", {}), "ABS": ("Abs", {}), "NEG": ("Neg", {}), "ELU": ("Elu", {"alpha": 1.0}),
+         "RELU_N1_TO_1": ("Clip", {"min": -1.0, "max": 1.0})}
+BINARY = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "DIV": "Div"}
+REDUCE = {"MEAN": "ReduceMean", "REDUCE_MAX": "ReduceMax", "SUM": "ReduceSum", "REDUCE_MIN": "ReduceMin"}
+
+
+def _pads(ctx: TFLiteContext, op, kernel, strides, dil) -> list[int]:
+    if op.options.padding != _SAME:
+        return [0, 0, 0, 0]
+    hw = ctx.shape(op.inputs[0])[1:3]
+    if any(d < 0 for d in hw):
+        raise unsupported_attr("padding", "SAME", "SAME padding needs static spatial sizes")
+    p = [same_pads(n, k, s, d) for n, k, s, d in zip(hw, kernel, strides, dil)]
+    return [p[0][0], p[1][0], p[0][1], p[1][1]]
+
+
+
+@register("CONV_2D", "DEPTHWISE_CONV_2D")
+def import_conv(op, ctx: TFLiteContext) -> None:
+    o = op.options
+    w = ctx.array(op.inputs[1])
+    if w is None:
+        raise unsupported_attr("filter", ctx.tensor(op.inputs[1]).name, "computed filters")
+    strides, dil = [o.strideH, o.strideW], [o.dilationHFactor, o.dilationWFactor]
+    if op.code == "CONV_2D":  # OHWI -> OIHW
+        w, group = np.transpose(w, (0, 3, 1, 2)), ctx.shape(op.inputs[0])[3] // w.shape[3]
+    else:  # 1HW(C*m) -> (C*m)1HW
+        w, group = np.transpose(w, (3, 0, 1, 2)), ctx.shape(op.inputs[0])[3]
+    ins = [ctx.to_nchw(ctx.value(op.inputs[0])), ctx.b.weight(ctx.tensor(op.inputs[1]).name, w)]
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        ins.append(ctx.value(op.inputs[2]))
+    y = ctx.b.op("Conv", *ins, kernel_shape=list(w.shape[2:]), strides=strides, dilations=dil,
+                 pads=_pads(ctx, op, w.shape[2:], strides, dil), group=int(group))
+    ctx.set(op.outputs[0], ctx.activation(ctx.to_nhwc(y), o.fusedActivationFunction))
+
+
+@register("MAX_POOL_2D", "AVERAGE_POOL_2D")
+def import_pool(op, ctx: TFLiteContext) -> None:
+    o = op.options
+    kernel, strides = [o.filterHeight, o.filterWidth], [o.strideH, o.strideW]
+    attrs = dict(kernel_shape=kernel, strides=strides, pads=_pads(ctx, op, kernel, strides, [1, 1]))
+    if op.code == "AVERAGE_POOL_2D":
+        attrs["count_include_pad"] = 0  # LiteRT's SAME mean leaves the padding out
+    y = ctx.b.op("MaxPool" if op.code == "MAX_POOL_2D" else "AveragePool", ctx.to_nchw(ctx.value(op.inputs[0])),
+                 **attrs)
+    ctx.set(op.outputs[0], ctx.activation(ctx.to_nhwc(y), o.fusedActivationFunction))
+
+
+@register("FULLY_CONNECTED")
+def import_fully_connected(op, ctx: TFLiteContext) -> None:
+    o = op.options
+    w = ctx.array(op.inputs[1])
+    if w is None or w.ndim != 2:
+        raise unsupported_attr("weights", ctx.tensor(op.inputs[1]).name, "constant 2-D weights")
+    x = ctx.value(op.inputs[0])
+    rank = len(ctx.shape(op.inputs[0]))
+    bias = len(op.inputs) > 2 and op.inputs[2] >= 0
+    if rank != 2 and not o.keepNumDims:
+        x = ctx.b.op("Reshape", x, shape=[-1, int(w.shape[1])])
+    if rank == 2 or not o.keepNumDims:
+        ins = [x, ctx.b.weight(ctx.tensor(op.inputs[1]).name, w)] + ([ctx.value(op.inputs[2])] if bias else [])
+        y = ctx.b.op("Gemm", *ins, transB=1)
+    else:
+        y = ctx.b.op("MatMul", x, ctx.b.weight(ctx.tensor(op.inputs[1]).name, w.T))
+        if bias:
+            y = ctx.b.op("Add", y, ctx.value(op.inputs[2]))
+    ctx.set(op.outputs[0], ctx.activation(y, o.fusedActivationFunction))
+
+
+@register(*BINARY)
+def import_binary(op, ctx: TFLiteContext) -> None:
+    y = ctx.b.op(BINARY[op.code], ctx.value(op.inputs[0]), ctx.value(op.inputs[1]))
+    act = getattr(op.options, "fusedActivationFunction", 0) if op.options is not None else 0
+    ctx.set(op.outputs[0], ctx.activation(y, act))
+
+
+def _unary(code: str):
+    def import_unary(op, ctx: TFLiteContext) -> None:
+        ir_op, attrs = UNARY[code]
+        ctx.set(op.outputs[0], ctx.b.op(ir_op, ctx.value(op.inputs[0]), **attrs))
+
+    return import_unary
+
+
+for _code in UNARY:
+    register(_code)(_unary(_code))
+
+
+@register("LEAKY_RELU")
+def import_leaky_relu(op, ctx: TFLiteContext) -> None:
+    ctx.set(op.outputs[0], ctx.b.op("LeakyRelu", ctx.value(op.inputs[0]), alpha=float(op.options.alpha)))
+
+
+@register("SOFTMAX")
+def import_softmax(op, ctx: TFLiteContext) -> None:
+    if float(op.options.beta) != 1.0:
+        raise unsupported_attr("beta", op.options.beta)
+    ctx.set(op.outputs[0], ctx.b.op("Softmax", ctx.value(op.inputs[0]), axis=-1))
+
+
+@register(*REDUCE)
+def import_reduce(op, ctx: TFLiteContext) -> None:
+    axes = ctx.array(op.inputs[1])
+    if axes is None:
+        raise unsupported_attr("axes", ctx.tensor(op.inputs[1]).name, "constant axes")
+    y = ctx.b.op(REDUCE[op.code], ctx.value(op.inputs[0]), axes=[int(a) for a in np.ravel(axes)],
+                 keepdims=int(bool(op.options.keepDims)))
+    ctx.set(op.outputs[0], y)
+
+
+@register("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+def import_reshape(op, ctx: TFLiteContext) -> None:
+    out = list(ctx.shape(op.outputs[0]))
+    if out.count(-1) > 1:
+        raise unsupported_attr("shape", out, "one dynamic dimension at most")
+    if out and out[0] == -1 and ctx.shape(op.inputs[0])[:1] == (-1,):
+        out[0] = 0  # the dynamic batch, copied
+    ctx.set(op.outputs[0], ctx.b.op("Reshape", ctx.value(op.inputs[0]), shape=out))
+
+
+@register("CONCATENATION")
+def import_concat(op, ctx: TFLiteContext) -> None:
+    y = ctx.b.op("Concat", *[ctx.value(t) for t in op.inputs], axis=int(op.options.axis))
+    ctx.set(op.outputs[0], ctx.activation(y, op.options.fusedActivationFunction))
+
+
+@register("PAD", "PADV2")
+def import_pad(op, ctx: TFLiteContext) -> None:
+    pads = ctx.array(op.inputs[1])
+    if pads is None:
+        raise unsupported_attr("paddings", ctx.tensor(op.inputs[1]).name, "constant paddings")
+    value = 0.0
+    if op.code == "PADV2":
+        v = ctx.array(op.inputs[2])
+        value = float(np.ravel(v)[0]) if v is not None else 0.0
+    pads = np.asarray(pads).reshape(-1, 2)
+    ctx.set(op.outputs[0], ctx.b.op("Pad", ctx.value(op.inputs[0]),
+                                    pads=[int(p) for p in pads[:, 0]] + [int(p) for p in pads[:, 1]], value=value))
+
+
+@register("TRANSPOSE")
+def import_transpose(op, ctx: TFLiteContext) -> None:
+    perm = ctx.array(op.inputs[1])
+    if perm is None:
+        raise unsupported_attr("perm", ctx.tensor(op.inputs[1]).name, "a constant permutation")
+    ctx.set(op.outputs[0], ctx.b.op("Transpose", ctx.value(op.inputs[0]), perm=[int(p) for p in perm]))
+
+
+@register("DEQUANTIZE")
+def import_dequantize(op, ctx: TFLiteContext) -> None:
+    arr = ctx.array(op.inputs[0])
+    if arr is None:
+        raise unsupported_attr("input", ctx.tensor(op.inputs[0]).name, "only constant weights are dequantized")
+    ctx.consts[op.outputs[0]] = arr
