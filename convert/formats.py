@@ -41,6 +41,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("caffe", "Caffe deploy.prototxt + .caffemodel (also legacy V1)", (".prototxt", ".caffemodel"),
            reader="convert.importers.caffe:load", writer="convert.exporters.caffe:save",
            runner="convert.exporters.caffe:runner", unsupported="convert.exporters.caffe:unsupported"),
+    Format("mxnet", "MXNet name-symbol.json + name-0000.params (read without MXNet)", (".json", ".params"),
+           reader="convert.importers.mxnet:load"),
     Format("onnx", "ONNX model (external data beyond 2 GiB)", (".onnx",),
            writer="convert.exporters.onnx.file:save", runner="convert.verify.onnx_runner:runner",
            unsupported="convert.exporters.onnx.file:unsupported"),
