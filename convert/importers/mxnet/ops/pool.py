@@ -75,9 +75,9 @@ def import_pooling(node, ctx: NodeContext):
 
 @register("UpSampling")
 def import_upsampling(node, ctx: NodeContext):
-    if ctx.int("num_args", 1) != 1:
-        raise UnsupportedAttributeError("num_args", ctx.int("num_args"), "one input")
     kind = ctx.choice("sample_type", "nearest", ("nearest", "bilinear"))
+    if ctx.int("num_args", 1) != (1 if kind == "nearest" else 2):  # bilinear counts its weight
+        raise UnsupportedAttributeError("num_args", ctx.int("num_args"), "one input (several: a multi-input sum)")
     s = ctx.int("scale")
     shp = ctx.shape(0)
     if len(shp) != 4:

@@ -114,6 +114,15 @@ def import_transpose(node, ctx: NodeContext):
     ctx.out("Transpose", [ctx.x(0)], [shp[p] for p in perm], perm=perm)
 
 
+@register("SwapAxis", "swapaxes")
+def import_swap_axis(node, ctx: NodeContext):
+    shp = ctx.shape(0)
+    a, b = ctx.int("dim1", 0) % len(shp), ctx.int("dim2", 0) % len(shp)
+    perm = list(range(len(shp)))
+    perm[a], perm[b] = perm[b], perm[a]
+    ctx.out("Transpose", [ctx.x(0)], [shp[p] for p in perm], perm=perm)
+
+
 @register("SliceChannel", "split")
 def import_slice_channel(node, ctx: NodeContext):
     shp = ctx.shape(0)
