@@ -103,8 +103,9 @@ def _spread_classifier(net, calib):
     scale = (1.0 / std).reshape((1, -1) + (1,) * (w.ndim - 2))
     new_w = w * scale
     head.weight.set_data(mx.nd.array(new_w))
-    b = head.bias.data().asnumpy()
-    head.bias.set_data(mx.nd.array(b - (new_w.reshape(w.shape[0], w.shape[1], -1).sum(-1) * mean).sum(1)))
+    if head.bias is not None:  # without a bias the mean stays in (MobileNetV2)
+        b = head.bias.data().asnumpy()
+        head.bias.set_data(mx.nd.array(b - (new_w.reshape(w.shape[0], w.shape[1], -1).sum(-1) * mean).sum(1)))
 
 
 def _blocks(block):

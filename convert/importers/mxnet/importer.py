@@ -19,6 +19,10 @@ _LABEL_INPUTS = {"SoftmaxOutput": {1}, "LinearRegressionOutput": {1}, "LogisticR
                  "MAERegressionOutput": {1}}
 
 
+_PARAM_SUFFIXES = ("_weight", "_bias", "_gamma", "_beta", "_moving_mean", "_moving_var", "_running_mean",
+                   "_running_var", "_alpha", "_parameters")
+
+
 def _reachable(sym: Symbol) -> list[bool]:
     live = [False] * len(sym.nodes)
     stack = [h for h, _ in sym.heads]
@@ -44,7 +48,10 @@ def _preflight(sym: Symbol, live: list[bool], where: str) -> None:
 def build_graph(sym: Symbol, params: dict[str, np.ndarray], input_shapes: dict | None, where: str) -> Graph:
     live = _reachable(sym)
     _preflight(sym, live, where)
-    data_vars = [n for n, alive in zip(sym.nodes, live) if alive and n.op == "null" and n.name not in params]
+    # a variable named like a parameter but absent from the params file is a missing
+    # weight (reported by the operator that reads it), not a model input
+    data_vars = [n for n, alive in zip(sym.nodes, live)
+                 if alive and n.op == "null" and n.name not in params and not n.name.endswith(_PARAM_SUFFIXES)]
     shapes = dict(input_shapes or {})
     missing = [n.name for n in data_vars if n.name not in shapes]
     if missing:
