@@ -7,14 +7,10 @@ from ....errors import UnsupportedAttributeError
 from ..context import NodeContext
 from ..registry import register
 
-_ACT = {"relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "softrelu": ("Softplus", {}),
-        "softsign": ("Softsign", {})}
-
-
 @register("Activation")
 def import_activation(node, ctx: NodeContext):
-    op, attrs = _ACT[ctx.choice("act_type", "relu", tuple(_ACT))]
-    ctx.same(op, **attrs)
+    ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softrelu": "Softplus", "softsign": "Softsign"}
+    ctx.same(ops[ctx.choice("act_type", "relu", tuple(ops))])
 
 
 @register("LeakyReLU")

@@ -30,9 +30,6 @@ _SCALAR = {
     "_power_scalar": ("Pow", False), "_PowerScalar": ("Pow", False),
     "_rpower_scalar": ("Pow", True),
 }
-_UNARY = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log", "sqrt": "Sqrt",
-          "abs": "Abs", "negative": "Neg", "reciprocal": "Reciprocal", "softsign": "Softsign", "_copy": "Identity",
-          "identity": "Identity", "erf": "Erf", "floor": "Floor", "ceil": "Ceil"}
 
 
 def broadcast_shape(a: tuple, b: tuple) -> tuple:
@@ -49,35 +46,110 @@ def broadcast_shape(a: tuple, b: tuple) -> tuple:
     return tuple(out)
 
 
-def _binary(op: str):
-    def handler(node, ctx: NodeContext):
-        ctx.out(op, [ctx.x(0), ctx.x(1)], broadcast_shape(ctx.shape(0), ctx.shape(1)))
-    handler.__name__ = f"import_{op.lower()}"
-    return handler
-
-
-def _scalar(op: str, scalar_first: bool):
-    def handler(node, ctx: NodeContext):
+def _arith(node, ctx: NodeContext, op: str) -> None:
+    """One binary IR op for every MXNet spelling: two tensors, or a tensor and the
+    ``scalar`` attribute (on the left for the _r*_scalar forms)."""
+    if node.op in _SCALAR:
         c = ctx.weight("scalar", np.float32(ctx.float("scalar")))
-        ins = [c, ctx.x(0)] if scalar_first else [ctx.x(0), c]
+        ins = [c, ctx.x(0)] if _SCALAR[node.op][1] else [ctx.x(0), c]
         ctx.out(op, ins, ctx.shape(0))
-    handler.__name__ = f"import_{op.lower()}_scalar"
-    return handler
+    else:
+        ctx.out(op, [ctx.x(0), ctx.x(1)], broadcast_shape(ctx.shape(0), ctx.shape(1)))
 
 
-def _unary(op: str):
-    def handler(node, ctx: NodeContext):
-        ctx.same(op)
-    handler.__name__ = f"import_{op.lower()}"
-    return handler
+def _spellings(op: str) -> tuple[str, ...]:
+    return _BINARY[op] + tuple(k for k, (o, _) in _SCALAR.items() if o == op)
 
 
-for _op, _names in _BINARY.items():
-    register(*_names)(_binary(_op))
-for _name, (_op, _first) in _SCALAR.items():
-    register(_name)(_scalar(_op, _first))
-for _name, _op in _UNARY.items():
-    register(_name)(_unary(_op))
+@register(*_spellings("Add"))
+def import_add(node, ctx):
+    _arith(node, ctx, "Add")
+
+
+@register(*_spellings("Sub"))
+def import_sub(node, ctx):
+    _arith(node, ctx, "Sub")
+
+
+@register(*_spellings("Mul"))
+def import_mul(node, ctx):
+    _arith(node, ctx, "Mul")
+
+
+@register(*_spellings("Div"))
+def import_div(node, ctx):
+    _arith(node, ctx, "Div")
+
+
+@register(*_spellings("Max"))
+def import_maximum(node, ctx):
+    _arith(node, ctx, "Max")
+
+
+@register(*_spellings("Min"))
+def import_minimum(node, ctx):
+    _arith(node, ctx, "Min")
+
+
+@register(*_spellings("Pow"))
+def import_power(node, ctx):
+    _arith(node, ctx, "Pow")
+
+
+# unary math: MXNet name -> IR op (the handler names each op so the support matrix sees it)
+@register("relu")
+def import_relu(node, ctx):
+    ctx.same("Relu")
+
+
+@register("sigmoid")
+def import_sigmoid(node, ctx):
+    ctx.same("Sigmoid")
+
+
+@register("tanh")
+def import_tanh(node, ctx):
+    ctx.same("Tanh")
+
+
+@register("exp")
+def import_exp(node, ctx):
+    ctx.same("Exp")
+
+
+@register("log")
+def import_log(node, ctx):
+    ctx.same("Log")
+
+
+@register("sqrt")
+def import_sqrt(node, ctx):
+    ctx.same("Sqrt")
+
+
+@register("abs")
+def import_abs(node, ctx):
+    ctx.same("Abs")
+
+
+@register("negative")
+def import_negative(node, ctx):
+    ctx.same("Neg")
+
+
+@register("reciprocal")
+def import_reciprocal(node, ctx):
+    ctx.same("Reciprocal")
+
+
+@register("erf")
+def import_erf(node, ctx):
+    ctx.same("Erf")
+
+
+@register("_copy", "identity", "BlockGrad", "stop_gradient")
+def import_identity(node, ctx):
+    ctx.same("Identity")
 
 
 @register("square")

@@ -18,7 +18,6 @@ from .shape import import_concat
 
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 CUDNN_TO_IR = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn_tanh": [0], "rnn_relu": [0]}
-IR_OP = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
 Y_TO_MXNET = [0, 2, 1, 3]  # IR Y (seq, dirs, batch, hidden) -> (seq, batch, dirs, hidden)
 
 register("_rnn_param_concat")(import_concat)  # only ever read as stored arrays by RNN
@@ -99,6 +98,7 @@ def import_rnn(node, ctx: NodeContext):
     t, n, inp = shp
     per_layer = _unpack(_flat(ctx, node.inputs[1][0]), mode, layers, dirs, inp, h)
     used = {k for other in ctx.s.nodes for src, k in other.inputs if src == node.index}
+    ir_op = {"lstm": "LSTM", "gru": "GRU"}.get(mode, "RNN")
     attrs = dict(hidden_size=h, direction="bidirectional" if dirs == 2 else "forward")
     if mode == "gru":
         attrs["linear_before_reset"] = 1
@@ -114,7 +114,7 @@ def import_rnn(node, ctx: NodeContext):
             ins.append(_state(ctx, 3, layer, dirs, state_shape))
         while ins[-1] == "":
             ins.pop()
-        outs = ctx.b.node(IR_OP[mode], ins, attrs, name=f"{ctx.name}/l{layer}", outputs=n_out)
+        outs = ctx.b.node(ir_op, ins, attrs, name=f"{ctx.name}/l{layer}", outputs=n_out)
         ctx.s.shapes[outs[0]] = (t, dirs, n, h)
         y = ctx.op("Transpose", outs[0], dims=(t, n, dirs, h), hint=f"l{layer}/y", perm=Y_TO_MXNET)
         if layer == layers - 1:
