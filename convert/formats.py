@@ -43,6 +43,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            runner="convert.exporters.caffe:runner", unsupported="convert.exporters.caffe:unsupported"),
     Format("mxnet", "MXNet name-symbol.json + name-0000.params (read without MXNet)", (".json", ".params"),
            reader="convert.importers.mxnet:load"),
+    Format("chainer", "Chainer: file.py:factory (+ --weights model.npz), walked in Chainer's own environment",
+           (), reader="convert.importers.chainer:load"),
     Format("onnx", "ONNX model (external data beyond 2 GiB)", (".onnx",),
            writer="convert.exporters.onnx.file:save", runner="convert.verify.onnx_runner:runner",
            unsupported="convert.exporters.onnx.file:unsupported"),

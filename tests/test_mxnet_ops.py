@@ -51,3 +51,19 @@ def test_operator_matches_mxnet(ops, case, target):
     assert np.abs(z["y2"] - z["y"]).max() > 10 * tol  # the case depends on its input
     for x, y in ((z["x"], z["y"]), (z["x2"], z["y2"])):
         assert_close(run_target(graph, target, x), y, rtol=0, atol=tol, what=f"{case} -> {target}")
+
+
+@pytest.mark.parametrize("case, suffix", [("leaky_family", ".pt2"), ("rnn_lstm_gru", ".keras"),
+                                          ("pool_full_avg", ".onnx")])
+def test_cli_convert_verify_against_mxnet(ops, tmp_path, case, suffix):
+    """The whole command: weights found beside the symbol, the source run by MXNet."""
+    from click.testing import CliRunner
+
+    from convert.cli.main import main
+
+    shape = ",".join(str(d) for d in np.load(ops / f"{case}.npz")["x"].shape)
+    out = tmp_path / f"m{suffix}"
+    res = CliRunner().invoke(main, ["convert", str(ops / f"{case}-symbol.json"), "--input-shape", f"data:{shape}",
+                                    "-o", str(out), "--verify"])
+    assert res.exit_code == 0, res.output
+    assert "verification PASS" in res.output and out.exists()

@@ -53,3 +53,17 @@ def test_zoo_matches_mxnet(zoo, model, target):
     x, want = np.concatenate([z["x"], z["x2"]]), np.concatenate([z["y"], z["y2"]])
     got = run_target(graph, target, x)
     assert_close(got, want, rtol=0, atol=tolerance(want), what=f"{model} -> {target}")
+
+
+def test_cli_dynamic_batch_verified_by_mxnet(zoo, tmp_path):
+    """nnconvert convert model-symbol.json -o model.onnx --verify: two batch sizes, each
+    run by MXNet itself."""
+    from click.testing import CliRunner
+
+    from convert.cli.main import main
+
+    res = CliRunner().invoke(main, ["convert", str(zoo / "resnet18_v1-symbol.json"), "--weights",
+                                    str(zoo / "resnet18_v1-0000.params"), "--input-shape", "data:batch,3,32,32",
+                                    "-o", str(tmp_path / "m.onnx"), "--verify"])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("PASS") >= 2 and "verification PASS" in res.output
