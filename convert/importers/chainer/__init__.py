@@ -55,6 +55,17 @@ def _call(mode: str, file: str, attr: str, job: dict, tmp: Path) -> str:
     return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
 
 
+def run_chainer(file: str, attr: str, weights: str | None, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The model's output in Chainer itself (a subprocess in Chainer's environment)."""
+    with tempfile.TemporaryDirectory(prefix="nnconvert-chainer-") as tmp:
+        job = {"weights": weights and str(Path(weights).resolve()), "inputs": {}, "out": str(Path(tmp) / "y.npy")}
+        for k, (name, arr) in enumerate(inputs.items()):
+            job["inputs"][name] = str(Path(tmp) / f"x{k}.npy")
+            np.save(job["inputs"][name], np.ascontiguousarray(arr, np.float32))
+        _call("run", file, attr, job, Path(tmp))
+        return np.load(job["out"], allow_pickle=False)
+
+
 def load(path: str, *, weights: str | None = None, input_shapes: dict | None = None, **_ignored) -> LoadedModel:
     m = _TARGET.match(str(path))
     if not m:
@@ -70,22 +81,17 @@ def load(path: str, *, weights: str | None = None, input_shapes: dict | None = N
                                              "inputs": {k: list(v) for k, v in input_shapes.items()}, "out": out},
                         Path(tmp))
         graph = load_graph(out, mmap=False)
-    weights_abs = weights and str(Path(weights).resolve())
     names = [v.name for v in graph.inputs]
+    given = list(input_shapes)
 
     def run(inputs):
-        with tempfile.TemporaryDirectory(prefix="nnconvert-chainer-") as tmp:
-            job = {"weights": weights_abs, "inputs": {}, "out": str(Path(tmp) / "y.npy")}
-            for k, (n, given) in enumerate(zip(input_shapes, names)):
-                job["inputs"][n] = str(Path(tmp) / f"x{k}.npy")
-                np.save(job["inputs"][n], np.ascontiguousarray(inputs[given], np.float32))
-            try:
-                _call("run", file, attr, job, Path(tmp))
-            except (UsageError, ModelLoadError) as e:
-                raise CannotVerifyError(str(e)) from e
-            return {graph.outputs[0].name: np.load(job["out"], allow_pickle=False)}
+        try:
+            y = run_chainer(file, attr, weights, {g: inputs[n] for g, n in zip(given, names)})
+        except (UsageError, ModelLoadError) as e:
+            raise CannotVerifyError(str(e)) from e
+        return {graph.outputs[0].name: y}
 
     return LoadedModel(graph=graph, format="chainer", path=str(path), run=run, framework_version=f"chainer {version}")
 
 
-__all__ = ["load"]
+__all__ = ["load", "run_chainer"]

@@ -156,3 +156,30 @@ def import_lstm_cell(fn, ctx: FnContext):
     i, f, o = (ctx.op("Sigmoid", g) for g in (i, f, o))
     c = ctx.out("Add", [ctx.op("Mul", a, i), ctx.op("Mul", f, ctx.x(0))], index=0)
     ctx.out("Mul", [o, ctx.op("Tanh", c)], index=1)
+
+
+@register("GetItem")
+def import_get_item(fn, ctx: FnContext):
+    """x[...] with ints and slices (x[:, t] in recurrent loops)."""
+    slices = ctx.attr("slices")
+    slices = slices if isinstance(slices, tuple) else (slices,)
+    shape = ctx.shape(0)
+    starts, ends, axes, steps, drop = [], [], [], [], []
+    for axis, s in enumerate(slices):
+        if isinstance(s, (int, np.integer)):
+            k = int(s) % shape[axis]
+            starts.append(k), ends.append(k + 1), axes.append(axis), steps.append(1), drop.append(axis)
+        elif isinstance(s, slice):
+            if s == slice(None):
+                continue
+            a, b, st = s.indices(shape[axis])
+            if st <= 0:
+                raise UnsupportedAttributeError("slices", repr(s), "negative steps")
+            starts.append(a), ends.append(b), axes.append(axis), steps.append(st)
+        else:
+            raise UnsupportedAttributeError("slices", repr(s), "ints and slices only")
+    x = ctx.x(0)
+    if not drop:
+        ctx.out("Slice", [x], starts=starts, ends=ends, axes=axes, steps=steps)
+        return
+    ctx.out("Squeeze", [ctx.op("Slice", x, starts=starts, ends=ends, axes=axes, steps=steps)], axes=drop)

@@ -1,0 +1,105 @@
+"""Chainer models for the tests: factories for ``nnconvert convert chainer_nets.py:NAME
+--from chainer``. Imported only by Chainer's interpreter (NNCONVERT_CHAINER_PYTHON).
+
+Every factory is deterministic (seeded), randomises constant-initialised parameters and
+sets BatchNorm statistics from a calibration batch, so weights carry signal; a
+``*_perturbed`` twin scales every element of a middle weight by 1 +/- 1%.
+"""
+import chainer
+import chainer.functions as F
+import chainer.links as L
+import numpy as np
+from chainer.links.model.vision import googlenet as gnet, resnet, vgg
+
+
+def _signal(link, shape, seed=0):
+    rng = np.random.RandomState(seed)
+    for name, p in sorted(link.namedparams()):
+        if name.endswith(("gamma", "/b")) or name.endswith("beta"):
+            base = 1.0 if name.endswith("gamma") else 0.0
+            p.array[...] = base + rng.uniform(-0.3, 0.3, p.shape).astype(np.float32)
+    bns = [l for _, l in link.namedlinks() if isinstance(l, L.BatchNormalization)]
+    for bn in bns:
+        bn.decay = 0.0  # one batch sets the running statistics
+    coarse = rng.uniform(-1.5, 1.5, (4, shape[1], 4, 4)).astype(np.float32)
+    calib = np.repeat(np.repeat(coarse, -(-shape[2] // 4), 2), -(-shape[3] // 4), 3)[:, :, :shape[2], :shape[3]]
+    with chainer.using_config("train", True), chainer.using_config("enable_backprop", False):
+        link(calib + rng.normal(0, 0.3, calib.shape).astype(np.float32))
+    for bn in bns:
+        bn.decay = 0.9
+
+
+def _perturb(link):
+    ws = [p for n, p in sorted(link.namedparams()) if n.endswith("/W") and p.ndim >= 2]
+    w = ws[len(ws) // 2]
+    w.array *= 1 + 0.01 * np.random.RandomState(4).choice([-1.0, 1.0], w.shape).astype(np.float32)
+    return link
+
+
+class Head(chainer.Chain):
+    """One named output of a vision model (they return a dict of layers)."""
+
+    def __init__(self, model, layer):
+        super().__init__()
+        self.layer = layer
+        with self.init_scope():
+            self.m = model
+
+    def forward(self, x):
+        return self.m(x, layers=[self.layer])[self.layer]
+
+
+def _vision(cls, layer, shape):
+    np.random.seed(0)
+    net = Head(cls(pretrained_model=None), layer)
+    _signal(net, shape)
+    return net
+
+
+def resnet50():
+    return _vision(resnet.ResNet50Layers, "fc6", (1, 3, 64, 64))
+
+
+def googlenet():
+    return _vision(gnet.GoogLeNet, "loss3_fc", (1, 3, 224, 224))
+
+
+def vgg16():
+    return _vision(vgg.VGG16Layers, "fc8", (1, 3, 224, 224))
+
+
+class Recurrent(chainer.Chain):
+    """Linear -> L.LSTM over 3 steps (Chainer's interleaved a, i, f, o gates) -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        with self.init_scope():
+            self.inp = L.Linear(5, 6)
+            self.lstm = L.LSTM(6, 7)
+            self.out = L.Linear(7, 4)
+
+    def forward(self, x):  # x: (batch, 3, 5)
+        self.lstm.reset_state()
+        for t in range(x.shape[1]):
+            h = self.lstm(F.tanh(self.inp(x[:, t])))
+        return self.out(h)
+
+
+def lstm():
+    np.random.seed(0)
+    net = Recurrent()
+    for _, p in sorted(net.namedparams()):
+        p.array[...] = np.random.uniform(-0.8, 0.8, p.shape)
+    return net
+
+
+def resnet50_perturbed():
+    return _perturb(resnet50())
+
+
+def googlenet_perturbed():
+    return _perturb(googlenet())
+
+
+def lstm_perturbed():
+    return _perturb(lstm())
