@@ -15,9 +15,11 @@ from chainer.links.model.vision import googlenet as gnet, resnet, vgg
 def _signal(link, shape, seed=0):
     rng = np.random.RandomState(seed)
     for name, p in sorted(link.namedparams()):
-        if name.endswith(("gamma", "/b")) or name.endswith("beta"):
+        if name.endswith(("gamma", "beta")):
             base = 1.0 if name.endswith("gamma") else 0.0
             p.array[...] = base + rng.uniform(-0.3, 0.3, p.shape).astype(np.float32)
+        elif name.endswith("/b"):  # small: in nets without BatchNorm, biases would drown the input
+            p.array[...] = rng.uniform(-0.02, 0.02, p.shape).astype(np.float32)
     bns = [l for _, l in link.namedlinks() if isinstance(l, L.BatchNormalization)]
     for bn in bns:
         bn.decay = 0.0  # one batch sets the running statistics
@@ -61,7 +63,13 @@ def resnet50():
 
 
 def googlenet():
-    return _vision(gnet.GoogLeNet, "loss3_fc", (1, 3, 224, 224))
+    np.random.seed(0)
+    net = Head(gnet.GoogLeNet(pretrained_model=None), "loss3_fc")
+    for _, p in sorted(net.namedparams()):  # He init: without BatchNorm the default init fades out
+        if p.ndim >= 2:
+            p.array[...] = np.random.normal(0, np.sqrt(2.0 / np.prod(p.shape[1:])), p.shape)
+    _signal(net, (1, 3, 224, 224))
+    return net
 
 
 def vgg16():
