@@ -32,7 +32,8 @@ def _signal(link, shape, seed=0):
 
 
 def _perturb(link):
-    ws = [p for n, p in sorted(link.namedparams()) if n.endswith("/W") and p.ndim >= 2]
+    ws = [p for n, p in sorted(link.namedparams()) if n.split("/")[-1].startswith("w") or n.endswith("/W")]
+    ws = [p for p in ws if p.ndim >= 2]
     w = ws[len(ws) // 2]
     w.array *= 1 + 0.01 * np.random.RandomState(4).choice([-1.0, 1.0], w.shape).astype(np.float32)
     return link
@@ -99,6 +100,31 @@ def lstm():
     for _, p in sorted(net.namedparams()):
         p.array[...] = np.random.uniform(-0.8, 0.8, p.shape)
     return net
+
+
+class StepLSTM(chainer.Chain):
+    """L.NStepLSTM, two layers (cuDNN-style gate weights W0..W7), last states of both."""
+
+    def __init__(self):
+        super().__init__()
+        with self.init_scope():
+            self.rnn = L.NStepLSTM(2, 5, 6, 0.0)
+
+    def forward(self, x):  # x: (batch, 3, 5), equal-length sequences
+        hy, _, _ = self.rnn(None, None, list(F.separate(x, axis=0)))
+        return F.concat([hy[0], hy[1]], axis=1)
+
+
+def nstep_lstm():
+    np.random.seed(0)
+    net = StepLSTM()
+    for _, p in sorted(net.namedparams()):
+        p.array[...] = np.random.uniform(-0.8, 0.8, p.shape)
+    return net
+
+
+def nstep_lstm_perturbed():
+    return _perturb(nstep_lstm())
 
 
 def resnet50_perturbed():

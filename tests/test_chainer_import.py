@@ -15,10 +15,10 @@ from mxnet_env import run_target, tolerance
 NETS = str(Path(__file__).with_name("chainer_nets.py"))
 ENV = "NNCONVERT_CHAINER_PYTHON"
 # factory -> input shape (two samples in the batch: shapes are static in Chainer graphs)
-SHAPES = {"lstm": (2, 3, 5), "resnet50": (2, 3, 64, 64), "googlenet": (2, 3, 224, 224)}
-MODELS = ["lstm", "resnet50", pytest.param("googlenet", marks=pytest.mark.slow)]
+SHAPES = {"lstm": (2, 3, 5), "nstep_lstm": (2, 3, 5), "resnet50": (2, 3, 64, 64), "googlenet": (2, 3, 224, 224)}
+MODELS = ["lstm", "nstep_lstm", "resnet50", pytest.param("googlenet", marks=pytest.mark.slow)]
 # IR ops the Keras exporter refuses (listed by layer before anything is written)
-KERAS_REFUSES = {"lstm": {"Slice", "Split"}, "googlenet": {"LRN"}}
+KERAS_REFUSES = {"lstm": {"Slice", "Split"}, "nstep_lstm": {"Gather", "Slice", "Split"}, "googlenet": {"LRN"}}
 _CACHE: dict = {}
 
 
@@ -58,7 +58,7 @@ def test_chainer_outputs_carry_signal(model):
     _, _, y, y_pert = _model(model)
     tol = tolerance(y)
     assert np.abs(y[0] - y[1]).max() > 30 * tol  # the two samples differ
-    assert np.abs(y_pert - y).max() > 10 * tol
+    assert np.abs(y_pert - y).max() > 5 * tol  # +-1% per element of one middle weight
 
 
 @pytest.mark.parametrize("target", ["onnx", "torch", "keras"])

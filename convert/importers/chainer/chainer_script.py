@@ -35,11 +35,20 @@ def _model(file, factory, weights):
     return link
 
 
-def _forward(link, arrays):
+def _forward(link, arrays, keep=None):
+    """Run in test mode. ``keep`` collects every function's input arrays (a constant
+    made inside the model, such as a zero initial state, is not retained otherwise)."""
     import chainer
 
+    class Keep(chainer.FunctionHook):
+        name = "nnconvert_keep_inputs"
+
+        def forward_preprocess(self, function, in_data):
+            if keep is not None:
+                keep[id(function)] = tuple(in_data)
+
     xs = [chainer.Variable(a) for a in arrays.values()]
-    with chainer.using_config("train", False), chainer.using_config("enable_backprop", True):
+    with chainer.using_config("train", False), chainer.using_config("enable_backprop", True), Keep():
         y = link(*xs)
     if isinstance(y, (tuple, list)) or isinstance(y, dict):
         raise SystemExit("error: the model must return one variable")
@@ -53,7 +62,8 @@ def main(mode, file, factory, job_path):
     if mode == "walk":
         rng = np.random.RandomState(0)
         arrays = {n: rng.uniform(-1, 1, s).astype(np.float32) for n, s in job["inputs"].items()}
-        inputs, y = _forward(link, arrays)
+        in_data: dict = {}
+        inputs, y = _forward(link, arrays, in_data)
         sys.path.insert(0, str(REPO))
         from convert.importers.chainer import functions  # noqa: F401  (registers the handlers)
         from convert.importers.chainer.walk import Walker
@@ -61,7 +71,7 @@ def main(mode, file, factory, job_path):
         from convert.errors import NNConvertError, UnsupportedError
 
         try:
-            graph = Walker(link, inputs, y, Path(file).stem).run(f"{file}:{factory}")
+            graph = Walker(link, inputs, y, Path(file).stem, in_data).run(f"{file}:{factory}")
         except NNConvertError as e:  # handed back to nnconvert as data
             items = [vars(i) if not hasattr(i, "__dataclass_fields__") else
                      {k: getattr(i, k) for k in i.__dataclass_fields__} for i in getattr(e, "items", [])]

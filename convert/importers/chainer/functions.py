@@ -27,7 +27,9 @@ def import_convolution_2d(fn, ctx: FnContext):
 
 @register("LinearFunction")
 def import_linear(fn, ctx: FnContext):
-    ins = [ctx.x(0), ctx.weight("W", ctx.array(1))] + ([ctx.weight("b", ctx.array(2))] if ctx.n_inputs > 2 else [])
+    # W may be computed from stored arrays (NStepLSTM concatenates its gate weights):
+    # constant folding turns such a subgraph back into one weight
+    ins = [ctx.x(i) for i in range(ctx.n_inputs)]
     if len(ctx.shape(0)) != 2:
         raise UnsupportedAttributeError("input rank", len(ctx.shape(0)), "linear takes (batch, features)")
     ctx.out("Gemm", ins, transB=1)
@@ -183,3 +185,44 @@ def import_get_item(fn, ctx: FnContext):
         ctx.out("Slice", [x], starts=starts, ends=ends, axes=axes, steps=steps)
         return
     ctx.out("Squeeze", [ctx.op("Slice", x, starts=starts, ends=ends, axes=axes, steps=steps)], axes=drop)
+
+
+@register("Separate")
+def import_separate(fn, ctx: FnContext):
+    """F.separate: one output per index along ``axis``, that axis dropped."""
+    shape, axis = ctx.shape(0), ctx.attr("axis") % len(ctx.shape(0))
+    n = shape[axis]
+    parts = ctx.b.node("Split", [ctx.x(0)], dict(axis=axis, split=[1] * n), name=f"{ctx.name}/split", outputs=n)
+    for k, p in enumerate(parts):
+        ctx.out("Squeeze", [p], index=k, axes=[axis])
+
+
+@register("Stack")
+def import_stack(fn, ctx: FnContext):
+    rank = len(ctx.shape(0)) + 1
+    axis = ctx.attr("axis") % rank
+    ups = [ctx.op("Unsqueeze", ctx.x(i), axes=[axis]) for i in range(ctx.n_inputs)]
+    ctx.out("Concat", ups, axis=axis)
+
+
+@register("Permutate")
+def import_permutate(fn, ctx: FnContext):
+    idx = np.asarray(ctx.attr("indices"), np.int64)
+    if ctx.attr("inv"):
+        idx = np.argsort(idx)
+    axis = ctx.attr("axis") % len(ctx.shape(0))
+    ctx.out("Gather", [ctx.x(0), ctx.weight("indices", idx, "int64")], axis=axis)
+
+
+@register("TransposeSequence")
+def import_transpose_sequence(fn, ctx: FnContext):
+    """A batch of sequences -> a sequence of batches (NStepLSTM's input); equal lengths only."""
+    shapes = [ctx.shape(i) for i in range(ctx.n_inputs)]
+    if len({s[0] for s in shapes}) != 1:
+        raise UnsupportedAttributeError("lengths", [s[0] for s in shapes], "sequences of equal length only")
+    ups = [ctx.op("Unsqueeze", ctx.x(i), axes=[1]) for i in range(ctx.n_inputs)]
+    steps = ctx.op("Concat", *ups, axis=1)  # (time, batch, ...)
+    t = shapes[0][0]
+    parts = ctx.b.node("Split", [steps], dict(axis=0, split=[1] * t), name=f"{ctx.name}/split", outputs=t)
+    for k, p in enumerate(parts):
+        ctx.out("Squeeze", [p], index=k, axes=[0])

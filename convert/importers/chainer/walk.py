@@ -29,7 +29,7 @@ class FnContext:
         self.name = name
 
     def x(self, i: int = 0) -> str:
-        return self.w.value(self.fn.inputs[i])
+        return self.w.value(self.fn.inputs[i], self.w.captured(self.fn, i))
 
     def shape(self, i: int = 0) -> tuple:
         return tuple(self.fn.inputs[i].shape)
@@ -39,7 +39,7 @@ class FnContext:
         node = self.fn.inputs[i]
         if node.creator_node is not None:
             raise UnsupportedAttributeError(f"input {i}", "computed", "must be a stored array")
-        return np.asarray(self.w.data(node), np.float32)
+        return np.asarray(self.w.data(node, self.w.captured(self.fn, i)), np.float32)
 
     @property
     def n_inputs(self) -> int:
@@ -72,8 +72,9 @@ class FnContext:
 
 
 class Walker:
-    def __init__(self, link, inputs: dict[str, Any], output, name: str):
+    def __init__(self, link, inputs: dict[str, Any], output, name: str, in_data: dict | None = None):
         self.b = GraphBuilder(name, "chainer")
+        self.in_data = in_data or {}  # id(function node) -> the input arrays it was called with
         self.values: dict[int, str] = {}
         self.names: dict[int, str] = {}  # id(array) -> link path
         for path, p in link.namedparams():
@@ -89,8 +90,14 @@ class Walker:
             self.values[id(var.node)] = v
         self.output = output
 
-    def data(self, node) -> np.ndarray:
+    def captured(self, fn, i: int):
+        arrays = self.in_data.get(id(fn))
+        return None if arrays is None or i >= len(arrays) else arrays[i]
+
+    def data(self, node, fallback=None) -> np.ndarray:
         arr = node.data
+        if arr is None:
+            arr = fallback
         if arr is None:
             var = node.get_variable_or_none()
             arr = None if var is None else var.array
@@ -98,12 +105,12 @@ class Walker:
             raise UnsupportedAttributeError("input", node.name or "array", "its data is not retained")
         return arr
 
-    def value(self, node) -> str:
+    def value(self, node, fallback=None) -> str:
         key = id(node)
         if key not in self.values:
             if node.creator_node is not None:
                 raise UnsupportedAttributeError("input", node.name, "produced by a function that was not converted")
-            arr = self.data(node)
+            arr = self.data(node, fallback)
             base = self.names.get(id(arr), "const")
             self.values[key] = self.b.weight(base, np.asarray(arr, np.float32 if arr.dtype.kind == "f" else arr.dtype))
         return self.values[key]

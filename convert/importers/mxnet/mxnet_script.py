@@ -21,6 +21,8 @@ def main(symbol, params, job_path):
     inputs = {name: np.load(path, allow_pickle=False) for name, path in job["inputs"].items()}
     sym = mx.sym.load(symbol)
     saved = mx.nd.load(params)
+    if isinstance(saved, list):  # a file without names: only an empty one is valid here
+        saved = {}
     args = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
     aux = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
     exe = sym.simple_bind(ctx=mx.cpu(), grad_req="null", **{k: v.shape for k, v in inputs.items()})
