@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_close
-from mxnet_env import run_target, tolerance
+from own_env import run_target, tolerance
 
 NETS = str(Path(__file__).with_name("chainer_nets.py"))
 ENV = "NNCONVERT_CHAINER_PYTHON"

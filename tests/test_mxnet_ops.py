@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_close
-from mxnet_env import build, run_target, tolerance
+from own_env import build, run_target, tolerance
 
 CASES = ["batchnorm_fix_gamma_axis", "conv_group_dilate", "crop_upsample", "deconv_adj", "embedding",
          "fc_flatten_softmaxoutput", "fc_softmax_family", "l2norm_modes", "leaky_family", "pool_avg_exclude_pad",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_close
-from mxnet_env import build, run_target, tolerance
+from own_env import build, run_target, tolerance
 
 LIGHT = ["alexnet", "arcface_resnet", "mobilenet0.25", "mobilenetv2_0.25", "resnet18_v1", "resnet18_v2", "vgg11_bn"]
 HEAVY = ["densenet121", "inception_v3", "squeezenet1.1"]  # need 224/299 inputs

@@ -1,4 +1,5 @@
-"""Where the MXNet interpreter for the tests is, and building models with it."""
+"""Frameworks that live in their own environment (MXNet, Chainer): finding the interpreter,
+building models there, and running converted graphs in each target."""
 from __future__ import annotations
 
 import os
