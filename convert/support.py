@@ -18,7 +18,8 @@ from .ir.optable import OPS
 from .registry import Registry
 
 IMPORTER_PACKAGES = {"torch": "convert.importers.torch", "keras": "convert.importers.keras",
-                     "caffe": "convert.importers.caffe", "onnx": "convert.importers.onnx"}
+                     "caffe": "convert.importers.caffe", "onnx": "convert.importers.onnx",
+                     "mxnet": "convert.importers.mxnet", "chainer": "convert.importers.chainer"}
 EXPORTER_PACKAGES = {"onnx": "convert.exporters.onnx", "torch": "convert.exporters.torch",
                      "keras": "convert.exporters.keras", "caffe": "convert.exporters.caffe",
                      "tflite": "convert.exporters.tflite"}

@@ -36,7 +36,7 @@ def reader_flags(f):
     for opt in reversed([
         click.option("--from", "from_fmt", metavar="FMT", help="Source format (default: from the file name)."),
         click.option("--weights", type=click.Path(exists=True, dir_okay=False),
-                     help="Weights file: a torch state_dict (weights_only load) or a .caffemodel."),
+                     help="Weights file: a torch state_dict (weights_only load), a .caffemodel or an MXNet .params."),
         click.option("--trust-pickle", "--trust-code", "trust_pickle", is_flag=True,
                      help="Let torch load the file as it is: a pickled torch module (.pt/.pth), or a .pt2 "
                           "archive through torch.export.load (pickled members, shape expressions, guard "

@@ -1,0 +1,228 @@
+"""Handlers per Chainer FunctionNode class: convolution, linear, pooling, normalisation,
+activations, arithmetic, shape functions and the LSTM cell. Pure numpy + IR: these run in
+Chainer's interpreter during the walk."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import UnsupportedAttributeError
+from .registry import register
+from .walk import FnContext
+
+
+def _pair(v) -> list[int]:
+    return [int(v), int(v)] if np.isscalar(v) else [int(a) for a in v]
+
+
+@register("Convolution2DFunction")
+def import_convolution_2d(fn, ctx: FnContext):
+    if ctx.attr("cover_all"):
+        raise UnsupportedAttributeError("cover_all", True, "convolution over a partial last window")
+    w = ctx.array(1)
+    ins = [ctx.x(0), ctx.weight("W", w)] + ([ctx.weight("b", ctx.array(2))] if ctx.n_inputs > 2 else [])
+    ph, pw = ctx.attr("ph"), ctx.attr("pw")
+    ctx.out("Conv", ins, kernel_shape=list(w.shape[2:]), strides=[ctx.attr("sy"), ctx.attr("sx")],
+            dilations=[ctx.attr("dy", 1), ctx.attr("dx", 1)], pads=[ph, pw, ph, pw], group=ctx.attr("groups", 1))
+
+
+@register("LinearFunction")
+def import_linear(fn, ctx: FnContext):
+    # W may be computed from stored arrays (NStepLSTM concatenates its gate weights):
+    # constant folding turns such a subgraph back into one weight
+    ins = [ctx.x(i) for i in range(ctx.n_inputs)]
+    if len(ctx.shape(0)) != 2:
+        raise UnsupportedAttributeError("input rank", len(ctx.shape(0)), "linear takes (batch, features)")
+    ctx.out("Gemm", ins, transB=1)
+
+
+def _pool_pads(ctx: FnContext, k, s, p) -> list[int]:
+    """Begin pads, then end pads extended so ONNX's floor formula gives Chainer's size
+    (``cover_all`` rounds up)."""
+    out = ctx.out_shape()[2:]
+    end = [max((o - 1) * si + ki - i - pi, 0) for i, ki, si, pi, o in zip(ctx.shape(0)[2:], k, s, p, out)]
+    return p + end
+
+
+@register("MaxPoolingND", "MaxPooling2D")
+def import_max_pooling(fn, ctx: FnContext):
+    if len(ctx.shape(0)) != 4:
+        raise UnsupportedAttributeError("input rank", len(ctx.shape(0)), "2-D pooling")
+    k = _pair(ctx.attr("ksize", (ctx.attr("kh"), ctx.attr("kw"))))
+    s = _pair(ctx.attr("stride", (ctx.attr("sy"), ctx.attr("sx"))))
+    p = _pair(ctx.attr("pad", (ctx.attr("ph"), ctx.attr("pw"))))
+    ctx.out("MaxPool", [ctx.x(0)], kernel_shape=k, strides=s, pads=_pool_pads(ctx, k, s, p))
+
+
+@register("AveragePooling2D")
+def import_average_pooling(fn, ctx: FnContext):
+    if ctx.attr("cover_all"):
+        raise UnsupportedAttributeError("cover_all", True, "average over a partial last window")
+    k, s, p = [ctx.attr("kh"), ctx.attr("kw")], [ctx.attr("sy"), ctx.attr("sx")], [ctx.attr("ph"), ctx.attr("pw")]
+    # Chainer pads with zeros and always divides by the kernel area
+    ctx.out("AveragePool", [ctx.x(0)], kernel_shape=k, strides=s, pads=p + p, count_include_pad=1)
+
+
+@register("FixedBatchNormalization")
+def import_fixed_batch_norm(fn, ctx: FnContext):
+    axis = ctx.attr("axis")
+    rank = len(ctx.shape(0))
+    if axis is not None and tuple(a % rank for a in axis) != (0, *range(2, rank)):
+        raise UnsupportedAttributeError("axis", axis, "statistics per channel (axis 1)")
+    ws = [ctx.weight(k, ctx.array(i)) for i, k in ((1, "gamma"), (2, "beta"), (3, "mean"), (4, "var"))]
+    ctx.out("BatchNormalization", [ctx.x(0), *ws], epsilon=float(ctx.attr("eps")))
+
+
+@register("LocalResponseNormalization")
+def import_lrn(fn, ctx: FnContext):
+    n = int(ctx.attr("n"))
+    # Chainer: x / (k + alpha * sum of squares)^beta; ONNX divides alpha by the size
+    ctx.out("LRN", [ctx.x(0)], size=n, alpha=float(ctx.attr("alpha")) * n, beta=float(ctx.attr("beta")),
+            bias=float(ctx.attr("k")))
+
+
+@register("ReLU")
+def import_relu(fn, ctx):
+    ctx.out("Relu", [ctx.x(0)])
+
+
+@register("Sigmoid")
+def import_sigmoid(fn, ctx):
+    ctx.out("Sigmoid", [ctx.x(0)])
+
+
+@register("Tanh")
+def import_tanh(fn, ctx):
+    ctx.out("Tanh", [ctx.x(0)])
+
+
+@register("LeakyReLU")
+def import_leaky_relu(fn, ctx):
+    ctx.out("LeakyRelu", [ctx.x(0)], alpha=float(ctx.attr("slope")))
+
+
+@register("Softmax")
+def import_softmax(fn, ctx):
+    ctx.out("Softmax", [ctx.x(0)], axis=int(ctx.attr("axis", 1)))
+
+
+@register("Add")
+def import_add(fn, ctx):
+    ctx.out("Add", [ctx.x(0), ctx.x(1)])
+
+
+@register("Sub")
+def import_sub(fn, ctx):
+    ctx.out("Sub", [ctx.x(0), ctx.x(1)])
+
+
+@register("Mul")
+def import_mul(fn, ctx):
+    ctx.out("Mul", [ctx.x(0), ctx.x(1)])
+
+
+@register("AddConstant")
+def import_add_constant(fn, ctx):
+    ctx.out("Add", [ctx.x(0), ctx.weight("value", np.float32(ctx.attr("value")))])
+
+
+@register("MulConstant")
+def import_mul_constant(fn, ctx):
+    ctx.out("Mul", [ctx.x(0), ctx.weight("value", np.float32(ctx.attr("value")))])
+
+
+@register("Concat")
+def import_concat(fn, ctx):
+    ctx.out("Concat", [ctx.x(i) for i in range(ctx.n_inputs)], axis=int(ctx.attr("axis")) % len(ctx.shape(0)))
+
+
+@register("Reshape")
+def import_reshape(fn, ctx):
+    ctx.out("Reshape", [ctx.x(0)], shape=list(ctx.out_shape()))
+
+
+@register("Transpose")
+def import_transpose(fn, ctx):
+    axes = ctx.attr("axes") or tuple(range(len(ctx.shape(0))))[::-1]
+    ctx.out("Transpose", [ctx.x(0)], perm=[int(a) for a in axes])
+
+
+@register("LSTM")
+def import_lstm_cell(fn, ctx: FnContext):
+    """chainer.functions.lstm: inputs c_prev (B, H) and x (B, 4H) whose gates are
+    interleaved per unit, x.reshape(B, H, 4) = (a, i, f, o); outputs c and h."""
+    b, h = ctx.shape(0)
+    gates = ctx.op("Reshape", ctx.x(1), shape=[b, h, 4])
+    parts = ctx.b.node("Split", [gates], dict(axis=2, split=[1, 1, 1, 1]), name=f"{ctx.name}/gates", outputs=4)
+    a, i, f, o = (ctx.op("Squeeze", p, axes=[2]) for p in parts)
+    a = ctx.op("Tanh", a)
+    i, f, o = (ctx.op("Sigmoid", g) for g in (i, f, o))
+    c = ctx.out("Add", [ctx.op("Mul", a, i), ctx.op("Mul", f, ctx.x(0))], index=0)
+    ctx.out("Mul", [o, ctx.op("Tanh", c)], index=1)
+
+
+@register("GetItem")
+def import_get_item(fn, ctx: FnContext):
+    """x[...] with ints and slices (x[:, t] in recurrent loops)."""
+    slices = ctx.attr("slices")
+    slices = slices if isinstance(slices, tuple) else (slices,)
+    shape = ctx.shape(0)
+    starts, ends, axes, steps, drop = [], [], [], [], []
+    for axis, s in enumerate(slices):
+        if isinstance(s, (int, np.integer)):
+            k = int(s) % shape[axis]
+            starts.append(k), ends.append(k + 1), axes.append(axis), steps.append(1), drop.append(axis)
+        elif isinstance(s, slice):
+            if s == slice(None):
+                continue
+            a, b, st = s.indices(shape[axis])
+            if st <= 0:
+                raise UnsupportedAttributeError("slices", repr(s), "negative steps")
+            starts.append(a), ends.append(b), axes.append(axis), steps.append(st)
+        else:
+            raise UnsupportedAttributeError("slices", repr(s), "ints and slices only")
+    x = ctx.x(0)
+    if not drop:
+        ctx.out("Slice", [x], starts=starts, ends=ends, axes=axes, steps=steps)
+        return
+    ctx.out("Squeeze", [ctx.op("Slice", x, starts=starts, ends=ends, axes=axes, steps=steps)], axes=drop)
+
+
+@register("Separate")
+def import_separate(fn, ctx: FnContext):
+    """F.separate: one output per index along ``axis``, that axis dropped."""
+    shape, axis = ctx.shape(0), ctx.attr("axis") % len(ctx.shape(0))
+    n = shape[axis]
+    parts = ctx.b.node("Split", [ctx.x(0)], dict(axis=axis, split=[1] * n), name=f"{ctx.name}/split", outputs=n)
+    for k, p in enumerate(parts):
+        ctx.out("Squeeze", [p], index=k, axes=[axis])
+
+
+@register("Stack")
+def import_stack(fn, ctx: FnContext):
+    rank = len(ctx.shape(0)) + 1
+    axis = ctx.attr("axis") % rank
+    ups = [ctx.op("Unsqueeze", ctx.x(i), axes=[axis]) for i in range(ctx.n_inputs)]
+    ctx.out("Concat", ups, axis=axis)
+
+
+@register("Permutate")
+def import_permutate(fn, ctx: FnContext):
+    idx = np.asarray(ctx.attr("indices"), np.int64)
+    if ctx.attr("inv"):
+        idx = np.argsort(idx)
+    axis = ctx.attr("axis") % len(ctx.shape(0))
+    ctx.out("Gather", [ctx.x(0), ctx.weight("indices", idx, "int64")], axis=axis)
+
+
+@register("TransposeSequence")
+def import_transpose_sequence(fn, ctx: FnContext):
+    """A batch of sequences -> a sequence of batches (NStepLSTM's input); equal lengths only."""
+    shapes = [ctx.shape(i) for i in range(ctx.n_inputs)]
+    if len({s[0] for s in shapes}) != 1:
+        raise UnsupportedAttributeError("lengths", [s[0] for s in shapes], "sequences of equal length only")
+    ups = [ctx.op("Unsqueeze", ctx.x(i), axes=[1]) for i in range(ctx.n_inputs)]
+    steps = ctx.op("Concat", *ups, axis=1)  # (time, batch, ...)
+    t = shapes[0][0]
+    parts = ctx.b.node("Split", [steps], dict(axis=0, split=[1] * t), name=f"{ctx.name}/split", outputs=t)
+    for k, p in enumerate(parts):
+        ctx.out("Squeeze", [p], index=k, axes=[0])

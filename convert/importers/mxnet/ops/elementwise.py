@@ -1,0 +1,166 @@
+"""Binary operators (elemwise_*, broadcast_*, legacy _Plus...), scalar forms, add_n and
+unary math."""
+from __future__ import annotations
+
+import numpy as np
+
+from ....errors import UnsupportedAttributeError
+from ..context import NodeContext
+from ..registry import register
+
+_BINARY = {
+    "Add": ("elemwise_add", "broadcast_add", "broadcast_plus", "_plus", "_Plus", "_add"),
+    "Sub": ("elemwise_sub", "broadcast_sub", "broadcast_minus", "_minus", "_Minus", "_sub"),
+    "Mul": ("elemwise_mul", "broadcast_mul", "_mul", "_Mul"),
+    "Div": ("elemwise_div", "broadcast_div", "_div", "_Div"),
+    "Max": ("broadcast_maximum", "_maximum", "_Maximum"),
+    "Min": ("broadcast_minimum", "_minimum", "_Minimum"),
+    "Pow": ("broadcast_power", "_power", "_Power"),
+}
+# scalar op -> (IR op, scalar first?)
+_SCALAR = {
+    "_plus_scalar": ("Add", False), "_PlusScalar": ("Add", False),
+    "_minus_scalar": ("Sub", False), "_MinusScalar": ("Sub", False),
+    "_rminus_scalar": ("Sub", True), "_RMinusScalar": ("Sub", True),
+    "_mul_scalar": ("Mul", False), "_MulScalar": ("Mul", False),
+    "_div_scalar": ("Div", False), "_DivScalar": ("Div", False),
+    "_rdiv_scalar": ("Div", True), "_RDivScalar": ("Div", True),
+    "_maximum_scalar": ("Max", False), "_MaximumScalar": ("Max", False),
+    "_minimum_scalar": ("Min", False), "_MinimumScalar": ("Min", False),
+    "_power_scalar": ("Pow", False), "_PowerScalar": ("Pow", False),
+    "_rpower_scalar": ("Pow", True),
+}
+
+
+def broadcast_shape(a: tuple, b: tuple) -> tuple:
+    rank = max(len(a), len(b))
+    a, b = (1,) * (rank - len(a)) + tuple(a), (1,) * (rank - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise UnsupportedAttributeError("shapes", (a, b), "do not broadcast")
+    return tuple(out)
+
+
+def _arith(node, ctx: NodeContext, op: str) -> None:
+    """One binary IR op for every MXNet spelling: two tensors, or a tensor and the
+    ``scalar`` attribute (on the left for the _r*_scalar forms)."""
+    if node.op in _SCALAR:
+        c = ctx.weight("scalar", np.float32(ctx.float("scalar")))
+        ins = [c, ctx.x(0)] if _SCALAR[node.op][1] else [ctx.x(0), c]
+        ctx.out(op, ins, ctx.shape(0))
+    else:
+        ctx.out(op, [ctx.x(0), ctx.x(1)], broadcast_shape(ctx.shape(0), ctx.shape(1)))
+
+
+def _spellings(op: str) -> tuple[str, ...]:
+    return _BINARY[op] + tuple(k for k, (o, _) in _SCALAR.items() if o == op)
+
+
+@register(*_spellings("Add"))
+def import_add(node, ctx):
+    _arith(node, ctx, "Add")
+
+
+@register(*_spellings("Sub"))
+def import_sub(node, ctx):
+    _arith(node, ctx, "Sub")
+
+
+@register(*_spellings("Mul"))
+def import_mul(node, ctx):
+    _arith(node, ctx, "Mul")
+
+
+@register(*_spellings("Div"))
+def import_div(node, ctx):
+    _arith(node, ctx, "Div")
+
+
+@register(*_spellings("Max"))
+def import_maximum(node, ctx):
+    _arith(node, ctx, "Max")
+
+
+@register(*_spellings("Min"))
+def import_minimum(node, ctx):
+    _arith(node, ctx, "Min")
+
+
+@register(*_spellings("Pow"))
+def import_power(node, ctx):
+    _arith(node, ctx, "Pow")
+
+
+# unary math: MXNet name -> IR op (the handler names each op so the support matrix sees it)
+@register("relu")
+def import_relu(node, ctx):
+    ctx.same("Relu")
+
+
+@register("sigmoid")
+def import_sigmoid(node, ctx):
+    ctx.same("Sigmoid")
+
+
+@register("tanh")
+def import_tanh(node, ctx):
+    ctx.same("Tanh")
+
+
+@register("exp")
+def import_exp(node, ctx):
+    ctx.same("Exp")
+
+
+@register("log")
+def import_log(node, ctx):
+    ctx.same("Log")
+
+
+@register("sqrt")
+def import_sqrt(node, ctx):
+    ctx.same("Sqrt")
+
+
+@register("abs")
+def import_abs(node, ctx):
+    ctx.same("Abs")
+
+
+@register("negative")
+def import_negative(node, ctx):
+    ctx.same("Neg")
+
+
+@register("reciprocal")
+def import_reciprocal(node, ctx):
+    ctx.same("Reciprocal")
+
+
+@register("erf")
+def import_erf(node, ctx):
+    ctx.same("Erf")
+
+
+@register("_copy", "identity", "BlockGrad", "stop_gradient")
+def import_identity(node, ctx):
+    ctx.same("Identity")
+
+
+@register("square")
+def import_square(node, ctx: NodeContext):
+    ctx.out("Mul", [ctx.x(0), ctx.x(0)], ctx.shape(0))
+
+
+@register("add_n", "ElementWiseSum", "_sum")
+def import_add_n(node, ctx: NodeContext):
+    shapes = [ctx.shape(i) for i in range(ctx.n_inputs)]
+    out = shapes[0]
+    for s in shapes[1:]:
+        out = broadcast_shape(out, s)
+    ctx.out("Sum", [ctx.x(i) for i in range(ctx.n_inputs)], out)

@@ -1,0 +1,5 @@
+"""The MXNet operator registry: ``@register("Convolution") def import_convolution(node, ctx)``."""
+from ...registry import Registry
+
+MXNET_OPS: Registry = Registry("mxnet importer")
+register = MXNET_OPS.register
