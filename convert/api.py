@@ -30,6 +30,12 @@ class ConvertResult:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:  # short: the graph's weights are not for printing
+        verdict = "" if self.report is None else f", verification {'PASS' if self.report.ok else 'FAIL'}"
+        return (f"<ConvertResult {self.source_format} -> {self.target_format}: "
+                f"{', '.join(str(f) for f in self.files)} ({len(self.graph.nodes)} nodes{verdict}, "
+                f"{self.seconds:.2f} s)>")
+
 
 def load_model(path: str, fmt: str | None = None, **options) -> LoadedModel:
     """Import a model file into the IR (``options`` are the reader's: weights=,

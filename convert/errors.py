@@ -10,10 +10,32 @@ EXIT_USAGE = 2
 EXIT_UNSUPPORTED = 3
 
 
+ERROR_TEXT_LIMIT = 400  # characters of a quoted framework message in a one-line error
+
+
+def shorten(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
+    """``text`` on one line, cut at a word boundary when longer than ``limit``."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit)
+    from .flags import on_cli
+
+    more = " (full text with --debug)" if on_cli() else " (full text in the error's .full)"
+    return flat[:cut if cut > limit // 2 else limit].rstrip(" ,;:") + " ..." + more
+
+
+def full_text(e: BaseException) -> str:
+    """The unshortened message of an error (what --debug prints)."""
+    return getattr(e, "full", None) or str(e)
+
+
 class NNConvertError(Exception):
-    """Base of every error nnconvert raises on purpose."""
+    """Base of every error nnconvert raises on purpose. ``full``, when set, is the
+    message before a quoted detail was shortened."""
 
     exit_code = EXIT_UNSUPPORTED
+    full: str | None = None
 
 
 class UsageError(NNConvertError):
@@ -98,4 +120,6 @@ class CannotVerifyError(NNConvertError):
 
 class OutputExistsError(UsageError):
     def __init__(self, path: str):
-        super().__init__(f"{path} exists; pass --force to overwrite it")
+        from .flags import flag
+
+        super().__init__(f"{path} exists; pass {flag('force')} to overwrite it")

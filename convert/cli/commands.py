@@ -6,17 +6,19 @@ from pathlib import Path
 import click
 
 from ..errors import EXIT_MISMATCH, EXIT_UNSUPPORTED
+from ..flags import SHAPE_SYNTAX
 from .main import EPILOG_CONVERT, main
 from .options import parse_inputs, parse_shapes
+from .ui import echo, on_terminal, stream
 
 
 def _step(msg: str) -> None:
-    click.secho(f"» {msg}", err=True, dim=True)
+    echo(f"» {msg}", err=True, dim=True)
 
 
 def _warn(warnings) -> None:
     for w in warnings:
-        click.secho(f"warning: {w}", fg="yellow", err=True)
+        echo(f"warning: {w}", err=True, fg="yellow")
 
 
 def _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape) -> dict:
@@ -44,8 +46,9 @@ def reader_flags(f):
                      help="Keras sources: keep the channels-last interface (default) or expose NCHW."),
         click.option("--allow-missing-weights", is_flag=True,
                      help="Caffe prototxt without weights: convert with zero-filled weights (warns)."),
-        click.option("--input-shape", multiple=True, metavar="NAME:D0,D1,...",
-                     help="Input shape; a name or -1 marks a dynamic dimension. Repeatable."),
+        click.option("--input-shape", multiple=True, metavar=SHAPE_SYNTAX,
+                     help="Input shape; a number is a static size, a name (batch) or -1 a dynamic one. "
+                          "Repeatable."),
     ]):
         f = opt(f)
     return f
@@ -98,10 +101,10 @@ def _progress(total_hint: str = "verifying"):
 
     def cb(done: int, total: int) -> None:
         # A bar only on a terminal: in logs and pipelines it would be noise.
-        if total <= 1 or not click.get_text_stream("stderr").isatty():
+        if total <= 1 or not on_terminal():
             return
         if bar["b"] is None:
-            bar["b"] = click.progressbar(length=total, label=total_hint, file=click.get_text_stream("stderr"))
+            bar["b"] = click.progressbar(length=total, label=total_hint, file=stream(err=True))
             bar["b"].__enter__()
         bar["b"].update(1)
         if done == total:
@@ -155,15 +158,15 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
     _warn(res.warnings)
     for name, changes in res.passes:
         if changes:
-            click.echo(f"pass {name}: {len(changes)} change(s)", err=True)
+            echo(f"pass {name}: {len(changes)} change(s)", err=True)
             if ctx.obj.get("verbose"):  # -v: what each pass did
                 for change in changes:
-                    click.echo(f"  pass {name}: {change}", err=True)
+                    echo(f"  pass {name}: {change}", err=True)
     if res.report is not None:
-        click.echo(res.report.table())
+        echo(res.report.table())
         _write_reports(res.report, report_json, report_md)
     files = ", ".join(str(f) for f in res.files)
-    click.secho(f"wrote {files} ({res.source_format} -> {res.target_format}, {res.seconds:.2f} s)", fg="green", err=True)
+    echo(f"wrote {files} ({res.source_format} -> {res.target_format}, {res.seconds:.2f} s)", fg="green", err=True)
 
 
 @main.command()
@@ -195,7 +198,7 @@ def verify(source, target, to_fmt, from_fmt, weights, trust_pickle, io_layout, a
                         inputs=parse_inputs(input_files, inputs_npz), reference=reference, rtol=rtol, atol=atol,
                         device=device, progress=_progress(), per_layer=per_layer,
                         artifacts=_artifacts_dir(artifacts, report_json, report_md) if per_layer else None)
-    click.echo(report.table())
+    echo(report.table())
     _write_reports(report, report_json, report_md)
     if not report.ok:
         raise SystemExit(EXIT_MISMATCH)
@@ -217,7 +220,7 @@ def inspect(model, from_fmt, weights, trust_pickle, io_layout, allow_missing_wei
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
     loaded = load_model(model, from_fmt, **ropts)
     _warn(loaded.warnings)
-    click.echo(table(loaded.graph))
+    echo(table(loaded.graph))
 
 
 @main.command()
@@ -247,9 +250,9 @@ def check(model, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allo
         _warn(loaded.warnings)
         preflight(loaded.graph, fmt, not no_optimize, disable_pass, **({"opset": opset} if opset else {}))
     except UnsupportedError as e:
-        click.echo(_gap_report(model, fmt.name, e))
+        echo(_gap_report(model, fmt.name, e))
         raise SystemExit(EXIT_UNSUPPORTED)
-    click.echo(f"ok: all {len(loaded.graph.nodes)} nodes of {model} convert to {fmt.name}")
+    echo(f"ok: all {len(loaded.graph.nodes)} nodes of {model} convert to {fmt.name}")
 
 
 def _gap_report(model: str, target: str, err) -> str:
@@ -272,7 +275,7 @@ def formats():
     """List the formats nnconvert reads and writes."""
     from ..support import formats_table
 
-    click.echo(formats_table())
+    echo(formats_table())
 
 
 @main.command()
@@ -281,4 +284,4 @@ def ops(markdown):
     """List every IR op, which importers produce it and which exporters accept it."""
     from ..support import ops_table
 
-    click.echo(ops_table(markdown=markdown))
+    echo(ops_table(markdown=markdown))

@@ -41,10 +41,19 @@ def load(path: str, *, weights: str | None = None, allow_missing_weights: bool =
     if weights is None and Path(p).suffix.lower() == ".caffemodel":
         prototxt, caffemodel = None, p
     else:
-        prototxt, caffemodel = p, (str(weights) if weights is not None else None)
+        prototxt, caffemodel = p, (str(weights) if weights is not None else _beside(p, allow_missing_weights))
     graph, warnings = _convert(prototxt, caffemodel, allow_missing_weights)
+    if caffemodel is not None and weights is None and prototxt is not None:
+        warnings.insert(0, f"weights read from {caffemodel} (the .caffemodel beside {Path(p).name})")
     return LoadedModel(graph=graph, format="caffe", path=p, run=None, framework_version=FRAMEWORK_VERSION,
                        warnings=warnings)
+
+
+def _beside(prototxt: str, allow_missing_weights: bool) -> str | None:
+    """The weights of ``deploy.prototxt`` when none are given: ``deploy.caffemodel`` beside it
+    (unless zero-filled weights were asked for)."""
+    found = Path(prototxt).with_suffix(".caffemodel")
+    return str(found) if not allow_missing_weights and found.is_file() else None
 
 
 __all__ = ["from_caffe", "load", "FRAMEWORK_VERSION"]

@@ -32,8 +32,12 @@ def read_net(prototxt: str | None, caffemodel: str | None, allow_missing_weights
         topo = weights
     blobs = weights.blobs if weights is not None else None
     if blobs is None and not allow_missing_weights:
-        raise ModelLoadError(prototxt or "", "no caffemodel given: pass weights, or allow missing weights "
-                                             "(zero-filled) explicitly")
+        from ...flags import flag
+
+        stem = Path(prototxt or "net.prototxt").with_suffix(".caffemodel").name
+        raise ModelLoadError(prototxt or "", f"no caffemodel given and no {stem} beside it; pass "
+                                             f"{flag('weights', 'FILE.caffemodel')}, or "
+                                             f"{flag('allow_missing_weights')} to convert with zero-filled weights")
     return topo, blobs
 
 
