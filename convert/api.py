@@ -133,6 +133,32 @@ def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(
     return graph, changes
 
 
+def check_model(source: str, fmt: Format, from_fmt: str | None = None, reader_options: dict | None = None,
+                optimize: bool = True, disable_passes=(), writer_options: dict | None = None
+                ) -> tuple[list[tuple[str, list]], LoadedModel | None]:
+    """The pre-flight check: ([(stage, unsupported items)], loaded model or None). Where the
+    importer can bridge what it cannot read (Keras), the exporter is checked on the rest,
+    so both lists come at once; otherwise importer gaps alone are listed."""
+    ropts = reader_options or {}
+    try:
+        loaded = load_model(source, from_fmt, bridge=True, **ropts)
+    except UnsupportedError as e:  # an importer that cannot bridge lists its own gaps
+        return [(e.where, e.items)], None
+    except NNConvertError:  # bridging went wrong: the strict import's error is the one to show
+        try:
+            loaded = load_model(source, from_fmt, **ropts)
+        except UnsupportedError as e:
+            return [(e.where, e.items)], None
+    sections = []
+    if loaded.gaps:
+        sections.append((f"{loaded.format} import", list(loaded.gaps)))
+    try:
+        preflight(loaded.graph, fmt, optimize, disable_passes, **(writer_options or {}))
+    except UnsupportedError as e:
+        sections.append((e.where, e.items))
+    return sections, loaded
+
+
 def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: bool = False, optimize: bool = True,
            disable_passes=(), **options) -> list[Path]:
     """Write ``graph`` to ``path`` atomically (nothing is left behind on failure)."""
@@ -211,6 +237,8 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
     from .verify.report import VerifyReport, environment
 
     run_target = _target_runner(target_fmt, Path(target_path), device, loaded.graph)
+    check_interface(loaded.graph, getattr(run_target, "input_shapes", None), str(target_label or target_path),
+                    inputs)
     report = VerifyReport(source=source_label or (loaded.path or loaded.format),
                           target=target_label or str(target_path), device=device,
                           providers=list(getattr(run_target, "providers", [target_fmt.name])),
@@ -236,6 +264,47 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
         run_per_layer(report, loaded, target_fmt.name, target_path, layer_inputs, reference=ref, rtol=rtol,
                       atol=atol, device=device, out_dir=artifacts, run_target=run_target)
     return report
+
+
+def check_interface(graph: Graph, target_shapes: list | None, target: str, inputs: dict | None = None) -> None:
+    """Usage errors a framework would report cryptically: input arrays under names the
+    model does not have, and a target converted with the other --io-layout."""
+    names = [v.name for v in graph.inputs]
+    if inputs:
+        unknown, missing = sorted(set(inputs) - set(names)), [n for n in names if n not in inputs]
+        if unknown or missing:
+            raise UsageError(f"the model's inputs are {names}; " + "; ".join(
+                part for part in (f"no input is named {unknown}" if unknown else "",
+                                  f"no array given for {missing}" if missing else "") if part))
+    for v, t in zip(graph.inputs, target_shapes or []):
+        moved = _moved_channels(list(v.shape or ()), list(t))
+        if moved:
+            from .flags import flag
+
+            raise UsageError(f"{target} takes input {v.name!r} {moved} as {_dims(t)}, the source gives {_dims(v.shape)}: "
+                             f"they were converted with different layouts; verify with "
+                             f"{flag('io_layout', 'nchw' if moved == 'channels-first' else 'nhwc')}, the layout "
+                             "the target was converted with")
+
+
+def _dims(shape) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _moved_channels(src: list, tgt: list) -> str:
+    """'channels-first'/'channels-last' when ``tgt`` is ``src`` with the channel axis
+    moved (static sizes compared), '' when they agree or differ otherwise."""
+    def fits(a: list, b: list) -> bool:
+        return len(a) == len(b) and all(x == y for x, y in zip(a, b)
+                                        if isinstance(x, int) and isinstance(y, int) and x > 0 and y > 0)
+
+    if len(src) < 3 or fits(src, tgt):
+        return ""
+    if fits([src[0], src[-1], *src[1:-1]], tgt):
+        return "channels-first"
+    if fits([src[0], *src[2:], src[1]], tgt):
+        return "channels-last"
+    return ""
 
 
 def verify(source: str, target: str, *, from_fmt: str | None = None, to_fmt: str | None = None,

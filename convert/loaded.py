@@ -30,6 +30,8 @@ class LoadedModel:
     reference: Arrays | None = None
     framework_version: str = ""
     warnings: list[str] = field(default_factory=list)
+    # Pre-flight only (``bridge=True``): unsupported layers the importer passed over.
+    gaps: list = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"<LoadedModel {self.format} {self.path or ''}: {self.graph!r}>"

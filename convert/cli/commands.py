@@ -234,39 +234,44 @@ def check(model, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allo
           no_optimize, disable_pass):
     """Pre-flight: list every layer or attribute that cannot be converted (exit 0 or 3).
 
+    Importer and exporter gaps are listed together: layers the importer cannot read are
+    passed over (taken to keep their input's shape) so the exporter is checked on the rest.
+
     \b
     Example:
       nnconvert check model.keras --to caffe
     """
-    from ..api import load_model, preflight
+    from ..api import check_model
     from ..formats import FORMATS, detect
-
-    from ..errors import UnsupportedError
 
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
     fmt = FORMATS.get(to_fmt) or detect("x." + to_fmt, None, reading=False)
-    try:
-        loaded = load_model(model, from_fmt, **ropts)
+    sections, loaded = check_model(model, fmt, from_fmt, ropts, not no_optimize, disable_pass,
+                                   {"opset": opset} if opset else {})
+    if loaded is not None:
         _warn(loaded.warnings)
-        preflight(loaded.graph, fmt, not no_optimize, disable_pass, **({"opset": opset} if opset else {}))
-    except UnsupportedError as e:
-        echo(_gap_report(model, fmt.name, e))
+    if sections:
+        echo(_gap_report(model, fmt.name, sections))
         raise SystemExit(EXIT_UNSUPPORTED)
     echo(f"ok: all {len(loaded.graph.nodes)} nodes of {model} convert to {fmt.name}")
 
 
-def _gap_report(model: str, target: str, err) -> str:
-    """Every unsupported item, grouped by layer type: count, node names, hint."""
-    groups: dict[str, list] = {}
-    for item in err.items:
-        groups.setdefault(item.layer_type, []).append(item)
-    lines = [f"{model}: {len(err.items)} unsupported item(s) in {err.where} (target {target}):"]
-    for layer_type in sorted(groups):
-        items = groups[layer_type]
-        lines.append(f"  {layer_type} x{len(items)}")
-        for i in items:
-            what = f": {i.attribute}={i.value!r}" if i.attribute is not None else ""
-            lines.append(f"    - {i.layer}{what}" + (f" -- {i.hint}" if i.hint else ""))
+def _gap_report(model: str, target: str, sections: list) -> str:
+    """Every unsupported item, per stage (import, export), grouped by layer type: count,
+    node names, hint."""
+    total = sum(len(items) for _, items in sections)
+    lines = [f"{model}: {total} unsupported item(s) in {' and '.join(w for w, _ in sections)} (target {target}):"]
+    for where, items in sections:
+        if len(sections) > 1:
+            lines.append(f"  {where}:")
+        groups: dict[str, list] = {}
+        for item in items:
+            groups.setdefault(item.layer_type, []).append(item)
+        for layer_type in sorted(groups):
+            lines.append(f"  {layer_type} x{len(groups[layer_type])}")
+            for i in groups[layer_type]:
+                what = f": {i.attribute}={i.value!r}" if i.attribute is not None else ""
+                lines.append(f"    - {i.layer}{what}" + (f" -- {i.hint}" if i.hint else ""))
     return "\n".join(lines)
 
 
