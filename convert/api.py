@@ -104,6 +104,19 @@ def _accepted(fn, options: dict) -> dict:
     return {k: v for k, v in options.items() if k in params}
 
 
+# Passes that fold layers away: right for inference, wrong for a model to fine-tune
+# (BatchNorm and Dropout must stay layers). Skipped for torch-source unless asked otherwise.
+TRAINING_SKIPS = ("remove-identity", "fold-batchnorm", "fold-affine")
+
+
+def for_target(fmt: Format, disable_passes=(), for_training: bool | None = None) -> tuple:
+    """The passes to skip for ``fmt``: ``for_training`` (default: only for torch-source,
+    editable code for fine-tuning) keeps BatchNorm and Dropout as layers."""
+    if for_training is None:
+        for_training = fmt.name == "torch-source"
+    return tuple(dict.fromkeys([*disable_passes, *(TRAINING_SKIPS if for_training else ())]))
+
+
 def prepare(graph: Graph, optimize: bool = True, disable_passes=()) -> tuple[Graph, list]:
     changes: list = []
     if not optimize:
@@ -160,9 +173,11 @@ def check_model(source: str, fmt: Format, from_fmt: str | None = None, reader_op
 
 
 def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: bool = False, optimize: bool = True,
-           disable_passes=(), **options) -> list[Path]:
-    """Write ``graph`` to ``path`` atomically (nothing is left behind on failure)."""
+           disable_passes=(), for_training: bool | None = None, **options) -> list[Path]:
+    """Write ``graph`` to ``path`` atomically (nothing is left behind on failure).
+    ``for_training`` keeps BatchNorm/Dropout as layers (default: for torch-source only)."""
     f = detect(str(path), fmt, reading=False)
+    disable_passes = for_target(f, disable_passes, for_training)
     graph, _ = preflight(graph, f, optimize, disable_passes, **options)
     with atomic_output(path, force) as tmp:
         resolve(f.writer)(graph, tmp, **{**writer_passes(optimize, disable_passes), **options})
@@ -173,7 +188,7 @@ def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: boo
 def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fmt: str | None = None,
                  reader_options: dict | None = None, writer_options: dict | None = None, force: bool = False,
                  optimize: bool = True, disable_passes=(), verify: bool = False, verify_options: dict | None = None,
-                 step: Callable[[str], None] | None = None) -> ConvertResult:
+                 step: Callable[[str], None] | None = None, for_training: bool | None = None) -> ConvertResult:
     """Import ``source``, optimise, export to ``target`` and optionally verify the written
     file in its own runtime against the source. On a verification mismatch nothing is
     written and VerificationError (exit 1) carries the report."""
@@ -182,6 +197,7 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     fin = detect(source, from_fmt, reading=True)
     fout = detect(target, to_fmt, reading=False)
     check_free([Path(target)], force)
+    disable_passes = for_target(fout, disable_passes, for_training)
     step(f"reading {fin.name} model")
     loaded = load_model(source, fin.name, **(reader_options or {}))
     wopts = writer_options or {}

@@ -126,12 +126,16 @@ def _progress(total_hint: str = "verifying"):
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--no-optimize", is_flag=True, help="Skip every graph optimisation pass.")
 @click.option("--disable-pass", multiple=True, metavar="NAME", help="Skip one optimisation pass. Repeatable.")
+@click.option("--for-training/--for-inference", "for_training", default=None,
+              help="Keep BatchNorm and Dropout as layers (skip fold-batchnorm, fold-affine, remove-identity) "
+                   "for fine-tuning, or fold them. Default: for training with --to torch-source, else for "
+                   "inference.")
 @click.option("--caffe-fork-layers", is_flag=True,
               help="Caffe target: allow layers that only Caffe forks have (SSD Permute, Normalize).")
 @click.pass_context
 def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights, trust_pickle, io_layout,
             allow_missing_weights, input_shape, verify, reference, samples, seed, rtol, atol, device, per_layer,
-            artifacts, report_json, report_md, force, no_optimize, disable_pass, caffe_fork_layers):
+            artifacts, report_json, report_md, force, no_optimize, disable_pass, for_training, caffe_fork_layers):
     """Convert SOURCE to OUTPUT (formats from the file names or --from/--to).
 
     Nothing is written when the model has unsupported layers (all are listed), when
@@ -151,7 +155,8 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
     try:
         res = convert_file(source, output, from_fmt=from_fmt, to_fmt=to_fmt, reader_options=ropts,
                            writer_options=wopts, force=force, optimize=not no_optimize, disable_passes=disable_pass,
-                           verify=verify or bool(reference) or per_layer, verify_options=vopts, step=_step)
+                           verify=verify or bool(reference) or per_layer, verify_options=vopts, step=_step,
+                           for_training=for_training)
     except Exception as e:
         _write_reports(getattr(e, "report", None), report_json, report_md)
         raise
