@@ -187,3 +187,18 @@ def test_long_error_is_cut_at_a_word_boundary_full_with_debug(work, tmp_path):
     full = " ".join(r.output.split())
     assert r.exit_code == 3 and (shown + " ") in full  # the cut fell between two words
     assert "size mismatch for 5.bias" in full and "size mismatch for 5.bias" not in line
+
+
+def test_other_keras_backends_are_refused_in_one_line(work, tmp_path):
+    import os
+    import subprocess
+
+    from conftest import REPO
+
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "cli.py", "convert", str(work / "m.nnir"), "-o", str(tmp_path / "m.keras")],
+                       capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert r.returncode == 2, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == [errors[0]] and "'torch' is not supported" in errors[0] and "KERAS_BACKEND=tensorflow" in errors[0]
+    assert "Traceback" not in r.stderr and not (tmp_path / "m.keras").exists()

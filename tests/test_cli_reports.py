@@ -106,3 +106,14 @@ def test_wrong_input_name_lists_the_model_inputs(tmp_path):
     r = invoke("verify", tmp_path / "m.nnir", tmp_path / "m.nnir", "--input", f"image={tmp_path / 'a.npy'}")
     assert r.exit_code == 2, r.output
     assert "the model's inputs are ['x']" in r.output and "'image'" in r.output and "KeyError" not in r.output
+
+
+def test_inspect_counts_parameters_as_keras_does(tmp_path):
+    keras.utils.set_random_seed(0)
+    x = keras.Input((5, 3), name="seq")
+    m = keras.Model(x, keras.layers.Dense(2, name="fc")(keras.layers.LSTM(4, name="lstm")(x)))
+    m.save(tmp_path / "lstm.keras")
+    r = invoke("inspect", tmp_path / "lstm.keras")
+    assert r.exit_code == 0, r.output
+    # Keras: one LSTM bias of 4*units; the IR keeps ONNX's input and recurrent halves (4 more each).
+    assert f"{m.count_params():,} parameters as keras counts them ({m.count_params() + 16:,} IR weight" in r.output

@@ -225,7 +225,7 @@ def inspect(model, from_fmt, weights, trust_pickle, io_layout, allow_missing_wei
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
     loaded = load_model(model, from_fmt, **ropts)
     _warn(loaded.warnings)
-    echo(table(loaded.graph))
+    echo(table(loaded.graph, loaded.source_params, loaded.format.split("-")[0].split(".")[0]))
 
 
 @main.command()

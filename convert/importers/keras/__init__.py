@@ -115,7 +115,15 @@ def load(path: str, *, io_layout: str = "nhwc", input_shapes: dict | None = None
     run, run_layers, version = make_runners(str(path), graph, walk, io_layout)
     fmt = "keras" if archive.container == "keras" else "keras-h5"
     return LoadedModel(graph, fmt, str(path), run, run_layers, None, version or archive.keras_version,
-                       gaps=walk.gaps)
+                       gaps=walk.gaps, source_params=_count(archive.weights, set()))
+
+
+def _count(node: LayerWeights, seen: set) -> int:
+    """Keras' count_params(): every stored array (non-trainable ones too), shared layers once."""
+    if id(node) in seen:
+        return 0
+    seen.add(id(node))
+    return int(sum(a.size for a in node.arrays)) + sum(_count(sub, seen) for sub in node.layers.values())
 
 
 def _live_archive(model) -> KerasArchive:

@@ -1,7 +1,6 @@
 """Run the original Keras model for verification (imports Keras lazily, on first run)."""
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -24,9 +23,9 @@ def make_runners(path: str, graph, walk, io_layout: str):
 
     def model():
         if "model" not in state:
-            os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-            import keras
+            from .backend import import_keras
 
+            keras = import_keras()
             state["model"] = keras.saving.load_model(path, safe_mode=True, compile=False)
         return state["model"]
 

@@ -233,7 +233,8 @@ def _loaded(graph, origin, module, fmt: str, path: str, fx_module=None, ep=None)
     run = make_runner(module, [v.name for v in graph.inputs], [v.name for v in graph.outputs])
     fx = fx_module if fx_module is not None else (ep.module() if ep is not None else None)
     run_layers = make_layer_runner(fx, [v.name for v in graph.inputs], origin) if fx is not None else None
-    return LoadedModel(graph, fmt, path, run=run, run_layers=run_layers, framework_version=_torch_version())
+    return LoadedModel(graph, fmt, path, run=run, run_layers=run_layers, framework_version=_torch_version(),
+                       source_params=sum(p.numel() for p in module.parameters()))
 
 
 def _tensors(inputs: dict, names: list[str]) -> list:
