@@ -4,8 +4,8 @@ a prototxt finding its caffemodel, a missing forward() argument as a usage error
 import re
 import shutil
 import sys
+from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -84,12 +84,8 @@ def test_missing_forward_argument_is_a_usage_error(work, tmp_path):
 def test_to_contradicting_the_extension_is_a_usage_error(work, tmp_path, to, name):
     r = invoke("convert", work / "m.nnir", "--to", to, "-o", tmp_path / name)
     assert r.exit_code == 2, r.output
-    assert to in r.output and Path_suffix(name) in r.output and ".nnconvert-" not in r.output
+    assert to in r.output and Path(name).suffix in r.output and ".nnconvert-" not in r.output
     assert list(tmp_path.iterdir()) == []
-
-
-def Path_suffix(name):
-    return name[name.rindex("."):]
 
 
 def test_py_output_is_torch_source(work, tmp_path):

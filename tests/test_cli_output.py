@@ -88,10 +88,12 @@ def test_torch_dump_is_not_shown_before_the_one_line_error(work, tmp_path):
     assert len(text.splitlines()) <= 4 and "error:" in r.stderr, text  # step line, error, its item
 
 
-def test_progress_bar_on_a_terminal_nothing_on_a_pipe(work):
-    args = ("verify", work / "m.nnir", work / "m.nnir", "--samples", "3")
+def test_progress_bar_on_a_terminal_nothing_on_a_pipe(work, tmp_path):
+    args = ("convert", work / "m.nnir", "-o", tmp_path / "m.onnx", "--force", "--verify", "--samples", "3")
     piped = nnconvert(*args)
-    assert piped.returncode == 0 and "verifying" not in piped.stderr and "\r" not in piped.stderr, piped.stderr
+    assert piped.returncode == 0, piped.stderr
+    assert "»" not in piped.stderr and "\r" not in piped.stderr and "%" not in piped.stderr, piped.stderr
+    assert "wrote " in piped.stderr and "PASS" in piped.stdout
     tty = nnconvert(*args, tty_stderr=True)
     assert tty.returncode == 0, tty.stderr
-    assert "verifying" in tty.stderr and "100%" in tty.stderr, tty.stderr
+    assert "» reading nnir model" in tty.stderr and "verifying" in tty.stderr and "100%" in tty.stderr, tty.stderr

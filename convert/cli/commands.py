@@ -13,7 +13,10 @@ from .ui import echo, on_terminal, stream
 
 
 def _step(msg: str) -> None:
-    echo(f"» {msg}", err=True, dim=True)
+    # Progress lines on a terminal (or with -v); a pipeline's log gets the result lines only.
+    ctx = click.get_current_context(silent=True)
+    if on_terminal() or (ctx is not None and (ctx.obj or {}).get("verbose")):
+        echo(f"» {msg}", err=True, dim=True)
 
 
 def _warn(warnings) -> None:
