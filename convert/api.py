@@ -153,6 +153,7 @@ def check_model(source: str, fmt: Format, from_fmt: str | None = None, reader_op
     importer can bridge what it cannot read (Keras), the exporter is checked on the rest,
     so both lists come at once; otherwise importer gaps alone are listed."""
     ropts = reader_options or {}
+    disable_passes = for_target(fmt, disable_passes)
     try:
         loaded = load_model(source, from_fmt, bridge=True, **ropts)
     except UnsupportedError as e:  # an importer that cannot bridge lists its own gaps

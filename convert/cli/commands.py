@@ -44,7 +44,8 @@ def reader_flags(f):
                      help="Weights file: a torch state_dict (weights_only load) or a .caffemodel."),
         click.option("--trust-pickle", is_flag=True,
                      help="Allow pickled Python objects: a pickled torch module (.pt/.pth) or pickled "
-                          "members of a .pt2 archive. Unpickling RUNS CODE from the file."),
+                          "members of a .pt2 archive. Unpickling RUNS CODE from the file. A pickled module's "
+                          "classes are looked up beside the file and in the working directory."),
         click.option("--io-layout", type=click.Choice(["nhwc", "nchw"]),
                      help="Keras sources: keep the channels-last interface (default) or expose NCHW."),
         click.option("--allow-missing-weights", is_flag=True,
