@@ -15,7 +15,7 @@ import click
 from .. import __version__
 from ..errors import EXIT_UNSUPPORTED, NNConvertError, full_text, shorten
 from ..flags import cli_spelling
-from .ui import echo, quiet_frameworks, setup_logging
+from .ui import echo, logging_restored, quiet_frameworks, setup_logging
 
 EPILOG_CONVERT = """\b
 Examples:
@@ -42,7 +42,7 @@ class Cli(click.Group):
 
     def invoke(self, ctx: click.Context):
         debug = bool(ctx.params.get("debug"))
-        with cli_spelling(), quiet_frameworks(not debug and not ctx.params.get("verbose")):
+        with cli_spelling(), logging_restored(), quiet_frameworks(not debug and not ctx.params.get("verbose")):
             return self._invoke(ctx, debug)
 
     def _invoke(self, ctx: click.Context, debug: bool):

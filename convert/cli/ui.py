@@ -72,6 +72,21 @@ def quiet_frameworks(enabled: bool) -> Iterator[None]:
         _streams["out"] = _streams["err"] = None
 
 
+@contextlib.contextmanager
+def logging_restored() -> Iterator[None]:
+    """Put nnconvert's logger back as it was after a command (the CLI may run inside a
+    longer process, such as a test session, whose own log capture must keep working)."""
+    ours, root = logging.getLogger("convert"), logging.getLogger()
+    saved = list(ours.handlers), ours.level, ours.propagate, root.level
+    try:
+        yield
+    finally:
+        ours.handlers[:] = saved[0]
+        ours.setLevel(saved[1])
+        ours.propagate = saved[2]
+        root.setLevel(saved[3])
+
+
 def setup_logging(verbose: int, debug: bool) -> None:
     """-v/--debug: every logger, frameworks' included, at the chosen level. Otherwise only
     nnconvert's own warnings, on the user's stderr."""
