@@ -117,3 +117,23 @@ def test_inspect_counts_parameters_as_keras_does(tmp_path):
     assert r.exit_code == 0, r.output
     # Keras: one LSTM bias of 4*units; the IR keeps ONNX's input and recurrent halves (4 more each).
     assert f"{m.count_params():,} parameters as keras counts them ({m.count_params() + 16:,} IR weight" in r.output
+
+
+CAFFE_NET = """input: "x"
+input_shape { dim: 1 dim: 2 dim: 5 dim: 5 }
+layer { name: "conv" type: "Convolution" bottom: "x" top: "conv"
+  convolution_param { num_output: 3 kernel_size: 3 } }
+layer { name: "fancy" type: "FancyNorm" bottom: "conv" top: "fancy" }
+layer { name: "lrn" type: "LRN" bottom: "fancy" top: "lrn" lrn_param { local_size: 3 } }
+layer { name: "log" type: "Log" bottom: "lrn" top: "log" }
+"""
+
+
+def test_check_caffe_lists_importer_and_exporter_gaps_together(tmp_path):
+    (tmp_path / "deploy.prototxt").write_text(CAFFE_NET)
+    r = invoke("check", tmp_path / "deploy.prototxt", "--allow-missing-weights", "--to", "keras")
+    assert r.exit_code == 3, r.output
+    assert "in caffe import and keras export" in r.output
+    imported, exported = r.output.split("keras export:")
+    assert "FancyNorm x1" in imported and "- fancy" in imported
+    assert "LRN x1" in exported and "Log x1" in exported and "FancyNorm" not in exported
