@@ -41,7 +41,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("keras", "Keras 3 .keras archive, legacy tf.keras .h5", (".keras", ".h5"),
            reader="convert.importers.keras:load", writer="convert.exporters.keras:save",
            unsupported="convert.exporters.keras:unsupported",
-           extra="keras"),
+           extra="keras", written=(".keras",)),
     Format("caffe", "Caffe deploy.prototxt + .caffemodel (also legacy V1)", (".prototxt", ".caffemodel"),
            reader="convert.importers.caffe:load", writer="convert.exporters.caffe:save",
            runner="convert.exporters.caffe:runner", unsupported="convert.exporters.caffe:unsupported"),
@@ -73,11 +73,13 @@ def detect(path: str, explicit: str | None = None, *, reading: bool) -> Format:
         fmt = FORMATS.get(explicit)
         if fmt is None:
             raise UsageError(f"unknown format {explicit!r}; known: {', '.join(FORMATS)}")
-        named = [f.name for f in FORMATS.values() if f.writes(suffix)]
-        if not reading and named and explicit not in named:
-            ext = " or ".join((fmt.written or fmt.extensions)[:2]) or "another extension"
-            raise UsageError(f"{path}: the format asked for is {explicit}, but a {suffix} name means "
-                             f"{' or '.join(named)}; name the output with {ext} or ask for {named[0]}")
+        own = fmt.written if fmt.written is not None else fmt.extensions
+        if not reading and suffix and own and suffix not in own:
+            # Checked here, before anything is written: the writer would name its temporary file.
+            named = [f.name for f in FORMATS.values() if f.writes(suffix)]
+            means = f"a {suffix} name means {' or '.join(named)}" if named else f"{explicit} files are not named {suffix}"
+            raise UsageError(f"{path}: the format asked for is {explicit}, but {means}; name the output with "
+                             f"{' or '.join(own[:2])}" + (f" or ask for {named[0]}" if named else ""))
         return fmt
     if _PY_TARGET.match(path):
         return FORMATS["torch"]

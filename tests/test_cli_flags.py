@@ -80,7 +80,8 @@ def test_missing_forward_argument_is_a_usage_error(work, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
-@pytest.mark.parametrize("to, name", [("torch", "m.onnx"), ("keras", "x.onnx"), ("onnx", "m.keras")])
+@pytest.mark.parametrize("to, name", [("torch", "m.onnx"), ("keras", "x.onnx"), ("onnx", "m.keras"),
+                                      ("keras", "x.bin"), ("caffe", "x.bin")])
 def test_to_contradicting_the_extension_is_a_usage_error(work, tmp_path, to, name):
     r = invoke("convert", work / "m.nnir", "--to", to, "-o", tmp_path / name)
     assert r.exit_code == 2, r.output
