@@ -198,7 +198,7 @@ def _load_pickle(p: Path, trust_pickle: bool, input_shapes) -> LoadedModel:
         except Exception:  # noqa: BLE001
             raise ModelLoadError(str(p), "is a pickled module; unpickling runs arbitrary code, so it is refused. "
                                          f"Pass {flag('trust_pickle')} if you trust the file, or use "
-                                         f"file.py:factory with {flag('weights')}") from None
+                                         f"file.py:factory with {flag('weights', 'STATE_DICT.pt')}") from None
         raise ModelLoadError(str(p), f"holds only weights ({type(obj).__name__}); pass the model code as "
                                      f"file.py:factory with {flag('weights', str(p))}")
     # The classes of a pickled module live in the user's code: like a script calling
