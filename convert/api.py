@@ -30,6 +30,12 @@ class ConvertResult:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:  # short: the graph's weights are not for printing
+        verdict = "" if self.report is None else f", verification {'PASS' if self.report.ok else 'FAIL'}"
+        return (f"<ConvertResult {self.source_format} -> {self.target_format}: "
+                f"{', '.join(str(f) for f in self.files)} ({len(self.graph.nodes)} nodes{verdict}, "
+                f"{self.seconds:.2f} s)>")
+
 
 def load_model(path: str, fmt: str | None = None, **options) -> LoadedModel:
     """Import a model file into the IR (``options`` are the reader's: weights=,
@@ -98,6 +104,19 @@ def _accepted(fn, options: dict) -> dict:
     return {k: v for k, v in options.items() if k in params}
 
 
+# Passes that fold layers away: right for inference, wrong for a model to fine-tune
+# (BatchNorm and Dropout must stay layers). Skipped for torch-source unless asked otherwise.
+TRAINING_SKIPS = ("remove-identity", "fold-batchnorm", "fold-affine")
+
+
+def for_target(fmt: Format, disable_passes=(), for_training: bool | None = None) -> tuple:
+    """The passes to skip for ``fmt``: ``for_training`` (default: only for torch-source,
+    editable code for fine-tuning) keeps BatchNorm and Dropout as layers."""
+    if for_training is None:
+        for_training = fmt.name == "torch-source"
+    return tuple(dict.fromkeys([*disable_passes, *(TRAINING_SKIPS if for_training else ())]))
+
+
 def prepare(graph: Graph, optimize: bool = True, disable_passes=()) -> tuple[Graph, list]:
     changes: list = []
     if not optimize:
@@ -127,10 +146,39 @@ def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(
     return graph, changes
 
 
+def check_model(source: str, fmt: Format, from_fmt: str | None = None, reader_options: dict | None = None,
+                optimize: bool = True, disable_passes=(), writer_options: dict | None = None
+                ) -> tuple[list[tuple[str, list]], LoadedModel | None]:
+    """The pre-flight check: ([(stage, unsupported items)], loaded model or None). Where the
+    importer can bridge what it cannot read (Keras), the exporter is checked on the rest,
+    so both lists come at once; otherwise importer gaps alone are listed."""
+    ropts = reader_options or {}
+    disable_passes = for_target(fmt, disable_passes)
+    try:
+        loaded = load_model(source, from_fmt, bridge=True, **ropts)
+    except UnsupportedError as e:  # an importer that cannot bridge lists its own gaps
+        return [(e.where, e.items)], None
+    except NNConvertError:  # bridging went wrong: the strict import's error is the one to show
+        try:
+            loaded = load_model(source, from_fmt, **ropts)
+        except UnsupportedError as e:
+            return [(e.where, e.items)], None
+    sections = []
+    if loaded.gaps:
+        sections.append((f"{loaded.format} import", list(loaded.gaps)))
+    try:
+        preflight(loaded.graph, fmt, optimize, disable_passes, **(writer_options or {}))
+    except UnsupportedError as e:
+        sections.append((e.where, e.items))
+    return sections, loaded
+
+
 def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: bool = False, optimize: bool = True,
-           disable_passes=(), **options) -> list[Path]:
-    """Write ``graph`` to ``path`` atomically (nothing is left behind on failure)."""
+           disable_passes=(), for_training: bool | None = None, **options) -> list[Path]:
+    """Write ``graph`` to ``path`` atomically (nothing is left behind on failure).
+    ``for_training`` keeps BatchNorm/Dropout as layers (default: for torch-source only)."""
     f = detect(str(path), fmt, reading=False)
+    disable_passes = for_target(f, disable_passes, for_training)
     graph, _ = preflight(graph, f, optimize, disable_passes, **options)
     with atomic_output(path, force, f.folder) as tmp:
         resolve(f.writer)(graph, tmp, **{**writer_passes(optimize, disable_passes), **options})
@@ -141,7 +189,7 @@ def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: boo
 def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fmt: str | None = None,
                  reader_options: dict | None = None, writer_options: dict | None = None, force: bool = False,
                  optimize: bool = True, disable_passes=(), verify: bool = False, verify_options: dict | None = None,
-                 step: Callable[[str], None] | None = None) -> ConvertResult:
+                 step: Callable[[str], None] | None = None, for_training: bool | None = None) -> ConvertResult:
     """Import ``source``, optimise, export to ``target`` and optionally verify the written
     file in its own runtime against the source. On a verification mismatch nothing is
     written and VerificationError (exit 1) carries the report."""
@@ -151,6 +199,7 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     fout = detect(target, to_fmt, reading=False)
     check_target(target, fout.folder)
     check_free([Path(target)], force)
+    disable_passes = for_target(fout, disable_passes, for_training)
     step(f"reading {fin.name} model")
     loaded = load_model(source, fin.name, **(reader_options or {}))
     wopts = writer_options or {}
@@ -209,6 +258,8 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
     lower = getattr(run_target, "tolerance", None)  # a file storing weights below fp32 (tflite fp16/int8)
     if lower is not None:
         rtol, atol = (lower[0] if rtol is None else rtol), (lower[1] if atol is None else atol)
+    check_interface(loaded.graph, getattr(run_target, "input_shapes", None), str(target_label or target_path),
+                    inputs)
     report = VerifyReport(source=source_label or (loaded.path or loaded.format),
                           target=target_label or str(target_path), device=device,
                           providers=list(getattr(run_target, "providers", [target_fmt.name])),
@@ -236,6 +287,47 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
         run_per_layer(report, loaded, target_fmt.name, target_path, layer_inputs, reference=ref, rtol=rtol,
                       atol=atol, device=device, out_dir=artifacts, run_target=run_target)
     return report
+
+
+def check_interface(graph: Graph, target_shapes: list | None, target: str, inputs: dict | None = None) -> None:
+    """Usage errors a framework would report cryptically: input arrays under names the
+    model does not have, and a target converted with the other --io-layout."""
+    names = [v.name for v in graph.inputs]
+    if inputs:
+        unknown, missing = sorted(set(inputs) - set(names)), [n for n in names if n not in inputs]
+        if unknown or missing:
+            raise UsageError(f"the model's inputs are {names}; " + "; ".join(
+                part for part in (f"no input is named {unknown}" if unknown else "",
+                                  f"no array given for {missing}" if missing else "") if part))
+    for v, t in zip(graph.inputs, target_shapes or []):
+        moved = _moved_channels(list(v.shape or ()), list(t))
+        if moved:
+            from .flags import flag
+
+            raise UsageError(f"{target} takes input {v.name!r} {moved} as {_dims(t)}, the source gives {_dims(v.shape)}: "
+                             f"they were converted with different layouts; verify with "
+                             f"{flag('io_layout', 'nchw' if moved == 'channels-first' else 'nhwc')}, the layout "
+                             "the target was converted with")
+
+
+def _dims(shape) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _moved_channels(src: list, tgt: list) -> str:
+    """'channels-first'/'channels-last' when ``tgt`` is ``src`` with the channel axis
+    moved (static sizes compared), '' when they agree or differ otherwise."""
+    def fits(a: list, b: list) -> bool:
+        return len(a) == len(b) and all(x == y for x, y in zip(a, b)
+                                        if isinstance(x, int) and isinstance(y, int) and x > 0 and y > 0)
+
+    if len(src) < 3 or fits(src, tgt):
+        return ""
+    if fits([src[0], src[-1], *src[1:-1]], tgt):
+        return "channels-first"
+    if fits([src[0], *src[2:], src[1]], tgt):
+        return "channels-last"
+    return ""
 
 
 def verify(source: str, target: str, *, from_fmt: str | None = None, to_fmt: str | None = None,

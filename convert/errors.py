@@ -11,10 +11,32 @@ EXIT_USAGE = 2
 EXIT_UNSUPPORTED = 3
 
 
+ERROR_TEXT_LIMIT = 400  # characters of a quoted framework message in a one-line error
+
+
+def shorten(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
+    """``text`` on one line, cut at a word boundary when longer than ``limit``."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit)
+    from .flags import on_cli
+
+    more = " (full text with --debug)" if on_cli() else " (full text in the error's .full)"
+    return flat[:cut if cut > limit // 2 else limit].rstrip(" ,;:") + " ..." + more
+
+
+def full_text(e: BaseException) -> str:
+    """The unshortened message of an error (what --debug prints)."""
+    return getattr(e, "full", None) or str(e)
+
+
 class NNConvertError(Exception):
-    """Base of every error nnconvert raises on purpose."""
+    """Base of every error nnconvert raises on purpose. ``full``, when set, is the
+    message before a quoted detail was shortened."""
 
     exit_code = EXIT_UNSUPPORTED
+    full: str | None = None
 
 
 class UsageError(NNConvertError):
@@ -99,7 +121,9 @@ class CannotVerifyError(NNConvertError):
 
 class OutputExistsError(UsageError):
     def __init__(self, path: str):
-        super().__init__(f"{path} exists; pass --force to overwrite it")
+        from .flags import flag
+
+        super().__init__(f"{path} exists; pass {flag('force')} to overwrite it")
 
 
 MAX_ERROR_LINE = 1000
@@ -118,19 +142,25 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
-def error_text(err: BaseException, subject: str | None = None) -> str:
+def error_text(err: BaseException, subject: str | None = None, full: bool = False) -> str:
     """The CLI's text for an error: one line (an UnsupportedError keeps its one line per
-    item, each escaped), naming ``subject`` (the model file) when the message does not."""
+    item, each escaped), naming ``subject`` (the model file) when the message does not.
+    ``full`` (--debug) keeps a long message whole."""
     if isinstance(err, UnsupportedError):
         lines = [printable(line) for line in str(err).splitlines()]
     elif isinstance(err, NNConvertError):
-        lines = [printable(str(err).strip())]
+        lines = [printable((full_text(err) if full else str(err)).strip())]
     else:
-        lines = [printable(f"{type(err).__name__}: {str(err).strip()}".rstrip(": "))]
+        msg = f"{type(err).__name__}: {str(err).strip()}".rstrip(": ")
+        lines = [printable(msg if full else " ".join(msg.split()))]
     if subject and subject not in lines[0] and printable(subject) not in lines[0]:
         lines[0] = f"{printable(subject)}: {lines[0]}"
-    if len(lines[0]) > MAX_ERROR_LINE:  # a framework's message may quote a whole config
-        # Keep the start (file, what failed) and the end (what to do about it).
-        head, tail = MAX_ERROR_LINE * 2 // 3, MAX_ERROR_LINE // 3
-        lines[0] = f"{lines[0][:head]} ... {lines[0][-tail:]}"
+    if not full and len(lines[0]) > MAX_ERROR_LINE:  # a framework's message may quote a whole config
+        # Keep the start (file, what failed) and the end (what to do about it), cut at words.
+        text, head_len, tail_len = lines[0], MAX_ERROR_LINE * 2 // 3, MAX_ERROR_LINE // 3
+        cut = text.rfind(" ", 0, head_len)
+        head = text[:cut if cut > head_len // 2 else head_len]
+        start = text.find(" ", len(text) - tail_len)
+        tail = text[start + 1 if 0 <= start < len(text) - tail_len // 2 else len(text) - tail_len:]
+        lines[0] = f"{head} ... {tail}"
     return "\n".join(lines)

@@ -25,20 +25,24 @@ class Format:
     unsupported: str | None = None  # (graph) -> list[Unsupported], what the writer cannot express
     extra: str = ""             # pip extra that brings the framework
     folder: bool = False        # the output is a folder (the only output --force may replace as a whole)
+    written: tuple[str, ...] | None = None  # extensions of written files, where not ``extensions``
+
+    def writes(self, suffix: str) -> bool:
+        return bool(self.writer) and suffix in (self.extensions if self.written is None else self.written)
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("torch", "PyTorch: .pt2 ExportedProgram, file.py:factory (+ --weights), pickled module (--trust-pickle)",
            (".pt2", ".pt", ".pth", ".py"), reader="convert.importers.torch:load",
            writer="convert.exporters.torch:save",
-           unsupported="convert.exporters.torch:unsupported", extra="torch"),
+           unsupported="convert.exporters.torch:unsupported", extra="torch", written=(".pt2",)),
     Format("torch-source", "PyTorch: generated Python module + safetensors state_dict", (),
            writer="convert.exporters.torch:save_source", runner="convert.exporters.torch:source_runner",
-           unsupported="convert.exporters.torch:unsupported", extra="torch"),
+           unsupported="convert.exporters.torch:unsupported", extra="torch", written=(".py",)),
     Format("keras", "Keras 3 .keras archive, legacy tf.keras .h5", (".keras", ".h5"),
            reader="convert.importers.keras:load", writer="convert.exporters.keras:save",
            unsupported="convert.exporters.keras:unsupported",
-           extra="keras"),
+           extra="keras", written=(".keras",)),
     Format("caffe", "Caffe deploy.prototxt + .caffemodel (also legacy V1)", (".prototxt", ".caffemodel"),
            reader="convert.importers.caffe:load", writer="convert.exporters.caffe:save",
            runner="convert.exporters.caffe:runner", unsupported="convert.exporters.caffe:unsupported"),
@@ -75,17 +79,25 @@ def resolve(target: str) -> Callable[..., Any]:
 
 
 def detect(path: str, explicit: str | None = None, *, reading: bool) -> Format:
-    """The format of ``path``: the explicit one, else by file name."""
+    """The format of ``path``: the explicit one, else by file name. An output name whose
+    extension another format writes contradicts an explicit format: a usage error."""
+    suffix = Path(path.rstrip("/")).suffix.lower()
     if explicit:
         fmt = FORMATS.get(explicit)
         if fmt is None:
             raise UsageError(f"unknown format {explicit!r}; known: {', '.join(FORMATS)}")
+        own = fmt.written if fmt.written is not None else fmt.extensions
+        if not reading and suffix and own and suffix not in own:
+            # Checked here, before anything is written: the writer would name its temporary file.
+            named = [f.name for f in FORMATS.values() if f.writes(suffix)]
+            means = f"a {suffix} name means {' or '.join(named)}" if named else f"{explicit} files are not named {suffix}"
+            raise UsageError(f"{path}: the format asked for is {explicit}, but {means}; name the output with "
+                             f"{' or '.join(own[:2])}" + (f" or ask for {named[0]}" if named else ""))
         return fmt
     if _PY_TARGET.match(path):
         return FORMATS["torch"]
-    suffix = Path(path.rstrip("/")).suffix.lower()
     for fmt in FORMATS.values():
-        if suffix in fmt.extensions and (fmt.reader if reading else fmt.writer):
+        if (suffix in fmt.extensions and fmt.reader) if reading else fmt.writes(suffix):
             return fmt
     kind = "--from" if reading else "--to"
     raise UsageError(f"cannot tell the format of {path!r} from its name; pass {kind} "

@@ -28,7 +28,9 @@ def infer_shapes(graph: Graph) -> dict[str, list]:
     return shapes
 
 
-def table(graph: Graph) -> str:
+def table(graph: Graph, source_params: int | None = None, framework: str = "") -> str:
+    """The IR as rows; the total counts parameters as the source framework does
+    (``source_params``), with the IR's own count beside it where they differ."""
     shapes = infer_shapes(graph)
     rows = [("#", "layer", "source type", "op", "output shape", "params")]
     total = 0
@@ -48,5 +50,12 @@ def table(graph: Graph) -> str:
     outs = ", ".join(f"{v.name}" for v in graph.outputs)
     mb = graph.weight_bytes() / 2**20
     lines += ["", f"inputs: {ins}", f"outputs: {outs}",
-              f"total: {len(graph.nodes)} nodes, {total:,} parameters, {mb:.2f} MiB of weights"]
+              f"total: {len(graph.nodes)} nodes, {_params(total, source_params, framework)}, {mb:.2f} MiB of weights"]
     return "\n".join(lines)
+
+
+def _params(ir_count: int, source_count: int | None, framework: str) -> str:
+    if source_count is None or source_count == ir_count:
+        return f"{ir_count:,} parameters"
+    return (f"{source_count:,} parameters as {framework or 'the source'} counts them ({ir_count:,} IR weight "
+            "elements: the IR stores some differently, e.g. an LSTM bias in two halves, BatchNorm statistics)")

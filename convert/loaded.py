@@ -30,3 +30,11 @@ class LoadedModel:
     reference: Arrays | None = None
     framework_version: str = ""
     warnings: list[str] = field(default_factory=list)
+    # The parameter count as the source framework reports it (Keras count_params(), torch
+    # parameters()), where the IR stores some differently (an LSTM's bias in two halves).
+    source_params: int | None = None
+    # Pre-flight only (``bridge=True``): unsupported layers the importer passed over.
+    gaps: list = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel {self.format} {self.path or ''}: {self.graph!r}>"

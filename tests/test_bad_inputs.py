@@ -203,8 +203,11 @@ def test_folder_given_as_a_file(valid, tmp_path):
 
 
 def test_missing_weights(valid, tmp_path):
-    r = run_case(tmp_path, valid["prototxt"])
-    assert "no caffemodel given" in r.output
+    alone = tmp_path / "alone"  # without the m.caffemodel beside it, which would be picked up
+    alone.mkdir()
+    shutil.copyfile(valid["prototxt"], alone / "m.prototxt")
+    r = run_case(tmp_path, alone / "m.prototxt")
+    assert "no caffemodel given" in r.output and "--weights" in r.output
     nnir = tmp_path / "noweights.nnir"
     shutil.copytree(valid["nnir"], nnir)
     (nnir / "weights.safetensors").unlink()

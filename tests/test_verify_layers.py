@@ -15,6 +15,7 @@ from convert.api import export, verify
 from convert.cli.main import main
 from convert.ir import GraphBuilder, save
 from convert.ir.graph import Source
+from convert.verify.repro import repro_stem
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((REPO / "schemas" / "verify-report.schema.json").read_text())
@@ -183,7 +184,8 @@ def test_cli_per_layer_writes_reports_repro_and_plot(pair, tmp_path):
     md = (tmp_path / "r.md").read_text()
     assert "![max abs error by depth](r_files/error_by_depth.png)" in md
     assert (tmp_path / "r_files" / "error_by_depth.png").exists()
-    assert (tmp_path / "r_files" / "repro_conv0.onnx").exists() and (tmp_path / "r_files" / "repro_conv0.npz").exists()
+    stem = repro_stem("conv0")
+    assert (tmp_path / "r_files" / f"{stem}.onnx").exists() and (tmp_path / "r_files" / f"{stem}.npz").exists()
     assert "**First diverging layer:** `conv0` (Conv2d" in md
 
 

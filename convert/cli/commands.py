@@ -6,17 +6,22 @@ from pathlib import Path
 import click
 
 from ..errors import EXIT_MISMATCH, EXIT_UNSUPPORTED
+from ..flags import SHAPE_SYNTAX
 from .main import EPILOG_CONVERT, main, subject
 from .options import parse_inputs, parse_shapes
+from .ui import echo, on_terminal, stream
 
 
 def _step(msg: str) -> None:
-    click.secho(f"» {msg}", err=True, dim=True)
+    # Progress lines on a terminal (or with -v); a pipeline's log gets the result lines only.
+    ctx = click.get_current_context(silent=True)
+    if on_terminal() or (ctx is not None and (ctx.obj or {}).get("verbose")):
+        echo(f"» {msg}", err=True, dim=True)
 
 
 def _warn(warnings) -> None:
     for w in warnings:
-        click.secho(f"warning: {w}", fg="yellow", err=True)
+        echo(f"warning: {w}", err=True, fg="yellow")
 
 
 def _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape) -> dict:
@@ -40,14 +45,16 @@ def reader_flags(f):
         click.option("--trust-pickle", "--trust-code", "trust_pickle", is_flag=True,
                      help="Let torch load the file as it is: a pickled torch module (.pt/.pth), or a .pt2 "
                           "archive through torch.export.load (pickled members, shape expressions, guard "
-                          "code, compiled libraries). This RUNS CODE from the file."),
+                          "code, compiled libraries). This RUNS CODE from the file. A pickled module's "
+                          "classes are looked up beside the file and in the working directory."),
         click.option("--io-layout", type=click.Choice(["nhwc", "nchw"]),
                      help="Keras sources: keep the channels-last interface (default) or expose NCHW; "
                           "tflite targets: nhwc makes the file's image inputs/outputs channels-last."),
         click.option("--allow-missing-weights", is_flag=True,
                      help="Caffe prototxt without weights: convert with zero-filled weights (warns)."),
-        click.option("--input-shape", multiple=True, metavar="NAME:D0,D1,...",
-                     help="Input shape; a name or -1 marks a dynamic dimension. Repeatable."),
+        click.option("--input-shape", multiple=True, metavar=SHAPE_SYNTAX,
+                     help="Input shape; a number is a static size, a name (batch) or -1 a dynamic one. "
+                          "Repeatable."),
     ]):
         f = opt(f)
     return f
@@ -100,10 +107,10 @@ def _progress(total_hint: str = "verifying"):
 
     def cb(done: int, total: int) -> None:
         # A bar only on a terminal: in logs and pipelines it would be noise.
-        if total <= 1 or not click.get_text_stream("stderr").isatty():
+        if total <= 1 or not on_terminal():
             return
         if bar["b"] is None:
-            bar["b"] = click.progressbar(length=total, label=total_hint, file=click.get_text_stream("stderr"))
+            bar["b"] = click.progressbar(length=total, label=total_hint, file=stream(err=True))
             bar["b"].__enter__()
         bar["b"].update(1)
         if done == total:
@@ -125,6 +132,10 @@ def _progress(total_hint: str = "verifying"):
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--no-optimize", is_flag=True, help="Skip every graph optimisation pass.")
 @click.option("--disable-pass", multiple=True, metavar="NAME", help="Skip one optimisation pass. Repeatable.")
+@click.option("--for-training/--for-inference", "for_training", default=None,
+              help="Keep BatchNorm and Dropout as layers (skip fold-batchnorm, fold-affine, remove-identity) "
+                   "for fine-tuning, or fold them. Default: for training with --to torch-source, else for "
+                   "inference.")
 @click.option("--caffe-fork-layers", is_flag=True,
               help="Caffe target: allow layers that only Caffe forks have (SSD Permute, Normalize).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]),
@@ -134,8 +145,8 @@ def _progress(total_hint: str = "verifying"):
 @click.pass_context
 def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights, trust_pickle, io_layout,
             allow_missing_weights, input_shape, verify, reference, samples, seed, rtol, atol, device, per_layer,
-            artifacts, report_json, report_md, force, no_optimize, disable_pass, caffe_fork_layers, precision,
-            quantize):
+            artifacts, report_json, report_md, force, no_optimize, disable_pass, for_training, caffe_fork_layers,
+            precision, quantize):
     """Convert SOURCE to OUTPUT (formats from the file names or --from/--to).
 
     Nothing is written when the model has unsupported layers (all are listed), when
@@ -158,22 +169,23 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
     try:
         res = convert_file(source, output, from_fmt=from_fmt, to_fmt=to_fmt, reader_options=ropts,
                            writer_options=wopts, force=force, optimize=not no_optimize, disable_passes=disable_pass,
-                           verify=verify or bool(reference) or per_layer, verify_options=vopts, step=_step)
+                           verify=verify or bool(reference) or per_layer, verify_options=vopts, step=_step,
+                           for_training=for_training)
     except Exception as e:
         _write_reports(getattr(e, "report", None), report_json, report_md)
         raise
     _warn(res.warnings)
     for name, changes in res.passes:
         if changes:
-            click.echo(f"pass {name}: {len(changes)} change(s)", err=True)
+            echo(f"pass {name}: {len(changes)} change(s)", err=True)
             if ctx.obj.get("verbose"):  # -v: what each pass did
                 for change in changes:
-                    click.echo(f"  pass {name}: {change}", err=True)
+                    echo(f"  pass {name}: {change}", err=True)
     if res.report is not None:
-        click.echo(res.report.table())
+        echo(res.report.table())
         _write_reports(res.report, report_json, report_md)
     files = ", ".join(str(f) for f in res.files)
-    click.secho(f"wrote {files} ({res.source_format} -> {res.target_format}, {res.seconds:.2f} s)", fg="green", err=True)
+    echo(f"wrote {files} ({res.source_format} -> {res.target_format}, {res.seconds:.2f} s)", fg="green", err=True)
 
 
 @main.command()
@@ -206,7 +218,7 @@ def verify(source, target, to_fmt, from_fmt, weights, trust_pickle, io_layout, a
                         inputs=parse_inputs(input_files, inputs_npz), reference=reference, rtol=rtol, atol=atol,
                         device=device, progress=_progress(), per_layer=per_layer,
                         artifacts=_artifacts_dir(artifacts, report_json, report_md) if per_layer else None)
-    click.echo(report.table())
+    echo(report.table())
     _write_reports(report, report_json, report_md)
     if not report.ok:
         raise SystemExit(EXIT_MISMATCH)
@@ -229,7 +241,7 @@ def inspect(model, from_fmt, weights, trust_pickle, io_layout, allow_missing_wei
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
     loaded = load_model(model, from_fmt, **ropts)
     _warn(loaded.warnings)
-    click.echo(table(loaded.graph))
+    echo(table(loaded.graph, loaded.source_params, loaded.format.split("-")[0].split(".")[0]))
 
 
 @main.command()
@@ -243,40 +255,45 @@ def check(model, to_fmt, opset, from_fmt, weights, trust_pickle, io_layout, allo
           no_optimize, disable_pass):
     """Pre-flight: list every layer or attribute that cannot be converted (exit 0 or 3).
 
+    Importer and exporter gaps are listed together: layers the importer cannot read are
+    passed over (taken to keep their input's shape) so the exporter is checked on the rest.
+
     \b
     Example:
       nnconvert check model.keras --to caffe
     """
     subject(model)
-    from ..api import load_model, preflight
+    from ..api import check_model
     from ..formats import FORMATS, detect
-
-    from ..errors import UnsupportedError
 
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
     fmt = FORMATS.get(to_fmt) or detect("x." + to_fmt, None, reading=False)
-    try:
-        loaded = load_model(model, from_fmt, **ropts)
+    sections, loaded = check_model(model, fmt, from_fmt, ropts, not no_optimize, disable_pass,
+                                   {"opset": opset} if opset else {})
+    if loaded is not None:
         _warn(loaded.warnings)
-        preflight(loaded.graph, fmt, not no_optimize, disable_pass, **({"opset": opset} if opset else {}))
-    except UnsupportedError as e:
-        click.echo(_gap_report(model, fmt.name, e))
+    if sections:
+        echo(_gap_report(model, fmt.name, sections))
         raise SystemExit(EXIT_UNSUPPORTED)
-    click.echo(f"ok: all {len(loaded.graph.nodes)} nodes of {model} convert to {fmt.name}")
+    echo(f"ok: all {len(loaded.graph.nodes)} nodes of {model} convert to {fmt.name}")
 
 
-def _gap_report(model: str, target: str, err) -> str:
-    """Every unsupported item, grouped by layer type: count, node names, hint."""
-    groups: dict[str, list] = {}
-    for item in err.items:
-        groups.setdefault(item.layer_type, []).append(item)
-    lines = [f"{model}: {len(err.items)} unsupported item(s) in {err.where} (target {target}):"]
-    for layer_type in sorted(groups):
-        items = groups[layer_type]
-        lines.append(f"  {layer_type} x{len(items)}")
-        for i in items:
-            what = f": {i.attribute}={i.value!r}" if i.attribute is not None else ""
-            lines.append(f"    - {i.layer}{what}" + (f" -- {i.hint}" if i.hint else ""))
+def _gap_report(model: str, target: str, sections: list) -> str:
+    """Every unsupported item, per stage (import, export), grouped by layer type: count,
+    node names, hint."""
+    total = sum(len(items) for _, items in sections)
+    lines = [f"{model}: {total} unsupported item(s) in {' and '.join(w for w, _ in sections)} (target {target}):"]
+    for where, items in sections:
+        if len(sections) > 1:
+            lines.append(f"  {where}:")
+        groups: dict[str, list] = {}
+        for item in items:
+            groups.setdefault(item.layer_type, []).append(item)
+        for layer_type in sorted(groups):
+            lines.append(f"  {layer_type} x{len(groups[layer_type])}")
+            for i in groups[layer_type]:
+                what = f": {i.attribute}={i.value!r}" if i.attribute is not None else ""
+                lines.append(f"    - {i.layer}{what}" + (f" -- {i.hint}" if i.hint else ""))
     return "\n".join(lines)
 
 
@@ -285,7 +302,7 @@ def formats():
     """List the formats nnconvert reads and writes."""
     from ..support import formats_table
 
-    click.echo(formats_table())
+    echo(formats_table())
 
 
 @main.command()
@@ -294,4 +311,4 @@ def ops(markdown):
     """List every IR op, which importers produce it and which exporters accept it."""
     from ..support import ops_table
 
-    click.echo(ops_table(markdown=markdown))
+    echo(ops_table(markdown=markdown))

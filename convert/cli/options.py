@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import click
 
+from ..flags import DIM_SEP, SHAPE_SEP, SHAPE_SYNTAX
+
 
 def parse_shapes(values: tuple[str, ...]) -> dict[str, tuple] | None:
-    """--input-shape NAME:D0,D1,... (a dim may be a name or -1 for dynamic)."""
+    """--input-shape NAME:D0,D1,...: a number is a static size, a name or -1 a dynamic one."""
     if not values:
         return None
     out: dict[str, tuple] = {}
     for v in values:
-        name, sep, dims = v.rpartition(":")
+        name, sep, dims = v.rpartition(SHAPE_SEP)
         if not sep or not name or not dims:
-            raise click.BadParameter(f"{v!r} is not NAME:D0,D1,...", param_hint="--input-shape")
+            raise click.BadParameter(f"{v!r} is not {SHAPE_SYNTAX}", param_hint="--input-shape")
         parsed = []
-        for d in dims.split(","):
+        for d in dims.split(DIM_SEP):
             d = d.strip()
             try:
                 parsed.append(int(d))

@@ -119,6 +119,10 @@ class Graph:
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
 
+    def __repr__(self) -> str:  # a summary: the default one would print every weight array
+        return (f"<Graph {self.name!r}: {len(self.nodes)} nodes, {len(self.inputs)} input(s), "
+                f"{len(self.outputs)} output(s), {len(self.weights)} weights, {self.weight_bytes() / 2**20:.2f} MiB>")
+
     def copy(self) -> "Graph":
         """A structural copy sharing the weight arrays (passes replace, never mutate, arrays)."""
         return Graph(self.name, [Value(v.name, v.dtype, v.shape) for v in self.inputs],

@@ -63,5 +63,7 @@ def cancel_transposes(graph: Graph) -> tuple[Graph, list[str]]:
                 break
     from .cleanup import remove_identity
 
-    graph, removed = remove_identity(graph)
-    return graph, changes + [c for c in removed if "Identity" in c]
+    # Only the Identity nodes cancelled pairs became: Dropout is remove-identity's to drop
+    # (and is kept when that pass is off, e.g. for torch source meant for training).
+    graph, removed = remove_identity(graph, ("Identity",))
+    return graph, changes + removed

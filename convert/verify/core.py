@@ -5,7 +5,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import CannotVerifyError
+from ..errors import CannotVerifyError, UsageError
 from ..ir.graph import Graph
 from .inputs import InputSet, input_plan
 from .metrics import OutputMetrics, compare, default_tolerance
@@ -22,7 +22,7 @@ def _first_line(e: BaseException) -> str:
 def _call(side: str, run: Run, inputs: dict) -> dict:
     try:
         out = run({k: np.array(v, copy=True) for k, v in inputs.items()})
-    except CannotVerifyError:
+    except (CannotVerifyError, UsageError):  # already one clear line (e.g. an unsupported Keras backend)
         raise
     except Exception as e:  # noqa: BLE001  (any framework error becomes one clear message)
         raise CannotVerifyError(f"{side} failed to run: {_first_line(e)}") from e

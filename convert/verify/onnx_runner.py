@@ -43,6 +43,7 @@ def session_runner(model, device: str = "cpu") -> Run:
         return dict(zip(names, sess.run(names, feed)))
 
     run.providers = sess.get_providers()  # type: ignore[attr-defined]
+    run.input_shapes = [list(i.shape) for i in sess.get_inputs()]  # type: ignore[attr-defined]
     return run
 
 

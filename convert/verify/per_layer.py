@@ -51,6 +51,10 @@ def target_layers(fmt_name: str, path: str | Path, device: str, run_target=None)
         from ..ir.serialize import load as load_graph
 
         return layers_runner(to_onnx(load_graph(str(path))).SerializeToString(), device)
+    if fmt_name == "torch" and str(path).endswith(".pt2"):
+        from .torch_layers import pt2_layers
+
+        return pt2_layers(path)
     return getattr(run_target, "layers", None)
 
 

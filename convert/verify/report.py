@@ -70,6 +70,11 @@ class VerifyReport:
     def ok(self) -> bool:
         return bool(self.runs) and all(r.ok for r in self.runs)
 
+    def __repr__(self) -> str:
+        worst = max((o.max_abs for o in self.worst()), default=0.0)
+        return (f"<VerifyReport {'PASS' if self.ok else 'FAIL'}: {self.source} vs {self.target}, "
+                f"{len(self.runs)} run(s), max abs error {worst:.3g}>")
+
     def worst(self) -> list[OutputMetrics]:
         """Per output name, the metrics of the run where it was worst."""
         best: dict[str, OutputMetrics] = {}

@@ -4,6 +4,7 @@ their inputs as graph inputs), plus an .npz with the source's input arrays and t
 source's expected output, keyed by name (the --reference layout)."""
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -60,6 +61,13 @@ def safe_file_name(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", value).strip("._") or "value"
 
 
+def repro_stem(value: str) -> str:
+    """``repro_<whole sanitised name>_<hash>``: distinct values never share a file, even
+    when sanitising makes their names equal (``a/b`` and ``a_b``)."""
+    digest = hashlib.sha1(value.encode("utf-8")).hexdigest()[:8]
+    return f"repro_{safe_file_name(value)}_{digest}"
+
+
 def write_repro(model, value: str, source: dict, target: dict, out_dir: str | Path,
                 device: str = "cpu") -> tuple[dict[str, str], str]:
     """Write ``<value>.onnx`` and ``<value>.npz`` into ``out_dir``; returns the repro
@@ -71,8 +79,8 @@ def write_repro(model, value: str, source: dict, target: dict, out_dir: str | Pa
     out.mkdir(parents=True, exist_ok=True)
     m, inputs = extract(model, value, set(source))
     arrays = {i: np.asarray(source[i] if i in source else target[i]) for i in inputs}
-    base = out / f"repro_{safe_file_name(value)}"
-    onnx_path, npz_path = base.with_suffix(".onnx"), base.with_suffix(".npz")
+    stem = repro_stem(value)  # not with_suffix: a dotted layer name would lose its tail
+    onnx_path, npz_path = out / f"{stem}.onnx", out / f"{stem}.npz"
     onnx_path.write_bytes(m.SerializeToString())
     np.savez(npz_path, **arrays, **{value: np.asarray(source[value])})
     entry = {"onnx": str(onnx_path), "npz": str(npz_path), "value": value, "inputs": ", ".join(inputs),

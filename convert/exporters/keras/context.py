@@ -23,8 +23,9 @@ def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedA
 
 class KerasContext:
     def __init__(self, graph: Graph, fused: dict[str, Node] | None = None):
-        import keras
+        from ...importers.keras.backend import import_keras
 
+        keras = import_keras()
         self.keras = keras
         self.layers = keras.layers
         self.graph = graph

@@ -33,8 +33,12 @@ def read_net(prototxt: str | None, caffemodel: str | None, allow_missing_weights
         topo = weights
     blobs = weights.blobs if weights is not None else None
     if blobs is None and not allow_missing_weights:
-        raise ModelLoadError(prototxt or "", "no caffemodel given: pass weights, or allow missing weights "
-                                             "(zero-filled) explicitly")
+        from ...flags import flag
+
+        stem = Path(prototxt or "net.prototxt").with_suffix(".caffemodel").name
+        raise ModelLoadError(prototxt or "", f"no caffemodel given and no {stem} beside it; pass "
+                                             f"{flag('weights', 'FILE.caffemodel')}, or "
+                                             f"{flag('allow_missing_weights')} to convert with zero-filled weights")
     return topo, blobs
 
 
@@ -58,7 +62,9 @@ def _inputs(net, where: str) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, where: str,
-                budget=None) -> tuple[Graph, list[str]]:
+                budget=None, gaps: list | None = None) -> tuple[Graph, list[str]]:
+    """The IR of a Caffe net. With ``gaps`` (the pre-flight check), unsupported layers are
+    appended there instead of raised, and pass their first bottom through as their tops."""
     net = cn.net
     layers = [l for l in net.layer if in_test_phase(l)]
     warnings = list(cn.warnings)
@@ -73,8 +79,9 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
             problems.append(Unsupported(l.name, l.type, hint="a data/loss layer; convert a deploy prototxt"))
         elif CAFFE_LAYERS.lookup(l.type) is None:
             problems.append(Unsupported(l.name, l.type or "(no type)", hint="unknown Caffe layer type"))
-    if problems:
+    if problems and gaps is None:
         raise UnsupportedError(problems, where)
+    skipped = {p.layer for p in problems}
 
     blob_names = set(net.input)
     last_writer: dict[str, int] = {}
@@ -110,6 +117,9 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
             b.unsupported(l.name, l.type, "bottom", missing, "blob is never produced by an earlier layer or input")
             poisoned.update(l.top)
             continue
+        if l.name in skipped:  # only when bridging: the pre-flight listed it
+            _bridge(state, l, poisoned)
+            continue
         raw = blobs.get(l.name) if blobs is not None else None
         b.source = Source("caffe", l.type, l.name)
         ctx = LayerContext(state, l, i, raw)
@@ -117,7 +127,10 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
             CAFFE_LAYERS.lookup(l.type)(l, ctx)
         except UnsupportedAttributeError as e:
             b.attribute_error(l.name, l.type, e)
-            poisoned.update(l.top)
+            if gaps is None:
+                poisoned.update(l.top)
+            else:
+                _bridge(state, l, poisoned)
         b.source = None
     if state.load_errors:
         raise ModelLoadError(where, "weights do not fit the net:\n  " + "\n  ".join(state.load_errors))
@@ -125,6 +138,9 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
         if blob in state.values and blob not in net.input:
             v = state.values[blob]
             b.output(v, "float32", state.shapes[blob])
+    if gaps is not None:
+        gaps += problems + b.problems
+        b.problems.clear()
     if b.problems:
         raise UnsupportedError(b.problems, where)
     validate(b.graph)
@@ -133,3 +149,13 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
         warnings.append(f"no weights: {len(state.zero_filled)} layer(s) zero-filled "
                         f"({', '.join(state.zero_filled[:8])}{', ...' if len(state.zero_filled) > 8 else ''})")
     return b.graph, warnings
+
+
+def _bridge(state, layer, poisoned: set) -> None:
+    """Tops take the first bottom's value and shape (pre-flight only: the layers after an
+    unsupported one are still checked against the exporter)."""
+    if not layer.bottom:
+        poisoned.update(layer.top)
+        return
+    for t in layer.top:
+        state.values[t], state.shapes[t] = state.values[layer.bottom[0]], state.shapes[layer.bottom[0]]

@@ -22,8 +22,11 @@ from .registry import KERAS_LAYERS
 IO_LAYOUTS = ("nhwc", "nchw")
 
 
-def convert_archive(archive: KerasArchive, io_layout: str = "nhwc", input_shapes: dict | None = None) -> tuple[Graph, Walk]:
-    """Config + weights -> IR graph (all problems raised at once)."""
+def convert_archive(archive: KerasArchive, io_layout: str = "nhwc", input_shapes: dict | None = None,
+                    bridge: bool = False) -> tuple[Graph, Walk]:
+    """Config + weights -> IR graph (all problems raised at once). With ``bridge`` (the
+    pre-flight check), unsupported layers pass their input through and are returned in
+    ``walk.gaps`` instead."""
     from ...errors import UsageError
 
     if io_layout not in IO_LAYOUTS:
@@ -33,12 +36,15 @@ def convert_archive(archive: KerasArchive, io_layout: str = "nhwc", input_shapes
     ctx = KerasContext(b, io_layout)
     ctx.budget = archive.budget
     ctx.file = archive.path or name
-    walk = Walk(ctx, archive.path, input_shapes)
+    walk = Walk(ctx, archive.path, input_shapes, bridge=bridge)
     cfg = archive.config.get("config", {})
     out_names = _output_names(archive.config)
     for n in out_names:
         b.reserve(n)
     outputs = convert_model(walk, archive.config, archive.weights)
+    walk.gaps = list(b.problems) if bridge else []
+    if bridge:
+        b.problems.clear()
     if b.problems:
         b.finish(archive.path or name)  # raises with every problem
     # Inputs nobody consumed are still part of the interface.
@@ -100,16 +106,26 @@ def from_keras(model_or_path: Any, *, io_layout: str = "nhwc", input_shapes: dic
     return convert_archive(_live_archive(model_or_path), io_layout, input_shapes)[0]
 
 
-def load(path: str, *, io_layout: str = "nhwc", input_shapes: dict | None = None, **_ignored):
+def load(path: str, *, io_layout: str = "nhwc", input_shapes: dict | None = None, bridge: bool = False,
+         **_ignored):
     """Import a file for the CLI: the graph plus a runner of the original Keras model."""
     from ...loaded import LoadedModel
     from .runner import make_runners
 
     archive = read(path)
-    graph, walk = convert_archive(archive, io_layout, input_shapes)
+    graph, walk = convert_archive(archive, io_layout, input_shapes, bridge)
     run, run_layers, version = make_runners(str(path), graph, walk, io_layout)
     fmt = "keras" if archive.container == "keras" else "keras-h5"
-    return LoadedModel(graph, fmt, str(path), run, run_layers, None, version or archive.keras_version)
+    return LoadedModel(graph, fmt, str(path), run, run_layers, None, version or archive.keras_version,
+                       gaps=walk.gaps, source_params=_count(archive.weights, set()))
+
+
+def _count(node: LayerWeights, seen: set) -> int:
+    """Keras' count_params(): every stored array (non-trainable ones too), shared layers once."""
+    if id(node) in seen:
+        return 0
+    seen.add(id(node))
+    return int(sum(a.size for a in node.arrays)) + sum(_count(sub, seen) for sub in node.layers.values())
 
 
 def _live_archive(model) -> KerasArchive:

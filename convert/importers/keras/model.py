@@ -36,6 +36,10 @@ class Walk:
     input_shapes: dict | None = None
     inputs: list[tuple[str, Ref]] = field(default_factory=list)  # top-level graph inputs
     layer_outputs: dict[str, list] = field(default_factory=dict)  # path -> [(node, tensor, Ref)]
+    # Pre-flight only: an unsupported layer passes its first input through (taken to keep its
+    # shape), so the layers after it are imported and an exporter can be checked on them.
+    bridge: bool = False
+    gaps: list = field(default_factory=list)  # the unsupported items a bridged walk passed over
 
 
 def convert_model(walk: Walk, model_cfg: dict, weights: LayerWeights) -> list[tuple[str, Ref]]:
@@ -255,7 +259,7 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
                "no converter for this Keras operation" if cls.startswith(OPS_PREFIX) else
                "no converter for this Keras layer")
         b.unsupported(path, cls, hint=why)
-        return _poison()
+        return _bridged(walk, inputs)
     if any(isinstance(r, Poisoned) for r in inputs) or any(isinstance(r, Poisoned) for rs in kwargs.values() for r in rs):
         return _poison()  # its class is fine; its input could not be converted
     call = Call(cls, name, path, cfg, inputs, kwargs, weights, walk.file, operands or [])
@@ -265,7 +269,7 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
         outs = handler(walk.ctx, call)
     except UnsupportedAttributeError as e:
         b.attribute_error(path, cls, e)
-        return _poison()
+        return _bridged(walk, inputs)
     finally:
         b.source = None
     walk.layer_outputs.setdefault(path, []).extend((node_index, i, r) for i, r in enumerate(outs))
@@ -291,6 +295,12 @@ def _check_common(cfg: dict) -> None:
         dtype = dtype.get("config", {}).get("name")
     if dtype not in (None, "float32"):
         raise UnsupportedAttributeError("dtype", dtype, "only float32 layers are supported")
+
+
+def _bridged(walk: Walk, inputs: list) -> list:
+    if walk.bridge and inputs and not any(isinstance(r, Poisoned) for r in inputs):
+        return [inputs[0]]
+    return _poison()
 
 
 def _poison() -> list:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 import warnings
@@ -42,9 +41,9 @@ def make_runners(path: str, graph, walk, io_layout: str):
 
     def model():
         if "model" not in state:
-            os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-            import keras
+            from .backend import import_keras
 
+            keras = import_keras()
             with _private_tempdir():
                 state["model"] = keras.saving.load_model(path, safe_mode=True, compile=False)
         return state["model"]

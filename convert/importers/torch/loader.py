@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...errors import ModelLoadError, NNConvertError
+from ...errors import ModelLoadError, NNConvertError, UsageError, shorten
+from ...flags import flag, shape_hint
 from ...loaded import LoadedModel
 from .trace import as_tuple, convert_program
 
@@ -166,23 +167,36 @@ def _load_weights(module, weights: str) -> None:
         missing, unexpected = list(res.missing_keys), list(res.unexpected_keys)
     except Exception as e:  # noqa: BLE001  (shape mismatches)
         # torch's first line only says "Error(s) in loading state_dict": keep the detail.
-        detail = " ".join(str(e).split())
-        raise ModelLoadError(weights, f"does not fit the model: {detail[:400]}") from e
+        err = ModelLoadError(weights, f"does not fit the model: {shorten(str(e))}")
+        err.full = f"{weights}: does not fit the model: {e}"
+        raise err from e
     if missing or unexpected:
         raise ModelLoadError(weights, f"does not fit the model: missing keys {missing[:5]}, "
                                       f"unexpected keys {unexpected[:5]}")
 
 
+def _forward_args(module) -> tuple[list[str], list[str]]:
+    """forward()'s positional argument names, and those without a default."""
+    params = [(n, p) for n, p in inspect.signature(module.forward).parameters.items()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [n for n, _ in params], [n for n, p in params if p.default is p.empty]
+
+
 def _examples(module, mod, input_shapes, where: str) -> tuple[tuple, list[set[int]]]:
-    """Example inputs from --input-shape, else example_inputs()/EXAMPLE_INPUTS in the file."""
+    """Example inputs from --input-shape (a number is a static size, a name or -1 a
+    dynamic one), else example_inputs()/EXAMPLE_INPUTS in the file (batch dynamic)."""
     import torch
 
+    names, required = _forward_args(module)
     if input_shapes:
-        names = [n for n, p in inspect.signature(module.forward).parameters.items()
-                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         unknown = sorted(set(input_shapes) - set(names))
         if unknown:
-            raise ModelLoadError(where, f"--input-shape names {unknown} are not forward() arguments {names}")
+            raise UsageError(f"{where}: input shapes are given for {unknown}, which are not forward() "
+                             f"arguments {names}")
+        missing = [n for n in required if n not in input_shapes]
+        if missing:
+            raise UsageError(f"{where}: forward() argument(s) {missing} have no shape; pass "
+                             f"{shape_hint({n: ('D0', 'D1', '...') for n in missing})}")
         args, axes = [], []
         for n in names:
             if n not in input_shapes:
@@ -191,7 +205,7 @@ def _examples(module, mod, input_shapes, where: str) -> tuple[tuple, list[set[in
             dyn = {i for i, d in enumerate(dims) if isinstance(d, str) or d is None or d == -1}
             sizes = [DYNAMIC_EXAMPLE_SIZE if i in dyn else int(d) for i, d in enumerate(dims)]
             args.append(torch.randn(*sizes))
-            axes.append(dyn | {0})
+            axes.append(dyn)
         return tuple(args), axes
     fn = getattr(mod, "example_inputs", None)
     if callable(fn):
@@ -199,9 +213,13 @@ def _examples(module, mod, input_shapes, where: str) -> tuple[tuple, list[set[in
     elif getattr(mod, "EXAMPLE_INPUTS", None) is not None:
         args = as_tuple(mod.EXAMPLE_INPUTS)
     else:
-        raise ModelLoadError(where, "no example inputs: pass --input-shape NAME=1,3,224,224 (or define "
-                                    "example_inputs() in the file)")
+        raise ModelLoadError(where, f"no example inputs: pass {_example_hint(required or names)}"
+                                    + (" (or define example_inputs() in the file)" if mod is not None else ""))
     return args, [{0} for _ in args]
+
+
+def _example_hint(names: list[str]) -> str:
+    return shape_hint({n: ("batch", 3, 224, 224) for n in (names or ["x"])})
 
 
 # -- pickled modules -----------------------------------------------------------
@@ -213,16 +231,26 @@ def _load_pickle(p: Path, trust_pickle: bool, input_shapes) -> LoadedModel:
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001
             raise ModelLoadError(str(p), "is a pickled module; unpickling runs arbitrary code, so it is refused. "
-                                         "Pass --trust-pickle if you trust the file, or use file.py:factory "
-                                         "with --weights") from None
+                                         f"Pass {flag('trust_pickle')} if you trust the file, or use "
+                                         f"file.py:factory with {flag('weights', 'STATE_DICT.pt')}") from None
         raise ModelLoadError(str(p), f"holds only weights ({type(obj).__name__}); pass the model code as "
-                                     f"file.py:factory with --weights {p}")
-    obj = torch.load(str(p), map_location="cpu", weights_only=False)
+                                     f"file.py:factory with {flag('weights', str(p))}")
+    # The classes of a pickled module live in the user's code: like a script calling
+    # torch.load, find them beside the file and in the working directory.
+    extra = [str(p.resolve().parent), str(Path.cwd())]
+    sys.path[:0] = extra
+    try:
+        obj = torch.load(str(p), map_location="cpu", weights_only=False)
+    except ModuleNotFoundError as e:
+        raise ModelLoadError(str(p), f"the pickled module needs Python module {e.name!r}, which is neither "
+                                     f"beside the file nor in the working directory nor installed") from e
+    finally:
+        del sys.path[:len(extra)]
     if not isinstance(obj, torch.nn.Module):
         raise ModelLoadError(str(p), f"holds a {type(obj).__name__}, not a torch.nn.Module; pass the model "
-                                     f"code as file.py:factory with --weights {p}")
+                                     f"code as file.py:factory with {flag('weights', str(p))}")
     if not input_shapes:
-        raise ModelLoadError(str(p), "no example inputs: pass --input-shape NAME=1,3,224,224")
+        raise ModelLoadError(str(p), f"no example inputs: pass {_example_hint(_forward_args(obj)[1])}")
     args, axes = _examples(obj, None, input_shapes, str(p))
     return _from_module(obj, args, axes, "torch.pickle", str(p))
 
@@ -239,7 +267,8 @@ def _loaded(graph, origin, module, fmt: str, path: str, fx_module=None, ep=None)
     run = make_runner(module, [v.name for v in graph.inputs], [v.name for v in graph.outputs])
     fx = fx_module if fx_module is not None else (ep.module() if ep is not None else None)
     run_layers = make_layer_runner(fx, [v.name for v in graph.inputs], origin) if fx is not None else None
-    return LoadedModel(graph, fmt, path, run=run, run_layers=run_layers, framework_version=_torch_version())
+    return LoadedModel(graph, fmt, path, run=run, run_layers=run_layers, framework_version=_torch_version(),
+                       source_params=sum(p.numel() for p in module.parameters()))
 
 
 def _tensors(inputs: dict, names: list[str]) -> list:
