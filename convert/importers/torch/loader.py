@@ -216,7 +216,8 @@ def _tensors(inputs: dict, names: list[str]) -> list:
         from ...errors import UsageError
 
         raise UsageError(f"missing input(s) {missing}; the model takes {names}")
-    return [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names]
+    # Copies: a model that writes into its input (x.relu_()) must not change the caller's arrays.
+    return [torch.from_numpy(np.array(inputs[n], copy=True, order="C")) for n in names]
 
 
 def make_runner(module, in_names: list[str], out_names: list[str]) -> Callable[[dict], dict]:
