@@ -18,6 +18,7 @@ from ...ir.builder import GraphBuilder
 from ...ir.graph import Graph, Node, Source
 from ...registry import Registry
 from . import mutation
+from .pt2_shapes import pinned, plan_dims
 
 log = logging.getLogger(__name__)
 REG: Registry = Registry("torch importer")
@@ -73,6 +74,7 @@ class TorchContext:
         self._input_names = input_names
         self.aliases: mutation.AliasMap | None = None
         self.env_initial: dict[Any, Any] = {}  # placeholder -> its value before an in-place op rebound it
+        self.fixed: dict[str, int] = {}  # symbolic sizes pinned by --input-shape
 
     # -- values ----------------------------------------------------------
     def v(self, arg, dtype: str | None = None) -> str:
@@ -115,6 +117,9 @@ class TorchContext:
 
     def dim(self, d) -> int | str:
         if hasattr(d, "node"):  # a SymInt (int() would return its example value)
+            value = pinned(d.node.expr, self.fixed)
+            if value is not None:
+                return value
             expr = str(d.node.expr)
             return self.sym_names.get(expr, expr)
         return int(d)
@@ -205,8 +210,10 @@ def preflight(ep) -> list[Unsupported]:
     return out
 
 
-def convert_exported(ep, input_names: list[str] | None = None, name: str = "model") -> tuple[Graph, dict[str, str]]:
-    """ExportedProgram -> (IR graph, IR value -> FX node name)."""
+def convert_exported(ep, input_names: list[str] | None = None, name: str = "model",
+                     input_shapes: dict[str, tuple] | None = None) -> tuple[Graph, dict[str, str]]:
+    """ExportedProgram -> (IR graph, IR value -> FX node name). ``input_shapes`` (by
+    input name) may pin or rename the program's dynamic dimensions (pt2_shapes.py)."""
     from torch.export.graph_signature import InputKind
 
     load_handlers()
@@ -225,6 +232,9 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
 
         raise UsageError(f"{len(names)} input names given for {len(user_inputs)} model inputs")
     rename = dict(zip(user_inputs, names))
+    exported = {rename[n.name]: tuple(n.meta["val"].shape) for n in ep.graph.nodes
+                if n.op == "placeholder" and n.name in rename and hasattr(n.meta.get("val"), "shape")}
+    ctx.sym_names, ctx.fixed = plan_dims(ep, name, exported, input_shapes)
     for n in ep.graph.nodes:
         if n.op == "placeholder":
             spec = kinds.get(n.name)
@@ -244,8 +254,8 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
             iname = rename.get(n.name, n.name)
             shape = []
             for axis, d in enumerate(val.shape):
-                if not hasattr(d, "node"):
-                    shape.append(int(d))
+                if not hasattr(d, "node") or pinned(d.node.expr, ctx.fixed) is not None:
+                    shape.append(ctx.dim(d))
                 else:
                     expr = str(d.node.expr)
                     if expr not in ctx.sym_names:

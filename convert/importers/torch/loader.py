@@ -29,7 +29,7 @@ def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,
         if not p.is_file():
             raise ModelLoadError(path, "no such file")
         if p.suffix == ".pt2":
-            return _load_pt2(p, trust_pickle)
+            return _load_pt2(p, trust_pickle, input_shapes)
         if p.suffix in (".pt", ".pth", ".bin"):
             return _load_pickle(p, trust_pickle, input_shapes)
         raise ModelLoadError(path, "not a PyTorch model (expected model.pt2, file.py:factory or a .pt/.pth file)")
@@ -51,7 +51,7 @@ def _torch_version() -> str:
 
 
 # -- .pt2 ---------------------------------------------------------------------
-def _load_pt2(p: Path, trust_pickle: bool = False) -> LoadedModel:
+def _load_pt2(p: Path, trust_pickle: bool = False, input_shapes: dict[str, tuple] | None = None) -> LoadedModel:
     import logging
     import zipfile
 
@@ -73,7 +73,7 @@ def _load_pt2(p: Path, trust_pickle: bool = False) -> LoadedModel:
                                      f"{_first_line(e)}") from e
     finally:
         logger.setLevel(level)
-    graph, origin = convert_program(ep, None, p.stem)
+    graph, origin = convert_program(ep, None, p.stem, input_shapes)
     module = ep.module()
     return _loaded(graph, origin, module, "torch.export", str(p), fx_module=module)
 

@@ -69,12 +69,13 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}"
 
 
-def convert_program(ep, input_names: list[str] | None = None, name: str = "model") -> tuple[Graph, dict[str, str]]:
+def convert_program(ep, input_names: list[str] | None = None, name: str = "model",
+                    input_shapes: dict[str, tuple] | None = None) -> tuple[Graph, dict[str, str]]:
     import torch
 
     from .context import convert_exported
 
-    graph, origin = convert_exported(ep, input_names, name)
+    graph, origin = convert_exported(ep, input_names, name, input_shapes)
     graph.metadata.update({"source_framework": "torch", "torch_version": torch.__version__.split("+")[0]})
     return graph, origin
 
