@@ -1,7 +1,9 @@
 """The torchvision corpus: classification models nobody on this project wrote, built with
 ``weights=None`` and given weights that carry signal (tests/torchvision_zoo.py), each
-converted from a ``.pt2`` exported with a dynamic batch, from a ``.pt2`` exported with a
-static batch, and through ``file.py:factory --weights``, and compared with torch's logits.
+converted from a ``.pt2`` exported with a dynamic batch (two batch sizes) and compared
+with torch's logits. The ``.pt2`` with a static batch and the ``file.py:factory --weights``
+path run on a cross-section of the families (EVERY_PATH), since each export of a model
+costs as much as its conversion and check together.
 
 Tolerance: ``1e-4 * max(1, max|ref|)`` on the largest absolute error. A model listed in
 FLOAT64_FLOOR has its tolerance raised to 4x the distance between torch's own float32
@@ -22,10 +24,17 @@ from convert.importers.torch import load  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-# Models whose export needs ops of the transformer work (attention, einsum, roll...).
-XFAIL: dict[str, str] = {}
-FLOAT64_FLOOR: dict[str, str] = {}
-KINDS = ["signal", "pt2_dynamic", "pt2_static", "factory"]
+_ATTENTION = "needs the transformer ops (a separate issue): "
+XFAIL: dict[str, str] = {
+    "vit_b_16": _ATTENTION + "aten.scaled_dot_product_attention, SymInt arithmetic in MultiheadAttention",
+    "swin_t": _ATTENTION + "aten.roll, aten.index.Tensor, masked_fill, fill_.Tensor, new_zeros",
+    "maxvit_t": _ATTENTION + "aten.einsum, aten.index.Tensor, aten.swapaxes",
+}
+FLOAT64_FLOOR: dict[str, str] = {
+    # Logits near 600 after 16 SiLU/SE blocks: float32 torch itself is ~1e-4 relative off.
+    "efficientnet_b0": "float32 rounding of large logits",
+}
+EVERY_PATH = {"resnet18", "mobilenet_v3_small", "squeezenet1_1", "shufflenet_v2_x0_5", "googlenet"}
 BATCHES = (2, 3)
 
 
@@ -112,9 +121,13 @@ def _signal(name: str, model) -> None:
     assert np.abs(nudged - ref).max() > 10 * tol, "a 1% change to a middle weight barely moves the logits"
 
 
+def _kinds(name: str) -> list[str]:
+    return ["signal", "pt2_dynamic"] + (["pt2_static", "factory"] if name in EVERY_PATH else [])
+
+
 CASES = [pytest.param(name, kind, id=f"{name}-{kind}",
                       marks=[pytest.mark.xfail(strict=True, reason=XFAIL[name])] if name in XFAIL and kind != "signal"
-                      else []) for name in zoo.MODELS for kind in KINDS]
+                      else []) for name in zoo.MODELS for kind in _kinds(name)]
 
 
 @pytest.mark.parametrize("name,kind", CASES)

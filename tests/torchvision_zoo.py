@@ -46,8 +46,8 @@ MODELS: dict[str, tuple[dict, int]] = {
     "shufflenet_v2_x0_5": ({}, 32),
     "squeezenet1_1": ({}, 48),
     "mnasnet0_5": ({}, 32),
-    "vgg11": ({}, 32),
-    "alexnet": ({}, 63),
+    "vgg11": ({}, 224),  # the smallest input whose features fill the 7x7 adaptive pool
+    "alexnet": ({}, 224),  # likewise 6x6
     "convnext_tiny": ({}, 32),
     "vit_b_16": ({"image_size": 32}, 32),
     "swin_t": ({}, 64),
