@@ -248,7 +248,8 @@ def make_layer_runner(fx_module, in_names: list[str], origin: dict[str, str]):
             def run_node(self, n):
                 res = super().run_node(n)
                 if n.name in wanted and isinstance(res, torch.Tensor):
-                    found[wanted[n.name]] = res.detach().cpu().numpy()
+                    # A copy: a later in-place op (relu_) would change the recorded array.
+                    found[wanted[n.name]] = res.detach().cpu().numpy().copy()
                 return res
 
         with torch.no_grad():
