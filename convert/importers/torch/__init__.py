@@ -29,8 +29,9 @@ def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,
 
 def supported_ops() -> list[str]:
     """The ATen overloads the importer handles (for the support matrix)."""
-    from . import ops_act, ops_conv, ops_math, ops_rnn, ops_shape  # noqa: F401
-    from .context import REG
+    from .context import REG, load_handlers
+
+    load_handlers()
 
     return REG.keys()
 

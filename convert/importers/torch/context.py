@@ -6,6 +6,7 @@ Everything unsupported (ops and attribute values) is gathered and raised at once
 """
 from __future__ import annotations
 
+import logging
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -16,13 +17,19 @@ from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError
 from ...ir.builder import GraphBuilder
 from ...ir.graph import Graph, Node, Source
 from ...registry import Registry
+from . import mutation
+from .pt2_shapes import pinned, plan_dims
 
+log = logging.getLogger(__name__)
 REG: Registry = Registry("torch importer")
 register = REG.register
 
 # FX call_function targets that carry no computation of their own.
 _STRUCTURAL = {"<built-in function getitem>", "aten.sym_size.int", "aten._assert_scalar.default",
-               "aten.sym_constrain_range_for_size.default", "aten._assert_tensor_metadata.default"}
+               "aten.sym_constrain_range_for_size.default", "aten._assert_tensor_metadata.default",
+               "aten._assert_async.msg", "aten._assert_async.default", "aten.sym_constrain_range.default",
+               "aten._functional_assert_async.msg", "aten._functional_sym_constrain_range.default",
+               "aten._functional_sym_constrain_range_for_size.default", "aten._functional_assert_scalar.default"}
 
 TORCH_DTYPE = {"torch.float32": "float32", "torch.float16": "float16", "torch.bfloat16": "bfloat16",
                "torch.float64": "float64", "torch.int64": "int64", "torch.int32": "int32", "torch.int16": "int16",
@@ -65,6 +72,9 @@ class TorchContext:
         self.origin: dict[str, str] = {}  # IR value -> FX node name (for per-layer comparison)
         self.node = None
         self._input_names = input_names
+        self.aliases: mutation.AliasMap | None = None
+        self.env_initial: dict[Any, Any] = {}  # placeholder -> its value before an in-place op rebound it
+        self.fixed: dict[str, int] = {}  # symbolic sizes pinned by --input-shape
 
     # -- values ----------------------------------------------------------
     def v(self, arg, dtype: str | None = None) -> str:
@@ -107,6 +117,9 @@ class TorchContext:
 
     def dim(self, d) -> int | str:
         if hasattr(d, "node"):  # a SymInt (int() would return its example value)
+            value = pinned(d.node.expr, self.fixed)
+            if value is not None:
+                return value
             expr = str(d.node.expr)
             return self.sym_names.get(expr, expr)
         return int(d)
@@ -147,7 +160,7 @@ class TorchContext:
 
 
 def _is_fx(arg) -> bool:
-    return type(arg).__name__ == "Node" and hasattr(arg, "meta")
+    return type(arg).__name__ in ("Node", "FunctionalNode") and hasattr(arg, "meta")
 
 
 def _source(node) -> Source:
@@ -164,6 +177,26 @@ def _source(node) -> Source:
     return Source("torch", key_of(node), node.name)
 
 
+def load_handlers() -> None:
+    from . import ops_act, ops_conv, ops_inplace, ops_math, ops_rnn, ops_shape  # noqa: F401
+
+
+def _handler(k: str):
+    """The handler for an ATen key; an in-place key without its own handler uses the
+    functional op's (the walk then rebinds the mutated argument)."""
+    if k in REG:
+        return REG.lookup(k)
+    if mutation.is_inplace(k) and mutation.functional_key(k) in REG:
+        return REG.lookup(mutation.functional_key(k))
+    return None
+
+
+def _where(n) -> str:
+    stack = [v for v in (n.meta.get("nn_module_stack") or {}).values() if v[0] and not v[0].startswith("_empty")]
+    where = f"in module {stack[-1][0]} ({str(stack[-1][1]).rsplit('.', 1)[-1]})" if stack else "in forward()"
+    return f"FX node {n.name} {where}"
+
+
 def preflight(ep) -> list[Unsupported]:
     """Every FX op without a handler, one entry per node (layer = module path)."""
     out = []
@@ -171,22 +204,25 @@ def preflight(ep) -> list[Unsupported]:
         if n.op != "call_function":
             continue
         k = key_of(n)
-        if k in _STRUCTURAL or k in REG:
+        if k in _STRUCTURAL or _handler(k) is not None:
             continue
-        stack = [v for v in (n.meta.get("nn_module_stack") or {}).values() if v[0] and not v[0].startswith("_empty")]
-        where = f"in module {stack[-1][0]} ({str(stack[-1][1]).rsplit('.', 1)[-1]})" if stack else "in forward()"
-        out.append(Unsupported(_source(n).layer_name, k, hint=f"FX node {n.name} {where}"))
+        out.append(Unsupported(_source(n).layer_name, k, hint=_where(n)))
     return out
 
 
-def convert_exported(ep, input_names: list[str] | None = None, name: str = "model") -> tuple[Graph, dict[str, str]]:
-    """ExportedProgram -> (IR graph, IR value -> FX node name)."""
-    from . import ops_act, ops_conv, ops_math, ops_rnn, ops_shape  # noqa: F401  (register handlers)
+def convert_exported(ep, input_names: list[str] | None = None, name: str = "model",
+                     input_shapes: dict[str, tuple] | None = None) -> tuple[Graph, dict[str, str]]:
+    """ExportedProgram (or the archive reader's Program) -> (IR graph, IR value -> FX node
+    name). ``input_shapes`` (by input name) may pin or rename the program's dynamic
+    dimensions (pt2_shapes.py)."""
 
+    load_handlers()
     problems = preflight(ep)
     if problems:
         raise UnsupportedError(problems, "PyTorch model")
     ctx = TorchContext(ep, input_names, name)
+    ctx.aliases = mutation.AliasMap(list(ep.graph.nodes))
+    state: dict[Any, str] = {}
     sig = ep.graph_signature
     kinds = {s.arg.name: s for s in sig.input_specs if hasattr(s.arg, "name")}
     user_inputs = [s.arg.name for s in sig.input_specs if _kind(s) == "USER_INPUT"]
@@ -196,6 +232,9 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
 
         raise UsageError(f"{len(names)} input names given for {len(user_inputs)} model inputs")
     rename = dict(zip(user_inputs, names))
+    exported = {rename[n.name]: tuple(n.meta["val"].shape) for n in ep.graph.nodes
+                if n.op == "placeholder" and n.name in rename and hasattr(n.meta.get("val"), "shape")}
+    ctx.sym_names, ctx.fixed = plan_dims(ep, name, exported, input_shapes)
     for n in ep.graph.nodes:
         if n.op == "placeholder":
             spec = kinds.get(n.name)
@@ -207,6 +246,7 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
                     continue
                 # torch tensors from torch.export.load; numpy arrays from the archive reader
                 ctx.env[n] = Param(spec.target, t if isinstance(t, np.ndarray) else t.detach().cpu().numpy())
+                state[n] = spec.target
                 continue
             val = n.meta.get("val")
             if not hasattr(val, "shape"):
@@ -215,8 +255,8 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
             iname = rename.get(n.name, n.name)
             shape = []
             for axis, d in enumerate(val.shape):
-                if not hasattr(d, "node"):
-                    shape.append(int(d))
+                if not hasattr(d, "node") or pinned(d.node.expr, ctx.fixed) is not None:
+                    shape.append(ctx.dim(d))
                 else:
                     expr = str(d.node.expr)
                     if expr not in ctx.sym_names:
@@ -229,6 +269,7 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
             _convert_node(ctx, n)
         elif n.op == "output":
             _outputs(ctx, n)
+            _check_state(ctx, mutation.mutated_state(ep, ctx.aliases, state), state)
     graph = ctx.b.finish("PyTorch model")
     return graph, ctx.origin
 
@@ -238,8 +279,26 @@ def _kind(spec) -> str:
     return getattr(spec.kind, "name", str(spec.kind))
 
 
+def _check_state(ctx: TorchContext, mutated: dict, state: dict) -> None:
+    """A parameter or buffer the graph updates: fine while no output depends on the value
+    the previous call left in it (the IR has no state to carry it)."""
+    if not mutated or ctx.b.problems:
+        return
+    needed = mutation.reachable(ctx.b.graph, [v.name for v in ctx.b.graph.outputs])
+    for node, writer in mutated.items():
+        old = ctx.env_initial.get(node, ctx.env.get(node))
+        if isinstance(old, Param) and old.ir_name is not None and old.ir_name in needed:
+            ctx.b.unsupported(writer, "buffer mutation", hint=f"updates {state[node]!r} on every call and the "
+                              "outputs read the value the previous call left there; a converted graph has no state")
+        else:
+            log.info("%s updates %r on every call; the outputs do not depend on it", writer, state[node])
+
+
 def _convert_node(ctx: TorchContext, n) -> None:
     k = key_of(n)
+    if mutation.is_inplace(k):
+        _convert_inplace(ctx, n, k)
+        return
     if k == "<built-in function getitem>":
         seq, idx = n.args
         ctx.env[n] = ctx.env[seq][idx]
@@ -252,24 +311,49 @@ def _convert_node(ctx: TorchContext, n) -> None:
     if k in _STRUCTURAL:
         ctx.env[n] = None
         return
-    ctx.node = n
+    ctx.env[n] = _run_handler(ctx, n, k, REG.lookup(k), n)
+
+
+def _convert_inplace(ctx: TorchContext, n, k: str) -> None:
+    """``op_(x, ...)``: the functional result, rebound to every earlier name of ``x``."""
+    target = n.args[0]
+    stale = ctx.aliases.stale_reader(target, n) if _is_fx(target) else None
+    if stale is not None:
+        alias, reader = stale
+        ctx.b.unsupported(_source(n).layer_name, k, hint=f"{_where(n)} writes through {target.name}, which shares "
+                          f"memory with {alias.name}; {reader.name} reads {alias.name} afterwards")
+        ctx.env[n] = f"<unsupported {n.name}>"
+        return
+    handled = n if k in REG else mutation.FunctionalNode(n, mutation.functional_key(k))
+    out = _run_handler(ctx, n, k, _handler(k), handled)
+    ctx.env[n] = out
+    if _is_fx(target):
+        for m in ctx.aliases.same_tensor(target, n):
+            if m.op == "placeholder" and m not in ctx.env_initial:
+                ctx.env_initial[m] = ctx.env[m]
+            ctx.env[m] = out
+
+
+def _run_handler(ctx: TorchContext, n, k: str, handler, handled):
+    ctx.node = handled
     ctx.b.source = _source(n)
     try:
-        out = REG.lookup(k)(ctx, n)
+        out = handler(ctx, handled)
     except UnsupportedAttributeError as e:
         ctx.b.attribute_error(ctx.b.source.layer_name, f"{ctx.b.source.layer_type} [{k}]"
                               if ctx.b.source.layer_type != k else k, e)
         out = f"<unsupported {n.name}>"
     finally:
         ctx.b.source = None
-    ctx.env[n] = out
     if isinstance(out, str) and out not in ctx.origin:
         ctx.origin[out] = n.name
+    return out
 
 
 def _outputs(ctx: TorchContext, n) -> None:
     """Graph outputs are named output (one) or output_<i> (several)."""
     outs = list(n.args[0]) if isinstance(n.args[0], (list, tuple)) else [n.args[0]]
+    outs = mutation.user_output_args(ctx.ep, outs)
     values = []
     for o in outs:
         ctx.node = o

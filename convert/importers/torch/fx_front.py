@@ -169,7 +169,10 @@ def _first_line(e: BaseException) -> str:
 
 
 def _load_handlers() -> None:
-    from . import fx_activations, fx_functions, fx_modules, ops_act, ops_conv, ops_math, ops_rnn, ops_shape  # noqa: F401
+    from . import fx_activations, fx_functions, fx_modules  # noqa: F401
+    from .context import load_handlers
+
+    load_handlers()
 
 
 # -- shapes ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,
         if not p.is_file():
             raise ModelLoadError(path, "no such file")
         if p.suffix == ".pt2":
-            return _load_pt2(p, trust_pickle)
+            return _load_pt2(p, trust_pickle, input_shapes)
         if p.suffix in (".pt", ".pth", ".bin"):
             return _load_pickle(p, trust_pickle, input_shapes)
         raise ModelLoadError(path, "not a PyTorch model (expected model.pt2, file.py:factory or a .pt/.pth file)")
@@ -52,16 +52,16 @@ def _torch_version() -> str:
 
 
 # -- .pt2 ---------------------------------------------------------------------
-def _load_pt2(p: Path, trust_pickle: bool = False) -> LoadedModel:
+def _load_pt2(p: Path, trust_pickle: bool = False, input_shapes: dict[str, tuple] | None = None) -> LoadedModel:
     """By default the archive reader (no torch, nothing from the file evaluated);
     ``trust_pickle`` (``--trust-code``) lets torch.export.load read the file as it is."""
     if trust_pickle:
-        return _load_pt2_with_torch(p)
+        return _load_pt2_with_torch(p, input_shapes)
     from .pt2_archive import read_pt2
     from .pt2_program import build_program
 
     archive = read_pt2(p)
-    graph, origin = convert_program(build_program(archive), None, p.stem)
+    graph, origin = convert_program(build_program(archive), None, p.stem, input_shapes)
     ins, outs = [v.name for v in graph.inputs], [v.name for v in graph.outputs]
     cache: dict[str, Any] = {}
 
@@ -93,7 +93,7 @@ def _installed_torch_version() -> str:
         return ""
 
 
-def _load_pt2_with_torch(p: Path) -> LoadedModel:
+def _load_pt2_with_torch(p: Path, input_shapes: dict[str, tuple] | None = None) -> LoadedModel:
     import zipfile
 
     from .safe_load import load_trusted, quiet_export_log
@@ -108,7 +108,7 @@ def _load_pt2_with_torch(p: Path) -> LoadedModel:
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(str(p), f"not a readable torch.export archive (truncated or corrupted?): "
                                      f"{_first_line(e)}") from e
-    graph, origin = convert_program(ep, None, p.stem)
+    graph, origin = convert_program(ep, None, p.stem, input_shapes)
     module = ep.module()
     return _loaded(graph, origin, module, "torch.export", str(p), fx_module=module)
 
@@ -279,7 +279,8 @@ def _tensors(inputs: dict, names: list[str]) -> list:
         from ...errors import UsageError
 
         raise UsageError(f"missing input(s) {missing}; the model takes {names}")
-    return [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names]
+    # Copies: a model that writes into its input (x.relu_()) must not change the caller's arrays.
+    return [torch.from_numpy(np.array(inputs[n], copy=True, order="C")) for n in names]
 
 
 def make_runner(module, in_names: list[str], out_names: list[str]) -> Callable[[dict], dict]:
@@ -310,7 +311,8 @@ def make_layer_runner(fx_module, in_names: list[str], origin: dict[str, str]):
             def run_node(self, n):
                 res = super().run_node(n)
                 if n.name in wanted and isinstance(res, torch.Tensor):
-                    found[wanted[n.name]] = res.detach().cpu().numpy()
+                    # A copy: a later in-place op (relu_) would change the recorded array.
+                    found[wanted[n.name]] = res.detach().cpu().numpy().copy()
                 return res
 
         with torch.no_grad():

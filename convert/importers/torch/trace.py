@@ -69,12 +69,13 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}"
 
 
-def convert_program(ep, input_names: list[str] | None = None, name: str = "model") -> tuple[Graph, dict[str, str]]:
+def convert_program(ep, input_names: list[str] | None = None, name: str = "model",
+                    input_shapes: dict[str, tuple] | None = None) -> tuple[Graph, dict[str, str]]:
     """An ExportedProgram (or the archive reader's Program, which names the torch
     version that wrote it) -> (IR graph, IR value -> FX node name)."""
     from .context import convert_exported
 
-    graph, origin = convert_exported(ep, input_names, name)
+    graph, origin = convert_exported(ep, input_names, name, input_shapes)
     version = getattr(ep, "torch_version", None)
     if version is None:
         import torch

@@ -1,0 +1,99 @@
+"""torchvision models for the corpus test: built with ``weights=None``, then given weights
+that carry signal (random values where the initialiser wrote a constant, BatchNorm running
+statistics from a calibration batch), at small input sizes.
+
+Also the ``file.py:factory`` the corpus converts (``build``: the model named by the
+``NNCONVERT_ZOO_MODEL`` environment variable, weights from ``--weights``)."""
+from __future__ import annotations
+
+import os
+
+
+def import_torchvision():
+    """torchvision, also beside a CPU-only torch: the index's torchvision wheel is a CUDA
+    build whose C extension (detection ops) cannot load there, and torchvision then fails
+    registering fake kernels for ``torchvision::nms``/``qnms``. The classification models
+    are plain Python and never call those ops, so declaring the two schemas is enough."""
+    import torch
+
+    try:
+        import torchvision
+    except RuntimeError as e:
+        if "torchvision::" not in str(e):
+            raise
+        lib = torch.library.Library("torchvision", "DEF")  # noqa: TOR901
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
+        import_torchvision.lib = lib  # keep the library alive
+        import torchvision
+    return torchvision
+
+
+# name -> (builder kwargs, input H=W). The smallest variant of each family.
+MODELS: dict[str, tuple[dict, int]] = {
+    "resnet18": ({}, 32),
+    "resnext50_32x4d": ({}, 32),
+    "wide_resnet50_2": ({}, 32),
+    "mobilenet_v2": ({}, 32),
+    "mobilenet_v3_small": ({}, 32),
+    "efficientnet_b0": ({}, 32),
+    "efficientnet_v2_s": ({}, 32),
+    "regnet_x_400mf": ({}, 32),
+    "regnet_y_400mf": ({}, 32),
+    "densenet121": ({}, 32),
+    "googlenet": ({"aux_logits": False, "init_weights": True}, 32),
+    "inception_v3": ({"aux_logits": False, "init_weights": True}, 75),
+    "shufflenet_v2_x0_5": ({}, 32),
+    "squeezenet1_1": ({}, 48),
+    "mnasnet0_5": ({}, 32),
+    "vgg11": ({}, 224),  # the smallest input whose features fill the 7x7 adaptive pool
+    "alexnet": ({}, 224),  # likewise 6x6
+    "convnext_tiny": ({}, 32),
+    "vit_b_16": ({"image_size": 32}, 32),
+    "swin_t": ({}, 64),
+    "maxvit_t": ({}, 224),
+}
+
+
+def build_model(name: str, seed: int = 0):
+    """The named model with signal-carrying weights, in eval mode."""
+    import torch
+
+    tv = import_torchvision()
+    kwargs, size = MODELS[name]
+    torch.manual_seed(seed)
+    model = getattr(tv.models, name)(weights=None, **kwargs)
+    give_signal(model, size, seed)
+    return model
+
+
+def give_signal(model, size: int, seed: int = 0) -> None:
+    """Constant-initialised parameters (biases 0, norm scales 1, layer scales) drawn at
+    random, then BatchNorm running statistics set to a calibration batch's statistics."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for p in model.parameters():
+            flat = p.reshape(-1)
+            if flat.numel() > 1 and bool((flat == flat[0]).all()):
+                if float(flat[0]) == 0.0:
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+                else:
+                    p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+        bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average: one batch gives exactly its statistics
+        if bns:
+            model.train()
+            # At tiny inputs the last stages are 1x1: a larger calibration batch gives BN
+            # enough samples per channel (too few make eval-mode activations explode).
+            cal = (16, 2 * size) if size < 96 else (4, size)
+            model(torch.randn(cal[0], 3, cal[1], cal[1], generator=g))
+    model.eval()
+
+
+def build():
+    """``file.py:factory`` entry for the CLI/loader path: NNCONVERT_ZOO_MODEL names the model."""
+    return build_model(os.environ["NNCONVERT_ZOO_MODEL"])
