@@ -51,6 +51,7 @@ SCHEMAS = {
     'aten.conv_transpose2d.input': ['input', 'weight', ('bias', None), ('stride', [1, 1]), ('padding', [0, 0]), ('output_padding', [0, 0]), ('groups', 1), ('dilation', [1, 1])],
     'aten.conv_transpose3d.input': ['input', 'weight', ('bias', None), ('stride', [1, 1, 1]), ('padding', [0, 0, 0]), ('output_padding', [0, 0, 0]), ('groups', 1), ('dilation', [1, 1, 1])],
     'aten.convolution.default': ['input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'transposed', 'output_padding', 'groups'],
+    'aten.copy_.default': ['self', 'src', ('non_blocking', False)],
     'aten.cos.default': ['self'],
     'aten.detach.default': ['self'],
     'aten.detach_.default': ['self'],
@@ -65,6 +66,7 @@ SCHEMAS = {
     'aten.expand.default': ['self', 'size', ('*implicit', False)],
     'aten.feature_alpha_dropout.default': ['input', 'p', 'train'],
     'aten.feature_dropout.default': ['input', 'p', 'train'],
+    'aten.fill_.Scalar': ['self', 'value'],
     'aten.flatten.using_ints': ['self', ('start_dim', 0), ('end_dim', -1)],
     'aten.floor.default': ['self'],
     'aten.full.default': ['size', 'fill_value', ('*dtype', None), ('*layout', None), ('*device', None), ('*pin_memory', None)],
@@ -157,6 +159,7 @@ SCHEMAS = {
     'aten.upsample_nearest3d.vec': ['input', 'output_size', 'scale_factors'],
     'aten.upsample_trilinear3d.vec': ['input', 'output_size', 'align_corners', 'scale_factors'],
     'aten.view.default': ['self', 'size'],
+    'aten.zero_.default': ['self'],
     'aten.zeros.default': ['size', ('*dtype', None), ('*layout', None), ('*device', None), ('*pin_memory', None)],
     'aten.zeros_like.default': ['self', ('*dtype', None), ('*layout', None), ('*device', None), ('*pin_memory', None), ('*memory_format', None)],
 }
