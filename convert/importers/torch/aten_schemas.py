@@ -84,7 +84,11 @@ def table_from_torch(keys: list[str]) -> dict[str, list]:
 def _handled_keys() -> list[str]:
     from . import supported_ops
 
-    return [k for k in supported_ops() if k.count(".") == 2]
+    keys = [k for k in supported_ops() if k.count(".") == 2]
+    # An in-place overload converts through its functional handler, but its arguments can
+    # be named differently (dropout(input, ...) / dropout_(self, ...)): list it too.
+    inplace = [f"{ns}.{name}_.{ov}" for ns, name, ov in (k.split(".") for k in keys) if not name.endswith("_")]
+    return sorted(set(keys) | set(inplace))
 
 
 def main() -> None:

@@ -316,3 +316,30 @@ def parse_guard(text: str) -> None:
         prev = kind
     if depth or want_operand:
         raise ExprError(f"incomplete guard {text[:80]!r}")
+
+
+def evaluate(tree: Expr, values: dict[str, int]) -> int | None:
+    """The integer value of ``tree`` with symbols from ``values``; None while a symbol is
+    unknown (a pinned ``--input-shape`` size substituted into a dimension)."""
+    if isinstance(tree, int):
+        return tree
+    if tree[0] == "sym":
+        return values.get(tree[1])
+    args = [evaluate(a, values) for a in tree[1]]
+    if any(a is None for a in args):
+        return None
+    kind = tree[0]
+    if kind == "add":
+        return sum(args)
+    if kind == "mul":
+        out = 1
+        for a in args:
+            out *= a
+        return out
+    if kind == "pow":
+        return args[0] ** args[1] if 0 <= args[1] <= 64 else None
+    if kind in ("floordiv", "mod"):
+        if args[1] == 0:
+            return None
+        return args[0] // args[1] if kind == "floordiv" else args[0] % args[1]
+    return max(args) if kind == "max" else min(args)

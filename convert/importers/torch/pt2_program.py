@@ -120,6 +120,15 @@ class Program:
     state_dict: dict
     constants: dict
     torch_version: str
+    range_constraints: dict = field(default_factory=dict)  # symbol -> SizeRange (lower, upper)
+
+
+@dataclass(frozen=True)
+class SizeRange:
+    """The sizes torch.export recorded for a symbol (``upper`` None: unbounded)."""
+
+    lower: int
+    upper: float
 
 
 @dataclass
@@ -154,7 +163,8 @@ class _Builder:
         outs = tuple(self._arg(o, "output") for o in self.graph.get("outputs") or [])
         self._add(Node("output", "output", "output", (outs,)))
         specs = [self._spec(s) for s in self.signature.get("input_specs") or []]
-        return Program(Graph(self.nodes), Signature(specs), self.a.state_dict, self.a.constants, self.a.torch_version)
+        return Program(Graph(self.nodes), Signature(specs), self.a.state_dict, self.a.constants, self.a.torch_version,
+                       _ranges(self.a.model.get("range_constraints") or {}))
 
     # -- nodes -----------------------------------------------------------------
     def _add(self, node: Node) -> Node:
@@ -334,6 +344,15 @@ class _Builder:
 
 _TARGET = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,200}")
 _ILLEGAL = re.compile(r"[^0-9a-zA-Z_]+")
+
+
+def _ranges(raw: dict) -> dict[str, SizeRange]:
+    """range_constraints as recorded: {symbol: {min_val, max_val}} (ints or null)."""
+    out = {}
+    for sym, r in raw.items():
+        lo, hi = (r.get("min_val"), r.get("max_val")) if isinstance(r, dict) else (None, None)
+        out[sym] = SizeRange(lo if isinstance(lo, int) else 0, hi if isinstance(hi, int) else float("inf"))
+    return out
 
 
 def _name(text: Any) -> str:

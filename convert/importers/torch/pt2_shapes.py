@@ -75,6 +75,13 @@ def pinned(expr, fixed: dict[str, int]) -> int | None:
     """The value of a symbolic size expression once pinned symbols are substituted."""
     if not fixed:
         return None
+    if isinstance(expr, str):  # the archive reader's dimensions are expression texts
+        from .pt2_expr import ExprError, evaluate, parse
+
+        try:
+            return evaluate(parse(expr), fixed)
+        except ExprError:
+            return None
     subs = {s: fixed[str(s)] for s in getattr(expr, "free_symbols", ()) if str(s) in fixed}
     if not subs:
         return None
