@@ -113,7 +113,7 @@ def claim(budget: "Budget | None", what: str, shape: Any, itemsize: int = 4) -> 
     if budget is not None:
         budget.claim(what, shape, itemsize)
     else:
-        check_elements(what, what, shape)
+        check_elements("model", what, shape)
 
 
 def json_depth(obj: Any) -> int:
