@@ -66,7 +66,9 @@ def _concrete(v: Value, variant: int, overrides: dict[str, tuple]) -> tuple[int,
     if v.name in overrides:
         return tuple(int(d) for d in overrides[v.name])
     if v.shape is None:
-        raise UsageError(f"input {v.name!r} has an unknown shape; pass --input-shape {v.name}:D0,D1,...")
+        from ..flags import shape_hint
+
+        raise UsageError(f"input {v.name!r} has an unknown shape; pass {shape_hint({v.name: ('D0', 'D1', '...')})}")
     out = []
     for axis, d in enumerate(v.shape):
         if isinstance(d, int) and d >= 0:

@@ -10,8 +10,6 @@ import re
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 GENERATED_FILE = "<nnconvert_generated>"
 _FRAME = re.compile(r'File "' + re.escape(GENERATED_FILE) + r'", line \d+, in forward\n\s*([A-Za-z_][A-Za-z0-9_]*) = ')
 
@@ -25,9 +23,8 @@ def assigned_variable(stack_trace: str | None) -> str | None:
 def pt2_layers(path: str | Path) -> Callable[[dict, list], dict] | None:
     """run_layers for a .pt2 file (loaded without unpickling anything), or None when it was
     not written by nnconvert (no generated lines in its stack traces)."""
-    import torch
-
     from ..exporters.torch.context import identifier
+    from ..importers.torch.loader import make_layer_runner
     from ..importers.torch.safe_load import load_pt2
 
     module = load_pt2(Path(path), False).module()
@@ -40,18 +37,7 @@ def pt2_layers(path: str | Path) -> Callable[[dict, list], dict] | None:
         return None
 
     def run_layers(inputs: dict, value_names: list) -> dict:
-        by_node = {last[identifier(v)]: v for v in value_names if identifier(v) in last}
-        found: dict[str, np.ndarray] = {}
-
-        class Recorder(torch.fx.Interpreter):
-            def run_node(self, n):
-                res = super().run_node(n)
-                if n.name in by_node and isinstance(res, torch.Tensor):
-                    found[by_node[n.name]] = res.detach().cpu().numpy()
-                return res
-
-        with torch.no_grad():
-            Recorder(module).run(*[torch.from_numpy(np.ascontiguousarray(a)) for a in inputs.values()])
-        return found
+        origin = {v: last[identifier(v)] for v in value_names if identifier(v) in last}
+        return make_layer_runner(module, list(inputs), origin)(inputs, value_names)
 
     return run_layers
