@@ -211,6 +211,9 @@ def _ops():
                                        S.Dropout(fc, p=0.3), dim=2), (2, 3, 5))
     fc2 = S.FullyConnected(D, _w("g_weight"), num_hidden=5, no_bias=True, name="g")
     c["fc_flatten_softmaxoutput"] = (S.SoftmaxOutput(fc2, S.var("softmax_label"), name="softmax"), (2, 3, 2, 2))
+    pos = S.abs(D) + 0.5
+    c["unary_math"] = (S.concat(S.relu(D), S.sigmoid(D), S.tanh(D), S.exp(D), S.log(pos), S.sqrt(pos), S.negative(D),
+                                S.reciprocal(pos), S.erf(D), S.square(D), S.BlockGrad(D), dim=1), (2, 3, 4))
     c["embedding"] = (S.Embedding(D, _w("e_weight"), input_dim=11, output_dim=4, name="e"), (2, 5))
     return c
 

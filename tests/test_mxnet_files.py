@@ -180,3 +180,5 @@ def test_cli_converts_and_says_when_mxnet_is_absent(fc_files, monkeypatch):
     assert res.exit_code == 3
     assert "MXNet is not available: set NNCONVERT_MXNET_PYTHON" in res.output
     assert not (d / "v.onnx").exists()
+    res = CliRunner().invoke(main, ["convert", str(d / "m-0000.params"), "-o", str(d / "p.onnx")])
+    assert res.exit_code == 2 and "give the symbol file as the source" in res.output

@@ -11,7 +11,7 @@ from own_env import build, run_target, tolerance
 CASES = ["batchnorm_fix_gamma_axis", "conv_group_dilate", "crop_upsample", "deconv_adj", "embedding",
          "fc_flatten_softmaxoutput", "fc_softmax_family", "l2norm_modes", "leaky_family", "pool_avg_exclude_pad",
          "pool_full_avg", "pool_full_max", "pool_sum_global", "reshape_codes_transpose", "rnn_lstm_gru",
-         "slice_concat_elementwise", "upsample_bilinear"]
+         "slice_concat_elementwise", "unary_math", "upsample_bilinear"]
 TARGETS = ["onnx", "torch", "keras"]
 # IR ops the Keras exporter refuses (listed by layer before anything is written); a
 # change here means the Keras exporter learnt or lost something: update the table.
@@ -19,7 +19,7 @@ KERAS_REFUSES = {
     "conv_group_dilate": {"Conv"}, "crop_upsample": {"Slice"}, "embedding": {"Cast", "Gather"},
     "fc_softmax_family": {"Clip"}, "l2norm_modes": {"LpNormalization"}, "pool_avg_exclude_pad": {"AveragePool"},
     "pool_full_avg": {"Mul"}, "pool_sum_global": {"Mul"}, "slice_concat_elementwise": {"Split"},
-    "upsample_bilinear": {"ConvTranspose"},
+    "upsample_bilinear": {"ConvTranspose"}, "unary_math": {"Abs", "Erf", "Log", "Neg", "Reciprocal", "Sqrt"},
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...errors import ModelLoadError
+from ...errors import ModelLoadError, UsageError
 from ...ir.graph import Graph
 from ...loaded import LoadedModel
 
@@ -44,6 +44,8 @@ def load(path: str, *, weights: str | None = None, input_shapes: dict | None = N
     """CLI entry: ``path`` is the symbol JSON, ``weights`` the params file."""
     from .runner import make_runner
 
+    if str(path).endswith(".params"):
+        raise UsageError(f"{path}: give the symbol file as the source (NAME-symbol.json) and this file with --weights")
     params = str(weights) if weights else find_params(path)
     graph = from_mxnet(path, params, input_shapes)
     run, version = make_runner(path, params, graph)

@@ -96,60 +96,15 @@ def import_power(node, ctx):
     _arith(node, ctx, "Pow")
 
 
-# unary math: MXNet name -> IR op (the handler names each op so the support matrix sees it)
-@register("relu")
-def import_relu(node, ctx):
-    ctx.same("Relu")
+_UNARY = ("relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "negative", "reciprocal", "erf", "_copy",
+          "identity", "BlockGrad", "stop_gradient")
 
 
-@register("sigmoid")
-def import_sigmoid(node, ctx):
-    ctx.same("Sigmoid")
-
-
-@register("tanh")
-def import_tanh(node, ctx):
-    ctx.same("Tanh")
-
-
-@register("exp")
-def import_exp(node, ctx):
-    ctx.same("Exp")
-
-
-@register("log")
-def import_log(node, ctx):
-    ctx.same("Log")
-
-
-@register("sqrt")
-def import_sqrt(node, ctx):
-    ctx.same("Sqrt")
-
-
-@register("abs")
-def import_abs(node, ctx):
-    ctx.same("Abs")
-
-
-@register("negative")
-def import_negative(node, ctx):
-    ctx.same("Neg")
-
-
-@register("reciprocal")
-def import_reciprocal(node, ctx):
-    ctx.same("Reciprocal")
-
-
-@register("erf")
-def import_erf(node, ctx):
-    ctx.same("Erf")
-
-
-@register("_copy", "identity", "BlockGrad", "stop_gradient")
-def import_identity(node, ctx):
-    ctx.same("Identity")
+@register(*_UNARY)
+def import_unary(node, ctx):
+    ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log", "sqrt": "Sqrt",
+           "abs": "Abs", "negative": "Neg", "reciprocal": "Reciprocal", "erf": "Erf"}
+    ctx.same(ops.get(node.op, "Identity"))  # the rest copy, or only stop gradients
 
 
 @register("square")
