@@ -125,4 +125,4 @@ def test_pt2_record_declaring_more_than_its_bytes_is_refused(tmp_path, pt2):
             zout.writestr(info, data)
     out = tmp_path / "out"
     assert_refused(nnconvert("convert", evil, "-o", out / "m.onnx"), evil, out_dir=out, peak_mb=1500,
-                   says="declares 8589934592 bytes")
+                   says="needs 2147483648 elements")
