@@ -68,6 +68,62 @@ def _cases():
     return out
 
 
+def _build(name: str, size, **kw):
+    k = keras()
+    k.utils.set_random_seed(0)
+    ctor = getattr(k.applications, name)
+    return ctor(weights=None, input_shape=(size, size, 3), **kw)
+
+
+def _x(batch: int, size: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((batch, size, size, 3)).astype("float32") * 50.0
+
+
+def _copy_weights(dst, src) -> None:
+    """The open-size (no top) model takes the fixed model's weights, layer by layer (by
+    name where the builder names its layers, else in order)."""
+    mine = [lay for lay in dst.layers if lay.weights]
+    names = {lay.name for lay in src.layers}
+    if all(lay.name in names for lay in mine):
+        pairs = [(lay, src.get_layer(lay.name)) for lay in mine]
+    else:
+        pairs = list(zip(mine, [lay for lay in src.layers if lay.weights]))
+    for a, b in pairs:
+        a.set_weights(b.get_weights())
+
+
+def _run(path, out_dir, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Convert the file (no Keras involved), write the ONNX file (weights streamed) and run
+    it on each input; the IR is gone before onnxruntime loads the file."""
+    import onnxruntime as ort
+
+    import convert
+
+    onnx_path = out_dir / (path.name + ".onnx")
+    convert.export(convert.from_keras(path), onnx_path)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    try:
+        return [sess.run(None, {name: x})[0] for x in xs]
+    finally:
+        del sess
+        for f in out_dir.glob(onnx_path.name + "*"):
+            f.unlink()
+
+
+def _saved_case(model, tmp_path, stem: str, formats: list[str], xs: list[np.ndarray]) -> list[tuple]:
+    """Keras' outputs on ``xs`` and the model saved in each format: (path, xs, refs) per file."""
+    refs = [np.asarray(model(x, training=False)) for x in xs]
+    out = []
+    for fmt in formats:
+        path = tmp_path / f"{stem}.{fmt}"
+        model.save(path)
+        out.append((path, xs, refs))
+    return out
+
+
 @pytest.mark.parametrize("name", _cases())
 def test_application(name, tmp_path):
     size = APPS[name]
