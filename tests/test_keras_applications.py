@@ -1,0 +1,155 @@
+"""The keras.applications corpus: every application, built here with ``weights=None`` and
+``classifier_activation=None`` (logits), given trained-like weights (keras_signal.py),
+saved as ``.keras`` and ``.h5``, converted from the file and run in onnxruntime against
+Keras at two batch sizes, at a fixed size and (``include_top=False, pooling="avg"``, the
+same weights) at an open spatial size checked at two sizes.
+
+Tolerance: ``1e-4 * max(1, max|ref|)`` on every output. CI time and memory decide the
+sizes: each model runs at the smallest input it accepts (32 px, 75 px for the Inception
+family, 71 for Xception). Models above ~60M parameters run from ``.keras`` only at the
+fixed size (the real architecture and weights, one file format, one size). The open
+size runs from ``.keras`` (the ``.h5`` reader is exercised at the fixed size).
+"""
+from __future__ import annotations
+
+import gc
+import os
+
+import numpy as np
+import pytest
+
+from keras_cases import keras
+from keras_signal import assert_moves, give_signal, scaled_kernel_output, tolerance
+
+pytestmark = pytest.mark.slow
+
+# name -> smallest input size Keras accepts
+SMALL = 32
+APPS = {
+    "Xception": 71, "VGG16": SMALL, "VGG19": SMALL,
+    "ResNet50": SMALL, "ResNet101": SMALL, "ResNet152": SMALL,
+    "ResNet50V2": SMALL, "ResNet101V2": SMALL, "ResNet152V2": SMALL,
+    "InceptionV3": 75, "InceptionResNetV2": 75,
+    "MobileNet": SMALL, "MobileNetV2": SMALL, "MobileNetV3Small": SMALL, "MobileNetV3Large": SMALL,
+    "DenseNet121": SMALL, "DenseNet169": SMALL, "DenseNet201": SMALL,
+    "NASNetMobile": SMALL, "NASNetLarge": SMALL,
+    **{f"EfficientNetB{i}": SMALL for i in range(8)},
+    **{f"EfficientNetV2{v}": SMALL for v in ("B0", "B1", "B2", "B3", "S", "M", "L")},
+    **{f"ConvNeXt{v}": SMALL for v in ("Tiny", "Small", "Base", "Large", "XLarge")},
+}
+# Above ~60M parameters: .keras only, fixed size only.
+LARGE = {"ResNet152", "ResNet152V2", "NASNetLarge", "EfficientNetB7", "EfficientNetV2L",
+         "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge"}
+BATCHES = (1, 3)
+# Eight applications of different builders run in CI (the corpus of 40 takes far more than
+# CI's time); the others run with NNCONVERT_FULL_KERAS_CORPUS=1.
+CI_SET = {"Xception", "VGG16", "ResNet50", "ResNet50V2", "InceptionV3", "MobileNetV3Small", "DenseNet121",
+          "ConvNeXtTiny"}
+# Known gaps, each seen failing (strict: a fix shows up as XPASS).
+KNOWN_GAPS = {
+    "InceptionResNetV2": "CustomScaleLayer (keras.applications' own residual scaling layer) has no converter yet",
+    "MobileNet": "open size: max abs error 1.1e-3 against 6e-4 on features up to ~6; no float64 floor measured yet",
+    "MobileNetV2": "open size: max abs error 1.2e-3 against 6e-4 on features up to ~6; no float64 floor measured yet",
+    "NASNetMobile": "the open-size build has other channel counts, so the test cannot give it the fixed model's weights",
+    "EfficientNetB0": "the trained-like weights found so far leave the output insensitive to the input",
+    "EfficientNetV2B0": "the trained-like weights found so far overflow (outputs ~1e26 at batch 3)",
+}
+FULL = os.environ.get("NNCONVERT_FULL_KERAS_CORPUS") == "1"
+
+
+def _cases():
+    skip = pytest.mark.skip(reason="not in CI's time budget; set NNCONVERT_FULL_KERAS_CORPUS=1 to run it")
+    out = []
+    for n in APPS:
+        marks = [] if FULL or n in CI_SET else [skip]
+        if n in KNOWN_GAPS:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[n]))
+        out.append(pytest.param(n, marks=marks))
+    return out
+
+
+def _build(name: str, size, **kw):
+    k = keras()
+    k.utils.set_random_seed(0)
+    ctor = getattr(k.applications, name)
+    return ctor(weights=None, input_shape=(size, size, 3), **kw)
+
+
+def _x(batch: int, size: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((batch, size, size, 3)).astype("float32") * 50.0
+
+
+def _copy_weights(dst, src) -> None:
+    """The open-size (no top) model takes the fixed model's weights, layer by layer (by
+    name where the builder names its layers, else in order)."""
+    mine = [lay for lay in dst.layers if lay.weights]
+    names = {lay.name for lay in src.layers}
+    if all(lay.name in names for lay in mine):
+        pairs = [(lay, src.get_layer(lay.name)) for lay in mine]
+    else:
+        pairs = list(zip(mine, [lay for lay in src.layers if lay.weights]))
+    for a, b in pairs:
+        a.set_weights(b.get_weights())
+
+
+def _run(path, out_dir, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Convert the file (no Keras involved), write the ONNX file (weights streamed) and run
+    it on each input; the IR is gone before onnxruntime loads the file."""
+    import onnxruntime as ort
+
+    import convert
+
+    onnx_path = out_dir / (path.name + ".onnx")
+    convert.export(convert.from_keras(path), onnx_path)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    try:
+        return [sess.run(None, {name: x})[0] for x in xs]
+    finally:
+        del sess
+        for f in out_dir.glob(onnx_path.name + "*"):
+            f.unlink()
+
+
+def _saved_case(model, tmp_path, stem: str, formats: list[str], xs: list[np.ndarray]) -> list[tuple]:
+    """Keras' outputs on ``xs`` and the model saved in each format: (path, xs, refs) per file."""
+    refs = [np.asarray(model(x, training=False)) for x in xs]
+    out = []
+    for fmt in formats:
+        path = tmp_path / f"{stem}.{fmt}"
+        model.save(path)
+        out.append((path, xs, refs))
+    return out
+
+
+@pytest.mark.parametrize("name", _cases())
+def test_application(name, tmp_path):
+    size = APPS[name]
+    model = _build(name, size, classifier_activation=None)
+    give_signal(model, _x(4, size, seed=0))
+    xs = [_x(b, size, seed=10 + b) for b in BATCHES]
+    ref = np.asarray(model(xs[0], training=False))
+    assert_moves(ref, np.asarray(model(_x(1, size, seed=99), training=False)), f"{name}: another input")
+    assert_moves(ref, scaled_kernel_output(model, xs[0]), f"{name}: a 1% change to a middle kernel")
+    formats = ["keras"] if name in LARGE else ["keras", "h5"]
+    cases = _saved_case(model, tmp_path, "fixed", formats, xs)
+    if name not in LARGE:
+        # Open spatial size: the same weights without the classifier, at two sizes.
+        opened = _build(name, None, include_top=False, pooling="avg")
+        _copy_weights(opened, model)
+        sizes = (size, size + 17)  # one odd size: 'same' pads differ between the two
+        xs = [_x(b, s, seed=20 + b) for b, s in zip(BATCHES, sizes)]
+        ref = np.asarray(opened(xs[0], training=False))
+        assert_moves(ref, np.asarray(opened(_x(1, sizes[0], seed=98), training=False)), f"{name} (open): another input")
+        cases += _saved_case(opened, tmp_path, "open", ["keras"], xs)  # .h5 reading is covered above
+        del opened
+    del model
+    gc.collect()  # the Keras copy of the weights goes before the converted ones arrive
+    for path, xs, refs in cases:
+        for x, want, got in zip(xs, refs, _run(path, tmp_path, xs)):
+            err = float(np.max(np.abs(got - want)))
+            assert got.shape == want.shape and err <= tolerance(want), (
+                f"{name} {path.name} {x.shape}: max abs error {err:.3g} > {tolerance(want):.3g}")
+        path.unlink()
