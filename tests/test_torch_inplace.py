@@ -179,3 +179,19 @@ def test_verify_runner_does_not_modify_inputs(tmp_path):
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     loaded.run({loaded.graph.inputs[0].name: x})
     assert np.array_equal(x, np.arange(6, dtype=np.float32).reshape(2, 3))
+
+
+def test_per_layer_values_are_recorded_before_a_later_inplace_op(tmp_path):
+    """verify --per-layer compares the BN output, which ReLU(inplace=True) overwrites next."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(inplace=True)).eval()
+    randomize_bn(model)
+    torch.export.save(_export(model, (2, 3, 5, 5)), tmp_path / "m.pt2")
+    loaded = load(str(tmp_path / "m.pt2"))
+    bn = next(n.outputs[0] for n in loaded.graph.nodes if n.op == "BatchNormalization")
+    x = torch.randn(2, 3, 5, 5)
+    got = loaded.run_layers({loaded.graph.inputs[0].name: x.numpy()}, [bn])[bn]
+    with torch.no_grad():
+        ref = model[1](model[0](x)).numpy()
+    assert (ref < 0).any()
+    assert_close(got, ref, 1e-5, 1e-6)

@@ -74,9 +74,16 @@ def give_signal(model, size: int, seed: int = 0) -> None:
 
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
+        for m in model.modules():
+            w, b = getattr(m, "weight", None), getattr(m, "bias", None)
+            if isinstance(w, torch.nn.Parameter) and w.dim() >= 2 and isinstance(b, torch.nn.Parameter) \
+                    and _constant(b) and float(b.reshape(-1)[0]) == 0.0:
+                # A bias on the scale of the layer's output, so it does not drown the signal.
+                out_std = float(w.std()) * (w[0].numel() ** 0.5)
+                b.copy_(torch.randn(b.shape, generator=g) * 0.1 * out_std)
         for p in model.parameters():
-            flat = p.reshape(-1)
-            if flat.numel() > 1 and bool((flat == flat[0]).all()):
+            if _constant(p):
+                flat = p.reshape(-1)
                 if float(flat[0]) == 0.0:
                     p.copy_(torch.randn(p.shape, generator=g) * 0.1)
                 else:
@@ -92,6 +99,11 @@ def give_signal(model, size: int, seed: int = 0) -> None:
             cal = (16, 2 * size) if size < 96 else (4, size)
             model(torch.randn(cal[0], 3, cal[1], cal[1], generator=g))
     model.eval()
+
+
+def _constant(p) -> bool:
+    flat = p.reshape(-1)
+    return flat.numel() > 1 and bool((flat == flat[0]).all())
 
 
 def build():
