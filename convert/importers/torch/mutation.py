@@ -162,7 +162,7 @@ def mutated_state(ep, aliases: AliasMap, state: dict) -> dict[Any, str]:
 def user_output_args(ep, outs: list) -> list:
     """The output node's values that are user outputs (a functionalized graph also returns
     the new values of mutated buffers and inputs first)."""
-    specs = list(getattr(ep.graph_signature, "output_specs", []))
+    specs = list(getattr(getattr(ep, "graph_signature", None), "output_specs", []))  # no program: torch.fx
     if len(specs) != len(outs):
         return outs
     kept = [o for o, s in zip(outs, specs) if str(getattr(s.kind, "name", s.kind)) in ("USER_OUTPUT", "LOSS_OUTPUT")]
