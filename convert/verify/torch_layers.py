@@ -25,9 +25,11 @@ def pt2_layers(path: str | Path) -> Callable[[dict, list], dict] | None:
     not written by nnconvert (no generated lines in its stack traces)."""
     from ..exporters.torch.context import identifier
     from ..importers.torch.loader import make_layer_runner
-    from ..importers.torch.safe_load import load_pt2
+    from ..importers.torch.pt2_archive import read_pt2
+    from ..importers.torch.safe_load import load_validated
 
-    module = load_pt2(Path(path), False).module()
+    # torch reads only what the archive reader validated (nothing from the file evaluated)
+    module = load_validated(read_pt2(Path(path))).module()
     last: dict[str, str] = {}  # variable -> name of the last FX node computed on its line
     for n in module.graph.nodes:
         var = assigned_variable(n.meta.get("stack_trace")) if n.op == "call_function" else None
