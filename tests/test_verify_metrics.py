@@ -102,7 +102,7 @@ def test_inputs_two_sizes_for_every_dynamic_dim_and_ids_in_vocab():
     plan = input_plan(_embed_graph(), samples=2, seed=3)
     assert len(plan) == 4  # 2 samples x 2 size variants
     shapes = {tuple(p.shapes["img"]) for p in plan}
-    assert shapes == {(1, 3, 16, 16), (3, 3, 24, 24)}
+    assert shapes == {(1, 3, 80, 80), (3, 3, 96, 96)}  # image axes: SPATIAL_SIZES; other dims: 16 and 24
     assert {tuple(p.shapes["ids"]) for p in plan} == {(1, 16), (3, 24)}
     for p in plan:
         assert p.arrays["ids"].dtype == np.int64
