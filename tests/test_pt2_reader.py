@@ -151,7 +151,7 @@ def test_verify_runs_the_validated_archive(archives, tmp_path):
     assert "pass" in r.output.lower()
 
 
-BLOCK_TORCH = "raise ImportError('torch is not installed here (blocked by the test)')\n"
+BLOCK_TORCH = "raise ModuleNotFoundError('torch is not installed here (blocked by the test)', name='torch')\n"
 
 
 def test_conversion_needs_no_torch(tmp_path):
@@ -172,6 +172,12 @@ def test_conversion_needs_no_torch(tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         texts[args[0]] = r.stdout
     assert "Conv" in texts["inspect"] and "block.conv1" in texts["inspect"]
+    # Verification runs the source in torch: refused in one line naming the extra, nothing written.
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "convert", str(FIXTURE), "-o", str(tmp_path / "v.onnx"),
+                        "--verify"], env=env, capture_output=True, text=True, timeout=120)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 3 and len(errors) == 1 and "nnconvert[torch]" in errors[0], r.stderr
+    assert not (tmp_path / "v.onnx").exists()
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     x = np.random.RandomState(3).randn(3, 3, 32, 32).astype(np.float32)
     got = sess.run(None, {sess.get_inputs()[0].name: x})[0]

@@ -24,6 +24,11 @@ def _call(side: str, run: Run, inputs: dict) -> dict:
         out = run({k: np.array(v, copy=True) for k, v in inputs.items()})
     except (CannotVerifyError, UsageError):  # already one clear line (e.g. an unsupported Keras backend)
         raise
+    except ModuleNotFoundError as e:  # conversion needs no framework; running a side does
+        top = (e.name or "").split(".")[0]
+        extra = top if top in ("torch", "keras", "tensorflow") else "all"
+        raise CannotVerifyError(f"{side} failed to run: {top or e} is not installed; verification runs the model "
+                                f"in its framework (pip install 'nnconvert[{extra}]')") from e
     except Exception as e:  # noqa: BLE001  (any framework error becomes one clear message)
         raise CannotVerifyError(f"{side} failed to run: {_first_line(e)}") from e
     return out
