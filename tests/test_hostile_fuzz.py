@@ -221,7 +221,7 @@ def child_main(kind: str, folder: str) -> None:
             shutil.rmtree(out, ignore_errors=True)
 
     run()
-    # VmHWM: the child's ru_maxrss would include the test process's peak (kept across exec)
-    hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
-    count["peak_mb"] = int(hwm[0].split()[1]) / 1024
+    from peak import peak_rss
+
+    count["peak_mb"] = peak_rss() / 2**20
     print(json.dumps(count))

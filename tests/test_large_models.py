@@ -49,12 +49,10 @@ def _rss() -> int:
 
 
 def _peak() -> int:
-    """VmHWM: ru_maxrss would include the parent's RSS (Linux keeps it across fork+exec)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM")
+    sys.path.insert(0, str(Path(__file__).parent))  # run as a script, too
+    from peak import peak_rss
+
+    return peak_rss()
 
 
 # -- workers (run in fresh processes: ``python tests/test_large_models.py <worker> <dir>``) --
