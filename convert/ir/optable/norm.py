@@ -31,3 +31,14 @@ declare("LpNormalization", "norm", "X", attrs={
     "axes": Attr("ints", [1]), "p": Attr("int", 2), "epsilon": Attr("float", 0.0),
     "eps_inside": Attr("int", 1, "1: x / sqrt(sum x^2 + eps); 0: x / max(norm, eps)"),
 }, onnx=False, doc="""Divide by the Lp norm over `axes` (SSD Normalize, torch F.normalize).""")
+declare("GroupNormalization", "norm", "X scale B", attrs={
+    "num_groups": Attr("int"),
+    "epsilon": Attr("float", 1e-5),
+}, doc="""
+    Split the C channels (axis 1) into num_groups groups, normalise each (sample, group)
+    over its channels and spatial axes (biased variance), then scale and shift per
+    channel: scale and B have shape (C,) (ONNX opset 21 semantics).""")
+declare("RMSNormalization", "norm", "X scale", attrs={
+    "axis": Attr("int", -1, "first normalised axis; normalises axis..rank-1"),
+    "epsilon": Attr("float", 1e-5),
+}, doc="y = x / sqrt(mean(x^2 over the axes from `axis` to the last) + eps) * scale (ONNX opset 23).")

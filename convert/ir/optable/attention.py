@@ -1,0 +1,18 @@
+"""Attention: scaled dot-product attention as one op (ONNX opset 23 `Attention`)."""
+from . import declare
+from .spec import Attr
+
+declare("Attention", "attention", "Q K V attn_mask?", attrs={
+    "is_causal": Attr("int", 0, "1: query i attends to keys 0..i + (Skv - Sq) only (upper-left aligned when Sq == Skv)"),
+    "scale": Attr("float", 0.0, "0: 1/sqrt(head_size)"),
+    "q_num_heads": Attr("int", 0, "heads of 3-D Q (B, S, H*D); 0 for 4-D inputs"),
+    "kv_num_heads": Attr("int", 0, "heads of 3-D K/V; 0 for 4-D inputs"),
+    "softcap": Attr("float", 0.0, "0: none; else scores = softcap * tanh(scores / softcap)"),
+}, doc="""
+    Y = softmax(scale * Q K^T + mask) V per head. 4-D Q is (B, Hq, Sq, D), K (B, Hkv, Skv, D),
+    V (B, Hkv, Skv, Dv), Y (B, Hq, Sq, Dv); 3-D inputs are (B, S, H*D) with the head counts
+    in the attributes, and Y is then (B, Sq, Hq*Dv). Hq must be a multiple of Hkv: each K/V
+    head serves Hq/Hkv consecutive query heads (grouped-query attention). A boolean mask is
+    True where attention is allowed; a float mask is added to the scores; it broadcasts to
+    (B, Hq, Sq, Skv). The causal mask and attn_mask combine. Softmax is computed in float32
+    at least. No KV cache here: past/present key and value are not IR ports.""")
