@@ -70,7 +70,7 @@ def resnet50_prototxt() -> tuple[str, list[tuple[str, list[tuple[int, ...]]]]]:
 def write_caffemodel(path: Path, params, rng) -> int:
     """Write layer names + blobs, encoding the packed float data directly (fast setup)."""
     sys.path.insert(0, str(REPO))
-    from convert.importers.caffe import caffe_pb2
+    from convert.caffe_proto import caffe_pb2
     from convert.importers.caffe.wire import _key, _len
 
     total = 0

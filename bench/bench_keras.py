@@ -36,7 +36,7 @@ OURS = r"""
 import sys
 from convert.importers.keras import load
 from convert.exporters.onnx import save_onnx
-from convert.passes import optimize
+from convert.api import optimize_graph as optimize
 save_onnx(optimize(load(sys.argv[1]).graph), sys.argv[2], opset=17)
 assert not [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")]
 """

@@ -104,7 +104,7 @@ def worker(converter: str, model_name: str, out: str) -> None:
         sys.path.insert(0, str(REPO))
         from convert.exporters.onnx import save_onnx
         from convert.importers.torch import from_torch
-        from convert.passes import optimize
+        from convert.api import optimize_graph as optimize
 
         save_onnx(optimize(from_torch(model, (x,))), out, opset=OPSET)
     elif converter == "torch.onnx dynamo":

@@ -20,7 +20,7 @@ _LAZY = {
     "to_keras": "convert.exporters.keras:to_keras",
     "to_onnx": "convert.exporters.onnx:to_onnx",
     "save_onnx": "convert.exporters.onnx:save_onnx",
-    "optimize": "convert.passes:optimize",
+    "optimize": "convert.api:optimize_graph",
     "load_model": "convert.api:load_model",
     "convert_file": "convert.api:convert_file",
     "export": "convert.api:export",

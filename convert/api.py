@@ -12,7 +12,7 @@ import numpy as np
 from .errors import (CannotVerifyError, ModelLoadError, NNConvertError, UnsupportedError, UsageError,
                      VerificationError)
 from .formats import Format, detect, resolve
-from .io import atomic_output, check_free, check_target
+from .files import atomic_output, check_free, check_target
 from .ir.graph import Graph
 from .loaded import LoadedModel
 
@@ -117,13 +117,20 @@ def for_target(fmt: Format, disable_passes=(), for_training: bool | None = None)
     return tuple(dict.fromkeys([*disable_passes, *(TRAINING_SKIPS if for_training else ())]))
 
 
+def optimize_graph(graph: Graph, disable=(), report: list | None = None) -> Graph:
+    """``convert.optimize``: the optimisation passes (``convert.passes``) on a copy of
+    ``graph``, constant folding evaluating nodes in onnxruntime."""
+    from .passes import optimize as run_passes
+    from .runtime.evaluate import evaluate_node
+
+    return run_passes(graph, disable=disable, report=report, evaluate=evaluate_node)
+
+
 def prepare(graph: Graph, optimize: bool = True, disable_passes=()) -> tuple[Graph, list]:
     changes: list = []
     if not optimize:
         return graph, changes
-    from .passes import optimize as run_passes
-
-    return run_passes(graph, disable=disable_passes, report=changes), changes
+    return optimize_graph(graph, disable=disable_passes, report=changes), changes
 
 
 def writer_passes(optimize: bool = True, disable_passes=()) -> dict:
@@ -142,7 +149,7 @@ def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(
     if writer_passes(optimize, disable_passes)["fuse_activations"]:
         from .passes.fuse_activation import report
 
-        changes.append(("fuse-activation", report(graph, fmt.name)))
+        changes.append(("fuse-activation", report(graph, resolve(fmt.fuses) if fmt.fuses else None)))
     return graph, changes
 
 
@@ -235,7 +242,7 @@ def _target_runner(fmt: Format, path: Path, device: str, graph: Graph | None = N
     if graph is not None and fmt.reader:
         if device != "cpu":
             raise CannotVerifyError(f"--device {device} applies to ONNX targets; {fmt.name} files run on the CPU")
-        from .verify.runners import reimport_runner
+        from .verification.runners import reimport_runner
 
         return reimport_runner(fmt, str(path), graph)
     raise CannotVerifyError(f"nnconvert cannot run {fmt.name} files")
@@ -250,9 +257,9 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
     """Run ``loaded`` (or compare its recorded ``reference`` arrays) against the file at
     ``target_path``. ``per_layer`` also compares every intermediate value both sides
     expose and names the first diverging layer; its repro and plot go to ``artifacts``."""
-    from .verify.core import compare_reference, compare_runs, reference_inputs
-    from .verify.inputs import InputSet, input_plan
-    from .verify.report import VerifyReport, environment
+    from .verification.core import compare_reference, compare_runs, reference_inputs
+    from .verification.inputs import InputSet, input_plan
+    from .verification.report import VerifyReport, environment
 
     run_target = _target_runner(target_fmt, Path(target_path), device, loaded.graph)
     lower = getattr(run_target, "tolerance", None)  # a file storing weights below fp32 (tflite fp16/int8)
@@ -282,7 +289,7 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
         report.layer_run = next((i for i, r in enumerate(report.runs) if not r.ok), 0)
         layer_inputs = plan[report.layer_run].arrays
     if per_layer:
-        from .verify.per_layer import run_per_layer
+        from .verification.per_layer import run_per_layer
 
         run_per_layer(report, loaded, target_fmt.name, target_path, layer_inputs, reference=ref, rtol=rtol,
                       atol=atol, device=device, out_dir=artifacts, run_target=run_target)

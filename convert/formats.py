@@ -26,6 +26,7 @@ class Format:
     extra: str = ""             # pip extra that brings the framework
     folder: bool = False        # the output is a folder (the only output --force may replace as a whole)
     written: tuple[str, ...] | None = None  # extensions of written files, where not ``extensions``
+    fuses: str | None = None    # the writer's Fusion: activations it fuses into the layer before
 
     def writes(self, suffix: str) -> bool:
         return bool(self.writer) and suffix in (self.extensions if self.written is None else self.written)
@@ -41,27 +42,30 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            unsupported="convert.exporters.torch:unsupported", extra="torch", written=(".py",)),
     Format("keras", "Keras 3 .keras archive, legacy tf.keras .h5", (".keras", ".h5"),
            reader="convert.importers.keras:load", writer="convert.exporters.keras:save",
-           unsupported="convert.exporters.keras:unsupported",
+           unsupported="convert.exporters.keras:unsupported", fuses="convert.exporters.keras.activations:FUSION",
            extra="keras", written=(".keras",)),
     Format("caffe", "Caffe deploy.prototxt + .caffemodel (also legacy V1)", (".prototxt", ".caffemodel"),
            reader="convert.importers.caffe:load", writer="convert.exporters.caffe:save",
-           runner="convert.exporters.caffe:runner", unsupported="convert.exporters.caffe:unsupported"),
+           runner="convert.verification.caffe_runner:runner", unsupported="convert.exporters.caffe:unsupported",
+           fuses="convert.exporters.caffe.activation:FUSION"),
     Format("mxnet", "MXNet name-symbol.json + name-0000.params (read without MXNet)", (".json", ".params"),
            reader="convert.importers.mxnet:load"),
     Format("chainer", "Chainer: file.py:factory (+ --weights model.npz), walked in Chainer's own environment",
            (), reader="convert.importers.chainer:load"),
     Format("onnx", "ONNX model (external data beyond 2 GiB)", (".onnx",),
-           reader="convert.importers.onnx:load", writer="convert.exporters.onnx.file:save", runner="convert.verify.onnx_runner:runner",
+           reader="convert.importers.onnx:load", writer="convert.exporters.onnx.file:save", runner="convert.runtime.session:runner",
            unsupported="convert.exporters.onnx.file:unsupported"),
     Format("tflite", "LiteRT (TensorFlow Lite) flatbuffer, builtin operators, channels-last inside", (".tflite",),
            reader="convert.importers.tflite:load", writer="convert.exporters.tflite:save",
            runner="convert.exporters.tflite:runner",
-           unsupported="convert.exporters.tflite:unsupported", extra="litert"),
+           unsupported="convert.exporters.tflite:unsupported", fuses="convert.exporters.tflite.activations:FUSION",
+           extra="litert"),
     Format("saved-model", "TensorFlow SavedModel folder (through the Keras export; needs TensorFlow)", (),
            writer="convert.exporters.keras.saved_model:save", runner="convert.exporters.keras.saved_model:runner",
            unsupported="convert.exporters.keras:unsupported", extra="tensorflow"),
     Format("nnir", "nnconvert IR folder (graph.json + weights.safetensors)", (".nnir",),
-           reader="convert.ir.file:load", writer="convert.ir.file:save", runner="convert.ir.file:runner",
+           reader="convert.importers.nnir:load", writer="convert.exporters.nnir:save",
+           runner="convert.importers.nnir:runner",
            folder=True),
 ]}
 

@@ -13,7 +13,7 @@ def run_onnx(graph: Graph, inputs: dict[str, np.ndarray], opset: int = 17, optim
     import onnxruntime as ort
 
     if optimize:
-        from convert.passes import optimize as opt
+        from convert.api import optimize_graph as opt
 
         graph = opt(graph)
     model = to_onnx(graph, opset)

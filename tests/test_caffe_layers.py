@@ -22,7 +22,7 @@ RTOL, ATOL = 1e-5, 1e-5
 def write_caffemodel(path, weights: dict[str, list[np.ndarray]], scalar: tuple = ()) -> None:
     """A binary NetParameter holding only layer names and blobs (Caffe's net.save layout).
     Layers named in ``scalar`` get 0-axis blobs (no shape), as Caffe writes them."""
-    from convert.importers.caffe import caffe_pb2
+    from convert.caffe_proto import caffe_pb2
 
     net = caffe_pb2.NetParameter()
     for name, blobs in weights.items():

@@ -72,7 +72,7 @@ def built(request, tmp_path_factory):
     """(keras model, IR graph, folder with deploy.prototxt + deploy.caffemodel)."""
     from convert.exporters.caffe import save, unsupported
     from convert.importers.keras import from_keras
-    from convert.passes import optimize
+    from convert.api import optimize_graph as optimize
 
     keras.utils.set_random_seed(0)
     model = _randomise(MODELS[request.param]())
@@ -88,13 +88,13 @@ def built(request, tmp_path_factory):
 def test_keras_caffe_onnx_matches_keras(built, batch):
     """Caffe -> IR -> ONNX in onnxruntime equals Keras, at two batch sizes (the net's
     Input is written at batch 1 and reshaped, as Caffe does)."""
-    from convert.exporters.caffe.export import _graph_for
+    from convert.verification.caffe_runner import graph_for
     from tests.helpers import run_onnx
 
     name, model, graph, out = built
     x = np.random.default_rng(batch).standard_normal((batch, *model.inputs[0].shape[1:])).astype(np.float32)
     want = np.asarray(model(x, training=False))
-    back = _graph_for(out / "deploy.prototxt", out / "deploy.caffemodel", {graph.inputs[0].name: x.shape})
+    back = graph_for(out / "deploy.prototxt", out / "deploy.caffemodel", {graph.inputs[0].name: x.shape})
     got = run_onnx(back, {back.inputs[0].name: x})
     assert len(got) == 1
     assert_close(next(iter(got.values())), want, RTOL, ATOL, f"{name} batch {batch}")

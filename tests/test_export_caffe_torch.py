@@ -97,9 +97,10 @@ def _randomise(model):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_torch_to_caffe(case, tmp_path):
-    from convert.exporters.caffe import runner, save, unsupported
+    from convert.exporters.caffe import save, unsupported
+    from convert.verification.caffe_runner import runner
     from convert.importers.torch import from_torch
-    from convert.passes import optimize
+    from convert.api import optimize_graph as optimize
 
     factory, shape = CASES[case]
     torch.manual_seed(0)

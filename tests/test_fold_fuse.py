@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from convert.ir import GraphBuilder, Source
-from convert.passes import optimize
+from convert.api import optimize_graph as optimize
 from helpers import assert_close, run_onnx
 from test_caffe_layers import _r, convert, net, np_batchnorm, np_conv
 
@@ -267,7 +267,8 @@ def test_caffe_writer_runs_activations_in_place(tmp_path, disable):
     from google.protobuf import text_format
 
     from convert.api import export
-    from convert.importers.caffe import caffe_pb2, from_caffe
+    from convert.caffe_proto import caffe_pb2
+    from convert.importers.caffe import from_caffe
     from convert.importers.torch import from_torch
 
     torch.manual_seed(0)

@@ -138,7 +138,7 @@ def _mutant(kind: str, base: dict, plan, work: Path) -> tuple[Path, list[str]]:
     if kind == "caffe":
         from google.protobuf import text_format
 
-        from convert.importers.caffe import caffe_pb2
+        from convert.caffe_proto import caffe_pb2
 
         proto, model = work / "m.prototxt", work / "m.caffemodel"
         shutil.copyfile(src, proto)

@@ -107,7 +107,7 @@ def test_names_and_symbolic_dims(tmp_path):
 
 def test_io_layout_nchw_and_no_cancelling_transposes(tmp_path):
     from convert.importers.keras import load
-    from convert.passes import optimize
+    from convert.api import optimize_graph as optimize
 
     model = residual_block()
     randomize(model)

@@ -288,7 +288,7 @@ def test_keras_round_trip_names(name, tmp_path):
     from convert.importers.keras import from_keras
 
     model, shape = _keras_model(name)
-    from convert.passes import optimize
+    from convert.api import optimize_graph as optimize
 
     # Layout transposes cancelled as the CLI does; BatchNorm kept as its own layer
     # (--disable-pass fold-batchnorm), so every source layer has a layer to be named after.

@@ -100,7 +100,7 @@ def test_optimised_export_folds_bn_and_drops_dropout():
     plain = run_onnx(g, {"x": xs}, optimize=False)
     opt = run_onnx(g, {"x": xs}, optimize=True)
     assert_close(opt["relu"], plain["relu"], rtol=1e-5, atol=1e-5, what="folded")
-    from convert.passes import optimize
+    from convert.api import optimize_graph as optimize
 
     ops = [n.op for n in optimize(g).nodes]
     assert ops == ["Conv", "Relu"]

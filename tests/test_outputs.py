@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from convert.io import TMP_PREFIX
+from convert.files import TMP_PREFIX
 from robust_models import cli, env_without_gpu, listing, make_nnir
 
 CLI = [sys.executable, "-c", "from convert.cli.main import main; main()"]
@@ -155,7 +155,7 @@ def test_outputs_are_byte_identical_across_runs(nnir, tmp_path):
 def test_the_entry_file_is_renamed_last(tmp_path, monkeypatch, target, files, entry):
     """A kill between two renames leaves companions without the file that refers to
     them, never a model file whose weights are missing."""
-    import convert.io as cio
+    import convert.files as cio
 
     moved = []
     real = os.replace

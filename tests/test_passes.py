@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from convert.ir import GraphBuilder, Source
-from convert.passes import PASSES, optimize
+from convert.api import optimize_graph as optimize
+from convert.passes import PASSES
 from helpers import assert_close, run_onnx
 
 RNG = np.random.default_rng(3)

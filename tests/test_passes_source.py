@@ -3,7 +3,8 @@ the graph (its report says what) and onnxruntime must still match torch's own ou
 import numpy as np
 import pytest
 
-from convert.passes import PASSES, optimize
+from convert.api import optimize_graph as optimize
+from convert.passes import PASSES
 from helpers import assert_close, run_onnx
 
 

@@ -230,7 +230,7 @@ def test_per_layer_names_the_diverging_layer(weight, layer, covers, tmp_path):
 
     import convert
     from convert.api import prepare
-    from convert.ir.file import save
+    from convert.exporters.nnir import save
     from convert.exporters.tflite import to_tflite
 
     save(cnn_graph(), tmp_path / "m.nnir")

@@ -118,7 +118,7 @@ def test_model_matches_torch(case, tracer):
 
 def test_resnet_bn_is_folded():
     """The BN layers survive import as BatchNormalization (source visible) and fold on export."""
-    from convert.passes import optimize
+    from convert.api import optimize_graph as optimize
 
     torch.manual_seed(0)
     g = from_torch(resnet().eval(), (torch.randn(2, 3, 16, 16),))

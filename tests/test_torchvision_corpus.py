@@ -73,7 +73,7 @@ def _session(graph):
     import onnxruntime as ort
 
     from convert.exporters.onnx import to_onnx
-    from convert.passes import optimize
+    from convert.api import optimize_graph as optimize
 
     so = ort.SessionOptions()
     so.log_severity_level = 3

@@ -191,7 +191,7 @@ def test_hdf5_absurd_dataset(tmp_path, base, shape):
 
 def test_caffemodel_blob_shape_longer_than_its_data(tmp_path, base):
     """A blob whose shape promises more values than its data holds is a load error."""
-    from convert.importers.caffe import caffe_pb2
+    from convert.caffe_proto import caffe_pb2
 
     proto, model = base["caffe"]
     net = caffe_pb2.NetParameter()

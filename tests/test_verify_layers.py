@@ -15,7 +15,7 @@ from convert.api import export, verify
 from convert.cli.main import main
 from convert.ir import GraphBuilder, save
 from convert.ir.graph import Source
-from convert.verify.repro import repro_stem
+from convert.verification.repro import repro_stem
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((REPO / "schemas" / "verify-report.schema.json").read_text())
@@ -119,7 +119,7 @@ def test_per_layer_on_a_good_pair_passes_and_plots(pair, tmp_path):
 
 
 def test_missing_matplotlib_is_a_note_not_a_failure(pair, tmp_path, monkeypatch):
-    import convert.verify.plot as plot
+    import convert.verification.plot as plot
 
     monkeypatch.setattr(plot, "matplotlib_available", lambda: False)
     rep = verify(str(pair / "m.nnir"), str(pair / "m.onnx"), per_layer=True, artifacts=tmp_path)
@@ -219,6 +219,6 @@ def test_cuda_is_strict_when_unavailable(pair):
 
 
 def test_convert_verify_is_callable_after_the_package_is_imported(pair):
-    import convert.verify.core  # noqa: F401  (binds the package as convert.verify)
+    import convert.verification.core  # noqa: F401  (the package must not shadow the function)
 
     assert convert.verify(str(pair / "m.nnir"), str(pair / "m.onnx")).ok

@@ -9,9 +9,9 @@ import pytest
 
 from convert.ir import GraphBuilder
 from convert.ir.graph import Source
-from convert.verify.core import tolerance_for
-from convert.verify.inputs import input_plan
-from convert.verify.metrics import compare, default_tolerance
+from convert.verification.core import tolerance_for
+from convert.verification.inputs import input_plan
+from convert.verification.metrics import compare, default_tolerance
 
 f32 = np.float32
 nan, inf = float("nan"), float("inf")

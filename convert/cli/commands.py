@@ -236,7 +236,7 @@ def inspect(model, from_fmt, weights, trust_pickle, io_layout, allow_missing_wei
     """
     subject(model)
     from ..api import load_model
-    from ..inspect import table
+    from ..inspection import table
 
     ropts = _reader_options(weights, trust_pickle, io_layout, allow_missing_weights, input_shape)
     loaded = load_model(model, from_fmt, **ropts)

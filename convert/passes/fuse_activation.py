@@ -4,11 +4,14 @@ The IR keeps the activation a node of its own (ONNX output is unchanged: onnxrun
 fuses Conv+Relu itself); the writers of targets with fused forms ask this pass which
 activation each Conv / ConvTranspose / Gemm / MatMul (+ bias Add) absorbs: the Keras
 writer sets ``activation=`` on the Conv/Dense layer, the Caffe writer runs the neuron
-layer in place. ``--disable-pass fuse-activation`` (or ``--no-optimize``) turns it off;
-it reaches the writers as the writer option ``fuse_activations``.
+layer in place. Each writer declares what it fuses (a ``Fusion`` beside its activation
+handlers); this pass knows no target. ``--disable-pass fuse-activation`` (or
+``--no-optimize``) turns it off; it reaches the writers as the writer option
+``fuse_activations``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from ..ir.graph import Graph, Node
@@ -50,40 +53,23 @@ def _produces(graph: Graph, node: Node, producers: dict[str, Node], ops: tuple[s
     return False
 
 
-# LiteRT ops with a fused_activation_function field, beyond the layers
-TFLITE_PRODUCERS = PRODUCERS + ("Add", "Sub", "Mul", "Div", "Concat")
+@dataclass(frozen=True)
+class Fusion:
+    """What one target's writer fuses, declared beside that writer's activation handlers
+    (and named by its format's ``fuses``): the activations it ``accept``s, and the ops
+    whose output it can fuse them into."""
+    accept: Callable[[Node], bool]
+    producers: tuple[str, ...] = PRODUCERS
+
+    def find(self, graph: Graph) -> dict[str, Node]:
+        return fusable_activations(graph, self.accept, self.producers)
 
 
-def producers_for(target: str) -> tuple[str, ...]:
-    """The ops whose output ``target``'s writer can fuse an activation into."""
-    return TFLITE_PRODUCERS if target == "tflite" else PRODUCERS
-
-
-CAFFE_IN_PLACE = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Abs", "Softplus", "Clip")
-
-
-def accept_for(target: str) -> Callable[[Node], bool] | None:
-    """Which activations ``target``'s writer fuses (None: the target has no fused form)."""
-    if target == "keras":
-        from ..exporters.keras.activations import fused_name
-
-        return lambda n: fused_name(n) is not None
-    if target == "caffe":
-        return lambda n: n.op in CAFFE_IN_PLACE
-    if target == "tflite":
-        from ..exporters.tflite.activations import fused_code
-
-        return lambda n: fused_code(n) is not None
-    return None
-
-
-def report(graph: Graph, target: str) -> list[str]:
-    """What the writer of ``target`` fuses, in words (for the pass report)."""
-    accept = accept_for(target)
-    if accept is None:
+def report(graph: Graph, fusion: Fusion | None) -> list[str]:
+    """What a writer declaring ``fusion`` fuses, in words (for the pass report)."""
+    if fusion is None:
         return []
-    return [f"{act.name} ({act.op}) into the layer computing {value}"
-            for value, act in fusable_activations(graph, accept, producers_for(target)).items()]
+    return [f"{act.name} ({act.op}) into the layer computing {value}" for value, act in fusion.find(graph).items()]
 
 
 def enabled(optimize: bool = True, disable=()) -> dict:

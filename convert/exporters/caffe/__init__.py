@@ -17,12 +17,6 @@ def unsupported(graph, **options):
     return _unsupported(graph, **options)
 
 
-def runner(path, *, device: str = "cpu", **options):
-    from .export import runner as _runner
-
-    return _runner(path, device=device, **options)
-
-
 def to_caffe(graph, **options):
     """(NetParameter without weights, list of blobs per layer)."""
     from .export import to_caffe as _to_caffe
@@ -30,4 +24,4 @@ def to_caffe(graph, **options):
     return _to_caffe(graph, **options)
 
 
-__all__ = ["save", "unsupported", "runner", "to_caffe"]
+__all__ = ["save", "unsupported", "to_caffe"]

@@ -33,7 +33,7 @@ class Layer:
 class CaffeContext:
     def __init__(self, graph: Graph, shapes: dict[str, tuple], allow_fork: bool = False,
                  other_batch: dict[str, tuple] | None = None):
-        from ...importers.caffe import caffe_pb2
+        from ...caffe_proto import caffe_pb2
 
         self.pb = caffe_pb2
         self.graph = graph

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from ...protowire import field_header, varint as _varint
-
-from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
+from ...caffe_proto import file_pair
+from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError
 from ...ir.graph import Graph
-from ...passes.fuse_activation import accept_for, fusable_activations
+from ...protowire import field_header, varint as _varint
+from ...runtime.shapes import infer_shapes
 from ..common import run_handlers
 from . import activation, conv, elementwise, norm, pool, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import CaffeContext
@@ -21,8 +21,6 @@ BATCH = 1  # a symbolic (dynamic) dimension is written as this size: Caffe blobs
 
 def static_shapes(graph: Graph, batch: int = BATCH) -> dict[str, tuple]:
     """Shapes of every value with symbolic input dims fixed to ``batch`` (ONNX shape inference)."""
-    from ..torch.shapes import infer_shapes
-
     g = graph.copy()
     for v in g.inputs + g.outputs + list(g.values.values()):
         if v.shape is not None:
@@ -95,7 +93,7 @@ _IN_PLACE = ("ReLU", "Sigmoid", "TanH", "ELU", "Clip", "AbsVal", "BNLL")
 def _in_place_activations(ctx: CaffeContext) -> None:
     """Run each neuron layer that alone reads a Convolution / Deconvolution /
     InnerProduct top in place (top == bottom), as Caffe nets do: one blob less."""
-    fused = fusable_activations(ctx.graph, accept_for("caffe"))
+    fused = activation.FUSION.find(ctx.graph)
     layers = ctx.layers
     readers: dict[str, int] = {}
     for l in layers:
@@ -152,17 +150,6 @@ def caffemodel_bytes(net, blobs: list[list[np.ndarray]]) -> bytes:
     return b"".join(parts)
 
 
-def file_pair(path: str | Path) -> tuple[Path, Path]:
-    """(prototxt, caffemodel) for an output path naming either one."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".prototxt":
-        return path, path.with_suffix(".caffemodel")
-    if suffix == ".caffemodel":
-        return path.with_suffix(".prototxt"), path
-    raise UsageError(f"{path}: the Caffe target writes a .prototxt (+ .caffemodel beside it) or a .caffemodel")
-
-
 def save(graph: Graph, path: str | Path, *, allow_fork: bool = False, fuse_activations: bool = True,
          **_ignored) -> list[Path]:
     """Write deploy.prototxt and the .caffemodel beside it (same stem), deterministically."""
@@ -173,52 +160,3 @@ def save(graph: Graph, path: str | Path, *, allow_fork: bool = False, fuse_activ
     proto_path.write_text(text_format.MessageToString(net), encoding="utf-8")
     model_path.write_bytes(caffemodel_bytes(net, blobs))
     return [proto_path, model_path] if Path(path) == proto_path else [model_path, proto_path]
-
-
-def _graph_for(proto_path: Path, model_path: Path, shapes: dict[str, tuple] | None) -> Graph:
-    """The written net re-imported, with its Input shapes set first when ``shapes`` is
-    given (what Caffe's Net::Reshape does when a caller feeds another batch size)."""
-    from ...importers.caffe import from_caffe
-
-    if not shapes:
-        return from_caffe(str(proto_path), str(model_path))
-    import tempfile
-
-    from google.protobuf import text_format
-
-    from ...importers.caffe import caffe_pb2
-
-    net = text_format.Parse(proto_path.read_text(encoding="utf-8"), caffe_pb2.NetParameter())
-    for layer in net.layer:
-        if layer.type == "Input":
-            del layer.input_param.shape[:]
-            for top in layer.top:
-                layer.input_param.shape.add().dim.extend(int(d) for d in shapes[top])
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / proto_path.name
-        p.write_text(text_format.MessageToString(net), encoding="utf-8")
-        return from_caffe(str(p), str(model_path))
-
-
-def runner(path: str, *, device: str = "cpu", **_ignored):
-    """There is no Caffe runtime here: re-import the written files with the Caffe importer
-    and run that graph in onnxruntime (re-imported again per new input shape, as Caffe
-    reshapes its net)."""
-    from ...verify.onnx_runner import session_runner
-    from ..onnx import to_onnx
-
-    proto_path, model_path = file_pair(path)
-    first = _graph_for(proto_path, model_path, None)
-    declared = {v.name: tuple(v.shape) for v in first.inputs}
-    sessions = {tuple(sorted(declared.items())): session_runner(to_onnx(first).SerializeToString(), device)}
-
-    def run(inputs: dict) -> dict:
-        shapes = {k: tuple(np.shape(inputs[k])) for k in declared}
-        key = tuple(sorted(shapes.items()))
-        if key not in sessions:
-            graph = _graph_for(proto_path, model_path, shapes)
-            sessions[key] = session_runner(to_onnx(graph).SerializeToString(), device)
-        return sessions[key](inputs)
-
-    run.providers = next(iter(sessions.values())).providers  # type: ignore[attr-defined]
-    return run

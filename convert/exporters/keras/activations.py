@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ...passes.fuse_activation import Fusion
 from . import layout as L
 from .context import KerasContext, attr, unsupported_attr
 from .registry import register
@@ -33,6 +34,9 @@ def fused_name(node) -> str | None:
     if node.op == "Clip" and a.get("min") == 0.0 and a.get("max") in (None, 6.0):
         return "relu" if a.get("max") is None else "relu6"
     return None
+
+
+FUSION = Fusion(lambda n: fused_name(n) is not None)
 
 
 def _unary(node, ctx: KerasContext, layer) -> None:

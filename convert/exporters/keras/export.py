@@ -7,14 +7,14 @@ from typing import Any
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
-from ...passes.fuse_activation import accept_for, fusable_activations
+from .activations import FUSION
 from ..common import run_handlers_past_gaps
 from .context import KerasContext
 from .registry import KERAS_HANDLERS
 
 
 def _build(graph: Graph, fuse_activations: bool = False) -> tuple[Any, list[Unsupported]]:
-    fused = fusable_activations(graph, accept_for("keras")) if fuse_activations else None
+    fused = FUSION.find(graph) if fuse_activations else None
     ctx = KerasContext(graph, fused)
     keras = ctx.keras
     problems: list[Unsupported] = []
@@ -74,7 +74,7 @@ def _reproducible(path: Path) -> None:
     import json
     import time
 
-    from ...io import fixed_date, normalize_zip
+    from ...files import fixed_date, normalize_zip
 
     def pin_date(raw: bytes) -> bytes:
         meta = json.loads(raw)

@@ -258,7 +258,7 @@ def save_onnx(graph: Graph, path: str | Path, opset: int = DEFAULT_OPSET, extern
               check: bool = True) -> list[Path]:
     """Write ``path`` (and ``path.data`` when external); returns the files written.
     Weights are streamed from their arrays to the file, never copied into the protobuf
-    message. Callers wanting atomicity pass a temporary path and rename (see convert.io)."""
+    message. Callers wanting atomicity pass a temporary path and rename (see convert.files)."""
     import onnx
 
     path = Path(path)

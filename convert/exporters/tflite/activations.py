@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...passes.fuse_activation import PRODUCERS, Fusion
 from .context import TFLiteContext, attr, unsupported_attr
 from .registry import register
 
@@ -28,6 +29,10 @@ def fused_code(node) -> int | None:
     if node.op == "Clip":
         return {(0.0, 6.0): _RELU6, (-1.0, 1.0): _RELU_N1_TO_1, (0.0, None): _RELU}.get(_clip_bounds(node))
     return None
+
+
+# LiteRT ops with a fused_activation_function field, beyond the layers
+FUSION = Fusion(lambda n: fused_code(n) is not None, PRODUCERS + ("Add", "Sub", "Mul", "Div", "Concat"))
 
 
 def unary(node, ctx: TFLiteContext, code: str, options: str | None = None, **fields) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...ir.perm import identity
-from ...passes.fuse_activation import accept_for, fusable_activations, producers_for
+from .activations import FUSION
 from ..common import run_handlers_past_gaps
-from ..torch.shapes import infer_shapes
+from ...runtime.shapes import infer_shapes
 from . import activations, conv, math_ops, shape_ops  # noqa: F401  (registers handlers)
 from .context import WEIGHT_MODES, TFLiteContext, channels_last
 from .registry import TFLITE_HANDLERS
@@ -47,7 +47,7 @@ def _io_perm(ctx: TFLiteContext, value: str, nhwc: bool, output: bool = False) -
 def build(graph: Graph, fuse_activations: bool = False, weights: str = "fp32",
           io_layout: str | None = None) -> tuple[TFLiteContext, list[Unsupported]]:
     """Fill a context with the whole subgraph; the problems, all of them, if any."""
-    fused = fusable_activations(graph, accept_for("tflite"), producers_for("tflite")) if fuse_activations else None
+    fused = FUSION.find(graph) if fuse_activations else None
     ctx = TFLiteContext(graph, infer_shapes(graph), fused, weights)
     # a Keras source already chose its interface layout at import
     nhwc = io_layout == "nhwc" and graph.metadata.get("io_layout") != "nhwc"

@@ -13,7 +13,7 @@ from ..common import run_handlers
 from . import activations, indexing, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import TorchContext, identifier, py
 from .registry import TORCH_HANDLERS
-from .shapes import infer_shapes
+from ...runtime.shapes import infer_shapes
 
 # The model's name is data from the model file: it appears only as a repr() literal in a
 # plain assignment, never inside the docstring or any other code.

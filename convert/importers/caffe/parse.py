@@ -30,7 +30,7 @@ _V1_PARAMS = ("accuracy_param", "argmax_param", "concat_param", "convolution_par
 
 
 def pb2():
-    from . import caffe_pb2
+    from ...caffe_proto import caffe_pb2
 
     return caffe_pb2
 

@@ -10,7 +10,7 @@ from .importer import _TO_NCHW, _TO_NHWC
 def make_runners(model, graph, interface: dict[str, str], io_layout: str):
     import onnxruntime
 
-    from ...verify.onnx_runner import layers_runner, session_runner
+    from ...runtime.session import layers_runner, session_runner
 
     data = model.SerializeToString()
     session = session_runner(data)

@@ -48,6 +48,7 @@ def session_runner(model, device: str = "cpu") -> Run:
 
 
 def runner(path: str, *, device: str = "cpu", **_ignored) -> Run:
+    """An ONNX file as a verification runner (the ONNX format's ``runner``)."""
     return session_runner(path, device)
 
 
@@ -117,3 +118,10 @@ def layers_runner(model, device: str = "cpu"):
 
     run_layers.model = base  # type: ignore[attr-defined]
     return run_layers
+
+
+def graph_runner(graph, device: str = "cpu", opset: int | None = None) -> Run:
+    """Run an IR graph: exported to ONNX (at ``opset``, default the exporter's) in onnxruntime."""
+    from ..exporters.onnx import DEFAULT_OPSET, to_onnx
+
+    return session_runner(to_onnx(graph, opset or DEFAULT_OPSET).SerializeToString(), device=device)

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime.session import session_runner, value_types
+from .core import compare_one
+
 
 def extract(model, value: str, available: set[str]):
     """The smallest subgraph of ``model`` computing ``value`` whose graph inputs are in
@@ -44,8 +47,6 @@ def extract(model, value: str, available: set[str]):
                         todo.extend(i for sn in sub.node for i in sn.input)
     order = {id(n): i for i, n in enumerate(g.node)}
     nodes = sorted(needed_nodes, key=lambda n: order[id(n)])
-    from .onnx_runner import value_types
-
     types = value_types(model)
     graph = helper.make_graph(
         nodes, f"repro_{value}",
@@ -72,9 +73,6 @@ def write_repro(model, value: str, source: dict, target: dict, out_dir: str | Pa
                 device: str = "cpu") -> tuple[dict[str, str], str]:
     """Write ``<value>.onnx`` and ``<value>.npz`` into ``out_dir``; returns the repro
     entry for the report and a note on what running the repro gives."""
-    from .core import compare_one
-    from .onnx_runner import session_runner
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     m, inputs = extract(model, value, set(source))

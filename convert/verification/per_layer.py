@@ -8,7 +8,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..exporters.onnx import to_onnx
+from ..ir.serialize import load as load_graph
 from ..loaded import LoadedModel
+from ..runtime.session import layers_runner
 from .layers import candidate_values, compare_layers, first_divergence
 from .report import VerifyReport
 
@@ -32,9 +35,6 @@ def source_layers(loaded: LoadedModel, inputs: dict, names: list[str],
         return {**inputs, **got}, f"{loaded.format} intermediate outputs"
     if loaded.format == "nnir":
         # The IR is the source itself: run it, unoptimised, with every value as an output.
-        from ..exporters.onnx import to_onnx
-        from .onnx_runner import layers_runner
-
         run = layers_runner(to_onnx(loaded.graph).SerializeToString())
         return {**inputs, **run(inputs, names)}, "the IR run in onnxruntime (CPU)"
     return {}, ""
@@ -42,14 +42,9 @@ def source_layers(loaded: LoadedModel, inputs: dict, names: list[str],
 
 def target_layers(fmt_name: str, path: str | Path, device: str, run_target=None) -> RunLayers | None:
     """run_layers for the written file, when its format can expose intermediate values."""
-    from .onnx_runner import layers_runner
-
     if fmt_name == "onnx":
         return layers_runner(str(path), device)
     if fmt_name == "nnir":
-        from ..exporters.onnx import to_onnx
-        from ..ir.serialize import load as load_graph
-
         return layers_runner(to_onnx(load_graph(str(path))).SerializeToString(), device)
     if fmt_name == "torch" and str(path).endswith(".pt2"):
         from .torch_layers import pt2_layers

@@ -1,6 +1,6 @@
 """Regenerate caffe_pb2.py from schemas/caffe.proto.
 
-Run ``python -m convert.importers.caffe.regen`` with grpcio-tools installed
+Run ``python -m convert.caffe_proto.regen`` with grpcio-tools installed
 (``pip install --no-deps grpcio-tools``; its bundled protoc must not be newer than the
 installed protobuf runtime). The generated file is committed, so users need only protobuf.
 """
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCHEMAS = HERE.parents[2] / "schemas"
+SCHEMAS = HERE.parents[1] / "schemas"
 
 
 def main() -> int:

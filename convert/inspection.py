@@ -2,36 +2,13 @@
 from __future__ import annotations
 
 from .ir.graph import Graph
-
-
-def infer_shapes(graph: Graph) -> dict[str, list]:
-    """Output shapes of every value, from ONNX shape inference on the exported graph."""
-    import onnx
-
-    from .exporters.onnx import to_onnx
-    from .exporters.onnx.export import unsupported_ops
-
-    shapes: dict[str, list] = {}
-    for v in graph.inputs + graph.outputs + list(graph.values.values()):
-        if v.shape is not None:
-            shapes[v.name] = list(v.shape)
-    if unsupported_ops(graph, 17):
-        return shapes
-    try:
-        model = onnx.shape_inference.infer_shapes(to_onnx(graph, 17), data_prop=True)
-    except Exception:  # inspection should still print what is known
-        return shapes
-    for vi in list(model.graph.value_info) + list(model.graph.output):
-        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in vi.type.tensor_type.shape.dim]
-        if vi.type.tensor_type.HasField("shape"):
-            shapes.setdefault(vi.name, dims)
-    return shapes
+from .runtime.shapes import infer_shapes
 
 
 def table(graph: Graph, source_params: int | None = None, framework: str = "") -> str:
     """The IR as rows; the total counts parameters as the source framework does
     (``source_params``), with the IR's own count beside it where they differ."""
-    shapes = infer_shapes(graph)
+    shapes = infer_shapes(graph, data_prop=True)
     rows = [("#", "layer", "source type", "op", "output shape", "params")]
     total = 0
     for i, n in enumerate(graph.nodes):
@@ -41,7 +18,7 @@ def table(graph: Graph, source_params: int | None = None, framework: str = "") -
         shape = shapes.get(out)
         layer = n.source.layer_name if n.source else n.name
         ltype = n.source.layer_type if n.source else ""
-        rows.append((str(i), layer, ltype, n.op, "?" if shape is None else "x".join(map(str, shape)), f"{params:,}"))
+        rows.append((str(i), layer, ltype, n.op, "?" if shape is None else "x".join("?" if d is None else str(d) for d in shape), f"{params:,}"))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if j not in (0, 5) else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in rows]
