@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from convert.api import convert_file
 from convert.cli.main import main
 from convert.ir import save
-from test_onnx_export import conv_bn_graph
+from ir_graphs import conv_bn_graph
 
 TORCH_FACTORY = textwrap.dedent("""
     import torch

@@ -6,7 +6,7 @@ import pytest
 
 from convert.errors import ModelLoadError, UnsupportedError
 from convert.importers.caffe import from_caffe, load
-from tests.test_caffe_layers import write_caffemodel
+from caffe_cases import write_caffemodel
 
 HEAD = 'input: "x"\ninput_shape { dim: 1 dim: 2 dim: 5 dim: 5 }\n'
 CONV = ('layer { name: "conv" type: "Convolution" bottom: "x" top: "conv"\n'

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from convert.ir.graph import Value
-from tests.helpers import run_onnx
+from helpers import run_onnx
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "caffe"
 INDEX = SHARED / "index.json"

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from convert.cli.main import main
 from convert.ir import save
-from test_ir import small_graph
-from test_onnx_export import conv_bn_graph
+from ir_graphs import small_graph
+from ir_graphs import conv_bn_graph
 
 
 @pytest.fixture

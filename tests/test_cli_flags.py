@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from convert.api import convert_file
 from convert.cli.main import main
 from convert.ir import save
-from test_onnx_export import conv_bn_graph
+from ir_graphs import conv_bn_graph
 
 torch = pytest.importorskip("torch")
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO
 from convert.ir import save
-from test_onnx_export import conv_bn_graph
+from ir_graphs import conv_bn_graph
 
 NOISY_PLUGIN = """import logging, os
 os.write(2, b"I0000 cpu_feature_guard.cc:227] C++ chatter on fd 2\\n")

@@ -9,7 +9,7 @@ from convert.api import export
 from convert.cli.main import main
 from convert.ir import GraphBuilder, save
 from convert.ir.graph import Source
-from test_verify_layers import corrupt
+from verify_checks import corrupt
 
 keras = pytest.importorskip("keras")
 

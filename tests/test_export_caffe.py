@@ -13,7 +13,7 @@ import pytest
 
 from convert.errors import UnsupportedError
 from convert.ir.graph import Graph, Node, Source, Value
-from tests.helpers import run_onnx
+from helpers import run_onnx
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "caffe"
 INDEX = SHARED / "index.json"

@@ -89,7 +89,7 @@ def test_keras_caffe_onnx_matches_keras(built, batch):
     """Caffe -> IR -> ONNX in onnxruntime equals Keras, at two batch sizes (the net's
     Input is written at batch 1 and reshaped, as Caffe does)."""
     from convert.verification.caffe_runner import graph_for
-    from tests.helpers import run_onnx
+    from helpers import run_onnx
 
     name, model, graph, out = built
     x = np.random.default_rng(batch).standard_normal((batch, *model.inputs[0].shape[1:])).astype(np.float32)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_close
-from test_export_torch import CASES, build
+from export_cases import CASES, build
 
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")

@@ -10,7 +10,7 @@ import pytest
 from convert.ir import GraphBuilder, Source
 from convert.api import optimize_graph as optimize
 from helpers import assert_close, run_onnx
-from test_caffe_layers import _r, convert, net, np_batchnorm, np_conv
+from caffe_cases import convert, net, np_batchnorm, np_conv, randn32
 
 RNG = np.random.default_rng(11)
 
@@ -160,8 +160,8 @@ def test_keras_zero_padding_folds_into_conv(tmp_path):
 # -- Caffe: BatchNorm + Scale folded, ones-kernel Deconvolution as Resize ------------------------
 def test_caffe_conv_batchnorm_scale_relu_is_one_conv(tmp_path):
     """Conv -> BatchNorm -> Scale -> ReLU (how Caffe ResNets are written) optimises to Conv -> Relu."""
-    x, w, bias = _r(1, 2, 3, 6, 6), _r(2, 4, 3, 3, 3), _r(3, 4)
-    mean, var, gamma, beta = _r(4, 4), np.abs(_r(5, 4)) + 0.5, _r(6, 4), _r(7, 4)
+    x, w, bias = randn32(1, 2, 3, 6, 6), randn32(2, 4, 3, 3, 3), randn32(3, 4)
+    mean, var, gamma, beta = randn32(4, 4), np.abs(randn32(5, 4)) + 0.5, randn32(6, 4), randn32(7, 4)
     body = ('layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 4 '
             'kernel_size: 3 pad: 1 } }\n'
             'layer { name: "bn" type: "BatchNorm" bottom: "c" top: "c" batch_norm_param { eps: 0.001 } }\n'
@@ -182,8 +182,8 @@ def test_caffe_conv_batchnorm_scale_relu_is_one_conv(tmp_path):
     ((2, 2), 3, False, "ConvTranspose"),  # not a kernel of ones
 ], ids=["2x2", "3x2", "dense-kernel", "weighted"])
 def test_caffe_ones_deconvolution_is_nearest_resize(tmp_path, kernel, group, ones, op):
-    x = _r(8, 2, 3, 4, 5)
-    w = np.ones((3, 3 // group, *kernel), np.float32) if ones else _r(9, 3, 1, *kernel)
+    x = randn32(8, 2, 3, 4, 5)
+    w = np.ones((3, 3 // group, *kernel), np.float32) if ones else randn32(9, 3, 1, *kernel)
     body = (f'layer {{ name: "up" type: "Deconvolution" bottom: "x" top: "up" convolution_param {{ num_output: 3 '
             f'group: {group} bias_term: false kernel_h: {kernel[0]} kernel_w: {kernel[1]} stride_h: {kernel[0]} '
             f'stride_w: {kernel[1]} }} }}')

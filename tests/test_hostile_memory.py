@@ -101,7 +101,7 @@ def test_caffe_zero_filled_weights_count_against_the_budget(tmp_path):
 @pytest.fixture(scope="module")
 def pt2(tmp_path_factory):
     from convert.ir import save
-    from test_onnx_export import conv_bn_graph
+    from ir_graphs import conv_bn_graph
 
     d = tmp_path_factory.mktemp("pt2")
     save(conv_bn_graph(), d / "m.nnir")

@@ -5,29 +5,11 @@ import numpy as np
 import pytest
 
 from convert.errors import InvalidGraphError
-from convert.ir import GraphBuilder, Source, load, save, validate
+from convert.ir import load, save, validate
 from convert.ir.graph import Graph, Node, Value
 from convert.ir.schema import schema_text
 from conftest import REPO
-
-
-def small_graph() -> Graph:
-    rng = np.random.default_rng(0)
-    b = GraphBuilder("small", "test")
-    b.source = Source("test", "Conv2d", "features.0")
-    x = b.input("x", shape=("batch", 3, 8, 8))
-    y = b.op("Conv", x, b.weight("w", rng.standard_normal((4, 3, 3, 3))), b.weight("b", rng.standard_normal(4)),
-             kernel_shape=[3, 3], pads=[1, 1, 1, 1])
-    b.source = Source("test", "ReLU", "features.1")
-    y = b.op("Relu", y)
-    b.source = Source("test", "Embedding", "emb")
-    ids = b.input("ids", "int64", ("batch", 5))
-    e = b.op("Gather", b.weight("table", rng.standard_normal((7, 2)).astype(np.float16)), ids)
-    b.output(y)
-    b.output(e, "float16")
-    g = b.finish()
-    g.metadata["producer"] = "test"
-    return g
+from ir_graphs import small_graph
 
 
 def test_round_trip_is_exact(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from keras_cases import keras
 from keras_signal import assert_moves, give_signal, scaled_kernel_output, tolerance
-from test_verify_layers import corrupt
+from verify_checks import corrupt
 
 SHAPE = (9, 11, 5)  # every axis differs
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import assert_close
+from helpers import assert_close
 
 pytestmark = pytest.mark.slow
 

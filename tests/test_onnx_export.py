@@ -7,6 +7,7 @@ from convert.errors import UsageError
 from convert.exporters.onnx import max_opset, save_onnx, to_onnx
 from convert.ir import GraphBuilder, Source
 from helpers import assert_close, run_onnx
+from ir_graphs import conv_bn_graph
 
 
 def one_op(op, shape=(2, 3, 4, 5), weights=(), **attrs):
@@ -76,22 +77,6 @@ def test_ir_only_ops(name, op, attrs, ref):
     for opset in (13, 17):
         (v,) = run_onnx(g, {"x": X}, opset=opset).values()
         assert_close(v, ref(X.astype(np.float64)).astype(np.float32), rtol=1e-5, atol=1e-6, what=f"{name}@{opset}")
-
-
-def conv_bn_graph():
-    rng = np.random.default_rng(1)
-    b = GraphBuilder("convbn", "test")
-    b.source = Source("test", "Conv2d", "conv")
-    x = b.input("x", shape=("batch", 3, 6, 6))
-    y = b.op("Conv", x, b.weight("w", rng.standard_normal((4, 3, 3, 3))), kernel_shape=[3, 3], pads=[1, 0, 1, 0])
-    b.source = Source("test", "BatchNorm2d", "bn")
-    y = b.op("BatchNormalization", y, b.weight("g", rng.uniform(0.5, 1.5, 4)), b.weight("be", rng.standard_normal(4)),
-             b.weight("m", rng.standard_normal(4)), b.weight("v", rng.uniform(0.5, 1.5, 4)), epsilon=1e-3)
-    b.source = Source("test", "Dropout", "drop")
-    y = b.op("Dropout", y, ratio=0.3)
-    b.source = Source("test", "ReLU", "relu")
-    b.output(b.op("Relu", y))
-    return b.finish()
 
 
 def test_optimised_export_folds_bn_and_drops_dropout():

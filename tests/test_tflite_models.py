@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("ai_edge_litert")
 nn = torch.nn
 
-from test_torch_models import BasicBlock as Block  # noqa: E402
+from torch_cases import BasicBlock as Block  # noqa: E402
 
 
 class ResNetLike(nn.Module):
@@ -226,7 +226,7 @@ def test_convert_verify_reports_size_and_fitting_tolerance(option, tmp_path):
 def test_per_layer_names_the_diverging_layer(weight, layer, covers, tmp_path):
     """A .tflite written from a graph with one corrupted weight: --per-layer compares the
     interpreter's kept tensors (back in IR layout) and blames that layer."""
-    from test_verify_layers import cnn_graph
+    from ir_graphs import cnn_graph
 
     import convert
     from convert.api import prepare

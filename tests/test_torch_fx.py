@@ -17,7 +17,7 @@ from convert.errors import UnsupportedError, UsageError  # noqa: E402
 from convert.importers.torch import from_torch, load  # noqa: E402
 from convert.importers.torch.fx_front import from_module  # noqa: E402
 from helpers import assert_close, run_onnx  # noqa: E402
-from test_torch_layers import Case, Fn, check_case, make_inputs  # noqa: E402
+from torch_cases import Case, Fn, check_case, make_inputs  # noqa: E402
 
 
 class OptionalState(nn.Module):
@@ -127,7 +127,7 @@ def test_unknown_tracer_is_a_usage_error():
 
 
 def test_fx_and_export_name_layers_alike():
-    from test_torch_models import resnet
+    from torch_cases import resnet
 
     torch.manual_seed(0)
     model, x = resnet().eval(), torch.randn(2, 3, 16, 16)

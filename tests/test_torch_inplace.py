@@ -14,7 +14,7 @@ from convert.errors import UnsupportedError  # noqa: E402
 from convert.importers.torch import load  # noqa: E402
 from convert.importers.torch.trace import _by_parameter, convert_program  # noqa: E402
 from helpers import assert_close, run_onnx  # noqa: E402
-from test_torch_layers import Fn, randomize_bn  # noqa: E402
+from torch_cases import Fn, randomize_bn  # noqa: E402
 
 
 class Counter(nn.Module):

@@ -14,29 +14,7 @@ from conftest import REPO  # noqa: E402
 from convert.errors import ModelLoadError, UnsupportedError, UsageError  # noqa: E402
 from convert.importers.torch import from_torch, load  # noqa: E402
 from helpers import assert_close, run_onnx  # noqa: E402
-from test_torch_layers import Case, Fn, check_case  # noqa: E402
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.down = None if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + (x if self.down is None else self.down(x)))
-
-
-def resnet():
-    return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
-                         BasicBlock(8, 8), BasicBlock(8, 16, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(16, 5))
+from torch_cases import Case, Fn, check_case, resnet  # noqa: E402
 
 
 class UNet(nn.Module):

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from convert.api import convert_file, verify
 from convert.cli.main import main
-from test_verify_layers import corrupt, validate_report
+from verify_checks import corrupt, validate_report
 
 CAFFE = Path(__file__).resolve().parent.parent.parent / "shared" / "caffe" / "nets" / "tiny_resnet"
 

@@ -16,56 +16,8 @@ from convert.cli.main import main
 from convert.ir import GraphBuilder, save
 from convert.ir.graph import Source
 from convert.verification.repro import repro_stem
-
-REPO = Path(__file__).resolve().parent.parent
-SCHEMA = json.loads((REPO / "schemas" / "verify-report.schema.json").read_text())
-
-
-def validate_report(doc: dict) -> None:
-    import jsonschema
-
-    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
-
-
-def cnn_graph():
-    """conv0 -> relu0 -> conv1 + bn1 (folded on export) -> relu1 -> flatten -> fc."""
-    rng = np.random.default_rng(0)
-    b = GraphBuilder("cnn", "test")
-    x = b.input("x", shape=("batch", 3, 6, 6))
-    b.source = Source("test", "Conv2d", "conv0")
-    y = b.op("Conv", x, b.weight("w0", rng.standard_normal((4, 3, 3, 3)) * 0.4), kernel_shape=[3, 3], pads=[1, 1, 1, 1])
-    b.source = Source("test", "ReLU", "relu0")
-    y = b.op("Relu", y)
-    b.source = Source("test", "Conv2d", "conv1")
-    y = b.op("Conv", y, b.weight("w1", rng.standard_normal((4, 4, 3, 3)) * 0.3), kernel_shape=[3, 3], pads=[1, 1, 1, 1])
-    b.source = Source("test", "BatchNorm2d", "bn1")
-    y = b.op("BatchNormalization", y, b.weight("g", rng.uniform(0.5, 1.5, 4)), b.weight("be", rng.standard_normal(4)),
-             b.weight("m", rng.standard_normal(4)), b.weight("v", rng.uniform(0.5, 1.5, 4)))
-    b.source = Source("test", "ReLU", "relu1")
-    y = b.op("Relu", y)
-    b.source = Source("test", "Flatten", "flatten")
-    y = b.op("Flatten", y, axis=1)
-    b.source = Source("test", "Linear", "fc")
-    b.output(b.op("Gemm", y, b.weight("fcw", rng.standard_normal((5, 144)) * 0.1), b.weight("fcb", np.zeros(5)),
-                  transB=1))
-    return b.finish()
-
-
-def corrupt(src: Path, dst: Path, initializer: str, delta: float = 0.5, element: bool = False) -> None:
-    """A copy of an ONNX file with one weight of one layer changed: the first output
-    unit's weights (a single element with ``element``; one element may meet only zeros
-    after a ReLU and change nothing)."""
-    m = onnx.load(str(src))
-    hit = [t for t in m.graph.initializer if t.name == initializer]
-    assert hit, [t.name for t in m.graph.initializer]
-    a = numpy_helper.to_array(hit[0]).copy()
-    if element:
-        a.flat[0] += delta
-    else:
-        a[0] += delta
-    hit[0].CopyFrom(numpy_helper.from_array(a, initializer))
-    onnx.save(m, str(dst))
-
+from ir_graphs import cnn_graph
+from verify_checks import corrupt, validate_report
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import Unsupported, UnsupportedAttributeError, UnsupportedError
 from .graph import Graph, Node, Source, Value
+from .validate import validate
 from ..naming import fresh
 
 _SAFE = re.compile(r"[^A-Za-z0-9_./:-]")
@@ -90,7 +91,5 @@ class GraphBuilder:
         """Raise every gathered problem at once, or return the validated graph."""
         if self.problems:
             raise UnsupportedError(self.problems, where)
-        from .validate import validate
-
         validate(self.graph)
         return self.graph

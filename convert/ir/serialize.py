@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from ..errors import InvalidGraphError, ModelLoadError
+from ..limits import load_json
 from . import safetensors
 from .graph import Graph, Node, Value
 from .validate import validate
@@ -41,8 +42,6 @@ def from_json(d: dict, weights: dict) -> Graph:
 
 
 def load(folder: str | Path, mmap: bool = True) -> Graph:
-    from ..limits import load_json
-
     folder = Path(folder)
     try:
         if not folder.is_dir():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..ir.graph import Graph
 from ..ir.perm import compose
+from .cleanup import remove_identity
 
 UNARY = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Softplus",
          "Softsign", "Abs", "Exp", "Log", "Sqrt", "Neg", "Reciprocal", "Erf", "Gelu", "Silu", "Mish", "Clip",
@@ -61,8 +62,6 @@ def cancel_transposes(graph: Graph) -> tuple[Graph, list[str]]:
                 changes.append(f"moved {n.name} above {prev.name}")
                 changed = True
                 break
-    from .cleanup import remove_identity
-
     # Only the Identity nodes cancelled pairs became: Dropout is remove-identity's to drop
     # (and is kept when that pass is off, e.g. for torch source meant for training).
     graph, removed = remove_identity(graph, ("Identity",))

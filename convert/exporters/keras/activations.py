@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ...passes.fuse_activation import Fusion
-from . import layout as L
+from .. import channels_last as L
 from .context import KerasContext, attr, unsupported_attr
 from .registry import register
 

@@ -9,7 +9,7 @@ import numpy as np
 from ...errors import UnsupportedAttributeError
 from ...ir.graph import Graph, Node
 from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
-from . import layout as L
+from .. import channels_last as L
 from ...naming import fresh
 
 _NAME = re.compile(r"[^A-Za-z0-9_.\-]")

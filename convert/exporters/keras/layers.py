@@ -1,11 +1,10 @@
 """Convolution, pooling, normalisation and dense layers as built-in Keras layers (channels-last)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from . import layout as L
+from ...ir.windows import pool_out_size, same_pads
+from .. import channels_last as L
 from .context import KerasContext, attr, unsupported_attr
 from .registry import register
 from ..common import bias_add_after
@@ -27,13 +26,6 @@ def _geometry(node, nd: int):
     dil = tuple(attr(node, "dilations") or [1] * nd)
     pads = list(attr(node, "pads") or [0] * (2 * nd))
     return strides, dil, pads[:nd], pads[nd:]
-
-
-def same_pads(size: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
-    """The (begin, end) pads of TensorFlow's padding='same' for one axis."""
-    k_eff = (k - 1) * d + 1
-    total = max((math.ceil(size / s) - 1) * s + k_eff - size, 0)
-    return total // 2, total - total // 2
 
 
 def _is_same(spatial, kernel, strides, dil, begin, end) -> bool:
@@ -113,14 +105,6 @@ def export_conv_transpose(node, ctx: KerasContext):
     ctx.put(out, y, cl)
 
 
-def _pool_out(n: int, k: int, s: int, b: int, e: int, ceil: bool) -> int:
-    span = n + b + e - k
-    out = (-(-span // s) if ceil else span // s) + 1
-    if ceil and (out - 1) * s >= n + b:  # a window starting in the end padding is dropped
-        out -= 1
-    return out
-
-
 def _edge_pad(ctx: KerasContext, node, x, spatial, begin, end):
     """Pad by repeating the edge values: exact for max pooling with -inf padding whenever every
     window holds at least one real element (pads < kernel, no dilation)."""
@@ -164,7 +148,7 @@ def export_pool(node, ctx: KerasContext):
     end = list(end)
     if ceil:  # the ceil overhang becomes end padding of the same kind as the pads
         for i, (n, k, s, b, e) in enumerate(zip(spatial, kernel, strides, begin, end)):
-            out = _pool_out(n, k, s, b, e, True)
+            out = pool_out_size(n, k, s, b, e, True)
             end[i] = max(e, (out - 1) * s + k - n - b)
     is_max = node.op == "MaxPool"
     include = not is_max and bool(attr(node, "count_include_pad"))

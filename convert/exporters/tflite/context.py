@@ -17,7 +17,7 @@ from ...ir.graph import Graph, Node
 from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
 from ...ir.perm import Perm, identity
 from ...naming import fresh
-from ..keras.layout import channels_last, relayout  # noqa: F401  (channels_last re-exported)
+from ..channels_last import channels_last, relayout  # noqa: F401  (channels_last re-exported)
 from .schema import TENSOR_TYPES, schema
 
 # --precision / --quantize: how float weights are stored, and the (rtol, atol) a file

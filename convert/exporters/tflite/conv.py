@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..keras.layers import _pool_out, same_pads
+from ...ir.windows import pool_out_size, same_pads
 from .context import TFLiteContext, attr, channels_last, unsupported_attr
 from .registry import register
 
@@ -100,7 +100,7 @@ def export_pool(node, ctx: TFLiteContext) -> None:
     if attr(node, "ceil_mode"):  # the ceil overhang becomes end padding
         if not all(isinstance(n, int) for n in spatial):
             raise unsupported_attr("ceil_mode", 1, "ceil-mode pooling needs static spatial sizes")
-        end = [max(e, (_pool_out(n, k, s, b, e, True) - 1) * s + k - n - b)
+        end = [max(e, (pool_out_size(n, k, s, b, e, True) - 1) * s + k - n - b)
                for n, k, s, b, e in zip(spatial, kernel, strides, begin, end)]
     is_max = node.op == "MaxPool"
     include = not is_max and bool(attr(node, "count_include_pad"))

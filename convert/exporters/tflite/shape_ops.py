@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..keras.layout import after_transpose, flat_order
+from ..channels_last import after_transpose, flat_order
 from ...ir.perm import identity
 from .context import TFLiteContext, attr, channels_last, dims_of, keeps_order, unsupported_attr
 from .registry import register

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...runtime.session import layers_runner, session_runner
 from .importer import _TO_NCHW, _TO_NHWC
 
 
 def make_runners(model, graph, interface: dict[str, str], io_layout: str):
     import onnxruntime
-
-    from ...runtime.session import layers_runner, session_runner
 
     data = model.SerializeToString()
     session = session_runner(data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...exporters.keras.layers import same_pads
+from ...ir.windows import same_pads
 from .context import TFLiteImportContext as TFLiteContext, unsupported_attr
 from .registry import register
 

@@ -1,4 +1,6 @@
-"""PyTorch importer: torch.export (ATen graph) -> IR.
+"""PyTorch importer -> IR. A live module is traced with torch.fx by default (torch.export
+for what torch.fx cannot handle, or when asked); a ``.pt2`` file holds a torch.export
+ExportedProgram (ATen graph), read as such.
 
 Importing this package does not import torch; ``from_torch`` and ``load`` do.
 """

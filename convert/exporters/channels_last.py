@@ -1,4 +1,4 @@
-"""The one place layout permutations live.
+"""The one place the channels-last writers' (Keras, LiteRT) layout permutations live.
 
 A Keras tensor stands for an IR value through a permutation ``perm``: the Keras tensor
 is ``numpy.transpose(ir_value, perm)``. The IR is channels-first (N, C, *spatial); Keras
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ir.perm import Perm, identity, inverse  # noqa: F401  (part of this module's API)
+from ..ir.perm import Perm, identity, inverse  # noqa: F401  (part of this module's API)
 
 
 def channels_last(rank: int) -> Perm:
