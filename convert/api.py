@@ -1,6 +1,7 @@
 """The typed Python API; the CLI is a thin shell over these functions."""
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from .formats import Format, detect, resolve
 from .files import atomic_output, check_free, check_target
 from .ir.graph import Graph
 from .loaded import LoadedModel
+from .passes import optimize as run_passes
+from .passes.fuse_activation import enabled, report
+from .runtime.evaluate import evaluate_node
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +100,6 @@ def unsupported_by_target(graph: Graph, fmt: Format, **options) -> None:
 def _accepted(fn, options: dict) -> dict:
     """The writer options ``fn`` takes (a format-specific flag such as --opset must not
     break another format's check)."""
-    import inspect
-
     params = inspect.signature(fn).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return options
@@ -120,9 +122,6 @@ def for_target(fmt: Format, disable_passes=(), for_training: bool | None = None)
 def optimize_graph(graph: Graph, disable=(), report: list | None = None) -> Graph:
     """``convert.optimize``: the optimisation passes (``convert.passes``) on a copy of
     ``graph``, constant folding evaluating nodes in onnxruntime."""
-    from .passes import optimize as run_passes
-    from .runtime.evaluate import evaluate_node
-
     return run_passes(graph, disable=disable, report=report, evaluate=evaluate_node)
 
 
@@ -135,8 +134,6 @@ def prepare(graph: Graph, optimize: bool = True, disable_passes=()) -> tuple[Gra
 
 def writer_passes(optimize: bool = True, disable_passes=()) -> dict:
     """Writer options switching the passes a writer applies itself (fuse-activation)."""
-    from .passes.fuse_activation import enabled
-
     return enabled(optimize, disable_passes)
 
 
@@ -147,8 +144,6 @@ def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(
     graph, changes = prepare(graph, optimize, disable_passes)
     unsupported_by_target(graph, fmt, **options)
     if writer_passes(optimize, disable_passes)["fuse_activations"]:
-        from .passes.fuse_activation import report
-
         changes.append(("fuse-activation", report(graph, resolve(fmt.fuses) if fmt.fuses else None)))
     return graph, changes
 
@@ -344,7 +339,5 @@ def verify(source: str, target: str, *, from_fmt: str | None = None, to_fmt: str
     loaded = load_model(source, from_fmt, **(reader_options or {}))
     tf = detect(target, to_fmt, reading=False)
     if not Path(target.rsplit(":", 1)[0] if ".py:" in target else target).exists():
-        from .errors import ModelLoadError
-
         raise ModelLoadError(target, "no such file")
     return verify_loaded(loaded, target, tf, source_label=source, target_label=target, **verify_options)

@@ -113,3 +113,24 @@ def test_remove_dead_nodes():
     assert dict(report)["remove-dead"] == ["removed unused dead", "removed unused dead_1"]
     feed = {"x": RNG.standard_normal((2, 3)).astype(np.float32)}
     assert_close(run_onnx(opt, feed, optimize=False)["dead_2"], run_onnx(g, feed, optimize=False)["dead_2"])
+
+
+def test_matcher_follows_single_use_producer_chains():
+    from convert.ir.graph import Value
+    from convert.passes.match import Matcher
+
+    b = _b("chain")
+    x = b.input("x", shape=("batch", 4, 5, 3))
+    p = b.op("Pad", x, pads=[0, 1, 1, 0, 0, 1, 1, 0])
+    t = b.op("Transpose", p, perm=[0, 3, 1, 2])
+    y = b.op("Relu", t)
+    b.output(b.op("Sigmoid", y))
+    g = b.finish()
+    relu = next(n for n in g.nodes if n.op == "Relu")
+    m = Matcher(g)
+    assert [n.op for n in m.chain(relu, "Transpose", "Pad")] == ["Transpose", "Pad"]
+    assert [n.op for n in m.chain(relu, ("Conv", "Transpose"))] == ["Transpose"]
+    assert m.chain(relu, "Pad") is None
+    assert m.chain(relu, "Transpose", "Pad", "Pad") is None  # x is a graph input: no producer
+    g.outputs.append(Value(t, "float32"))
+    assert Matcher(g).chain(relu, "Transpose") is None  # a graph output is not single-use

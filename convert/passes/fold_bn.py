@@ -10,48 +10,53 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..naming import fresh
+from .match import Matcher
 
 _FOLDABLE = ("Conv", "ConvTranspose", "Gemm")
 
 
 def fold_batchnorm(graph: Graph) -> tuple[Graph, list[str]]:
-    producers = graph.producers()
-    consumers = graph.consumers()
-    outputs = {v.name for v in graph.outputs}
+    m = Matcher(graph)
     dropped: set[int] = set()
     changes = []
     for bn in graph.nodes:
-        if bn.op != "BatchNormalization":
+        chain = m.chain(bn, _FOLDABLE) if bn.op == "BatchNormalization" else None
+        if chain is None or not _foldable(graph, chain[0], bn):
             continue
-        prev = producers.get(bn.inputs[0])
-        if prev is None or prev.op not in _FOLDABLE or prev.outputs[0] in outputs:
-            continue
-        if len(consumers.get(prev.outputs[0], [])) != 1 or any(i not in graph.weights for i in bn.inputs[1:5]):
-            continue
-        if prev.inputs[1] not in graph.weights or (len(prev.inputs) > 2 and prev.inputs[2] and prev.inputs[2] not in graph.weights):
-            continue
-        if prev.op == "Gemm" and (prev.attrs.get("transA", 0) or prev.attrs.get("alpha", 1.0) != 1.0
-                                  or prev.attrs.get("beta", 1.0) != 1.0):
-            continue
-        gamma, beta, mean, var = (graph.weights[i].astype(np.float64) for i in bn.inputs[1:5])
-        s = gamma / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
-        w = scale_output_channels(prev, graph.weights[prev.inputs[1]].astype(np.float64), s)
-        b = graph.weights[prev.inputs[2]].astype(np.float64) if len(prev.inputs) > 2 and prev.inputs[2] else 0.0
-        nb = (b - mean) * s + beta
-        dtype = graph.weights[prev.inputs[1]].dtype
-        wname = _fresh(graph, prev.inputs[1] + "_bnfold")
-        bname = _fresh(graph, prev.name + "_bias_bnfold")
-        graph.weights[wname] = w.astype(dtype)
-        graph.weights[bname] = nb.astype(dtype)
-        prev.inputs = [prev.inputs[0], wname, bname]
-        prev.outputs = [bn.outputs[0]]
+        _fold(graph, chain[0], bn)
         dropped.add(id(bn))
-        changes.append(f"folded {bn.name} into {prev.name}")
+        changes.append(f"folded {bn.name} into {chain[0].name}")
     graph.nodes = [n for n in graph.nodes if id(n) not in dropped]
     if changes:
         used = {i for n in graph.nodes for i in n.inputs}
         graph.weights = {k: v for k, v in graph.weights.items() if k in used}
     return graph, changes
+
+
+def _foldable(graph: Graph, prev: Node, bn: Node) -> bool:
+    """Every parameter is a stored weight, and a Gemm is a plain x @ B (+ C)."""
+    if any(i not in graph.weights for i in bn.inputs[1:5]):
+        return False
+    if prev.inputs[1] not in graph.weights or (len(prev.inputs) > 2 and prev.inputs[2] and prev.inputs[2] not in graph.weights):
+        return False
+    return not (prev.op == "Gemm" and (prev.attrs.get("transA", 0) or prev.attrs.get("alpha", 1.0) != 1.0
+                                       or prev.attrs.get("beta", 1.0) != 1.0))
+
+
+def _fold(graph: Graph, prev: Node, bn: Node) -> None:
+    """``prev`` computes BN(prev) with new weights and takes over the BN's output."""
+    gamma, beta, mean, var = (graph.weights[i].astype(np.float64) for i in bn.inputs[1:5])
+    s = gamma / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
+    w = scale_output_channels(prev, graph.weights[prev.inputs[1]].astype(np.float64), s)
+    b = graph.weights[prev.inputs[2]].astype(np.float64) if len(prev.inputs) > 2 and prev.inputs[2] else 0.0
+    nb = (b - mean) * s + beta
+    dtype = graph.weights[prev.inputs[1]].dtype
+    wname = _fresh(graph, prev.inputs[1] + "_bnfold")
+    bname = _fresh(graph, prev.name + "_bias_bnfold")
+    graph.weights[wname] = w.astype(dtype)
+    graph.weights[bname] = nb.astype(dtype)
+    prev.inputs = [prev.inputs[0], wname, bname]
+    prev.outputs = [bn.outputs[0]]
 
 
 def scale_output_channels(node: Node, w: np.ndarray, s: np.ndarray) -> np.ndarray:

@@ -26,26 +26,27 @@ def fold_constants(graph: Graph, evaluate: Evaluator | None = None) -> tuple[Gra
     keep = []
     outputs = {v.name for v in graph.outputs}
     for n in graph.nodes:
-        foldable = (n.op not in _SKIP and n.inputs and all(i in graph.weights for i in n.inputs if i)
-                    and not any(o in outputs for o in n.outputs)
-                    and sum(graph.weights[i].nbytes for i in n.inputs if i) <= MAX_FOLD_BYTES)
-        if n.op == "Constant":
-            foldable = not any(o in outputs for o in n.outputs)
-        elif evaluate is None:
-            foldable = False
-        if foldable:
-            if n.op == "Constant":
-                results = [graph.weights[n.attrs["weight"]]]
-            else:
-                results = evaluate(graph, n)  # type: ignore[misc]  (None excluded above)
-            if results is not None and all(r.nbytes <= MAX_FOLD_BYTES for r in results):
-                for o, r in zip([o for o in n.outputs if o], results):
-                    graph.weights[o] = np.ascontiguousarray(r)
-                changes.append(f"folded {n.op} {n.name}")
-                continue
+        results = _results(graph, n, outputs, evaluate)
+        if results is not None and all(r.nbytes <= MAX_FOLD_BYTES for r in results):
+            for o, r in zip([o for o in n.outputs if o], results):
+                graph.weights[o] = np.ascontiguousarray(r)
+            changes.append(f"folded {n.op} {n.name}")
+            continue
         keep.append(n)
     graph.nodes = keep
     if changes:
         used = {i for n in graph.nodes for i in n.inputs} | outputs
         graph.weights = {k: v for k, v in graph.weights.items() if k in used}
     return graph, changes
+
+
+def _results(graph: Graph, n: Node, outputs: set[str], evaluate: Evaluator | None) -> list[np.ndarray] | None:
+    """The outputs of ``n`` where it can be folded, else None."""
+    if any(o in outputs for o in n.outputs):
+        return None
+    if n.op == "Constant":
+        return [graph.weights[n.attrs["weight"]]]
+    foldable = (evaluate is not None and n.op not in _SKIP and n.inputs
+                and all(i in graph.weights for i in n.inputs if i)
+                and sum(graph.weights[i].nbytes for i in n.inputs if i) <= MAX_FOLD_BYTES)
+    return evaluate(graph, n) if foldable else None  # type: ignore[misc]  (None excluded above)

@@ -10,55 +10,63 @@ non-negative pads on the spatial axes alone, and single-consumer values.
 from __future__ import annotations
 
 from ..ir.graph import Graph, Node
+from .match import Matcher
 
 
 def fold_pad(graph: Graph) -> tuple[Graph, list[str]]:
-    producers = graph.producers()
-    consumers = graph.consumers()
-    outputs = {v.name for v in graph.outputs}
+    m = Matcher(graph)
     dropped: set[int] = set()
     changes = []
     for conv in graph.nodes:
         if conv.op != "Conv" or conv.attrs.get("auto_pad", "NOTSET") != "NOTSET":
             continue  # SAME_UPPER pads follow the run-time size: nothing fixed to add to
-        src = producers.get(conv.inputs[0])
-        perm = None
-        if src is not None and src.op == "Transpose" and _sole(src, consumers, outputs):
-            perm = list(src.attrs["perm"])
-            pad = producers.get(src.inputs[0])
-        else:
-            pad = src
-        if pad is None or pad.op != "Pad" or id(pad) in dropped or not _sole(pad, consumers, outputs):
+        chain = m.chain(conv, "Transpose", "Pad") or m.chain(conv, "Pad")
+        if chain is None or id(chain[-1]) in dropped:
             continue
-        p = [int(v) for v in pad.attrs["pads"]]
-        r = len(p) // 2
-        if pad.attrs.get("mode", "constant") != "constant" or float(pad.attrs.get("value", 0.0)) != 0.0 or min(p) < 0:
+        pad, transpose = chain[-1], (chain[0] if len(chain) == 2 else None)
+        spatial = _spatial_pads(pad, None if transpose is None else list(transpose.attrs["perm"]))
+        if spatial is None:
             continue
-        begin, end = p[:r], p[r:]
-        if perm is not None:  # pads of the transposed tensor: axis i of the output is axis perm[i] of the input
-            if len(perm) != r:
-                continue
-            begin, end = [begin[a] for a in perm], [end[a] for a in perm]
-        if begin[0] or end[0] or begin[1] or end[1]:
-            continue  # batch or channel padding is not a conv's
-        nd = r - 2
-        cp = [int(v) for v in (conv.attrs.get("pads") or [0] * (2 * nd))]
-        conv.attrs["pads"] = [cp[i] + begin[2 + i] for i in range(nd)] + [cp[nd + i] + end[2 + i] for i in range(nd)]
-        if perm is None:
+        _add_pads(conv, *spatial)
+        if transpose is None:
             conv.inputs[0] = pad.inputs[0]
         else:
-            src.inputs = [pad.inputs[0]]
-            x = graph.value_info(pad.inputs[0])
-            if x is not None and x.shape is not None and src.outputs[0] in graph.values:
-                graph.values[src.outputs[0]].shape = tuple(x.shape[a] for a in perm)
-            else:
-                graph.values.pop(src.outputs[0], None)
+            _bypass_under(graph, transpose, pad)
         dropped.add(id(pad))
         changes.append(f"folded {pad.name} into {conv.name}")
     graph.nodes = [n for n in graph.nodes if id(n) not in dropped]
     return graph, changes
 
 
-def _sole(node: Node, consumers: dict, outputs: set) -> bool:
-    out = node.outputs[0]
-    return out not in outputs and len(consumers.get(out, [])) == 1
+def _spatial_pads(pad: Node, perm: list[int] | None) -> tuple[list[int], list[int]] | None:
+    """(begin, end) pads of the spatial axes of a zero, non-negative Pad as the Conv sees
+    them (through ``perm`` when a Transpose sits between); None where a Conv cannot take them."""
+    p = [int(v) for v in pad.attrs["pads"]]
+    r = len(p) // 2
+    if pad.attrs.get("mode", "constant") != "constant" or float(pad.attrs.get("value", 0.0)) != 0.0 or min(p) < 0:
+        return None
+    begin, end = p[:r], p[r:]
+    if perm is not None:  # pads of the transposed tensor: axis i of the output is axis perm[i] of the input
+        if len(perm) != r:
+            return None
+        begin, end = [begin[a] for a in perm], [end[a] for a in perm]
+    if begin[0] or end[0] or begin[1] or end[1]:
+        return None  # batch or channel padding is not a conv's
+    return begin[2:], end[2:]
+
+
+def _add_pads(conv: Node, begin: list[int], end: list[int]) -> None:
+    nd = len(begin)
+    cp = [int(v) for v in (conv.attrs.get("pads") or [0] * (2 * nd))]
+    conv.attrs["pads"] = [cp[i] + begin[i] for i in range(nd)] + [cp[nd + i] + end[i] for i in range(nd)]
+
+
+def _bypass_under(graph: Graph, transpose: Node, pad: Node) -> None:
+    """Feed ``transpose`` the Pad's input; its output shape loses the padding."""
+    transpose.inputs = [pad.inputs[0]]
+    perm = list(transpose.attrs["perm"])
+    x = graph.value_info(pad.inputs[0])
+    if x is not None and x.shape is not None and transpose.outputs[0] in graph.values:
+        graph.values[transpose.outputs[0]].shape = tuple(x.shape[a] for a in perm)
+    else:
+        graph.values.pop(transpose.outputs[0], None)

@@ -4,8 +4,8 @@ The IR keeps the activation a node of its own (ONNX output is unchanged: onnxrun
 fuses Conv+Relu itself); the writers of targets with fused forms ask this pass which
 activation each Conv / ConvTranspose / Gemm / MatMul (+ bias Add) absorbs: the Keras
 writer sets ``activation=`` on the Conv/Dense layer, the Caffe writer runs the neuron
-layer in place. Each writer declares what it fuses (a ``Fusion`` beside its activation
-handlers); this pass knows no target. ``--disable-pass fuse-activation`` (or
+layer in place. Each writer declares what it fuses (a ``Fusion`` in its ``fusion.py``);
+this pass knows no target. ``--disable-pass fuse-activation`` (or
 ``--no-optimize``) turns it off; it reaches the writers as the writer option
 ``fuse_activations``.
 """
@@ -55,9 +55,9 @@ def _produces(graph: Graph, node: Node, producers: dict[str, Node], ops: tuple[s
 
 @dataclass(frozen=True)
 class Fusion:
-    """What one target's writer fuses, declared beside that writer's activation handlers
-    (and named by its format's ``fuses``): the activations it ``accept``s, and the ops
-    whose output it can fuse them into."""
+    """What one target's writer fuses, declared in that writer's ``fusion.py`` (and named
+    by its format's ``fuses``): the activations it ``accept``s, and the ops whose output
+    it can fuse them into."""
     accept: Callable[[Node], bool]
     producers: tuple[str, ...] = PRODUCERS
 

@@ -5,13 +5,8 @@ import math
 
 import numpy as np
 
-from ...passes.fuse_activation import Fusion
 from .context import attr, bad
 from .registry import register
-
-# IR ops whose Caffe neuron layer may run in place on the top of the layer before it
-IN_PLACE = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Abs", "Softplus", "Clip")
-FUSION = Fusion(lambda n: n.op in IN_PLACE)
 
 
 def _unary(ctx, node, type_: str):

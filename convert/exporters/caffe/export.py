@@ -14,6 +14,7 @@ from ...runtime.shapes import infer_shapes
 from ..common import run_handlers
 from . import activation, conv, elementwise, norm, pool, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import CaffeContext
+from .fusion import FUSION
 from .registry import CAFFE_HANDLERS
 
 BATCH = 1  # a symbolic (dynamic) dimension is written as this size: Caffe blobs are static
@@ -93,7 +94,7 @@ _IN_PLACE = ("ReLU", "Sigmoid", "TanH", "ELU", "Clip", "AbsVal", "BNLL")
 def _in_place_activations(ctx: CaffeContext) -> None:
     """Run each neuron layer that alone reads a Convolution / Deconvolution /
     InnerProduct top in place (top == bottom), as Caffe nets do: one blob less."""
-    fused = activation.FUSION.find(ctx.graph)
+    fused = FUSION.find(ctx.graph)
     layers = ctx.layers
     readers: dict[str, int] = {}
     for l in layers:

@@ -39,40 +39,62 @@ def _pool(node, ctx, method: int) -> None:
     shp, out = ctx.shape(x), ctx.shape(y)
     if len(shp) != 4:
         raise bad("input rank", len(shp), "Caffe pools 4-D blobs only")
+    kernel, strides, begin, end = _window(node)
+    modes = _rounding_modes(node, shp, out, kernel, strides, begin, end)
+    gamma = None
+    if method == 1:
+        gamma, y = _average_fix(node, ctx, shp, out, (kernel, strides, begin, end), y)
+    top = ctx.tmp("pooled") if gamma is not None else y
+    _fill_pooling(ctx.add("Pooling", [x], [top]).pooling_param, method, kernel, strides, begin, ceil=True in modes)
+    if gamma is not None:
+        s = ctx.add("Scale", [top], [y], suffix="divisor", blobs=[gamma]).scale_param
+        s.axis, s.num_axes = 2, 2
+
+
+def _window(node) -> tuple[list[int], list[int], list[int], list[int]]:
+    """(kernel, strides, begin pads, end pads) of a 2-D pooling Caffe can express."""
     fixed_pads_only(node, "Caffe")
     kernel = list(attr(node, "kernel_shape"))
     strides = list(attr(node, "strides") or [1, 1])
     pads = list(attr(node, "pads") or [0, 0, 0, 0])
     if any(d != 1 for d in (attr(node, "dilations") or [1, 1])):
         raise bad("dilations", attr(node, "dilations"), "Caffe pooling has no dilation")
-    begin, end = pads[:2], pads[2:]
-    modes = []
-    for ceil in (True, False):
-        if [caffe_size(i, k, s, p, ceil) for i, k, s, p in zip(shp[2:], kernel, strides, begin)] == list(out[2:]):
-            modes.append(ceil)
+    return kernel, strides, pads[:2], pads[2:]
+
+
+def _rounding_modes(node, shp, out, kernel, strides, begin, end) -> list[bool]:
+    """The Caffe roundings (ceil: True, floor: False) giving the IR's output size."""
+    modes = [ceil for ceil in (True, False)
+             if [caffe_size(i, k, s, p, ceil) for i, k, s, p in zip(shp[2:], kernel, strides, begin)] == list(out[2:])]
     if not modes:
-        raise bad("pads/ceil_mode", (pads, attr(node, "ceil_mode")),
+        raise bad("pads/ceil_mode", (begin + end, attr(node, "ceil_mode")),
                   f"neither Caffe rounding (CEIL or FLOOR) with pad {begin} gives the output size {list(out[2:])}")
-    gamma = None
-    if method == 1:
-        include = bool(attr(node, "count_include_pad"))
-        ratio = np.ones(out[2:], np.float64)
-        for ax, (i, k, s, pb, pe) in enumerate(zip(shp[2:], kernel, strides, begin, end)):
-            r = _divisors(out[2 + ax], i, k, s, pb, pe, include, True) / _divisors(out[2 + ax], i, k, s, pb, pe,
-                                                                                    include, False)
-            ratio = ratio * (r.reshape(-1, 1) if ax == 0 else r.reshape(1, -1))
-        # A window-size fix the Caffe importer wrote (Mul by a constant map) is folded in.
-        nxt = ctx.sole_consumer(y)
-        if nxt is not None and nxt.op == "Mul" and nxt.inputs[0] == y and nxt.source == node.source:
-            fix = ctx.const(nxt.inputs[1])
-            if fix is not None and fix.size == ratio.size and fix.shape[-2:] == ratio.shape:
-                ratio = ratio * fix.reshape(ratio.shape).astype(np.float64)
-                ctx.done.add(nxt.name)
-                y = nxt.outputs[0]
-        if not np.allclose(ratio, 1.0, rtol=0, atol=1e-7):
-            gamma = ratio.astype(np.float32)
-    top = ctx.tmp("pooled") if gamma is not None else y
-    p = ctx.add("Pooling", [x], [top]).pooling_param
+    return modes
+
+
+def _average_fix(node, ctx, shp, out, window, y: str) -> tuple[np.ndarray | None, str]:
+    """(per-position factor turning Caffe's AVE divisor into the IR's, or None where they
+    agree; the value the Scale writes). A window-size fix the Caffe importer wrote (Mul by
+    a constant map right after) is folded in and its output taken over."""
+    kernel, strides, begin, end = window
+    include = bool(attr(node, "count_include_pad"))
+    ratio = np.ones(out[2:], np.float64)
+    for ax, (i, k, s, pb, pe) in enumerate(zip(shp[2:], kernel, strides, begin, end)):
+        n = out[2 + ax]
+        r = _divisors(n, i, k, s, pb, pe, include, True) / _divisors(n, i, k, s, pb, pe, include, False)
+        ratio = ratio * (r.reshape(-1, 1) if ax == 0 else r.reshape(1, -1))
+    nxt = ctx.sole_consumer(y)
+    if nxt is not None and nxt.op == "Mul" and nxt.inputs[0] == y and nxt.source == node.source:
+        fix = ctx.const(nxt.inputs[1])
+        if fix is not None and fix.size == ratio.size and fix.shape[-2:] == ratio.shape:
+            ratio = ratio * fix.reshape(ratio.shape).astype(np.float64)
+            ctx.done.add(nxt.name)
+            y = nxt.outputs[0]
+    return (None if np.allclose(ratio, 1.0, rtol=0, atol=1e-7) else ratio.astype(np.float32)), y
+
+
+def _fill_pooling(p, method: int, kernel, strides, begin, ceil: bool) -> None:
+    """PoolingParameter fields, the square forms where H and W agree, defaults unset."""
     p.pool = method
     if kernel[0] == kernel[1]:
         p.kernel_size = kernel[0]
@@ -88,11 +110,8 @@ def _pool(node, ctx, method: int) -> None:
             p.pad = begin[0]
     else:
         p.pad_h, p.pad_w = begin
-    if True not in modes:
+    if not ceil:
         p.round_mode = p.FLOOR  # upstream BVLC field 13; CEIL (the default) is left unset
-    if gamma is not None:
-        s = ctx.add("Scale", [top], [y], suffix="divisor", blobs=[gamma]).scale_param
-        s.axis, s.num_axes = 2, 2
 
 
 @register("MaxPool")

@@ -5,38 +5,13 @@ import math
 
 import numpy as np
 
-from ...passes.fuse_activation import Fusion
 from .. import channels_last as L
 from .context import KerasContext, attr, unsupported_attr
+from .fusion import ACTIVATION_NAMES, SELU_DEFAULTS
 from .registry import register
 
-_ACTIVATION = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus", "Softsign": "softsign",
-               "HardSwish": "hard_swish", "Mish": "mish", "Exp": "exponential"}
-_SELU = (1.67326319217681884765625, 1.05070102214813232421875)
 _MERGE = {"Add": "Add", "Sum": "Add", "Sub": "Subtract", "Mul": "Multiply", "Max": "Maximum", "Min": "Minimum",
           "Mean": "Average"}
-
-
-def fused_name(node) -> str | None:
-    """The ``activation=`` string a Conv/Dense layer takes for this IR node, computing
-    exactly what the stand-alone layer would, or None."""
-    a = node.attrs
-    if node.op in _ACTIVATION:
-        return _ACTIVATION[node.op]
-    if node.op == "Elu" and float(a.get("alpha", 1.0)) == 1.0:
-        return "elu"
-    if node.op == "Selu" and (float(a.get("alpha", _SELU[0])), float(a.get("gamma", _SELU[1]))) == _SELU:
-        return "selu"
-    if node.op == "Gelu" and a.get("approximate", "none") == "none":
-        return "gelu"
-    if node.op == "Silu" and float(a.get("beta", 1.0)) == 1.0:
-        return "silu"
-    if node.op == "Clip" and a.get("min") == 0.0 and a.get("max") in (None, 6.0):
-        return "relu" if a.get("max") is None else "relu6"
-    return None
-
-
-FUSION = Fusion(lambda n: fused_name(n) is not None)
 
 
 def _unary(node, ctx: KerasContext, layer) -> None:
@@ -44,9 +19,9 @@ def _unary(node, ctx: KerasContext, layer) -> None:
     ctx.put(node.outputs[0], layer(t), have)
 
 
-@register(*_ACTIVATION)
+@register(*ACTIVATION_NAMES)
 def export_activation(node, ctx: KerasContext):
-    _unary(node, ctx, ctx.layers.Activation(_ACTIVATION[node.op], name=ctx.name(node)))
+    _unary(node, ctx, ctx.layers.Activation(ACTIVATION_NAMES[node.op], name=ctx.name(node)))
 
 
 @register("Identity")
@@ -71,7 +46,7 @@ def export_elu(node, ctx: KerasContext):
 
 @register("Selu")
 def export_selu(node, ctx: KerasContext):
-    if (float(attr(node, "alpha")), float(attr(node, "gamma"))) != _SELU:
+    if (float(attr(node, "alpha")), float(attr(node, "gamma"))) != SELU_DEFAULTS:
         raise unsupported_attr("alpha/gamma", [attr(node, "alpha"), attr(node, "gamma")], "Keras selu is fixed")
     _unary(node, ctx, ctx.layers.Activation("selu", name=ctx.name(node)))
 

@@ -10,6 +10,7 @@ from ...errors import UnsupportedAttributeError
 from ...ir.graph import Graph, Node
 from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
 from .. import channels_last as L
+from .fusion import fused_name
 from ...naming import fresh
 
 _NAME = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -112,7 +113,5 @@ class KerasContext:
         act = self.fused.get(value)
         if act is None:
             return None, value
-        from .activations import fused_name
-
         self.done.add(act.name)
         return fused_name(act), act.outputs[0]

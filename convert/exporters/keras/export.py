@@ -7,7 +7,7 @@ from typing import Any
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
-from .activations import FUSION
+from .fusion import FUSION
 from ..common import run_handlers_past_gaps
 from .context import KerasContext
 from .registry import KERAS_HANDLERS

@@ -3,37 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...passes.fuse_activation import PRODUCERS, Fusion
 from .context import TFLiteContext, attr, unsupported_attr
+from .fusion import RELU, RELU6, RELU_N1_TO_1, clip_bounds, fused_code
 from .registry import register
 
 # IR op -> builtin operator computing exactly it, no options
 SIMPLE = {"Relu": "RELU", "Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH", "Abs": "ABS",
           "Exp": "EXP", "Log": "LOG", "Sqrt": "SQRT", "Neg": "NEG", "Floor": "FLOOR", "Ceil": "CEIL",
           "Sin": "SIN", "Cos": "COS"}
-
-# LiteRT's ActivationFunctionType values its kernels apply as a clamp (a fused TANH is
-# accepted by the schema but ignored by CONV_2D's kernels, so Tanh stays an operator)
-_RELU, _RELU_N1_TO_1, _RELU6 = 1, 2, 3
-
-
-def _clip_bounds(node) -> tuple[float | None, float | None]:
-    lo, hi = attr(node, "min"), attr(node, "max")
-    return (None if lo is None else float(lo)), (None if hi is None else float(hi))
-
-
-def fused_code(node) -> int | None:
-    """The fused-activation code computing ``node`` exactly, or None."""
-    if node.op == "Relu":
-        return _RELU
-    if node.op == "Clip":
-        return {(0.0, 6.0): _RELU6, (-1.0, 1.0): _RELU_N1_TO_1, (0.0, None): _RELU}.get(_clip_bounds(node))
-    return None
-
-
-# LiteRT ops with a fused_activation_function field, beyond the layers
-FUSION = Fusion(lambda n: fused_code(n) is not None, PRODUCERS + ("Add", "Sub", "Mul", "Div", "Concat"))
-
 
 def unary(node, ctx: TFLiteContext, code: str, options: str | None = None, **fields) -> None:
     x = node.inputs[0]
@@ -80,9 +57,9 @@ def export_gelu(node, ctx: TFLiteContext) -> None:
 def export_clip(node, ctx: TFLiteContext) -> None:
     code = fused_code(node)
     if code is not None:
-        unary(node, ctx, {_RELU: "RELU", _RELU6: "RELU6", _RELU_N1_TO_1: "RELU_N1_TO_1"}[code])
+        unary(node, ctx, {RELU: "RELU", RELU6: "RELU6", RELU_N1_TO_1: "RELU_N1_TO_1"}[code])
         return
-    lo, hi = _clip_bounds(node)
+    lo, hi = clip_bounds(node)
     x = node.inputs[0]
     perm = ctx.perm(x)
     cur = ctx.get(x, perm)
@@ -142,6 +119,6 @@ def export_hard_sigmoid(node, ctx: TFLiteContext) -> None:
     scaled, shifted = ctx.like(xi, f"{node.outputs[0]}/scaled"), ctx.like(xi, f"{node.outputs[0]}/relu6")
     ctx.op("MUL", [xi, ctx.const(np.array(6 * alpha, np.float32), f"{node.name}/alpha")], [scaled], "MulOptions")
     ctx.op("ADD", [scaled, ctx.const(np.array(6 * beta, np.float32), f"{node.name}/beta")], [shifted], "AddOptions",
-           fusedActivationFunction=_RELU6)
+           fusedActivationFunction=RELU6)
     ctx.op("MUL", [shifted, ctx.const(np.array(1 / 6, np.float32), f"{node.name}/sixth")],
            [ctx.out(node.outputs[0], perm)], "MulOptions")

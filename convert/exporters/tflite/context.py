@@ -18,6 +18,7 @@ from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the
 from ...ir.perm import Perm, identity
 from ...naming import fresh
 from ..channels_last import channels_last, relayout  # noqa: F401  (channels_last re-exported)
+from .fusion import fused_code
 from .schema import TENSOR_TYPES, schema
 
 # --precision / --quantize: how float weights are stored, and the (rtol, atol) a file
@@ -229,8 +230,6 @@ class TFLiteContext:
     def fused(self, value: str) -> tuple[int, str]:
         """(LiteRT fused activation, value the op's output stands for) for the op computing
         ``value``: the activation after it is absorbed when the fuse pass allows."""
-        from .activations import fused_code
-
         act = self._fusable.get(value)
         if act is None:
             return 0, value

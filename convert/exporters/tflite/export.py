@@ -9,7 +9,7 @@ from pathlib import Path
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...ir.perm import identity
-from .activations import FUSION
+from .fusion import FUSION
 from ..common import run_handlers_past_gaps
 from ...runtime.shapes import infer_shapes
 from . import activations, conv, math_ops, shape_ops  # noqa: F401  (registers handlers)

@@ -49,36 +49,61 @@ def export_rnn(node, ctx: TorchContext):
     direction, layout, hidden = attr(node, "direction"), attr(node, "layout"), int(attr(node, "hidden_size"))
     if direction == "reverse":
         raise unsupported_attr("direction", "reverse", "torch runs forward or bidirectional")
-    w, r = ctx.weight(node.inputs[1]), ctx.weight(node.inputs[2])
-    b = ctx.weight(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else None
-    if w is None or r is None or (len(node.inputs) > 3 and node.inputs[3] and b is None):
-        raise unsupported_attr("W/R/B", node.inputs[1:4], "a torch layer needs constant weights")
+    w, r, b = _weights(node, ctx)
     dirs = w.shape[0]
-    order = {"LSTM": LSTM_ORDER, "GRU": GRU_ORDER, "RNN": (0,)}[node.op]
+    kwargs = dict(num_layers=1, bias=b is not None, batch_first=layout == 1, bidirectional=dirs == 2)
+    if nonlinearity is not None:
+        kwargs["nonlinearity"] = nonlinearity
+    m = ctx.layer(node, f"nn.{node.op}", [int(w.shape[2]), hidden], kwargs, _state_dict(node.op, w, r, b))
+    x = ctx.x(node.inputs[0])
+    h0 = _initial_states(node, ctx, layout)
+    call = f"{m}({x})" if not h0 else (f"{m}({x}, ({h0[0]}, {h0[1]}))" if node.op == "LSTM" else f"{m}({x}, {h0[0]})")
+    y, hn, cn = ctx.tmp(node.name + "_y"), ctx.tmp(node.name + "_h"), ctx.tmp(node.name + "_c")
+    ctx.line(f"{y}, ({hn}, {cn}) = {call}" if node.op == "LSTM" else f"{y}, {hn} = {call}")
+    _assign_outputs(node, ctx, (y, hn, cn), layout, dirs, hidden)
+
+
+def _weights(node, ctx: TorchContext) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(W, R, B or None), all stored weights."""
+    w, r = ctx.weight(node.inputs[1]), ctx.weight(node.inputs[2])
+    has_b = len(node.inputs) > 3 and bool(node.inputs[3])
+    b = ctx.weight(node.inputs[3]) if has_b else None
+    if w is None or r is None or (has_b and b is None):
+        raise unsupported_attr("W/R/B", node.inputs[1:4], "a torch layer needs constant weights")
+    return w, r, b
+
+
+def _state_dict(op: str, w: np.ndarray, r: np.ndarray, b: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The torch layer's parameters, gate blocks in torch's order, per direction."""
+    order = {"LSTM": LSTM_ORDER, "GRU": GRU_ORDER, "RNN": (0,)}[op]
     state = {}
-    for d, suffix in zip(range(dirs), ("", "_reverse")):
+    for d, suffix in zip(range(w.shape[0]), ("", "_reverse")):
         state[f"weight_ih_l0{suffix}"] = reorder(w[d], order)
         state[f"weight_hh_l0{suffix}"] = reorder(r[d], order)
         if b is not None:
             wb, rb = np.split(b[d], 2)
             state[f"bias_ih_l0{suffix}"] = reorder(wb, order)
             state[f"bias_hh_l0{suffix}"] = reorder(rb, order)
-    kwargs = dict(num_layers=1, bias=b is not None, batch_first=layout == 1, bidirectional=dirs == 2)
-    if nonlinearity is not None:
-        kwargs["nonlinearity"] = nonlinearity
-    m = ctx.layer(node, f"nn.{node.op}", [int(w.shape[2]), hidden], kwargs, state)
-    x = ctx.x(node.inputs[0])
+    return state
+
+
+def _initial_states(node, ctx: TorchContext, layout: int) -> list[str]:
+    """The initial state expressions the layer call takes (torch: both or none for LSTM)."""
     ins = dict(zip(["initial_h", "initial_c"], (node.inputs + ["", "", "", "", "", "", ""])[5:7]))
     h0 = [ctx.x(v) for k, v in ins.items() if v and (k == "initial_h" or node.op == "LSTM")]
     if layout == 1:  # torch states are (dirs, batch, hidden) even with batch_first
         h0 = [f"{h}.transpose(0, 1)" for h in h0]
     if node.op == "LSTM" and len(h0) == 1 or (node.op == "LSTM" and bool(ins["initial_c"]) != bool(ins["initial_h"])):
         raise unsupported_attr("initial_h/initial_c", [ins["initial_h"], ins["initial_c"]], "torch needs both or none")
-    call = f"{m}({x})" if not h0 else (f"{m}({x}, ({h0[0]}, {h0[1]}))" if node.op == "LSTM" else f"{m}({x}, {h0[0]})")
+    return h0
+
+
+def _assign_outputs(node, ctx: TorchContext, results: tuple[str, str, str], layout: int, dirs: int,
+                    hidden: int) -> None:
+    """IR Y / Y_h / Y_c from torch's: torch Y is (seq, batch, dirs*hidden) [layout 0] or
+    (batch, seq, dirs*hidden); IR Y has a dirs axis."""
+    y, hn, cn = results
     outs = list(node.outputs) + ["", "", ""]
-    y, hn, cn = ctx.tmp(node.name + "_y"), ctx.tmp(node.name + "_h"), ctx.tmp(node.name + "_c")
-    ctx.line(f"{y}, ({hn}, {cn}) = {call}" if node.op == "LSTM" else f"{y}, {hn} = {call}")
-    # torch Y is (seq, batch, dirs*hidden) [layout 0] / (batch, seq, dirs*hidden); IR Y has a dirs axis.
     if outs[0]:
         if layout == 0:
             ctx.assign(outs[0], f"{y}.reshape({y}.shape[0], {y}.shape[1], {dirs}, {hidden}).permute(0, 2, 1, 3)")

@@ -67,8 +67,33 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
     appended there instead of raised, and pass their first bottom through as their tops."""
     net = cn.net
     layers = [l for l in net.layer if in_test_phase(l)]
-    warnings = list(cn.warnings)
-    # Pre-flight: every unknown layer type, all at once.
+    problems = _preflight(layers)
+    if problems and gaps is None:
+        raise UnsupportedError(problems, where)
+    skipped = {p.layer for p in problems}
+    state = _start(net, layers, allow_missing_weights, where, budget)
+    available: list[str] = list(net.input)  # blobs no later layer has read yet: the outputs
+    poisoned: set[str] = set()  # tops of layers that could not be built
+    for i, l in enumerate(layers):
+        _track_unread(available, l)
+        _import_layer(state, l, i, blobs, l.name in skipped, poisoned, gaps)
+    if state.load_errors:
+        raise ModelLoadError(where, "weights do not fit the net:\n  " + "\n  ".join(state.load_errors))
+    b = state.b
+    for blob in available:
+        if blob in state.values and blob not in net.input:
+            b.output(state.values[blob], "float32", state.shapes[blob])
+    if gaps is not None:
+        gaps += problems + b.problems
+        b.problems.clear()
+    if b.problems:
+        raise UnsupportedError(b.problems, where)
+    validate(b.graph)
+    return b.graph, list(cn.warnings) + _state_warnings(state)
+
+
+def _preflight(layers) -> list[Unsupported]:
+    """Every layer type that cannot be imported, all at once."""
     problems = []
     for l in layers:
         if l.type == "Python":
@@ -79,10 +104,11 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
             problems.append(Unsupported(l.name, l.type, hint="a data/loss layer; convert a deploy prototxt"))
         elif CAFFE_LAYERS.lookup(l.type) is None:
             problems.append(Unsupported(l.name, l.type or "(no type)", hint="unknown Caffe layer type"))
-    if problems and gaps is None:
-        raise UnsupportedError(problems, where)
-    skipped = {p.layer for p in problems}
+    return problems
 
+
+def _start(net, layers, allow_missing_weights: bool, where: str, budget) -> NetState:
+    """The builder and the import state, with the net's inputs declared."""
     blob_names = set(net.input)
     last_writer: dict[str, int] = {}
     for i, l in enumerate(layers):
@@ -99,56 +125,52 @@ def build_graph(cn: CaffeNet, blobs: dict | None, allow_missing_weights: bool, w
         v = b.claim(name)
         b.graph.inputs.append(Value(v, "float32", shape))
         state.values[name], state.shapes[name] = v, shape
+    return state
 
-    available: list[str] = list(net.input)
-    poisoned: set[str] = set()
-    for i, l in enumerate(layers):
-        for bt in l.bottom:
-            if bt in available:
-                available.remove(bt)
-        for t in l.top:
-            if t not in available:
-                available.append(t)
-        missing = [bt for bt in l.bottom if bt not in state.values]
-        if any(bt in poisoned for bt in l.bottom):
+
+def _track_unread(available: list[str], layer) -> None:
+    for bt in layer.bottom:
+        if bt in available:
+            available.remove(bt)
+    for t in layer.top:
+        if t not in available:
+            available.append(t)
+
+
+def _import_layer(state: NetState, l, i: int, blobs: dict | None, skipped: bool, poisoned: set[str],
+                  gaps: list | None) -> None:
+    """One layer through its handler; a layer after one that failed is not built."""
+    b = state.b
+    if any(bt in poisoned for bt in l.bottom):
+        poisoned.update(l.top)
+        return
+    missing = [bt for bt in l.bottom if bt not in state.values]
+    if missing:
+        b.unsupported(l.name, l.type, "bottom", missing, "blob is never produced by an earlier layer or input")
+        poisoned.update(l.top)
+        return
+    if skipped:  # only when bridging: the pre-flight listed it
+        _bridge(state, l, poisoned)
+        return
+    raw = blobs.get(l.name) if blobs is not None else None
+    b.source = Source("caffe", l.type, l.name)
+    try:
+        CAFFE_LAYERS.lookup(l.type)(l, LayerContext(state, l, i, raw))
+    except UnsupportedAttributeError as e:
+        b.attribute_error(l.name, l.type, e)
+        if gaps is None:
             poisoned.update(l.top)
-            continue
-        if missing:
-            b.unsupported(l.name, l.type, "bottom", missing, "blob is never produced by an earlier layer or input")
-            poisoned.update(l.top)
-            continue
-        if l.name in skipped:  # only when bridging: the pre-flight listed it
+        else:
             _bridge(state, l, poisoned)
-            continue
-        raw = blobs.get(l.name) if blobs is not None else None
-        b.source = Source("caffe", l.type, l.name)
-        ctx = LayerContext(state, l, i, raw)
-        try:
-            CAFFE_LAYERS.lookup(l.type)(l, ctx)
-        except UnsupportedAttributeError as e:
-            b.attribute_error(l.name, l.type, e)
-            if gaps is None:
-                poisoned.update(l.top)
-            else:
-                _bridge(state, l, poisoned)
-        b.source = None
-    if state.load_errors:
-        raise ModelLoadError(where, "weights do not fit the net:\n  " + "\n  ".join(state.load_errors))
-    for blob in available:
-        if blob in state.values and blob not in net.input:
-            v = state.values[blob]
-            b.output(v, "float32", state.shapes[blob])
-    if gaps is not None:
-        gaps += problems + b.problems
-        b.problems.clear()
-    if b.problems:
-        raise UnsupportedError(b.problems, where)
-    validate(b.graph)
-    warnings += state.warnings
+    b.source = None
+
+
+def _state_warnings(state: NetState) -> list[str]:
+    warnings = list(state.warnings)
     if state.zero_filled:
         warnings.append(f"no weights: {len(state.zero_filled)} layer(s) zero-filled "
                         f"({', '.join(state.zero_filled[:8])}{', ...' if len(state.zero_filled) > 8 else ''})")
-    return b.graph, warnings
+    return warnings
 
 
 def _bridge(state, layer, poisoned: set) -> None:

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ... import limits
 from ...errors import ModelLoadError, UnsupportedAttributeError
 from ...ir.builder import GraphBuilder
 from ...ir.graph import Source
@@ -72,8 +73,6 @@ class KerasContext:
     def claim(self, what: str, shape: Sequence[int]) -> tuple[int, ...]:
         """Check a constant the importer is about to create against the file's budget
         (before allocating it); returns the shape."""
-        from ... import limits
-
         where = self.call.path if self.call else "model"
         limits.claim(self.budget, f"layer {where!r}: {what}", shape)
         return tuple(int(d) for d in shape)
@@ -110,8 +109,6 @@ class KerasContext:
         ref.values[perm] = name
 
     def ref(self, value: str, shape: Sequence, perm: Sequence[int] | None = None, dtype: str = "float32") -> Ref:
-        from ... import limits
-
         shape = tuple(shape)
         where = f"layer {self.call.path!r} output" if self.call else f"value {value!r}"
         limits.check_dims(self.file, where, shape)
