@@ -79,19 +79,19 @@ def _rnn(ctx: TorchContext, node, kind: str, states: list, rest: list, activatio
     return [seq, *last]
 
 
-@register("aten.lstm.input")
+@register("aten.lstm.input", emits=("Concat", "GRU", "LSTM", "Reshape", "Slice", "Transpose"))
 def import_lstm(ctx: TorchContext, node) -> list:
     a = ctx.args(node)
     return _rnn(ctx, node, "LSTM", list(a[1]), a[2:])
 
 
-@register("aten.gru.input")
+@register("aten.gru.input", emits=("Concat", "GRU", "Reshape", "Slice", "Transpose"))
 def import_gru(ctx: TorchContext, node) -> list:
     a = ctx.args(node)
     return _rnn(ctx, node, "GRU", [a[1]], a[2:])
 
 
-@register("aten.rnn_tanh.input", "aten.rnn_relu.input")
+@register("aten.rnn_tanh.input", "aten.rnn_relu.input", emits=("Concat", "GRU", "RNN", "Relu", "Reshape", "Slice", "Transpose"))
 def import_rnn(ctx: TorchContext, node) -> list:
     a = ctx.args(node)
     act = "Relu" if "relu" in str(node.target) else None

@@ -80,12 +80,12 @@ def _is_nearest_upsample(w, b, kernel, stride, pad, dil, group, cin, m) -> bool:
     return bool(np.all(w == 1.0)) and (b is None or not np.any(b))
 
 
-@register("Convolution")
+@register("Convolution", emits=("Conv", "ConvTranspose", "Resize"))
 def import_convolution(layer, ctx):
     _conv_common(layer, ctx, transposed=False)
 
 
-@register("Deconvolution")
+@register("Deconvolution", emits=("Conv", "ConvTranspose", "Resize"))
 def import_deconvolution(layer, ctx):
     _conv_common(layer, ctx, transposed=True)
 
@@ -99,7 +99,7 @@ def pool_output(size: int, k: int, s: int, p: int, ceil: bool) -> int:
     return out
 
 
-@register("Pooling")
+@register("Pooling", emits=("AveragePool", "GlobalAveragePool", "GlobalMaxPool", "MaxPool", "Mul"))
 def import_pooling(layer, ctx):
     p = layer.pooling_param
     shp = ctx.shape(0)
@@ -165,7 +165,7 @@ def import_pooling(layer, ctx):
             y = ctx.op("Mul", y, w)
 
 
-@register("InnerProduct")
+@register("InnerProduct", emits=("Gemm", "Reshape"))
 def import_inner_product(layer, ctx):
     p = layer.inner_product_param
     shp = ctx.shape(0)
@@ -188,7 +188,7 @@ def import_inner_product(layer, ctx):
         ctx.top(0, "Reshape", [y], out_shape, shape=list(out_shape))
 
 
-@register("Embed")
+@register("Embed", emits=("Add", "Cast", "Gather"))
 def import_embed(layer, ctx):
     p = layer.embed_param
     shp = ctx.shape(0)

@@ -37,7 +37,7 @@ def _step_inputs(ctx, xp: str, t_len: int, n: int):
         yield t, x_t, c_t
 
 
-@register("LSTM")
+@register("LSTM", emits=("Add", "Concat", "MatMul", "Mul", "Sigmoid", "Slice", "Split", "Squeeze", "Tanh", "Unsqueeze"))
 def import_lstm(layer, ctx):
     t_len, n, d, h = _check(layer, ctx)
     w_xc = ctx.param(0, (4 * h, d))
@@ -74,7 +74,7 @@ def import_lstm(layer, ctx):
     ctx.top(0, "Concat", hs, (t_len, n, h), axis=0)
 
 
-@register("RNN")
+@register("RNN", emits=("Add", "Concat", "MatMul", "Mul", "Slice", "Squeeze", "Tanh", "Unsqueeze"))
 def import_rnn(layer, ctx):
     """h_t = tanh(W_xh x_t + b_h + W_hh (cont_t * h_{t-1})); o_t = tanh(W_ho h_t + b_o)."""
     t_len, n, d, h = _check(layer, ctx)

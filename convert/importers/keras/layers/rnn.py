@@ -105,7 +105,7 @@ def _initial(call: Call) -> list[Ref]:
     return list(call.kwargs.get("initial_state", [])) or list(call.inputs[1:])
 
 
-@register("LSTM", "GRU", "SimpleRNN")
+@register("LSTM", "GRU", "SimpleRNN", emits=("Concat", "Slice", "Squeeze", "Unsqueeze", *IR_OP.values()))
 def import_recurrent(ctx: KerasContext, call: Call) -> list[Ref]:
     kind = call.cls
     cfg = call.cfg

@@ -20,7 +20,7 @@ GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 CUDNN_TO_IR = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn_tanh": [0], "rnn_relu": [0]}
 Y_TO_MXNET = [0, 2, 1, 3]  # IR Y (seq, dirs, batch, hidden) -> (seq, batch, dirs, hidden)
 
-register("_rnn_param_concat")(import_concat)  # only ever read as stored arrays by RNN
+register("_rnn_param_concat", emits=())(import_concat)  # only ever read as stored arrays by RNN
 
 
 def _flat(ctx: NodeContext, index: int, depth: int = 0) -> np.ndarray:
@@ -82,7 +82,7 @@ def _state(ctx: NodeContext, i: int, layer: int, dirs: int, shape) -> str:
                   starts=[layer * dirs], ends=[(layer + 1) * dirs], axes=[0])
 
 
-@register("RNN")
+@register("RNN", emits=("Concat", "Flatten", "GRU", "Identity", "LSTM", "RNN", "Relu", "Reshape", "Slice", "Transpose"))
 def import_rnn(node, ctx: NodeContext):
     mode = ctx.choice("mode", "lstm", tuple(GATES))
     h, layers = ctx.int("state_size"), ctx.int("num_layers", 1)
