@@ -12,7 +12,7 @@ _SIMPLE = {
     "aten.exp.default": "Exp", "aten.log.default": "Log", "aten.sqrt.default": "Sqrt", "aten.neg.default": "Neg",
     "aten.reciprocal.default": "Reciprocal", "aten.erf.default": "Erf", "aten.floor.default": "Floor",
     "aten.ceil.default": "Ceil", "aten.sin.default": "Sin", "aten.cos.default": "Cos",
-    "aten.selu.default": "Selu", "aten.silu.default": "Silu", "aten.softsign.default": "Softsign",
+    "aten.selu.default": "Selu", "aten.silu.default": "Silu",
 }
 
 

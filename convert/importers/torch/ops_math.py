@@ -8,6 +8,7 @@ from .context import TORCH_DTYPE, Param, TorchContext, Zeros, register
 
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
 
+_BINARY_KEYS = [f"aten.{n}.{kind}" for kind in ("Tensor", "Scalar") for n in ("add", "sub", "mul", "div")]
 
 def _operand(ctx: TorchContext, arg, alpha=1) -> str:
     """A binary operand, pre-multiplied by alpha (torch's add/sub ``alpha``)."""
@@ -20,8 +21,7 @@ def _operand(ctx: TorchContext, arg, alpha=1) -> str:
     return ctx.v(arg, dt)
 
 
-@register("aten.add.Tensor", "aten.sub.Tensor", "aten.mul.Tensor", "aten.div.Tensor",
-          "aten.add.Scalar", "aten.sub.Scalar", "aten.mul.Scalar", "aten.div.Scalar", emits=("Mul",))
+@register(*_BINARY_KEYS, emits={k: (_BINARY[k.split(".")[1]], "Mul") for k in _BINARY_KEYS})
 def import_binary(ctx: TorchContext, node) -> str:
     a = ctx.args(node)
     op = _BINARY[str(node.target).split(".")[1]]
