@@ -10,6 +10,7 @@ non-negative pads on the spatial axes alone, and single-consumer values.
 from __future__ import annotations
 
 from ..ir.graph import Graph, Node
+from ..ir.optable import attr_value
 
 
 def fold_pad(graph: Graph) -> tuple[Graph, list[str]]:
@@ -19,7 +20,7 @@ def fold_pad(graph: Graph) -> tuple[Graph, list[str]]:
     dropped: set[int] = set()
     changes = []
     for conv in graph.nodes:
-        if conv.op != "Conv" or conv.attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        if conv.op != "Conv" or attr_value(conv, "auto_pad") != "NOTSET":
             continue  # SAME_UPPER pads follow the run-time size: nothing fixed to add to
         src = producers.get(conv.inputs[0])
         perm = None
@@ -32,7 +33,7 @@ def fold_pad(graph: Graph) -> tuple[Graph, list[str]]:
             continue
         p = [int(v) for v in pad.attrs["pads"]]
         r = len(p) // 2
-        if pad.attrs.get("mode", "constant") != "constant" or float(pad.attrs.get("value", 0.0)) != 0.0 or min(p) < 0:
+        if attr_value(pad, "mode") != "constant" or float(attr_value(pad, "value")) != 0.0 or min(p) < 0:
             continue
         begin, end = p[:r], p[r:]
         if perm is not None:  # pads of the transposed tensor: axis i of the output is axis perm[i] of the input

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from . import layout as L
+from ...ir.optable import attr_value
 from .context import KerasContext, attr, unsupported_attr
 from .registry import register
 
@@ -22,13 +23,13 @@ def fused_name(node) -> str | None:
     a = node.attrs
     if node.op in _ACTIVATION:
         return _ACTIVATION[node.op]
-    if node.op == "Elu" and float(a.get("alpha", 1.0)) == 1.0:
+    if node.op == "Elu" and float(attr_value(node, "alpha")) == 1.0:
         return "elu"
-    if node.op == "Selu" and (float(a.get("alpha", _SELU[0])), float(a.get("gamma", _SELU[1]))) == _SELU:
+    if node.op == "Selu" and (float(attr_value(node, "alpha")), float(attr_value(node, "gamma"))) == _SELU:
         return "selu"
-    if node.op == "Gelu" and a.get("approximate", "none") == "none":
+    if node.op == "Gelu" and attr_value(node, "approximate") == "none":
         return "gelu"
-    if node.op == "Silu" and float(a.get("beta", 1.0)) == 1.0:
+    if node.op == "Silu" and float(attr_value(node, "beta")) == 1.0:
         return "silu"
     if node.op == "Clip" and a.get("min") == 0.0 and a.get("max") in (None, 6.0):
         return "relu" if a.get("max") is None else "relu6"
