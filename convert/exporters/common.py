@@ -9,7 +9,6 @@ import numpy as np
 from ..errors import Unsupported, UnsupportedAttributeError
 from ..ir.graph import Graph, Node
 from ..registry import Registry
-from ..ir.optable import attr_value
 
 
 def node_problem(node: Node, err: UnsupportedAttributeError | None, no_handler: str) -> Unsupported:
@@ -50,7 +49,7 @@ def run_handlers(graph: Graph, ctx, registry: Registry, no_handler: str,
 def fixed_pads_only(node: Node, target: str) -> None:
     """Refuse a window op whose pads follow the input size at run time (auto_pad SAME_UPPER):
     ``target`` pads by fixed amounts, and no fixed amount is right for every size."""
-    mode = attr_value(node, "auto_pad")
+    mode = node.attrs.get("auto_pad", "NOTSET")  # the table's default; ConvTranspose has no auto_pad
     if mode != "NOTSET":
         raise UnsupportedAttributeError("auto_pad", mode, f"{target} pads by fixed amounts, and this 'same' padding "
                                         "depends on the spatial size; convert with a fixed spatial size "

@@ -8,21 +8,12 @@ rounding modes gives the IR output size; AVE's divisor (Caffe: window clipped to
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ...ir.optable.pool import caffe_pooled_size
 from ..common import fixed_pads_only
 from .context import attr, bad
 from .registry import register
-
-
-def caffe_size(i: int, k: int, s: int, p: int, ceil: bool) -> int:
-    q = (i + 2 * p - k) / s
-    out = (math.ceil(q) if ceil else math.floor(q)) + 1
-    if p and (out - 1) * s >= i + p:
-        out -= 1
-    return out
 
 
 def _divisors(out: int, i: int, k: int, s: int, pb: int, pe: int, include_pad: bool, caffe: bool) -> np.ndarray:
@@ -48,7 +39,7 @@ def _pool(node, ctx, method: int) -> None:
     begin, end = pads[:2], pads[2:]
     modes = []
     for ceil in (True, False):
-        if [caffe_size(i, k, s, p, ceil) for i, k, s, p in zip(shp[2:], kernel, strides, begin)] == list(out[2:]):
+        if [caffe_pooled_size(i, k, s, p, ceil) for i, k, s, p in zip(shp[2:], kernel, strides, begin)] == list(out[2:]):
             modes.append(ceil)
     if not modes:
         raise bad("pads/ceil_mode", (pads, attr(node, "ceil_mode")),
