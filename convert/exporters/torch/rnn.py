@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ir.optable.rnn import reorder_gates
 from .context import TorchContext, attr, unsupported_attr
 from .registry import register
 
-# torch block k takes IR block ORDER[k]
-LSTM_ORDER = (0, 2, 3, 1)
-GRU_ORDER = (1, 0, 2)
 _DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
 
 
-def reorder(w: np.ndarray, order, axis: int = 0) -> np.ndarray:
-    blocks = np.split(w, len(order), axis=axis)
-    return np.ascontiguousarray(np.concatenate([blocks[i] for i in order], axis=axis))
+def reorder(w: np.ndarray, op: str) -> np.ndarray:
+    return reorder_gates(w, op, "onnx", "torch")
 
 
 def _check(node, ctx: TorchContext) -> str | None:
@@ -54,15 +51,14 @@ def export_rnn(node, ctx: TorchContext):
     if w is None or r is None or (len(node.inputs) > 3 and node.inputs[3] and b is None):
         raise unsupported_attr("W/R/B", node.inputs[1:4], "a torch layer needs constant weights")
     dirs = w.shape[0]
-    order = {"LSTM": LSTM_ORDER, "GRU": GRU_ORDER, "RNN": (0,)}[node.op]
     state = {}
     for d, suffix in zip(range(dirs), ("", "_reverse")):
-        state[f"weight_ih_l0{suffix}"] = reorder(w[d], order)
-        state[f"weight_hh_l0{suffix}"] = reorder(r[d], order)
+        state[f"weight_ih_l0{suffix}"] = reorder(w[d], node.op)
+        state[f"weight_hh_l0{suffix}"] = reorder(r[d], node.op)
         if b is not None:
             wb, rb = np.split(b[d], 2)
-            state[f"bias_ih_l0{suffix}"] = reorder(wb, order)
-            state[f"bias_hh_l0{suffix}"] = reorder(rb, order)
+            state[f"bias_ih_l0{suffix}"] = reorder(wb, node.op)
+            state[f"bias_hh_l0{suffix}"] = reorder(rb, node.op)
     kwargs = dict(num_layers=1, bias=b is not None, batch_first=layout == 1, bidirectional=dirs == 2)
     if nonlinearity is not None:
         kwargs["nonlinearity"] = nonlinearity

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedAttributeError
+from ...ir.optable.rnn import GATE_ORDER
 from .registry import register
 from .walk import FnContext
 
@@ -153,7 +154,8 @@ def import_lstm_cell(fn, ctx: FnContext):
     b, h = ctx.shape(0)
     gates = ctx.op("Reshape", ctx.x(1), shape=[b, h, 4])
     parts = ctx.b.node("Split", [gates], dict(axis=2, split=[1, 1, 1, 1]), name=f"{ctx.name}/gates", outputs=4)
-    a, i, f, o = (ctx.op("Squeeze", p, axes=[2]) for p in parts)
+    gate = dict(zip(GATE_ORDER["chainer"]["LSTM"], (ctx.op("Squeeze", p, axes=[2]) for p in parts)))
+    a, i, f, o = gate["c"], gate["i"], gate["f"], gate["o"]
     a = ctx.op("Tanh", a)
     i, f, o = (ctx.op("Sigmoid", g) for g in (i, f, o))
     c = ctx.out("Add", [ctx.op("Mul", a, i), ctx.op("Mul", f, ctx.x(0))], index=0)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from ....errors import UnsupportedAttributeError
+from ....ir.optable.rnn import reorder_gates
 from ..context import NodeContext
 from ..registry import register
 from .shape import import_concat
 
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-CUDNN_TO_IR = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn_tanh": [0], "rnn_relu": [0]}
+IR_OP = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
 Y_TO_MXNET = [0, 2, 1, 3]  # IR Y (seq, dirs, batch, hidden) -> (seq, batch, dirs, hidden)
 
 register("_rnn_param_concat", emits=())(import_concat)  # only ever read as stored arrays by RNN
@@ -42,8 +43,7 @@ def _flat(ctx: NodeContext, index: int, depth: int = 0) -> np.ndarray:
 
 
 def _reorder(w: np.ndarray, mode: str, hidden: int) -> np.ndarray:
-    blocks = [w[g * hidden:(g + 1) * hidden] for g in range(GATES[mode])]
-    return np.concatenate([blocks[g] for g in CUDNN_TO_IR[mode]], axis=0)
+    return reorder_gates(w, IR_OP[mode], "mxnet", "onnx")
 
 
 def _unpack(flat: np.ndarray, mode: str, layers: int, dirs: int, inp: int, h: int) -> list:
