@@ -26,3 +26,15 @@ def test_caffe_pooled_size():
     assert caffe_pooled_size(5, 2, 2, 0, ceil=False) == 2
     assert caffe_pooled_size(5, 1, 3, 0, ceil=True) == 3  # no pad: Caffe keeps a window starting past the end
     assert caffe_pooled_size(5, 2, 2, 1, ceil=True) == 3  # ceil((5+2-2)/2)+1 = 4, the last starts in the pad
+
+
+def test_elementwise_unary_flag_is_what_the_transpose_pass_moves_through():
+    from convert.ir.optable import OPS
+    from convert.passes.transposes import UNARY
+
+    flagged = {n for n, s in OPS.items() if s.elementwise_unary}
+    assert UNARY == flagged and {"Relu", "Floor", "Clip", "Dropout", "Cast"} <= flagged
+    assert not flagged & {"Softmax", "PRelu", "Pow", "Add", "Transpose"}  # an axis, a broadcast operand, two inputs
+    for name in flagged:
+        required = [p for p in OPS[name].inputs if not p.optional]
+        assert len(required) == 1 and not required[0].variadic, name

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ir.optable.rnn import reorder_gates
+from ...ir.optable.rnn import DEFAULT_ACTIVATIONS, reorder_gates
 from .context import attr, bad
 from .registry import register
 from .shape_ops import permute, reshape
 
-_DEFAULT_ACTS = ["sigmoid", "tanh", "tanh"]
 
 
 def _reorder(w: np.ndarray) -> np.ndarray:
@@ -36,7 +35,7 @@ def _check(node, ctx) -> None:
     x, *rest = list(node.inputs) + [""] * (8 - len(node.inputs))
     seq_lens, h0, c0, peep = rest[3:7]
     acts = attr(node, "activations")
-    if acts and [a.lower() for a in acts] != _DEFAULT_ACTS * (len(acts) // 3):
+    if acts and [a.lower() for a in acts] != [a.lower() for a in DEFAULT_ACTIVATIONS["LSTM"]] * (len(acts) // 3):
         raise bad("activations", acts, "Caffe's LSTM uses sigmoid, tanh, tanh only")
     if attr(node, "clip") is not None:
         raise bad("clip", attr(node, "clip"), "Caffe's LSTM does not clip")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ir.optable.rnn import reorder_gates
+from ...ir.optable.rnn import DEFAULT_ACTIVATIONS, reorder_gates
 from .context import TorchContext, attr, unsupported_attr
 from .registry import register
 
-_DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
 
 
 def reorder(w: np.ndarray, op: str) -> np.ndarray:
@@ -35,7 +34,7 @@ def _check(node, ctx: TorchContext) -> str | None:
         if any(a != act for a in acts) or act not in ("Tanh", "Relu"):
             raise unsupported_attr("activations", acts, "nn.RNN has tanh or relu")
         return act.lower()
-    if acts and acts != _DEFAULT_ACTS[node.op] * dirs:
+    if acts and acts != list(DEFAULT_ACTIVATIONS[node.op]) * dirs:
         raise unsupported_attr("activations", acts, "torch uses the default gate activations")
     return None
 

@@ -27,6 +27,10 @@ GATE_ORDER = {
 }
 
 
+# the gate activations an op applies when its ``activations`` attribute is unset
+DEFAULT_ACTIVATIONS = {"LSTM": ("Sigmoid", "Tanh", "Tanh"), "GRU": ("Sigmoid", "Tanh"), "RNN": ("Tanh",)}
+
+
 def gate_perm(op: str, src: str, dst: str) -> list[int]:
     """Block k of the ``dst`` packing is block ``perm[k]`` of the ``src`` packing."""
     have, want = GATE_ORDER[src][op], GATE_ORDER[dst][op]
