@@ -2,8 +2,8 @@
 emitted and each exporter handler accepted must match the registries' declarations.
 
 Importer probes: the torch layer table (torch.fx; torch.export on its per-family subset),
-every Keras activation in one model, and one ONNX graph of a node per op that the op
-table alone defines. Exporter probes: that one-node-per-op IR graph and the torch probes'
+every Keras activation in one model, one Caffe net per layer type, and one ONNX graph of
+a node per op that the op table alone defines. Exporter probes: that one-node-per-op IR graph and the torch probes'
 IR graphs, written by every exporter (handlers only, no framework run)."""
 from __future__ import annotations
 
@@ -111,6 +111,41 @@ def keras_run():
     return rec, graph
 
 
+# Caffe layer type -> its parameter text; each probe is one layer on a (2, 3, 4, 4) input,
+# converted with zero-filled weights (only the emitted ops matter here).
+CAFFE_PROBES = {
+    "ReLU": "relu_param { negative_slope: 0.1 }", "PReLU": "", "ELU": "", "Sigmoid": "", "TanH": "", "AbsVal": "",
+    "BNLL": "", "Power": "power_param { power: 2 scale: 0.5 shift: 1 }", "Exp": "", "Log": "", "Threshold": "",
+    "Clip": "clip_param { min: -1 max: 1 }", "Swish": "", "ReLU6": "", "HardSwish": "", "HardSigmoid": "",
+    "Softmax": "", "BatchNorm": "", "Scale": "scale_param { bias_term: true }", "Bias": "", "LRN": "", "MVN": "",
+    "Normalize": "", "Flatten": "", "Reshape": "reshape_param { shape { dim: 0 dim: -1 } }", "Reduction": "",
+    "ArgMax": "", "Tile": "tile_param { axis: 1 tiles: 2 }",
+    "Permute": "permute_param { order: 0 order: 2 order: 3 order: 1 }", "Dropout": "",
+    "Convolution": "convolution_param { num_output: 2 kernel_size: 3 }",
+    "Deconvolution": "convolution_param { num_output: 2 kernel_size: 2 stride: 2 }",
+    "Pooling": "pooling_param { pool: MAX kernel_size: 2 stride: 2 }",
+    "InnerProduct": "inner_product_param { num_output: 2 }",
+}
+
+
+@pytest.fixture(scope="module")
+def caffe_run(tmp_path_factory):
+    from convert.importers.caffe import from_caffe
+
+    where = tmp_path_factory.mktemp("caffe")
+    failed = {}
+    with recording() as rec:
+        for kind, param in CAFFE_PROBES.items():
+            path = where / f"{kind}.prototxt"
+            path.write_text('input: "data"\ninput_shape { dim: 2 dim: 3 dim: 4 dim: 4 }\n'
+                            f'layer {{ name: "probe" type: "{kind}" bottom: "data" top: "y" {param} }}\n')
+            try:
+                from_caffe(str(path), allow_missing_weights=True)
+            except Exception as e:  # noqa: BLE001  (asserted on below)
+                failed[kind] = f"{type(e).__name__}: {str(e)[:200]}"
+    return rec, failed
+
+
 def _check_importer(reg, rec, expected_keys):
     problems = importer_problems(reg, rec)
     assert not problems, "\n".join(problems)
@@ -139,6 +174,14 @@ def test_keras_claims_hold(keras_run):
 
     # every activation op the Activation layer claims is produced by one of the probes
     assert set(ACTIVATION_OPS) <= rec.emitted[(KERAS_LAYERS.kind, "Activation")]
+
+
+def test_caffe_claims_hold(caffe_run):
+    from convert.importers.caffe.registry import CAFFE_LAYERS
+
+    rec, failed = caffe_run
+    assert not failed
+    _check_importer(CAFFE_LAYERS, rec, CAFFE_PROBES)
 
 
 def test_onnx_import_claims_hold(onnx_run):
