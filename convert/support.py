@@ -16,7 +16,8 @@ from .registry import Registry
 
 IMPORTER_PACKAGES = {"torch": "convert.importers.torch", "keras": "convert.importers.keras",
                      "caffe": "convert.importers.caffe", "onnx": "convert.importers.onnx",
-                     "mxnet": "convert.importers.mxnet", "chainer": "convert.importers.chainer", "tflite": "convert.importers.tflite"}
+                     "mxnet": "convert.importers.mxnet", "chainer": "convert.importers.chainer",
+                     "tflite": "convert.importers.tflite"}
 EXPORTER_PACKAGES = {"onnx": "convert.exporters.onnx", "torch": "convert.exporters.torch",
                      "keras": "convert.exporters.keras", "caffe": "convert.exporters.caffe",
                      "tflite": "convert.exporters.tflite"}

@@ -53,7 +53,8 @@ def torch_run():
     from convert.importers.torch import from_torch
 
     graphs = []
-    cases = [(c, "fx" if c.fx else "auto") for c in torch_table.ALL + EXTRA] + [(c, "export") for c in torch_table.EXPORT]
+    cases = [(c, "fx" if c.fx else "auto") for c in torch_table.ALL + EXTRA]
+    cases += [(c, "export") for c in torch_table.EXPORT]
     with recording() as rec:
         for case, tracer in cases:
             torch.manual_seed(0)

@@ -39,7 +39,8 @@ def _pool(node, ctx, method: int) -> None:
     begin, end = pads[:2], pads[2:]
     modes = []
     for ceil in (True, False):
-        if [caffe_pooled_size(i, k, s, p, ceil) for i, k, s, p in zip(shp[2:], kernel, strides, begin)] == list(out[2:]):
+        sizes = [caffe_pooled_size(i, k, s, p, ceil) for i, k, s, p in zip(shp[2:], kernel, strides, begin)]
+        if sizes == list(out[2:]):
             modes.append(ceil)
     if not modes:
         raise bad("pads/ceil_mode", (pads, attr(node, "ceil_mode")),

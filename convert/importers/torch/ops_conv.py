@@ -50,7 +50,8 @@ def _conv_transpose(ctx, x, w, bias, stride, padding, output_padding, groups, di
                   dilations=ints(dilation, nsp), output_padding=ints(output_padding, nsp), group=int(groups))
 
 
-@register("aten.conv_transpose1d.default", "aten.conv_transpose2d.input", "aten.conv_transpose3d.input", emits=("ConvTranspose",))
+@register("aten.conv_transpose1d.default", "aten.conv_transpose2d.input", "aten.conv_transpose3d.input",
+          emits=("ConvTranspose",))
 def import_conv_transpose(ctx: TorchContext, node) -> str:
     x, w, b, stride, padding, output_padding, groups, dilation = ctx.args(node)
     return _conv_transpose(ctx, x, w, b, stride, padding, output_padding, groups, dilation)
@@ -114,7 +115,8 @@ def import_adaptive_avg_pool(ctx: TorchContext, node) -> str:
     return _adaptive(ctx, node, "AveragePool", "GlobalAveragePool")
 
 
-@register("aten.adaptive_max_pool1d.default", "aten.adaptive_max_pool2d.default", "aten.adaptive_max_pool3d.default", emits=("GlobalMaxPool", "MaxPool"))
+@register("aten.adaptive_max_pool1d.default", "aten.adaptive_max_pool2d.default", "aten.adaptive_max_pool3d.default",
+          emits=("GlobalMaxPool", "MaxPool"))
 def import_adaptive_max_pool(ctx: TorchContext, node) -> list:
     return [_adaptive(ctx, node, "MaxPool", "GlobalMaxPool"), Missing("indices")]
 
@@ -140,13 +142,15 @@ def ints_f(v, n: int) -> list[float]:
     return v * n if len(v) == 1 else v
 
 
-@register("aten.upsample_nearest1d.vec", "aten.upsample_nearest2d.vec", "aten.upsample_nearest3d.vec", emits=("Resize",))
+@register("aten.upsample_nearest1d.vec", "aten.upsample_nearest2d.vec", "aten.upsample_nearest3d.vec",
+          emits=("Resize",))
 def import_upsample_nearest(ctx: TorchContext, node) -> str:
     x, size, scales = ctx.args(node)
     return _resize(ctx, node, "nearest", x, size, scales)
 
 
-@register("aten.upsample_bilinear2d.vec", "aten.upsample_linear1d.vec", "aten.upsample_trilinear3d.vec", emits=("Resize",))
+@register("aten.upsample_bilinear2d.vec", "aten.upsample_linear1d.vec", "aten.upsample_trilinear3d.vec",
+          emits=("Resize",))
 def import_upsample_linear(ctx: TorchContext, node) -> str:
     x, size, align, scales = ctx.args(node)
     return _resize(ctx, node, "linear", x, size, scales, align)
@@ -179,13 +183,15 @@ def import_constant_pad(ctx: TorchContext, node) -> str:
     return _pad(ctx, x, pad, "constant", value)
 
 
-@register("aten.reflection_pad1d.default", "aten.reflection_pad2d.default", "aten.reflection_pad3d.default", emits=("Pad",))
+@register("aten.reflection_pad1d.default", "aten.reflection_pad2d.default", "aten.reflection_pad3d.default",
+          emits=("Pad",))
 def import_reflection_pad(ctx: TorchContext, node) -> str:
     x, pad = ctx.args(node)
     return _pad(ctx, x, pad, "reflect", None)
 
 
-@register("aten.replication_pad1d.default", "aten.replication_pad2d.default", "aten.replication_pad3d.default", emits=("Pad",))
+@register("aten.replication_pad1d.default", "aten.replication_pad2d.default", "aten.replication_pad3d.default",
+          emits=("Pad",))
 def import_replication_pad(ctx: TorchContext, node) -> str:
     x, pad = ctx.args(node)
     return _pad(ctx, x, pad, "replicate", None)

@@ -90,7 +90,8 @@ def import_gru(ctx: TorchContext, node) -> list:
     return _rnn(ctx, node, "GRU", [a[1]], a[2:])
 
 
-@register("aten.rnn_tanh.input", "aten.rnn_relu.input", emits=("Concat", "GRU", "RNN", "Relu", "Reshape", "Slice", "Transpose"))
+@register("aten.rnn_tanh.input", "aten.rnn_relu.input",
+          emits=("Concat", "GRU", "RNN", "Relu", "Reshape", "Slice", "Transpose"))
 def import_rnn(ctx: TorchContext, node) -> list:
     a = ctx.args(node)
     act = "Relu" if "relu" in str(node.target) else None

@@ -100,7 +100,8 @@ def _split(ctx: TorchContext, node, dim) -> list[str]:
     return ctx.node_out("Split", [ctx.v(x)], {"axis": int(dim) % rank, "split": sizes}, outputs=len(sizes))
 
 
-@register("aten.split.Tensor", "aten.split_with_sizes.default", "aten.chunk.default", "aten.split.sizes", emits=("Split",))
+@register("aten.split.Tensor", "aten.split_with_sizes.default", "aten.chunk.default", "aten.split.sizes",
+          emits=("Split",))
 def import_split(ctx: TorchContext, node) -> list[str]:
     return _split(ctx, node, ctx.args(node)[2])
 

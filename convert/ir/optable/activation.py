@@ -29,12 +29,15 @@ for _name, _doc in [
 ]:
     declare(_name, "activation", "X", doc=_doc, elementwise_unary=True)
 
-declare("LeakyRelu", "activation", "X", attrs={"alpha": Attr("float", 0.01)}, doc="x if x >= 0 else alpha*x", elementwise_unary=True)
-declare("Elu", "activation", "X", attrs={"alpha": Attr("float", 1.0)}, doc="x if x > 0 else alpha*(exp(x)-1)", elementwise_unary=True)
+declare("LeakyRelu", "activation", "X", attrs={"alpha": Attr("float", 0.01)}, doc="x if x >= 0 else alpha*x",
+        elementwise_unary=True)
+declare("Elu", "activation", "X", attrs={"alpha": Attr("float", 1.0)}, doc="x if x > 0 else alpha*(exp(x)-1)",
+        elementwise_unary=True)
 declare("Selu", "activation", "X", attrs={
     "alpha": Attr("float", 1.67326319217681884765625), "gamma": Attr("float", 1.05070102214813232421875),
 }, doc="gamma * (x if x > 0 else alpha*(exp(x)-1))", elementwise_unary=True)
-declare("Celu", "activation", "X", attrs={"alpha": Attr("float", 1.0)}, doc="max(0,x) + min(0, alpha*(exp(x/alpha)-1))", elementwise_unary=True)
+declare("Celu", "activation", "X", attrs={"alpha": Attr("float", 1.0)}, doc="max(0,x) + min(0, alpha*(exp(x/alpha)-1))",
+        elementwise_unary=True)
 declare("HardSigmoid", "activation", "X", attrs={"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)},
         doc="max(0, min(1, alpha*x + beta))", elementwise_unary=True)
 declare("PRelu", "activation", "X slope", doc="""
@@ -47,7 +50,8 @@ declare("Silu", "activation", "X", attrs={"beta": Attr("float", 1.0)}, onnx=Fals
 declare("Mish", "activation", "X", doc="x * tanh(softplus(x))", elementwise_unary=True)
 declare("Clip", "activation", "X", attrs={"min": Attr("float", None), "max": Attr("float", None)},
         doc="clamp to [min, max]; a missing bound is open. ReLU6 is Clip(0, 6).", elementwise_unary=True)
-declare("ThresholdedRelu", "activation", "X", attrs={"alpha": Attr("float", 1.0)}, doc="x if x > alpha else 0", elementwise_unary=True)
+declare("ThresholdedRelu", "activation", "X", attrs={"alpha": Attr("float", 1.0)}, doc="x if x > alpha else 0",
+        elementwise_unary=True)
 declare("Softmax", "activation", "X", attrs={"axis": Attr("int", -1)}, doc="softmax along one axis")
 declare("LogSoftmax", "activation", "X", attrs={"axis": Attr("int", -1)}, doc="log of softmax along one axis")
 declare("Pow", "activation", "X Y", doc="x ** y with broadcasting (ONNX Pow); Y is usually a scalar weight")

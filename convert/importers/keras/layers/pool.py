@@ -23,12 +23,14 @@ def _pool(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
     return [ctx.ref(y, _out_shape(call, r.shape, spatial, channels(call, r.shape)), perm)]
 
 
-@register("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", emits=("AveragePool", "MaxPool"))
+@register("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+          emits=("AveragePool", "MaxPool"))
 def import_max_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
     return _pool(ctx, call, "MaxPool")
 
 
-@register("AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", emits=("AveragePool",))
+@register("AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
+          emits=("AveragePool",))
 def import_average_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
     return _pool(ctx, call, "AveragePool")
 

@@ -100,7 +100,8 @@ _UNARY = ("relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "negative", "r
           "identity", "BlockGrad", "stop_gradient")
 
 
-@register(*_UNARY, emits=("Abs", "Erf", "Exp", "Identity", "Log", "Neg", "Reciprocal", "Relu", "Sigmoid", "Sqrt", "Tanh"))
+@register(*_UNARY,
+          emits=("Abs", "Erf", "Exp", "Identity", "Log", "Neg", "Reciprocal", "Relu", "Sigmoid", "Sqrt", "Tanh"))
 def import_unary(node, ctx):
     ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log", "sqrt": "Sqrt",
            "abs": "Abs", "negative": "Neg", "reciprocal": "Reciprocal", "erf": "Erf"}
