@@ -4,7 +4,7 @@ A plugin is a Python file (``nnconvert --plugin my_layers.py ...``) or an instal
 package exposing the entry point group ``nnconvert.plugins`` (the entry point is
 imported; registering happens at import time). It uses three functions:
 
-``register_importer(framework, *keys)``
+``register_importer(framework, *keys, emits=("Relu", ...))``
     decorator for ``handler(ctx, layer)`` mapping one source layer type to IR ops.
     Keys: ``"torch"``: the ATen / custom-op overload as torch.export shows it
     (``"aten.gelu.default"``, ``"mylib.scaled_tanh.default"`` for a
@@ -38,7 +38,7 @@ import importlib.util
 import logging
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from .errors import UsageError
 
@@ -70,14 +70,15 @@ def _registry(table: dict, name: str, what: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def register_importer(framework: str, *keys: str, since: int = 0) -> Callable:
-    """Decorator: ``handler`` converts source layers of type ``keys`` (see module doc)."""
+def register_importer(framework: str, *keys: str, since: int = 0, emits: Iterable[str] = ()) -> Callable:
+    """Decorator: ``handler`` converts source layers of type ``keys`` (see module doc) into
+    the IR ops ``emits`` (what the support listing shows for them)."""
     if not keys:
         raise UsageError("register_importer needs at least one layer key")
     reg = _registry(IMPORTER_REGISTRIES, framework, "framework")
 
     def deco(fn: Callable) -> Callable:
-        reg.register(*keys, since=since)(fn)
+        reg.register(*keys, since=since, emits=tuple(emits))(fn)
         PLUGIN_KEYS.update((framework, k) for k in keys)
         return fn
 

@@ -1,16 +1,13 @@
 """The support matrix, generated from the registries (never by hand).
 
-Importers are keyed by source layer type; which IR ops a handler produces is read from
-its code (the op names it passes to the builder), following helpers in its own module.
-Exporters are keyed by IR op.
+Importers are keyed by source layer type; which IR ops a handler produces is its
+``emits=`` declaration in the registry (tests/test_support_probes.py checks the
+declarations by converting probes). Exporters are keyed by IR op.
 """
 from __future__ import annotations
 
-import ast
 import importlib
-import inspect
 import pkgutil
-import textwrap
 from functools import lru_cache
 
 from .formats import FORMATS
@@ -19,7 +16,8 @@ from .registry import Registry
 
 IMPORTER_PACKAGES = {"torch": "convert.importers.torch", "keras": "convert.importers.keras",
                      "caffe": "convert.importers.caffe", "onnx": "convert.importers.onnx",
-                     "mxnet": "convert.importers.mxnet", "chainer": "convert.importers.chainer"}
+                     "mxnet": "convert.importers.mxnet", "chainer": "convert.importers.chainer",
+                     "tflite": "convert.importers.tflite"}
 EXPORTER_PACKAGES = {"onnx": "convert.exporters.onnx", "torch": "convert.exporters.torch",
                      "keras": "convert.exporters.keras", "caffe": "convert.exporters.caffe",
                      "tflite": "convert.exporters.tflite"}
@@ -44,58 +42,36 @@ def _registries(package: str) -> list[Registry]:
     return list(found.values())
 
 
-def _ops_in(fn, seen: set) -> set[str]:
-    """IR op names a handler emits: string literals naming an op, in its own code and
-    in the same-module functions it calls."""
-    if fn in seen or not callable(fn):
-        return set()
-    seen.add(fn)
-    declared = set(getattr(fn, "ir_ops", ()))  # ops a handler emits under its key's name (ONNX importer)
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError):
-        return declared
-    out: set[str] = set(declared)
-    module = inspect.getmodule(fn)
-    # Walk the body only: decorator arguments are registry keys (source layer types), not emitted ops.
-    body = [n for top in tree.body for n in (top.body if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) else [top])]
-    for node in (sub for b in body for sub in ast.walk(b)):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in OPS:
-            out.add(node.value)
-        elif isinstance(node, ast.Name) and module is not None:
-            target = getattr(module, node.id, None)
-            if inspect.isfunction(target) and target.__module__ == module.__name__:
-                out |= _ops_in(target, seen)
+def undeclared() -> list[str]:
+    """Importer handlers that do not declare the IR ops they emit ('framework: key: handler')."""
+    return [f"{fw}: {entry}" for fw, pkg in IMPORTER_PACKAGES.items() for reg in _registries(pkg)
+            for entry in reg.undeclared()]
+
+
+def _declared(regs: list[Registry]) -> set[str]:
+    out: set[str] = set()
+    for reg in regs:
+        if reg.produces_ir:
+            for key in reg.keys():
+                out |= reg.emits(key) or set()
     return out
 
 
 @lru_cache(maxsize=None)
 def importer_ops() -> dict[str, set[str]]:
-    """framework -> IR ops its importer can produce."""
-    out = {}
-    for fw, pkg in IMPORTER_PACKAGES.items():
-        ops: set[str] = set()
-        for reg in _registries(pkg):
-            for key in reg.keys():
-                for since in reg._handlers[key].values():
-                    ops |= _ops_in(since, set())
-        out[fw] = ops
-    return out
+    """framework -> IR ops its importer declares it can produce."""
+    return {fw: _declared(_registries(pkg)) for fw, pkg in IMPORTER_PACKAGES.items()}
 
 
 @lru_cache(maxsize=None)
 def exporter_ops() -> dict[str, set[str]]:
-    """target -> IR ops its exporter accepts."""
-    out = {"onnx": {n for n, s in OPS.items() if s.onnx} | set()}
-    from .exporters.onnx import ONNX_HANDLERS
-
-    out["onnx"] |= set(ONNX_HANDLERS.keys()) & set(OPS)
+    """target -> IR ops its exporter accepts (ONNX: every op the table marks as ONNX, plus
+    the ops with a handler)."""
+    out = {"onnx": {n for n, s in OPS.items() if s.onnx}}
     for fw, pkg in EXPORTER_PACKAGES.items():
-        if fw == "onnx":
-            continue
         regs = _registries(pkg)
-        if regs:
-            out[fw] = {k for r in regs for k in r.keys() if k in OPS}
+        if regs or fw == "onnx":
+            out[fw] = out.get(fw, set()) | (_declared(regs) & set(OPS))
     return out
 
 

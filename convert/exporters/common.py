@@ -49,7 +49,7 @@ def run_handlers(graph: Graph, ctx, registry: Registry, no_handler: str,
 def fixed_pads_only(node: Node, target: str) -> None:
     """Refuse a window op whose pads follow the input size at run time (auto_pad SAME_UPPER):
     ``target`` pads by fixed amounts, and no fixed amount is right for every size."""
-    mode = node.attrs.get("auto_pad", "NOTSET")  # NOTSET is the op table's default
+    mode = node.attrs.get("auto_pad", "NOTSET")  # the table's default; ConvTranspose has no auto_pad
     if mode != "NOTSET":
         raise UnsupportedAttributeError("auto_pad", mode, f"{target} pads by fixed amounts, and this 'same' padding "
                                         "depends on the spatial size; convert with a fixed spatial size "

@@ -13,6 +13,7 @@ import numpy as np
 from ..ir.graph import Graph, Node
 from ..naming import fresh
 from .fold_bn import scale_output_channels
+from ..ir.optable import attr_value
 
 _FOLDABLE = ("Conv", "ConvTranspose", "Gemm")
 
@@ -65,7 +66,7 @@ def _foldable(graph: Graph, prev: Node, outputs: set, consumers: dict) -> bool:
     if len(prev.inputs) > 2 and prev.inputs[2] and prev.inputs[2] not in graph.weights:
         return False
     if prev.op == "Gemm":
-        if prev.attrs.get("transA", 0) or prev.attrs.get("alpha", 1.0) != 1.0 or prev.attrs.get("beta", 1.0) != 1.0:
+        if attr_value(prev, "transA") or attr_value(prev, "alpha") != 1.0 or attr_value(prev, "beta") != 1.0:
             return False
         if len(prev.inputs) > 2 and prev.inputs[2] and graph.weights[prev.inputs[2]].ndim > 1 \
                 and graph.weights[prev.inputs[2]].shape[0] != 1:
@@ -79,8 +80,8 @@ def _channels(graph: Graph, prev: Node) -> tuple[int, int]:
     if prev.op == "Conv":
         return w.shape[0], w.ndim
     if prev.op == "ConvTranspose":
-        return w.shape[1] * prev.attrs.get("group", 1), w.ndim
-    return (w.shape[0] if prev.attrs.get("transB", 0) else w.shape[1]), 2
+        return w.shape[1] * attr_value(prev, "group"), w.ndim
+    return (w.shape[0] if attr_value(prev, "transB") else w.shape[1]), 2
 
 
 def _per_channel(graph: Graph, prev: Node, const: np.ndarray) -> np.ndarray | None:

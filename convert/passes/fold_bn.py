@@ -11,6 +11,7 @@ import numpy as np
 from ..ir.graph import Graph, Node
 from ..naming import fresh
 from .match import Matcher
+from ..ir.optable import attr_value
 
 _FOLDABLE = ("Conv", "ConvTranspose", "Gemm")
 
@@ -39,14 +40,14 @@ def _foldable(graph: Graph, prev: Node, bn: Node) -> bool:
         return False
     if prev.inputs[1] not in graph.weights or (len(prev.inputs) > 2 and prev.inputs[2] and prev.inputs[2] not in graph.weights):
         return False
-    return not (prev.op == "Gemm" and (prev.attrs.get("transA", 0) or prev.attrs.get("alpha", 1.0) != 1.0
-                                       or prev.attrs.get("beta", 1.0) != 1.0))
+    return not (prev.op == "Gemm" and (attr_value(prev, "transA") or attr_value(prev, "alpha") != 1.0
+                                       or attr_value(prev, "beta") != 1.0))
 
 
 def _fold(graph: Graph, prev: Node, bn: Node) -> None:
     """``prev`` computes BN(prev) with new weights and takes over the BN's output."""
     gamma, beta, mean, var = (graph.weights[i].astype(np.float64) for i in bn.inputs[1:5])
-    s = gamma / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
+    s = gamma / np.sqrt(var + attr_value(bn, "epsilon"))
     w = scale_output_channels(prev, graph.weights[prev.inputs[1]].astype(np.float64), s)
     b = graph.weights[prev.inputs[2]].astype(np.float64) if len(prev.inputs) > 2 and prev.inputs[2] else 0.0
     nb = (b - mean) * s + beta
@@ -64,11 +65,11 @@ def scale_output_channels(node: Node, w: np.ndarray, s: np.ndarray) -> np.ndarra
     if node.op == "Conv":  # (M, C/g, *k)
         return w * s.reshape((-1,) + (1,) * (w.ndim - 1))
     if node.op == "ConvTranspose":  # (C, M/g, *k): output channel = group * M/g + j
-        g = node.attrs.get("group", 1)
+        g = attr_value(node, "group")
         cin, mpg = w.shape[0], w.shape[1]
         return (w.reshape((g, cin // g, mpg) + w.shape[2:]) * s.reshape((g, 1, mpg) + (1,) * (w.ndim - 2))).reshape(w.shape)
     # Gemm: B is (out, in) with transB=1, else (in, out)
-    return w * (s[:, None] if node.attrs.get("transB", 0) else s[None, :])
+    return w * (s[:, None] if attr_value(node, "transB") else s[None, :])
 
 
 def _fresh(graph: Graph, base: str) -> str:

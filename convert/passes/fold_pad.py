@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..ir.graph import Graph, Node
 from .match import Matcher
+from ..ir.optable import attr_value
 
 
 def fold_pad(graph: Graph) -> tuple[Graph, list[str]]:
@@ -18,7 +19,7 @@ def fold_pad(graph: Graph) -> tuple[Graph, list[str]]:
     dropped: set[int] = set()
     changes = []
     for conv in graph.nodes:
-        if conv.op != "Conv" or conv.attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        if conv.op != "Conv" or attr_value(conv, "auto_pad") != "NOTSET":
             continue  # SAME_UPPER pads follow the run-time size: nothing fixed to add to
         chain = m.chain(conv, "Transpose", "Pad") or m.chain(conv, "Pad")
         if chain is None or id(chain[-1]) in dropped:
@@ -43,7 +44,7 @@ def _spatial_pads(pad: Node, perm: list[int] | None) -> tuple[list[int], list[in
     them (through ``perm`` when a Transpose sits between); None where a Conv cannot take them."""
     p = [int(v) for v in pad.attrs["pads"]]
     r = len(p) // 2
-    if pad.attrs.get("mode", "constant") != "constant" or float(pad.attrs.get("value", 0.0)) != 0.0 or min(p) < 0:
+    if attr_value(pad, "mode") != "constant" or float(attr_value(pad, "value")) != 0.0 or min(p) < 0:
         return None
     begin, end = p[:r], p[r:]
     if perm is not None:  # pads of the transposed tensor: axis i of the output is axis perm[i] of the input

@@ -7,12 +7,12 @@ Layout changes at framework boundaries (channels-last Keras) produce such pairs.
 from __future__ import annotations
 
 from ..ir.graph import Graph
+from ..ir.optable import OPS
 from ..ir.perm import compose
 from .cleanup import remove_identity
 
-UNARY = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Softplus",
-         "Softsign", "Abs", "Exp", "Log", "Sqrt", "Neg", "Reciprocal", "Erf", "Gelu", "Silu", "Mish", "Clip",
-         "Identity", "Dropout"}
+# ops a Transpose moves through unchanged (the op table's element-wise unary flag)
+UNARY = frozenset(name for name, spec in OPS.items() if spec.elementwise_unary)
 
 
 

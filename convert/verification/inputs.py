@@ -7,6 +7,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..ir.graph import Graph, Value
+from ..ir.optable import attr_value
 
 # Two sizes for every dynamic dimension: a size baked into a Reshape at trace time
 # passes at one size and fails at the other. Batch-like dimensions (named so, or the
@@ -44,7 +45,7 @@ def _vocab_size(graph: Graph, value: str) -> int | None:
         seen.add(v)
         for n in consumers.get(v, []):
             if n.op == "Gather" and len(n.inputs) > 1 and n.inputs[1] == v and n.inputs[0] in graph.weights:
-                return int(graph.weights[n.inputs[0]].shape[n.attrs.get("axis", 0)])
+                return int(graph.weights[n.inputs[0]].shape[attr_value(n, "axis")])
             if n.op in _ID_PASSTHROUGH and n.inputs and n.inputs[0] == v:
                 todo.extend(o for o in n.outputs if o)
     return None

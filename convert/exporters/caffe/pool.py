@@ -8,21 +8,12 @@ rounding modes gives the IR output size; AVE's divisor (Caffe: window clipped to
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ...ir.optable.pool import caffe_pooled_size
 from ..common import fixed_pads_only
 from .context import attr, bad
 from .registry import register
-
-
-def caffe_size(i: int, k: int, s: int, p: int, ceil: bool) -> int:
-    q = (i + 2 * p - k) / s
-    out = (math.ceil(q) if ceil else math.floor(q)) + 1
-    if p and (out - 1) * s >= i + p:
-        out -= 1
-    return out
 
 
 def _divisors(out: int, i: int, k: int, s: int, pb: int, pe: int, include_pad: bool, caffe: bool) -> np.ndarray:
@@ -65,7 +56,7 @@ def _window(node) -> tuple[list[int], list[int], list[int], list[int]]:
 def _rounding_modes(node, shp, out, kernel, strides, begin, end) -> list[bool]:
     """The Caffe roundings (ceil: True, floor: False) giving the IR's output size."""
     modes = [ceil for ceil in (True, False)
-             if [caffe_size(i, k, s, p, ceil) for i, k, s, p in zip(shp[2:], kernel, strides, begin)] == list(out[2:])]
+             if [caffe_pooled_size(i, k, s, p, ceil) for i, k, s, p in zip(shp[2:], kernel, strides, begin)] == list(out[2:])]
     if not modes:
         raise bad("pads/ceil_mode", (begin + end, attr(node, "ceil_mode")),
                   f"neither Caffe rounding (CEIL or FLOOR) with pad {begin} gives the output size {list(out[2:])}")

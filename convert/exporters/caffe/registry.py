@@ -2,5 +2,5 @@
 Caffe layers through ``ctx.add``."""
 from ...registry import Registry
 
-CAFFE_HANDLERS: Registry = Registry("caffe exporter")
+CAFFE_HANDLERS: Registry = Registry("caffe exporter", ir_keys=True)
 register = CAFFE_HANDLERS.register

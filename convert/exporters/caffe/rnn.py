@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ir.optable.rnn import DEFAULT_ACTIVATIONS, reorder_gates
 from .context import attr, bad
 from .registry import register
 from .shape_ops import permute, reshape
 
-_IR_TO_CAFFE = [0, 2, 1, 3]  # IR gate blocks i, o, f, c -> Caffe i, f, o, g
-_DEFAULT_ACTS = ["sigmoid", "tanh", "tanh"]
 
 
-def _reorder(w: np.ndarray, h: int) -> np.ndarray:
-    return np.concatenate([w[k * h:(k + 1) * h] for k in _IR_TO_CAFFE], axis=0)
+def _reorder(w: np.ndarray) -> np.ndarray:
+    return reorder_gates(w, "LSTM", "onnx", "caffe")
 
 
 def _zero_or_absent(ctx, name: str) -> bool:
@@ -36,7 +35,7 @@ def _check(node, ctx) -> None:
     x, *rest = list(node.inputs) + [""] * (8 - len(node.inputs))
     seq_lens, h0, c0, peep = rest[3:7]
     acts = attr(node, "activations")
-    if acts and [a.lower() for a in acts] != _DEFAULT_ACTS * (len(acts) // 3):
+    if acts and [a.lower() for a in acts] != [a.lower() for a in DEFAULT_ACTIVATIONS["LSTM"]] * (len(acts) // 3):
         raise bad("activations", acts, "Caffe's LSTM uses sigmoid, tanh, tanh only")
     if attr(node, "clip") is not None:
         raise bad("clip", attr(node, "clip"), "Caffe's LSTM does not clip")
@@ -119,7 +118,7 @@ def export_lstm(node, ctx):
     hs = []  # per direction, (T, N, H) in the original time order
     for k, rev in enumerate(reverse):
         bias = np.zeros(8 * h, np.float32) if b is None else b[k]
-        blobs = [_reorder(w[k], h), _reorder(bias[:4 * h] + bias[4 * h:], h), _reorder(r[k], h)]
+        blobs = [_reorder(w[k]), _reorder(bias[:4 * h] + bias[4 * h:]), _reorder(r[k])]
         src = x
         if rev:
             src = ctx.tmp("reversed_in")

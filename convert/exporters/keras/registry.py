@@ -2,5 +2,5 @@
 tensors ``ctx.get`` hands out and records the results with ``ctx.put``."""
 from ...registry import Registry
 
-KERAS_HANDLERS: Registry = Registry("keras exporter")
+KERAS_HANDLERS: Registry = Registry("keras exporter", ir_keys=True)
 register = KERAS_HANDLERS.register

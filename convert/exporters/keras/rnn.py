@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ir.optable.rnn import reorder_gates
 from .context import KerasContext, attr, unsupported_attr
 from .registry import register
 
-# Keras block k takes IR block ORDER[k]
-ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (0, 1, 2), "RNN": (0,)}
 _ACT = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu"}
 X_TIME_MAJOR = (1, 0, 2)  # layout 0: Keras wants (batch, seq, input) = X transposed
 
 
-def _reorder(w: np.ndarray, order) -> np.ndarray:
-    blocks = np.split(w, len(order), axis=0)
-    return np.concatenate([blocks[i] for i in order], axis=0)
+def _reorder(w: np.ndarray, op: str) -> np.ndarray:
+    return reorder_gates(w, op, "onnx", "keras")
 
 
 def _activations(node) -> dict:
@@ -35,14 +33,13 @@ def _activations(node) -> dict:
 
 
 def _weights(op: str, w, r, b, d: int, reset_after: bool) -> list[np.ndarray]:
-    order = ORDER[op]
-    out = [_reorder(w[d], order).T, _reorder(r[d], order).T]
+    out = [_reorder(w[d], op).T, _reorder(r[d], op).T]
     if b is not None:
         wb, rb = np.split(b[d], 2)
         if op == "GRU" and reset_after:  # Keras keeps input and recurrent biases apart: (2, 3*hidden)
-            out.append(np.stack([_reorder(wb, order), _reorder(rb, order)]))
+            out.append(np.stack([_reorder(wb, op), _reorder(rb, op)]))
         else:
-            out.append(_reorder(wb + rb, order))
+            out.append(_reorder(wb + rb, op))
     return [np.ascontiguousarray(a, dtype=np.float32) for a in out]
 
 

@@ -5,6 +5,7 @@ import math
 
 from .context import OnnxContext
 from .registry import register
+from ...ir.optable import attr_value
 
 _AXES_AS_INPUT_SINCE = {"ReduceSum": 13}
 
@@ -13,7 +14,7 @@ _AXES_AS_INPUT_SINCE = {"ReduceSum": 13}
           "ReduceProd", "ReduceLogSumExp")
 def export_reduce(node, ctx: OnnxContext):
     axes = node.attrs.get("axes")
-    keep = node.attrs.get("keepdims", 1)
+    keep = attr_value(node, "keepdims")
     reduce_op(ctx, node.op, node.inputs[0], axes, keep, node.outputs, node.name)
 
 
@@ -27,7 +28,7 @@ def reduce_op(ctx: OnnxContext, op: str, x: str, axes, keepdims: int, outputs, n
 def export_topk(node, ctx: OnnxContext):
     a = node.attrs
     ctx.emit("TopK", [node.inputs[0], ctx.const([a["k"]], hint="k")], node.outputs, name=node.name,
-             axis=a.get("axis", -1), largest=a.get("largest", 1), sorted=a.get("sorted", 1))
+             axis=attr_value(node, "axis"), largest=attr_value(node, "largest"), sorted=attr_value(node, "sorted"))
 
 
 @register("Clip")
@@ -43,7 +44,7 @@ def export_clip(node, ctx: OnnxContext):
 @register("Silu")
 def export_silu(node, ctx: OnnxContext):
     x = node.inputs[0]
-    beta = node.attrs.get("beta", 1.0)
+    beta = attr_value(node, "beta")
     z = x if beta == 1.0 else ctx.emit("Mul", [x, ctx.const(beta, "float32", "beta")], name=node.name + "/beta")[0]
     s = ctx.emit("Sigmoid", [z], name=node.name + "/sigmoid")[0]
     ctx.emit("Mul", [x, s], node.outputs, name=node.name)
@@ -55,7 +56,7 @@ def export_gelu_decomposed(node, ctx: OnnxContext):
     n = node.name
     half = ctx.const(0.5, "float32", "half")
     one = ctx.const(1.0, "float32", "one")
-    if node.attrs.get("approximate", "none") == "tanh":
+    if attr_value(node, "approximate") == "tanh":
         x3 = ctx.emit("Mul", [x, ctx.emit("Mul", [x, x], name=n + "/x2")[0]], name=n + "/x3")[0]
         inner = ctx.emit("Add", [x, ctx.emit("Mul", [x3, ctx.const(0.044715, "float32", "gelu_c")], name=n + "/cx3")[0]],
                          name=n + "/inner")[0]
@@ -71,7 +72,7 @@ def export_gelu_decomposed(node, ctx: OnnxContext):
 
 @register("Gelu", since=20)
 def export_gelu(node, ctx: OnnxContext):
-    ctx.emit("Gelu", node.inputs, node.outputs, name=node.name, approximate=node.attrs.get("approximate", "none"))
+    ctx.emit("Gelu", node.inputs, node.outputs, name=node.name, approximate=attr_value(node, "approximate"))
 
 
 @register("HardSwish")
@@ -101,7 +102,7 @@ def export_mish(node, ctx: OnnxContext):
 def export_layernorm_decomposed(node, ctx: OnnxContext):
     x, scale = node.inputs[0], node.inputs[1]
     bias = node.inputs[2] if len(node.inputs) > 2 else ""
-    axis = node.attrs.get("axis", -1)
+    axis = attr_value(node, "axis")
     info = ctx.graph.value_info(x)
     rank = len(info.shape) if info is not None and info.shape is not None else None
     if axis < 0:
@@ -117,7 +118,7 @@ def export_layernorm_decomposed(node, ctx: OnnxContext):
     mean = reduce_op(ctx, "ReduceMean", x, axes, 1, 1, n + "/mean")[0]
     d = ctx.emit("Sub", [x, mean], name=n + "/center")[0]
     var = reduce_op(ctx, "ReduceMean", ctx.emit("Mul", [d, d], name=n + "/sq")[0], axes, 1, 1, n + "/var")[0]
-    eps = ctx.const(node.attrs.get("epsilon", 1e-5), "float32", "eps")
+    eps = ctx.const(attr_value(node, "epsilon"), "float32", "eps")
     std = ctx.emit("Sqrt", [ctx.emit("Add", [var, eps], name=n + "/var_eps")[0]], name=n + "/std")[0]
     y = ctx.emit("Mul", [ctx.emit("Div", [d, std], name=n + "/norm")[0], scale], 1 if bias else node.outputs,
                  name=n + "/scale")[0]
@@ -128,22 +129,21 @@ def export_layernorm_decomposed(node, ctx: OnnxContext):
 @register("LayerNormalization", since=17)
 def export_layernorm(node, ctx: OnnxContext):
     ctx.emit("LayerNormalization", node.inputs, node.outputs[:1], name=node.name,
-             axis=node.attrs.get("axis", -1), epsilon=float(node.attrs.get("epsilon", 1e-5)))
+             axis=attr_value(node, "axis"), epsilon=float(attr_value(node, "epsilon")))
 
 
 @register("MeanVarianceNormalization")
 def export_mvn(node, ctx: OnnxContext):
-    a = node.attrs
-    axes = list(a.get("axes", [0, 2, 3]))
+    axes = list(attr_value(node, "axes"))
     x, n = node.inputs[0], node.name
     mean = reduce_op(ctx, "ReduceMean", x, axes, 1, 1, n + "/mean")[0]
-    if not a.get("normalize_variance", 1):
+    if not attr_value(node, "normalize_variance"):
         ctx.emit("Sub", [x, mean], node.outputs, name=n)
         return
     d = ctx.emit("Sub", [x, mean], name=n + "/center")[0]
     var = reduce_op(ctx, "ReduceMean", ctx.emit("Mul", [d, d], name=n + "/sq")[0], axes, 1, 1, n + "/var")[0]
-    eps = ctx.const(a.get("epsilon", 1e-9), "float32", "eps")
-    if a.get("eps_after_sqrt", 0):
+    eps = ctx.const(attr_value(node, "epsilon"), "float32", "eps")
+    if attr_value(node, "eps_after_sqrt"):
         den = ctx.emit("Add", [ctx.emit("Sqrt", [var], name=n + "/std")[0], eps], name=n + "/den")[0]
     else:
         den = ctx.emit("Sqrt", [ctx.emit("Add", [var, eps], name=n + "/var_eps")[0]], name=n + "/den")[0]
@@ -152,12 +152,11 @@ def export_mvn(node, ctx: OnnxContext):
 
 @register("LpNormalization")
 def export_lpnorm(node, ctx: OnnxContext):
-    a = node.attrs
-    axes, p, eps = list(a.get("axes", [1])), a.get("p", 2), a.get("epsilon", 0.0)
+    axes, p, eps = list(attr_value(node, "axes")), attr_value(node, "p"), attr_value(node, "epsilon")
     x, n = node.inputs[0], node.name
     if p != 2 and p != 1:
         raise ValueError(f"{n}: LpNormalization p={p}")
-    if a.get("eps_inside", 1) and p == 2:
+    if attr_value(node, "eps_inside") and p == 2:
         ss = reduce_op(ctx, "ReduceSumSquare", x, axes, 1, 1, n + "/sumsq")[0]
         den = ctx.emit("Sqrt", [ctx.emit("Add", [ss, ctx.const(eps, "float32", "eps")], name=n + "/add_eps")[0]],
                        name=n + "/norm")[0]
@@ -171,7 +170,7 @@ def export_lpnorm(node, ctx: OnnxContext):
 def export_caffe_argmax(node, ctx: OnnxContext):
     a = node.attrs
     x, n = node.inputs[0], node.name
-    k, axis, out_max = a.get("top_k", 1), a.get("axis"), a.get("out_max_val", 0)
+    k, axis, out_max = attr_value(node, "top_k"), a.get("axis"), attr_value(node, "out_max_val")
     if axis is None:  # per sample over the flattened rest; output (N, 1 or 2, k)
         flat = ctx.emit("Flatten", [x], name=n + "/flatten", axis=1)[0]
         vals, idx = ctx.emit("TopK", [flat, ctx.const([k], hint="k")], 2, name=n + "/topk", axis=1)

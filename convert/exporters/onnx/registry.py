@@ -3,5 +3,5 @@
 ``onnx=True`` are exported as the ONNX op of the same name with the same attributes."""
 from ...registry import Registry
 
-ONNX_HANDLERS: Registry = Registry("onnx exporter")
+ONNX_HANDLERS: Registry = Registry("onnx exporter", ir_keys=True)
 register = ONNX_HANDLERS.register

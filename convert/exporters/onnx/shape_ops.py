@@ -5,6 +5,7 @@ import numpy as np
 
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import register
+from ...ir.optable import attr_value
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -17,7 +18,7 @@ def export_split(node, ctx: OnnxContext):
         inputs.append(ctx.const(node.attrs["split"], hint="split"))
     elif ctx.opset >= 18:
         extra["num_outputs"] = len(node.outputs)
-    ctx.emit("Split", inputs, node.outputs, name=node.name, axis=node.attrs.get("axis", 0), **extra)
+    ctx.emit("Split", inputs, node.outputs, name=node.name, axis=attr_value(node, "axis"), **extra)
 
 
 @register("Slice")
@@ -54,9 +55,9 @@ def export_unsqueeze(node, ctx: OnnxContext):
 
 @register("Pad")
 def export_pad(node, ctx: OnnxContext):
-    mode = node.attrs.get("mode", "constant")
+    mode = attr_value(node, "mode")
     ins = [node.inputs[0], ctx.const(node.attrs["pads"], hint="pads")]
-    if mode == "constant" and node.attrs.get("value", 0.0) != 0.0:
+    if mode == "constant" and attr_value(node, "value") != 0.0:
         ins.append(ctx.const(node.attrs["value"], dtype=_dtype_of(ctx, node.inputs[0]), hint="pad_value"))
     ctx.emit("Pad", ins, node.outputs, name=node.name, mode=mode)
 
@@ -68,14 +69,14 @@ def export_resize(node, ctx: OnnxContext):
         ins = [node.inputs[0], "", ctx.const(a["scales"], dtype="float32", hint="scales")]
     else:
         ins = [node.inputs[0], "", "", ctx.const(a["sizes"], hint="sizes")]
-    mode = a.get("mode", "nearest")
+    mode = attr_value(node, "mode")
     extra = {}
     if mode == "nearest":
-        extra["nearest_mode"] = a.get("nearest_mode", "round_prefer_floor")
+        extra["nearest_mode"] = attr_value(node, "nearest_mode")
     if mode == "cubic":
-        extra["cubic_coeff_a"] = float(a.get("cubic_coeff_a", -0.75))
+        extra["cubic_coeff_a"] = float(attr_value(node, "cubic_coeff_a"))
     ctx.emit("Resize", ins, node.outputs, name=node.name, mode=mode,
-             coordinate_transformation_mode=a.get("coordinate_transformation_mode", "half_pixel"), **extra)
+             coordinate_transformation_mode=attr_value(node, "coordinate_transformation_mode"), **extra)
 
 
 @register("Tile")

@@ -2,5 +2,5 @@
 ``ctx.get`` (tensor indices in a chosen layout) and emits builtin operators with ``ctx.op``."""
 from ...registry import Registry
 
-TFLITE_HANDLERS: Registry = Registry("tflite exporter")
+TFLITE_HANDLERS: Registry = Registry("tflite exporter", ir_keys=True)
 register = TFLITE_HANDLERS.register

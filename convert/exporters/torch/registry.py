@@ -2,5 +2,5 @@
 the context and writes the forward line(s) computing ``node.outputs``."""
 from ...registry import Registry
 
-TORCH_HANDLERS: Registry = Registry("torch exporter")
+TORCH_HANDLERS: Registry = Registry("torch exporter", ir_keys=True)
 register = TORCH_HANDLERS.register

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ir.optable.rnn import DEFAULT_ACTIVATIONS, reorder_gates
 from .context import TorchContext, attr, unsupported_attr
 from .registry import register
 
-# torch block k takes IR block ORDER[k]
-LSTM_ORDER = (0, 2, 3, 1)
-GRU_ORDER = (1, 0, 2)
-_DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
 
-
-def reorder(w: np.ndarray, order, axis: int = 0) -> np.ndarray:
-    blocks = np.split(w, len(order), axis=axis)
-    return np.ascontiguousarray(np.concatenate([blocks[i] for i in order], axis=axis))
+def reorder(w: np.ndarray, op: str) -> np.ndarray:
+    return reorder_gates(w, op, "onnx", "torch")
 
 
 def _check(node, ctx: TorchContext) -> str | None:
@@ -38,7 +33,7 @@ def _check(node, ctx: TorchContext) -> str | None:
         if any(a != act for a in acts) or act not in ("Tanh", "Relu"):
             raise unsupported_attr("activations", acts, "nn.RNN has tanh or relu")
         return act.lower()
-    if acts and acts != _DEFAULT_ACTS[node.op] * dirs:
+    if acts and acts != list(DEFAULT_ACTIVATIONS[node.op]) * dirs:
         raise unsupported_attr("activations", acts, "torch uses the default gate activations")
     return None
 
@@ -75,15 +70,14 @@ def _weights(node, ctx: TorchContext) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def _state_dict(op: str, w: np.ndarray, r: np.ndarray, b: np.ndarray | None) -> dict[str, np.ndarray]:
     """The torch layer's parameters, gate blocks in torch's order, per direction."""
-    order = {"LSTM": LSTM_ORDER, "GRU": GRU_ORDER, "RNN": (0,)}[op]
     state = {}
     for d, suffix in zip(range(w.shape[0]), ("", "_reverse")):
-        state[f"weight_ih_l0{suffix}"] = reorder(w[d], order)
-        state[f"weight_hh_l0{suffix}"] = reorder(r[d], order)
+        state[f"weight_ih_l0{suffix}"] = reorder(w[d], op)
+        state[f"weight_hh_l0{suffix}"] = reorder(r[d], op)
         if b is not None:
             wb, rb = np.split(b[d], 2)
-            state[f"bias_ih_l0{suffix}"] = reorder(wb, order)
-            state[f"bias_hh_l0{suffix}"] = reorder(rb, order)
+            state[f"bias_ih_l0{suffix}"] = reorder(wb, op)
+            state[f"bias_hh_l0{suffix}"] = reorder(rb, op)
     return state
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedAttributeError
+from ...ir.optable.rnn import GATE_ORDER
 from .registry import register
 from .walk import FnContext
 
@@ -14,7 +15,7 @@ def _pair(v) -> list[int]:
     return [int(v), int(v)] if np.isscalar(v) else [int(a) for a in v]
 
 
-@register("Convolution2DFunction")
+@register("Convolution2DFunction", emits=("Conv",))
 def import_convolution_2d(fn, ctx: FnContext):
     if ctx.attr("cover_all"):
         raise UnsupportedAttributeError("cover_all", True, "convolution over a partial last window")
@@ -25,7 +26,7 @@ def import_convolution_2d(fn, ctx: FnContext):
             dilations=[ctx.attr("dy", 1), ctx.attr("dx", 1)], pads=[ph, pw, ph, pw], group=ctx.attr("groups", 1))
 
 
-@register("LinearFunction")
+@register("LinearFunction", emits=("Gemm",))
 def import_linear(fn, ctx: FnContext):
     # W may be computed from stored arrays (NStepLSTM concatenates its gate weights):
     # constant folding turns such a subgraph back into one weight
@@ -43,7 +44,7 @@ def _pool_pads(ctx: FnContext, k, s, p) -> list[int]:
     return p + end
 
 
-@register("MaxPoolingND", "MaxPooling2D")
+@register("MaxPoolingND", "MaxPooling2D", emits=("MaxPool",))
 def import_max_pooling(fn, ctx: FnContext):
     if len(ctx.shape(0)) != 4:
         raise UnsupportedAttributeError("input rank", len(ctx.shape(0)), "2-D pooling")
@@ -53,7 +54,7 @@ def import_max_pooling(fn, ctx: FnContext):
     ctx.out("MaxPool", [ctx.x(0)], kernel_shape=k, strides=s, pads=_pool_pads(ctx, k, s, p))
 
 
-@register("AveragePooling2D")
+@register("AveragePooling2D", emits=("AveragePool",))
 def import_average_pooling(fn, ctx: FnContext):
     if ctx.attr("cover_all"):
         raise UnsupportedAttributeError("cover_all", True, "average over a partial last window")
@@ -62,7 +63,7 @@ def import_average_pooling(fn, ctx: FnContext):
     ctx.out("AveragePool", [ctx.x(0)], kernel_shape=k, strides=s, pads=p + p, count_include_pad=1)
 
 
-@register("FixedBatchNormalization")
+@register("FixedBatchNormalization", emits=("BatchNormalization",))
 def import_fixed_batch_norm(fn, ctx: FnContext):
     axis = ctx.attr("axis")
     rank = len(ctx.shape(0))
@@ -72,7 +73,7 @@ def import_fixed_batch_norm(fn, ctx: FnContext):
     ctx.out("BatchNormalization", [ctx.x(0), *ws], epsilon=float(ctx.attr("eps")))
 
 
-@register("LocalResponseNormalization")
+@register("LocalResponseNormalization", emits=("LRN",))
 def import_lrn(fn, ctx: FnContext):
     n = int(ctx.attr("n"))
     # Chainer: x / (k + alpha * sum of squares)^beta; ONNX divides alpha by the size
@@ -80,87 +81,88 @@ def import_lrn(fn, ctx: FnContext):
             bias=float(ctx.attr("k")))
 
 
-@register("ReLU")
+@register("ReLU", emits=("Relu",))
 def import_relu(fn, ctx):
     ctx.out("Relu", [ctx.x(0)])
 
 
-@register("Sigmoid")
+@register("Sigmoid", emits=("Sigmoid",))
 def import_sigmoid(fn, ctx):
     ctx.out("Sigmoid", [ctx.x(0)])
 
 
-@register("Tanh")
+@register("Tanh", emits=("Tanh",))
 def import_tanh(fn, ctx):
     ctx.out("Tanh", [ctx.x(0)])
 
 
-@register("LeakyReLU")
+@register("LeakyReLU", emits=("LeakyRelu",))
 def import_leaky_relu(fn, ctx):
     ctx.out("LeakyRelu", [ctx.x(0)], alpha=float(ctx.attr("slope")))
 
 
-@register("Softmax")
+@register("Softmax", emits=("Softmax",))
 def import_softmax(fn, ctx):
     ctx.out("Softmax", [ctx.x(0)], axis=int(ctx.attr("axis", 1)))
 
 
-@register("Add")
+@register("Add", emits=("Add",))
 def import_add(fn, ctx):
     ctx.out("Add", [ctx.x(0), ctx.x(1)])
 
 
-@register("Sub")
+@register("Sub", emits=("Sub",))
 def import_sub(fn, ctx):
     ctx.out("Sub", [ctx.x(0), ctx.x(1)])
 
 
-@register("Mul")
+@register("Mul", emits=("Mul",))
 def import_mul(fn, ctx):
     ctx.out("Mul", [ctx.x(0), ctx.x(1)])
 
 
-@register("AddConstant")
+@register("AddConstant", emits=("Add",))
 def import_add_constant(fn, ctx):
     ctx.out("Add", [ctx.x(0), ctx.weight("value", np.float32(ctx.attr("value")))])
 
 
-@register("MulConstant")
+@register("MulConstant", emits=("Mul",))
 def import_mul_constant(fn, ctx):
     ctx.out("Mul", [ctx.x(0), ctx.weight("value", np.float32(ctx.attr("value")))])
 
 
-@register("Concat")
+@register("Concat", emits=("Concat",))
 def import_concat(fn, ctx):
     ctx.out("Concat", [ctx.x(i) for i in range(ctx.n_inputs)], axis=int(ctx.attr("axis")) % len(ctx.shape(0)))
 
 
-@register("Reshape")
+@register("Reshape", emits=("Reshape",))
 def import_reshape(fn, ctx):
     ctx.out("Reshape", [ctx.x(0)], shape=list(ctx.out_shape()))
 
 
-@register("Transpose")
+@register("Transpose", emits=("Transpose",))
 def import_transpose(fn, ctx):
     axes = ctx.attr("axes") or tuple(range(len(ctx.shape(0))))[::-1]
     ctx.out("Transpose", [ctx.x(0)], perm=[int(a) for a in axes])
 
 
-@register("LSTM")
+@register("LSTM", emits=("Add", "Mul", "Reshape", "Sigmoid", "Split", "Squeeze", "Tanh"))
 def import_lstm_cell(fn, ctx: FnContext):
     """chainer.functions.lstm: inputs c_prev (B, H) and x (B, 4H) whose gates are
     interleaved per unit, x.reshape(B, H, 4) = (a, i, f, o); outputs c and h."""
     b, h = ctx.shape(0)
     gates = ctx.op("Reshape", ctx.x(1), shape=[b, h, 4])
     parts = ctx.b.node("Split", [gates], dict(axis=2, split=[1, 1, 1, 1]), name=f"{ctx.name}/gates", outputs=4)
-    a, i, f, o = (ctx.op("Squeeze", p, axes=[2]) for p in parts)
+    gate = dict(zip(GATE_ORDER["chainer"]["LSTM"], (ctx.op("Squeeze", p, axes=[2]) for p in parts)))
+    a, i, f, o = gate["c"], gate["i"], gate["f"], gate["o"]
     a = ctx.op("Tanh", a)
     i, f, o = (ctx.op("Sigmoid", g) for g in (i, f, o))
     c = ctx.out("Add", [ctx.op("Mul", a, i), ctx.op("Mul", f, ctx.x(0))], index=0)
     ctx.out("Mul", [o, ctx.op("Tanh", c)], index=1)
 
 
-@register("GetItem")
+@register("GetItem", emits=("Slice", "Squeeze"))
 def import_get_item(fn, ctx: FnContext):
     """x[...] with ints and slices (x[:, t] in recurrent loops)."""
     slices = ctx.attr("slices")
@@ -187,7 +189,7 @@ def import_get_item(fn, ctx: FnContext):
     ctx.out("Squeeze", [ctx.op("Slice", x, starts=starts, ends=ends, axes=axes, steps=steps)], axes=drop)
 
 
-@register("Separate")
+@register("Separate", emits=("Split", "Squeeze"))
 def import_separate(fn, ctx: FnContext):
     """F.separate: one output per index along ``axis``, that axis dropped."""
     shape, axis = ctx.shape(0), ctx.attr("axis") % len(ctx.shape(0))
@@ -197,7 +199,7 @@ def import_separate(fn, ctx: FnContext):
         ctx.out("Squeeze", [p], index=k, axes=[axis])
 
 
-@register("Stack")
+@register("Stack", emits=("Concat", "Unsqueeze"))
 def import_stack(fn, ctx: FnContext):
     rank = len(ctx.shape(0)) + 1
     axis = ctx.attr("axis") % rank
@@ -205,7 +207,7 @@ def import_stack(fn, ctx: FnContext):
     ctx.out("Concat", ups, axis=axis)
 
 
-@register("Permutate")
+@register("Permutate", emits=("Gather",))
 def import_permutate(fn, ctx: FnContext):
     idx = np.asarray(ctx.attr("indices"), np.int64)
     if ctx.attr("inv"):
@@ -214,7 +216,7 @@ def import_permutate(fn, ctx: FnContext):
     ctx.out("Gather", [ctx.x(0), ctx.weight("indices", idx, "int64")], axis=axis)
 
 
-@register("TransposeSequence")
+@register("TransposeSequence", emits=("Concat", "Split", "Squeeze", "Unsqueeze"))
 def import_transpose_sequence(fn, ctx: FnContext):
     """A batch of sequences -> a sequence of batches (NStepLSTM's input); equal lengths only."""
     shapes = [ctx.shape(i) for i in range(ctx.n_inputs)]

@@ -2,11 +2,11 @@
 the opset version from which a handler's reading of the op applies.
 
 A handler registered for an ONNX op that has an IR op of the same name produces that IR
-op (``same()`` emits it under the ONNX name); ``ir_ops`` records it for the support matrix,
-which reads the other IR ops a handler emits from its code."""
+op (``same()`` emits it under the ONNX name), so each such key declares its own name;
+``emits=`` adds the other IR ops a handler builds."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from ...ir.optable import OPS
 from ...registry import Registry
@@ -14,12 +14,8 @@ from ...registry import Registry
 ONNX_OPS: Registry = Registry("onnx importer")
 
 
-def register(*keys: str, since: int = 0) -> Callable:
-    def deco(fn):
-        try:
-            fn.ir_ops = set(getattr(fn, "ir_ops", ())) | {k for k in keys if k in OPS}
-        except AttributeError:  # a bound method or builtin: nothing to record
-            pass
-        return ONNX_OPS.register(*keys, since=since)(fn)
-
-    return deco
+def register(*keys: str, since: int = 0, emits: Iterable[str] | None = None) -> Callable:
+    named = {k: {k} | set(emits or ()) for k in keys if k in OPS}
+    if emits is not None:
+        named.update({k: set(emits) for k in keys if k not in OPS})
+    return ONNX_OPS.register(*keys, since=since, emits=named)

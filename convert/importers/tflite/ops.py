@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.windows import same_pads
-from .context import TFLiteImportContext as TFLiteContext, unsupported_attr
+from .context import FUSED, TFLiteImportContext as TFLiteContext, unsupported_attr
 from .registry import register
 
 _SAME = 0
@@ -15,6 +15,8 @@ UNARY = {"RELU": ("Relu", {}), "RELU6": ("Clip", {"min": 0.0, "max": 6.0}), "LOG
          "RELU_N1_TO_1": ("Clip", {"min": -1.0, "max": 1.0})}
 BINARY = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "DIV": "Div"}
 REDUCE = {"MEAN": "ReduceMean", "REDUCE_MAX": "ReduceMax", "SUM": "ReduceSum", "REDUCE_MIN": "ReduceMin"}
+# ops a fused activation adds after an op
+FUSED_OPS = tuple(sorted({op for op, _ in FUSED.values()}))
 
 
 def _pads(ctx: TFLiteContext, op, kernel, strides, dil) -> list[int]:
@@ -28,7 +30,7 @@ def _pads(ctx: TFLiteContext, op, kernel, strides, dil) -> list[int]:
 
 
 
-@register("CONV_2D", "DEPTHWISE_CONV_2D")
+@register("CONV_2D", "DEPTHWISE_CONV_2D", emits=("Conv", "Transpose", *FUSED_OPS))
 def import_conv(op, ctx: TFLiteContext) -> None:
     o = op.options
     w = ctx.array(op.inputs[1])
@@ -47,7 +49,7 @@ def import_conv(op, ctx: TFLiteContext) -> None:
     ctx.set(op.outputs[0], ctx.activation(ctx.to_nhwc(y), o.fusedActivationFunction))
 
 
-@register("MAX_POOL_2D", "AVERAGE_POOL_2D")
+@register("MAX_POOL_2D", "AVERAGE_POOL_2D", emits=("MaxPool", "AveragePool", "Transpose", *FUSED_OPS))
 def import_pool(op, ctx: TFLiteContext) -> None:
     o = op.options
     kernel, strides = [o.filterHeight, o.filterWidth], [o.strideH, o.strideW]
@@ -59,7 +61,7 @@ def import_pool(op, ctx: TFLiteContext) -> None:
     ctx.set(op.outputs[0], ctx.activation(ctx.to_nhwc(y), o.fusedActivationFunction))
 
 
-@register("FULLY_CONNECTED")
+@register("FULLY_CONNECTED", emits=("Reshape", "Gemm", "MatMul", "Add", *FUSED_OPS))
 def import_fully_connected(op, ctx: TFLiteContext) -> None:
     o = op.options
     w = ctx.array(op.inputs[1])
@@ -80,7 +82,7 @@ def import_fully_connected(op, ctx: TFLiteContext) -> None:
     ctx.set(op.outputs[0], ctx.activation(y, o.fusedActivationFunction))
 
 
-@register(*BINARY)
+@register(*BINARY, emits={k: (v, *FUSED_OPS) for k, v in BINARY.items()})
 def import_binary(op, ctx: TFLiteContext) -> None:
     y = ctx.b.op(BINARY[op.code], ctx.value(op.inputs[0]), ctx.value(op.inputs[1]))
     act = getattr(op.options, "fusedActivationFunction", 0) if op.options is not None else 0
@@ -96,22 +98,22 @@ def _unary(code: str):
 
 
 for _code in UNARY:
-    register(_code)(_unary(_code))
+    register(_code, emits=(UNARY[_code][0],))(_unary(_code))
 
 
-@register("LEAKY_RELU")
+@register("LEAKY_RELU", emits=("LeakyRelu",))
 def import_leaky_relu(op, ctx: TFLiteContext) -> None:
     ctx.set(op.outputs[0], ctx.b.op("LeakyRelu", ctx.value(op.inputs[0]), alpha=float(op.options.alpha)))
 
 
-@register("SOFTMAX")
+@register("SOFTMAX", emits=("Softmax",))
 def import_softmax(op, ctx: TFLiteContext) -> None:
     if float(op.options.beta) != 1.0:
         raise unsupported_attr("beta", op.options.beta)
     ctx.set(op.outputs[0], ctx.b.op("Softmax", ctx.value(op.inputs[0]), axis=-1))
 
 
-@register(*REDUCE)
+@register(*REDUCE, emits=REDUCE)
 def import_reduce(op, ctx: TFLiteContext) -> None:
     axes = ctx.array(op.inputs[1])
     if axes is None:
@@ -121,7 +123,7 @@ def import_reduce(op, ctx: TFLiteContext) -> None:
     ctx.set(op.outputs[0], y)
 
 
-@register("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+@register("RESHAPE", "SQUEEZE", "EXPAND_DIMS", emits=("Reshape",))
 def import_reshape(op, ctx: TFLiteContext) -> None:
     out = list(ctx.shape(op.outputs[0]))
     if out.count(-1) > 1:
@@ -131,13 +133,13 @@ def import_reshape(op, ctx: TFLiteContext) -> None:
     ctx.set(op.outputs[0], ctx.b.op("Reshape", ctx.value(op.inputs[0]), shape=out))
 
 
-@register("CONCATENATION")
+@register("CONCATENATION", emits=("Concat", *FUSED_OPS))
 def import_concat(op, ctx: TFLiteContext) -> None:
     y = ctx.b.op("Concat", *[ctx.value(t) for t in op.inputs], axis=int(op.options.axis))
     ctx.set(op.outputs[0], ctx.activation(y, op.options.fusedActivationFunction))
 
 
-@register("PAD", "PADV2")
+@register("PAD", "PADV2", emits=("Pad",))
 def import_pad(op, ctx: TFLiteContext) -> None:
     pads = ctx.array(op.inputs[1])
     if pads is None:
@@ -151,7 +153,7 @@ def import_pad(op, ctx: TFLiteContext) -> None:
                                     pads=[int(p) for p in pads[:, 0]] + [int(p) for p in pads[:, 1]], value=value))
 
 
-@register("TRANSPOSE")
+@register("TRANSPOSE", emits=("Transpose",))
 def import_transpose(op, ctx: TFLiteContext) -> None:
     perm = ctx.array(op.inputs[1])
     if perm is None:
@@ -159,7 +161,7 @@ def import_transpose(op, ctx: TFLiteContext) -> None:
     ctx.set(op.outputs[0], ctx.b.op("Transpose", ctx.value(op.inputs[0]), perm=[int(p) for p in perm]))
 
 
-@register("DEQUANTIZE")
+@register("DEQUANTIZE", emits=())  # a constant
 def import_dequantize(op, ctx: TFLiteContext) -> None:
     arr = ctx.array(op.inputs[0])
     if arr is None:

@@ -28,7 +28,7 @@ from ...registry import Registry
 log = logging.getLogger(__name__)
 
 # Keys: "module:<torch.nn class name>", "fn:<module>.<name>", "method:<name>".
-LOWER: Registry = Registry("torch fx lowering")
+LOWER: Registry = Registry("torch fx lowering", produces_ir=False)
 register = LOWER.register
 
 # Leaves whose output shape the shape passes compute by formula (leaf_shape) on a

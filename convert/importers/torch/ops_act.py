@@ -12,27 +12,27 @@ _SIMPLE = {
     "aten.exp.default": "Exp", "aten.log.default": "Log", "aten.sqrt.default": "Sqrt", "aten.neg.default": "Neg",
     "aten.reciprocal.default": "Reciprocal", "aten.erf.default": "Erf", "aten.floor.default": "Floor",
     "aten.ceil.default": "Ceil", "aten.sin.default": "Sin", "aten.cos.default": "Cos",
-    "aten.selu.default": "Selu", "aten.silu.default": "Silu", "aten.softsign.default": "Softsign",
+    "aten.selu.default": "Selu", "aten.silu.default": "Silu",
 }
 
 
-@register(*_SIMPLE)
+@register(*_SIMPLE, emits=_SIMPLE)
 def import_unary(ctx: TorchContext, node) -> str:
     return ctx.op(_SIMPLE[str(node.target)], ctx.v(node.args[0]))
 
 
-@register("aten.rsqrt.default")
+@register("aten.rsqrt.default", emits=("Reciprocal", "Sqrt"))
 def import_rsqrt(ctx: TorchContext, node) -> str:
     return ctx.op("Reciprocal", ctx.op("Sqrt", ctx.v(node.args[0])))
 
 
-@register("aten.leaky_relu.default")
+@register("aten.leaky_relu.default", emits=("LeakyRelu",))
 def import_leaky_relu(ctx: TorchContext, node) -> str:
     x, slope = ctx.args(node)
     return ctx.op("LeakyRelu", ctx.v(x), alpha=float(slope))
 
 
-@register("aten.prelu.default", "aten._prelu_kernel.default")
+@register("aten.prelu.default", "aten._prelu_kernel.default", emits=("PRelu",))
 def import_prelu(ctx: TorchContext, node) -> str:
     x, w = ctx.args(node)
     slope = ctx.array(w)
@@ -44,7 +44,7 @@ def import_prelu(ctx: TorchContext, node) -> str:
     return ctx.op("PRelu", ctx.v(x), ctx.b.weight(ctx.layer_name + ".weight", slope))
 
 
-@register("aten.elu.default")
+@register("aten.elu.default", emits=("Elu",))
 def import_elu(ctx: TorchContext, node) -> str:
     x, alpha, scale, input_scale = ctx.args(node)
     if float(scale) != 1.0 or float(input_scale) != 1.0:
@@ -52,24 +52,24 @@ def import_elu(ctx: TorchContext, node) -> str:
     return ctx.op("Elu", ctx.v(x), alpha=float(alpha))
 
 
-@register("aten.celu.default")
+@register("aten.celu.default", emits=("Celu",))
 def import_celu(ctx: TorchContext, node) -> str:
     x, alpha = ctx.args(node)
     return ctx.op("Celu", ctx.v(x), alpha=float(alpha))
 
 
-@register("aten.hardsigmoid.default")
+@register("aten.hardsigmoid.default", emits=("HardSigmoid",))
 def import_hardsigmoid(ctx: TorchContext, node) -> str:
     return ctx.op("HardSigmoid", ctx.v(node.args[0]), alpha=1.0 / 6, beta=0.5)
 
 
-@register("aten.gelu.default")
+@register("aten.gelu.default", emits=("Gelu",))
 def import_gelu(ctx: TorchContext, node) -> str:
     x, approximate = ctx.args(node)
     return ctx.op("Gelu", ctx.v(x), approximate=str(approximate))
 
 
-@register("aten.softplus.default")
+@register("aten.softplus.default", emits=("Div", "Mul", "Softplus"))
 def import_softplus(ctx: TorchContext, node) -> str:
     """softplus_beta(x) = softplus(beta*x)/beta exactly; torch's threshold (x*beta > 20 ->
     x) changes the result by under exp(-20) relative, below fp32 resolution."""
@@ -87,30 +87,30 @@ def _clip(ctx: TorchContext, x, lo, hi) -> str:
     return ctx.op("Clip", ctx.v(x), min=None if lo is None else float(lo), max=None if hi is None else float(hi))
 
 
-@register("aten.relu6.default")
+@register("aten.relu6.default", emits=("Clip",))
 def import_relu6(ctx: TorchContext, node) -> str:
     return _clip(ctx, node.args[0], 0.0, 6.0)
 
 
-@register("aten.hardtanh.default")
+@register("aten.hardtanh.default", emits=("Clip",))
 def import_hardtanh(ctx: TorchContext, node) -> str:
     x, lo, hi = ctx.args(node)
     return _clip(ctx, x, lo, hi)
 
 
-@register("aten.clamp.default", "aten.clip.default")
+@register("aten.clamp.default", "aten.clip.default", emits=("Clip",))
 def import_clamp(ctx: TorchContext, node) -> str:
     x, lo, hi = ctx.args(node)
     return _clip(ctx, x, lo, hi)
 
 
-@register("aten.clamp_min.default")
+@register("aten.clamp_min.default", emits=("Clip",))
 def import_clamp_min(ctx: TorchContext, node) -> str:
     x, lo = ctx.args(node)
     return _clip(ctx, x, lo, None)
 
 
-@register("aten.clamp_max.default")
+@register("aten.clamp_max.default", emits=("Clip",))
 def import_clamp_max(ctx: TorchContext, node) -> str:
     x, hi = ctx.args(node)
     return _clip(ctx, x, None, hi)
@@ -124,11 +124,11 @@ def _axis_softmax(ctx: TorchContext, node, op: str) -> str:
     return ctx.op(op, ctx.v(x), axis=int(dim))
 
 
-@register("aten.softmax.int", "aten._softmax.default")
+@register("aten.softmax.int", "aten._softmax.default", emits=("Softmax",))
 def import_softmax(ctx: TorchContext, node) -> str:
     return _axis_softmax(ctx, node, "Softmax")
 
 
-@register("aten.log_softmax.int", "aten._log_softmax.default")
+@register("aten.log_softmax.int", "aten._log_softmax.default", emits=("LogSoftmax",))
 def import_log_softmax(ctx: TorchContext, node) -> str:
     return _axis_softmax(ctx, node, "LogSoftmax")

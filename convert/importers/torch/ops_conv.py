@@ -35,7 +35,7 @@ def _conv(ctx: TorchContext, x, w, bias, stride, padding, dilation, groups) -> s
 
 
 @register("aten.conv1d.default", "aten.conv2d.default", "aten.conv3d.default",
-          "aten.conv1d.padding", "aten.conv2d.padding", "aten.conv3d.padding")
+          "aten.conv1d.padding", "aten.conv2d.padding", "aten.conv3d.padding", emits=("Conv",))
 def import_conv(ctx: TorchContext, node) -> str:
     x, w, b, stride, padding, dilation, groups = ctx.args(node)
     return _conv(ctx, x, w, b, stride, padding, dilation, groups)
@@ -50,13 +50,14 @@ def _conv_transpose(ctx, x, w, bias, stride, padding, output_padding, groups, di
                   dilations=ints(dilation, nsp), output_padding=ints(output_padding, nsp), group=int(groups))
 
 
-@register("aten.conv_transpose1d.default", "aten.conv_transpose2d.input", "aten.conv_transpose3d.input")
+@register("aten.conv_transpose1d.default", "aten.conv_transpose2d.input", "aten.conv_transpose3d.input",
+          emits=("ConvTranspose",))
 def import_conv_transpose(ctx: TorchContext, node) -> str:
     x, w, b, stride, padding, output_padding, groups, dilation = ctx.args(node)
     return _conv_transpose(ctx, x, w, b, stride, padding, output_padding, groups, dilation)
 
 
-@register("aten.convolution.default")
+@register("aten.convolution.default", emits=("Conv", "ConvTranspose"))
 def import_convolution(ctx: TorchContext, node) -> str:
     x, w, b, stride, padding, dilation, transposed, output_padding, groups = ctx.args(node)
     if transposed:
@@ -72,7 +73,7 @@ def _pool_common(ctx: TorchContext, x, kernel, stride, padding):
     return k, s, p + p
 
 
-@register("aten.max_pool1d.default", "aten.max_pool2d.default", "aten.max_pool3d.default")
+@register("aten.max_pool1d.default", "aten.max_pool2d.default", "aten.max_pool3d.default", emits=("MaxPool",))
 def import_max_pool(ctx: TorchContext, node) -> str:
     x, kernel, stride, padding, dilation, ceil_mode = ctx.args(node)
     k, s, pads = _pool_common(ctx, x, kernel, stride, padding)
@@ -80,12 +81,12 @@ def import_max_pool(ctx: TorchContext, node) -> str:
                   ceil_mode=int(bool(ceil_mode)))
 
 
-@register("aten.max_pool2d_with_indices.default", "aten.max_pool3d_with_indices.default")
+@register("aten.max_pool2d_with_indices.default", "aten.max_pool3d_with_indices.default", emits=("MaxPool",))
 def import_max_pool_with_indices(ctx: TorchContext, node) -> list:
     return [import_max_pool(ctx, node), Missing("indices")]
 
 
-@register("aten.avg_pool1d.default", "aten.avg_pool2d.default", "aten.avg_pool3d.default")
+@register("aten.avg_pool1d.default", "aten.avg_pool2d.default", "aten.avg_pool3d.default", emits=("AveragePool",))
 def import_avg_pool(ctx: TorchContext, node) -> str:
     a = ctx.args(node)
     x, kernel, stride, padding, ceil_mode, count_include_pad = a[:6]
@@ -109,12 +110,13 @@ def _adaptive(ctx: TorchContext, node, op: str, global_op: str) -> str:
 
 
 @register("aten.adaptive_avg_pool1d.default", "aten.adaptive_avg_pool2d.default", "aten.adaptive_avg_pool3d.default",
-          "aten._adaptive_avg_pool2d.default")
+          "aten._adaptive_avg_pool2d.default", emits=("AveragePool", "GlobalAveragePool"))
 def import_adaptive_avg_pool(ctx: TorchContext, node) -> str:
     return _adaptive(ctx, node, "AveragePool", "GlobalAveragePool")
 
 
-@register("aten.adaptive_max_pool1d.default", "aten.adaptive_max_pool2d.default", "aten.adaptive_max_pool3d.default")
+@register("aten.adaptive_max_pool1d.default", "aten.adaptive_max_pool2d.default", "aten.adaptive_max_pool3d.default",
+          emits=("GlobalMaxPool", "MaxPool"))
 def import_adaptive_max_pool(ctx: TorchContext, node) -> list:
     return [_adaptive(ctx, node, "MaxPool", "GlobalMaxPool"), Missing("indices")]
 
@@ -140,13 +142,15 @@ def ints_f(v, n: int) -> list[float]:
     return v * n if len(v) == 1 else v
 
 
-@register("aten.upsample_nearest1d.vec", "aten.upsample_nearest2d.vec", "aten.upsample_nearest3d.vec")
+@register("aten.upsample_nearest1d.vec", "aten.upsample_nearest2d.vec", "aten.upsample_nearest3d.vec",
+          emits=("Resize",))
 def import_upsample_nearest(ctx: TorchContext, node) -> str:
     x, size, scales = ctx.args(node)
     return _resize(ctx, node, "nearest", x, size, scales)
 
 
-@register("aten.upsample_bilinear2d.vec", "aten.upsample_linear1d.vec", "aten.upsample_trilinear3d.vec")
+@register("aten.upsample_bilinear2d.vec", "aten.upsample_linear1d.vec", "aten.upsample_trilinear3d.vec",
+          emits=("Resize",))
 def import_upsample_linear(ctx: TorchContext, node) -> str:
     x, size, align, scales = ctx.args(node)
     return _resize(ctx, node, "linear", x, size, scales, align)
@@ -167,31 +171,33 @@ def _pad(ctx: TorchContext, x, pad, mode: str, value) -> str:
                   value=float(value or 0.0) if mode == "constant" else None)
 
 
-@register("aten.pad.default")
+@register("aten.pad.default", emits=("Pad",))
 def import_pad(ctx: TorchContext, node) -> str:
     x, pad, mode, value = ctx.args(node)
     return _pad(ctx, x, pad, mode, value)
 
 
-@register("aten.constant_pad_nd.default")
+@register("aten.constant_pad_nd.default", emits=("Pad",))
 def import_constant_pad(ctx: TorchContext, node) -> str:
     x, pad, value = ctx.args(node)
     return _pad(ctx, x, pad, "constant", value)
 
 
-@register("aten.reflection_pad1d.default", "aten.reflection_pad2d.default", "aten.reflection_pad3d.default")
+@register("aten.reflection_pad1d.default", "aten.reflection_pad2d.default", "aten.reflection_pad3d.default",
+          emits=("Pad",))
 def import_reflection_pad(ctx: TorchContext, node) -> str:
     x, pad = ctx.args(node)
     return _pad(ctx, x, pad, "reflect", None)
 
 
-@register("aten.replication_pad1d.default", "aten.replication_pad2d.default", "aten.replication_pad3d.default")
+@register("aten.replication_pad1d.default", "aten.replication_pad2d.default", "aten.replication_pad3d.default",
+          emits=("Pad",))
 def import_replication_pad(ctx: TorchContext, node) -> str:
     x, pad = ctx.args(node)
     return _pad(ctx, x, pad, "replicate", None)
 
 
-@register("aten.pixel_shuffle.default")
+@register("aten.pixel_shuffle.default", emits=("DepthToSpace",))
 def import_pixel_shuffle(ctx: TorchContext, node) -> str:
     x, r = ctx.args(node)
     if ctx.rank(x) != 4:

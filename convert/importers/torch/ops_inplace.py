@@ -9,7 +9,7 @@ from ...errors import UnsupportedAttributeError
 from .context import TORCH_DTYPE, Param, TorchContext, register
 
 
-@register("aten.copy_.default")
+@register("aten.copy_.default", emits=("Cast", "Expand"))
 def import_copy_(ctx: TorchContext, node) -> str:
     """``dst.copy_(src)``: src cast to dst's dtype and broadcast to dst's shape."""
     dst, src = node.args[0], node.args[1]
@@ -28,7 +28,7 @@ def import_copy_(ctx: TorchContext, node) -> str:
     return ctx.op("Expand", value, shape=list(out_shape))
 
 
-@register("aten.fill_.Scalar", "aten.zero_.default")
+@register("aten.fill_.Scalar", "aten.zero_.default", emits=())  # a weight, no op
 def import_fill_(ctx: TorchContext, node) -> Param:
     shape = ctx.shape(node.args[0])
     if any(isinstance(d, str) for d in shape):

@@ -8,6 +8,7 @@ from .context import TORCH_DTYPE, Param, TorchContext, Zeros, register
 
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
 
+_BINARY_KEYS = [f"aten.{n}.{kind}" for kind in ("Tensor", "Scalar") for n in ("add", "sub", "mul", "div")]
 
 def _operand(ctx: TorchContext, arg, alpha=1) -> str:
     """A binary operand, pre-multiplied by alpha (torch's add/sub ``alpha``)."""
@@ -20,8 +21,7 @@ def _operand(ctx: TorchContext, arg, alpha=1) -> str:
     return ctx.v(arg, dt)
 
 
-@register("aten.add.Tensor", "aten.sub.Tensor", "aten.mul.Tensor", "aten.div.Tensor",
-          "aten.add.Scalar", "aten.sub.Scalar", "aten.mul.Scalar", "aten.div.Scalar")
+@register(*_BINARY_KEYS, emits={k: (_BINARY[k.split(".")[1]], "Mul") for k in _BINARY_KEYS})
 def import_binary(ctx: TorchContext, node) -> str:
     a = ctx.args(node)
     op = _BINARY[str(node.target).split(".")[1]]
@@ -29,7 +29,7 @@ def import_binary(ctx: TorchContext, node) -> str:
     return ctx.op(op, _operand(ctx, a[0]), _operand(ctx, a[1], alpha))
 
 
-@register("aten.div.Tensor_mode")
+@register("aten.div.Tensor_mode", emits=("Div", "Floor", "Mul"))
 def import_div_mode(ctx: TorchContext, node) -> str:
     x, y, mode = ctx.args(node)
     q = ctx.op("Div", _operand(ctx, x), _operand(ctx, y))
@@ -40,25 +40,25 @@ def import_div_mode(ctx: TorchContext, node) -> str:
     raise UnsupportedAttributeError("rounding_mode", mode, "supported: None, 'floor'")
 
 
-@register("aten.rsub.Scalar", "aten.rsub.Tensor")
+@register("aten.rsub.Scalar", "aten.rsub.Tensor", emits=("Mul", "Sub"))
 def import_rsub(ctx: TorchContext, node) -> str:
     x, other, alpha = ctx.args(node)
     return ctx.op("Sub", _operand(ctx, other), _operand(ctx, x, alpha if alpha is not None else 1))
 
 
-@register("aten.pow.Tensor_Scalar", "aten.pow.Tensor_Tensor")
+@register("aten.pow.Tensor_Scalar", "aten.pow.Tensor_Tensor", emits=("Mul", "Pow"))
 def import_pow(ctx: TorchContext, node) -> str:
     x, e = ctx.args(node)
     return ctx.op("Pow", ctx.v(x), _operand(ctx, e))
 
 
-@register("aten.maximum.default", "aten.minimum.default")
+@register("aten.maximum.default", "aten.minimum.default", emits=("Max", "Min"))
 def import_max_min(ctx: TorchContext, node) -> str:
     x, y = ctx.args(node)
     return ctx.op("Max" if "maximum" in str(node.target) else "Min", ctx.v(x), ctx.v(y))
 
 
-@register("aten.linear.default")
+@register("aten.linear.default", emits=("Add", "Gemm", "MatMul", "Transpose"))
 def import_linear(ctx: TorchContext, node) -> str:
     """2-D input: Gemm(transB=1); N-D input: MatMul with the transposed weight, then Add."""
     x, w, bias = ctx.args(node)
@@ -71,13 +71,13 @@ def import_linear(ctx: TorchContext, node) -> str:
     return ctx.op("Add", y, ctx.v(bias)) if bias is not None else y
 
 
-@register("aten.matmul.default", "aten.bmm.default", "aten.mm.default")
+@register("aten.matmul.default", "aten.bmm.default", "aten.mm.default", emits=("MatMul",))
 def import_matmul(ctx: TorchContext, node) -> str:
     x, y = ctx.args(node)
     return ctx.op("MatMul", ctx.v(x), ctx.v(y))
 
 
-@register("aten.addmm.default")
+@register("aten.addmm.default", emits=("Gemm",))
 def import_addmm(ctx: TorchContext, node) -> str:
     c, a, b, beta, alpha = ctx.args(node)
     return ctx.op("Gemm", ctx.v(a), ctx.v(b), ctx.v(c), alpha=float(alpha), beta=float(beta))
@@ -93,7 +93,7 @@ def _bn(ctx: TorchContext, x, w, b, mean, var, eps) -> str:
     return ctx.op("BatchNormalization", ctx.v(x), scale, bias, ctx.v(mean), ctx.v(var), epsilon=float(eps))
 
 
-@register("aten.batch_norm.default")
+@register("aten.batch_norm.default", emits=("BatchNormalization",))
 def import_batch_norm(ctx: TorchContext, node) -> str:
     x, w, b, mean, var, training, _momentum, eps, _cudnn = ctx.args(node)
     if training:
@@ -101,13 +101,13 @@ def import_batch_norm(ctx: TorchContext, node) -> str:
     return _bn(ctx, x, w, b, mean, var, eps)
 
 
-@register("aten._native_batch_norm_legit_no_training.default")
+@register("aten._native_batch_norm_legit_no_training.default", emits=("BatchNormalization",))
 def import_native_batch_norm(ctx: TorchContext, node) -> list:
     x, w, b, mean, var, _momentum, eps = ctx.args(node)
     return [_bn(ctx, x, w, b, mean, var, eps), None, None]
 
 
-@register("aten.layer_norm.default")
+@register("aten.layer_norm.default", emits=("LayerNormalization",))
 def import_layer_norm(ctx: TorchContext, node) -> str:
     x, shape, w, b, eps, _cudnn = ctx.args(node)
     n = len(shape)
@@ -117,14 +117,14 @@ def import_layer_norm(ctx: TorchContext, node) -> str:
     return ctx.op("LayerNormalization", *ins, axis=-n, epsilon=float(eps))
 
 
-@register("aten.embedding.default")
+@register("aten.embedding.default", emits=("Gather",))
 def import_embedding(ctx: TorchContext, node) -> str:
     w, ids = ctx.args(node)[:2]
     return ctx.op("Gather", ctx.v(w), ctx.v(ids), axis=0)
 
 
 @register("aten.dropout.default", "aten.feature_dropout.default", "aten.alpha_dropout.default",
-          "aten.feature_alpha_dropout.default")
+          "aten.feature_alpha_dropout.default", emits=("Dropout",))
 def import_dropout(ctx: TorchContext, node) -> str:
     x, p, train = ctx.args(node)
     if train:
@@ -133,10 +133,12 @@ def import_dropout(ctx: TorchContext, node) -> str:
     return ctx.node_out("Dropout", [ctx.v(x)], {"ratio": float(p), "kind": kind})[0]
 
 
-_REDUCE = {"mean": "ReduceMean", "sum": "ReduceSum", "amax": "ReduceMax", "amin": "ReduceMin"}
+_REDUCE_DIMS = {"aten.mean.dim": "ReduceMean", "aten.sum.dim_IntList": "ReduceSum", "aten.amax.default": "ReduceMax",
+                "aten.amin.default": "ReduceMin"}
+_REDUCE_ALL = {"aten.mean.default": "ReduceMean", "aten.sum.default": "ReduceSum"}
 
 
-@register("aten.mean.dim", "aten.sum.dim_IntList", "aten.amax.default", "aten.amin.default")
+@register(*_REDUCE_DIMS, emits=_REDUCE_DIMS)
 def import_reduce(ctx: TorchContext, node) -> str:
     a = ctx.args(node)
     x, dims, keep = a[0], a[1], a[2]
@@ -144,23 +146,23 @@ def import_reduce(ctx: TorchContext, node) -> str:
         raise UnsupportedAttributeError("dtype", a[3])
     rank = ctx.rank(x)
     axes = None if not dims else sorted(int(d) % rank for d in dims)
-    return ctx.op(_REDUCE[str(node.target).split(".")[1]], ctx.v(x), axes=axes, keepdims=int(bool(keep)))
+    return ctx.op(_REDUCE_DIMS[str(node.target)], ctx.v(x), axes=axes, keepdims=int(bool(keep)))
 
 
-@register("aten.mean.default", "aten.sum.default")
+@register(*_REDUCE_ALL, emits=_REDUCE_ALL)
 def import_reduce_all(ctx: TorchContext, node) -> str:
-    return ctx.op(_REDUCE[str(node.target).split(".")[1]], ctx.v(node.args[0]), keepdims=0)
+    return ctx.op(_REDUCE_ALL[str(node.target)], ctx.v(node.args[0]), keepdims=0)
 
 
 # -- identity-like and constants ------------------------------------------------
 @register("aten.contiguous.default", "aten.clone.default", "aten.alias.default", "aten.detach.default",
-          "aten.detach_.default", "aten.lift_fresh_copy.default", "aten.lift_fresh.default")
+          "aten.detach_.default", "aten.lift_fresh_copy.default", "aten.lift_fresh.default", emits=())
 def import_passthrough(ctx: TorchContext, node):
     """Copies and aliases compute nothing: the result is the input value itself."""
     return ctx.env[node.args[0]] if hasattr(node.args[0], "meta") else node.args[0]
 
 
-@register("aten._to_copy.default", "aten.to.dtype", "aten.type_as.default")
+@register("aten._to_copy.default", "aten.to.dtype", "aten.type_as.default", emits=("Cast",))
 def import_cast(ctx: TorchContext, node):
     src, dst = ctx.dtype(node.args[0]), ctx.dtype(node)
     if src == dst:
@@ -172,7 +174,7 @@ def import_cast(ctx: TorchContext, node):
 
 
 @register("aten.zeros.default", "aten.ones.default", "aten.full.default", "aten.scalar_tensor.default",
-          "aten.zeros_like.default", "aten.ones_like.default")
+          "aten.zeros_like.default", "aten.ones_like.default", emits=())  # weights, no op
 def import_constant_tensor(ctx: TorchContext, node):
     """Constant tensors of static shape become weights; a symbolic shape is only
     accepted as an RNN initial state (see ops_rnn)."""

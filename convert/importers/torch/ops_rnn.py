@@ -10,16 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedAttributeError
+from ...ir.optable.rnn import GATE_ORDER, reorder_gates
 from .context import TorchContext, Zeros, register
 
-GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
 SEQ_BATCH_SWAP = [1, 0, 2]  # (batch, seq, feature) <-> (seq, batch, feature)
 Y_TO_TORCH = [0, 2, 1, 3]  # IR Y (seq, dirs, batch, hidden) -> (seq, batch, dirs, hidden)
 
 
 def _reorder(w: np.ndarray, kind: str, hidden: int) -> np.ndarray:
-    blocks = [w[g * hidden:(g + 1) * hidden] for g in range(len(GATE_ORDER[kind]))]
-    return np.concatenate([blocks[g] for g in GATE_ORDER[kind]], axis=0)
+    return reorder_gates(w, kind, "torch", "onnx")
 
 
 def _layer_weights(ctx: TorchContext, params, layer: int, dirs: int, per: int, kind: str, hidden: int):
@@ -30,7 +29,7 @@ def _layer_weights(ctx: TorchContext, params, layer: int, dirs: int, per: int, k
             raise UnsupportedAttributeError("weights", "computed", "RNN weights must be parameters")
         W.append(_reorder(p[0], kind, hidden))
         R.append(_reorder(p[1], kind, hidden))
-        gates = len(GATE_ORDER[kind])
+        gates = len(GATE_ORDER["onnx"][kind])
         bias = [_reorder(p[2], kind, hidden), _reorder(p[3], kind, hidden)] if per == 4 else \
             [np.zeros(gates * hidden, np.float32)] * 2
         B.append(np.concatenate(bias))
@@ -79,19 +78,20 @@ def _rnn(ctx: TorchContext, node, kind: str, states: list, rest: list, activatio
     return [seq, *last]
 
 
-@register("aten.lstm.input")
+@register("aten.lstm.input", emits=("Concat", "GRU", "LSTM", "Reshape", "Slice", "Transpose"))
 def import_lstm(ctx: TorchContext, node) -> list:
     a = ctx.args(node)
     return _rnn(ctx, node, "LSTM", list(a[1]), a[2:])
 
 
-@register("aten.gru.input")
+@register("aten.gru.input", emits=("Concat", "GRU", "Reshape", "Slice", "Transpose"))
 def import_gru(ctx: TorchContext, node) -> list:
     a = ctx.args(node)
     return _rnn(ctx, node, "GRU", [a[1]], a[2:])
 
 
-@register("aten.rnn_tanh.input", "aten.rnn_relu.input")
+@register("aten.rnn_tanh.input", "aten.rnn_relu.input",
+          emits=("Concat", "GRU", "RNN", "Relu", "Reshape", "Slice", "Transpose"))
 def import_rnn(ctx: TorchContext, node) -> list:
     a = ctx.args(node)
     act = "Relu" if "relu" in str(node.target) else None

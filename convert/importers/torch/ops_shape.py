@@ -30,20 +30,20 @@ def reshape_target(in_shape: tuple, out_shape: tuple) -> list[int]:
 
 
 @register("aten.view.default", "aten.reshape.default", "aten._unsafe_view.default", "aten.flatten.using_ints",
-          "aten.unflatten.int")
+          "aten.unflatten.int", emits=("Reshape",))
 def import_reshape(ctx: TorchContext, node) -> str:
     x = node.args[0]
     return ctx.op("Reshape", ctx.v(x), shape=reshape_target(ctx.shape(x), ctx.shape(node)))
 
 
-@register("aten.permute.default")
+@register("aten.permute.default", emits=("Transpose",))
 def import_permute(ctx: TorchContext, node) -> str:
     x, dims = ctx.args(node)
     rank = ctx.rank(x)
     return ctx.op("Transpose", ctx.v(x), perm=[int(d) % rank for d in dims])
 
 
-@register("aten.transpose.int")
+@register("aten.transpose.int", emits=("Transpose",))
 def import_transpose(ctx: TorchContext, node) -> str:
     x, d0, d1 = ctx.args(node)
     rank = ctx.rank(x)
@@ -52,7 +52,7 @@ def import_transpose(ctx: TorchContext, node) -> str:
     return ctx.op("Transpose", ctx.v(x), perm=perm)
 
 
-@register("aten.t.default", "aten.numpy_T.default")
+@register("aten.t.default", "aten.numpy_T.default", emits=("Transpose",))
 def import_t(ctx: TorchContext, node) -> str:
     x = node.args[0]
     if ctx.rank(x) < 2:
@@ -60,7 +60,7 @@ def import_t(ctx: TorchContext, node) -> str:
     return ctx.op("Transpose", ctx.v(x), perm=list(range(ctx.rank(x)))[::-1])
 
 
-@register("aten.squeeze.dim", "aten.squeeze.dims", "aten.squeeze.default")
+@register("aten.squeeze.dim", "aten.squeeze.dims", "aten.squeeze.default", emits=("Squeeze",))
 def import_squeeze(ctx: TorchContext, node) -> str:
     """torch ignores non-1 axes; ONNX rejects them, so only size-1 axes are listed."""
     x = node.args[0]
@@ -73,20 +73,20 @@ def import_squeeze(ctx: TorchContext, node) -> str:
     return ctx.op("Squeeze", ctx.v(x), axes=axes)
 
 
-@register("aten.unsqueeze.default")
+@register("aten.unsqueeze.default", emits=("Unsqueeze",))
 def import_unsqueeze(ctx: TorchContext, node) -> str:
     x, dim = ctx.args(node)
     return ctx.op("Unsqueeze", ctx.v(x), axes=[int(dim) % (ctx.rank(x) + 1)])
 
 
-@register("aten.cat.default", "aten.concat.default")
+@register("aten.cat.default", "aten.concat.default", emits=("Concat",))
 def import_cat(ctx: TorchContext, node) -> str:
     tensors, dim = ctx.args(node)
     rank = ctx.rank(tensors[0])
     return ctx.op("Concat", *[ctx.v(t) for t in tensors], axis=int(dim) % rank)
 
 
-@register("aten.stack.default")
+@register("aten.stack.default", emits=("Concat", "Unsqueeze"))
 def import_stack(ctx: TorchContext, node) -> str:
     tensors, dim = ctx.args(node)
     axis = int(dim) % (ctx.rank(tensors[0]) + 1)
@@ -100,12 +100,13 @@ def _split(ctx: TorchContext, node, dim) -> list[str]:
     return ctx.node_out("Split", [ctx.v(x)], {"axis": int(dim) % rank, "split": sizes}, outputs=len(sizes))
 
 
-@register("aten.split.Tensor", "aten.split_with_sizes.default", "aten.chunk.default", "aten.split.sizes")
+@register("aten.split.Tensor", "aten.split_with_sizes.default", "aten.chunk.default", "aten.split.sizes",
+          emits=("Split",))
 def import_split(ctx: TorchContext, node) -> list[str]:
     return _split(ctx, node, ctx.args(node)[2])
 
 
-@register("aten.unbind.int")
+@register("aten.unbind.int", emits=("Split", "Squeeze"))
 def import_unbind(ctx: TorchContext, node) -> list[str]:
     x, dim = ctx.args(node)
     axis = int(dim) % ctx.rank(x)
@@ -114,7 +115,7 @@ def import_unbind(ctx: TorchContext, node) -> list[str]:
     return [ctx.op("Squeeze", p, axes=[axis]) for p in parts]
 
 
-@register("aten.slice.Tensor")
+@register("aten.slice.Tensor", emits=("Slice",))
 def import_slice(ctx: TorchContext, node) -> str:
     x, dim, start, end, step = ctx.args(node)
     rank = ctx.rank(x)
@@ -125,7 +126,7 @@ def import_slice(ctx: TorchContext, node) -> str:
     return ctx.op("Slice", ctx.v(x), starts=[start], ends=[end], axes=[int(dim) % rank], steps=[int(step or 1)])
 
 
-@register("aten.select.int")
+@register("aten.select.int", emits=("Gather", "Squeeze"))
 def import_select(ctx: TorchContext, node) -> str:
     x, dim, index = ctx.args(node)
     axis = int(dim) % ctx.rank(x)
@@ -134,7 +135,7 @@ def import_select(ctx: TorchContext, node) -> str:
     return ctx.op("Squeeze", ctx.op("Gather", ctx.v(x), idx, axis=axis), axes=[axis])
 
 
-@register("aten.expand.default")
+@register("aten.expand.default", emits=("Expand",))
 def import_expand(ctx: TorchContext, node) -> str:
     x = node.args[0]
     shape = ctx.shape(node)
@@ -147,7 +148,7 @@ def import_expand(ctx: TorchContext, node) -> str:
     return ctx.op("Expand", ctx.v(x), shape=list(shape))
 
 
-@register("aten.repeat.default")
+@register("aten.repeat.default", emits=("Tile",))
 def import_repeat(ctx: TorchContext, node) -> str:
     x, repeats = ctx.args(node)
     if len(repeats) != ctx.rank(x):

@@ -9,7 +9,8 @@ declare("Gemm", "dense", "A B C?", attrs={
 declare("MatMul", "dense", "A B", doc="numpy matmul (batched); Dense on N-d inputs is MatMul + Add.")
 declare("Dropout", "regularization", "data", "output", attrs={
     "ratio": Attr("float", 0.5), "kind": Attr("str", "dropout", doc="dropout, spatial, gaussian_noise, ..."),
-}, doc="identity at inference; kept in the IR so the source layer stays visible, removed by the optimiser.")
+}, doc="identity at inference; kept in the IR so the source layer stays visible, removed by the optimiser.",
+        elementwise_unary=True)
 declare("CaffeArgMax", "reduce", "data", "output", attrs={
     "axis": Attr("int", None, "None: per sample over the flattened rest"),
     "top_k": Attr("int", 1), "out_max_val": Attr("int", 0),

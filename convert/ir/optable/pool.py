@@ -1,6 +1,8 @@
 """Pooling. Output sizes follow ONNX: floor, or ceil with ceil_mode=1; a window that would
 start entirely inside the end padding is dropped (ONNX and PyTorch rule), which is
 also Caffe's rule after its importer adjusts pads."""
+import math
+
 from . import declare
 from .conv import AUTO_PAD
 from .spec import Attr
@@ -20,3 +22,15 @@ declare("AveragePool", "pool", "X", attrs={**_POOL, "count_include_pad": Attr("i
     input (pads count, the ceil overhang does not); 0 divides by the valid elements only.""")
 declare("GlobalAveragePool", "pool", "X", doc="Mean over all spatial axes, keeping them as size 1.")
 declare("GlobalMaxPool", "pool", "X", doc="Max over all spatial axes, keeping them as size 1.")
+
+
+def caffe_pooled_size(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
+    """Caffe's Pooling output size on one axis (pad on both sides): rounded up (round_mode
+    CEIL, its default) or down, then a last window starting in the padding dropped; unlike
+    the ONNX rule, Caffe drops it only when pad is non-zero. Its importer and exporter map
+    Caffe's Pooling onto MaxPool/AveragePool through this size."""
+    q = (size + 2 * pad - kernel) / stride
+    out = (math.ceil(q) if ceil else math.floor(q)) + 1
+    if pad and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out

@@ -45,6 +45,7 @@ declare("DepthToSpace", "shape", "input", "output", attrs={
     "blocksize": Attr("int"), "mode": Attr("str", "DCR", choices=("DCR", "CRD")),
 }, doc="rearrange channel blocks into spatial blocks (PixelShuffle is CRD)")
 declare("SpaceToDepth", "shape", "input", "output", attrs={"blocksize": Attr("int")}, doc="inverse of DepthToSpace DCR")
-declare("Cast", "shape", "input", "output", attrs={"to": Attr("str", doc="IR dtype name")}, doc="change dtype")
+declare("Cast", "shape", "input", "output", attrs={"to": Attr("str", doc="IR dtype name")}, doc="change dtype",
+        elementwise_unary=True)
 declare("Constant", "shape", "", "output", attrs={"weight": Attr("str", doc="name of the weight tensor")},
         onnx=False, doc="the value of a named weight as a graph value (exported as an initializer)")

@@ -47,6 +47,9 @@ class OpSpec:
     attrs: dict[str, Attr]
     doc: str
     onnx: bool = True  # an ONNX op of the same name and semantics exists
+    # one tensor in, one out of the same shape, each element from its own input element
+    # alone: commutes with any Transpose or Reshape (the transpose pass moves them through)
+    elementwise_unary: bool = False
 
     @property
     def min_inputs(self) -> int:

@@ -12,7 +12,7 @@ def _same(ctx, op: str, **attrs) -> None:
     ctx.top(0, op, [ctx.x(0)], ctx.shape(0), **attrs)
 
 
-@register("ReLU")
+@register("ReLU", emits=("LeakyRelu", "Relu"))
 def import_relu(layer, ctx):
     slope = layer.relu_param.negative_slope
     if slope:
@@ -21,7 +21,7 @@ def import_relu(layer, ctx):
         _same(ctx, "Relu")
 
 
-@register("PReLU")
+@register("PReLU", emits=("PRelu",))
 def import_prelu(layer, ctx):
     shp = ctx.shape(0)
     if layer.prelu_param.channel_shared:
@@ -32,27 +32,27 @@ def import_prelu(layer, ctx):
     ctx.top(0, "PRelu", [ctx.x(0), ctx.weight("slope", slope)], shp)
 
 
-@register("ELU")
+@register("ELU", emits=("Elu",))
 def import_elu(layer, ctx):
     _same(ctx, "Elu", alpha=float(layer.elu_param.alpha))
 
 
-@register("Sigmoid")
+@register("Sigmoid", emits=("Sigmoid",))
 def import_sigmoid(layer, ctx):
     _same(ctx, "Sigmoid")
 
 
-@register("TanH")
+@register("TanH", emits=("Tanh",))
 def import_tanh(layer, ctx):
     _same(ctx, "Tanh")
 
 
-@register("AbsVal")
+@register("AbsVal", emits=("Abs",))
 def import_absval(layer, ctx):
     _same(ctx, "Abs")
 
 
-@register("BNLL")
+@register("BNLL", emits=("Softplus",))
 def import_bnll(layer, ctx):
     _same(ctx, "Softplus")  # log(1 + exp(x))
 
@@ -66,7 +66,7 @@ def _affine(ctx, x: str, scale: float, shift: float) -> str:
     return x
 
 
-@register("Power")
+@register("Power", emits=("Add", "Identity", "Mul", "Pow"))
 def import_power(layer, ctx):
     """y = (shift + scale*x) ^ power."""
     p = layer.power_param
@@ -84,7 +84,7 @@ def import_power(layer, ctx):
     ctx.top(0, "Pow", [base, ctx.const("power", np.float32(p.power))], shp)
 
 
-@register("Exp")
+@register("Exp", emits=("Add", "Exp", "Mul"))
 def import_exp(layer, ctx):
     """y = base ^ (shift + scale*x); base -1 means e."""
     p = layer.exp_param
@@ -93,7 +93,7 @@ def import_exp(layer, ctx):
     ctx.top(0, "Exp", [x], ctx.shape(0))
 
 
-@register("Log")
+@register("Log", emits=("Add", "Log", "Mul"))
 def import_log(layer, ctx):
     """y = log_base(shift + scale*x); base -1 means e."""
     p = layer.log_param
@@ -105,25 +105,25 @@ def import_log(layer, ctx):
         ctx.top(0, "Mul", [y, ctx.const("inv_ln_base", np.float32(1.0 / math.log(p.base)))], ctx.shape(0))
 
 
-@register("Threshold")
+@register("Threshold", emits=("Cast", "Greater"))
 def import_threshold(layer, ctx):
     """y = 1 if x > threshold else 0."""
     gt = ctx.op("Greater", ctx.x(0), ctx.const("threshold", np.float32(layer.threshold_param.threshold)))
     ctx.top(0, "Cast", [gt], ctx.shape(0), to="float32")
 
 
-@register("Clip")
+@register("Clip", emits=("Clip",))
 def import_clip(layer, ctx):
     p = layer.clip_param
     _same(ctx, "Clip", min=float(p.min), max=float(p.max))
 
 
-@register("Swish")
+@register("Swish", emits=("Silu",))
 def import_swish(layer, ctx):
     _same(ctx, "Silu", beta=float(layer.swish_param.beta))
 
 
-@register("ReLU6")
+@register("ReLU6", emits=("Clip", "LeakyRelu"))
 def import_relu6(layer, ctx):
     """Fork layer: min(max(x,0) + slope*min(x,0), threshold)."""
     p = layer.relu6_param
@@ -134,18 +134,18 @@ def import_relu6(layer, ctx):
         _same(ctx, "Clip", min=0.0, max=float(p.threshold))
 
 
-@register("HardSwish")
+@register("HardSwish", emits=("HardSwish",))
 def import_hardswish(layer, ctx):
     _same(ctx, "HardSwish")  # x * min(max(x/6 + 1/2, 0), 1)
 
 
-@register("HardSigmoid")
+@register("HardSigmoid", emits=("HardSigmoid",))
 def import_hardsigmoid(layer, ctx):
     p = layer.hardsigmoid_param
     _same(ctx, "HardSigmoid", alpha=float(p.alpha), beta=float(p.beta))
 
 
-@register("Softmax")
+@register("Softmax", emits=("Softmax",))
 def import_softmax(layer, ctx):
     shp = ctx.shape(0)
     _same(ctx, "Softmax", axis=ctx.axis(layer.softmax_param.axis, len(shp)))

@@ -1,11 +1,10 @@
 """Convolution, Deconvolution, Pooling, InnerProduct, Embed."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ....errors import UnsupportedAttributeError
+from ....ir.optable.pool import caffe_pooled_size
 from ..registry import register
 
 
@@ -80,26 +79,17 @@ def _is_nearest_upsample(w, b, kernel, stride, pad, dil, group, cin, m) -> bool:
     return bool(np.all(w == 1.0)) and (b is None or not np.any(b))
 
 
-@register("Convolution")
+@register("Convolution", emits=("Conv", "ConvTranspose", "Resize"))
 def import_convolution(layer, ctx):
     _conv_common(layer, ctx, transposed=False)
 
 
-@register("Deconvolution")
+@register("Deconvolution", emits=("Conv", "ConvTranspose", "Resize"))
 def import_deconvolution(layer, ctx):
     _conv_common(layer, ctx, transposed=True)
 
 
-def pool_output(size: int, k: int, s: int, p: int, ceil: bool) -> int:
-    """Caffe's pooled size: round, then drop a last window that starts in the padding."""
-    q = (size + 2 * p - k) / s
-    out = (math.ceil(q) if ceil else math.floor(q)) + 1
-    if p and (out - 1) * s >= size + p:
-        out -= 1
-    return out
-
-
-@register("Pooling")
+@register("Pooling", emits=("AveragePool", "GlobalAveragePool", "GlobalMaxPool", "MaxPool", "Mul"))
 def import_pooling(layer, ctx):
     p = layer.pooling_param
     shp = ctx.shape(0)
@@ -121,7 +111,7 @@ def import_pooling(layer, ctx):
     ceil = p.round_mode == 0
     if p.HasField("ceil_mode"):  # fork spelling
         ceil = bool(p.ceil_mode)
-    out = [pool_output(i, k, s, q, ceil) for i, k, s, q in zip(shp[2:], kernel, stride, pad)]
+    out = [caffe_pooled_size(i, k, s, q, ceil) for i, k, s, q in zip(shp[2:], kernel, stride, pad)]
     if out == [1, 1] and kernel == list(shp[2:]) and not any(pad):
         ctx.top(0, op_global, [ctx.x(0)], (shp[0], shp[1], 1, 1))
         return
@@ -165,7 +155,7 @@ def import_pooling(layer, ctx):
             y = ctx.op("Mul", y, w)
 
 
-@register("InnerProduct")
+@register("InnerProduct", emits=("Gemm", "Reshape"))
 def import_inner_product(layer, ctx):
     p = layer.inner_product_param
     shp = ctx.shape(0)
@@ -188,7 +178,7 @@ def import_inner_product(layer, ctx):
         ctx.top(0, "Reshape", [y], out_shape, shape=list(out_shape))
 
 
-@register("Embed")
+@register("Embed", emits=("Add", "Cast", "Gather"))
 def import_embed(layer, ctx):
     p = layer.embed_param
     shp = ctx.shape(0)

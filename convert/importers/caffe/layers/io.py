@@ -6,7 +6,7 @@ from ....ir.graph import Value
 from ..registry import register
 
 
-@register("Input")
+@register("Input", emits=())  # graph inputs
 def import_input(layer, ctx):
     shapes = [tuple(s.dim) for s in layer.input_param.shape]
     tops = list(layer.top)
@@ -20,19 +20,19 @@ def import_input(layer, ctx):
         ctx.s.values[top], ctx.s.shapes[top] = name, shape
 
 
-@register("Split")
+@register("Split", emits=("Identity",))
 def import_split(layer, ctx):
     """Every top is a copy of the bottom."""
     for i in range(len(layer.top)):
         ctx.top(i, "Identity", [ctx.x(0)], ctx.shape(0))
 
 
-@register("Dropout")
+@register("Dropout", emits=("Dropout",))
 def import_dropout(layer, ctx):
     """The identity at inference (Caffe scales during training)."""
     ctx.top(0, "Dropout", [ctx.x(0)], ctx.shape(0), ratio=float(layer.dropout_param.dropout_ratio))
 
 
-@register("Silence")
+@register("Silence", emits=())
 def import_silence(layer, ctx):
     """Consumes its bottoms and produces nothing."""

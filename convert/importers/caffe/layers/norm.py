@@ -7,7 +7,7 @@ from ....errors import UnsupportedAttributeError
 from ..registry import register
 
 
-@register("BatchNorm")
+@register("BatchNorm", emits=("BatchNormalization", "MeanVarianceNormalization"))
 def import_batchnorm(layer, ctx):
     """y = (x - mean) / sqrt(var + eps), with mean = blobs[0]/sf and var = blobs[1]/sf
     (sf = blobs[2], Caffe's moving-average scale factor; sf == 0 means 0)."""
@@ -69,7 +69,7 @@ def _second_bottom(ctx, p, what: str) -> tuple[str, tuple, int]:
     return v, other, axis
 
 
-@register("Scale")
+@register("Scale", emits=("Add", "Mul", "Reshape"))
 def import_scale(layer, ctx):
     """y = x * gamma (+ beta), gamma broadcast over axes [axis, axis+num_axes)."""
     p = layer.scale_param
@@ -89,7 +89,7 @@ def import_scale(layer, ctx):
     ctx.top(0, "Add", [y, beta], shp)
 
 
-@register("Bias")
+@register("Bias", emits=("Add", "Reshape"))
 def import_bias(layer, ctx):
     """y = x + b, b broadcast over axes [axis, axis+num_axes)."""
     p = layer.bias_param
@@ -102,7 +102,7 @@ def import_bias(layer, ctx):
     ctx.top(0, "Add", [ctx.x(0), b], shp)
 
 
-@register("LRN")
+@register("LRN", emits=("Add", "AveragePool", "Div", "LRN", "Mul", "Pow"))
 def import_lrn(layer, ctx):
     p = layer.lrn_param
     shp = ctx.shape(0)
@@ -125,7 +125,7 @@ def import_lrn(layer, ctx):
     ctx.top(0, "Div", [x, den], shp)
 
 
-@register("MVN")
+@register("MVN", emits=("MeanVarianceNormalization",))
 def import_mvn(layer, ctx):
     """(x - mean) / (std + eps) per sample (and channel unless across_channels); Caffe adds
     eps after the square root."""
@@ -136,7 +136,7 @@ def import_mvn(layer, ctx):
             normalize_variance=int(p.normalize_variance), epsilon=float(p.eps), eps_after_sqrt=1)
 
 
-@register("Normalize")
+@register("Normalize", emits=("LpNormalization", "Mul"))
 def import_normalize(layer, ctx):
     """SSD fork: x / sqrt(sum x^2 + eps) over channels (or C,H,W with across_spatial), times scale."""
     p = layer.norm_param

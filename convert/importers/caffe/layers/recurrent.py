@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ....errors import UnsupportedAttributeError
+from ....ir.optable.rnn import GATE_ORDER
 from ..registry import register
+
+_CAFFE_NAME = {"c": "g"}  # Caffe calls the cell input g
 
 
 def _check(layer, ctx) -> tuple[int, int, int, int]:
@@ -37,13 +40,13 @@ def _step_inputs(ctx, xp: str, t_len: int, n: int):
         yield t, x_t, c_t
 
 
-@register("LSTM")
+@register("LSTM", emits=("Add", "Concat", "MatMul", "Mul", "Sigmoid", "Slice", "Split", "Squeeze", "Tanh", "Unsqueeze"))
 def import_lstm(layer, ctx):
     t_len, n, d, h = _check(layer, ctx)
     w_xc = ctx.param(0, (4 * h, d))
     b_c = ctx.param(1, (4 * h,))
     w_hc = ctx.param(2, (4 * h, h))
-    # x projection for all steps at once: (T, N, 4H); gate order i, f, o, g.
+    # x projection for all steps at once: (T, N, 4H), gate blocks in GATE_ORDER["caffe"]
     xp = ctx.op("MatMul", ctx.x(0), ctx.weight("W_xc_T", w_xc.T.copy()), hint="x_proj")
     xp = ctx.op("Add", xp, ctx.weight("b_c", b_c), hint="x_proj_b")
     w_hc_t = ctx.weight("W_hc_T", w_hc.T.copy())
@@ -55,9 +58,9 @@ def import_lstm(layer, ctx):
         else:
             h_c = ctx.op("Mul", h_prev, c_t, hint=f"h_conted{t}")
             gates = ctx.op("Add", x_t, ctx.op("MatMul", h_c, w_hc_t, hint=f"h_proj{t}"), hint=f"gates{t}")
-        i_, f_, o_, g_ = ctx.b.unique(f"{ctx.name}/i{t}"), ctx.b.unique(f"{ctx.name}/f{t}"), \
-            ctx.b.unique(f"{ctx.name}/o{t}"), ctx.b.unique(f"{ctx.name}/g{t}")
-        ctx.b.emit("Split", [gates], [i_, f_, o_, g_], {"axis": 1, "split": [h] * 4}, f"{ctx.name}/split{t}")
+        part = {g: ctx.b.unique(f"{ctx.name}/{_CAFFE_NAME.get(g, g)}{t}") for g in GATE_ORDER["caffe"]["LSTM"]}
+        ctx.b.emit("Split", [gates], list(part.values()), {"axis": 1, "split": [h] * 4}, f"{ctx.name}/split{t}")
+        i_, f_, o_, g_ = part["i"], part["f"], part["o"], part["c"]
         i_s = ctx.op("Sigmoid", i_, hint=f"i{t}_sig")
         o_s = ctx.op("Sigmoid", o_, hint=f"o{t}_sig")
         g_t = ctx.op("Tanh", g_, hint=f"g{t}_tanh")
@@ -74,7 +77,7 @@ def import_lstm(layer, ctx):
     ctx.top(0, "Concat", hs, (t_len, n, h), axis=0)
 
 
-@register("RNN")
+@register("RNN", emits=("Add", "Concat", "MatMul", "Mul", "Slice", "Squeeze", "Tanh", "Unsqueeze"))
 def import_rnn(layer, ctx):
     """h_t = tanh(W_xh x_t + b_h + W_hh (cont_t * h_{t-1})); o_t = tanh(W_ho h_t + b_o)."""
     t_len, n, d, h = _check(layer, ctx)

@@ -8,7 +8,7 @@ from ....errors import UnsupportedAttributeError
 from ..registry import register
 
 
-@register("Eltwise")
+@register("Eltwise", emits=("Add", "Max", "Mul", "Sum"))
 def import_eltwise(layer, ctx):
     p = layer.eltwise_param
     shp = ctx.shape(0)
@@ -34,7 +34,7 @@ def import_eltwise(layer, ctx):
         ctx.top(0, "Max", xs, shp)
 
 
-@register("Concat")
+@register("Concat", emits=("Concat",))
 def import_concat(layer, ctx):
     p = layer.concat_param
     shp = ctx.shape(0)
@@ -45,7 +45,7 @@ def import_concat(layer, ctx):
     ctx.top(0, "Concat", [ctx.x(i) for i in range(ctx.n_bottoms)], out, axis=axis)
 
 
-@register("Slice")
+@register("Slice", emits=("Split",))
 def import_slice(layer, ctx):
     p = layer.slice_param
     shp = ctx.shape(0)
@@ -72,7 +72,7 @@ def import_slice(layer, ctx):
     ctx.tops("Split", [ctx.x(0)], shapes, axis=axis, split=sizes)
 
 
-@register("Flatten")
+@register("Flatten", emits=("Reshape",))
 def import_flatten(layer, ctx):
     p = layer.flatten_param
     shp = ctx.shape(0)
@@ -108,14 +108,14 @@ def caffe_reshape(shp: tuple, dims: list[int], axis: int, num_axes: int) -> tupl
     return tuple(out)
 
 
-@register("Reshape")
+@register("Reshape", emits=("Reshape",))
 def import_reshape(layer, ctx):
     p = layer.reshape_param
     out = caffe_reshape(ctx.shape(0), list(p.shape.dim), p.axis, p.num_axes)
     ctx.top(0, "Reshape", [ctx.x(0)], out, shape=list(out))
 
 
-@register("Crop")
+@register("Crop", emits=("Slice",))
 def import_crop(layer, ctx):
     """Crop bottom 0 to bottom 1's shape on the axes from `axis` on."""
     p = layer.crop_param
@@ -140,7 +140,7 @@ def import_crop(layer, ctx):
 _REDUCE = {1: "ReduceSum", 2: "ReduceL1", 3: "ReduceSumSquare", 4: "ReduceMean"}
 
 
-@register("Reduction")
+@register("Reduction", emits=("Mul", *_REDUCE.values()))
 def import_reduction(layer, ctx):
     """Reduces ALL axes from `axis` to the end, then multiplies by coeff."""
     p = layer.reduction_param
@@ -155,7 +155,7 @@ def import_reduction(layer, ctx):
         ctx.top(0, "Mul", [y, ctx.const("coeff", np.float32(p.coeff))], out)
 
 
-@register("ArgMax")
+@register("ArgMax", emits=("CaffeArgMax", "Reshape"))
 def import_argmax(layer, ctx):
     p = layer.argmax_param
     shp = ctx.shape(0)
@@ -175,7 +175,7 @@ def import_argmax(layer, ctx):
     ctx.top(0, "Reshape", [y], out, shape=out)
 
 
-@register("Tile")
+@register("Tile", emits=("Tile",))
 def import_tile(layer, ctx):
     p = layer.tile_param
     shp = ctx.shape(0)
@@ -186,7 +186,7 @@ def import_tile(layer, ctx):
     ctx.top(0, "Tile", [ctx.x(0)], out, repeats=reps)
 
 
-@register("Permute")
+@register("Permute", emits=("Transpose",))
 def import_permute(layer, ctx):
     """SSD fork: axes in `order` first, the missing ones after them in their order."""
     shp = ctx.shape(0)
@@ -197,7 +197,7 @@ def import_permute(layer, ctx):
     ctx.top(0, "Transpose", [ctx.x(0)], [shp[i] for i in perm], perm=perm)
 
 
-@register("Upsample")
+@register("Upsample", emits=("Resize",))
 def import_upsample(layer, ctx):
     """Fork layer: nearest-neighbour repeat by `scale` on H and W."""
     shp = ctx.shape(0)
@@ -224,7 +224,7 @@ def fork_resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m.astype(np.float32)
 
 
-@register("Resize")
+@register("Resize", emits=("MatMul",))
 def import_resize(layer, ctx):
     """Fork bilinear Resize as two matrix products: y = A_h @ x @ A_w^T. The fork's
     dropped-neighbour rule is separable, so this is exact."""

@@ -27,34 +27,45 @@ def _log_sigmoid(ctx, x, perm):
     return ctx.op("Neg", ctx.op("Softplus", ctx.op("Neg", x, suffix="neg"), suffix="softplus"), suffix="log_sigmoid")
 
 
+def _unary(op: str, suffix: str, **attrs):
+    def emit(ctx, x, perm):
+        return ctx.op(op, x, suffix=suffix, **attrs)
+
+    emit.emits = (op,)
+    return emit
+
+
+_softmax.emits, _log_softmax.emits, _log_sigmoid.emits = ("Softmax",), ("LogSoftmax",), ("Neg", "Softplus")
+# name -> emitter(ctx, x, perm) with the IR ops it emits in ``.emits``; None is the identity
 ACTIVATIONS = {
     "linear": None,
-    "relu": lambda c, x, p: c.op("Relu", x, suffix="relu"),
-    "relu6": lambda c, x, p: c.op("Clip", x, suffix="relu6", min=0.0, max=6.0),
-    "leaky_relu": lambda c, x, p: c.op("LeakyRelu", x, suffix="leaky_relu", alpha=0.2),
-    "elu": lambda c, x, p: c.op("Elu", x, suffix="elu", alpha=1.0),
-    "selu": lambda c, x, p: c.op("Selu", x, suffix="selu", alpha=SELU_ALPHA, gamma=SELU_SCALE),
-    "celu": lambda c, x, p: c.op("Celu", x, suffix="celu", alpha=1.0),
-    "sigmoid": lambda c, x, p: c.op("Sigmoid", x, suffix="sigmoid"),
+    "relu": _unary("Relu", "relu"),
+    "relu6": _unary("Clip", "relu6", min=0.0, max=6.0),
+    "leaky_relu": _unary("LeakyRelu", "leaky_relu", alpha=0.2),
+    "elu": _unary("Elu", "elu", alpha=1.0),
+    "selu": _unary("Selu", "selu", alpha=SELU_ALPHA, gamma=SELU_SCALE),
+    "celu": _unary("Celu", "celu", alpha=1.0),
+    "sigmoid": _unary("Sigmoid", "sigmoid"),
     # Keras 3: hard_sigmoid(x) = relu6(x + 3) / 6
-    "hard_sigmoid": lambda c, x, p: c.op("HardSigmoid", x, suffix="hard_sigmoid", alpha=1.0 / 6.0, beta=0.5),
-    "hard_silu": lambda c, x, p: c.op("HardSwish", x, suffix="hard_swish"),
-    "hard_swish": lambda c, x, p: c.op("HardSwish", x, suffix="hard_swish"),
-    "silu": lambda c, x, p: c.op("Silu", x, suffix="silu"),
-    "swish": lambda c, x, p: c.op("Silu", x, suffix="silu"),
-    "gelu": lambda c, x, p: c.op("Gelu", x, suffix="gelu", approximate="none"),
-    "tanh": lambda c, x, p: c.op("Tanh", x, suffix="tanh"),
+    "hard_sigmoid": _unary("HardSigmoid", "hard_sigmoid", alpha=1.0 / 6.0, beta=0.5),
+    "hard_silu": _unary("HardSwish", "hard_swish"),
+    "hard_swish": _unary("HardSwish", "hard_swish"),
+    "silu": _unary("Silu", "silu"),
+    "gelu": _unary("Gelu", "gelu", approximate="none"),
+    "tanh": _unary("Tanh", "tanh"),
     "softmax": _softmax,
     "log_softmax": _log_softmax,
-    "softplus": lambda c, x, p: c.op("Softplus", x, suffix="softplus"),
-    "softsign": lambda c, x, p: c.op("Softsign", x, suffix="softsign"),
-    "exponential": lambda c, x, p: c.op("Exp", x, suffix="exp"),
-    "mish": lambda c, x, p: c.op("Mish", x, suffix="mish"),
-    "hard_tanh": lambda c, x, p: c.op("Clip", x, suffix="hard_tanh", min=-1.0, max=1.0),
+    "softplus": _unary("Softplus", "softplus"),
+    "softsign": _unary("Softsign", "softsign"),
+    "exponential": _unary("Exp", "exp"),
+    "mish": _unary("Mish", "mish"),
+    "hard_tanh": _unary("Clip", "hard_tanh", min=-1.0, max=1.0),
     "log_sigmoid": _log_sigmoid,
 }
 # tf.keras 2 spelling
 ACTIVATIONS["swish"] = ACTIVATIONS["silu"]
+# every IR op an ``activation=`` argument can add to a layer
+ACTIVATION_OPS = tuple(sorted({op for fn in ACTIVATIONS.values() if fn is not None for op in fn.emits}))
 
 
 def activation_name(spec) -> str:
@@ -94,7 +105,7 @@ def _same_layout(ctx: KerasContext, call: Call, out: str, perm) -> list[Ref]:
     return [ctx.ref(out, r.shape, perm, r.dtype)]
 
 
-@register("Activation")
+@register("Activation", emits=("Identity", *ACTIVATION_OPS))
 def import_activation(ctx: KerasContext, call: Call) -> list[Ref]:
     x, perm = ctx.any(call.inputs[0])
     check(call.get("activation"))
@@ -104,7 +115,7 @@ def import_activation(ctx: KerasContext, call: Call) -> list[Ref]:
     return _same_layout(ctx, call, out, perm)
 
 
-@register("ReLU")
+@register("ReLU", emits=("Clip", "LeakyRelu", "Less", "Mul", "Relu", "Sub", "Where"))
 def import_relu(ctx: KerasContext, call: Call) -> list[Ref]:
     """max_value if x >= max_value; x if threshold <= x; negative_slope * (x - threshold) otherwise."""
     x, perm = ctx.any(call.inputs[0])
@@ -126,26 +137,26 @@ def import_relu(ctx: KerasContext, call: Call) -> list[Ref]:
     return _same_layout(ctx, call, y, perm)
 
 
-@register("LeakyReLU")
+@register("LeakyReLU", emits=("LeakyRelu",))
 def import_leaky_relu(ctx: KerasContext, call: Call) -> list[Ref]:
     x, perm = ctx.any(call.inputs[0])
     alpha = call.get("negative_slope", call.get("alpha", 0.3))
     return _same_layout(ctx, call, ctx.op("LeakyRelu", x, alpha=float(alpha)), perm)
 
 
-@register("ELU")
+@register("ELU", emits=("Elu",))
 def import_elu(ctx: KerasContext, call: Call) -> list[Ref]:
     x, perm = ctx.any(call.inputs[0])
     return _same_layout(ctx, call, ctx.op("Elu", x, alpha=float(call.get("alpha", 1.0))), perm)
 
 
-@register("ThresholdedReLU")
+@register("ThresholdedReLU", emits=("ThresholdedRelu",))
 def import_thresholded_relu(ctx: KerasContext, call: Call) -> list[Ref]:
     x, perm = ctx.any(call.inputs[0])
     return _same_layout(ctx, call, ctx.op("ThresholdedRelu", x, alpha=float(call.get("theta", 1.0))), perm)
 
 
-@register("Softmax")
+@register("Softmax", emits=("Softmax",))
 def import_softmax(ctx: KerasContext, call: Call) -> list[Ref]:
     axis = call.get("axis", -1)
     if isinstance(axis, (list, tuple)):
@@ -156,7 +167,7 @@ def import_softmax(ctx: KerasContext, call: Call) -> list[Ref]:
     return _same_layout(ctx, call, ctx.op("Softmax", x, axis=L.ir_axis(int(axis), perm)), perm)
 
 
-@register("PReLU")
+@register("PReLU", emits=("PRelu",))
 def import_prelu(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     x, perm = ctx.any(r)
@@ -169,4 +180,4 @@ def import_prelu(ctx: KerasContext, call: Call) -> list[Ref]:
     return _same_layout(ctx, call, ctx.op("PRelu", x, ctx.const("alpha", slope)), perm)
 
 
-__all__ = ["apply", "check", "ACTIVATIONS", "math"]
+__all__ = ["apply", "check", "ACTIVATIONS", "ACTIVATION_OPS", "math"]

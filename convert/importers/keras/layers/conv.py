@@ -104,7 +104,7 @@ def conv_common(ctx: KerasContext, call: Call, w_ir: np.ndarray, bias, filters: 
     return [ctx.ref(y, _out_shape(call, r.shape, spatial, filters), perm)]
 
 
-@register("Conv1D", "Conv2D", "Conv3D")
+@register("Conv1D", "Conv2D", "Conv3D", emits=("Conv", *activations.ACTIVATION_OPS))
 def import_conv(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     nd = r.rank - 2
@@ -116,7 +116,7 @@ def import_conv(ctx: KerasContext, call: Call) -> list[Ref]:
     return conv_common(ctx, call, w, arrays[1] if len(arrays) > 1 else None, f, groups)
 
 
-@register("DepthwiseConv1D", "DepthwiseConv2D")
+@register("DepthwiseConv1D", "DepthwiseConv2D", emits=("Conv", *activations.ACTIVATION_OPS))
 def import_depthwise_conv(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     nd = r.rank - 2
@@ -128,7 +128,7 @@ def import_depthwise_conv(ctx: KerasContext, call: Call) -> list[Ref]:
     return conv_common(ctx, call, w, arrays[1] if len(arrays) > 1 else None, cin * mult, cin)
 
 
-@register("SeparableConv1D", "SeparableConv2D")
+@register("SeparableConv1D", "SeparableConv2D", emits=("Conv", *activations.ACTIVATION_OPS))
 def import_separable_conv(ctx: KerasContext, call: Call) -> list[Ref]:
     """Depthwise (with the layer's strides, padding, dilation) then a 1x1 pointwise conv."""
     r = call.inputs[0]
@@ -151,7 +151,8 @@ def import_separable_conv(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, tuple(shape), perm)]
 
 
-@register("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
+@register("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+          emits=("ConvTranspose", *activations.ACTIVATION_OPS))
 def import_conv_transpose(ctx: KerasContext, call: Call) -> list[Ref]:
     """Keras computes the output size, then runs TF's conv_transpose with SAME/VALID; the
     pads and output_padding here reproduce exactly that size and alignment."""

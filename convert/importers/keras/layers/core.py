@@ -36,7 +36,7 @@ def dense(ctx: KerasContext, call: Call, r: Ref) -> Ref:
     return ctx.ref(y, (*r.shape[:-1], units), perm)
 
 
-@register("Dense")
+@register("Dense", emits=("Add", "Gemm", "MatMul", *activations.ACTIVATION_OPS))
 def import_dense(ctx: KerasContext, call: Call) -> list[Ref]:
     return [dense(ctx, call, call.inputs[0])]
 
@@ -48,39 +48,39 @@ def _dropout(ctx: KerasContext, call: Call, kind: str, ratio) -> list[Ref]:
     return [ctx.ref(y, r.shape, perm, r.dtype)]
 
 
-@register("Dropout")
+@register("Dropout", emits=("Dropout",))
 def import_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
     return _dropout(ctx, call, "dropout", call.get("rate"))
 
 
-@register("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
+@register("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", emits=("Dropout",))
 def import_spatial_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
     return _dropout(ctx, call, "spatial", call.get("rate"))
 
 
-@register("GaussianNoise")
+@register("GaussianNoise", emits=("Dropout",))
 def import_gaussian_noise(ctx: KerasContext, call: Call) -> list[Ref]:
     return _dropout(ctx, call, "gaussian_noise", call.get("stddev"))
 
 
-@register("GaussianDropout")
+@register("GaussianDropout", emits=("Dropout",))
 def import_gaussian_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
     return _dropout(ctx, call, "gaussian_dropout", call.get("rate"))
 
 
-@register("AlphaDropout")
+@register("AlphaDropout", emits=("Dropout",))
 def import_alpha_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
     return _dropout(ctx, call, "alpha_dropout", call.get("rate"))
 
 
-@register("ActivityRegularization", "Identity")
+@register("ActivityRegularization", "Identity", emits=("Identity",))
 def import_identity(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     x, perm = ctx.any(r)
     return [ctx.ref(ctx.op("Identity", x), r.shape, perm, r.dtype)]
 
 
-@register("Embedding")
+@register("Embedding", emits=("Cast", "Gather"))
 def import_embedding(ctx: KerasContext, call: Call) -> list[Ref]:
     if call.get("mask_zero"):
         raise unsupported("mask_zero", True, "masks change downstream results and are not represented")
@@ -106,7 +106,7 @@ def _per_channel(value, r: Ref, perm) -> np.ndarray:
     return a.reshape(shape)
 
 
-@register("Rescaling")
+@register("Rescaling", emits=("Add", "Cast", "Mul"))
 def import_rescaling(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     x, perm = ctx.any(r)
@@ -121,7 +121,7 @@ def import_rescaling(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, r.shape, perm)]
 
 
-@register("LayerScale")
+@register("LayerScale", emits=("Mul",))
 def import_layer_scale(ctx: KerasContext, call: Call) -> list[Ref]:
     """ConvNeXt's LayerScale (keras.applications): x * gamma over the last axis."""
     r = call.inputs[0]

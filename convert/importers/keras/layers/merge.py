@@ -37,39 +37,39 @@ def _nary(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
     return [ctx.ref(ctx.node(op, xs)[0], _shape(call), perm)]
 
 
-@register("Add")
+@register("Add", emits=("Add", "Sum"))
 def import_add(ctx: KerasContext, call: Call) -> list[Ref]:
     return _chain(ctx, call, "Add") if len(call.inputs) == 2 else _nary(ctx, call, "Sum")
 
 
-@register("Subtract")
+@register("Subtract", emits=("Sub",))
 def import_subtract(ctx: KerasContext, call: Call) -> list[Ref]:
     if len(call.inputs) != 2:
         raise unsupported("inputs", len(call.inputs), "Subtract takes exactly 2 inputs")
     return _chain(ctx, call, "Sub")
 
 
-@register("Multiply")
+@register("Multiply", emits=("Mul",))
 def import_multiply(ctx: KerasContext, call: Call) -> list[Ref]:
     return _chain(ctx, call, "Mul")
 
 
-@register("Average")
+@register("Average", emits=("Mean",))
 def import_average(ctx: KerasContext, call: Call) -> list[Ref]:
     return _nary(ctx, call, "Mean")
 
 
-@register("Maximum")
+@register("Maximum", emits=("Max",))
 def import_maximum(ctx: KerasContext, call: Call) -> list[Ref]:
     return _nary(ctx, call, "Max")
 
 
-@register("Minimum")
+@register("Minimum", emits=("Min",))
 def import_minimum(ctx: KerasContext, call: Call) -> list[Ref]:
     return _nary(ctx, call, "Min")
 
 
-@register("Concatenate")
+@register("Concatenate", emits=("Concat",))
 def import_concatenate(ctx: KerasContext, call: Call) -> list[Ref]:
     xs, perm = _common(ctx, call)
     rank = call.inputs[0].rank

@@ -20,7 +20,7 @@ def _broadcast(vec: np.ndarray, rank: int, axis: int, perm) -> np.ndarray:
     return vec.reshape(shape)
 
 
-@register("BatchNormalization")
+@register("BatchNormalization", emits=("Add", "BatchNormalization", "Mul"))
 def import_batch_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     axes = _axes(call, r.rank)
@@ -50,7 +50,7 @@ def import_batch_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, r.shape, perm)]
 
 
-@register("LayerNormalization")
+@register("LayerNormalization", emits=("LayerNormalization",))
 def import_layer_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     axes = _axes(call, r.rank)
@@ -72,7 +72,7 @@ def import_layer_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, r.shape, perm)]
 
 
-@register("Normalization")
+@register("Normalization", emits=("Add", "Div", "Mul", "Sub"))
 def import_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
     """(x - mean) / max(sqrt(var), epsilon), or its inverse; keras.backend.epsilon() = 1e-7."""
     r = call.inputs[0]
@@ -100,7 +100,7 @@ def import_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, r.shape, perm)]
 
 
-@register("UnitNormalization")
+@register("UnitNormalization", emits=("Clip", "Div", "ReduceSumSquare", "Sqrt"))
 def import_unit_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
     """x / sqrt(max(sum x^2, 1e-12)) over the axes (keras.utils.normalize semantics)."""
     r = call.inputs[0]

@@ -68,42 +68,42 @@ def _binary(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
     return [ctx.ref(ctx.node(op, names)[0], out, perm)]
 
 
-@register("ops.Add")
+@register("ops.Add", emits=("Add",))
 def import_op_add(ctx: KerasContext, call: Call) -> list[Ref]:
     return _binary(ctx, call, "Add")
 
 
-@register("ops.Subtract")
+@register("ops.Subtract", emits=("Sub",))
 def import_op_subtract(ctx: KerasContext, call: Call) -> list[Ref]:
     return _binary(ctx, call, "Sub")
 
 
-@register("ops.Multiply")
+@register("ops.Multiply", emits=("Mul",))
 def import_op_multiply(ctx: KerasContext, call: Call) -> list[Ref]:
     return _binary(ctx, call, "Mul")
 
 
-@register("ops.Divide", "ops.TrueDivide")
+@register("ops.Divide", "ops.TrueDivide", emits=("Div",))
 def import_op_divide(ctx: KerasContext, call: Call) -> list[Ref]:
     return _binary(ctx, call, "Div")
 
 
-@register("ops.Maximum")
+@register("ops.Maximum", emits=("Max",))
 def import_op_maximum(ctx: KerasContext, call: Call) -> list[Ref]:
     return _binary(ctx, call, "Max")
 
 
-@register("ops.Minimum")
+@register("ops.Minimum", emits=("Min",))
 def import_op_minimum(ctx: KerasContext, call: Call) -> list[Ref]:
     return _binary(ctx, call, "Min")
 
 
-@register("ops.Power")
+@register("ops.Power", emits=("Pow",))
 def import_op_power(ctx: KerasContext, call: Call) -> list[Ref]:
     return _binary(ctx, call, "Pow")
 
 
-@register("ops.Matmul")
+@register("ops.Matmul", emits=("MatMul",))
 def import_op_matmul(ctx: KerasContext, call: Call) -> list[Ref]:
     if len(call.operands) != 2 or not any(isinstance(v, Ref) for v in call.operands):
         raise unsupported("operands", len(call.operands), "two operands, one of them a tensor")
@@ -138,52 +138,52 @@ def _only_tensor(call: Call) -> Ref:
     return call.operands[0]
 
 
-@register("ops.Negative")
+@register("ops.Negative", emits=("Neg",))
 def import_op_negative(ctx: KerasContext, call: Call) -> list[Ref]:
     return _unary(ctx, call, "Neg")
 
 
-@register("ops.Absolute", "ops.Abs")
+@register("ops.Absolute", "ops.Abs", emits=("Abs",))
 def import_op_abs(ctx: KerasContext, call: Call) -> list[Ref]:
     return _unary(ctx, call, "Abs")
 
 
-@register("ops.Exp")
+@register("ops.Exp", emits=("Exp",))
 def import_op_exp(ctx: KerasContext, call: Call) -> list[Ref]:
     return _unary(ctx, call, "Exp")
 
 
-@register("ops.Log")
+@register("ops.Log", emits=("Log",))
 def import_op_log(ctx: KerasContext, call: Call) -> list[Ref]:
     return _unary(ctx, call, "Log")
 
 
-@register("ops.Sqrt")
+@register("ops.Sqrt", emits=("Sqrt",))
 def import_op_sqrt(ctx: KerasContext, call: Call) -> list[Ref]:
     return _unary(ctx, call, "Sqrt")
 
 
-@register("ops.Sigmoid")
+@register("ops.Sigmoid", emits=("Sigmoid",))
 def import_op_sigmoid(ctx: KerasContext, call: Call) -> list[Ref]:
     return _unary(ctx, call, "Sigmoid")
 
 
-@register("ops.Tanh")
+@register("ops.Tanh", emits=("Tanh",))
 def import_op_tanh(ctx: KerasContext, call: Call) -> list[Ref]:
     return _unary(ctx, call, "Tanh")
 
 
-@register("ops.Relu")
+@register("ops.Relu", emits=("Relu",))
 def import_op_relu(ctx: KerasContext, call: Call) -> list[Ref]:
     return _unary(ctx, call, "Relu")
 
 
-@register("ops.Relu6")
+@register("ops.Relu6", emits=("Clip",))
 def import_op_relu6(ctx: KerasContext, call: Call) -> list[Ref]:
     return _unary(ctx, call, "Clip", min=0.0, max=6.0)
 
 
-@register("ops.Reshape")
+@register("ops.Reshape", emits=("Reshape",))
 def import_op_reshape(ctx: KerasContext, call: Call) -> list[Ref]:
     """``ops.reshape(x, newshape)``: the new shape includes the batch axis."""
     r = _only_tensor(call)
@@ -198,7 +198,7 @@ def import_op_reshape(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, tuple(shape))]
 
 
-@register("ops.Transpose")
+@register("ops.Transpose", emits=("Transpose",))
 def import_op_transpose(ctx: KerasContext, call: Call) -> list[Ref]:
     r = _only_tensor(call)
     axes = call.get("axes")
@@ -226,27 +226,27 @@ def _reduce(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
     return [ctx.ref(y, tuple(d for a, d in enumerate(r.shape) if a not in axes), _rank_perm(rest))]
 
 
-@register("ops.Mean")
+@register("ops.Mean", emits=("ReduceMean",))
 def import_op_mean(ctx: KerasContext, call: Call) -> list[Ref]:
     return _reduce(ctx, call, "ReduceMean")
 
 
-@register("ops.Sum")
+@register("ops.Sum", emits=("ReduceSum",))
 def import_op_sum(ctx: KerasContext, call: Call) -> list[Ref]:
     return _reduce(ctx, call, "ReduceSum")
 
 
-@register("ops.Max", "ops.Amax")
+@register("ops.Max", "ops.Amax", emits=("ReduceMax",))
 def import_op_max(ctx: KerasContext, call: Call) -> list[Ref]:
     return _reduce(ctx, call, "ReduceMax")
 
 
-@register("ops.Min", "ops.Amin")
+@register("ops.Min", "ops.Amin", emits=("ReduceMin",))
 def import_op_min(ctx: KerasContext, call: Call) -> list[Ref]:
     return _reduce(ctx, call, "ReduceMin")
 
 
-@register("ops.ExpandDims")
+@register("ops.ExpandDims", emits=("Unsqueeze",))
 def import_op_expand_dims(ctx: KerasContext, call: Call) -> list[Ref]:
     r = _only_tensor(call)
     axis = int(call.get("axis")) % (r.rank + 1)
@@ -254,7 +254,7 @@ def import_op_expand_dims(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, (*r.shape[:axis], 1, *r.shape[axis:]))]
 
 
-@register("ops.Squeeze")
+@register("ops.Squeeze", emits=("Squeeze",))
 def import_op_squeeze(ctx: KerasContext, call: Call) -> list[Ref]:
     r = _only_tensor(call)
     axis = call.get("axis")

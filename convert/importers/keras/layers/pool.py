@@ -23,12 +23,14 @@ def _pool(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
     return [ctx.ref(y, _out_shape(call, r.shape, spatial, channels(call, r.shape)), perm)]
 
 
-@register("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D")
+@register("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+          emits=("AveragePool", "MaxPool"))
 def import_max_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
     return _pool(ctx, call, "MaxPool")
 
 
-@register("AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D")
+@register("AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
+          emits=("AveragePool",))
 def import_average_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
     return _pool(ctx, call, "AveragePool")
 
@@ -63,12 +65,12 @@ def _rank_perm(rest: list[int]) -> tuple:
 
 
 @register("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-          "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D")
+          "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", emits=("Flatten", "GlobalAveragePool", "ReduceMean"))
 def import_global_average_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
     return _global(ctx, call, "GlobalAveragePool", "ReduceMean")
 
 
 @register("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-          "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D")
+          "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D", emits=("Flatten", "GlobalMaxPool", "ReduceMax"))
 def import_global_max_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
     return _global(ctx, call, "GlobalMaxPool", "ReduceMax")

@@ -17,7 +17,7 @@ def _prod(dims):
     return None if any(d is None for d in dims) else int(math.prod(dims))
 
 
-@register("Flatten")
+@register("Flatten", emits=("Flatten",))
 def import_flatten(ctx: KerasContext, call: Call) -> list[Ref]:
     """Flattens in Keras element order (channels last), so a following Dense keeps its rows."""
     r = call.inputs[0]
@@ -28,7 +28,7 @@ def import_flatten(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, (r.shape[0], _prod(r.shape[1:])))]
 
 
-@register("Reshape")
+@register("Reshape", emits=("Reshape",))
 def import_reshape(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     target = [int(d) for d in call.get("target_shape")]
@@ -40,7 +40,7 @@ def import_reshape(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, (r.shape[0], *[None if d == -1 else d for d in target]))]
 
 
-@register("Permute")
+@register("Permute", emits=("Transpose",))
 def import_permute(ctx: KerasContext, call: Call) -> list[Ref]:
     """One Transpose, keeping the output in the input's layout kind."""
     r = call.inputs[0]
@@ -52,7 +52,7 @@ def import_permute(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, L.apply(r.shape, q), have)]
 
 
-@register("RepeatVector")
+@register("RepeatVector", emits=("Tile", "Unsqueeze"))
 def import_repeat_vector(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     n = int(call.get("n"))
@@ -77,7 +77,7 @@ def _spatial_axes(call: Call, rank: int) -> list[int]:
     return list(range(2, rank)) if call.get("data_format") == "channels_first" else list(range(1, rank - 1))
 
 
-@register("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
+@register("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", emits=("Pad",))
 def import_zero_padding(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     axes = _spatial_axes(call, r.rank)
@@ -92,7 +92,7 @@ def import_zero_padding(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, tuple(shape), perm)]
 
 
-@register("Cropping1D", "Cropping2D", "Cropping3D")
+@register("Cropping1D", "Cropping2D", "Cropping3D", emits=("Slice",))
 def import_cropping(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     axes = _spatial_axes(call, r.rank)
@@ -109,7 +109,7 @@ def import_cropping(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, tuple(shape), perm)]
 
 
-@register("UpSampling1D")
+@register("UpSampling1D", emits=("Resize",))
 def import_up_sampling1d(ctx: KerasContext, call: Call) -> list[Ref]:
     r = call.inputs[0]
     n = int(call.get("size", 2))
@@ -121,7 +121,7 @@ def import_up_sampling1d(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, (r.shape[0], None if r.shape[1] is None else r.shape[1] * n, r.shape[2]), perm)]
 
 
-@register("UpSampling2D", "UpSampling3D")
+@register("UpSampling2D", "UpSampling3D", emits=("Resize",))
 def import_up_sampling(ctx: KerasContext, call: Call) -> list[Ref]:
     """nearest is ops.repeat (asymmetric, floor); bilinear is tf.image.resize (half_pixel)."""
     r = call.inputs[0]

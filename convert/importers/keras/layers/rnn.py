@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ....ir.optable.rnn import reorder_gates
 from .. import layout as L
 from ..context import Call, KerasContext, Ref, unsupported
 from ..registry import register
@@ -47,12 +48,9 @@ def ir_weights(kind: str, cfg: dict, arrays: list[np.ndarray], n_in: int):
         B = b.reshape(-1) if reset_after else np.concatenate([b, np.zeros_like(b)])
     else:
         B = np.zeros(2 * g * h, np.float32)
-    if kind == "LSTM":
-        def reorder(m):  # i, f, c, o -> i, o, f, c
-            i, f, c, o = np.split(m, 4, axis=0)
-            return np.concatenate([i, o, f, c], axis=0)
-        W, R = reorder(W), reorder(R)
-        B = np.concatenate([reorder(B[:4 * h]), reorder(B[4 * h:])])
+    op = IR_OP[kind]
+    W, R = reorder_gates(W, op, "keras", "onnx"), reorder_gates(R, op, "keras", "onnx")
+    B = np.concatenate([reorder_gates(B[:g * h], op, "keras", "onnx"), reorder_gates(B[g * h:], op, "keras", "onnx")])
     return W, R, B
 
 
@@ -105,7 +103,7 @@ def _initial(call: Call) -> list[Ref]:
     return list(call.kwargs.get("initial_state", [])) or list(call.inputs[1:])
 
 
-@register("LSTM", "GRU", "SimpleRNN")
+@register("LSTM", "GRU", "SimpleRNN", emits=("Concat", "Slice", "Squeeze", "Unsqueeze", *IR_OP.values()))
 def import_recurrent(ctx: KerasContext, call: Call) -> list[Ref]:
     kind = call.cls
     cfg = call.cfg

@@ -12,7 +12,7 @@ from . import rnn
 MERGE = {"sum": "ReduceSum", "ave": "ReduceMean", "mul": "ReduceProd"}
 
 
-@register("Bidirectional")
+@register("Bidirectional", emits=("Reshape", "Split", "Squeeze", "Transpose", *rnn.IR_OP.values(), *MERGE.values()))
 def import_bidirectional(ctx: KerasContext, call: Call) -> list[Ref]:
     fwd = call.cfg["layer"]
     bwd = call.cfg.get("backward_layer") or {**fwd, "config": {**fwd["config"], "go_backwards": True}}
@@ -69,7 +69,7 @@ def _merge(ctx: KerasContext, y: str, mode, dir_axis: int, seq: bool, h: int) ->
     raise unsupported("merge_mode", mode, "concat, sum, ave, mul or None")
 
 
-@register("TimeDistributed")
+@register("TimeDistributed", emits=("Dropout", "Reshape"))
 def import_time_distributed(ctx: KerasContext, call: Call) -> list[Ref]:
     """Dense-like inner layers act on the last axis and run on the sequence as is; others
     run on (batch*time, ...) and are reshaped back."""

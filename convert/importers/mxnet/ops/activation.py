@@ -7,13 +7,13 @@ from ....errors import UnsupportedAttributeError
 from ..context import NodeContext
 from ..registry import register
 
-@register("Activation")
+@register("Activation", emits=("Relu", "Sigmoid", "Softplus", "Softsign", "Tanh"))
 def import_activation(node, ctx: NodeContext):
     ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softrelu": "Softplus", "softsign": "Softsign"}
     ctx.same(ops[ctx.choice("act_type", "relu", tuple(ops))])
 
 
-@register("LeakyReLU")
+@register("LeakyReLU", emits=("Elu", "Gelu", "LeakyRelu", "PRelu", "Selu"))
 def import_leaky_relu(node, ctx: NodeContext):
     act = ctx.choice("act_type", "leaky", ("leaky", "prelu", "elu", "selu", "gelu", "rrelu"))
     slope = ctx.float("slope", 0.25)
@@ -47,19 +47,19 @@ def _softmax_axis(ctx: NodeContext, axis: int) -> None:
     ctx.out("Softmax", [x], shp, axis=axis)
 
 
-@register("softmax")
+@register("softmax", emits=("Div", "Softmax"))
 def import_softmax(node, ctx: NodeContext):
     if ctx.bool("use_length", False):
         raise UnsupportedAttributeError("use_length", True, "masked softmax")
     _softmax_axis(ctx, ctx.int("axis", -1))
 
 
-@register("log_softmax")
+@register("log_softmax", emits=("LogSoftmax",))
 def import_log_softmax(node, ctx: NodeContext):
     ctx.same("LogSoftmax", axis=ctx.int("axis", -1))
 
 
-@register("SoftmaxActivation")
+@register("SoftmaxActivation", emits=("Flatten", "Reshape", "Softmax"))
 def import_softmax_activation(node, ctx: NodeContext):
     mode = ctx.choice("mode", "instance", ("instance", "channel"))
     shp = ctx.shape(0)
@@ -77,7 +77,7 @@ def _softmax_flat(ctx: NodeContext) -> None:
     ctx.out("Reshape", [y], shp, shape=[0, *shp[1:]])
 
 
-@register("SoftmaxOutput", "Softmax")
+@register("SoftmaxOutput", "Softmax", emits=("Flatten", "Reshape", "Softmax"))
 def import_softmax_output(node, ctx: NodeContext):
     # Inference forward of the loss output: the softmax alone (the label is not read)
     shp = ctx.shape(0)
@@ -89,12 +89,12 @@ def import_softmax_output(node, ctx: NodeContext):
         _softmax_flat(ctx)
 
 
-@register("clip")
+@register("clip", emits=("Clip",))
 def import_clip(node, ctx: NodeContext):
     ctx.same("Clip", min=ctx.float("a_min"), max=ctx.float("a_max"))
 
 
-@register("Dropout")
+@register("Dropout", emits=("Dropout",))
 def import_dropout(node, ctx: NodeContext):
     if ctx.str("mode", "training") == "always":
         raise UnsupportedAttributeError("mode", "always", "dropout that stays active at inference is random")

@@ -58,17 +58,17 @@ def _conv(node, ctx: NodeContext, transposed: bool) -> None:
         ctx.out("Conv", ins, (shp[0], m, *spatial), **attrs)
 
 
-@register("Convolution")
+@register("Convolution", emits=("Conv", "ConvTranspose"))
 def import_convolution(node, ctx):
     _conv(node, ctx, transposed=False)
 
 
-@register("Deconvolution")
+@register("Deconvolution", emits=("Conv", "ConvTranspose"))
 def import_deconvolution(node, ctx):
     _conv(node, ctx, transposed=True)
 
 
-@register("FullyConnected")
+@register("FullyConnected", emits=("Add", "Flatten", "Gemm", "MatMul"))
 def import_fully_connected(node, ctx):
     shp = ctx.shape(0)
     m = ctx.int("num_hidden")
@@ -94,7 +94,7 @@ def import_fully_connected(node, ctx):
     ctx.out("Add", [y, ctx.weight("bias", bias)], out_shape)
 
 
-@register("Embedding")
+@register("Embedding", emits=("Cast", "Gather"))
 def import_embedding(node, ctx):
     vocab, dim = ctx.int("input_dim"), ctx.int("output_dim")
     w = ctx.weight("weight", ctx.param(1, (vocab, dim)))

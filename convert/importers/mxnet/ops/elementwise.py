@@ -61,37 +61,37 @@ def _spellings(op: str) -> tuple[str, ...]:
     return _BINARY[op] + tuple(k for k, (o, _) in _SCALAR.items() if o == op)
 
 
-@register(*_spellings("Add"))
+@register(*_spellings("Add"), emits=("Add",))
 def import_add(node, ctx):
     _arith(node, ctx, "Add")
 
 
-@register(*_spellings("Sub"))
+@register(*_spellings("Sub"), emits=("Sub",))
 def import_sub(node, ctx):
     _arith(node, ctx, "Sub")
 
 
-@register(*_spellings("Mul"))
+@register(*_spellings("Mul"), emits=("Mul",))
 def import_mul(node, ctx):
     _arith(node, ctx, "Mul")
 
 
-@register(*_spellings("Div"))
+@register(*_spellings("Div"), emits=("Div",))
 def import_div(node, ctx):
     _arith(node, ctx, "Div")
 
 
-@register(*_spellings("Max"))
+@register(*_spellings("Max"), emits=("Max",))
 def import_maximum(node, ctx):
     _arith(node, ctx, "Max")
 
 
-@register(*_spellings("Min"))
+@register(*_spellings("Min"), emits=("Min",))
 def import_minimum(node, ctx):
     _arith(node, ctx, "Min")
 
 
-@register(*_spellings("Pow"))
+@register(*_spellings("Pow"), emits=("Pow",))
 def import_power(node, ctx):
     _arith(node, ctx, "Pow")
 
@@ -100,19 +100,20 @@ _UNARY = ("relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "negative", "r
           "identity", "BlockGrad", "stop_gradient")
 
 
-@register(*_UNARY)
+@register(*_UNARY,
+          emits=("Abs", "Erf", "Exp", "Identity", "Log", "Neg", "Reciprocal", "Relu", "Sigmoid", "Sqrt", "Tanh"))
 def import_unary(node, ctx):
     ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log", "sqrt": "Sqrt",
            "abs": "Abs", "negative": "Neg", "reciprocal": "Reciprocal", "erf": "Erf"}
     ctx.same(ops.get(node.op, "Identity"))  # the rest copy, or only stop gradients
 
 
-@register("square")
+@register("square", emits=("Mul",))
 def import_square(node, ctx: NodeContext):
     ctx.out("Mul", [ctx.x(0), ctx.x(0)], ctx.shape(0))
 
 
-@register("add_n", "ElementWiseSum", "_sum")
+@register("add_n", "ElementWiseSum", "_sum", emits=("Sum",))
 def import_add_n(node, ctx: NodeContext):
     shapes = [ctx.shape(i) for i in range(ctx.n_inputs)]
     out = shapes[0]

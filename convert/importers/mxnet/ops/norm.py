@@ -9,7 +9,7 @@ from ..context import NodeContext
 from ..registry import register
 
 
-@register("BatchNorm", "BatchNorm_v1", "CuDNNBatchNorm")
+@register("BatchNorm", "BatchNorm_v1", "CuDNNBatchNorm", emits=("BatchNormalization", "Transpose"))
 def import_batch_norm(node, ctx: NodeContext):
     shp = ctx.shape(0)
     rank = len(shp)
@@ -36,7 +36,7 @@ def import_batch_norm(node, ctx: NodeContext):
     ctx.out("Transpose", [y], shp, perm=list(inverse(perm)))
 
 
-@register("L2Normalization")
+@register("L2Normalization", emits=("LpNormalization",))
 def import_l2_normalization(node, ctx: NodeContext):
     shp = ctx.shape(0)
     mode = ctx.choice("mode", "instance", ("instance", "channel", "spatial"))

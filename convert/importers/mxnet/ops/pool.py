@@ -17,7 +17,7 @@ def _window_sizes(size: int, k: int, s: int, p: int, out: int) -> np.ndarray:
     return np.minimum(starts + k, size + p) - starts
 
 
-@register("Pooling", "Pooling_v1")
+@register("Pooling", "Pooling_v1", emits=("AveragePool", "GlobalAveragePool", "GlobalMaxPool", "MaxPool", "Mul"))
 def import_pooling(node, ctx: NodeContext):
     shp = ctx.shape(0)
     n = len(shp) - 2
@@ -73,7 +73,7 @@ def import_pooling(node, ctx: NodeContext):
     ctx.out("Mul", [y, fix], out_shape)
 
 
-@register("UpSampling")
+@register("UpSampling", emits=("ConvTranspose", "Resize"))
 def import_upsampling(node, ctx: NodeContext):
     kind = ctx.choice("sample_type", "nearest", ("nearest", "bilinear"))
     if ctx.int("num_args", 1) != (1 if kind == "nearest" else 2):  # bilinear counts its weight

@@ -12,15 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 from ....errors import UnsupportedAttributeError
+from ....ir.optable.rnn import reorder_gates
 from ..context import NodeContext
 from ..registry import register
 from .shape import import_concat
 
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-CUDNN_TO_IR = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn_tanh": [0], "rnn_relu": [0]}
+IR_OP = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
 Y_TO_MXNET = [0, 2, 1, 3]  # IR Y (seq, dirs, batch, hidden) -> (seq, batch, dirs, hidden)
 
-register("_rnn_param_concat")(import_concat)  # only ever read as stored arrays by RNN
+register("_rnn_param_concat", emits=())(import_concat)  # only ever read as stored arrays by RNN
 
 
 def _flat(ctx: NodeContext, index: int, depth: int = 0) -> np.ndarray:
@@ -42,8 +43,7 @@ def _flat(ctx: NodeContext, index: int, depth: int = 0) -> np.ndarray:
 
 
 def _reorder(w: np.ndarray, mode: str, hidden: int) -> np.ndarray:
-    blocks = [w[g * hidden:(g + 1) * hidden] for g in range(GATES[mode])]
-    return np.concatenate([blocks[g] for g in CUDNN_TO_IR[mode]], axis=0)
+    return reorder_gates(w, IR_OP[mode], "mxnet", "onnx")
 
 
 def _unpack(flat: np.ndarray, mode: str, layers: int, dirs: int, inp: int, h: int) -> list:
@@ -82,7 +82,7 @@ def _state(ctx: NodeContext, i: int, layer: int, dirs: int, shape) -> str:
                   starts=[layer * dirs], ends=[(layer + 1) * dirs], axes=[0])
 
 
-@register("RNN")
+@register("RNN", emits=("Concat", "Flatten", "GRU", "Identity", "LSTM", "RNN", "Relu", "Reshape", "Slice", "Transpose"))
 def import_rnn(node, ctx: NodeContext):
     mode = ctx.choice("mode", "lstm", tuple(GATES))
     h, layers = ctx.int("state_size"), ctx.int("num_layers", 1)

@@ -12,7 +12,7 @@ from ..context import NodeContext, numel
 from ..registry import register
 
 
-@register("Flatten", "flatten")
+@register("Flatten", "flatten", emits=("Flatten",))
 def import_flatten(node, ctx: NodeContext):
     shp = ctx.shape(0)
     rest = numel(shp[1:])
@@ -21,7 +21,7 @@ def import_flatten(node, ctx: NodeContext):
     ctx.out("Flatten", [ctx.x(0)], (shp[0], rest), axis=1)
 
 
-@register("Concat", "concat")
+@register("Concat", "concat", emits=("Concat",))
 def import_concat(node, ctx: NodeContext):
     shapes = [ctx.shape(i) for i in range(ctx.n_inputs)]
     rank = len(shapes[0])
@@ -88,7 +88,7 @@ def reshape_target(src: tuple, codes: list[int]) -> list:
     return out
 
 
-@register("Reshape", "reshape")
+@register("Reshape", "reshape", emits=("Reshape",))
 def import_reshape(node, ctx: NodeContext):
     if ctx.bool("reverse", False):
         raise UnsupportedAttributeError("reverse", True, "codes applied right to left")
@@ -104,7 +104,7 @@ def import_reshape(node, ctx: NodeContext):
     ctx.out("Reshape", [ctx.x(0)], out, shape=ir)
 
 
-@register("transpose")
+@register("transpose", emits=("Transpose",))
 def import_transpose(node, ctx: NodeContext):
     shp = ctx.shape(0)
     perm = ctx.ints("axes") or list(range(len(shp)))[::-1]
@@ -114,7 +114,7 @@ def import_transpose(node, ctx: NodeContext):
     ctx.out("Transpose", [ctx.x(0)], [shp[p] for p in perm], perm=perm)
 
 
-@register("SwapAxis", "swapaxes")
+@register("SwapAxis", "swapaxes", emits=("Transpose",))
 def import_swap_axis(node, ctx: NodeContext):
     shp = ctx.shape(0)
     a, b = ctx.int("dim1", 0) % len(shp), ctx.int("dim2", 0) % len(shp)
@@ -123,7 +123,7 @@ def import_swap_axis(node, ctx: NodeContext):
     ctx.out("Transpose", [ctx.x(0)], [shp[p] for p in perm], perm=perm)
 
 
-@register("SliceChannel", "split")
+@register("SliceChannel", "split", emits=("Split", "Squeeze"))
 def import_slice_channel(node, ctx: NodeContext):
     shp = ctx.shape(0)
     n = ctx.int("num_outputs")
@@ -144,7 +144,7 @@ def import_slice_channel(node, ctx: NodeContext):
         ctx.out("Squeeze", [p], squeezed, index=k, axes=[axis])
 
 
-@register("Crop")
+@register("Crop", emits=("Slice",))
 def import_crop(node, ctx: NodeContext):
     shp = ctx.shape(0)
     if len(shp) != 4:
@@ -162,14 +162,14 @@ def import_crop(node, ctx: NodeContext):
     ctx.out("Slice", [ctx.x(0)], (shp[0], shp[1], h, w), starts=[oy, ox], ends=[oy + h, ox + w], axes=[2, 3])
 
 
-@register("expand_dims")
+@register("expand_dims", emits=("Unsqueeze",))
 def import_expand_dims(node, ctx: NodeContext):
     shp = ctx.shape(0)
     axis = ctx.int("axis") % (len(shp) + 1)
     ctx.out("Unsqueeze", [ctx.x(0)], (*shp[:axis], 1, *shp[axis:]), axes=[axis])
 
 
-@register("_zeros", "zeros")
+@register("_zeros", "zeros", emits=())  # a weight, no op
 def import_zeros(node, ctx: NodeContext):
     shape = ctx.ints("shape")
     if any(d == 0 for d in shape):

@@ -5,7 +5,7 @@ from ..context import DataDependent
 from ..registry import register
 
 
-@register("If")
+@register("If", emits=())  # the branch's own nodes declare theirs
 def import_if(ctx, node):
     from ..importer import convert_subgraph
 

@@ -19,7 +19,7 @@ def import_softmax(ctx, node):
     same(ctx, node)
 
 
-@register("Softmax", "LogSoftmax")
+@register("Softmax", "LogSoftmax", emits=("Flatten", "Reshape"))
 def import_softmax_2d(ctx, node):
     """Before opset 13 the op flattens to 2-D at ``axis`` (default 1) and normalises the
     whole trailing block: the newer op when that block is the last axis, else
@@ -52,14 +52,14 @@ def import_clip_attrs(ctx, node):
     same(ctx, node)
 
 
-@register("GreaterOrEqual", "LessOrEqual")
+@register("GreaterOrEqual", "LessOrEqual", emits=("Greater", "Less", "Not"))
 def import_compare_or_equal(ctx, node):
     """a >= b is not (a < b) (and a <= b is not (a > b)) for every non-NaN value."""
     inner = "Less" if node.op_type == "GreaterOrEqual" else "Greater"
     ctx.emit("Not", [ctx.tmp(inner, [ctx.x(0), ctx.x(1)])])
 
 
-@register("ArgMin")
+@register("ArgMin", emits=("ArgMax", "Neg"))
 def import_argmin(ctx, node):
     """argmin(x) = argmax(-x), ties resolved identically (first or last index)."""
     from .common import ir_attrs

@@ -8,7 +8,7 @@ from .shape import ints
 register_same(register, ["GatherElements", "GatherND", "ScatterElements", "ScatterND", "Einsum"])
 
 
-@register("Scatter")
+@register("Scatter", emits=("ScatterElements",))
 def import_scatter(ctx, node):
     """The deprecated Scatter is ScatterElements without reduction."""
     same(ctx, node, op="ScatterElements")

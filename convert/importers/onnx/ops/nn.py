@@ -111,7 +111,7 @@ def import_batchnorm(ctx, node):
              outputs=[0])
 
 
-@register("LayerNormalization")
+@register("LayerNormalization", emits=("Add", "Mul", "Reciprocal", "ReduceMean", "Sqrt", "Sub"))
 def import_layernorm(ctx, node):
     same(ctx, node, drop=("stash_type",), outputs=[0])
     if ctx.uses(1) or ctx.uses(2):

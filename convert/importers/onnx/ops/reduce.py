@@ -30,7 +30,7 @@ register("ReduceSum", since=13)(import_reduce)
 register(*_REDUCE, since=18)(import_reduce)
 
 
-@register("ReduceLogSum")
+@register("ReduceLogSum", emits=("Log", "ReduceSum"))
 def import_reduce_log_sum(ctx, node):
     axes = ctx.attr("axes")
     if ctx.opset >= 18:

@@ -20,7 +20,7 @@ def _axis(ctx, key: str, default: int) -> int:
     return axis % rank if rank and axis < 0 else axis
 
 
-@register("Flatten")
+@register("Flatten", emits=("Reshape",))
 def import_flatten(ctx, node):
     rank, axis = ctx.rank(0), int(ctx.attr("axis", 1))
     axis = axis + rank if rank is not None and axis < 0 else axis
@@ -227,7 +227,7 @@ def import_resize_10(ctx, node):
                                      "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"})
 
 
-@register("Upsample")
+@register("Upsample", emits=("Resize",))
 def import_upsample(ctx, node):
     scales = ctx.attr("scales")
     if scales is None:
@@ -269,7 +269,7 @@ def import_cast(ctx, node):
     ctx.emit("Cast", [ctx.x(0)], {"to": IR_DTYPE[to]})
 
 
-@register("CastLike")
+@register("CastLike", emits=("Cast",))
 def import_cast_like(ctx, node):
     dtype = ctx.dtype(1)
     if dtype is None:
@@ -277,7 +277,7 @@ def import_cast_like(ctx, node):
     ctx.emit("Cast", [ctx.x(0)], {"to": dtype})
 
 
-@register("Shape")
+@register("Shape", emits=())  # a constant or symbolic dims
 def import_shape(ctx, node):
     shape = ctx.shape(0)
     if shape is None:
@@ -286,7 +286,7 @@ def import_shape(ctx, node):
     ctx.set_dims(0, list(shape)[start:end])
 
 
-@register("Size")
+@register("Size", emits=())  # a constant
 def import_size(ctx, node):
     shape = ctx.shape(0)
     if shape is None or not all(isinstance(d, int) for d in shape):
