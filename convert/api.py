@@ -117,13 +117,13 @@ def for_target(fmt: Format, disable_passes=(), for_training: bool | None = None)
     return tuple(dict.fromkeys([*disable_passes, *(TRAINING_SKIPS if for_training else ())]))
 
 
-def prepare(graph: Graph, optimize: bool = True, disable_passes=()) -> tuple[Graph, list]:
+def prepare(graph: Graph, optimize: bool = True, disable_passes=(), in_place: bool = False) -> tuple[Graph, list]:
     changes: list = []
     if not optimize:
         return graph, changes
     from .passes import optimize as run_passes
 
-    return run_passes(graph, disable=disable_passes, report=changes), changes
+    return run_passes(graph, disable=disable_passes, report=changes, in_place=in_place), changes
 
 
 def writer_passes(optimize: bool = True, disable_passes=()) -> dict:
@@ -133,11 +133,12 @@ def writer_passes(optimize: bool = True, disable_passes=()) -> dict:
     return enabled(optimize, disable_passes)
 
 
-def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(), **options) -> tuple[Graph, list]:
+def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(), in_place: bool = False,
+              **options) -> tuple[Graph, list]:
     """The pre-flight check: optimise as the writer's input would be, then list (raise)
     everything ``fmt`` cannot express. Checking the optimised graph avoids false alarms
     (a constant subgraph a target cannot express is folded away before writing)."""
-    graph, changes = prepare(graph, optimize, disable_passes)
+    graph, changes = prepare(graph, optimize, disable_passes, in_place)
     unsupported_by_target(graph, fmt, **options)
     if writer_passes(optimize, disable_passes)["fuse_activations"]:
         from .passes.fuse_activation import report
@@ -204,7 +205,9 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     loaded = load_model(source, fin.name, **(reader_options or {}))
     wopts = writer_options or {}
     step("optimising")
-    graph, changes = preflight(loaded.graph, fout, optimize, disable_passes, **wopts)
+    # Verification runs the source's own graph; otherwise the passes work on it in place,
+    # so weights they replace (BatchNorm folding) are freed rather than held twice.
+    graph, changes = preflight(loaded.graph, fout, optimize, disable_passes, in_place=not verify, **wopts)
     step(f"writing {fout.name}")
     report = None
     with atomic_output(target, force, fout.folder) as tmp:

@@ -37,15 +37,17 @@ PASSES: dict[str, Pass] = {
 WRITER_PASSES = ("fuse-activation",)
 
 
-def optimize(graph: Graph, disable: Iterable[str] = (), report: list | None = None) -> Graph:
-    """Run every enabled pass in order on a copy of ``graph``."""
+def optimize(graph: Graph, disable: Iterable[str] = (), report: list | None = None,
+             in_place: bool = False) -> Graph:
+    """Run every enabled pass in order on a copy of ``graph`` (on ``graph`` itself with
+    ``in_place``: passes that replace weights then free the originals as they go)."""
     disabled = set(disable)
     unknown = disabled - set(PASSES) - set(WRITER_PASSES)
     if unknown:
         from ..errors import UsageError
 
         raise UsageError(f"unknown pass(es) {sorted(unknown)}; known: {', '.join([*PASSES, *WRITER_PASSES])}")
-    g = graph.copy()
+    g = graph if in_place else graph.copy()
     for name, fn in PASSES.items():
         if name in disabled:
             continue

@@ -60,17 +60,18 @@ def _load_pt2(p: Path, trust_pickle: bool = False, input_shapes: dict[str, tuple
     from .pt2_archive import read_pt2
     from .pt2_program import build_program
 
-    archive = read_pt2(p)
-    graph, origin = convert_program(build_program(archive), None, p.stem, input_shapes)
+    graph, origin = convert_program(build_program(read_pt2(p)), None, p.stem, input_shapes)
     ins, outs = [v.name for v in graph.inputs], [v.name for v in graph.outputs]
     cache: dict[str, Any] = {}
 
     def module():
-        # torch reads only what the reader validated (see safe_load.load_validated)
+        # torch reads only what the reader validated (see safe_load.load_validated). The
+        # archive is read again here, for verification only: holding the first reading
+        # would keep every original weight alive while the passes replace them.
         if "m" not in cache:
             from .safe_load import load_validated
 
-            cache["m"] = load_validated(archive).module()
+            cache["m"] = load_validated(read_pt2(p)).module()
         return cache["m"]
 
     def run(inputs):
