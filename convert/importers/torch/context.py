@@ -75,6 +75,19 @@ class TorchContext:
         self.aliases: mutation.AliasMap | None = None
         self.env_initial: dict[Any, Any] = {}  # placeholder -> its value before an in-place op rebound it
         self.fixed: dict[str, int] = {}  # symbolic sizes pinned by --input-shape
+        self.budget = None  # limits.Budget of the file read (None for a live module: its arrays exist)
+
+    def claim(self, what: str, shape, dtype="float32") -> list[int]:
+        """Check a constant this node is about to create (ones, a filled tensor) against
+        the file's budget before allocating it; returns the shape."""
+        from ... import limits
+
+        try:
+            itemsize = np.dtype(dtype).itemsize
+        except TypeError:  # bfloat16 without ml_dtypes
+            itemsize = 2
+        limits.claim(self.budget, f"node {self.layer_name!r}: {what}", shape, itemsize)
+        return [int(d) for d in shape]
 
     # -- values ----------------------------------------------------------
     def v(self, arg, dtype: str | None = None) -> str:
@@ -211,7 +224,7 @@ def preflight(ep) -> list[Unsupported]:
 
 
 def convert_exported(ep, input_names: list[str] | None = None, name: str = "model",
-                     input_shapes: dict[str, tuple] | None = None) -> tuple[Graph, dict[str, str]]:
+                     input_shapes: dict[str, tuple] | None = None, budget=None) -> tuple[Graph, dict[str, str]]:
     """ExportedProgram (or the archive reader's Program) -> (IR graph, IR value -> FX node
     name). ``input_shapes`` (by input name) may pin or rename the program's dynamic
     dimensions (pt2_shapes.py)."""
@@ -221,6 +234,7 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
     if problems:
         raise UnsupportedError(problems, "PyTorch model")
     ctx = TorchContext(ep, input_names, name)
+    ctx.budget = budget
     ctx.aliases = mutation.AliasMap(list(ep.graph.nodes))
     state: dict[Any, str] = {}
     sig = ep.graph_signature

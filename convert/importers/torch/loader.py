@@ -60,7 +60,9 @@ def _load_pt2(p: Path, trust_pickle: bool = False, input_shapes: dict[str, tuple
     from .pt2_archive import read_pt2
     from .pt2_program import build_program
 
-    graph, origin = convert_program(build_program(read_pt2(p)), None, p.stem, input_shapes)
+    archive = read_pt2(p)
+    graph, origin = convert_program(build_program(archive), None, p.stem, input_shapes, _budget(p, archive))
+    del archive
     ins, outs = [v.name for v in graph.inputs], [v.name for v in graph.outputs]
     cache: dict[str, Any] = {}
 
@@ -82,6 +84,18 @@ def _load_pt2(p: Path, trust_pickle: bool = False, input_shapes: dict[str, tuple
 
     return LoadedModel(graph, "torch.export", str(p), run=run, run_layers=run_layers,
                        framework_version=_installed_torch_version())
+
+
+def _budget(p: Path, archive):
+    """The file's budget (limits.Budget), charged with the archive's own tensors: what is
+    left bounds the constants the importer creates from declared shapes."""
+    from ... import limits
+
+    budget = limits.Budget(str(p), p.stat().st_size)
+    for kind, arrays in (("weight", archive.state_dict), ("constant", archive.constants)):
+        for name, arr in arrays.items():
+            budget.claim(f"{kind} {name!r}", arr.shape, arr.itemsize)
+    return budget
 
 
 def _installed_torch_version() -> str:
