@@ -151,8 +151,8 @@ def check_model(source: str, fmt: Format, from_fmt: str | None = None, reader_op
                 optimize: bool = True, disable_passes=(), writer_options: dict | None = None
                 ) -> tuple[list[tuple[str, list]], LoadedModel | None]:
     """The pre-flight check: ([(stage, unsupported items)], loaded model or None). Where the
-    importer can bridge what it cannot read (Keras), the exporter is checked on the rest,
-    so both lists come at once; otherwise importer gaps alone are listed."""
+    importer can bridge what it cannot read (Keras, Caffe, PyTorch), the exporter is checked
+    on the rest, so both lists come at once; otherwise importer gaps alone are listed."""
     ropts = reader_options or {}
     disable_passes = for_target(fmt, disable_passes)
     try:

@@ -21,23 +21,30 @@ DYNAMIC_EXAMPLE_SIZE = 2  # example size for a dynamic dimension (0 and 1 would 
 
 
 def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,
-         input_shapes: dict[str, tuple] | None = None) -> LoadedModel:
+         input_shapes: dict[str, tuple] | None = None, bridge: bool = False) -> LoadedModel:
+    """``bridge``: the pre-flight check's import, unsupported nodes in ``.gaps``."""
     m = _FACTORY.match(str(path))
+    gaps: list | None = [] if bridge else None
     try:
         if m:
-            return _load_factory(m["file"], m["attr"], weights, input_shapes)
+            return _with_gaps(_load_factory(m["file"], m["attr"], weights, input_shapes, gaps), gaps)
         p = Path(path)
         if not p.is_file():
             raise ModelLoadError(path, "no such file")
         if p.suffix == ".pt2":
-            return _load_pt2(p, trust_pickle, input_shapes)
+            return _with_gaps(_load_pt2(p, trust_pickle, input_shapes, gaps), gaps)
         if p.suffix in (".pt", ".pth", ".bin"):
-            return _load_pickle(p, trust_pickle, input_shapes)
+            return _with_gaps(_load_pickle(p, trust_pickle, input_shapes, gaps), gaps)
         raise ModelLoadError(path, "not a PyTorch model (expected model.pt2, file.py:factory or a .pt/.pth file)")
     except NNConvertError:
         raise
     except Exception as e:  # noqa: BLE001  (one clear line instead of a traceback)
         raise ModelLoadError(path, f"{type(e).__name__}: {_first_line(e)}") from e
+
+
+def _with_gaps(loaded: LoadedModel, gaps: list | None) -> LoadedModel:
+    loaded.gaps = list(gaps or [])
+    return loaded
 
 
 def _first_line(e: BaseException) -> str:
@@ -52,16 +59,18 @@ def _torch_version() -> str:
 
 
 # -- .pt2 ---------------------------------------------------------------------
-def _load_pt2(p: Path, trust_pickle: bool = False, input_shapes: dict[str, tuple] | None = None) -> LoadedModel:
+def _load_pt2(p: Path, trust_pickle: bool = False, input_shapes: dict[str, tuple] | None = None,
+              gaps: list | None = None) -> LoadedModel:
     """By default the archive reader (no torch, nothing from the file evaluated);
     ``trust_pickle`` (``--trust-code``) lets torch.export.load read the file as it is."""
     if trust_pickle:
-        return _load_pt2_with_torch(p, input_shapes)
+        return _load_pt2_with_torch(p, input_shapes, gaps)
     from .pt2_archive import read_pt2
     from .pt2_program import build_program
 
     archive = read_pt2(p)
-    graph, origin = convert_program(build_program(archive), None, p.stem, input_shapes, _budget(p, archive))
+    graph, origin = convert_program(build_program(archive), None, p.stem, input_shapes, _budget(p, archive),
+                                    gaps)
     del archive
     ins, outs = [v.name for v in graph.inputs], [v.name for v in graph.outputs]
     cache: dict[str, Any] = {}
@@ -108,7 +117,8 @@ def _installed_torch_version() -> str:
         return ""
 
 
-def _load_pt2_with_torch(p: Path, input_shapes: dict[str, tuple] | None = None) -> LoadedModel:
+def _load_pt2_with_torch(p: Path, input_shapes: dict[str, tuple] | None = None,
+                         gaps: list | None = None) -> LoadedModel:
     import zipfile
 
     from .safe_load import load_trusted, quiet_export_log
@@ -123,7 +133,7 @@ def _load_pt2_with_torch(p: Path, input_shapes: dict[str, tuple] | None = None) 
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(str(p), f"not a readable torch.export archive (truncated or corrupted?): "
                                      f"{_first_line(e)}") from e
-    graph, origin = convert_program(ep, None, p.stem, input_shapes)
+    graph, origin = convert_program(ep, None, p.stem, input_shapes, gaps=gaps)
     module = ep.module()
     return _loaded(graph, origin, module, "torch.export", str(p), fx_module=module)
 
@@ -146,7 +156,7 @@ def _import_file(file: str):
     return mod
 
 
-def _load_factory(file: str, attr: str, weights: str | None, input_shapes) -> LoadedModel:
+def _load_factory(file: str, attr: str, weights: str | None, input_shapes, gaps: list | None = None) -> LoadedModel:
     import torch
 
     mod = _import_file(file)
@@ -159,7 +169,7 @@ def _load_factory(file: str, attr: str, weights: str | None, input_shapes) -> Lo
     if weights:
         _load_weights(module, weights)
     args, axes = _examples(module, mod, input_shapes, f"{file}:{attr}")
-    return _from_module(module, args, axes, "torch.py", f"{file}:{attr}")
+    return _from_module(module, args, axes, "torch.py", f"{file}:{attr}", gaps)
 
 
 def _load_weights(module, weights: str) -> None:
@@ -238,7 +248,7 @@ def _example_hint(names: list[str]) -> str:
 
 
 # -- pickled modules -----------------------------------------------------------
-def _load_pickle(p: Path, trust_pickle: bool, input_shapes) -> LoadedModel:
+def _load_pickle(p: Path, trust_pickle: bool, input_shapes, gaps: list | None = None) -> LoadedModel:
     import torch
 
     if not trust_pickle:
@@ -267,14 +277,14 @@ def _load_pickle(p: Path, trust_pickle: bool, input_shapes) -> LoadedModel:
     if not input_shapes:
         raise ModelLoadError(str(p), f"no example inputs: pass {_example_hint(_forward_args(obj)[1])}")
     args, axes = _examples(obj, None, input_shapes, str(p))
-    return _from_module(obj, args, axes, "torch.pickle", str(p))
+    return _from_module(obj, args, axes, "torch.pickle", str(p), gaps)
 
 
 # -- running --------------------------------------------------------------------
-def _from_module(module, args: tuple, axes, fmt: str, path: str) -> LoadedModel:
+def _from_module(module, args: tuple, axes, fmt: str, path: str, gaps: list | None = None) -> LoadedModel:
     from .fx_front import from_module  # torch.fx when it can, else torch.export
 
-    graph, origin, gm, ep = from_module(module, args, dynamic_batch=axes, input_names=None)
+    graph, origin, gm, ep = from_module(module, args, dynamic_batch=axes, input_names=None, gaps=gaps)
     return _loaded(graph, origin, module, fmt, path, fx_module=gm, ep=ep)
 
 
