@@ -190,10 +190,12 @@ def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: boo
 def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fmt: str | None = None,
                  reader_options: dict | None = None, writer_options: dict | None = None, force: bool = False,
                  optimize: bool = True, disable_passes=(), verify: bool = False, verify_options: dict | None = None,
-                 step: Callable[[str], None] | None = None, for_training: bool | None = None) -> ConvertResult:
+                 step: Callable[[str], None] | None = None, for_training: bool | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> ConvertResult:
     """Import ``source``, optimise, export to ``target`` and optionally verify the written
     file in its own runtime against the source. On a verification mismatch nothing is
-    written and VerificationError (exit 1) carries the report."""
+    written and VerificationError (exit 1) carries the report. ``progress(done, total)``
+    follows the weights being written, where the target's writer reports them (ONNX)."""
     t0 = time.perf_counter()
     step = step or (lambda s: None)
     fin = detect(source, from_fmt, reading=True)
@@ -211,7 +213,9 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     step(f"writing {fout.name}")
     report = None
     with atomic_output(target, force, fout.folder) as tmp:
-        resolve(fout.writer)(graph, tmp, **{**writer_passes(optimize, disable_passes), **wopts})
+        writer = resolve(fout.writer)
+        writer(graph, tmp, **{**writer_passes(optimize, disable_passes), **wopts,
+                               **_progress_option(writer, progress)})
         if verify:
             step("verifying")
             report = verify_loaded(loaded, tmp, fout, source_label=source, target_label=target,
@@ -224,6 +228,14 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     files = [Path(target).parent / n for n in written]
     return ConvertResult(files, graph, fin.name, fout.name, changes, report, time.perf_counter() - t0,
                          warnings=list(loaded.warnings))
+
+
+def _progress_option(writer, progress) -> dict:
+    """``progress=`` for a writer that names it (others pass unknown options on)."""
+    import inspect
+
+    return {"progress": progress} if progress is not None and "progress" in inspect.signature(writer).parameters \
+        else {}
 
 
 def _target_runner(fmt: Format, path: Path, device: str, graph: Graph | None = None):
