@@ -68,8 +68,9 @@ def main() -> int:
           f"growth {growth / mb:.0f} MB = {growth / w:.2f}x the weights "
           f"(after reading the IR: {(res['rss_import'] - res['rss_base']) / w:.2f}x)")
     print(f"Chainer process: peak {res['chainer_peak'] / mb:.0f} MB = {res['chainer_peak'] / w:.2f}x the weights")
-    ok = growth <= 1.5 * w and res["chainer_peak"] <= 1.5 * w
-    print("target (each within 1.5x the weights):", "met" if ok else "NOT met")
+    print("target (within 1.5x the weights): nnconvert process", "met" if growth <= 1.5 * w else "NOT met",
+          "; Chainer process", "met" if res["chainer_peak"] <= 1.5 * w else "NOT met",
+          "(its peak is the factory building the model: Chainer allocates a gradient buffer per parameter)")
     return 0
 
 
