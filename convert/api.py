@@ -195,7 +195,7 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     """Import ``source``, optimise, export to ``target`` and optionally verify the written
     file in its own runtime against the source. On a verification mismatch nothing is
     written and VerificationError (exit 1) carries the report. ``progress(done, total)``
-    follows the weights being written, where the target's writer reports them (ONNX)."""
+    follows the writing (every writer: per weight, layer or tensor written)."""
     t0 = time.perf_counter()
     step = step or (lambda s: None)
     fin = detect(source, from_fmt, reading=True)
@@ -214,8 +214,7 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     report = None
     with atomic_output(target, force, fout.folder) as tmp:
         writer = resolve(fout.writer)
-        writer(graph, tmp, **{**writer_passes(optimize, disable_passes), **wopts,
-                               **_progress_option(writer, progress)})
+        writer(graph, tmp, **{**writer_passes(optimize, disable_passes), **wopts, "progress": progress})
         if verify:
             step("verifying")
             report = verify_loaded(loaded, tmp, fout, source_label=source, target_label=target,
@@ -228,14 +227,6 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     files = [Path(target).parent / n for n in written]
     return ConvertResult(files, graph, fin.name, fout.name, changes, report, time.perf_counter() - t0,
                          warnings=list(loaded.warnings))
-
-
-def _progress_option(writer, progress) -> dict:
-    """``progress=`` for a writer that names it (others pass unknown options on)."""
-    import inspect
-
-    return {"progress": progress} if progress is not None and "progress" in inspect.signature(writer).parameters \
-        else {}
 
 
 def _target_runner(fmt: Format, path: Path, device: str, graph: Graph | None = None):

@@ -1,5 +1,6 @@
 """Progress while a model is written: a bar per weight on a terminal, nothing on a pipe
-(the mechanism verification uses), and the API's callback sees every weight."""
+(the mechanism verification uses), and the API's callback sees every weight, layer or
+tensor each writer puts in its output."""
 import numpy as np
 import pytest
 
@@ -50,3 +51,35 @@ def test_writing_bar_on_a_terminal_nothing_on_a_pipe(nnir, tmp_path):
     tty = nnconvert(*args, tty_stderr=True)
     assert tty.returncode == 0, tty.stderr
     assert "» writing onnx" in tty.stderr and "100%" in tty.stderr, tty.stderr
+
+
+# Per target: (output name, to_fmt, what the writer counts, how many of them the MLP has).
+WRITERS = {
+    "nnir": ("m.nnir", None, "tensor", 2 * N_LAYERS),
+    "torch-pt2": ("m.pt2", None, "weight (+ the archive)", 2 * N_LAYERS + 1),
+    "torch-source": ("m.py", "torch-source", "tensor", 2 * N_LAYERS),
+    "keras": ("m.keras", None, "layer with weights", N_LAYERS),
+    "caffe": ("m.prototxt", None, "layer", 2 * N_LAYERS + 1),  # Input, InnerProduct + ReLU each
+    "tflite": ("m.tflite", None, "tensor buffer", 2 * N_LAYERS),
+}
+
+
+@pytest.mark.parametrize("target", list(WRITERS))
+def test_every_writer_reports_each_item_written(nnir, tmp_path, target):
+    name, to_fmt, _, expected = WRITERS[target]
+    calls = []
+    result = convert_file(str(nnir), str(tmp_path / name), to_fmt=to_fmt, optimize=False,
+                          progress=lambda done, total: calls.append((done, total)))
+    assert all(p.exists() for p in result.files), result.files
+    assert {t for _, t in calls} == {expected}, calls
+    assert [d for d, _ in calls] == list(range(1, expected + 1)), calls  # one call per item, in order
+
+
+@pytest.mark.parametrize("target", list(WRITERS))
+def test_every_writer_silent_on_a_pipe(nnir, tmp_path, target):
+    name, to_fmt, _, _ = WRITERS[target]
+    args = ("convert", nnir, "-o", tmp_path / name, "--force", "--no-optimize") + (("--to", to_fmt) if to_fmt else ())
+    piped = nnconvert(*args)
+    assert piped.returncode == 0, piped.stderr
+    assert "» writing" not in piped.stderr and "\r" not in piped.stderr and "%" not in piped.stderr, piped.stderr
+    assert "wrote " in piped.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..loaded import LoadedModel
+from ..progress import Progress
 from .graph import Graph
 from .serialize import load as load_graph
 from .serialize import save as save_graph
@@ -29,8 +30,8 @@ def _lazy_run(graph: Graph):
     return run
 
 
-def save(graph: Graph, path: str | Path, **_ignored) -> list[Path]:
-    return [save_graph(graph, path)]
+def save(graph: Graph, path: str | Path, progress: Progress | None = None, **_ignored) -> list[Path]:
+    return [save_graph(graph, path, progress)]
 
 
 def runner(path: str, *, device: str = "cpu", **_ignored):
