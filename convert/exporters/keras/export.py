@@ -75,9 +75,9 @@ def save(graph: Graph, path: str | Path, *, fuse_activations: bool = True, progr
 def _count_weight_sets(model: Any, progress: Progress | None) -> Ticker:
     """Keras saves each layer's variables through the layer's ``save_own_variables``:
     wrapping it on these instances counts the layers as their weights are written."""
-    layers = [layer for layer in model.layers if layer.weights] if progress is not None else []
-    tick = Ticker(progress, len(layers))
-    for layer in layers:
+    weighted = [layer for layer in model.layers if layer.weights] if progress is not None else []
+    tick = Ticker(progress, len(weighted))
+    for layer in weighted:
         def counted(store, _own=layer.save_own_variables):
             _own(store)
             tick()
