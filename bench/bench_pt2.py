@@ -66,7 +66,10 @@ def one_run_cmd(cmd: list[str], env: dict) -> dict:
 
 
 def imports(pt2: Path, out: Path, env: dict) -> tuple[list[str], list[tuple[float, str]]]:
-    cmd = [sys.executable, "-X", "importtime", str(REPO / "cli.py"), "convert", str(pt2), "-o", str(out), "--force"]
+    # -v: without it the CLI sends fd 2 (where -X importtime writes) to a scratch file while
+    # it runs, and the imports made during the conversion itself would not be seen
+    cmd = [sys.executable, "-X", "importtime", str(REPO / "cli.py"), "-v", "convert", str(pt2), "-o", str(out),
+           "--force"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     top = []
     for line in r.stderr.splitlines():

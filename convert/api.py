@@ -119,17 +119,18 @@ def for_target(fmt: Format, disable_passes=(), for_training: bool | None = None)
     return tuple(dict.fromkeys([*disable_passes, *(TRAINING_SKIPS if for_training else ())]))
 
 
-def optimize_graph(graph: Graph, disable=(), report: list | None = None) -> Graph:
+def optimize_graph(graph: Graph, disable=(), report: list | None = None, in_place: bool = False) -> Graph:
     """``convert.optimize``: the optimisation passes (``convert.passes``) on a copy of
-    ``graph``, constant folding evaluating nodes in onnxruntime."""
-    return run_passes(graph, disable=disable, report=report, evaluate=evaluate_node)
+    ``graph`` (on ``graph`` itself with ``in_place``), constant folding evaluating nodes
+    in onnxruntime."""
+    return run_passes(graph, disable=disable, report=report, evaluate=evaluate_node, in_place=in_place)
 
 
-def prepare(graph: Graph, optimize: bool = True, disable_passes=()) -> tuple[Graph, list]:
+def prepare(graph: Graph, optimize: bool = True, disable_passes=(), in_place: bool = False) -> tuple[Graph, list]:
     changes: list = []
     if not optimize:
         return graph, changes
-    return optimize_graph(graph, disable=disable_passes, report=changes), changes
+    return optimize_graph(graph, disable=disable_passes, report=changes, in_place=in_place), changes
 
 
 def writer_passes(optimize: bool = True, disable_passes=()) -> dict:
@@ -137,11 +138,12 @@ def writer_passes(optimize: bool = True, disable_passes=()) -> dict:
     return enabled(optimize, disable_passes)
 
 
-def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(), **options) -> tuple[Graph, list]:
+def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(), in_place: bool = False,
+              **options) -> tuple[Graph, list]:
     """The pre-flight check: optimise as the writer's input would be, then list (raise)
     everything ``fmt`` cannot express. Checking the optimised graph avoids false alarms
     (a constant subgraph a target cannot express is folded away before writing)."""
-    graph, changes = prepare(graph, optimize, disable_passes)
+    graph, changes = prepare(graph, optimize, disable_passes, in_place)
     unsupported_by_target(graph, fmt, **options)
     if writer_passes(optimize, disable_passes)["fuse_activations"]:
         changes.append(("fuse-activation", report(graph, resolve(fmt.fuses) if fmt.fuses else None)))
@@ -152,8 +154,8 @@ def check_model(source: str, fmt: Format, from_fmt: str | None = None, reader_op
                 optimize: bool = True, disable_passes=(), writer_options: dict | None = None
                 ) -> tuple[list[tuple[str, list]], LoadedModel | None]:
     """The pre-flight check: ([(stage, unsupported items)], loaded model or None). Where the
-    importer can bridge what it cannot read (Keras), the exporter is checked on the rest,
-    so both lists come at once; otherwise importer gaps alone are listed."""
+    importer can bridge what it cannot read (Keras, Caffe, PyTorch), the exporter is checked
+    on the rest, so both lists come at once; otherwise importer gaps alone are listed."""
     ropts = reader_options or {}
     disable_passes = for_target(fmt, disable_passes)
     try:
@@ -191,10 +193,12 @@ def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: boo
 def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fmt: str | None = None,
                  reader_options: dict | None = None, writer_options: dict | None = None, force: bool = False,
                  optimize: bool = True, disable_passes=(), verify: bool = False, verify_options: dict | None = None,
-                 step: Callable[[str], None] | None = None, for_training: bool | None = None) -> ConvertResult:
+                 step: Callable[[str], None] | None = None, for_training: bool | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> ConvertResult:
     """Import ``source``, optimise, export to ``target`` and optionally verify the written
     file in its own runtime against the source. On a verification mismatch nothing is
-    written and VerificationError (exit 1) carries the report."""
+    written and VerificationError (exit 1) carries the report. ``progress(done, total)``
+    follows the writing (every writer: per weight, layer or tensor written)."""
     t0 = time.perf_counter()
     step = step or (lambda s: None)
     fin = detect(source, from_fmt, reading=True)
@@ -206,11 +210,14 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
     loaded = load_model(source, fin.name, **(reader_options or {}))
     wopts = writer_options or {}
     step("optimising")
-    graph, changes = preflight(loaded.graph, fout, optimize, disable_passes, **wopts)
+    # Verification runs the source's own graph; otherwise the passes work on it in place,
+    # so weights they replace (BatchNorm folding) are freed rather than held twice.
+    graph, changes = preflight(loaded.graph, fout, optimize, disable_passes, in_place=not verify, **wopts)
     step(f"writing {fout.name}")
     report = None
     with atomic_output(target, force, fout.folder) as tmp:
-        resolve(fout.writer)(graph, tmp, **{**writer_passes(optimize, disable_passes), **wopts})
+        writer = resolve(fout.writer)
+        writer(graph, tmp, **{**writer_passes(optimize, disable_passes), **wopts, "progress": progress})
         if verify:
             step("verifying")
             report = verify_loaded(loaded, tmp, fout, source_label=source, target_label=target,

@@ -56,9 +56,15 @@ def _model(name):
 @pytest.mark.parametrize("model", MODELS)
 def test_chainer_outputs_carry_signal(model):
     _, _, y, y_pert = _model(model)
-    tol = tolerance(y)
-    assert np.abs(y[0] - y[1]).max() > 30 * tol  # the two samples differ
-    assert np.abs(y_pert - y).max() > 5 * tol  # +-1% per element of one middle weight
+    _assert_signal(y[0], y[1], y_pert, y)
+
+
+def _assert_signal(y, y_other, y_pert, y_base):
+    """As for the torchvision corpus: another input moves the output past 100x the
+    tolerance, a 1% change to a middle weight past 10x."""
+    tol = tolerance(y_base)
+    assert np.abs(y_other - y).max() > 100 * tol, "another input barely moves the output"
+    assert np.abs(y_pert - y_base).max() > 10 * tol, "a 1% change to a middle weight barely moves the output"
 
 
 @pytest.mark.parametrize("target", ["onnx", "torch", "keras"])
@@ -94,3 +100,29 @@ def test_cli_verify_and_unpickled_weights(tmp_path):
     res = CliRunner().invoke(main, base + ["--weights", str(tmp_path / "evil.npz"), "-o", str(tmp_path / "e.onnx")])
     assert res.exit_code == 3
     assert "allow_pickle=False" in res.output and not (tmp_path / "e.onnx").exists()
+
+
+@pytest.mark.slow
+def test_vgg16_layers_match_chainer(tmp_path):
+    """VGG16Layers (138M parameters; fc6 needs 224x224, so one image) converted by the CLI
+    in its own process and run in onnxruntime against Chainer's outputs."""
+    import subprocess
+    import sys
+
+    import onnxruntime as ort
+
+    from convert.importers.chainer import run_chainer
+
+    shape = (1, 3, 224, 224)
+    x = _sample(1, shape)
+    y = run_chainer(NETS, "vgg16", None, {"x": x})
+    _assert_signal(y, run_chainer(NETS, "vgg16", None, {"x": _sample(2, shape)}),
+                   run_chainer(NETS, "vgg16_perturbed", None, {"x": x}), y)
+    out = tmp_path / "vgg16.onnx"
+    cli = Path(__file__).resolve().parents[1] / "cli.py"
+    r = subprocess.run([sys.executable, str(cli), "convert", f"{NETS}:vgg16", "--from", "chainer", "--input-shape",
+                        "x:1,3,224,224", "-o", str(out)], capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stderr
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert_close(got, y, rtol=0, atol=tolerance(y), what="vgg16 -> onnx")

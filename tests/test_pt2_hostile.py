@@ -105,6 +105,18 @@ def _huge(marker, with_bytes: bool, stride: int = 1):
     return out
 
 
+def _huge_constant(marker):
+    def fn(m):  # a node creating a 4 GiB constant (aten.full) from a size in the JSON, no bytes behind it
+        g, n = m["graph_module"]["graph"], 2**30
+        g["nodes"].insert(0, {"target": "torch.ops.aten.full.default", "metadata": {},
+                              "inputs": [{"name": "size", "arg": {"as_ints": [n]}, "kind": 1},
+                                         {"name": "fill_value", "arg": {"as_float": 1.0}, "kind": 1}],
+                              "outputs": [{"as_tensor": {"name": "huge_full"}}]})
+        g["tensor_values"]["huge_full"] = {**g["tensor_values"]["image"], "sizes": [{"as_int": n}],
+                                           "strides": [{"as_int": 1}]}
+    return {"model": fn}
+
+
 def _call_torch_load(marker):
     def fn(m):  # torch resolves a dotted target on the torch module and calls it at run time
         m["graph_module"]["graph"]["nodes"][0]["target"] = "torch.load"
@@ -125,6 +137,7 @@ CASES = {
     "huge-tensor": (lambda m: _huge(m, True), "needs 2147483648 elements"),
     "huge-empty-tensor": (lambda m: _huge(m, False), "needs 2147483648 elements"),
     "huge-stride-0-tensor": (lambda m: _huge(m, True, 0), "needs 2147483648 elements"),
+    "huge-constant": (_huge_constant, "needs 4294967296 bytes, more than a file of this size"),
 }
 
 

@@ -112,9 +112,10 @@ def _progress(total_hint: str = "verifying"):
         if bar["b"] is None:
             bar["b"] = click.progressbar(length=total, label=total_hint, file=stream(err=True))
             bar["b"].__enter__()
-        bar["b"].update(1)
-        if done == total:
+        bar["b"].update(max(done - bar["b"].pos, 0))
+        if done >= total:
             bar["b"].__exit__(None, None, None)
+            bar["b"] = None
 
     return cb
 
@@ -170,7 +171,7 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
         res = convert_file(source, output, from_fmt=from_fmt, to_fmt=to_fmt, reader_options=ropts,
                            writer_options=wopts, force=force, optimize=not no_optimize, disable_passes=disable_pass,
                            verify=verify or bool(reference) or per_layer, verify_options=vopts, step=_step,
-                           for_training=for_training)
+                           for_training=for_training, progress=_progress("writing"))
     except Exception as e:
         _write_reports(getattr(e, "report", None), report_json, report_md)
         raise

@@ -11,6 +11,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..limits import MAX_TENSOR_ELEMENTS
+from ..progress import Progress, Ticker
 
 _TO_ST = {"float32": "F32", "float16": "F16", "float64": "F64", "int64": "I64", "int32": "I32",
           "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
@@ -19,7 +20,9 @@ MAX_HEADER = 100 * 1024 * 1024
 
 
 
-def write(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+def write(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None,
+          progress: Progress | None = None) -> None:
+    """``progress(done, total)`` is called per tensor written."""
     header: dict = {}
     if metadata:
         header["__metadata__"] = dict(metadata)
@@ -33,11 +36,14 @@ def write(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, 
         offset += t.nbytes
     raw = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
     raw += b" " * (-len(raw) % 8)
+    tick = Ticker(progress, len(names))
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(raw)))
         f.write(raw)
         for k in names:
             _write_array(f, tensors[k])
+            tick()
+    tick.finish()
 
 
 def _write_array(f: BinaryIO, t: np.ndarray) -> None:

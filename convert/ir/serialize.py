@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..errors import InvalidGraphError, ModelLoadError
 from ..limits import load_json
+from ..progress import Progress
 from . import safetensors
 from .graph import Graph, Node, Value
 from .validate import validate
@@ -18,12 +19,12 @@ def dumps(graph: Graph) -> str:
     return json.dumps(graph.to_json(), indent=1, sort_keys=True) + "\n"
 
 
-def save(graph: Graph, folder: str | Path) -> Path:
+def save(graph: Graph, folder: str | Path, progress: Progress | None = None) -> Path:
     """Write the graph folder (callers wanting atomicity write to a temp folder and rename)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / GRAPH_FILE).write_text(dumps(graph))
-    safetensors.write(folder / WEIGHTS_FILE, graph.weights)
+    safetensors.write(folder / WEIGHTS_FILE, graph.weights, progress=progress)
     return folder
 
 

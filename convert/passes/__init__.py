@@ -44,14 +44,16 @@ _EVALUATING = {"fold-constants"}
 
 
 def optimize(graph: Graph, disable: Iterable[str] = (), report: list | None = None,
-             evaluate: Evaluator | None = None) -> Graph:
-    """Run every enabled pass in order on a copy of ``graph``; ``evaluate`` computes a node
-    from stored weights (without one, fold-constants folds Constant nodes only)."""
+             evaluate: Evaluator | None = None, in_place: bool = False) -> Graph:
+    """Run every enabled pass in order on a copy of ``graph`` (on ``graph`` itself with
+    ``in_place``: passes that replace weights then free the originals as they go);
+    ``evaluate`` computes a node from stored weights (without one, fold-constants folds
+    Constant nodes only)."""
     disabled = set(disable)
     unknown = disabled - set(PASSES) - set(WRITER_PASSES)
     if unknown:
         raise UsageError(f"unknown pass(es) {sorted(unknown)}; known: {', '.join([*PASSES, *WRITER_PASSES])}")
-    g = graph.copy()
+    g = graph if in_place else graph.copy()
     for name, fn in PASSES.items():
         if name in disabled:
             continue

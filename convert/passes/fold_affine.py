@@ -107,9 +107,9 @@ def _apply(graph: Graph, prev: Node, op: str, v: np.ndarray) -> None:
     b = graph.weights[prev.inputs[2]].astype(np.float64).reshape(-1) if has_b else np.zeros(m)
     b = np.broadcast_to(b, (m,))
     if op == "Mul":
-        w = scale_output_channels(prev, w.astype(np.float64), v)
+        w = scale_output_channels(prev, w, v)
         wname = _own(graph, prev, 1, prev.inputs[1] + "_scalefold")
-        graph.weights[wname] = w.astype(dtype)
+        graph.weights[wname] = w
         prev.inputs[1] = wname
         if not has_b:
             return

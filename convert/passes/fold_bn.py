@@ -6,6 +6,8 @@ alone and every parameter is a stored weight.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from ..ir.graph import Graph, Node
@@ -20,12 +22,18 @@ def fold_batchnorm(graph: Graph) -> tuple[Graph, list[str]]:
     m = Matcher(graph)
     dropped: set[int] = set()
     changes = []
+    uses = Counter(i for n in graph.nodes for i in n.inputs)
+    outputs = {v.name for v in graph.outputs}
     for bn in graph.nodes:
         chain = m.chain(bn, _FOLDABLE) if bn.op == "BatchNormalization" else None
         if chain is None or not _foldable(graph, chain[0], bn):
             continue
+        replaced = [*chain[0].inputs[1:], *bn.inputs[1:]]
         _fold(graph, chain[0], bn)
         dropped.add(id(bn))
+        # the originals go now, not at the end: holding every original beside its folded
+        # copy would double the model's weights in memory
+        release(graph, replaced, uses, outputs)
         changes.append(f"folded {bn.name} into {chain[0].name}")
     graph.nodes = [n for n in graph.nodes if id(n) not in dropped]
     if changes:
@@ -48,28 +56,44 @@ def _fold(graph: Graph, prev: Node, bn: Node) -> None:
     """``prev`` computes BN(prev) with new weights and takes over the BN's output."""
     gamma, beta, mean, var = (graph.weights[i].astype(np.float64) for i in bn.inputs[1:5])
     s = gamma / np.sqrt(var + attr_value(bn, "epsilon"))
-    w = scale_output_channels(prev, graph.weights[prev.inputs[1]].astype(np.float64), s)
+    wold = graph.weights[prev.inputs[1]]
+    w = scale_output_channels(prev, wold, s)
     b = graph.weights[prev.inputs[2]].astype(np.float64) if len(prev.inputs) > 2 and prev.inputs[2] else 0.0
     nb = (b - mean) * s + beta
-    dtype = graph.weights[prev.inputs[1]].dtype
     wname = _fresh(graph, prev.inputs[1] + "_bnfold")
     bname = _fresh(graph, prev.name + "_bias_bnfold")
-    graph.weights[wname] = w.astype(dtype)
-    graph.weights[bname] = nb.astype(dtype)
+    graph.weights[wname] = w
+    graph.weights[bname] = nb.astype(wold.dtype)
     prev.inputs = [prev.inputs[0], wname, bname]
     prev.outputs = [bn.outputs[0]]
 
 
 def scale_output_channels(node: Node, w: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """``w`` of a Conv / ConvTranspose / Gemm ``node`` with output channel c scaled by s[c]."""
+    """``w`` of a Conv / ConvTranspose / Gemm ``node`` with output channel c scaled by s[c],
+    in ``w``'s dtype. The product is computed in float64 chunk by chunk (numpy's buffered
+    cast into ``out``), so no float64 copy of the whole weight is ever held."""
+    out = np.empty(w.shape, w.dtype)
     if node.op == "Conv":  # (M, C/g, *k)
-        return w * s.reshape((-1,) + (1,) * (w.ndim - 1))
-    if node.op == "ConvTranspose":  # (C, M/g, *k): output channel = group * M/g + j
+        np.multiply(w, s.reshape((-1,) + (1,) * (w.ndim - 1)), out=out, casting="unsafe")
+    elif node.op == "ConvTranspose":  # (C, M/g, *k): output channel = group * M/g + j
         g = attr_value(node, "group")
         cin, mpg = w.shape[0], w.shape[1]
-        return (w.reshape((g, cin // g, mpg) + w.shape[2:]) * s.reshape((g, 1, mpg) + (1,) * (w.ndim - 2))).reshape(w.shape)
-    # Gemm: B is (out, in) with transB=1, else (in, out)
-    return w * (s[:, None] if attr_value(node, "transB") else s[None, :])
+        shape = (g, cin // g, mpg) + w.shape[2:]
+        np.multiply(w.reshape(shape), s.reshape((g, 1, mpg) + (1,) * (w.ndim - 2)), out=out.reshape(shape),
+                    casting="unsafe")
+    else:  # Gemm: B is (out, in) with transB=1, else (in, out)
+        np.multiply(w, s[:, None] if attr_value(node, "transB") else s[None, :], out=out, casting="unsafe")
+    return out
+
+
+def release(graph: Graph, names: list[str], uses: Counter, outputs: set) -> None:
+    """Count one use less of each of ``names`` and drop the weights nothing reads any more."""
+    for name in names:
+        if not name:
+            continue
+        uses[name] -= 1
+        if uses[name] <= 0 and name not in outputs:
+            graph.weights.pop(name, None)
 
 
 def _fresh(graph: Graph, base: str) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 from ...caffe_proto import file_pair
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError
 from ...ir.graph import Graph
+from ...progress import Progress, Ticker
 from ...protowire import field_header, varint as _varint
 from ...runtime.shapes import infer_shapes
 from ..common import run_handlers
@@ -140,24 +141,35 @@ def _blob_bytes(arr: np.ndarray) -> bytes:
     return _field(7, _field(1, shape)) + _field(5, data)  # BlobProto.shape{dim}, BlobProto.data
 
 
-def caffemodel_bytes(net, blobs: list[list[np.ndarray]]) -> bytes:
+def _caffemodel_parts(net, blobs: list[list[np.ndarray]]):
+    """The caffemodel's bytes: the net's header, then one part per layer with its blobs."""
     head = type(net)()
     head.CopyFrom(net)
     del head.layer[:]
-    parts = [head.SerializeToString(deterministic=True)]
+    yield head.SerializeToString(deterministic=True)
     for layer, bl in zip(net.layer, blobs):
         body = layer.SerializeToString(deterministic=True) + b"".join(_field(7, _blob_bytes(b)) for b in bl)
-        parts.append(_field(100, body))  # NetParameter.layer
-    return b"".join(parts)
+        yield _field(100, body)  # NetParameter.layer
+
+
+def write_caffemodel(path: Path, net, blobs: list[list[np.ndarray]], progress: Progress | None = None) -> None:
+    """Stream the caffemodel layer by layer; ``progress(done, total)`` per layer written."""
+    tick = Ticker(progress, len(net.layer))
+    with open(path, "wb") as f:
+        for i, part in enumerate(_caffemodel_parts(net, blobs)):
+            f.write(part)
+            if i:  # part 0 is the header
+                tick()
+    tick.finish()
 
 
 def save(graph: Graph, path: str | Path, *, allow_fork: bool = False, fuse_activations: bool = True,
-         **_ignored) -> list[Path]:
+         progress: Progress | None = None, **_ignored) -> list[Path]:
     """Write deploy.prototxt and the .caffemodel beside it (same stem), deterministically."""
     from google.protobuf import text_format
 
     proto_path, model_path = file_pair(path)
     net, blobs = to_caffe(graph, allow_fork=allow_fork, fuse_activations=fuse_activations)
     proto_path.write_text(text_format.MessageToString(net), encoding="utf-8")
-    model_path.write_bytes(caffemodel_bytes(net, blobs))
+    write_caffemodel(model_path, net, blobs, progress)
     return [proto_path, model_path] if Path(path) == proto_path else [model_path, proto_path]

@@ -6,6 +6,7 @@ from typing import Any
 
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
+from ...progress import Progress, Ticker
 from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .fusion import FUSION
 from ..common import run_handlers_past_gaps
@@ -56,15 +57,32 @@ def to_keras(graph: Graph, fuse_activations: bool = True) -> Any:
     return model
 
 
-def save(graph: Graph, path: str | Path, *, fuse_activations: bool = True, **_ignored) -> list[Path]:
-    """Write a ``.keras`` file that ``keras.saving.load_model`` reads without nnconvert."""
+def save(graph: Graph, path: str | Path, *, fuse_activations: bool = True, progress: Progress | None = None,
+         **_ignored) -> list[Path]:
+    """Write a ``.keras`` file that ``keras.saving.load_model`` reads without nnconvert;
+    ``progress(done, total)`` per layer whose weights Keras has written."""
     path = Path(path)
     if path.suffix != ".keras":
         raise UsageError(f"{path}: the Keras target writes .keras files")
     model = to_keras(graph, fuse_activations)
+    tick = _count_weight_sets(model, progress)
     model.save(str(path))
     _reproducible(path)
+    tick.finish()
     return [path]
+
+
+def _count_weight_sets(model: Any, progress: Progress | None) -> Ticker:
+    """Keras saves each layer's variables through the layer's ``save_own_variables``:
+    wrapping it on these instances counts the layers as their weights are written."""
+    weighted = [layer for layer in model.layers if layer.weights] if progress is not None else []
+    tick = Ticker(progress, len(weighted))
+    for layer in weighted:
+        def counted(store, _own=layer.save_own_variables):
+            _own(store)
+            tick()
+        object.__setattr__(layer, "save_own_variables", counted)  # past Keras' attribute tracking
+    return tick
 
 
 def _reproducible(path: Path) -> None:

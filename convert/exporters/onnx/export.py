@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -13,6 +14,8 @@ from ...ir.optable import OPS
 from . import math_ops, shape_ops  # noqa: F401  (registers handlers)
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import ONNX_HANDLERS
+
+Progress = Callable[[int, int], None]  # (done, total)
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
@@ -175,9 +178,10 @@ class _DataFile:
     """Appends weights to one external data file, 64-byte aligned (mmap friendly).
     With ``path=None`` it only allocates offsets (for a skeleton model)."""
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, progress: Progress | None = None, total: int = 0):
         self.f = open(path, "wb") if path is not None else None
         self.offset = 0
+        self.progress, self.total, self.done = progress, total, 0
 
     def __call__(self, name: str, arr: np.ndarray) -> tuple[int, int]:
         pad = -self.offset % 64
@@ -188,6 +192,9 @@ class _DataFile:
         if self.f is not None:
             self.f.write(memoryview(a.reshape(-1).view(np.uint8)))
         start, self.offset = self.offset, self.offset + a.nbytes
+        if self.progress is not None:
+            self.done += 1
+            self.progress(min(self.done, self.total), self.total)
         return start, a.nbytes
 
     def close(self) -> None:
@@ -201,7 +208,7 @@ from ...protowire import field_header as _field
 _GRAPH_FIELD, _INITIALIZER_FIELD, _RAW_DATA_FIELD = 7, 5, 9
 
 
-def _write_inline(model, weights: dict[str, np.ndarray], path: Path) -> None:
+def _write_inline(model, weights: dict[str, np.ndarray], path: Path, progress: Progress | None = None) -> None:
     """Write ``model`` with its external initializers inlined, streaming each weight's
     bytes from its array: no second in-memory copy of the weights. Protobuf accepts
     fields in any order, so the initializers follow the rest of the graph."""
@@ -228,11 +235,13 @@ def _write_inline(model, weights: dict[str, np.ndarray], path: Path) -> None:
         f.write(model.SerializeToString(deterministic=True))
         f.write(_field(_GRAPH_FIELD, glen))
         f.write(gbytes)
-        for tag, hb, raw, arr in entries:
+        for i, (tag, hb, raw, arr) in enumerate(entries, 1):
             f.write(tag)
             f.write(hb)
             f.write(raw)
             f.write(memoryview(arr.reshape(-1).view(np.uint8)))
+            if progress is not None:
+                progress(i, len(entries))
 
 
 def _check_skeleton(model, data_name: str, data_size: int) -> None:
@@ -255,10 +264,11 @@ def _check_skeleton(model, data_name: str, data_size: int) -> None:
 
 
 def save_onnx(graph: Graph, path: str | Path, opset: int = DEFAULT_OPSET, external: bool | None = None,
-              check: bool = True) -> list[Path]:
+              check: bool = True, progress: Progress | None = None) -> list[Path]:
     """Write ``path`` (and ``path.data`` when external); returns the files written.
     Weights are streamed from their arrays to the file, never copied into the protobuf
-    message. Callers wanting atomicity pass a temporary path and rename (see convert.files)."""
+    message; ``progress(done, total)`` is called per weight written. Callers wanting
+    atomicity pass a temporary path and rename (see convert.files)."""
     import onnx
 
     path = Path(path)
@@ -266,11 +276,15 @@ def save_onnx(graph: Graph, path: str | Path, opset: int = DEFAULT_OPSET, extern
         external = graph.weight_bytes() > EXTERNAL_THRESHOLD
     data_name = path.name + ".data"
     if external:
-        writer = _DataFile(path.parent / data_name)
+        # at most this many go to the data file (small and unused weights do not)
+        total = sum(1 for a in graph.weights.values() if a.nbytes >= 1024)
+        writer = _DataFile(path.parent / data_name, progress, total)
         try:
             model = to_onnx(graph, opset, external_data=data_name, data_writer=writer)
         finally:
             writer.close()
+        if progress is not None and writer.done < total:
+            progress(total, total)
         with open(path, "wb") as f:
             f.write(model.SerializeToString(deterministic=True))
         if check:
@@ -280,5 +294,5 @@ def save_onnx(graph: Graph, path: str | Path, opset: int = DEFAULT_OPSET, extern
     model = to_onnx(graph, opset, external_data=data_name, data_writer=alloc)
     if check:
         _check_skeleton(model, data_name, alloc.offset)
-    _write_inline(model, graph.weights, path)
+    _write_inline(model, graph.weights, path, progress)
     return [path]

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from ...ir.graph import Graph
 from .export import DEFAULT_OPSET, save_onnx, unsupported_ops
 
 
 def save(graph: Graph, path: str | Path, *, opset: int | None = None, external: bool | None = None,
-         **_ignored) -> list[Path]:
-    return save_onnx(graph, path, opset or DEFAULT_OPSET, external=external)
+         progress: Callable[[int, int], None] | None = None, **_ignored) -> list[Path]:
+    return save_onnx(graph, path, opset or DEFAULT_OPSET, external=external, progress=progress)
 
 
 def unsupported(graph: Graph, *, opset: int | None = None, **_ignored):

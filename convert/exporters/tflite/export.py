@@ -9,11 +9,13 @@ from pathlib import Path
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...ir.perm import identity
+from ...progress import Progress
 from .fusion import FUSION
 from ..common import run_handlers_past_gaps
 from ...runtime.shapes import infer_shapes
 from . import activations, conv, math_ops, shape_ops  # noqa: F401  (registers handlers)
 from .context import WEIGHT_MODES, TFLiteContext, channels_last
+from .progress import count_packed
 from .registry import TFLITE_HANDLERS
 from .runner import METADATA
 
@@ -80,16 +82,17 @@ def unsupported(graph: Graph, *, precision: str | None = None, quantize: str | N
 
 
 def to_tflite(graph: Graph, fuse_activations: bool = True, precision: str | None = None,
-              quantize: str | None = None, io_layout: str | None = None) -> tuple[bytes, TFLiteContext]:
+              quantize: str | None = None, io_layout: str | None = None,
+              progress: Progress | None = None) -> tuple[bytes, TFLiteContext]:
     """The flatbuffer bytes of ``graph`` and the context that built them (transpose count,
     weight bytes)."""
     ctx, problems = build(graph, fuse_activations, weight_mode(precision, quantize), io_layout)
     if problems:
         raise UnsupportedError(problems, "tflite export")
-    return _serialize(ctx), ctx
+    return _serialize(ctx, progress), ctx
 
 
-def _serialize(ctx: TFLiteContext) -> bytes:
+def _serialize(ctx: TFLiteContext, progress: Progress | None = None) -> bytes:
     import flatbuffers
 
     S = ctx.S
@@ -99,6 +102,7 @@ def _serialize(ctx: TFLiteContext) -> bytes:
     sub.inputs = [ctx.values[v.name][0] for v in g.inputs]
     sub.outputs = list(ctx.outputs)
     layouts = {name: [value, list(perm)] for name, (value, perm) in sorted(ctx.layouts.items())}
+    tick = count_packed(ctx.buffers, progress)
     meta_buf = S.BufferT()
     meta_buf.data = list(json.dumps({"inputs": [v.name for v in g.inputs], "outputs": [v.name for v in g.outputs],
                                      "tensors": layouts, "weights": ctx.weight_mode,
@@ -112,16 +116,18 @@ def _serialize(ctx: TFLiteContext) -> bytes:
     model.operatorCodes, model.subgraphs, model.buffers, model.metadata = ctx.opcodes, [sub], ctx.buffers, [meta]
     builder = flatbuffers.Builder(1024 + ctx.weight_bytes)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    tick.finish()
     return bytes(builder.Output())
 
 
 def save(graph: Graph, path: str | Path, *, fuse_activations: bool = True, precision: str | None = None,
-         quantize: str | None = None, io_layout: str | None = None, **_ignored) -> list[Path]:
+         quantize: str | None = None, io_layout: str | None = None, progress: Progress | None = None,
+         **_ignored) -> list[Path]:
     """Write a ``.tflite`` file that LiteRT's interpreter runs without nnconvert."""
     path = Path(path)
     if path.suffix != ".tflite":
         raise UsageError(f"{path}: the tflite target writes .tflite files")
-    data, ctx = to_tflite(graph, fuse_activations, precision, quantize, io_layout)
+    data, ctx = to_tflite(graph, fuse_activations, precision, quantize, io_layout, progress)
     path.write_bytes(data)
     log.info("tflite: %d operators, %d TRANSPOSE, weights %d bytes (%s)", len(ctx.operators), ctx.transposes,
              ctx.weight_bytes, ctx.weight_mode)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ...errors import Unsupported, UnsupportedError, UsageError
 from ...ir.graph import Graph
+from ...progress import Progress, Ticker
 from ..common import run_handlers
 from . import activations, indexing, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import TorchContext, identifier, py
@@ -128,11 +129,20 @@ def _exec(code: TorchCode, module_name: str = "nnconvert_generated") -> types.Mo
 
 def to_torch(graph: Graph) -> Any:
     """An ``nn.Module`` (eval mode) of real torch layers with the IR's weights loaded."""
+    return _module(generate(graph))
+
+
+def _module(code: TorchCode, tick: Ticker | None = None) -> Any:
+    """The generated module with its state loaded; ``tick()`` per weight copied in."""
     import torch
 
-    code = generate(graph)
     model = _exec(code).Model()
-    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in code.state.items()})
+    state = {}
+    for k, v in code.state.items():
+        state[k] = torch.from_numpy(v.copy())
+        if tick is not None:
+            tick()
+    model.load_state_dict(state)
     model.eval()
     model.nnconvert_source = code.source
     return model
@@ -181,8 +191,11 @@ def export_program(graph: Graph, model=None):
     return torch.export.export(model, xs)
 
 
-def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", **_ignored) -> list[Path]:
-    """Write ``.pt2`` (torch.export.save) or ``torch-source`` (``<path>.py`` + ``.safetensors``)."""
+def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress | None = None,
+         **_ignored) -> list[Path]:
+    """Write ``.pt2`` (torch.export.save) or ``torch-source`` (``<path>.py`` + ``.safetensors``).
+    ``progress(done, total)``: per weight put in the module, the last step once the .pt2
+    archive is saved; per tensor written to the torch-source ``.safetensors``."""
     path = Path(path)
     problems = unsupported(graph)
     if problems:
@@ -190,7 +203,11 @@ def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", **_ignored) -> lis
     if fmt == "pt2":
         import torch
 
-        torch.export.save(export_program(graph), str(path))
+        # torch.export.save writes the archive in one call: its end is the last step.
+        code = generate(graph)
+        tick = Ticker(progress, len(code.state) + 1)
+        torch.export.save(export_program(graph, _module(code, tick)), str(path))
+        tick.finish()
         return [path]
     if fmt == "torch-source":
         from ...ir import safetensors
@@ -199,6 +216,6 @@ def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", **_ignored) -> lis
         py_path = path if path.suffix == ".py" else path.with_suffix(".py")
         st_path = py_path.with_suffix(".safetensors")
         py_path.write_text(code.source)
-        safetensors.write(st_path, code.state, {"format": "pt"})
+        safetensors.write(st_path, code.state, {"format": "pt"}, progress=progress)
         return [py_path, st_path]
     raise UsageError(f"unknown torch format {fmt!r}: pt2 or torch-source")

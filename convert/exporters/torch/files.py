@@ -10,9 +10,9 @@ from ...errors import CannotVerifyError
 from .export import save
 
 
-def save_source(graph, path, **_ignored) -> list[Path]:
+def save_source(graph, path, progress=None, **_ignored) -> list[Path]:
     """``model.py`` + ``model.safetensors``: plain PyTorch to read, edit and fine-tune."""
-    return save(graph, path, fmt="torch-source")
+    return save(graph, path, fmt="torch-source", progress=progress)
 
 
 def source_runner(path: str, *, device: str = "cpu", graph=None, **_ignored):

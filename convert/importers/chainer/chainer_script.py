@@ -29,6 +29,9 @@ def _model(file, factory, weights):
     for part in factory.split("."):
         obj = getattr(obj, part)
     link = obj()
+    # Chainer fills a gradient buffer per parameter (as large as the weights); neither the
+    # walk nor a test-mode run needs them
+    link.cleargrads()
     if weights:
         with np.load(weights, allow_pickle=False) as npz:
             chainer.serializers.NpzDeserializer(npz).load(link)

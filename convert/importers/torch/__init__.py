@@ -21,12 +21,14 @@ def from_torch(module: Any, example_inputs: tuple, *, dynamic_batch: bool = True
 
 
 def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,
-         input_shapes: dict[str, tuple] | None = None, **_ignored):
+         input_shapes: dict[str, tuple] | None = None, bridge: bool = False, **_ignored):
     """Load ``model.pt2``, ``file.py:factory`` (optionally with ``weights``) or, with
-    ``trust_pickle``, a pickled ``.pt``/``.pth`` module; returns a LoadedModel."""
+    ``trust_pickle``, a pickled ``.pt``/``.pth`` module; returns a LoadedModel. With
+    ``bridge`` (the pre-flight check) unsupported nodes are listed in ``.gaps`` and the
+    rest is imported."""
     from .loader import load as _load
 
-    return _load(path, weights=weights, trust_pickle=trust_pickle, input_shapes=input_shapes)
+    return _load(path, weights=weights, trust_pickle=trust_pickle, input_shapes=input_shapes, bridge=bridge)
 
 
 def supported_ops() -> list[str]:

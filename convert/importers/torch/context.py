@@ -75,6 +75,20 @@ class TorchContext:
         self.aliases: mutation.AliasMap | None = None
         self.env_initial: dict[Any, Any] = {}  # placeholder -> its value before an in-place op rebound it
         self.fixed: dict[str, int] = {}  # symbolic sizes pinned by --input-shape
+        self.budget = None  # limits.Budget of the file read (None for a live module: its arrays exist)
+        self.gaps: list | None = None  # pre-flight only: unsupported nodes are bridged, listed here
+
+    def claim(self, what: str, shape, dtype="float32") -> list[int]:
+        """Check a constant this node is about to create (ones, a filled tensor) against
+        the file's budget before allocating it; returns the shape."""
+        from ... import limits
+
+        try:
+            itemsize = np.dtype(dtype).itemsize
+        except TypeError:  # bfloat16 without ml_dtypes
+            itemsize = 2
+        limits.claim(self.budget, f"node {self.layer_name!r}: {what}", shape, itemsize)
+        return [int(d) for d in shape]
 
     # -- values ----------------------------------------------------------
     def v(self, arg, dtype: str | None = None) -> str:
@@ -211,16 +225,21 @@ def preflight(ep) -> list[Unsupported]:
 
 
 def convert_exported(ep, input_names: list[str] | None = None, name: str = "model",
-                     input_shapes: dict[str, tuple] | None = None) -> tuple[Graph, dict[str, str]]:
+                     input_shapes: dict[str, tuple] | None = None, budget=None,
+                     gaps: list | None = None) -> tuple[Graph, dict[str, str]]:
     """ExportedProgram (or the archive reader's Program) -> (IR graph, IR value -> FX node
     name). ``input_shapes`` (by input name) may pin or rename the program's dynamic
-    dimensions (pt2_shapes.py)."""
+    dimensions (pt2_shapes.py). With a ``gaps`` list (the pre-flight check), unsupported
+    nodes pass their first input through and are listed in ``gaps`` instead of raised,
+    so the exporter can be checked on the rest."""
 
     load_handlers()
     problems = preflight(ep)
-    if problems:
+    if problems and gaps is None:
         raise UnsupportedError(problems, "PyTorch model")
     ctx = TorchContext(ep, input_names, name)
+    ctx.budget = budget
+    ctx.gaps = gaps
     ctx.aliases = mutation.AliasMap(list(ep.graph.nodes))
     state: dict[Any, str] = {}
     sig = ep.graph_signature
@@ -270,6 +289,9 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
         elif n.op == "output":
             _outputs(ctx, n)
             _check_state(ctx, mutation.mutated_state(ep, ctx.aliases, state), state)
+    if gaps is not None:
+        gaps += problems + ctx.b.problems
+        ctx.b.problems.clear()
     graph = ctx.b.finish("PyTorch model")
     return graph, ctx.origin
 
@@ -296,6 +318,9 @@ def _check_state(ctx: TorchContext, mutated: dict, state: dict) -> None:
 
 def _convert_node(ctx: TorchContext, n) -> None:
     k = key_of(n)
+    if ctx.gaps is not None and k not in _STRUCTURAL and _handler(k) is None:
+        ctx.env[n] = _bridged(ctx, n)  # listed by preflight()
+        return
     if mutation.is_inplace(k):
         _convert_inplace(ctx, n, k)
         return
@@ -342,12 +367,21 @@ def _run_handler(ctx: TorchContext, n, k: str, handler, handled):
     except UnsupportedAttributeError as e:
         ctx.b.attribute_error(ctx.b.source.layer_name, f"{ctx.b.source.layer_type} [{k}]"
                               if ctx.b.source.layer_type != k else k, e)
-        out = f"<unsupported {n.name}>"
+        out = f"<unsupported {n.name}>" if ctx.gaps is None else _bridged(ctx, n)
     finally:
         ctx.b.source = None
     if isinstance(out, str) and out not in ctx.origin:
         ctx.origin[out] = n.name
     return out
+
+
+def _bridged(ctx: TorchContext, n):
+    """The pre-flight stand-in for an unsupported node: its first tensor input, once per
+    output (the layers after it are still checked against the exporter)."""
+    first = next((ctx.env[a] for a in n.args if _is_fx(a) and isinstance(ctx.env.get(a), (str, Param))),
+                 Missing(n.name))
+    val = n.meta.get("val")
+    return [first] * len(val) if isinstance(val, (list, tuple)) else first
 
 
 def _outputs(ctx: TorchContext, n) -> None:
@@ -364,7 +398,7 @@ def _outputs(ctx: TorchContext, n) -> None:
             ctx.b.attribute_error("output", "output", e)
         finally:
             ctx.b.source = None
-    if ctx.b.problems:
+    if ctx.b.problems and ctx.gaps is None:
         return
     single = len(values) == 1
     produced = {o: node for node in ctx.b.graph.nodes for o in node.outputs if o}

@@ -371,10 +371,11 @@ def _constant_nodes(gm) -> set:
     return const
 
 
-def from_module(module, args: tuple, *, dynamic_batch, input_names, tracer: str = "auto"):
+def from_module(module, args: tuple, *, dynamic_batch, input_names, tracer: str = "auto",
+                gaps: list | None = None):
     """(graph, origin, fx module or None, ExportedProgram or None) by the chosen tracer.
     ``dynamic_batch`` is a bool (axis 0 of every input) or, per input, the axes to keep
-    symbolic; axes other than 0 go to torch.export."""
+    symbolic; axes other than 0 go to torch.export. ``gaps``: see convert_exported."""
     from .trace import convert_program, export_module
 
     from ...errors import UsageError
@@ -403,7 +404,7 @@ def from_module(module, args: tuple, *, dynamic_batch, input_names, tracer: str 
                 raise
             log.debug("torch.fx front end: %s; using torch.export", _first_line(e))
     ep = export_module(module, args, [set(a) for a in axes] if any(axes) else None)
-    graph, origin = convert_program(ep, input_names, name)
+    graph, origin = convert_program(ep, input_names, name, gaps=gaps)
     return graph, origin, None, ep
 
 

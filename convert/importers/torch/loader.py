@@ -21,23 +21,30 @@ DYNAMIC_EXAMPLE_SIZE = 2  # example size for a dynamic dimension (0 and 1 would 
 
 
 def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,
-         input_shapes: dict[str, tuple] | None = None) -> LoadedModel:
+         input_shapes: dict[str, tuple] | None = None, bridge: bool = False) -> LoadedModel:
+    """``bridge``: the pre-flight check's import, unsupported nodes in ``.gaps``."""
     m = _FACTORY.match(str(path))
+    gaps: list | None = [] if bridge else None
     try:
         if m:
-            return _load_factory(m["file"], m["attr"], weights, input_shapes)
+            return _with_gaps(_load_factory(m["file"], m["attr"], weights, input_shapes, gaps), gaps)
         p = Path(path)
         if not p.is_file():
             raise ModelLoadError(path, "no such file")
         if p.suffix == ".pt2":
-            return _load_pt2(p, trust_pickle, input_shapes)
+            return _with_gaps(_load_pt2(p, trust_pickle, input_shapes, gaps), gaps)
         if p.suffix in (".pt", ".pth", ".bin"):
-            return _load_pickle(p, trust_pickle, input_shapes)
+            return _with_gaps(_load_pickle(p, trust_pickle, input_shapes, gaps), gaps)
         raise ModelLoadError(path, "not a PyTorch model (expected model.pt2, file.py:factory or a .pt/.pth file)")
     except NNConvertError:
         raise
     except Exception as e:  # noqa: BLE001  (one clear line instead of a traceback)
         raise ModelLoadError(path, f"{type(e).__name__}: {_first_line(e)}") from e
+
+
+def _with_gaps(loaded: LoadedModel, gaps: list | None) -> LoadedModel:
+    loaded.gaps = list(gaps or [])
+    return loaded
 
 
 def _first_line(e: BaseException) -> str:
@@ -52,25 +59,30 @@ def _torch_version() -> str:
 
 
 # -- .pt2 ---------------------------------------------------------------------
-def _load_pt2(p: Path, trust_pickle: bool = False, input_shapes: dict[str, tuple] | None = None) -> LoadedModel:
+def _load_pt2(p: Path, trust_pickle: bool = False, input_shapes: dict[str, tuple] | None = None,
+              gaps: list | None = None) -> LoadedModel:
     """By default the archive reader (no torch, nothing from the file evaluated);
     ``trust_pickle`` (``--trust-code``) lets torch.export.load read the file as it is."""
     if trust_pickle:
-        return _load_pt2_with_torch(p, input_shapes)
+        return _load_pt2_with_torch(p, input_shapes, gaps)
     from .pt2_archive import read_pt2
     from .pt2_program import build_program
 
     archive = read_pt2(p)
-    graph, origin = convert_program(build_program(archive), None, p.stem, input_shapes)
+    graph, origin = convert_program(build_program(archive), None, p.stem, input_shapes, _budget(p, archive),
+                                    gaps)
+    del archive
     ins, outs = [v.name for v in graph.inputs], [v.name for v in graph.outputs]
     cache: dict[str, Any] = {}
 
     def module():
-        # torch reads only what the reader validated (see safe_load.load_validated)
+        # torch reads only what the reader validated (see safe_load.load_validated). The
+        # archive is read again here, for verification only: holding the first reading
+        # would keep every original weight alive while the passes replace them.
         if "m" not in cache:
             from .safe_load import load_validated
 
-            cache["m"] = load_validated(archive).module()
+            cache["m"] = load_validated(read_pt2(p)).module()
         return cache["m"]
 
     def run(inputs):
@@ -83,6 +95,18 @@ def _load_pt2(p: Path, trust_pickle: bool = False, input_shapes: dict[str, tuple
                        framework_version=_installed_torch_version())
 
 
+def _budget(p: Path, archive):
+    """The file's budget (limits.Budget), charged with the archive's own tensors: what is
+    left bounds the constants the importer creates from declared shapes."""
+    from ... import limits
+
+    budget = limits.Budget(str(p), p.stat().st_size)
+    for kind, arrays in (("weight", archive.state_dict), ("constant", archive.constants)):
+        for name, arr in arrays.items():
+            budget.claim(f"{kind} {name!r}", arr.shape, arr.itemsize)
+    return budget
+
+
 def _installed_torch_version() -> str:
     """The torch that would run the source, without importing it."""
     from importlib.metadata import PackageNotFoundError, version
@@ -93,7 +117,8 @@ def _installed_torch_version() -> str:
         return ""
 
 
-def _load_pt2_with_torch(p: Path, input_shapes: dict[str, tuple] | None = None) -> LoadedModel:
+def _load_pt2_with_torch(p: Path, input_shapes: dict[str, tuple] | None = None,
+                         gaps: list | None = None) -> LoadedModel:
     import zipfile
 
     from .safe_load import load_trusted, quiet_export_log
@@ -108,7 +133,7 @@ def _load_pt2_with_torch(p: Path, input_shapes: dict[str, tuple] | None = None) 
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(str(p), f"not a readable torch.export archive (truncated or corrupted?): "
                                      f"{_first_line(e)}") from e
-    graph, origin = convert_program(ep, None, p.stem, input_shapes)
+    graph, origin = convert_program(ep, None, p.stem, input_shapes, gaps=gaps)
     module = ep.module()
     return _loaded(graph, origin, module, "torch.export", str(p), fx_module=module)
 
@@ -131,7 +156,7 @@ def _import_file(file: str):
     return mod
 
 
-def _load_factory(file: str, attr: str, weights: str | None, input_shapes) -> LoadedModel:
+def _load_factory(file: str, attr: str, weights: str | None, input_shapes, gaps: list | None = None) -> LoadedModel:
     import torch
 
     mod = _import_file(file)
@@ -144,7 +169,7 @@ def _load_factory(file: str, attr: str, weights: str | None, input_shapes) -> Lo
     if weights:
         _load_weights(module, weights)
     args, axes = _examples(module, mod, input_shapes, f"{file}:{attr}")
-    return _from_module(module, args, axes, "torch.py", f"{file}:{attr}")
+    return _from_module(module, args, axes, "torch.py", f"{file}:{attr}", gaps)
 
 
 def _load_weights(module, weights: str) -> None:
@@ -223,7 +248,7 @@ def _example_hint(names: list[str]) -> str:
 
 
 # -- pickled modules -----------------------------------------------------------
-def _load_pickle(p: Path, trust_pickle: bool, input_shapes) -> LoadedModel:
+def _load_pickle(p: Path, trust_pickle: bool, input_shapes, gaps: list | None = None) -> LoadedModel:
     import torch
 
     if not trust_pickle:
@@ -252,14 +277,14 @@ def _load_pickle(p: Path, trust_pickle: bool, input_shapes) -> LoadedModel:
     if not input_shapes:
         raise ModelLoadError(str(p), f"no example inputs: pass {_example_hint(_forward_args(obj)[1])}")
     args, axes = _examples(obj, None, input_shapes, str(p))
-    return _from_module(obj, args, axes, "torch.pickle", str(p))
+    return _from_module(obj, args, axes, "torch.pickle", str(p), gaps)
 
 
 # -- running --------------------------------------------------------------------
-def _from_module(module, args: tuple, axes, fmt: str, path: str) -> LoadedModel:
+def _from_module(module, args: tuple, axes, fmt: str, path: str, gaps: list | None = None) -> LoadedModel:
     from .fx_front import from_module  # torch.fx when it can, else torch.export
 
-    graph, origin, gm, ep = from_module(module, args, dynamic_batch=axes, input_names=None)
+    graph, origin, gm, ep = from_module(module, args, dynamic_batch=axes, input_names=None, gaps=gaps)
     return _loaded(graph, origin, module, fmt, path, fx_module=gm, ep=ep)
 
 

@@ -16,6 +16,7 @@ def import_copy_(ctx: TorchContext, node) -> str:
     out_shape, dtype = ctx.shape(dst), ctx.dtype(dst)
     const = ctx.array(src)
     if const is not None and all(isinstance(d, int) for d in out_shape):
+        out_shape = ctx.claim("copy_ into a constant", out_shape, dtype)
         return Param(f"{ctx.layer_name}_const", np.broadcast_to(np.asarray(const).astype(dtype), out_shape).copy())
     value = ctx.v(src)
     if ctx.dtype(src) != dtype:
@@ -35,4 +36,4 @@ def import_fill_(ctx: TorchContext, node) -> Param:
         raise UnsupportedAttributeError("shape", list(shape), "filling a tensor of symbolic shape")
     value = node.args[1] if len(node.args) > 1 else 0
     dt = TORCH_DTYPE.get(str(ctx.meta(node.args[0]).dtype), "float32")
-    return Param(f"{ctx.layer_name}_const", np.full(shape, value, dtype=dt))
+    return Param(f"{ctx.layer_name}_const", np.full(ctx.claim("filled tensor", shape, dt), value, dtype=dt))

@@ -85,9 +85,10 @@ def import_addmm(ctx: TorchContext, node) -> str:
 
 def _bn(ctx: TorchContext, x, w, b, mean, var, eps) -> str:
     c = int(ctx.meta(x).shape[1])
-    ones, zeros = np.ones(c, np.float32), np.zeros(c, np.float32)
-    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight", ones)
-    bias = ctx.v(b) if b is not None else ctx.b.weight(ctx.layer_name + ".bias", zeros)
+    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight",
+                                                         np.ones(ctx.claim("scale of ones", [c]), np.float32))
+    bias = ctx.v(b) if b is not None else ctx.b.weight(ctx.layer_name + ".bias",
+                                                       np.zeros(ctx.claim("bias of zeros", [c]), np.float32))
     if mean is None or var is None:
         raise UnsupportedAttributeError("track_running_stats", False, "batch statistics at inference")
     return ctx.op("BatchNormalization", ctx.v(x), scale, bias, ctx.v(mean), ctx.v(var), epsilon=float(eps))
@@ -111,8 +112,8 @@ def import_native_batch_norm(ctx: TorchContext, node) -> list:
 def import_layer_norm(ctx: TorchContext, node) -> str:
     x, shape, w, b, eps, _cudnn = ctx.args(node)
     n = len(shape)
-    ones = np.ones([int(s) for s in shape], np.float32)
-    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight", ones)
+    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight",
+                                                         np.ones(ctx.claim("scale of ones", shape), np.float32))
     ins = [ctx.v(x), scale] + ([ctx.v(b)] if b is not None else [])
     return ctx.op("LayerNormalization", *ins, axis=-n, epsilon=float(eps))
 
@@ -188,4 +189,4 @@ def import_constant_tensor(ctx: TorchContext, node):
             return Zeros(shape)
         raise UnsupportedAttributeError("shape", shape, "constant tensor of symbolic shape")
     dt = TORCH_DTYPE.get(str(ctx.meta(node).dtype), "float32")
-    return Param(f"{ctx.layer_name}_const", np.full(shape, value, dtype=dt))
+    return Param(f"{ctx.layer_name}_const", np.full(ctx.claim(kind, shape, dt), value, dtype=dt))

@@ -70,12 +70,15 @@ def _first_line(e: BaseException) -> str:
 
 
 def convert_program(ep, input_names: list[str] | None = None, name: str = "model",
-                    input_shapes: dict[str, tuple] | None = None) -> tuple[Graph, dict[str, str]]:
+                    input_shapes: dict[str, tuple] | None = None, budget=None,
+                    gaps: list | None = None) -> tuple[Graph, dict[str, str]]:
     """An ExportedProgram (or the archive reader's Program, which names the torch
-    version that wrote it) -> (IR graph, IR value -> FX node name)."""
+    version that wrote it) -> (IR graph, IR value -> FX node name). ``budget``
+    (limits.Budget of the file read) bounds the constants the importer creates; ``gaps``
+    (pre-flight only) collects unsupported nodes instead of raising."""
     from .context import convert_exported
 
-    graph, origin = convert_exported(ep, input_names, name, input_shapes)
+    graph, origin = convert_exported(ep, input_names, name, input_shapes, budget, gaps)
     version = getattr(ep, "torch_version", None)
     if version is None:
         import torch
