@@ -46,6 +46,7 @@ class Case:
     build: Callable
     make: Callable  # (batch, seq, generator) -> inputs
     seq_axes: dict | None = None  # input index -> its sequence axis, exported as dynamic
+    fx: bool = True  # torch.fx traces it (else tracer "auto" must fall back to torch.export)
 
 
 def _ids(b, s, g):
@@ -113,6 +114,12 @@ CASES = [
     Case("sdpa_gqa_padding_mask", lambda: Sdpa("bool", enable_gqa=True), _with_ids(_qkv(6, 3))),
     Case("sdpa_float_mask", lambda: Sdpa("float"), _with_ids(_qkv(2, 2))),
     Case("sdpa_3d", lambda: Sdpa(), _qkv(1, 1, three_d=True)),
+    Case("mha_kdim_vdim", Mha, lambda b, s, g: [torch.randn(b, s, 16, generator=g), torch.randn(b, 7, 12, generator=g),
+                                              torch.randn(b, 7, 10, generator=g)], fx=False),
+    Case("encoder_layer", lambda: _enc(), _tokens(), fx=False),
+    Case("encoder_layer_norm_first_gelu", lambda: _enc(norm_first=True, activation="gelu"), _tokens(), fx=False),
+    Case("decoder_layer_causal", Decoder, lambda b, s, g: [torch.randn(b, s, 16, generator=g),
+                                                           torch.randn(b, 6, 16, generator=g)], fx=False),
 ]
 TARGETS = ["onnx17", "onnx23", "torch"]
 
@@ -127,7 +134,7 @@ def _give_signal(model) -> None:
 def _convert(case: Case, model, tracer: str):
     x = case.make(2, 5, torch.Generator().manual_seed(0))
     if tracer == "fx" or not case.seq_axes:
-        return from_torch(model, tuple(x), tracer=tracer), (5,)
+        return from_torch(model, tuple(x), tracer=tracer if case.fx else "auto"), (5,)
     dyn = [{0: torch.export.Dim("batch")} for _ in x]
     for i, ax in case.seq_axes.items():
         dyn[i][ax] = torch.export.Dim("seq", min=2)
@@ -192,3 +199,10 @@ def test_attention_cases_carry_signal(case):
         if weights:
             weights[len(weights) // 2].mul_(1.01)
             assert (model(*xs) - ref).abs().max().item() > 10 * tol
+
+
+@pytest.mark.xfail(strict=True, reason="dynamic sequence length through nn.MultiheadAttention: its head split "
+                   "reshapes with two symbolic sizes, and the IR's Reshape takes 0/-1 codes only (no shape values yet)")
+def test_encoder_layer_dynamic_sequence_length(converted):
+    case = Case("encoder_layer_dynamic_seq", lambda: _enc(), _tokens(), {0: 1})
+    converted(case, "export")

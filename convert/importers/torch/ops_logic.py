@@ -1,8 +1,10 @@
 """Comparisons, boolean logic, where and masked_fill (attention masks are built from them)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ...errors import UnsupportedAttributeError
-from .context import TorchContext, register
+from .context import Param, TorchContext, register
 
 _COMPARE = {"gt": "Greater", "lt": "Less", "eq": "Equal"}
 
@@ -62,3 +64,16 @@ def import_where(ctx: TorchContext, node) -> str:
 def import_masked_fill(ctx: TorchContext, node) -> str:
     x, mask, value = node.args[:3]
     return ctx.op("Where", ctx.v(mask), ctx.v(value, ctx.dtype(x)), ctx.v(x))
+
+
+@register("aten.triu.default", "aten.tril.default")
+def import_triangle(ctx: TorchContext, node):
+    """A mask built from constants (``generate_square_subsequent_mask`` at a fixed length) is
+    folded here; a computed tensor becomes Trilu."""
+    x, k = ctx.args(node)[:2]
+    upper = "triu" in str(node.target)
+    const = ctx.array(x)
+    if const is not None and hasattr(x, "meta"):
+        tri = np.triu(const, int(k)) if upper else np.tril(const, int(k))
+        return Param(f"{ctx.layer_name}_const", tri)
+    return ctx.op("Trilu", ctx.v(x), upper=int(upper), k=int(k))
