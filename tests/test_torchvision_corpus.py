@@ -26,7 +26,6 @@ pytestmark = pytest.mark.slow
 
 _ATTENTION = "needs the transformer ops (a separate issue): "
 XFAIL: dict[str, str] = {
-    "vit_b_16": _ATTENTION + "aten.scaled_dot_product_attention, SymInt arithmetic in MultiheadAttention",
     "swin_t": _ATTENTION + "aten.roll, aten.index.Tensor, masked_fill, fill_.Tensor, new_zeros",
     "maxvit_t": _ATTENTION + "aten.einsum, aten.index.Tensor, aten.swapaxes",
 }
