@@ -35,6 +35,8 @@ class Sdpa(nn.Module):
         m = None
         if self.mask == "bool":  # key padding: (B, 1, 1, Skv), True = attend
             m = (ids != 0)[:, None, None, :]
+        elif self.mask == "arange":  # a lower-left band built from fixed ranges: (Sq, Skv)
+            m = torch.arange(q.shape[-2])[:, None] + 2 >= torch.arange(k.shape[-2])[None, :]
         elif self.mask == "float":
             m = ((ids == 0).to(q.dtype) * -1e4 + 0.5 * ids)[:, None, None, :]
         return F.scaled_dot_product_attention(q, k, v, attn_mask=m, **self.kw)
@@ -113,6 +115,7 @@ CASES = [
     Case("sdpa_padding_mask", lambda: Sdpa("bool"), _with_ids(_qkv(6, 6))),
     Case("sdpa_gqa_padding_mask", lambda: Sdpa("bool", enable_gqa=True), _with_ids(_qkv(6, 3))),
     Case("sdpa_float_mask", lambda: Sdpa("float"), _with_ids(_qkv(2, 2))),
+    Case("sdpa_arange_band_mask", lambda: Sdpa("arange"), _qkv(2, 2)),
     Case("sdpa_3d", lambda: Sdpa(), _qkv(1, 1, three_d=True)),
     Case("mha_kdim_vdim", Mha, lambda b, s, g: [torch.randn(b, s, 16, generator=g), torch.randn(b, 7, 12, generator=g),
                                               torch.randn(b, 7, 10, generator=g)], fx=False),

@@ -115,3 +115,9 @@ def export_trilu(node, ctx: OnnxContext):
     k = node.attrs.get("k", 0)
     ins = [node.inputs[0]] + ([ctx.const(k, hint="k")] if k else [])
     ctx.emit("Trilu", ins, node.outputs, name=node.name, upper=node.attrs.get("upper", 1))
+
+
+@register("CumSum")
+def export_cumsum(node, ctx: OnnxContext):
+    ctx.emit("CumSum", [node.inputs[0], ctx.const(node.attrs["axis"], hint="axis")], node.outputs, name=node.name,
+             exclusive=node.attrs.get("exclusive", 0), reverse=node.attrs.get("reverse", 0))

@@ -1,4 +1,4 @@
-"""torch.fx front end: F.scaled_dot_product_attention and the comparisons masks are built with."""
+"""torch.fx front end: F.scaled_dot_product_attention and the ops attention masks and positions are built with."""
 from __future__ import annotations
 
 from .fx_front import register
@@ -71,3 +71,23 @@ def import_logic(lx, node):
     name = str(node.target if node.op == "call_method" else node.target.__name__)
     op = "logical_and" if "and" in name else "logical_or"
     return lx.emit(_aten(op), (lx.a(node.args[0]), lx.a(node.args[1])))
+
+
+@register("fn:torch.cumsum", "method:cumsum")
+def import_cumsum(lx, node):
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+    if node.kwargs.get("dtype") is not None:
+        lx.fail("dtype", node.kwargs["dtype"], "the input's dtype")
+    return lx.emit(_aten("cumsum"), (lx.a(node.args[0]), int(lx.static(dim, "dim"))))
+
+
+@register("fn:torch.arange")
+def import_arange(lx, node):
+    bounds = [lx.static(lx.a(a), "bounds") for a in node.args]
+    for k in ("start", "end", "step"):
+        if k in node.kwargs:
+            lx.fail(k, node.kwargs[k], "positional bounds")
+    overload = {1: "default", 2: "start", 3: "start_step"}.get(len(bounds))
+    if overload is None:
+        lx.fail("arguments", bounds, "torch.arange(end), (start, end) or (start, end, step)")
+    return lx.emit(_aten("arange", overload), tuple(bounds))

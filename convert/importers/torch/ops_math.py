@@ -182,8 +182,38 @@ def import_constant_tensor(ctx: TorchContext, node):
     if value is None:
         value = node.args[1] if kind == "full" else node.args[0]
     if any(isinstance(d, str) for d in shape):
+        if kind.endswith("_like"):
+            return _filled_like(ctx, node.args[0], value, TORCH_DTYPE.get(str(ctx.meta(node).dtype), "float32"))
         if value == 0:
             return Zeros(shape)
         raise UnsupportedAttributeError("shape", shape, "constant tensor of symbolic shape")
     dt = TORCH_DTYPE.get(str(ctx.meta(node).dtype), "float32")
     return Param(f"{ctx.layer_name}_const", np.full(shape, value, dtype=dt))
+
+
+def _filled_like(ctx: TorchContext, x, value, dtype: str) -> str:
+    """``ones_like(x)`` of a symbolic shape: Where(True, value, x) broadcasts the value to
+    x's shape exactly, whatever x holds."""
+    src = ctx.v(x)
+    if ctx.dtype(x) != dtype:
+        src = ctx.op("Cast", src, to=dtype)
+    true = ctx.b.weight(f"{ctx.layer_name}_true", np.ones([1] * ctx.rank(x), dtype=bool))
+    return ctx.op("Where", true, ctx.b.weight(f"{ctx.layer_name}_value", np.asarray(value, dtype=dtype)), src)
+
+
+@register("aten.cumsum.default")
+def import_cumsum(ctx: TorchContext, node) -> str:
+    x, dim, dtype = ctx.args(node)[:3]
+    if dtype is not None and TORCH_DTYPE.get(str(dtype)) not in (None, ctx.dtype(x)):
+        raise UnsupportedAttributeError("dtype", str(dtype), "the input's dtype")
+    return ctx.op("CumSum", ctx.v(x), axis=int(dim) % ctx.rank(x))
+
+
+@register("aten.arange.default", "aten.arange.start", "aten.arange.start_step")
+def import_arange(ctx: TorchContext, node):
+    """A range of fixed bounds is a constant; bounds from a symbolic size are refused."""
+    bounds = [a for a in node.args if a is not None]
+    if any(not isinstance(b, (int, float)) for b in bounds):
+        raise UnsupportedAttributeError("end", "a symbolic size", "fixed bounds (or cumsum of ones_like for positions)")
+    dt = TORCH_DTYPE.get(str(ctx.meta(node).dtype), "int64")
+    return Param(f"{ctx.layer_name}_const", np.arange(*bounds).astype(dt))
