@@ -1,14 +1,12 @@
 """Attention as ``F.scaled_dot_product_attention`` (torch picks its fused kernels)."""
 from __future__ import annotations
 
-from .context import TorchContext, attr, py, unsupported_attr
+from .context import TorchContext, attr, py
 from .registry import register
 
 
 @register("Attention")
 def export_attention(node, ctx: TorchContext):
-    if attr(node, "softcap"):
-        raise unsupported_attr("softcap", attr(node, "softcap"), "F.scaled_dot_product_attention has no softcap")
     q, k, v = (ctx.x(i) for i in node.inputs[:3])
     hq, hkv = attr(node, "q_num_heads"), attr(node, "kv_num_heads")
     three_d = bool(hq)
@@ -34,5 +32,28 @@ def export_attention(node, ctx: TorchContext):
     same_heads = hq == hkv if three_d else sq is not None and sk is not None and sq[1] == sk[1]
     if not same_heads:  # grouped heads, or head counts unknown here (a no-op when they are equal)
         kwargs.append("enable_gqa=True")
-    y = f"F.scaled_dot_product_attention({', '.join([q, k, v] + kwargs)})"
-    ctx.assign(node.outputs[0], f"{y}.transpose(1, 2).flatten(2)" if three_d else y)
+    if attr(node, "softcap"):  # F.scaled_dot_product_attention has no softcap: written out
+        y = _softcapped(ctx, node, q, k, v, mask, causal)
+    else:
+        y = f"F.scaled_dot_product_attention({', '.join([q, k, v] + kwargs)})"
+    ctx.assign(node.outputs[0], f"({y}).transpose(1, 2).flatten(2)" if three_d else y)
+
+
+def _softcapped(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | None, causal: bool) -> str:
+    """softmax(softcap * tanh(scale * Q K^T / softcap) + mask) V, K/V heads repeated for grouped heads."""
+    qv, kv, vv, s = ctx.tmp("q"), ctx.tmp("k"), ctx.tmp("v"), ctx.tmp("scores")
+    ctx.line(f"{qv}, {kv}, {vv} = {q}, {k}, {v}")
+    ctx.line(f"{kv}, {vv} = {kv}.repeat_interleave({qv}.shape[1] // {kv}.shape[1], dim=1), "
+             f"{vv}.repeat_interleave({qv}.shape[1] // {vv}.shape[1], dim=1)")
+    scale = py(float(attr(node, "scale"))) if attr(node, "scale") else f"{qv}.shape[-1] ** -0.5"
+    cap = py(float(attr(node, "softcap")))
+    ctx.line(f"{s} = {cap} * torch.tanh(({qv} @ {kv}.transpose(-2, -1)) * {scale} / {cap})")
+    if causal:
+        ctx.line(f"{s} = {s}.masked_fill(~torch.ones({s}.shape[-2], {s}.shape[-1], dtype=torch.bool, "
+                 f"device={s}.device).tril(), -math.inf)")
+    if mask is not None:
+        m = ctx.tmp("mask")
+        ctx.line(f"{m} = {mask}")
+        ctx.line(f"{s} = {s}.masked_fill(~{m}, -math.inf) if {m}.dtype == torch.bool else {s} + {m}")
+    # a row with every key masked gives 0, as F.scaled_dot_product_attention does
+    return f"torch.nan_to_num(torch.softmax({s}.float(), -1), nan=0.0).to({qv}.dtype) @ {vv}"
