@@ -116,7 +116,8 @@ def test_transformer(name, target, tracer, converted):
         m = to_torch(graph)
         run = lambda ids: m(ids).detach().numpy()  # noqa: E731
     else:
-        run = lambda ids: run_onnx(graph, {graph.inputs[0].name: ids.numpy()}, opset=int(target[4:]))["output"]  # noqa: E731
+        opset = int(target[4:])
+        run = lambda ids: run_onnx(graph, {graph.inputs[0].name: ids.numpy()}, opset=opset)["output"]  # noqa: E731
     for seq in lengths:
         for batch in (2, 3):
             ids = _ids(batch, seq)

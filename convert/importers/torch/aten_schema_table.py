@@ -3,6 +3,8 @@ schemas: per overload, its arguments in order; ``(name, default)`` where torch h
 default, a leading ``*`` marks a keyword-only argument. Do not edit."""
 
 SCHEMAS = {
+    'aten.__and__.Tensor': ['self', 'other'],
+    'aten.__or__.Tensor': ['self', 'other'],
     'aten._adaptive_avg_pool2d.default': ['self', 'output_size'],
     'aten._log_softmax.default': ['self', 'dim', 'half_to_float'],
     'aten._native_batch_norm_legit_no_training.default': ['input', 'weight', 'bias', 'running_mean', 'running_var', 'momentum', 'eps'],
@@ -86,6 +88,7 @@ SCHEMAS = {
     'aten.div_.Tensor_mode': ['self', 'other', '*rounding_mode'],
     'aten.dropout.default': ['input', 'p', 'train'],
     'aten.dropout_.default': ['self', 'p', 'train'],
+    'aten.einsum.default': ['equation', 'tensors', ('*path', None)],
     'aten.elu.default': ['self', ('alpha', 1), ('scale', 1), ('input_scale', 1)],
     'aten.elu_.default': ['self', ('alpha', 1), ('scale', 1), ('input_scale', 1)],
     'aten.embedding.default': ['weight', 'indices', ('padding_idx', -1), ('scale_grad_by_freq', False), ('sparse', False)],
@@ -124,6 +127,7 @@ SCHEMAS = {
     'aten.hardswish_.default': ['self'],
     'aten.hardtanh.default': ['self', ('min_val', -1), ('max_val', 1)],
     'aten.hardtanh_.default': ['self', ('min_val', -1), ('max_val', 1)],
+    'aten.index.Tensor': ['self', 'indices'],
     'aten.layer_norm.default': ['input', 'normalized_shape', ('weight', None), ('bias', None), ('eps', 1e-05), ('cudnn_enable', True)],
     'aten.le.Scalar': ['self', 'other'],
     'aten.le.Tensor': ['self', 'other'],
@@ -200,6 +204,7 @@ SCHEMAS = {
     'aten.reshape.default': ['self', 'shape'],
     'aten.rnn_relu.input': ['input', 'hx', 'params', 'has_biases', 'num_layers', 'dropout', 'train', 'bidirectional', 'batch_first'],
     'aten.rnn_tanh.input': ['input', 'hx', 'params', 'has_biases', 'num_layers', 'dropout', 'train', 'bidirectional', 'batch_first'],
+    'aten.roll.default': ['self', 'shifts', ('dims', [])],
     'aten.rsqrt.default': ['self'],
     'aten.rsqrt_.default': ['self'],
     'aten.rsub.Scalar': ['self', 'other', ('alpha', 1)],
@@ -236,6 +241,10 @@ SCHEMAS = {
     'aten.sub_.Tensor': ['self', 'other', ('*alpha', 1)],
     'aten.sum.default': ['self', ('*dtype', None)],
     'aten.sum.dim_IntList': ['self', 'dim', ('keepdim', False), ('*dtype', None)],
+    'aten.swapaxes.default': ['self', 'axis0', 'axis1'],
+    'aten.swapaxes_.default': ['self', 'axis0', 'axis1'],
+    'aten.swapdims.default': ['self', 'dim0', 'dim1'],
+    'aten.swapdims_.default': ['self', 'dim0', 'dim1'],
     'aten.t.default': ['self'],
     'aten.t_.default': ['self'],
     'aten.tanh.default': ['self'],

@@ -44,7 +44,7 @@ def import_logical_not(ctx: TorchContext, node) -> str:
 
 
 @register("aten.logical_and.default", "aten.logical_or.default", "aten.bitwise_and.Tensor",
-          "aten.bitwise_or.Tensor")
+          "aten.bitwise_or.Tensor", "aten.__and__.Tensor", "aten.__or__.Tensor")
 def import_logical_binary(ctx: TorchContext, node) -> str:
     a, b = node.args[:2]
     if ctx.dtype(a) != "bool" or ctx.dtype(b) != "bool":

@@ -217,3 +217,28 @@ def import_arange(ctx: TorchContext, node):
         raise UnsupportedAttributeError("end", "a symbolic size", "fixed bounds (or cumsum of ones_like for positions)")
     dt = TORCH_DTYPE.get(str(ctx.meta(node).dtype), "int64")
     return Param(f"{ctx.layer_name}_const", np.arange(*bounds).astype(dt))
+
+
+@register("aten.einsum.default")
+def import_einsum(ctx: TorchContext, node) -> str:
+    equation, operands = ctx.args(node)[:2]
+    if "..." in equation:
+        raise UnsupportedAttributeError("equation", equation, "explicit subscripts (no ellipsis)")
+    return ctx.op("Einsum", *[ctx.v(t) for t in operands], equation=equation.replace(" ", ""))
+
+
+@register("aten.index.Tensor")
+def import_index(ctx: TorchContext, node):
+    """Advanced indexing of a constant by constant indices (a relative-position bias table
+    read through a fixed index buffer) is folded; one index tensor on the first axis is a
+    Gather."""
+    x, indices = ctx.args(node)[:2]
+    arrays = [None if i is None else ctx.array(i) for i in indices]
+    base = ctx.array(x)
+    if base is not None and all(i is None or a is not None for i, a in zip(indices, arrays)):
+        key = tuple(slice(None) if a is None else np.asarray(a) for a in arrays)
+        return Param(f"{ctx.layer_name}_const", np.asarray(base[key]))
+    if len(indices) == 1 and indices[0] is not None and ctx.dtype(indices[0]) in ("int64", "int32"):
+        return ctx.op("Gather", ctx.v(x), ctx.v(indices[0]), axis=0)
+    raise UnsupportedAttributeError("indices", len(indices), "constant indices into a constant, or one integer "
+                                    "index tensor on the first axis")

@@ -174,3 +174,30 @@ def import_repeat(ctx: TorchContext, node) -> str:
     if len(repeats) != ctx.rank(x):
         raise UnsupportedAttributeError("repeats", list(repeats), "repeat must list every axis")
     return ctx.op("Tile", ctx.v(x), repeats=[int(r) for r in repeats])
+
+
+@register("aten.swapaxes.default", "aten.swapdims.default")
+def import_swapaxes(ctx: TorchContext, node) -> str:
+    return import_transpose(ctx, node)
+
+
+@register("aten.roll.default")
+def import_roll(ctx: TorchContext, node) -> str:
+    """torch.roll along static axes: two slices concatenated in swapped order."""
+    x, shifts, dims = ctx.args(node)
+    if not dims:
+        raise UnsupportedAttributeError("dims", dims, "roll along named axes (not the flattened tensor)")
+    shape, rank = ctx.shape(x), ctx.rank(x)
+    y = ctx.v(x)
+    for shift, dim in zip(list(shifts), list(dims)):
+        axis = int(dim) % rank
+        size = shape[axis]
+        if not isinstance(size, int):
+            raise UnsupportedAttributeError("dims", list(dims), "a static size along the rolled axis")
+        k = int(shift) % size
+        if k == 0:
+            continue
+        tail = ctx.op("Slice", y, starts=[size - k], ends=[size], axes=[axis])
+        head = ctx.op("Slice", y, starts=[0], ends=[size - k], axes=[axis])
+        y = ctx.op("Concat", tail, head, axis=axis)
+    return y
