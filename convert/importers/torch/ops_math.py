@@ -182,7 +182,7 @@ def import_constant_tensor(ctx: TorchContext, node):
     if value is None:
         value = node.args[1] if kind == "full" else node.args[0]
     if any(isinstance(d, str) for d in shape):
-        if kind.endswith("_like"):
+        if kind.endswith("_like") and not isinstance(ctx.env.get(node.args[0]), Zeros):
             return _filled_like(ctx, node.args[0], value, TORCH_DTYPE.get(str(ctx.meta(node).dtype), "float32"))
         if value == 0:
             return Zeros(shape)
