@@ -11,7 +11,7 @@ import numpy as np
 from ...errors import Unsupported, UnsupportedError
 from ...ir.graph import Graph
 from ...ir.optable import OPS
-from . import math_ops, shape_ops  # noqa: F401  (registers handlers)
+from . import attention, math_ops, shape_ops  # noqa: F401  (registers handlers)
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import ONNX_HANDLERS
 

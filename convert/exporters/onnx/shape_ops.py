@@ -109,3 +109,16 @@ def export_dropout(node, ctx: OnnxContext):
 def _dtype_of(ctx: OnnxContext, value: str) -> str:
     info = ctx.graph.value_info(value)
     return info.dtype if info is not None else "float32"
+
+
+@register("Trilu", since=14)
+def export_trilu(node, ctx: OnnxContext):
+    k = node.attrs.get("k", 0)
+    ins = [node.inputs[0]] + ([ctx.const(k, hint="k")] if k else [])
+    ctx.emit("Trilu", ins, node.outputs, name=node.name, upper=node.attrs.get("upper", 1))
+
+
+@register("CumSum")
+def export_cumsum(node, ctx: OnnxContext):
+    ctx.emit("CumSum", [node.inputs[0], ctx.const(node.attrs["axis"], hint="axis")], node.outputs, name=node.name,
+             exclusive=node.attrs.get("exclusive", 0), reverse=node.attrs.get("reverse", 0))

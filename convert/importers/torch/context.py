@@ -192,7 +192,7 @@ def _source(node) -> Source:
 
 
 def load_handlers() -> None:
-    from . import ops_act, ops_conv, ops_inplace, ops_math, ops_rnn, ops_shape  # noqa: F401
+    from . import ops_act, ops_attention, ops_conv, ops_inplace, ops_logic, ops_math, ops_rnn, ops_shape  # noqa: F401
 
 
 def _handler(k: str):

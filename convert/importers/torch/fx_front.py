@@ -169,7 +169,7 @@ def _first_line(e: BaseException) -> str:
 
 
 def _load_handlers() -> None:
-    from . import fx_activations, fx_functions, fx_modules  # noqa: F401
+    from . import fx_activations, fx_attention, fx_functions, fx_modules  # noqa: F401
     from .context import load_handlers
 
     load_handlers()

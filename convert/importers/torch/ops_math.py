@@ -175,7 +175,7 @@ def import_cast(ctx: TorchContext, node):
 
 
 @register("aten.zeros.default", "aten.ones.default", "aten.full.default", "aten.scalar_tensor.default",
-          "aten.zeros_like.default", "aten.ones_like.default", emits=())  # weights, no op
+          "aten.zeros_like.default", "aten.ones_like.default", emits=("Where", "Cast"))  # weights; Where for a symbolic shape
 def import_constant_tensor(ctx: TorchContext, node):
     """Constant tensors of static shape become weights; a symbolic shape is only
     accepted as an RNN initial state (see ops_rnn)."""
@@ -185,8 +185,69 @@ def import_constant_tensor(ctx: TorchContext, node):
     if value is None:
         value = node.args[1] if kind == "full" else node.args[0]
     if any(isinstance(d, str) for d in shape):
+        if kind.endswith("_like") and not isinstance(ctx.env.get(node.args[0]), Zeros):
+            return _filled_like(ctx, node.args[0], value, TORCH_DTYPE.get(str(ctx.meta(node).dtype), "float32"))
         if value == 0:
             return Zeros(shape)
         raise UnsupportedAttributeError("shape", shape, "constant tensor of symbolic shape")
     dt = TORCH_DTYPE.get(str(ctx.meta(node).dtype), "float32")
     return Param(f"{ctx.layer_name}_const", np.full(ctx.claim(kind, shape, dt), value, dtype=dt))
+
+
+def _filled_like(ctx: TorchContext, x, value, dtype: str) -> str:
+    """``ones_like(x)`` of a symbolic shape: Where(True, value, x) broadcasts the value to
+    x's shape exactly, whatever x holds."""
+    src = ctx.v(x)
+    if ctx.dtype(x) != dtype:
+        src = ctx.op("Cast", src, to=dtype)
+    true = ctx.b.weight(f"{ctx.layer_name}_true", np.ones([1] * ctx.rank(x), dtype=bool))
+    return ctx.op("Where", true, ctx.b.weight(f"{ctx.layer_name}_value", np.asarray(value, dtype=dtype)), src)
+
+
+@register("aten.cumsum.default", emits=("CumSum",))
+def import_cumsum(ctx: TorchContext, node) -> str:
+    x, dim, dtype = ctx.args(node)[:3]
+    if dtype is not None and TORCH_DTYPE.get(str(dtype)) not in (None, ctx.dtype(x)):
+        raise UnsupportedAttributeError("dtype", str(dtype), "the input's dtype")
+    return ctx.op("CumSum", ctx.v(x), axis=int(dim) % ctx.rank(x))
+
+
+@register("aten.arange.default", "aten.arange.start", "aten.arange.start_step", emits=())
+def import_arange(ctx: TorchContext, node):
+    """A range of fixed bounds is a constant; bounds from a symbolic size are refused."""
+    bounds = [a for a in node.args if a is not None]
+    if any(not isinstance(b, (int, float)) for b in bounds):
+        raise UnsupportedAttributeError("end", "a symbolic size", "fixed bounds (or cumsum of ones_like for positions)")
+    dt = TORCH_DTYPE.get(str(ctx.meta(node).dtype), "int64")
+    step = bounds[2] if len(bounds) > 2 else 1
+    start, end = (bounds[0], bounds[1]) if len(bounds) > 1 else (0, bounds[0])
+    ctx.claim("arange", [max(0, int(np.ceil((end - start) / step)))], dt)
+    return Param(f"{ctx.layer_name}_const", np.arange(*bounds).astype(dt))
+
+
+@register("aten.einsum.default", emits=("Einsum",))
+def import_einsum(ctx: TorchContext, node) -> str:
+    equation, operands = ctx.args(node)[:2]
+    if "..." in equation:
+        raise UnsupportedAttributeError("equation", equation, "explicit subscripts (no ellipsis)")
+    return ctx.op("Einsum", *[ctx.v(t) for t in operands], equation=equation.replace(" ", ""))
+
+
+@register("aten.index.Tensor", emits=("Gather",))
+def import_index(ctx: TorchContext, node):
+    """Advanced indexing of a constant by constant indices (a relative-position bias table
+    read through a fixed index buffer) is folded; one index tensor on the first axis is a
+    Gather."""
+    x, indices = ctx.args(node)[:2]
+    arrays = [None if i is None else ctx.array(i) for i in indices]
+    base = ctx.array(x)
+    if base is not None and all(i is None or a is not None for i, a in zip(indices, arrays)):
+        key = tuple(slice(None) if a is None else np.asarray(a) for a in arrays)
+        picked = np.broadcast_shapes(*[k.shape for k in key if not isinstance(k, slice)])
+        kept = [d for k, d in zip(key + (slice(None),) * (base.ndim - len(key)), base.shape) if isinstance(k, slice)]
+        ctx.claim("indexed constant", [int(np.prod(picked, dtype=np.int64) * np.prod(kept, dtype=np.int64))], str(base.dtype))
+        return Param(f"{ctx.layer_name}_const", np.asarray(base[key]))
+    if len(indices) == 1 and indices[0] is not None and ctx.dtype(indices[0]) in ("int64", "int32"):
+        return ctx.op("Gather", ctx.v(x), ctx.v(indices[0]), axis=0)
+    raise UnsupportedAttributeError("indices", len(indices), "constant indices into a constant, or one integer "
+                                    "index tensor on the first axis")

@@ -140,12 +140,33 @@ def import_expand(ctx: TorchContext, node) -> str:
     x = node.args[0]
     shape = ctx.shape(node)
     in_shape = (None,) * (len(shape) - ctx.rank(x)) + ctx.shape(x)
+    grow = []
     for i, d in enumerate(shape):
         if isinstance(d, str):  # ONNX Expand keeps the input's size where the target says 1
             if in_shape[i] != d:
-                raise UnsupportedAttributeError("size", list(shape), "expanding to a symbolic size")
+                grow.append(i)
             shape = shape[:i] + (1,) + shape[i + 1:]
-    return ctx.op("Expand", ctx.v(x), shape=list(shape))
+    y = ctx.op("Expand", ctx.v(x), shape=list(shape)) if any(d != 1 for d in shape) or not grow else ctx.v(x)
+    for i in grow:
+        y = _broadcast_to_input_dim(ctx, y, ctx.shape(node)[i], i, len(shape), ctx.dtype(x))
+    return y
+
+
+def _broadcast_to_input_dim(ctx: TorchContext, y: str, dim: str, axis: int, rank: int, dtype: str) -> str:
+    """Grow ``axis`` of ``y`` (size 1) to the symbolic size ``dim`` of a graph input
+    (``cls_token.expand(x.shape[0], -1, -1)``): Where(True, y, s) broadcasts y exactly,
+    where s is a one-element-per-axis slice of that input, sized ``dim`` along ``axis``."""
+    src = next(((v, v.shape.index(dim)) for v in ctx.b.graph.inputs if v.shape and dim in v.shape), None)
+    if src is None:
+        raise UnsupportedAttributeError("size", dim, "expanding to a symbolic size no input has")
+    v, ax = src
+    others = [a for a in range(len(v.shape)) if a != ax]
+    s = ctx.op("Slice", v.name, starts=[0] * len(others), ends=[1] * len(others), axes=others) if others else v.name
+    s = ctx.op("Reshape", s, shape=[-1 if a == axis else 1 for a in range(rank)])
+    if v.dtype != dtype:
+        s = ctx.op("Cast", s, to=dtype)
+    true = ctx.b.weight(f"{ctx.layer_name}_true", np.ones([1] * rank, dtype=bool))
+    return ctx.op("Where", true, y, s)
 
 
 @register("aten.repeat.default", emits=("Tile",))
@@ -154,3 +175,30 @@ def import_repeat(ctx: TorchContext, node) -> str:
     if len(repeats) != ctx.rank(x):
         raise UnsupportedAttributeError("repeats", list(repeats), "repeat must list every axis")
     return ctx.op("Tile", ctx.v(x), repeats=[int(r) for r in repeats])
+
+
+@register("aten.swapaxes.default", "aten.swapdims.default")
+def import_swapaxes(ctx: TorchContext, node) -> str:
+    return import_transpose(ctx, node)
+
+
+@register("aten.roll.default")
+def import_roll(ctx: TorchContext, node) -> str:
+    """torch.roll along static axes: two slices concatenated in swapped order."""
+    x, shifts, dims = ctx.args(node)
+    if not dims:
+        raise UnsupportedAttributeError("dims", dims, "roll along named axes (not the flattened tensor)")
+    shape, rank = ctx.shape(x), ctx.rank(x)
+    y = ctx.v(x)
+    for shift, dim in zip(list(shifts), list(dims)):
+        axis = int(dim) % rank
+        size = shape[axis]
+        if not isinstance(size, int):
+            raise UnsupportedAttributeError("dims", list(dims), "a static size along the rolled axis")
+        k = int(shift) % size
+        if k == 0:
+            continue
+        tail = ctx.op("Slice", y, starts=[size - k], ends=[size], axes=[axis])
+        head = ctx.op("Slice", y, starts=[0], ends=[size - k], axes=[axis])
+        y = ctx.op("Concat", tail, head, axis=axis)
+    return y

@@ -3,7 +3,7 @@ from . import declare
 from .spec import Attr
 
 declare("Attention", "attention", "Q K V attn_mask?", attrs={
-    "is_causal": Attr("int", 0, "1: query i attends to keys 0..i + (Skv - Sq) only (upper-left aligned when Sq == Skv)"),
+    "is_causal": Attr("int", 0, "1: query i attends to keys 0..i only (upper-left aligned, as torch and ONNX without a KV cache)"),
     "scale": Attr("float", 0.0, "0: 1/sqrt(head_size)"),
     "q_num_heads": Attr("int", 0, "heads of 3-D Q (B, S, H*D); 0 for 4-D inputs"),
     "kv_num_heads": Attr("int", 0, "heads of 3-D K/V; 0 for 4-D inputs"),
