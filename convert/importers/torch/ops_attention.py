@@ -11,7 +11,7 @@ from ...ir.graph import Value
 from .context import TorchContext, register
 
 
-@register("aten.scaled_dot_product_attention.default")
+@register("aten.scaled_dot_product_attention.default", emits=("Attention", "Unsqueeze"))
 def import_sdpa(ctx: TorchContext, node) -> str:
     q, k, v, mask, dropout_p, is_causal, scale, enable_gqa = ctx.args(node)
     if dropout_p:
@@ -49,7 +49,7 @@ def _record(ctx: TorchContext, names: list[str], args) -> None:
 
 
 @register("<built-in function mul>", "<built-in function floordiv>", "<built-in function add>",
-          "<built-in function sub>")
+          "<built-in function sub>", emits=())
 def import_size_arithmetic(ctx: TorchContext, node):
     """Arithmetic on sizes (``bsz * num_heads``): reshape targets are read from the traced
     output shapes, so the result is only a marker; a tensor use of it is refused."""

@@ -18,12 +18,13 @@ def _pair(ctx: TorchContext, node) -> tuple[str, str]:
 
 
 @register("aten.gt.Scalar", "aten.gt.Tensor", "aten.lt.Scalar", "aten.lt.Tensor", "aten.eq.Scalar",
-          "aten.eq.Tensor")
+          "aten.eq.Tensor", emits=("Greater", "Less", "Equal"))
 def import_compare(ctx: TorchContext, node) -> str:
     return ctx.op(_COMPARE[str(node.target).split(".")[1]], *_pair(ctx, node))
 
 
-@register("aten.ge.Scalar", "aten.ge.Tensor", "aten.le.Scalar", "aten.le.Tensor")
+@register("aten.ge.Scalar", "aten.ge.Tensor", "aten.le.Scalar", "aten.le.Tensor",
+          emits=("Greater", "Less", "Or", "Equal"))
 def import_compare_or_equal(ctx: TorchContext, node) -> str:
     """a >= b as (a > b) or (a == b): exact for NaN too, where not(a < b) is not."""
     a, b = _pair(ctx, node)
@@ -31,12 +32,12 @@ def import_compare_or_equal(ctx: TorchContext, node) -> str:
     return ctx.op("Or", strict, ctx.op("Equal", a, b))
 
 
-@register("aten.ne.Scalar", "aten.ne.Tensor")
+@register("aten.ne.Scalar", "aten.ne.Tensor", emits=("Not", "Equal"))
 def import_not_equal(ctx: TorchContext, node) -> str:
     return ctx.op("Not", ctx.op("Equal", *_pair(ctx, node)))
 
 
-@register("aten.logical_not.default", "aten.bitwise_not.default")
+@register("aten.logical_not.default", "aten.bitwise_not.default", emits=("Not",))
 def import_logical_not(ctx: TorchContext, node) -> str:
     if ctx.dtype(node.args[0]) != "bool":
         raise UnsupportedAttributeError("dtype", ctx.dtype(node.args[0]), "bool (bitwise not of integers)")
@@ -44,7 +45,8 @@ def import_logical_not(ctx: TorchContext, node) -> str:
 
 
 @register("aten.logical_and.default", "aten.logical_or.default", "aten.bitwise_and.Tensor",
-          "aten.bitwise_or.Tensor", "aten.__and__.Tensor", "aten.__or__.Tensor")
+          "aten.bitwise_or.Tensor", "aten.__and__.Tensor", "aten.__or__.Tensor",
+          emits=("And", "Or"))
 def import_logical_binary(ctx: TorchContext, node) -> str:
     a, b = node.args[:2]
     if ctx.dtype(a) != "bool" or ctx.dtype(b) != "bool":
@@ -53,20 +55,20 @@ def import_logical_binary(ctx: TorchContext, node) -> str:
     return ctx.op(op, ctx.v(a), ctx.v(b))
 
 
-@register("aten.where.self")
+@register("aten.where.self", emits=("Where",))
 def import_where(ctx: TorchContext, node) -> str:
     cond, a, b = node.args[:3]
     dt = ctx.dtype(node)
     return ctx.op("Where", ctx.v(cond), ctx.v(a, dt), ctx.v(b, dt))
 
 
-@register("aten.masked_fill.Scalar", "aten.masked_fill.Tensor")
+@register("aten.masked_fill.Scalar", "aten.masked_fill.Tensor", emits=("Where",))
 def import_masked_fill(ctx: TorchContext, node) -> str:
     x, mask, value = node.args[:3]
     return ctx.op("Where", ctx.v(mask), ctx.v(value, ctx.dtype(x)), ctx.v(x))
 
 
-@register("aten.triu.default", "aten.tril.default")
+@register("aten.triu.default", "aten.tril.default", emits=("Trilu",))
 def import_triangle(ctx: TorchContext, node):
     """A mask built from constants (``generate_square_subsequent_mask`` at a fixed length) is
     folded here; a computed tensor becomes Trilu."""

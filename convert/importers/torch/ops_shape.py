@@ -177,12 +177,12 @@ def import_repeat(ctx: TorchContext, node) -> str:
     return ctx.op("Tile", ctx.v(x), repeats=[int(r) for r in repeats])
 
 
-@register("aten.swapaxes.default", "aten.swapdims.default")
+@register("aten.swapaxes.default", "aten.swapdims.default", emits=("Transpose",))
 def import_swapaxes(ctx: TorchContext, node) -> str:
     return import_transpose(ctx, node)
 
 
-@register("aten.roll.default")
+@register("aten.roll.default", emits=("Slice", "Concat"))
 def import_roll(ctx: TorchContext, node) -> str:
     """torch.roll along static axes: two slices concatenated in swapped order."""
     x, shifts, dims = ctx.args(node)
