@@ -1,13 +1,9 @@
 """Output a user can read: what frameworks write to the process's stdout/stderr (C++
 logging, their own log handlers, prints) is captured unless -v/--debug; a progress bar
 on a terminal, nothing on a pipe. Run as subprocesses: only real file descriptors show it."""
-import os
-import subprocess
-import sys
-
 import pytest
 
-from conftest import REPO
+from cli_process import nnconvert
 from convert.ir import save
 from ir_graphs import conv_bn_graph
 
@@ -33,32 +29,6 @@ class M(torch.nn.Module):
 def build():
     return M()
 """
-
-
-def nnconvert(*args, tty_stderr=False):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "cli.py", *map(str, args)]
-    if not tty_stderr:
-        return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
-    import pty
-
-    master, slave = pty.openpty()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=slave, cwd=REPO, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    out = p.stdout.read().decode()
-    p.wait(timeout=600)
-    os.close(master)
-    p.stderr = b"".join(chunks).decode(errors="replace")
-    return subprocess.CompletedProcess(cmd, p.returncode, out, p.stderr)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 from convert.api import convert_file
 from convert.ir import GraphBuilder, Source, save
-from test_cli_output import nnconvert
+from cli_process import nnconvert
 
 N_LAYERS = 12
 

@@ -17,7 +17,8 @@ from support_probes import importer_problems, reached, recording, table_probes, 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.slow
 
-import test_torch_layers as torch_table  # noqa: E402  (the per-layer table, reused as probes)
+import torch_cases  # noqa: E402
+import torch_layer_table as torch_table  # noqa: E402  (the per-layer table, reused as probes)
 
 Case, Fn, nn = torch_table.Case, torch_table.Fn, torch.nn
 # What the layer table does not reach: the remaining unary ops, and the forms that targets
@@ -29,6 +30,12 @@ EXTRA = [
                                                 x.amin(-1), x.to(torch.float64), torch.floor(x))), ((2, 3, 5),)),
     Case("trailing_mean", lambda: Fn(lambda m, x: x.mean((2, 3))), ((2, 3, 4, 4),)),
     Case("lstm_output_only", lambda: Fn(lambda m, x: m.lstm(x)[0], lstm=nn.LSTM(4, 5, batch_first=True)), ((2, 6, 4),)),
+    Case("compare_logic", lambda: Fn(lambda m, x: (torch.where((x > 0) & ~(x < -1) | (x >= 2) & (x != 1) & (x <= 3), x, -x),
+                                                   x.masked_fill(x == 0.5, 0.0))), ((2, 3, 5),), fx=False),
+    Case("transformer_ops", lambda: Fn(lambda m, x: (torch.cumsum(x, 1), torch.triu(x), torch.roll(x, 1, 2),
+                                                     torch.einsum("bij,bkj->bik", x, x))), ((2, 3, 5),), fx=False),
+    Case("sdpa", lambda: Fn(lambda m, q: torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)),
+         ((2, 2, 4, 8),), fx=False),
 ]
 
 
@@ -59,7 +66,7 @@ def torch_run():
         for case, tracer in cases:
             torch.manual_seed(0)
             model = case.build().eval()
-            xs = tuple(torch_table.make_inputs(case, case.batches[0], seed=100))
+            xs = tuple(torch_cases.make_inputs(case, case.batches[0], seed=100))
             graphs.append(from_torch(model, xs, dynamic_batch=case.dynamic, tracer=tracer))
     return rec, graphs
 
