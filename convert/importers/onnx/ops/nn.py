@@ -136,6 +136,13 @@ def _layernorm_stats(ctx) -> None:
         ctx.alias(k, v)
 
 
+@register("RMSNormalization")
+def import_rmsnorm(ctx, node):
+    # stash_type only names the precision of the statistics: every target computes them in
+    # the input's float type or wider.
+    same(ctx, node, drop=("stash_type",))
+
+
 @register("Dropout")
 def import_dropout(ctx, node):
     """Inference: the identity. A training-mode Dropout or a used mask is refused."""
