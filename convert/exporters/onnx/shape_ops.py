@@ -64,16 +64,25 @@ def export_pad(node, ctx: OnnxContext):
 @register("Resize")
 def export_resize(node, ctx: OnnxContext):
     a = node.attrs
+    roi = ctx.const(a["roi"], dtype="float32", hint="roi") if a.get("roi") is not None else ""
     if a.get("scales") is not None:
-        ins = [node.inputs[0], "", ctx.const(a["scales"], dtype="float32", hint="scales")]
+        ins = [node.inputs[0], roi, ctx.const(a["scales"], dtype="float32", hint="scales")]
     else:
-        ins = [node.inputs[0], "", "", ctx.const(a["sizes"], hint="sizes")]
+        ins = [node.inputs[0], roi, "", ctx.const(a["sizes"], hint="sizes")]
     mode = a.get("mode", "nearest")
     extra = {}
     if mode == "nearest":
         extra["nearest_mode"] = a.get("nearest_mode", "round_prefer_floor")
     if mode == "cubic":
         extra["cubic_coeff_a"] = float(a.get("cubic_coeff_a", -0.75))
+    if a.get("exclude_outside"):
+        extra["exclude_outside"] = 1
+    if a.get("antialias"):
+        if ctx.opset < 18:
+            raise ValueError(f"{node.name}: Resize antialias needs opset 18 or newer")
+        extra["antialias"] = 1
+    if a.get("roi") is not None:
+        extra["extrapolation_value"] = float(a.get("extrapolation_value", 0.0))
     ctx.emit("Resize", ins, node.outputs, name=node.name, mode=mode,
              coordinate_transformation_mode=a.get("coordinate_transformation_mode", "half_pixel"), **extra)
 
