@@ -153,6 +153,17 @@ def export_rmsnorm(node, ctx: OnnxContext):
              axis=node.attrs.get("axis", -1), epsilon=float(node.attrs.get("epsilon", 1e-5)))
 
 
+@register("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", since=18)
+def export_bitwise(node, ctx: OnnxContext):
+    ctx.emit(node.op, node.inputs, node.outputs, name=node.name)
+
+
+@register("BitShift", since=11)
+def export_bitshift(node, ctx: OnnxContext):
+    # signed types and out-of-range shift amounts are defined from opset 28 on
+    ctx.emit("BitShift", node.inputs, node.outputs, name=node.name, direction=node.attrs["direction"])
+
+
 @register("MeanVarianceNormalization")
 def export_mvn(node, ctx: OnnxContext):
     a = node.attrs
