@@ -87,6 +87,24 @@ def export_resize(node, ctx: OnnxContext):
              coordinate_transformation_mode=a.get("coordinate_transformation_mode", "half_pixel"), **extra)
 
 
+@register("GridSample", since=16)
+def export_grid_sample_16(node, ctx: OnnxContext):
+    a = node.attrs
+    info = ctx.graph.value_info(node.inputs[0])
+    if info is not None and info.shape is not None and len(info.shape) != 4:
+        raise ValueError(f"{node.name}: GridSample beyond 2-D needs opset 20")
+    mode = {"linear": "bilinear", "cubic": "bicubic"}.get(a.get("mode", "linear"), a.get("mode", "linear"))
+    ctx.emit("GridSample", node.inputs, node.outputs, name=node.name, mode=mode,
+             padding_mode=a.get("padding_mode", "zeros"), align_corners=int(a.get("align_corners", 0)))
+
+
+@register("GridSample", since=20)
+def export_grid_sample(node, ctx: OnnxContext):
+    a = node.attrs
+    ctx.emit("GridSample", node.inputs, node.outputs, name=node.name, mode=a.get("mode", "linear"),
+             padding_mode=a.get("padding_mode", "zeros"), align_corners=int(a.get("align_corners", 0)))
+
+
 @register("Tile")
 def export_tile(node, ctx: OnnxContext):
     ctx.emit("Tile", [node.inputs[0], ctx.const(node.attrs["repeats"], hint="repeats")], node.outputs, name=node.name)

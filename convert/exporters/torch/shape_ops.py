@@ -162,6 +162,17 @@ def export_resize(node, ctx: TorchContext):
     ctx.assign(node.outputs[0], f"F.interpolate({ctx.x(node.inputs[0])}, {size_arg}, mode={tmode!r}{align_arg})")
 
 
+@register("GridSample")
+def export_grid_sample(node, ctx: TorchContext):
+    mode = {"linear": "bilinear", "cubic": "bicubic"}.get(attr(node, "mode"), attr(node, "mode"))
+    rank = ctx.rank(node.inputs[0])
+    if mode == "bicubic" and rank != 4:
+        raise unsupported_attr("mode", attr(node, "mode"), "torch samples cubically in 2-D only")
+    x, grid = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+    ctx.assign(node.outputs[0], f"F.grid_sample({x}, {grid}, mode={mode!r}, padding_mode={attr(node, 'padding_mode')!r}, "
+                                f"align_corners={bool(attr(node, 'align_corners'))})")
+
+
 @register("Tile")
 def export_tile(node, ctx: TorchContext):
     ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.repeat({py(tuple(attr(node, 'repeats')))})")

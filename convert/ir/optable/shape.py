@@ -43,6 +43,13 @@ declare("Resize", "shape", "X", attrs={
     always explicit: torch nearest is (asymmetric, floor), torch bilinear
     align_corners=False is (half_pixel or pytorch_half_pixel), Keras UpSampling2D nearest
     is (asymmetric, floor).""")
+declare("GridSample", "shape", "X grid", attrs={
+    "mode": Attr("str", "linear", choices=("linear", "nearest", "cubic")),
+    "padding_mode": Attr("str", "zeros", choices=("zeros", "border", "reflection")),
+    "align_corners": Attr("int", 0),
+}, onnx=False, doc="""
+    Sample X (N, C, *spatial) at the normalised coordinates of grid (N, *out, len(spatial)),
+    the last grid axis ordered x (width) first (ONNX opset 20 GridSample, torch grid_sample).""")
 declare("Tile", "shape", "input", "output", attrs={"repeats": Attr("ints")}, doc="numpy.tile")
 declare("Expand", "shape", "input", "output", attrs={"shape": Attr("ints")}, doc="broadcast to shape")
 declare("Gather", "shape", "data indices", "output", attrs={"axis": Attr("int", 0)},

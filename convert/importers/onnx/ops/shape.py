@@ -268,6 +268,14 @@ def import_upsample(ctx, node):
                                      "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"})
 
 
+@register("GridSample")
+def import_grid_sample(ctx, node):
+    # opset 16 spelled the modes after torch (bilinear, bicubic); opset 20 after Resize
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(ctx.attr("mode", "linear"), ctx.attr("mode", "linear"))
+    ctx.emit("GridSample", [ctx.x(0), ctx.x(1)], {"mode": mode, "padding_mode": ctx.attr("padding_mode", "zeros"),
+                                                   "align_corners": int(ctx.attr("align_corners", 0))})
+
+
 @register("Tile")
 def import_tile(ctx, node):
     ctx.emit("Tile", [ctx.x(0)], {"repeats": ints(ctx.const(1, "repeats"))})
