@@ -268,6 +268,35 @@ def import_upsample(ctx, node):
                                      "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"})
 
 
+@register("CenterCropPad")
+def import_center_crop_pad(ctx, node):
+    """A Slice for the axes that shrink, then a zero Pad for those that grow; the extra
+    sample of an odd difference goes to the end, as in the ONNX reference."""
+    shape, target = ctx.shape(0), ints(ctx.const(1, "shape"))
+    rank = len(shape) if shape is not None else None
+    axes = [a % rank for a in ints(ctx.attr("axes"))] if ctx.attr("axes") is not None and rank else \
+        list(range(len(target)))
+    if shape is None or any(not isinstance(shape[a], int) for a in axes):
+        raise DataDependent("shape", target, "center crop/pad needs static sizes of the axes it changes")
+    starts, ends, crop_axes = [], [], []
+    pads = [0] * (2 * rank)
+    for a, t in zip(axes, target):
+        d = shape[a] - t
+        if d > 0:
+            starts.append(d // 2)
+            ends.append(d // 2 + t)
+            crop_axes.append(a)
+        elif d < 0:
+            pads[a], pads[rank + a] = -d // 2, -d - (-d // 2)
+    y = ctx.x(0)
+    if crop_axes:
+        y = ctx.tmp("Slice", [y], starts=starts, ends=ends, axes=crop_axes)
+    if any(pads):
+        ctx.emit("Pad", [y], {"pads": pads, "mode": "constant", "value": 0.0})
+    else:
+        ctx.alias(0, y)
+
+
 @register("GridSample")
 def import_grid_sample(ctx, node):
     # opset 16 spelled the modes after torch (bilinear, bicubic); opset 20 after Resize
