@@ -3,8 +3,8 @@
 
     python bench/bench_onnx2torch.py --python /path/to/venv/bin/python [--runs 20] [--threads 1]
 
-The ONNX files are exported once per model by torch.onnx in TorchScript and in dynamo mode
-(opset 17, dynamic batch) from bench/models.py. onnx2torch lives in the benchmark's own environment, not the
+The ONNX files are exported once per model by torch.onnx in TorchScript mode (with and
+without constant folding) and in dynamo mode (opset 17, dynamic batch) from bench/models.py. onnx2torch lives in the benchmark's own environment, not the
 package's: ``--python`` names an interpreter where ``pip install onnx2torch`` was run;
 nnconvert runs under the same interpreter (this checkout on PYTHONPATH) so both use the
 same torch. Each conversion runs in a fresh process: "convert s" is the conversion call
@@ -61,7 +61,7 @@ print(json.dumps({"convert_s": conv, "peak_rss": peak, "latency_ms": 1000 * stat
 """
 
 
-def export(name: str, folder: Path, dynamo: bool) -> tuple[Path, Path, Path]:
+def export(name: str, folder: Path, mode: str) -> tuple[Path, Path, Path]:
     import warnings
 
     import numpy as np
@@ -72,16 +72,17 @@ def export(name: str, folder: Path, dynamo: bool) -> tuple[Path, Path, Path]:
 
     model = torch_model(name)
     x = torch.randn(*SHAPES[name], generator=torch.Generator().manual_seed(1))
-    path = folder / f"{name}_{'dynamo' if dynamo else 'ts'}.onnx"
+    path = folder / f"{name}_{mode}.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if dynamo:
+        if mode == "dynamo":
             torch.onnx.export(model, (x,), str(path), dynamo=True, opset_version=OPSET, input_names=["x"],
                               output_names=["y"], dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
                               external_data=False)
         else:
             torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=OPSET, input_names=["x"],
-                              output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+                              output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+                              do_constant_folding=mode != "torchscript-nofold")
     xs = folder / f"{name}_x.npy"
     np.save(xs, x.numpy())
     ref = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
@@ -102,7 +103,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", required=True, help="interpreter with onnx2torch installed")
     ap.add_argument("--models", default="resnet50,bilstm")
-    ap.add_argument("--exporters", default="torchscript,dynamo")
+    # torchscript-nofold: do_constant_folding=False, which keeps every weight an initializer
+    # (onnx2torch fails on folded TorchScript exports: its issue #156)
+    ap.add_argument("--exporters", default="torchscript,torchscript-nofold,dynamo")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
@@ -111,7 +114,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.models.split(","):
             for mode in a.exporters.split(","):
-                files = [str(p) for p in export(name, Path(tmp), mode == "dynamo")]
+                files = [str(p) for p in export(name, Path(tmp), mode)]
                 for tool in ("nnconvert", "onnx2torch"):
                     r = run_child(a.python, tool, files + [str(a.runs), str(a.threads)])
                     label = f"| {name} ({mode}) | {tool} |"
