@@ -4,9 +4,10 @@
     python bench/bench_onnx2torch.py --python /path/to/venv/bin/python [--runs 20] [--threads 1]
 
 The ONNX files are exported once per model by torch.onnx in TorchScript mode (with and
-without constant folding) and in dynamo mode (opset 17, dynamic batch) from bench/models.py. onnx2torch lives in the benchmark's own environment, not the
-package's: ``--python`` names an interpreter where ``pip install onnx2torch`` was run;
-nnconvert runs under the same interpreter (this checkout on PYTHONPATH) so both use the
+without constant folding) and in dynamo mode (opset 17, dynamic batch) from bench/models.py.
+onnx2torch lives in the benchmark's own environment, not the package's: ``--python``
+names an interpreter where ``pip install onnx2torch`` was run; nnconvert runs under the
+same interpreter (this checkout on PYTHONPATH) so both use the
 same torch. Each conversion runs in a fresh process: "convert s" is the conversion call
 (ONNX file -> torch module: nnconvert's from_onnx + to_torch, onnx2torch's convert),
 "peak RSS" the process's VmHWM (torch and onnx imports included), latency the median of

@@ -139,9 +139,9 @@ def _interpolate_can(node, ctx: TorchContext) -> bool:
         return False  # torch maps a single output sample to the centre, ONNX to -0.5
     if scales is not None:
         # ONNX align_corners divides by scale * length - 1, torch by the integer output length - 1
-        return [float(s) for s in scales[:2]] == [1.0, 1.0] and not (ctm == "align_corners" and (
-            shape is None or any(not isinstance(n, int) or float(s) * n != math.floor(float(s) * n)
-                                 for s, n in zip(scales[2:], shape[2:]))))
+        fractional = shape is not None and any(isinstance(n, int) and float(s) * n != math.floor(float(s) * n)
+                                               for s, n in zip(scales[2:], shape[2:]))
+        return [float(s) for s in scales[:2]] == [1.0, 1.0] and not (ctm == "align_corners" and fractional)
     return shape is not None and list(shape[:2]) == [int(s) for s in sizes[:2]]
 
 
@@ -169,7 +169,8 @@ def export_grid_sample(node, ctx: TorchContext):
     if mode == "bicubic" and rank != 4:
         raise unsupported_attr("mode", attr(node, "mode"), "torch samples cubically in 2-D only")
     x, grid = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
-    ctx.assign(node.outputs[0], f"F.grid_sample({x}, {grid}, mode={mode!r}, padding_mode={attr(node, 'padding_mode')!r}, "
+    pad = attr(node, "padding_mode")
+    ctx.assign(node.outputs[0], f"F.grid_sample({x}, {grid}, mode={mode!r}, padding_mode={pad!r}, "
                                 f"align_corners={bool(attr(node, 'align_corners'))})")
 
 
