@@ -207,6 +207,9 @@ def export_resize(node, ctx):
     a kernel of ones (kernel = stride = factor): each output is exactly one input value."""
     x = ctx.activation(node.inputs[0])
     shp, out = ctx.shape(x), ctx.shape(node.outputs[0])
+    if attr(node, "coordinate_transformation_mode") in ("half_pixel_symmetric", "tf_crop_and_resize"):
+        raise bad("coordinate_transformation_mode", attr(node, "coordinate_transformation_mode"),
+                  "only pixel-repeating nearest upsampling")
     if len(shp) != 4 or attr(node, "mode") != "nearest" or tuple(out[:2]) != tuple(shp[:2]):
         raise bad("mode", attr(node, "mode"), "only nearest resizing of H and W by integer factors")
     factors = []

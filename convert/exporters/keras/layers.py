@@ -200,6 +200,22 @@ def export_batchnorm(node, ctx: KerasContext):
     ctx.put(node.outputs[0], ctx.call(layer, t, ws), have)
 
 
+@register("RMSNormalization")
+def export_rmsnorm(node, ctx: KerasContext):
+    scale = _const(ctx, node, 1, "scale")
+    t, have = ctx.raw(node.inputs[0])
+    shape = ctx.ir_shape(node.inputs[0])
+    axes = list(range(attr(node, "axis") % len(have), len(have)))
+    if axes[0] == 0 or any(not isinstance(shape[a], int) for a in axes):
+        raise unsupported_attr("axis", attr(node, "axis"), "Keras normalises static non-batch axes only")
+    # Keras holds one scale entry per normalised element, its axes in sorted (Keras) order.
+    full = np.broadcast_to(scale, [shape[a] for a in axes])
+    kaxes = [L.keras_axis(have, a) for a in axes]
+    order = sorted(range(len(axes)), key=lambda i: kaxes[i])
+    layer = ctx.layers.RMSNormalization(axis=sorted(kaxes), epsilon=float(attr(node, "epsilon")), name=ctx.name(node))
+    ctx.put(node.outputs[0], ctx.call(layer, t, [np.transpose(full, order)]), have)
+
+
 def _dense(node, ctx: KerasContext, x_value: str, kernel: np.ndarray, bias: np.ndarray | None, out_value: str):
     if x_value in ctx.flat_rows:  # the Flatten before ran on channels-last data: reorder the rows instead
         kernel = kernel[ctx.flat_rows[x_value]]

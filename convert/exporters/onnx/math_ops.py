@@ -132,6 +132,39 @@ def export_layernorm(node, ctx: OnnxContext):
              axis=attr_value(node, "axis"), epsilon=float(attr_value(node, "epsilon")))
 
 
+@register("RMSNormalization")
+def export_rmsnorm_decomposed(node, ctx: OnnxContext):
+    x, scale = node.inputs[0], node.inputs[1]
+    axis = node.attrs.get("axis", -1)
+    info = ctx.graph.value_info(x)
+    rank = len(info.shape) if info is not None and info.shape is not None else None
+    if rank is None and axis >= 0:
+        raise ValueError(f"{node.name}: RMSNormalization axis {axis} needs a known rank below opset 23")
+    axes = list(range(axis, 0)) if axis < 0 else list(range(axis, rank))
+    n = node.name
+    ms = reduce_op(ctx, "ReduceMean", ctx.emit("Mul", [x, x], name=n + "/sq")[0], axes, 1, 1, n + "/mean_sq")[0]
+    eps = ctx.const(node.attrs.get("epsilon", 1e-5), "float32", "eps")
+    rms = ctx.emit("Sqrt", [ctx.emit("Add", [ms, eps], name=n + "/ms_eps")[0]], name=n + "/rms")[0]
+    ctx.emit("Mul", [ctx.emit("Div", [x, rms], name=n + "/norm")[0], scale], node.outputs, name=n)
+
+
+@register("RMSNormalization", since=23)
+def export_rmsnorm(node, ctx: OnnxContext):
+    ctx.emit("RMSNormalization", node.inputs, node.outputs[:1], name=node.name,
+             axis=node.attrs.get("axis", -1), epsilon=float(node.attrs.get("epsilon", 1e-5)))
+
+
+@register("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", since=18)
+def export_bitwise(node, ctx: OnnxContext):
+    ctx.emit(node.op, node.inputs, node.outputs, name=node.name)
+
+
+@register("BitShift", since=11)
+def export_bitshift(node, ctx: OnnxContext):
+    # signed types and out-of-range shift amounts are defined from opset 28 on
+    ctx.emit("BitShift", node.inputs, node.outputs, name=node.name, direction=node.attrs["direction"])
+
+
 @register("MeanVarianceNormalization")
 def export_mvn(node, ctx: OnnxContext):
     axes = list(attr_value(node, "axes"))

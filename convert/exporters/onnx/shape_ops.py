@@ -65,18 +65,43 @@ def export_pad(node, ctx: OnnxContext):
 @register("Resize")
 def export_resize(node, ctx: OnnxContext):
     a = node.attrs
+    roi = ctx.const(a["roi"], dtype="float32", hint="roi") if a.get("roi") is not None else ""
     if a.get("scales") is not None:
-        ins = [node.inputs[0], "", ctx.const(a["scales"], dtype="float32", hint="scales")]
+        ins = [node.inputs[0], roi, ctx.const(a["scales"], dtype="float32", hint="scales")]
     else:
-        ins = [node.inputs[0], "", "", ctx.const(a["sizes"], hint="sizes")]
+        ins = [node.inputs[0], roi, "", ctx.const(a["sizes"], hint="sizes")]
     mode = attr_value(node, "mode")
     extra = {}
     if mode == "nearest":
         extra["nearest_mode"] = attr_value(node, "nearest_mode")
     if mode == "cubic":
         extra["cubic_coeff_a"] = float(attr_value(node, "cubic_coeff_a"))
+    if attr_value(node, "exclude_outside"):
+        extra["exclude_outside"] = 1
+    if attr_value(node, "antialias"):
+        if ctx.opset < 18:
+            raise ValueError(f"{node.name}: Resize antialias needs opset 18 or newer")
+        extra["antialias"] = 1
+    if a.get("roi") is not None:
+        extra["extrapolation_value"] = float(attr_value(node, "extrapolation_value"))
     ctx.emit("Resize", ins, node.outputs, name=node.name, mode=mode,
              coordinate_transformation_mode=attr_value(node, "coordinate_transformation_mode"), **extra)
+
+
+@register("GridSample", since=16)
+def export_grid_sample_16(node, ctx: OnnxContext):
+    info = ctx.graph.value_info(node.inputs[0])
+    if info is not None and info.shape is not None and len(info.shape) != 4:
+        raise ValueError(f"{node.name}: GridSample beyond 2-D needs opset 20")
+    mode = attr_value(node, "mode")
+    ctx.emit("GridSample", node.inputs, node.outputs, name=node.name, mode={"linear": "bilinear", "cubic": "bicubic"}.get(mode, mode),
+             padding_mode=attr_value(node, "padding_mode"), align_corners=int(attr_value(node, "align_corners")))
+
+
+@register("GridSample", since=20)
+def export_grid_sample(node, ctx: OnnxContext):
+    ctx.emit("GridSample", node.inputs, node.outputs, name=node.name, mode=attr_value(node, "mode"),
+             padding_mode=attr_value(node, "padding_mode"), align_corners=int(attr_value(node, "align_corners")))
 
 
 @register("Tile")

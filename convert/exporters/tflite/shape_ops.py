@@ -98,6 +98,8 @@ def export_resize(node, ctx: TFLiteContext) -> None:
     if len(ys) != 4 or not all(isinstance(d, int) for d in ys[2:]):
         raise unsupported_attr("sizes", list(ys), "2-D resizing to a static size")
     mode, coord = attr(node, "mode"), attr(node, "coordinate_transformation_mode")
+    if attr(node, "antialias"):
+        raise unsupported_attr("antialias", 1, "LiteRT resizes without an antialiasing filter")
     flags = {"half_pixel": (False, True), "pytorch_half_pixel": (False, True), "align_corners": (True, False),
              "asymmetric": (False, False)}
     if coord not in flags:

@@ -15,10 +15,12 @@ _UNARY = {"Abs": "torch.abs", "Exp": "torch.exp", "Log": "torch.log", "Sqrt": "t
           "Sin": "torch.sin", "Cos": "torch.cos", "Not": "torch.logical_not", "Tan": "torch.tan",
           "Asin": "torch.asin", "Acos": "torch.acos", "Atan": "torch.atan", "Sinh": "torch.sinh",
           "Cosh": "torch.cosh", "Asinh": "torch.asinh", "Acosh": "torch.acosh", "Atanh": "torch.atanh",
-          "Sign": "torch.sign", "Round": "torch.round", "IsNaN": "torch.isnan"}
+          "Sign": "torch.sign", "Round": "torch.round", "IsNaN": "torch.isnan", "BitwiseNot": "torch.bitwise_not"}
 _BINARY = {"Add": "{} + {}", "Sub": "{} - {}", "Mul": "{} * {}", "Div": "{} / {}", "Pow": "torch.pow({}, {})",
            "Greater": "{} > {}", "Less": "{} < {}", "Equal": "{} == {}", "And": "torch.logical_and({}, {})",
-           "Or": "torch.logical_or({}, {})", "Xor": "torch.logical_xor({}, {})"}
+           "Or": "torch.logical_or({}, {})", "Xor": "torch.logical_xor({}, {})",
+           "BitwiseAnd": "torch.bitwise_and({}, {})", "BitwiseOr": "torch.bitwise_or({}, {})",
+           "BitwiseXor": "torch.bitwise_xor({}, {})"}
 _SELU = (1.67326319217681884765625, 1.05070102214813232421875)
 
 
@@ -45,6 +47,20 @@ def export_binary(node, ctx: TorchContext):
         ctx.assign(node.outputs[0], f"torch.div({a}, {b}, rounding_mode='trunc')")  # ONNX integer Div truncates
         return
     ctx.assign(node.outputs[0], _BINARY[node.op].format(a, b))
+
+
+@register("BitShift")
+def export_bitshift(node, ctx: TorchContext):
+    """ONNX defines every shift amount: out-of-range ones give the sign fill (torch leaves them to C)."""
+    x, y = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+    right = attr(node, "direction") == "RIGHT"
+    bits, amount, shifted = ctx.tmp("bits"), ctx.tmp("amount"), ctx.tmp("shifted")
+    ctx.line(f"{bits} = torch.iinfo({x}.dtype).bits")
+    ctx.line(f"{amount} = torch.clamp({y}, 0, {bits} - 1)")
+    fn = "torch.bitwise_right_shift" if right else "torch.bitwise_left_shift"
+    ctx.line(f"{shifted} = {fn}({x}, {amount})")
+    fill = f"torch.where({x} < 0, -1, 0).to({x}.dtype)" if right else f"torch.zeros_like({shifted})"
+    ctx.assign(node.outputs[0], f"torch.where(({y} < 0) | ({y} >= {bits}), {fill}, {shifted})")
 
 
 @register("Mod")

@@ -133,6 +133,13 @@ class TorchContext:
             return f"self.{self._buffer_of[value]}"
         raise KeyError(f"value {value!r} used before it is defined")
 
+    def buffer(self, base: str, arr: np.ndarray) -> str:
+        """A constant the handler computed (not a graph weight) as a registered buffer."""
+        name = self._attr(base)
+        self.buffers.append((name, arr))
+        self.state[name] = arr
+        return f"self.{name}"
+
     def shape(self, value: str) -> tuple | None:
         return self.shapes.get(value)
 

@@ -171,6 +171,24 @@ def export_layernorm(node, ctx: TorchContext):
     ctx.assign(node.outputs[0], f"{m}({ctx.x(node.inputs[0])})")
 
 
+@register("RMSNormalization")
+def export_rmsnorm(node, ctx: TorchContext):
+    axis, rank = attr(node, "axis"), ctx.rank(node.inputs[0])
+    if axis >= 0 and rank is None:
+        raise unsupported_attr("axis", axis, "a non-negative axis needs a known input rank")
+    n_norm = -axis if axis < 0 else rank - axis
+    eps, x = float(attr(node, "epsilon")), ctx.x(node.inputs[0])
+    scale = ctx.weight(node.inputs[1])
+    if scale is not None and scale.ndim == n_norm:
+        m = ctx.layer(node, "nn.RMSNorm", [tuple(int(d) for d in scale.shape)], dict(eps=eps), {"weight": scale})
+        ctx.assign(node.outputs[0], f"{m}({x})")
+        return
+    # a scale that broadcasts to the normalised axes (or is computed): the formula itself
+    dims = tuple(range(-n_norm, 0))
+    ctx.assign(node.outputs[0], f"{x} * torch.rsqrt(torch.mean({x} * {x}, dim={py(dims)}, keepdim=True) + {py(eps)})"
+                                f" * {ctx.x(node.inputs[1])}")
+
+
 @register("LRN")
 def export_lrn(node, ctx: TorchContext):
     m = ctx.layer(node, "nn.LocalResponseNorm", [int(attr(node, "size"))],

@@ -1,10 +1,13 @@
 """Shape and data-movement ops as torch functions and tensor methods."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .context import TORCH_DTYPE, TorchContext, attr, py, unsupported_attr
 from .registry import register
+from .resize import export_resize_by_weights
 
 INT64_MAX = int(np.iinfo(np.int64).max)
 
@@ -119,28 +122,56 @@ _INTERP = {("nearest", "asymmetric"): ("nearest", None), ("linear", "half_pixel"
            ("cubic", "align_corners"): ("bicubic", True)}
 
 
-@register("Resize")
-def export_resize(node, ctx: TorchContext):
+def _interpolate_can(node, ctx: TorchContext) -> bool:
+    """F.interpolate computes exactly this resize."""
     mode, ctm = attr(node, "mode"), attr(node, "coordinate_transformation_mode")
-    key = (mode, ctm)
-    if key not in _INTERP:
-        raise unsupported_attr("coordinate_transformation_mode", ctm, f"for mode={mode}")
-    if mode == "nearest" and attr(node, "nearest_mode") != "floor":
-        raise unsupported_attr("nearest_mode", attr(node, "nearest_mode"), "torch nearest rounds down (floor)")
-    if mode == "cubic" and float(attr(node, "cubic_coeff_a")) != -0.75:
-        raise unsupported_attr("cubic_coeff_a", attr(node, "cubic_coeff_a"), "torch bicubic uses -0.75")
     scales, sizes = attr(node, "scales"), attr(node, "sizes")
     vals = scales if scales is not None else sizes
-    if vals is None or len(vals) < 3 or (scales is not None and [float(s) for s in scales[:2]] != [1.0, 1.0]):
-        raise unsupported_attr("scales", scales, "only spatial axes may be scaled")
-    nd = len(vals) - 2
-    tmode, align = _INTERP[key]
+    shape = ctx.shape(node.inputs[0])
+    if (mode, ctm) not in _INTERP or vals is None or len(vals) < 3 or attr(node, "exclude_outside") \
+            or attr(node, "antialias") or len(vals) > 5 or (mode == "cubic" and len(vals) != 4):
+        return False
+    if (mode == "nearest" and attr(node, "nearest_mode") != "floor") or \
+            (mode == "cubic" and float(attr(node, "cubic_coeff_a")) != -0.75):
+        return False
+    out = ctx.shape(node.outputs[0])
+    if ctm == "pytorch_half_pixel" and (out is None or 1 in out[2:]):
+        return False  # torch maps a single output sample to the centre, ONNX to -0.5
+    if scales is not None:
+        # ONNX align_corners divides by scale * length - 1, torch by the integer output length - 1
+        fractional = shape is not None and any(isinstance(n, int) and float(s) * n != math.floor(float(s) * n)
+                                               for s, n in zip(scales[2:], shape[2:]))
+        return [float(s) for s in scales[:2]] == [1.0, 1.0] and not (ctm == "align_corners" and fractional)
+    return shape is not None and list(shape[:2]) == [int(s) for s in sizes[:2]]
+
+
+@register("Resize")
+def export_resize(node, ctx: TorchContext):
+    if not _interpolate_can(node, ctx):
+        export_resize_by_weights(node, ctx)
+        return
+    mode, ctm = attr(node, "mode"), attr(node, "coordinate_transformation_mode")
+    scales, sizes = attr(node, "scales"), attr(node, "sizes")
+    nd = len(scales if scales is not None else sizes) - 2
+    tmode, align = _INTERP[(mode, ctm)]
     if tmode == "linear":
         tmode = {1: "linear", 2: "bilinear", 3: "trilinear"}[nd]
     size_arg = (f"scale_factor={py(tuple(float(s) for s in scales[2:]))}" if scales is not None
                 else f"size={py(tuple(int(s) for s in sizes[2:]))}")
     align_arg = "" if align is None else f", align_corners={align}"
     ctx.assign(node.outputs[0], f"F.interpolate({ctx.x(node.inputs[0])}, {size_arg}, mode={tmode!r}{align_arg})")
+
+
+@register("GridSample")
+def export_grid_sample(node, ctx: TorchContext):
+    mode = {"linear": "bilinear", "cubic": "bicubic"}.get(attr(node, "mode"), attr(node, "mode"))
+    rank = ctx.rank(node.inputs[0])
+    if mode == "bicubic" and rank != 4:
+        raise unsupported_attr("mode", attr(node, "mode"), "torch samples cubically in 2-D only")
+    x, grid = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+    pad = attr(node, "padding_mode")
+    ctx.assign(node.outputs[0], f"F.grid_sample({x}, {grid}, mode={mode!r}, padding_mode={pad!r}, "
+                                f"align_corners={bool(attr(node, 'align_corners'))})")
 
 
 @register("Tile")

@@ -41,6 +41,7 @@ class ImportContext:
         self.consts: dict[str, np.ndarray] = {}     # ONNX value -> known array
         self.symbolic: dict[str, np.ndarray] = {}   # ONNX value -> 1-D object array of int | str dims
         self.names: dict[str, str] = {}             # ONNX value -> IR value
+        self.fills: dict[str, float] = {}           # ONNX value -> the scalar filling a run-time shape
         self.info: dict[str, tuple[str | None, Dims | None]] = {}  # ONNX value -> (dtype, shape)
         self.warnings: list[str] = []
         self.node = None
@@ -85,6 +86,9 @@ class ImportContext:
             w = self.b.weight(onnx_name, self.consts[onnx_name], dtype=str(self.consts[onnx_name].dtype))
             self.names[onnx_name] = w
             return w
+        if onnx_name in self.fills:
+            raise DataDependent(onnx_name, "shape", "a constant filled to a run-time shape (ConstantOfShape) "
+                                "is read as a tensor; only a recurrent layer's zero initial state is supported")
         if onnx_name in self.symbolic:
             raise DataDependent(onnx_name, "shape", "a tensor computed from a symbolic shape "
                                 "(a data-dependent shape the targets cannot hold statically)")

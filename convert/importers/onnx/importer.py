@@ -179,7 +179,7 @@ def _convert_node(ctx: ImportContext, node, poisoned: set[str]) -> None:
                 ctx.warnings.append(f"{label}: {node.op_type} of a constant folded into a float weight "
                                     "(the quantization is not kept)")
             return
-    if symbolic.evaluate(ctx, node):
+    if symbolic.evaluate(ctx, node) or symbolic.propagate_fill(ctx, node):
         ctx.b.source = None
         return
     handler = ONNX_OPS.lookup(node.op_type, ctx.opset)

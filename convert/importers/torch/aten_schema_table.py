@@ -202,6 +202,7 @@ SCHEMAS = {
     'aten.replication_pad2d.default': ['self', 'padding'],
     'aten.replication_pad3d.default': ['self', 'padding'],
     'aten.reshape.default': ['self', 'shape'],
+    'aten.rms_norm.default': ['input', 'normalized_shape', ('weight', None), ('eps', None)],
     'aten.rnn_relu.input': ['input', 'hx', 'params', 'has_biases', 'num_layers', 'dropout', 'train', 'bidirectional', 'batch_first'],
     'aten.rnn_tanh.input': ['input', 'hx', 'params', 'has_biases', 'num_layers', 'dropout', 'train', 'bidirectional', 'batch_first'],
     'aten.roll.default': ['self', 'shifts', ('dims', [])],

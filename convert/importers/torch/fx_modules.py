@@ -74,6 +74,13 @@ def import_layer_norm(lx, node, mod):
                                                 _p(lx, node, mod, "bias"), float(mod.eps), False))
 
 
+@register("module:RMSNorm")
+def import_rms_norm(lx, node, mod):
+    _one_input(lx, node)
+    return lx.emit(_aten().rms_norm.default, (_x(lx, node), list(mod.normalized_shape), _p(lx, node, mod, "weight"),
+                                              mod.eps))
+
+
 @register("module:Linear")
 def import_linear(lx, node, mod):
     _one_input(lx, node)

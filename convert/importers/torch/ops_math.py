@@ -118,6 +118,16 @@ def import_layer_norm(ctx: TorchContext, node) -> str:
     return ctx.op("LayerNormalization", *ins, axis=-n, epsilon=float(eps))
 
 
+@register("aten.rms_norm.default", emits=("RMSNormalization",))
+def import_rms_norm(ctx: TorchContext, node) -> str:
+    x, shape, w, eps = ctx.args(node)
+    dims = [int(s) for s in shape]
+    if eps is None:  # torch's default: the machine epsilon of the input's dtype
+        eps = float(np.finfo(np.dtype(ctx.dtype(x))).eps)
+    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight", np.ones(dims, np.float32))
+    return ctx.op("RMSNormalization", ctx.v(x), scale, axis=-len(dims), epsilon=float(eps))
+
+
 @register("aten.embedding.default", emits=("Gather",))
 def import_embedding(ctx: TorchContext, node) -> str:
     w, ids = ctx.args(node)[:2]

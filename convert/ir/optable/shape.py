@@ -29,14 +29,27 @@ declare("Resize", "shape", "X", attrs={
     "sizes": Attr("ints", None, "one per axis; exclusive with scales"),
     "mode": Attr("str", "nearest", choices=("nearest", "linear", "cubic")),
     "coordinate_transformation_mode": Attr("str", "half_pixel", choices=(
-        "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn")),
+        "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
+        "half_pixel_symmetric", "tf_crop_and_resize")),
     "nearest_mode": Attr("str", "round_prefer_floor", choices=(
         "round_prefer_floor", "round_prefer_ceil", "floor", "ceil")),
     "cubic_coeff_a": Attr("float", -0.75),
+    "exclude_outside": Attr("int", 0, "1: weights of samples outside the input are 0, the rest renormalised"),
+    "antialias": Attr("int", 0, "1: linear/cubic widen their filter by 1/scale when downscaling"),
+    "roi": Attr("floats", None, "tf_crop_and_resize: normalised starts, then ends, one per axis"),
+    "extrapolation_value": Attr("float", 0.0, "tf_crop_and_resize: value where the source lies outside"),
 }, doc="""
-    Up/down-sampling. The coordinate transformation mode is always explicit: torch
-    nearest is (asymmetric, floor), torch bilinear align_corners=False is (half_pixel
-    or pytorch_half_pixel), Keras UpSampling2D nearest is (asymmetric, floor).""")
+    Up/down-sampling (ONNX opset 19 semantics). The coordinate transformation mode is
+    always explicit: torch nearest is (asymmetric, floor), torch bilinear
+    align_corners=False is (half_pixel or pytorch_half_pixel), Keras UpSampling2D nearest
+    is (asymmetric, floor).""")
+declare("GridSample", "shape", "X grid", attrs={
+    "mode": Attr("str", "linear", choices=("linear", "nearest", "cubic")),
+    "padding_mode": Attr("str", "zeros", choices=("zeros", "border", "reflection")),
+    "align_corners": Attr("int", 0),
+}, onnx=False, doc="""
+    Sample X (N, C, *spatial) at the normalised coordinates of grid (N, *out, len(spatial)),
+    the last grid axis ordered x (width) first (ONNX opset 20 GridSample, torch grid_sample).""")
 declare("Tile", "shape", "input", "output", attrs={"repeats": Attr("ints")}, doc="numpy.tile")
 declare("Expand", "shape", "input", "output", attrs={"shape": Attr("ints")}, doc="broadcast to shape")
 declare("Gather", "shape", "data indices", "output", attrs={"axis": Attr("int", 0)},

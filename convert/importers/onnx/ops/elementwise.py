@@ -10,7 +10,7 @@ register_same(register, [
     "HardSigmoid", "PRelu", "Mish", "ThresholdedRelu", "Pow", "Gelu",
     "Add", "Sub", "Mul", "Div", "Greater", "Less", "Equal", "And", "Or", "Max", "Min", "Sum", "Mean", "Where",
     "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Sign", "Round", "IsNaN", "Xor",
-    "Mod", "IsInf", "Shrink",
+    "Mod", "IsInf", "Shrink", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift",
 ])
 
 

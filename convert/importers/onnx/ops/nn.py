@@ -4,7 +4,7 @@ from __future__ import annotations
 from ....errors import UnsupportedAttributeError
 from ..context import DataDependent
 from ..registry import register
-from .common import check_defaults, register_same, same
+from .common import check_defaults, ir_attrs, register_same, same
 
 register_same(register, ["Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "LRN", "InstanceNormalization"])
 
@@ -136,6 +136,25 @@ def _layernorm_stats(ctx) -> None:
         ctx.alias(k, v)
 
 
+@register("RMSNormalization")
+def import_rmsnorm(ctx, node):
+    # stash_type only names the precision of the statistics: every target computes them in
+    # the input's float type or wider.
+    same(ctx, node, drop=("stash_type",))
+
+
+@register("ConstantOfShape")
+def import_constant_of_shape(ctx, node):
+    """A shape known only at run time: kept as a fill that data movement carries to its reader."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    ctx.dims(0, "shape")  # symbolic (a constant shape was folded before)
+    value = ctx.attr("value")
+    value = numpy_helper.to_array(value) if value is not None and hasattr(value, "data_type") else value
+    ctx.fills[node.output[0]] = np.asarray(value if value is not None else 0.0).reshape(-1)[0].item()
+
+
 @register("Dropout")
 def import_dropout(ctx, node):
     """Inference: the identity. A training-mode Dropout or a used mask is refused."""
@@ -157,4 +176,8 @@ def import_rnn(ctx, node):
         if w is None:
             raise DataDependent("hidden_size", None, "not given and W is not a constant")
         ctx.attrs["hidden_size"] = int(w.shape[1]) // gates
-    same(ctx, node, drop=("activation_alpha", "activation_beta"))
+    # torch.onnx writes the default zero state as ConstantOfShape(batch-dependent shape): absent
+    inputs = ["" if i in (5, 6) and ctx.fills.get(ctx.name(i), 1) == 0 else ctx.x(i) for i in range(len(node.input))]
+    while inputs and not inputs[-1]:
+        inputs.pop()
+    ctx.emit(node.op_type, inputs, ir_attrs(ctx, node.op_type, ("activation_alpha", "activation_beta")))

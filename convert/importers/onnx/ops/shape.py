@@ -3,6 +3,8 @@ attributes; a shape holding a dynamic dimension keeps it dynamic where the IR ca
 (0 = copy the input dimension in Reshape, 1 = keep it in Expand)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ....errors import UnsupportedAttributeError
@@ -182,31 +184,60 @@ def import_pad(ctx, node):
 
 def _resize_attrs(ctx, mode: str) -> dict:
     out = {"mode": mode}
-    for k in ("coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a"):
+    for k in ("coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "antialias",
+              "extrapolation_value"):
         if k in ctx.attrs:
-            out[k] = float(ctx.attrs[k]) if k == "cubic_coeff_a" else ctx.attrs[k]
+            out[k] = float(ctx.attrs[k]) if k in ("cubic_coeff_a", "extrapolation_value") else ctx.attrs[k]
     return out
+
+
+def _roi(ctx, axes: list[int] | None) -> list[float]:
+    """tf_crop_and_resize's region: starts then ends over every axis."""
+    roi = [float(v) for v in ctx.const(1, "roi").reshape(-1)]
+    half = len(roi) // 2
+    starts = _all_axes(ctx, axes, roi[:half], 0.0)
+    return starts + _all_axes(ctx, axes, roi[half:], 1.0)
+
+
+def _keep_aspect(ctx, policy: str, sizes: list[int], axes: list[int] | None) -> list[float]:
+    """keep_aspect_ratio_policy: one scale for the resized axes, the output rounded half up;
+    the IR's floor(scale * size) must agree."""
+    shape = ctx.shape(0)
+    if shape is None:
+        raise DataDependent("keep_aspect_ratio_policy", policy, "needs the input shape")
+    axes = [a % len(shape) for a in axes] if axes is not None else list(range(len(shape)))
+    if any(not isinstance(shape[a], int) for a in axes):
+        raise DataDependent("keep_aspect_ratio_policy", policy, "needs static input sizes")
+    ratios = [int(n) / shape[a] for n, a in zip(sizes, axes)]
+    scale = min(ratios) if policy == "not_larger" else max(ratios)
+    if any(math.floor(scale * shape[a]) != int(scale * shape[a] + 0.5) for a in axes):
+        raise UnsupportedAttributeError("keep_aspect_ratio_policy", policy,
+                                        "the rounded output size differs from floor(scale * size)")
+    return [scale if a in axes else 1.0 for a in range(len(shape))]
 
 
 @register("Resize", since=11)
 def import_resize(ctx, node):
-    check_defaults(ctx, ["exclude_outside", "antialias", "keep_aspect_ratio_policy"])
     mode = ctx.attr("mode", "nearest")
     attrs = _resize_attrs(ctx, mode)
-    if attrs.get("coordinate_transformation_mode") == "tf_crop_and_resize":
-        raise UnsupportedAttributeError("coordinate_transformation_mode", "tf_crop_and_resize",
-                                        "crop-and-resize with a region of interest")
     axes = ints(ctx.attr("axes")) if ctx.attr("axes") is not None else None
+    if attrs.get("coordinate_transformation_mode") == "tf_crop_and_resize":
+        attrs["roi"] = _roi(ctx, axes)
     scales = ctx.maybe_const(2) if ctx.has(2) else None
     if scales is not None and scales.size:
         attrs["scales"] = _all_axes(ctx, axes, [float(s) for s in scales.reshape(-1)], 1.0)
     elif ctx.has(3):
         sizes = list(ctx.dims(3, "sizes"))
         shape = ctx.shape(0)
-        if axes is not None:
+        policy = ctx.attr("keep_aspect_ratio_policy", "stretch")
+        if policy != "stretch":
+            attrs["scales"] = _keep_aspect(ctx, policy, sizes, axes)
+        elif axes is not None:
             sizes = _all_axes(ctx, axes, sizes, None)
             sizes = [shape[k] if s is None else s for k, s in enumerate(sizes)] if shape else sizes
-        if any(not isinstance(s, (int, np.integer)) for s in sizes):
+        if "scales" in attrs:
+            pass
+        elif any(not isinstance(s, (int, np.integer)) for s in sizes):
             # dynamic N / C kept: the scale 1 keeps them, static spatial sizes become scales
             if shape is None or any(isinstance(s, str) and s != shape[k] for k, s in enumerate(sizes)) or any(
                     not isinstance(shape[k], int) for k, s in enumerate(sizes) if not isinstance(s, str)):
@@ -235,6 +266,43 @@ def import_upsample(ctx, node):
     mode = {"bilinear": "linear"}.get(ctx.attr("mode", "nearest"), ctx.attr("mode", "nearest"))
     ctx.emit("Resize", [ctx.x(0)], {"mode": mode, "scales": [float(s) for s in scales],
                                      "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"})
+
+
+@register("CenterCropPad")
+def import_center_crop_pad(ctx, node):
+    """A Slice for the axes that shrink, then a zero Pad for those that grow; the extra
+    sample of an odd difference goes to the end, as in the ONNX reference."""
+    shape, target = ctx.shape(0), ints(ctx.const(1, "shape"))
+    rank = len(shape) if shape is not None else None
+    axes = [a % rank for a in ints(ctx.attr("axes"))] if ctx.attr("axes") is not None and rank else \
+        list(range(len(target)))
+    if shape is None or any(not isinstance(shape[a], int) for a in axes):
+        raise DataDependent("shape", target, "center crop/pad needs static sizes of the axes it changes")
+    starts, ends, crop_axes = [], [], []
+    pads = [0] * (2 * rank)
+    for a, t in zip(axes, target):
+        d = shape[a] - t
+        if d > 0:
+            starts.append(d // 2)
+            ends.append(d // 2 + t)
+            crop_axes.append(a)
+        elif d < 0:
+            pads[a], pads[rank + a] = -d // 2, -d - (-d // 2)
+    y = ctx.x(0)
+    if crop_axes:
+        y = ctx.tmp("Slice", [y], starts=starts, ends=ends, axes=crop_axes)
+    if any(pads):
+        ctx.emit("Pad", [y], {"pads": pads, "mode": "constant", "value": 0.0})
+    else:
+        ctx.alias(0, y)
+
+
+@register("GridSample")
+def import_grid_sample(ctx, node):
+    # opset 16 spelled the modes after torch (bilinear, bicubic); opset 20 after Resize
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(ctx.attr("mode", "linear"), ctx.attr("mode", "linear"))
+    ctx.emit("GridSample", [ctx.x(0), ctx.x(1)], {"mode": mode, "padding_mode": ctx.attr("padding_mode", "zeros"),
+                                                   "align_corners": int(ctx.attr("align_corners", 0))})
 
 
 @register("Tile")

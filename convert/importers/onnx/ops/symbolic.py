@@ -96,3 +96,15 @@ def _set_scalar(ctx, out):
         ctx.symbolic[ctx.node.output[0]] = np.array(v, dtype=object)
     else:
         ctx.set_const(0, np.array(v, dtype=np.int64))
+
+
+# Ops that keep a constant fill a constant fill (of another run-time shape).
+_FILL_KEEPS = {"Slice", "Squeeze", "Unsqueeze", "Reshape", "Transpose", "Identity", "Expand", "Cast", "Gather"}
+
+
+def propagate_fill(ctx, node) -> bool:
+    """A data movement of a ConstantOfShape fill is the same fill; False for anything else."""
+    if node.op_type not in _FILL_KEEPS or not node.input or node.input[0] not in ctx.fills:
+        return False
+    ctx.fills[node.output[0]] = ctx.fills[node.input[0]]
+    return True
