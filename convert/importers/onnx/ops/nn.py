@@ -143,7 +143,7 @@ def import_rmsnorm(ctx, node):
     same(ctx, node, drop=("stash_type",))
 
 
-@register("ConstantOfShape")
+@register("ConstantOfShape", emits=())
 def import_constant_of_shape(ctx, node):
     """A shape known only at run time: kept as a fill that data movement carries to its reader."""
     import numpy as np

@@ -268,7 +268,7 @@ def import_upsample(ctx, node):
                                      "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"})
 
 
-@register("CenterCropPad")
+@register("CenterCropPad", emits=("Slice", "Pad"))
 def import_center_crop_pad(ctx, node):
     """A Slice for the axes that shrink, then a zero Pad for those that grow; the extra
     sample of an odd difference goes to the end, as in the ONNX reference."""
