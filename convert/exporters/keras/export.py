@@ -6,7 +6,7 @@ from typing import Any
 
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
-from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
+from . import activations, attention, layers, rnn, shape_ops, tensor_ops  # noqa: F401  (registers handlers)
 from ...passes.fuse_activation import accept_for, fusable_activations
 from ..common import run_handlers_past_gaps
 from .context import KerasContext

@@ -263,3 +263,88 @@ def import_op_squeeze(ctx: KerasContext, call: Call) -> list[Ref]:
         raise unsupported("axis", axis, "axes of known size 1")
     y = ctx.op("Squeeze", ctx.get(r, L.identity(r.rank)), axes=axes)
     return [ctx.ref(y, tuple(d for a, d in enumerate(r.shape) if a not in axes))]
+
+
+def _compare(ctx: KerasContext, call: Call, op: str, negate: bool = False) -> list[Ref]:
+    """A comparison (bool result); a constant operand takes the tensor's dtype."""
+    if len(call.operands) != 2:
+        raise unsupported("operands", len(call.operands), "exactly two operands")
+    refs = [v for v in call.operands if isinstance(v, Ref)]
+    if not refs:
+        raise unsupported("operands", call.operands, "at least one tensor")
+    dtype = refs[0].dtype
+    names, shapes = [], []
+    for i, v in enumerate(call.operands):
+        if isinstance(v, Ref):
+            names.append(ctx.get(v, L.identity(v.rank)))
+            shapes.append(v.shape)
+        else:
+            c = _constant(call, v)
+            names.append(ctx.b.weight(f"{call.path}/operand{i}", c, dtype=dtype))
+            shapes.append(c.shape)
+    y = ctx.node(op, names, suffix="not" if negate else "")[0]
+    if negate:
+        y = ctx.op("Not", y)
+    return [ctx.ref(y, _broadcast(shapes), dtype="bool")]
+
+
+@register("ops.Equal")
+def import_op_equal(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _compare(ctx, call, "Equal")
+
+
+@register("ops.NotEqual")
+def import_op_not_equal(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _compare(ctx, call, "Equal", negate=True)
+
+
+@register("ops.Greater")
+def import_op_greater(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _compare(ctx, call, "Greater")
+
+
+@register("ops.Less")
+def import_op_less(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _compare(ctx, call, "Less")
+
+
+@register("ops.GreaterEqual")
+def import_op_greater_equal(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _compare(ctx, call, "Less", negate=True)
+
+
+@register("ops.LessEqual")
+def import_op_less_equal(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _compare(ctx, call, "Greater", negate=True)
+
+
+def _bool_reduce(ctx: KerasContext, call: Call, reduce: str) -> list[Ref]:
+    """``ops.any`` / ``ops.all``: a max / min of the 0/1 values, back to bool."""
+    r = _only_tensor(call)
+    axes = _axes(call, r.rank)
+    keep = bool(call.get("keepdims", False))
+    x = ctx.get(r, L.identity(r.rank))
+    x = ctx.op("Cast", x, suffix="as_float", to="float32")
+    y = ctx.node(reduce, [x], {"axes": axes, "keepdims": int(keep)}, suffix="reduce")[0]
+    shape = tuple(1 if a in axes else d for a, d in enumerate(r.shape) if keep or a not in axes)
+    return [ctx.ref(ctx.op("Cast", y, to="bool"), shape, dtype="bool")]
+
+
+@register("ops.Any")
+def import_op_any(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _bool_reduce(ctx, call, "ReduceMax")
+
+
+@register("ops.All")
+def import_op_all(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _bool_reduce(ctx, call, "ReduceMin")
+
+
+@register("ops.LogicalAnd")
+def import_op_logical_and(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _compare(ctx, call, "And")
+
+
+@register("ops.LogicalOr")
+def import_op_logical_or(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _compare(ctx, call, "Or")
