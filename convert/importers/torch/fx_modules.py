@@ -74,6 +74,13 @@ def import_layer_norm(lx, node, mod):
                                                 _p(lx, node, mod, "bias"), float(mod.eps), False))
 
 
+@register("module:GroupNorm")
+def import_group_norm(lx, node, mod):
+    _one_input(lx, node)
+    return lx.emit(_aten().group_norm.default, (_x(lx, node), int(mod.num_groups), _p(lx, node, mod, "weight"),
+                                                _p(lx, node, mod, "bias"), float(mod.eps), False))
+
+
 @register("module:Linear")
 def import_linear(lx, node, mod):
     _one_input(lx, node)
