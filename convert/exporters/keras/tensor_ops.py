@@ -59,8 +59,8 @@ def export_reduce(node, ctx: KerasContext):
 def export_gather(node, ctx: KerasContext):
     axis = int(attr(node, "axis"))
     table = ctx.weight(node.inputs[0])
-    idx = ctx.get(node.inputs[1])
-    if table is not None and table.ndim == 2 and axis == 0 and ctx.weight(node.inputs[1]) is None:
+    idx = operand(ctx, node.inputs[1])
+    if table is not None and table.ndim == 2 and axis == 0 and not isinstance(idx, np.ndarray):
         # A lookup in a stored table: the Embedding layer (weights stored as weights).
         layer = ctx.layers.Embedding(int(table.shape[0]), int(table.shape[1]), name=ctx.name(node))
         _put(ctx, node, ctx.call(layer, idx, [table]))
