@@ -70,7 +70,8 @@ def import_layer_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
         perm = tuple(a for a in range(r.rank) if a not in axes) + tuple(axes)
         x = ctx.get(r, perm)
     ins = [x, ctx.const("gamma", gamma)] + ([ctx.const("beta", beta)] if beta is not None else [])
-    y = ctx.node("LayerNormalization", ins, {"axis": first, "epsilon": float(call.get("epsilon", 1e-3))})[0]
+    # Counted from the end: exporters that do not know the rank (a dynamic length) still can.
+    y = ctx.node("LayerNormalization", ins, {"axis": first - r.rank, "epsilon": float(call.get("epsilon", 1e-3))})[0]
     return [ctx.ref(y, r.shape, perm)]
 
 
