@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from .context import Call, KerasContext, Ref, unsupported
 
-# Layers whose ``compute_mask`` returns their input's mask unchanged (supports_masking).
+# Layers whose ``compute_mask`` returns their input's mask unchanged (supports_masking) and
+# whose inference output ignores it (BatchNormalization reads it for training statistics only;
+# Softmax reads it, so it is not here and is refused).
 PASS = frozenset({
     "Dense", "Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Activation",
-    "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "LayerNormalization", "BatchNormalization",
-    "UnitNormalization", "Rescaling", "Identity", "ActivityRegularization", "LayerScale",
+    "ReLU", "LeakyReLU", "ELU", "PReLU", "LayerNormalization", "BatchNormalization",
+    "UnitNormalization", "Rescaling", "Identity", "ActivityRegularization",
 })
 # Layers and operations that drop the mask in Keras 3 (merges do: their output carries none;
 # convolutions do not support masking, and Keras warns that they destroy it).
@@ -25,7 +27,7 @@ DROP = frozenset({
 })
 # Layers whose handler reads the mask itself (and sets its output's mask).
 CONSUME = frozenset({"MultiHeadAttention", "Attention", "GlobalAveragePooling1D", "GlobalAvgPool1D",
-                     "Embedding", "Masking"})
+                     "Embedding", "Masking", "ops.DotProductAttention"})
 
 
 def propagate(call: Call, outs: list[Ref]) -> None:

@@ -274,7 +274,8 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
     call = Call(cls, name, path, cfg, inputs, kwargs, weights, walk.file, operands or [], options or {})
     walk.ctx.begin(call)
     try:
-        _check_common(cfg)
+        if not cls.startswith(OPS_PREFIX):  # an operation's "dtype" is its argument (ops.cast), not a policy
+            _check_common(cfg)
         outs = handler(walk.ctx, call)
         masks.propagate(call, outs)
     except UnsupportedAttributeError as e:

@@ -164,3 +164,34 @@ def import_attention(ctx: KerasContext, call: Call) -> list[Ref]:
     out = ctx.ref(y, (q.shape[0], q.shape[1], v.shape[-1]), L.identity(3))
     out.mask = q_mask
     return [out]
+
+
+BNTH_FROM_BTNH = (0, 2, 1, 3)  # keras.ops (B, T, heads, D) <-> IR 4-D (B, heads, T, D): its own inverse
+
+
+@register("ops.DotProductAttention")
+def import_op_dot_product_attention(ctx: KerasContext, call: Call) -> list[Ref]:
+    """``keras.ops.dot_product_attention(q, k, v, bias, mask, scale, is_causal)`` on
+    (B, T, heads, D) tensors; a bool mask keeps where True, a bias is added."""
+    if call.get("attn_logits_soft_cap") or call.options.get("attn_logits_soft_cap"):
+        raise unsupported("attn_logits_soft_cap", call.get("attn_logits_soft_cap"), "none")
+    q, k, v = (call.operands + [None] * 3)[:3]
+    if not all(isinstance(r, Ref) and r.rank == 4 for r in (q, k, v)):
+        raise unsupported("operands", len(call.operands), "query, key and value of rank 4 as positional arguments")
+    hq, hkv = q.shape[2], k.shape[2]
+    if hq is None or hkv is None or hq % hkv:
+        raise unsupported("num_heads", [hq, hkv], "known head counts, key/value heads dividing the query heads")
+    causal = bool(call.get("is_causal") or call.options.get("is_causal"))
+    if causal:
+        _causal_ok(call, q, k)
+    ins = [ctx.get(r, BNTH_FROM_BTNH) for r in (q, k, v)]
+    mask, bias = _kw(call, "mask"), _kw(call, "bias")
+    if mask is not None and bias is not None:
+        raise unsupported("bias", "with a mask", "a mask or a bias")
+    extra = mask or bias
+    if extra is not None:
+        m = ctx.get(extra, L.identity(extra.rank))
+        ins.append(ctx.op("Cast", m, suffix="mask", to="bool") if mask is not None and extra.dtype != "bool" else m)
+    scale = call.options.get("scale", call.get("scale"))
+    y = ctx.node("Attention", ins, {"is_causal": int(causal), "scale": float(scale or 0.0)})[0]
+    return [ctx.ref(y, (*q.shape[:3], v.shape[3]), BNTH_FROM_BTNH)]

@@ -348,3 +348,41 @@ def import_op_logical_and(ctx: KerasContext, call: Call) -> list[Ref]:
 @register("ops.LogicalOr")
 def import_op_logical_or(ctx: KerasContext, call: Call) -> list[Ref]:
     return _compare(ctx, call, "Or")
+
+
+@register("ops.LogicalNot")
+def import_op_logical_not(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = _only_tensor(call)
+    return [ctx.ref(ctx.op("Not", ctx.get(r, L.identity(r.rank))), r.shape, dtype="bool")]
+
+
+_DTYPES = ("float32", "int32", "int64", "bool")
+
+
+@register("ops.Cast")
+def import_op_cast(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = _only_tensor(call)
+    dtype = call.get("dtype")
+    if dtype not in _DTYPES:
+        raise unsupported("dtype", dtype, ", ".join(_DTYPES))
+    x, perm = ctx.any(r)
+    return [ctx.ref(ctx.op("Cast", x, to=dtype), r.shape, perm, dtype)]
+
+
+@register("ops.Where")
+def import_op_where(ctx: KerasContext, call: Call) -> list[Ref]:
+    """``ops.where(condition, x, y)`` with numpy broadcasting; a constant branch takes the
+    other branch's dtype."""
+    if len(call.operands) != 3 or not isinstance(call.operands[0], Ref):
+        raise unsupported("operands", len(call.operands), "a tensor condition and two branches")
+    dtype = next((v.dtype for v in call.operands[1:] if isinstance(v, Ref)), "float32")
+    names, shapes = [], []
+    for i, v in enumerate(call.operands):
+        if isinstance(v, Ref):
+            names.append(ctx.get(v, L.identity(v.rank)))
+            shapes.append(v.shape)
+        else:
+            c = _constant(call, v)
+            names.append(ctx.b.weight(f"{call.path}/operand{i}", c, dtype=dtype))
+            shapes.append(c.shape)
+    return [ctx.ref(ctx.node("Where", names)[0], _broadcast(shapes), dtype=dtype)]
