@@ -265,14 +265,8 @@ def import_op_squeeze(ctx: KerasContext, call: Call) -> list[Ref]:
     return [ctx.ref(y, tuple(d for a, d in enumerate(r.shape) if a not in axes))]
 
 
-def _compare(ctx: KerasContext, call: Call, op: str, negate: bool = False) -> list[Ref]:
-    """A comparison (bool result); a constant operand takes the tensor's dtype."""
-    if len(call.operands) != 2:
-        raise unsupported("operands", len(call.operands), "exactly two operands")
-    refs = [v for v in call.operands if isinstance(v, Ref)]
-    if not refs:
-        raise unsupported("operands", call.operands, "at least one tensor")
-    dtype = refs[0].dtype
+def _typed_operands(ctx: KerasContext, call: Call, dtype: str) -> tuple[list[str], list[tuple]]:
+    """IR values and shapes of the operands, in Keras order; a constant becomes a weight of ``dtype``."""
     names, shapes = [], []
     for i, v in enumerate(call.operands):
         if isinstance(v, Ref):
@@ -282,40 +276,29 @@ def _compare(ctx: KerasContext, call: Call, op: str, negate: bool = False) -> li
             c = _constant(call, v)
             names.append(ctx.b.weight(f"{call.path}/operand{i}", c, dtype=dtype))
             shapes.append(c.shape)
+    return names, shapes
+
+
+# keras.ops comparison and logic -> (IR op, negated): a >= b is not (a < b)
+_COMPARE = {"ops.Equal": ("Equal", False), "ops.NotEqual": ("Equal", True), "ops.Greater": ("Greater", False),
+            "ops.Less": ("Less", False), "ops.GreaterEqual": ("Less", True), "ops.LessEqual": ("Greater", True),
+            "ops.LogicalAnd": ("And", False), "ops.LogicalOr": ("Or", False)}
+
+
+@register(*_COMPARE)
+def import_op_compare(ctx: KerasContext, call: Call) -> list[Ref]:
+    """A comparison or logic op (bool result); a constant operand takes the tensor's dtype."""
+    op, negate = _COMPARE[call.cls]
+    if len(call.operands) != 2:
+        raise unsupported("operands", len(call.operands), "exactly two operands")
+    refs = [v for v in call.operands if isinstance(v, Ref)]
+    if not refs:
+        raise unsupported("operands", call.operands, "at least one tensor")
+    names, shapes = _typed_operands(ctx, call, refs[0].dtype)
     y = ctx.node(op, names, suffix="not" if negate else "")[0]
     if negate:
         y = ctx.op("Not", y)
     return [ctx.ref(y, _broadcast(shapes), dtype="bool")]
-
-
-@register("ops.Equal")
-def import_op_equal(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _compare(ctx, call, "Equal")
-
-
-@register("ops.NotEqual")
-def import_op_not_equal(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _compare(ctx, call, "Equal", negate=True)
-
-
-@register("ops.Greater")
-def import_op_greater(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _compare(ctx, call, "Greater")
-
-
-@register("ops.Less")
-def import_op_less(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _compare(ctx, call, "Less")
-
-
-@register("ops.GreaterEqual")
-def import_op_greater_equal(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _compare(ctx, call, "Less", negate=True)
-
-
-@register("ops.LessEqual")
-def import_op_less_equal(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _compare(ctx, call, "Greater", negate=True)
 
 
 def _bool_reduce(ctx: KerasContext, call: Call, reduce: str) -> list[Ref]:
@@ -338,16 +321,6 @@ def import_op_any(ctx: KerasContext, call: Call) -> list[Ref]:
 @register("ops.All")
 def import_op_all(ctx: KerasContext, call: Call) -> list[Ref]:
     return _bool_reduce(ctx, call, "ReduceMin")
-
-
-@register("ops.LogicalAnd")
-def import_op_logical_and(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _compare(ctx, call, "And")
-
-
-@register("ops.LogicalOr")
-def import_op_logical_or(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _compare(ctx, call, "Or")
 
 
 @register("ops.LogicalNot")
@@ -376,13 +349,5 @@ def import_op_where(ctx: KerasContext, call: Call) -> list[Ref]:
     if len(call.operands) != 3 or not isinstance(call.operands[0], Ref):
         raise unsupported("operands", len(call.operands), "a tensor condition and two branches")
     dtype = next((v.dtype for v in call.operands[1:] if isinstance(v, Ref)), "float32")
-    names, shapes = [], []
-    for i, v in enumerate(call.operands):
-        if isinstance(v, Ref):
-            names.append(ctx.get(v, L.identity(v.rank)))
-            shapes.append(v.shape)
-        else:
-            c = _constant(call, v)
-            names.append(ctx.b.weight(f"{call.path}/operand{i}", c, dtype=dtype))
-            shapes.append(c.shape)
+    names, shapes = _typed_operands(ctx, call, dtype)
     return [ctx.ref(ctx.node("Where", names)[0], _broadcast(shapes), dtype=dtype)]
