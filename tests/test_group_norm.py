@@ -97,7 +97,6 @@ def test_group_norm_output_carries_signal(source):
 
 
 def test_caffe_refuses_group_norm_by_name(source):
-    from convert.errors import UnsupportedError
     from convert.exporters.caffe import unsupported
 
     _, _, graph, _ = source
