@@ -129,12 +129,27 @@ def export_elementwise(node, ctx: KerasContext):
         scale, offset = forms[node.op]
         ctx.put(node.outputs[0], ctx.layers.Rescaling(scale, offset, name=ctx.name(node))(t), have)
         return
-    if node.op not in _MERGE or any(i in ctx.graph.weights for i in node.inputs):
-        raise unsupported_attr("operands", list(node.inputs), f"{node.op} needs tensor operands in Keras")
+    shapes = {ctx.ir_shape(i) for i in node.inputs if i not in ctx.graph.weights}
+    if node.op not in _MERGE or any(i in ctx.graph.weights for i in node.inputs) or len({len(s) for s in shapes}) > 1:
+        _binary_op(node, ctx)
+        return
     have = ctx.perm(node.inputs[0])
-    shapes = {ctx.ir_shape(i) for i in node.inputs}
-    if len({len(s) for s in shapes}) > 1:
-        raise unsupported_attr("broadcast", sorted(map(str, shapes)), "operands of different ranks")
     xs = [ctx.get(i, have) for i in node.inputs]
     layer = ctx.layers.__dict__[_MERGE[node.op]](name=ctx.name(node))
     ctx.put(node.outputs[0], layer(xs), have)
+
+
+_OPS = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide"}
+
+
+def _binary_op(node, ctx: KerasContext) -> None:
+    """A binary op with a constant tensor or broadcasting operand: keras.ops in IR order."""
+    from .tensor_ops import operand
+
+    if node.op not in _OPS or len(node.inputs) != 2:
+        raise unsupported_attr("operands", list(node.inputs), f"{node.op} needs tensor operands in Keras")
+    a, b = (operand(ctx, i) for i in node.inputs)
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        raise unsupported_attr("operands", list(node.inputs), "at least one computed tensor")
+    y = getattr(ctx.keras.ops, _OPS[node.op])(a, b)
+    ctx.put(node.outputs[0], y, L.identity(len(y.shape)))

@@ -7,7 +7,7 @@ from typing import Any
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...progress import Progress, Ticker
-from . import activations, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
+from . import activations, attention, layers, rnn, shape_ops, tensor_ops  # noqa: F401  (registers handlers)
 from .fusion import FUSION
 from ..common import run_handlers_past_gaps
 from .context import KerasContext

@@ -109,6 +109,12 @@ def export_squeeze(node, ctx: KerasContext):
         target = [0 if i == 0 else (-1 if d is None else d) for i, d in enumerate(target)]
     if 0 in axes:
         raise unsupported_attr("axes", axes, "Keras keeps the batch axis")
+    if target.count(-1) > 1:  # several unknown sizes (a sequence mask): keras.ops adds or drops the axes
+        t = ctx.get(node.inputs[0])
+        t = ctx.keras.ops.squeeze(t, axis=tuple(axes)) if node.op == "Squeeze" else \
+            ctx.keras.ops.expand_dims(t, axis=tuple(axes))
+        ctx.put(node.outputs[0], t, L.identity(len(t.shape)))
+        return
     _reshape(node, ctx, target)
 
 

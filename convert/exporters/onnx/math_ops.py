@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .context import OnnxContext
 from .registry import register
 from ...ir.optable import attr_value
@@ -163,6 +165,35 @@ def export_bitwise(node, ctx: OnnxContext):
 def export_bitshift(node, ctx: OnnxContext):
     # signed types and out-of-range shift amounts are defined from opset 28 on
     ctx.emit("BitShift", node.inputs, node.outputs, name=node.name, direction=node.attrs["direction"])
+
+
+@register("GroupNormalization")
+def export_groupnorm_decomposed(node, ctx: OnnxContext):
+    """Before opset 21 ONNX's GroupNormalization scales per group, the IR per channel: view
+    x as (N, groups, rest), normalise each row with InstanceNormalization, then scale and
+    shift per channel on an (N, C, rest) view, and take x's shape back (any rank)."""
+    x, scale, bias = node.inputs
+    n, g = node.name, int(node.attrs["num_groups"])
+    c = int(np.asarray(ctx.weight(scale)).size) if ctx.weight(scale) is not None else -1
+    if c < 0 and ctx.graph.value_info(x) is not None and ctx.graph.value_info(x).shape:
+        c = ctx.graph.value_info(x).shape[1]
+    if not isinstance(c, int) or c < 0:
+        raise ValueError(f"{n}: GroupNormalization below opset 21 needs a known channel count")
+    rows = ctx.emit("Reshape", [x, ctx.const([0, g, -1], hint="groups_shape")], name=n + "/groups")[0]
+    ones, zeros = ctx.const(np.ones(g), "float32", "ones"), ctx.const(np.zeros(g), "float32", "zeros")
+    y = ctx.emit("InstanceNormalization", [rows, ones, zeros], name=n + "/norm",
+                 epsilon=float(attr_value(node, "epsilon")))[0]
+    y = ctx.emit("Reshape", [y, ctx.const([0, c, -1], hint="channel_rows")], name=n + "/channels")[0]
+    col = ctx.const([-1, 1], hint="column")
+    y = ctx.emit("Mul", [y, ctx.emit("Reshape", [scale, col], name=n + "/scale_col")[0]], name=n + "/scale")[0]
+    y = ctx.emit("Add", [y, ctx.emit("Reshape", [bias, col], name=n + "/bias_col")[0]], name=n + "/shift")[0]
+    ctx.emit("Reshape", [y, ctx.emit("Shape", [x], name=n + "/shape_of_x")[0]], node.outputs, name=n)
+
+
+@register("GroupNormalization", since=21)
+def export_groupnorm(node, ctx: OnnxContext):
+    ctx.emit("GroupNormalization", node.inputs, node.outputs[:1], name=node.name,
+             num_groups=int(node.attrs["num_groups"]), epsilon=float(attr_value(node, "epsilon")))
 
 
 @register("MeanVarianceNormalization")

@@ -189,6 +189,16 @@ def export_rmsnorm(node, ctx: TorchContext):
                                 f" * {ctx.x(node.inputs[1])}")
 
 
+@register("GroupNormalization")
+def export_groupnorm(node, ctx: TorchContext):
+    scale, bias = _const(ctx, node, 1, "scale"), _const(ctx, node, 2, "B")
+    if scale is None or bias is None or scale.ndim != 1 or bias.shape != scale.shape:
+        raise unsupported_attr("scale", node.inputs[1], "nn.GroupNorm needs per-channel scale and B")
+    m = ctx.layer(node, "nn.GroupNorm", [int(attr(node, "num_groups")), int(scale.size)],
+                  dict(eps=float(attr(node, "epsilon"))), {"weight": scale, "bias": bias})
+    ctx.assign(node.outputs[0], f"{m}({ctx.x(node.inputs[0])})")
+
+
 @register("LRN")
 def export_lrn(node, ctx: TorchContext):
     m = ctx.layer(node, "nn.LocalResponseNorm", [int(attr(node, "size"))],

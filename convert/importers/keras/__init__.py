@@ -141,6 +141,8 @@ def _live_weights(layer) -> LayerWeights:
         node.layers[sub.name] = _live_weights(sub)
     if getattr(layer, "layers", None):
         node.arrays = []
+    else:  # a leaf's weight paths name its own sublayers (MultiHeadAttention's mha/query/kernel)
+        node.names = [str(getattr(w, "path", w.name)) for w in layer.weights]
     return node
 
 

@@ -39,6 +39,7 @@ class LayerWeights:
     layers: dict[str, "LayerWeights"] = field(default_factory=dict)
     by_class: dict[str, "LayerWeights"] = field(default_factory=dict)  # snake-case group names
     names: list[str] = field(default_factory=list)  # legacy weight names, for nested models
+    parts: dict[str, "LayerWeights"] = field(default_factory=dict)  # a layer's own sublayers (MHA's query_dense)
 
     def sublayer(self, name: str, group_name: str | None) -> "LayerWeights":
         if name in self.layers:
@@ -271,7 +272,9 @@ def _k3_node(group, budget: _Budget, depth: int = 0) -> LayerWeights:
             continue
         g = budget.child(group, child)
         if isinstance(g, h5py.Group):
-            node.arrays += _k3_node(g, budget, depth + 1).arrays
+            part = _k3_node(g, budget, depth + 1)
+            node.parts[child] = part
+            node.arrays += part.arrays
     if "layers" in names:
         layers = budget.child(group, "layers")
         for gname in budget.names(layers):

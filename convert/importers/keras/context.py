@@ -22,6 +22,9 @@ class Ref:
     dtype: str = "float32"
     values: dict = field(default_factory=dict)  # layout perm -> IR value name
     input_name: str | None = None  # a graph input not declared yet (its layout is chosen on first use)
+    # Keras' implicit mask of a sequence (B, T, ...): the IR value of a bool (B, T) tensor in
+    # Keras order, set by Embedding(mask_zero) and Masking, carried as Keras carries it.
+    mask: str | None = None
 
     @property
     def rank(self) -> int:
@@ -41,6 +44,7 @@ class Call:
     weights: LayerWeights
     file: str = ""
     operands: list = field(default_factory=list)  # positional arguments: Refs and constants
+    options: dict = field(default_factory=dict)  # constant keyword arguments of the call (use_causal_mask)
 
     def take(self, *shapes: Sequence | None) -> list[np.ndarray]:
         """The layer's arrays, checked against the shapes the config implies (None: any)."""

@@ -9,6 +9,7 @@ from ...ir.graph import Source
 from ...plugins import is_plugin_key
 from .archive import LayerWeights, to_snake_case
 from .context import Call, KerasContext, Ref, symbolic
+from . import masks
 from .registry import KERAS_LAYERS
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
@@ -88,7 +89,7 @@ def functional(walk: Walk, cfg: dict, weights: LayerWeights, inputs: list[Ref] |
             ins = [_lookup(tensors, t) for t in args]
             kws = {kk: [_lookup(tensors, t) for t in ts] for kk, ts in kwargs.items()}
             lw = weights.sublayer(name, groups.get(name))
-            outs = call_layer(walk, lc, name, prefix, ins, kws, lw, k, _operands(node, tensors))
+            outs = call_layer(walk, lc, name, prefix, ins, kws, lw, k, _operands(node, tensors), _options(node))
             for i, r in enumerate(outs):
                 tensors[(name, k, i)] = r
             if isinstance(outs, _PoisonList):
@@ -149,6 +150,13 @@ def _operands(node, tensors) -> list:
         return v
 
     return [sub(a) for a in node.get("args", [])]
+
+
+def _options(node) -> dict:
+    """The constant keyword arguments of a Keras 3 call (``use_causal_mask=True``)."""
+    if not isinstance(node, dict):
+        return {}
+    return {k: v for k, v in node.get("kwargs", {}).items() if not _tensors_in(v)}
 
 
 def _tensors_in(v) -> list[Key]:
@@ -230,7 +238,8 @@ def _graph_input(walk: Walk, name: str, cfg: dict) -> Ref:
 
 # -- one layer call --------------------------------------------------------------
 def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], kwargs: dict,
-               weights: LayerWeights, node_index: int, operands: list | None = None) -> list[Ref]:
+               weights: LayerWeights, node_index: int, operands: list | None = None,
+               options: dict | None = None) -> list[Ref]:
     cls = lc["class_name"]
     if _is_operation(lc):
         cls = OPS_PREFIX + cls
@@ -262,11 +271,13 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
         return _bridged(walk, inputs)
     if any(isinstance(r, Poisoned) for r in inputs) or any(isinstance(r, Poisoned) for rs in kwargs.values() for r in rs):
         return _poison()  # its class is fine; its input could not be converted
-    call = Call(cls, name, path, cfg, inputs, kwargs, weights, walk.file, operands or [])
+    call = Call(cls, name, path, cfg, inputs, kwargs, weights, walk.file, operands or [], options or {})
     walk.ctx.begin(call)
     try:
-        _check_common(cfg)
+        if not cls.startswith(OPS_PREFIX):  # an operation's "dtype" is its argument (ops.cast), not a policy
+            _check_common(cfg)
         outs = handler(walk.ctx, call)
+        masks.propagate(call, outs)
     except UnsupportedAttributeError as e:
         b.attribute_error(path, cls, e)
         return _bridged(walk, inputs)

@@ -81,6 +81,13 @@ def import_rms_norm(lx, node, mod):
                                               mod.eps))
 
 
+@register("module:GroupNorm")
+def import_group_norm(lx, node, mod):
+    _one_input(lx, node)
+    return lx.emit(_aten().group_norm.default, (_x(lx, node), int(mod.num_groups), _p(lx, node, mod, "weight"),
+                                                _p(lx, node, mod, "bias"), float(mod.eps), False))
+
+
 @register("module:Linear")
 def import_linear(lx, node, mod):
     _one_input(lx, node)

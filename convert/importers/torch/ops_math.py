@@ -128,6 +128,29 @@ def import_rms_norm(ctx: TorchContext, node) -> str:
     return ctx.op("RMSNormalization", ctx.v(x), scale, axis=-len(dims), epsilon=float(eps))
 
 
+def _group_norm(ctx: TorchContext, x, groups, w, b, eps, channels: int | None) -> str:
+    """torch's group norm: biased variance per (sample, group), then an affine per channel."""
+    if channels is None:
+        raise UnsupportedAttributeError("channels", None, "a known channel count")
+    ones, zeros = np.ones(channels, np.float32), np.zeros(channels, np.float32)
+    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight", ones)
+    shift = ctx.v(b) if b is not None else ctx.b.weight(ctx.layer_name + ".bias", zeros)
+    return ctx.op("GroupNormalization", ctx.v(x), scale, shift, num_groups=int(groups), epsilon=float(eps))
+
+
+@register("aten.group_norm.default", emits=("GroupNormalization",))
+def import_group_norm(ctx: TorchContext, node) -> str:
+    x, groups, w, b, eps, _cudnn = ctx.args(node)
+    c = ctx.shape(x)[1] if ctx.shape(x) is not None else None
+    return _group_norm(ctx, x, groups, w, b, eps, c if isinstance(c, int) else None)
+
+
+@register("aten.native_group_norm.default", emits=("GroupNormalization",))
+def import_native_group_norm(ctx: TorchContext, node) -> list:
+    x, w, b, _n, c, _hw, groups, eps = ctx.args(node)
+    return [_group_norm(ctx, x, groups, w, b, eps, int(c) if isinstance(c, int) else None), None, None]
+
+
 @register("aten.embedding.default", emits=("Gather",))
 def import_embedding(ctx: TorchContext, node) -> str:
     w, ids = ctx.args(node)[:2]

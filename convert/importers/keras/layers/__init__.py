@@ -1,2 +1,2 @@
 """Layer handlers, one module per layer family; importing this package registers them."""
-from . import activations, conv, core, merge, norm, ops, pool, reshape, rnn, wrappers  # noqa: F401
+from . import activations, attention, conv, core, merge, norm, ops, pool, reshape, rnn, wrappers  # noqa: F401

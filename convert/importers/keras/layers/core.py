@@ -82,8 +82,6 @@ def import_identity(ctx: KerasContext, call: Call) -> list[Ref]:
 
 @register("Embedding", emits=("Cast", "Gather"))
 def import_embedding(ctx: KerasContext, call: Call) -> list[Ref]:
-    if call.get("mask_zero"):
-        raise unsupported("mask_zero", True, "masks change downstream results and are not represented")
     if call.get("lora_rank"):
         raise unsupported("lora_rank", call.get("lora_rank"))
     r = call.inputs[0]
@@ -93,7 +91,30 @@ def import_embedding(ctx: KerasContext, call: Call) -> list[Ref]:
     if not r.dtype.startswith("int"):
         ids = ctx.op("Cast", ids, suffix="ids", to="int64")
     y = ctx.node("Gather", [ctx.const("embeddings", table), ids], {"axis": 0})[0]
-    return [ctx.ref(y, (*r.shape, dim), (*perm, r.rank))]
+    out = ctx.ref(y, (*r.shape, dim), (*perm, r.rank))
+    if call.get("mask_zero"):  # id 0 is padding: Keras masks those steps downstream
+        zero = ctx.b.weight(f"{call.path}/zero", np.zeros((), np.int64))
+        ids = ctx.get(r, L.identity(r.rank))
+        if r.dtype != "int64":
+            ids = ctx.op("Cast", ids, suffix="mask_ids", to="int64")
+        out.mask = ctx.op("Not", ctx.op("Equal", ids, zero, suffix="is_pad"), suffix="mask")
+    return [out]
+
+
+@register("Masking", emits=("Not", "Equal", "Cast", "ReduceMax", "Mul", "Squeeze"))
+def import_masking(ctx: KerasContext, call: Call) -> list[Ref]:
+    """Steps whose features all equal mask_value are masked and zeroed (Keras' Masking)."""
+    r = call.inputs[0]
+    x = ctx.get(r, L.identity(r.rank))
+    value = ctx.const("mask_value", np.asarray(float(call.get("mask_value", 0.0)), np.float32))
+    keep = ctx.op("Not", ctx.op("Equal", x, value, suffix="is_value"), suffix="differs")
+    keep = ctx.op("Cast", keep, suffix="differs_f", to="float32")
+    any_ = ctx.node("ReduceMax", [keep], {"axes": [r.rank - 1], "keepdims": 1}, suffix="any")[0]
+    y = ctx.op("Mul", x, any_)
+    out = ctx.ref(y, r.shape, L.identity(r.rank))
+    mask = ctx.op("Squeeze", any_, suffix="mask_f", axes=[r.rank - 1])
+    out.mask = ctx.op("Cast", mask, suffix="mask", to="bool")
+    return [out]
 
 
 def _per_channel(value, r: Ref, perm) -> np.ndarray:

@@ -56,19 +56,46 @@ def import_layer_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
     axes = _axes(call, r.rank)
     if call.get("rms_scaling"):
         raise unsupported("rms_scaling", True)
-    if axes != list(range(axes[0], r.rank)):
-        raise unsupported("axis", call.get("axis"), "a trailing block of axes")
+    if 0 in axes:
+        raise unsupported("axis", call.get("axis"), "axes other than the batch")
     norm_shape = tuple(r.shape[a] for a in axes)
     center, scale = call.get("center", True), call.get("scale", True)
     arrays = call.take(*([norm_shape] * (int(center) + int(scale))))
     gamma = arrays.pop(0) if scale else np.ones(ctx.claim("scale of ones", norm_shape), np.float32)
     beta = arrays.pop(0) if center else None
     x, perm = ctx.any(r)
-    if tuple(perm[axes[0]:]) != tuple(axes):
-        perm = L.identity(r.rank)
+    first = r.rank - len(axes)
+    if tuple(perm[first:]) != tuple(axes):
+        # The IR op normalises trailing axes: move the normalised ones last, in order.
+        perm = tuple(a for a in range(r.rank) if a not in axes) + tuple(axes)
         x = ctx.get(r, perm)
     ins = [x, ctx.const("gamma", gamma)] + ([ctx.const("beta", beta)] if beta is not None else [])
-    y = ctx.node("LayerNormalization", ins, {"axis": axes[0], "epsilon": float(call.get("epsilon", 1e-3))})[0]
+    # Counted from the end: exporters that do not know the rank (a dynamic length) still can.
+    y = ctx.node("LayerNormalization", ins, {"axis": first - r.rank, "epsilon": float(call.get("epsilon", 1e-3))})[0]
+    return [ctx.ref(y, r.shape, perm)]
+
+
+@register("GroupNormalization", emits=("GroupNormalization",))
+def import_group_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
+    """Groups of channels (the ``axis``) normalised over the group and every other non-batch axis."""
+    r = call.inputs[0]
+    axes = _axes(call, r.rank)
+    axis = axes[0] if len(axes) == 1 else 0
+    if axis == 0:
+        raise unsupported("axis", call.get("axis"), "one non-batch channel axis")
+    c, groups = r.shape[axis], int(call.get("groups", 32))
+    if c is None or groups <= 0 or c % groups:
+        raise unsupported("groups", groups, f"a divisor of the {c} channels")
+    center, scale = call.get("center", True), call.get("scale", True)
+    arrays = call.take(*([(c,)] * (int(center) + int(scale))))
+    gamma = arrays.pop(0) if scale else np.ones(ctx.claim("scale of ones", (c,)), np.float32)
+    beta = arrays.pop(0) if center else np.zeros(ctx.claim("zero shift", (c,)), np.float32)
+    x, perm = ctx.any(r)
+    if L.ir_axis(axis, perm) != 1:
+        perm = L.axis_first(r.rank, axis)
+        x = ctx.get(r, perm)
+    ins = [x, ctx.const("gamma", gamma), ctx.const("beta", beta)]
+    y = ctx.node("GroupNormalization", ins, {"num_groups": groups, "epsilon": float(call.get("epsilon", 1e-3))})[0]
     return [ctx.ref(y, r.shape, perm)]
 
 

@@ -263,3 +263,91 @@ def import_op_squeeze(ctx: KerasContext, call: Call) -> list[Ref]:
         raise unsupported("axis", axis, "axes of known size 1")
     y = ctx.op("Squeeze", ctx.get(r, L.identity(r.rank)), axes=axes)
     return [ctx.ref(y, tuple(d for a, d in enumerate(r.shape) if a not in axes))]
+
+
+def _typed_operands(ctx: KerasContext, call: Call, dtype: str) -> tuple[list[str], list[tuple]]:
+    """IR values and shapes of the operands, in Keras order; a constant becomes a weight of ``dtype``."""
+    names, shapes = [], []
+    for i, v in enumerate(call.operands):
+        if isinstance(v, Ref):
+            names.append(ctx.get(v, L.identity(v.rank)))
+            shapes.append(v.shape)
+        else:
+            c = _constant(call, v)
+            names.append(ctx.b.weight(f"{call.path}/operand{i}", c, dtype=dtype))
+            shapes.append(c.shape)
+    return names, shapes
+
+
+# keras.ops comparison and logic -> (IR op, negated): a >= b is not (a < b)
+_COMPARE = {"ops.Equal": ("Equal", False), "ops.NotEqual": ("Equal", True), "ops.Greater": ("Greater", False),
+            "ops.Less": ("Less", False), "ops.GreaterEqual": ("Less", True), "ops.LessEqual": ("Greater", True),
+            "ops.LogicalAnd": ("And", False), "ops.LogicalOr": ("Or", False)}
+
+
+@register(*_COMPARE, emits={k: (op, "Not") if negate else (op,) for k, (op, negate) in _COMPARE.items()})
+def import_op_compare(ctx: KerasContext, call: Call) -> list[Ref]:
+    """A comparison or logic op (bool result); a constant operand takes the tensor's dtype."""
+    op, negate = _COMPARE[call.cls]
+    if len(call.operands) != 2:
+        raise unsupported("operands", len(call.operands), "exactly two operands")
+    refs = [v for v in call.operands if isinstance(v, Ref)]
+    if not refs:
+        raise unsupported("operands", call.operands, "at least one tensor")
+    names, shapes = _typed_operands(ctx, call, refs[0].dtype)
+    y = ctx.node(op, names, suffix="not" if negate else "")[0]
+    if negate:
+        y = ctx.op("Not", y)
+    return [ctx.ref(y, _broadcast(shapes), dtype="bool")]
+
+
+def _bool_reduce(ctx: KerasContext, call: Call, reduce: str) -> list[Ref]:
+    """``ops.any`` / ``ops.all``: a max / min of the 0/1 values, back to bool."""
+    r = _only_tensor(call)
+    axes = _axes(call, r.rank)
+    keep = bool(call.get("keepdims", False))
+    x = ctx.get(r, L.identity(r.rank))
+    x = ctx.op("Cast", x, suffix="as_float", to="float32")
+    y = ctx.node(reduce, [x], {"axes": axes, "keepdims": int(keep)}, suffix="reduce")[0]
+    shape = tuple(1 if a in axes else d for a, d in enumerate(r.shape) if keep or a not in axes)
+    return [ctx.ref(ctx.op("Cast", y, to="bool"), shape, dtype="bool")]
+
+
+@register("ops.Any", emits=("Cast", "ReduceMax"))
+def import_op_any(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _bool_reduce(ctx, call, "ReduceMax")
+
+
+@register("ops.All", emits=("Cast", "ReduceMin"))
+def import_op_all(ctx: KerasContext, call: Call) -> list[Ref]:
+    return _bool_reduce(ctx, call, "ReduceMin")
+
+
+@register("ops.LogicalNot", emits=("Not",))
+def import_op_logical_not(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = _only_tensor(call)
+    return [ctx.ref(ctx.op("Not", ctx.get(r, L.identity(r.rank))), r.shape, dtype="bool")]
+
+
+_DTYPES = ("float32", "int32", "int64", "bool")
+
+
+@register("ops.Cast", emits=("Cast",))
+def import_op_cast(ctx: KerasContext, call: Call) -> list[Ref]:
+    r = _only_tensor(call)
+    dtype = call.get("dtype")
+    if dtype not in _DTYPES:
+        raise unsupported("dtype", dtype, ", ".join(_DTYPES))
+    x, perm = ctx.any(r)
+    return [ctx.ref(ctx.op("Cast", x, to=dtype), r.shape, perm, dtype)]
+
+
+@register("ops.Where", emits=("Where",))
+def import_op_where(ctx: KerasContext, call: Call) -> list[Ref]:
+    """``ops.where(condition, x, y)`` with numpy broadcasting; a constant branch takes the
+    other branch's dtype."""
+    if len(call.operands) != 3 or not isinstance(call.operands[0], Ref):
+        raise unsupported("operands", len(call.operands), "a tensor condition and two branches")
+    dtype = next((v.dtype for v in call.operands[1:] if isinstance(v, Ref)), "float32")
+    names, shapes = _typed_operands(ctx, call, dtype)
+    return [ctx.ref(ctx.node("Where", names)[0], _broadcast(shapes), dtype=dtype)]

@@ -2,8 +2,11 @@
 over the valid elements only (count_include_pad=0)."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import layout as L
-from ..context import Call, KerasContext, Ref, tup
+from .. import masks
+from ..context import Call, KerasContext, Ref, tup, unsupported
 from ..registry import register
 from .conv import _out_shape, channels, geometry, spatial_dims, spatial_layout
 
@@ -67,7 +70,26 @@ def _rank_perm(rest: list[int]) -> tuple:
 @register("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
           "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", emits=("Flatten", "GlobalAveragePool", "ReduceMean"))
 def import_global_average_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
+    mask = masks.of(ctx, call)
+    if mask is not None:
+        return _masked_mean(ctx, call, mask)
     return _global(ctx, call, "GlobalAveragePool", "ReduceMean")
+
+
+def _masked_mean(ctx: KerasContext, call: Call, mask: str) -> list[Ref]:
+    """Keras: sum(where(mask, x, 0)) / sum(mask) over the steps (a fully masked row is 0/0)."""
+    r = call.inputs[0]
+    if r.rank != 3 or (call.get("data_format") or "channels_last") != "channels_last":
+        raise unsupported("mask", "with data_format channels_first", "masked pooling of (batch, steps, features)")
+    keep = bool(call.get("keepdims", False))
+    x = ctx.get(r, L.identity(3))
+    m = ctx.op("Unsqueeze", mask, suffix="mask3", axes=[2])
+    zero = ctx.const("zero", np.zeros((), np.float32))
+    total = ctx.node("ReduceSum", [ctx.op("Where", m, x, zero, suffix="masked")], {"axes": [1], "keepdims": int(keep)},
+                     suffix="sum")[0]
+    count = ctx.node("ReduceSum", [masks.as_float(ctx, m)], {"axes": [1], "keepdims": int(keep)}, suffix="count")[0]
+    shape = (r.shape[0], 1, r.shape[2]) if keep else (r.shape[0], r.shape[2])
+    return [ctx.ref(ctx.op("Div", total, count), shape, L.identity(len(shape)))]
 
 
 @register("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",

@@ -181,3 +181,28 @@ def import_rnn(ctx, node):
     while inputs and not inputs[-1]:
         inputs.pop()
     ctx.emit(node.op_type, inputs, ir_attrs(ctx, node.op_type, ("activation_alpha", "activation_beta")))
+
+
+@register("GroupNormalization", since=21)
+def import_groupnorm(ctx, node):
+    same(ctx, node, drop=("stash_type",))
+
+
+@register("GroupNormalization")
+def import_groupnorm_per_group(ctx, node):
+    """Opsets 18-20 scale and shift per group; the IR (opset 21) per channel: each group's
+    value is repeated over its channels (constants only)."""
+    import numpy as np
+
+    groups = int(ctx.attr("num_groups"))
+    shape = ctx.shape(0)
+    c = shape[1] if shape is not None and len(shape) > 1 else None
+    scale, bias = ctx.maybe_const(1), ctx.maybe_const(2)
+    if not isinstance(c, int) or scale is None or bias is None or c % groups:
+        raise DataDependent("scale", ctx.name(1), "opset-18 GroupNormalization needs constant scale/bias and a "
+                            "known channel count (or opset 21)")
+    name = ctx.name(0) or "group_norm"
+    per = c // groups
+    ins = [ctx.x(0), ctx.b.weight(f"{name}/scale", np.repeat(np.asarray(scale, np.float32).reshape(-1), per)),
+           ctx.b.weight(f"{name}/bias", np.repeat(np.asarray(bias, np.float32).reshape(-1), per))]
+    ctx.emit("GroupNormalization", ins, {"num_groups": groups, "epsilon": float(ctx.attr("epsilon", 1e-5))})

@@ -1,0 +1,123 @@
+"""Transformer-era tensor ops as ``keras.ops`` calls on symbolic tensors: a functional model
+records each as an operation node that ``keras.saving.load_model`` rebuilds from its name
+and arguments (no Python code is stored, unlike Lambda). Operands are taken in IR order."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import layout as L
+from .context import KerasContext, attr, unsupported_attr
+from .registry import register
+
+# IR op -> keras.ops function, for ops whose ONNX and numpy semantics agree (broadcasting).
+_ELEMENTWISE = {
+    "Equal": "equal", "Greater": "greater", "Less": "less", "And": "logical_and", "Or": "logical_or", "Xor": "logical_xor",
+    "Not": "logical_not", "Erf": "erf", "Sin": "sin", "Cos": "cos", "Neg": "negative", "Sqrt": "sqrt",
+    "Reciprocal": "reciprocal", "Abs": "absolute", "Log": "log", "Floor": "floor", "Ceil": "ceil",
+    "Pow": "power", "Where": "where",
+}
+
+
+def operand(ctx: KerasContext, value: str):
+    """A value as a Keras tensor in IR order, or a stored weight as a numpy array."""
+    w = ctx.weight(value)
+    if w is not None:
+        return np.asarray(w)
+    return ctx.get(value)
+
+
+def _put(ctx: KerasContext, node, y) -> None:
+    ctx.put(node.outputs[0], y, L.identity(len(y.shape)))
+
+
+@register(*_ELEMENTWISE)
+def export_elementwise(node, ctx: KerasContext):
+    args = [operand(ctx, v) for v in node.inputs]
+    if all(isinstance(a, np.ndarray) for a in args):
+        raise unsupported_attr("inputs", node.inputs, "at least one computed tensor")
+    _put(ctx, node, getattr(ctx.keras.ops, _ELEMENTWISE[node.op])(*args))
+
+
+@register("Cast")
+def export_cast(node, ctx: KerasContext):
+    t, have = ctx.raw(node.inputs[0])
+    ctx.put(node.outputs[0], ctx.keras.ops.cast(t, str(attr(node, "to"))), have)
+
+
+@register("ReduceSum", "ReduceMin", "ReduceProd")
+def export_reduce(node, ctx: KerasContext):
+    fn = {"ReduceSum": "sum", "ReduceMin": "min", "ReduceProd": "prod"}[node.op]
+    axes = attr(node, "axes")
+    if not axes:
+        raise unsupported_attr("axes", axes, "explicit axes")
+    y = getattr(ctx.keras.ops, fn)(ctx.get(node.inputs[0]), axis=tuple(int(a) for a in axes),
+                                   keepdims=bool(attr(node, "keepdims")))
+    _put(ctx, node, y)
+
+
+@register("Gather")
+def export_gather(node, ctx: KerasContext):
+    axis = int(attr(node, "axis"))
+    table = ctx.weight(node.inputs[0])
+    idx = operand(ctx, node.inputs[1])
+    if table is not None and table.ndim == 2 and axis == 0 and not isinstance(idx, np.ndarray):
+        # A lookup in a stored table: the Embedding layer (weights stored as weights).
+        layer = ctx.layers.Embedding(int(table.shape[0]), int(table.shape[1]), name=ctx.name(node))
+        _put(ctx, node, ctx.call(layer, idx, [table]))
+        return
+    _put(ctx, node, ctx.keras.ops.take(operand(ctx, node.inputs[0]), idx, axis=axis))
+
+
+@register("CumSum")
+def export_cumsum(node, ctx: KerasContext):
+    if attr(node, "exclusive") or attr(node, "reverse"):
+        raise unsupported_attr("exclusive/reverse", [attr(node, "exclusive"), attr(node, "reverse")],
+                               "an inclusive forward sum")
+    _put(ctx, node, ctx.keras.ops.cumsum(ctx.get(node.inputs[0]), axis=int(attr(node, "axis"))))
+
+
+@register("Einsum")
+def export_einsum(node, ctx: KerasContext):
+    _put(ctx, node, ctx.keras.ops.einsum(str(attr(node, "equation")), *[operand(ctx, v) for v in node.inputs]))
+
+
+@register("Trilu")
+def export_trilu(node, ctx: KerasContext):
+    fn = ctx.keras.ops.triu if attr(node, "upper") else ctx.keras.ops.tril
+    _put(ctx, node, fn(ctx.get(node.inputs[0]), k=int(attr(node, "k"))))
+
+
+@register("Expand")
+def export_expand(node, ctx: KerasContext):
+    shape = [int(d) for d in attr(node, "shape")]
+    x = ctx.get(node.inputs[0])
+    src = (1,) * (len(shape) - len(x.shape)) + tuple(x.shape)
+    # ONNX Expand broadcasts both ways: a 1 in the shape keeps the input's size.
+    target = [s if d == 1 else d for s, d in zip(src, shape)]
+    if src[0] is None and target[0] is not None or len(shape) < len(x.shape):
+        raise unsupported_attr("shape", shape, "the batch axis kept")
+    ones = np.ones([1] + [1 if d is None else d for d in target[1:]], dtype=str(x.dtype))
+    _put(ctx, node, ctx.keras.ops.logical_and(x, ones) if str(x.dtype) == "bool" else ctx.keras.ops.multiply(x, ones))
+
+
+@register("ArgMax")
+def export_argmax(node, ctx: KerasContext):
+    if attr(node, "select_last_index"):
+        raise unsupported_attr("select_last_index", 1)
+    axis = int(attr(node, "axis"))
+    y = ctx.keras.ops.argmax(ctx.get(node.inputs[0]), axis=axis, keepdims=bool(attr(node, "keepdims")))
+    _put(ctx, node, ctx.keras.ops.cast(y, "int64"))
+
+
+@register("TopK")
+def export_topk(node, ctx: KerasContext):
+    x = ctx.get(node.inputs[0])
+    axis = int(attr(node, "axis")) % len(x.shape)
+    if not attr(node, "largest") or axis != len(x.shape) - 1:
+        raise unsupported_attr("axis/largest", [attr(node, "axis"), attr(node, "largest")],
+                               "the k largest along the last axis")
+    values, indices = ctx.keras.ops.top_k(x, int(attr(node, "k")), sorted=True)
+    ctx.put(node.outputs[0], values, L.identity(len(values.shape)))
+    if len(node.outputs) > 1 and node.outputs[1]:
+        idx = ctx.keras.ops.cast(indices, "int64")
+        ctx.put(node.outputs[1], idx, L.identity(len(idx.shape)))

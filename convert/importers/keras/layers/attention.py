@@ -1,0 +1,197 @@
+"""MultiHeadAttention and Attention: projections as MatMul/Add, the attention itself as one
+IR ``Attention`` on (batch, steps, heads * dim) values, Keras' masks as its bool mask."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import layout as L
+from .. import masks
+from ..context import Call, KerasContext, Ref, unsupported
+from ..registry import register
+
+# Keras 3 .keras files name MHA's sublayers; legacy .h5 weight names carry these words.
+_PARTS = {"query": ("query_dense", "/query/"), "key": ("key_dense", "/key/"),
+          "value": ("value_dense", "/value/"), "output": ("output_dense", "/attention_output/")}
+
+
+def _part(call: Call, part: str) -> list[np.ndarray]:
+    group, word = _PARTS[part]
+    w = call.weights
+    if group in w.parts:
+        return [a.astype(np.float32) for a in w.parts[group].arrays]
+    if w.names:
+        return [a.astype(np.float32) for n, a in zip(w.names, w.arrays) if word in n]
+    raise unsupported("weights", "unnamed", "MultiHeadAttention weights stored without their sublayer names")
+
+
+def _project(ctx: KerasContext, call: Call, r: Ref, part: str, heads: int, dim: int, bias: bool) -> str:
+    """(B, S, E) @ kernel (E, heads, dim) [+ bias (heads, dim)] -> (B, S, heads * dim)."""
+    arrays = _part(call, part)
+    e = r.shape[-1]
+    if len(arrays) != 1 + int(bias) or arrays[0].shape != (e, heads, dim) or (bias and arrays[1].shape != (heads, dim)):
+        raise unsupported("weights", [a.shape for a in arrays], f"{part} kernel ({e}, {heads}, {dim})")
+    y = ctx.op("MatMul", ctx.get(r, L.identity(3)), ctx.const(f"{part}_kernel", arrays[0].reshape(e, heads * dim)),
+               suffix=part)
+    if bias:
+        y = ctx.op("Add", y, ctx.const(f"{part}_bias", arrays[1].reshape(heads * dim)), suffix=f"{part}_bias")
+    return y
+
+
+def _and(ctx: KerasContext, a: str | None, b: str, suffix: str) -> str:
+    return b if a is None else ctx.op("And", a, b, suffix=suffix)
+
+
+def _score_mask(ctx: KerasContext, q_mask: str | None, kv_masks: list, extra: str | None) -> str | None:
+    """A bool (B, Tq, Tkv) mask from a (B, Tq) query mask, (B, Tkv) key/value masks and an
+    explicit (B, Tq, Tkv) mask, ANDed as Keras does; None when there is none."""
+    m = extra
+    if q_mask is not None:
+        m = _and(ctx, m, ctx.op("Unsqueeze", q_mask, suffix="query_mask", axes=[2]), "mask_and_q")
+    for i, kv in enumerate(kv_masks):
+        if kv is not None:
+            m = _and(ctx, m, ctx.op("Unsqueeze", kv, suffix=f"kv_mask{i}", axes=[1]), f"mask_and_kv{i}")
+    return m
+
+
+def _causal_ok(call: Call, q: Ref, kv: Ref) -> None:
+    """Keras' causal mask is row >= col (upper-left); the IR's is_causal is that only when
+    query and key lengths are equal."""
+    if q is kv or (q.shape[1] is not None and q.shape[1] == kv.shape[1]):
+        return
+    raise unsupported("use_causal_mask", True, "causal attention between sequences of equal length only")
+
+
+def _kw(call: Call, name: str) -> Ref | None:
+    refs = call.kwargs.get(name)
+    return refs[0] if refs else None
+
+
+@register("MultiHeadAttention", emits=("MatMul", "Add", "Attention", "Unsqueeze", "And", "Cast"))
+def import_multi_head_attention(ctx: KerasContext, call: Call) -> list[Ref]:
+    for key, ok in (("use_gate", False), ("sliding_window", None)):
+        if call.get(key, ok) not in (ok,):
+            raise unsupported(key, call.get(key))
+    if call.options.get("return_attention_scores"):
+        raise unsupported("return_attention_scores", True, "the attention output only")
+    q = call.inputs[0]
+    v = call.inputs[1] if len(call.inputs) > 1 else _kw(call, "value")
+    k = call.inputs[2] if len(call.inputs) > 2 else (_kw(call, "key") or v)
+    if v is None or any(r.rank != 3 for r in (q, k, v)):
+        raise unsupported("inputs", [r.shape for r in (q, k, v) if r is not None], "(batch, steps, features) tensors")
+    axes = call.get("attention_axes")
+    if axes is not None and [int(a) % 3 for a in axes] != [1]:
+        raise unsupported("attention_axes", axes, "the steps axis (1)")
+    heads, dk = int(call.get("num_heads")), int(call.get("key_dim"))
+    dv = int(call.get("value_dim") or dk)
+    out_shape = call.get("output_shape")
+    out_dim = q.shape[-1] if out_shape is None else (list(out_shape) if isinstance(out_shape, (list, tuple))
+                                                     else [out_shape])
+    if isinstance(out_dim, list):
+        if len(out_dim) != 1:
+            raise unsupported("output_shape", out_shape, "one output axis")
+        out_dim = int(out_dim[0])
+    bias = bool(call.get("use_bias", True))
+    qp = _project(ctx, call, q, "query", heads, dk, bias)
+    kp = _project(ctx, call, k, "key", heads, dk, bias)
+    vp = _project(ctx, call, v, "value", heads, dv, bias)
+
+    explicit = _kw(call, "attention_mask")
+    extra = None
+    if explicit is not None:
+        extra = ctx.get(explicit, L.identity(explicit.rank))
+        if explicit.dtype != "bool":
+            extra = ctx.op("Cast", extra, suffix="attention_mask", to="bool")
+    q_mask = ctx.get(_kw(call, "query_mask"), (0, 1)) if _kw(call, "query_mask") else q.mask
+    v_mask = ctx.get(_kw(call, "value_mask"), (0, 1)) if _kw(call, "value_mask") else v.mask
+    k_mask = ctx.get(_kw(call, "key_mask"), (0, 1)) if _kw(call, "key_mask") else (k.mask if k is not v else None)
+    mask = _score_mask(ctx, q_mask, [v_mask, k_mask], extra)
+    causal = bool(call.options.get("use_causal_mask"))
+    if causal:
+        _causal_ok(call, q, k)
+    ins = [qp, kp, vp]
+    if mask is not None:  # (B, Tq, Tkv) -> (B, 1, Tq, Tkv): one mask for every head
+        ins.append(ctx.op("Unsqueeze", mask, suffix="mask_heads", axes=[1]))
+    y = ctx.node("Attention", ins, {"is_causal": int(causal), "scale": 1.0 / math.sqrt(dk),
+                                    "q_num_heads": heads, "kv_num_heads": heads}, suffix="attention")[0]
+    arrays = _part(call, "output")
+    if len(arrays) != 1 + int(bias) or arrays[0].shape != (heads, dv, out_dim):
+        raise unsupported("weights", [a.shape for a in arrays], f"output kernel ({heads}, {dv}, {out_dim})")
+    y = ctx.op("MatMul", y, ctx.const("output_kernel", arrays[0].reshape(heads * dv, out_dim)),
+               suffix="output" if bias else "")
+    if bias:
+        y = ctx.op("Add", y, ctx.const("output_bias", arrays[1]))
+    out = ctx.ref(y, (q.shape[0], q.shape[1], out_dim), L.identity(3))
+    out.mask = q_mask  # Keras sets the query's mask on the output
+    return [out]
+
+
+@register("Attention", emits=("Attention", "Where", "Unsqueeze", "And"))
+def import_attention(ctx: KerasContext, call: Call) -> list[Ref]:
+    """Luong dot-product attention: softmax(scale * q k^T - 1e9 * masked) v, then the
+    output zeroed where the query is masked."""
+    if call.get("score_mode", "dot") != "dot":
+        raise unsupported("score_mode", call.get("score_mode"), "'dot'")
+    if call.options.get("return_attention_scores"):
+        raise unsupported("return_attention_scores", True, "the attention output only")
+    if len(call.inputs) not in (2, 3) or any(r.rank != 3 for r in call.inputs):
+        raise unsupported("inputs", [r.shape for r in call.inputs], "[query, value(, key)] of rank 3")
+    q, v = call.inputs[:2]
+    k = call.inputs[2] if len(call.inputs) > 2 else v
+    scale = 1.0
+    if call.get("use_scale"):
+        (s,) = call.take(())
+        scale = float(s)
+        if scale == 0.0:  # the IR reads 0 as 1/sqrt(d): a zero scale is refused, not guessed
+            raise unsupported("scale", 0.0, "a non-zero learned scale")
+    q_mask, v_mask = masks.of(ctx, call, 0), masks.of(ctx, call, 1)
+    mask = _score_mask(ctx, None, [v_mask], None)
+    causal = bool(call.options.get("use_causal_mask"))
+    if causal:
+        _causal_ok(call, q, k)
+    ins = [ctx.get(r, L.identity(3)) for r in (q, k, v)]
+    if mask is not None:  # Keras subtracts 1e9 from masked scores: an additive float mask
+        big = ctx.const("mask_bias", np.asarray(-1e9, np.float32))
+        zero = ctx.const("zero", np.zeros((), np.float32))
+        ins.append(ctx.op("Unsqueeze", ctx.op("Where", mask, zero, big, suffix="mask_bias"), suffix="mask_heads",
+                          axes=[1]))
+    y = ctx.node("Attention", ins, {"is_causal": int(causal), "scale": scale, "q_num_heads": 1,
+                                    "kv_num_heads": 1}, suffix="attention" if q_mask is not None else "")[0]
+    if q_mask is not None:
+        zero = ctx.const("zero", np.zeros((), np.float32))
+        y = ctx.op("Where", ctx.op("Unsqueeze", q_mask, suffix="query_mask", axes=[2]), y, zero)
+    out = ctx.ref(y, (q.shape[0], q.shape[1], v.shape[-1]), L.identity(3))
+    out.mask = q_mask
+    return [out]
+
+
+BNTH_FROM_BTNH = (0, 2, 1, 3)  # keras.ops (B, T, heads, D) <-> IR 4-D (B, heads, T, D): its own inverse
+
+
+@register("ops.DotProductAttention", emits=("Attention", "Cast"))
+def import_op_dot_product_attention(ctx: KerasContext, call: Call) -> list[Ref]:
+    """``keras.ops.dot_product_attention(q, k, v, bias, mask, scale, is_causal)`` on
+    (B, T, heads, D) tensors; a bool mask keeps where True, a bias is added."""
+    if call.get("attn_logits_soft_cap") or call.options.get("attn_logits_soft_cap"):
+        raise unsupported("attn_logits_soft_cap", call.get("attn_logits_soft_cap"), "none")
+    q, k, v = (call.operands + [None] * 3)[:3]
+    if not all(isinstance(r, Ref) and r.rank == 4 for r in (q, k, v)):
+        raise unsupported("operands", len(call.operands), "query, key and value of rank 4 as positional arguments")
+    hq, hkv = q.shape[2], k.shape[2]
+    if hq is None or hkv is None or hq % hkv:
+        raise unsupported("num_heads", [hq, hkv], "known head counts, key/value heads dividing the query heads")
+    causal = bool(call.get("is_causal") or call.options.get("is_causal"))
+    if causal:
+        _causal_ok(call, q, k)
+    ins = [ctx.get(r, BNTH_FROM_BTNH) for r in (q, k, v)]
+    mask, bias = _kw(call, "mask"), _kw(call, "bias")
+    if mask is not None and bias is not None:
+        raise unsupported("bias", "with a mask", "a mask or a bias")
+    extra = mask or bias
+    if extra is not None:
+        m = ctx.get(extra, L.identity(extra.rank))
+        ins.append(ctx.op("Cast", m, suffix="mask", to="bool") if mask is not None and extra.dtype != "bool" else m)
+    scale = call.options.get("scale", call.get("scale"))
+    y = ctx.node("Attention", ins, {"is_causal": int(causal), "scale": float(scale or 0.0)})[0]
+    return [ctx.ref(y, (*q.shape[:3], v.shape[3]), BNTH_FROM_BTNH)]
