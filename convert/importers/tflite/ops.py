@@ -165,3 +165,64 @@ def import_dequantize(op, ctx: TFLiteContext) -> None:
     if arr is None:
         raise unsupported_attr("input", ctx.tensor(op.inputs[0]).name, "only constant weights are dequantized")
     ctx.consts[op.outputs[0]] = arr
+
+
+def _axis(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
+@register("SPLIT")
+def import_split(op, ctx: TFLiteContext) -> None:
+    axis = ctx.array(op.inputs[0])
+    if axis is None:
+        raise unsupported_attr("axis", ctx.tensor(op.inputs[0]).name, "a constant axis")
+    outs = ctx.b.node("Split", [ctx.value(op.inputs[1])],
+                      {"axis": _axis(int(np.ravel(axis)[0]), len(ctx.shape(op.inputs[1])))}, outputs=len(op.outputs))
+    for t, v in zip(op.outputs, outs):
+        ctx.set(t, v)
+
+
+@register("UNPACK")
+def import_unpack(op, ctx: TFLiteContext) -> None:
+    """UNPACK as Split into unit slices, each squeezed."""
+    axis = _axis(int(op.options.axis), len(ctx.shape(op.inputs[0])))
+    parts = ctx.b.node("Split", [ctx.value(op.inputs[0])], {"axis": axis}, outputs=len(op.outputs))
+    for t, v in zip(op.outputs, parts):
+        ctx.set(t, ctx.b.op("Squeeze", v, axes=[axis]))
+
+
+@register("PACK")
+def import_pack(op, ctx: TFLiteContext) -> None:
+    """PACK as each input unsqueezed, then one Concat."""
+    axis = _axis(int(op.options.axis), len(ctx.shape(op.inputs[0])) + 1)
+    parts = [ctx.b.op("Unsqueeze", ctx.value(t), axes=[axis]) for t in op.inputs]
+    ctx.set(op.outputs[0], parts[0] if len(parts) == 1 else ctx.b.op("Concat", *parts, axis=axis))
+
+
+_TO_END = 2**63 - 1
+
+
+@register("STRIDED_SLICE")
+def import_strided_slice(op, ctx: TFLiteContext) -> None:
+    o = op.options
+    for mask in ("ellipsisMask", "newAxisMask", "shrinkAxisMask"):
+        if getattr(o, mask, 0):
+            raise unsupported_attr(mask, getattr(o, mask))
+    if getattr(o, "offset", False):
+        raise unsupported_attr("offset", True)
+    begin, end, stride = (ctx.array(t) for t in op.inputs[1:4])
+    if begin is None or end is None or stride is None:
+        raise unsupported_attr("begin/end/strides", ctx.tensor(op.inputs[1]).name, "constant bounds")
+    starts, ends, axes, steps = [], [], [], []
+    for i, (b, e, s) in enumerate(zip(np.ravel(begin), np.ravel(end), np.ravel(stride))):
+        b_all, e_all, s = bool(o.beginMask >> i & 1), bool(o.endMask >> i & 1), int(s)
+        if b_all and e_all and s == 1:
+            continue  # the whole axis
+        # a masked bound runs to the end in the step's direction (INT64 max/min, clamped)
+        starts.append((_TO_END if s < 0 else 0) if b_all else int(b))
+        ends.append((-_TO_END - 1 if s < 0 else _TO_END) if e_all else int(e))
+        axes.append(i)
+        steps.append(s)
+    x = ctx.value(op.inputs[0])
+    ctx.set(op.outputs[0], ctx.b.op("Slice", x, starts=starts, ends=ends, axes=axes, steps=steps) if axes
+            else ctx.b.op("Identity", x))
