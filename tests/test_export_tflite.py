@@ -85,6 +85,21 @@ CASES = [
     Case("conv_valid_rect", _seq(nn.Conv2d(3, 4, (2, 3), stride=(2, 1)))),
     Case("conv_asym_pad", _seq(nn.ZeroPad2d((1, 2, 0, 1)), nn.Conv2d(3, 4, 3))),
     Case("depthwise_s2", _seq(nn.Conv2d(3, 6, 3, stride=2, padding=1, groups=3))),
+    Case("grouped_same", _seq(nn.Conv2d(4, 6, 3, padding=1, groups=2)), shape=(2, 4, 9, 7)),
+    Case("grouped_s2_dil_relu", _seq(nn.Conv2d(6, 4, 3, stride=2, dilation=2, padding=(1, 2), groups=2), nn.ReLU()),
+         shape=(2, 6, 9, 7)),
+    Case("conv1d_same", _seq(nn.Conv1d(3, 4, 3, padding=1)), shape=(2, 3, 11)),
+    Case("conv1d_s2_dil_relu", _seq(nn.Conv1d(3, 5, 4, stride=2, dilation=2, padding=3), nn.ReLU()), shape=(2, 3, 13)),
+    Case("conv1d_depthwise", _seq(nn.Conv1d(3, 6, 5, padding=2, groups=3)), shape=(2, 3, 11)),
+    Case("conv1d_grouped_valid", _seq(nn.Conv1d(4, 6, 3, groups=2)), shape=(2, 4, 11)),
+    Case("conv3d_same", _seq(nn.Conv3d(3, 4, 3, padding=1)), shape=(2, 3, 5, 6, 7)),
+    Case("conv3d_s2_dil_relu6", _seq(nn.Conv3d(3, 4, (2, 3, 3), stride=(1, 2, 2), dilation=(1, 1, 2),
+                                               padding=(0, 1, 2)), nn.ReLU6()), shape=(2, 3, 5, 6, 7)),
+    Case("convT_s2_valid", _seq(nn.ConvTranspose2d(3, 4, 3, stride=2))),
+    Case("convT_pad_outpad_relu", _seq(nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1), nn.ReLU())),
+    Case("convT_rect_nobias", _seq(nn.ConvTranspose2d(3, 5, (2, 4), stride=(1, 3), padding=(0, 2), bias=False))),
+    Case("convT_outpad_past_kernel", _seq(nn.ConvTranspose2d(3, 4, 3, stride=3, output_padding=2))),
+    Case("convT1d_pad", _seq(nn.ConvTranspose1d(3, 4, 4, stride=2, padding=1)), shape=(2, 3, 11)),
     Case("depthwise_same", _seq(nn.Conv2d(3, 3, 5, padding=2, groups=3), nn.ReLU6())),
     Case("conv_relu_fused", _seq(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())),
     Case("conv_tanh_fused", _seq(nn.Conv2d(3, 4, 1), nn.Tanh())),
@@ -175,7 +190,7 @@ def test_unsupported_ops_listed_at_once(tmp_path):
     class Bad(nn.Module):
         def __init__(self):
             super().__init__()
-            self.grouped = nn.Conv2d(4, 4, 3, groups=2)
+            self.grouped = nn.ConvTranspose2d(4, 4, 3, groups=2)
             self.pool = nn.AvgPool2d(3, 2, padding=1, count_include_pad=False)
 
         def forward(self, x):
@@ -186,7 +201,7 @@ def test_unsupported_ops_listed_at_once(tmp_path):
 
     graph = convert.from_torch(Bad().eval(), (torch.randn(1, 4, 8, 8),))
     problems = unsupported(graph)
-    assert sorted(p.layer_type for p in problems) == ["AveragePool", "Conv", "Erf"], problems
+    assert sorted(p.layer_type for p in problems) == ["AveragePool", "ConvTranspose", "Erf"], problems
     with pytest.raises(UnsupportedError):
         save(graph, tmp_path / "never.tflite")
     assert not (tmp_path / "never.tflite").exists()

@@ -12,7 +12,7 @@ from ...ir.perm import identity
 from ...passes.fuse_activation import accept_for, fusable_activations, producers_for
 from ..common import run_handlers_past_gaps
 from ..torch.shapes import infer_shapes
-from . import activations, conv, math_ops, rnn, shape_ops  # noqa: F401  (registers handlers)
+from . import activations, conv, conv_transpose, math_ops, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import WEIGHT_MODES, TFLiteContext, channels_last
 from .registry import TFLITE_HANDLERS
 from .runner import METADATA
