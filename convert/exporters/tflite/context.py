@@ -23,7 +23,7 @@ from .schema import TENSOR_TYPES, schema
 # --precision / --quantize: how float weights are stored, and the (rtol, atol) a file
 # storing them so is verified with by default (dynamic-int8 also quantizes activations
 # per batch inside its kernels: errors are a few percent of the output's scale)
-WEIGHT_MODES = {"fp32": None, "fp16": (1e-2, 1e-2), "dynamic-int8": (5e-2, 1e-1)}
+WEIGHT_MODES = {"fp32": None, "fp16": (1e-2, 1e-2), "dynamic-int8": (5e-2, 1e-1), "int8": (1e-1, 1e-1)}
 
 
 def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedAttributeError:
@@ -68,6 +68,7 @@ class TFLiteContext:
         self.graph_outputs = {v.name for v in graph.outputs}
         self.node: Node | None = None
         self.outputs: list[int] = []  # the file's output tensors
+        self.file_inputs: list[int] = []  # the file's input tensors, where not the IR inputs' own (int8)
         self.flat_rows: dict[str, np.ndarray] = {}  # flattened values whose order the next dense absorbs
 
     # -- shapes and weights ----------------------------------------------------

@@ -23,7 +23,7 @@ MAX_BYTES = 2**31 - 2**24  # a flatbuffer addresses 2 GiB; leave room for the gr
 
 
 def weight_mode(precision: str | None = None, quantize: str | None = None) -> str:
-    """--precision fp32|fp16 and --quantize dynamic-int8 as one weight storage mode."""
+    """--precision fp32|fp16 and --quantize dynamic-int8|int8 as one weight storage mode."""
     if quantize and precision not in (None, "fp32"):
         raise UsageError("--quantize and --precision fp16 exclude each other")
     mode = quantize or precision or "fp32"
@@ -73,19 +73,45 @@ def build(graph: Graph, fuse_activations: bool = False, weights: str = "fp32",
     return ctx, problems
 
 
+def _built_as(mode: str) -> str:
+    return "fp32" if mode == "int8" else mode  # full int8 starts from the float subgraph
+
+
 def unsupported(graph: Graph, *, precision: str | None = None, quantize: str | None = None,
                 **_ignored) -> list[Unsupported]:
-    """Every node or attribute the LiteRT target cannot express, all at once."""
-    return build(graph, weights=weight_mode(precision, quantize))[1]
+    """Every node or attribute the LiteRT target cannot express, all at once (with
+    ``quantize='int8'``, also every operator without an int8 form)."""
+    mode = weight_mode(precision, quantize)
+    ctx, problems = build(graph, weights=_built_as(mode))
+    if mode == "int8" and not problems:
+        from .quantize import refused
+
+        problems = refused(ctx)
+    return problems
 
 
 def to_tflite(graph: Graph, fuse_activations: bool = True, precision: str | None = None,
-              quantize: str | None = None, io_layout: str | None = None) -> tuple[bytes, TFLiteContext]:
+              quantize: str | None = None, io_layout: str | None = None,
+              calibration: str | Path | dict | None = None) -> tuple[bytes, TFLiteContext]:
     """The flatbuffer bytes of ``graph`` and the context that built them (transpose count,
-    weight bytes)."""
-    ctx, problems = build(graph, fuse_activations, weight_mode(precision, quantize), io_layout)
+    weight bytes). ``quantize='int8'`` needs ``calibration`` (an .npz path or arrays by input)."""
+    mode = weight_mode(precision, quantize)
+    calib = None
+    if mode == "int8":
+        from .quantize import load_calibration
+
+        calib = calibration if isinstance(calibration, dict) else load_calibration(calibration, graph)
+    ctx, problems = build(graph, fuse_activations, _built_as(mode), io_layout)
     if problems:
         raise UnsupportedError(problems, "tflite export")
+    if mode == "int8":
+        from .quantize import quantize as to_int8, ranges, refused
+
+        if refused(ctx):
+            raise UnsupportedError(refused(ctx), "tflite int8 quantization")
+        names = ([v.name for v in graph.inputs], [v.name for v in graph.outputs])
+        to_int8(ctx, ranges(_serialize(ctx), names, calib))
+        ctx.weight_mode = "int8"
     return _serialize(ctx), ctx
 
 
@@ -96,7 +122,7 @@ def _serialize(ctx: TFLiteContext) -> bytes:
     g = ctx.graph
     sub = S.SubGraphT()
     sub.tensors, sub.operators, sub.name = ctx.tensors, ctx.operators, "main"
-    sub.inputs = [ctx.values[v.name][0] for v in g.inputs]
+    sub.inputs = ctx.file_inputs or [ctx.values[v.name][0] for v in g.inputs]
     sub.outputs = list(ctx.outputs)
     layouts = {name: [value, list(perm)] for name, (value, perm) in sorted(ctx.layouts.items())}
     meta_buf = S.BufferT()
@@ -104,24 +130,25 @@ def _serialize(ctx: TFLiteContext) -> bytes:
                                      "tensors": layouts, "weights": ctx.weight_mode,
                                      "weight_bytes": ctx.weight_bytes, "fp32_weight_bytes": ctx.fp32_bytes},
                                     sort_keys=True).encode())
-    ctx.buffers.append(meta_buf)
     meta = S.MetadataT()
-    meta.name, meta.buffer = METADATA, len(ctx.buffers) - 1
+    meta.name, meta.buffer = METADATA, len(ctx.buffers)
     model = S.ModelT()
     model.version, model.description = 3, "nnconvert"
-    model.operatorCodes, model.subgraphs, model.buffers, model.metadata = ctx.opcodes, [sub], ctx.buffers, [meta]
+    model.operatorCodes, model.subgraphs, model.metadata = ctx.opcodes, [sub], [meta]
+    model.buffers = ctx.buffers + [meta_buf]
     builder = flatbuffers.Builder(1024 + ctx.weight_bytes)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
 
 def save(graph: Graph, path: str | Path, *, fuse_activations: bool = True, precision: str | None = None,
-         quantize: str | None = None, io_layout: str | None = None, **_ignored) -> list[Path]:
+         quantize: str | None = None, io_layout: str | None = None, calibration: str | Path | None = None,
+         **_ignored) -> list[Path]:
     """Write a ``.tflite`` file that LiteRT's interpreter runs without nnconvert."""
     path = Path(path)
     if path.suffix != ".tflite":
         raise UsageError(f"{path}: the tflite target writes .tflite files")
-    data, ctx = to_tflite(graph, fuse_activations, precision, quantize, io_layout)
+    data, ctx = to_tflite(graph, fuse_activations, precision, quantize, io_layout, calibration)
     path.write_bytes(data)
     log.info("tflite: %d operators, %d TRANSPOSE, weights %d bytes (%s)", len(ctx.operators), ctx.transposes,
              ctx.weight_bytes, ctx.weight_mode)
