@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
-from ...ir.graph import Graph
+from ...ir.graph import Graph, Value
 from ...ir.perm import identity
 from ...passes.fuse_activation import accept_for, fusable_activations, producers_for
 from ..common import run_handlers_past_gaps
@@ -44,11 +44,27 @@ def _io_perm(ctx: TFLiteContext, value: str, nhwc: bool, output: bool = False) -
     return channels_last(rank)
 
 
+def _shapes(graph: Graph) -> dict:
+    """Every value's shape, by ONNX shape inference on a view of the graph whose large float
+    weights are typed inputs instead of initializers: the weights' bytes are not copied into
+    (and through) an ONNX model just to learn shapes. The full graph where that view fails."""
+    big = {k for k, w in graph.weights.items() if w.size > 4096 and w.dtype.kind == "f"}
+    if big:
+        view = Graph(graph.name, list(graph.inputs) + [Value(k, str(graph.weights[k].dtype), tuple(graph.weights[k].shape))
+                                                         for k in sorted(big)],
+                     graph.outputs, graph.nodes, {k: w for k, w in graph.weights.items() if k not in big},
+                     graph.values, graph.metadata)
+        shapes = infer_shapes(view)
+        if all(o and o in shapes and shapes[o] is not None for n in graph.nodes for o in n.outputs[:1]):
+            return shapes
+    return infer_shapes(graph)
+
+
 def build(graph: Graph, fuse_activations: bool = False, weights: str = "fp32",
           io_layout: str | None = None) -> tuple[TFLiteContext, list[Unsupported]]:
     """Fill a context with the whole subgraph; the problems, all of them, if any."""
     fused = fusable_activations(graph, accept_for("tflite"), producers_for("tflite")) if fuse_activations else None
-    ctx = TFLiteContext(graph, infer_shapes(graph), fused, weights)
+    ctx = TFLiteContext(graph, _shapes(graph), fused, weights)
     # a Keras source already chose its interface layout at import
     nhwc = io_layout == "nhwc" and graph.metadata.get("io_layout") != "nhwc"
     problems: list[Unsupported] = []
@@ -90,11 +106,8 @@ def unsupported(graph: Graph, *, precision: str | None = None, quantize: str | N
     return problems
 
 
-def to_tflite(graph: Graph, fuse_activations: bool = True, precision: str | None = None,
-              quantize: str | None = None, io_layout: str | None = None,
-              calibration: str | Path | dict | None = None) -> tuple[bytes, TFLiteContext]:
-    """The flatbuffer bytes of ``graph`` and the context that built them (transpose count,
-    weight bytes). ``quantize='int8'`` needs ``calibration`` (an .npz path or arrays by input)."""
+def _write(graph: Graph, fuse_activations: bool, precision: str | None, quantize: str | None,
+           io_layout: str | None, calibration) -> tuple[TFLiteContext, memoryview]:
     mode = weight_mode(precision, quantize)
     calib = None
     if mode == "int8":
@@ -110,12 +123,21 @@ def to_tflite(graph: Graph, fuse_activations: bool = True, precision: str | None
         if refused(ctx):
             raise UnsupportedError(refused(ctx), "tflite int8 quantization")
         names = ([v.name for v in graph.inputs], [v.name for v in graph.outputs])
-        to_int8(ctx, ranges(_serialize(ctx), names, calib))
+        to_int8(ctx, ranges(bytes(_serialize(ctx)), names, calib))
         ctx.weight_mode = "int8"
-    return _serialize(ctx), ctx
+    return ctx, _serialize(ctx)
 
 
-def _serialize(ctx: TFLiteContext) -> bytes:
+def to_tflite(graph: Graph, fuse_activations: bool = True, precision: str | None = None,
+              quantize: str | None = None, io_layout: str | None = None,
+              calibration: str | Path | dict | None = None) -> tuple[bytes, TFLiteContext]:
+    """The flatbuffer bytes of ``graph`` and the context that built them (transpose count,
+    weight bytes). ``quantize='int8'`` needs ``calibration`` (an .npz path or arrays by input)."""
+    ctx, data = _write(graph, fuse_activations, precision, quantize, io_layout, calibration)
+    return bytes(data), ctx
+
+
+def _serialize(ctx: TFLiteContext) -> memoryview:
     import flatbuffers
 
     S = ctx.S
@@ -136,9 +158,11 @@ def _serialize(ctx: TFLiteContext) -> bytes:
     model.version, model.description = 3, "nnconvert"
     model.operatorCodes, model.subgraphs, model.metadata = ctx.opcodes, [sub], [meta]
     model.buffers = ctx.buffers + [meta_buf]
-    builder = flatbuffers.Builder(1024 + ctx.weight_bytes)
+    # sized for everything up front: a growing builder doubles, copying all weights each time
+    overhead = 64 * len(ctx.buffers) + 256 * len(ctx.tensors) + 128 * len(ctx.operators)
+    builder = flatbuffers.Builder(ctx.weight_bytes + overhead + len(meta_buf.data) + 2**20)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return memoryview(builder.Bytes)[builder.Head():]  # the file's bytes, not copied
 
 
 def save(graph: Graph, path: str | Path, *, fuse_activations: bool = True, precision: str | None = None,
@@ -148,7 +172,7 @@ def save(graph: Graph, path: str | Path, *, fuse_activations: bool = True, preci
     path = Path(path)
     if path.suffix != ".tflite":
         raise UsageError(f"{path}: the tflite target writes .tflite files")
-    data, ctx = to_tflite(graph, fuse_activations, precision, quantize, io_layout, calibration)
+    ctx, data = _write(graph, fuse_activations, precision, quantize, io_layout, calibration)
     path.write_bytes(data)
     log.info("tflite: %d operators, %d TRANSPOSE, weights %d bytes (%s)", len(ctx.operators), ctx.transposes,
              ctx.weight_bytes, ctx.weight_mode)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import Unsupported, UnsupportedError, UsageError
-from .context import TFLiteContext
+from .context import TFLiteContext, buffer_bytes
 
 CALIBRATED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "MEAN", "SUM",
               "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "RELU_N1_TO_1", "CONCATENATION", "PACK"}
@@ -93,14 +93,16 @@ class _Quantizer:
         t = self.ctx.tensors[idx]
         if t.buffer == 0 or t.type != self.S.TensorType.FLOAT32:
             return None
-        raw = np.asarray(self.ctx.buffers[t.buffer].data, np.uint8)
+        raw = np.asarray(buffer_bytes(self.ctx.buffers[t.buffer]), np.uint8)
         return raw.view(np.float32).reshape(t.shape)
 
     def store(self, idx: int, arr: np.ndarray, ttype: str, quant) -> None:
         t = self.ctx.tensors[idx]
         t.type = getattr(self.S.TensorType, ttype)
         t.quantization = quant
-        self.ctx.buffers[t.buffer].data = np.ascontiguousarray(arr).view(np.uint8).reshape(-1)
+        b = self.S.BufferT()  # replaces a lazy float buffer too
+        b.data = np.ascontiguousarray(arr).view(np.uint8).reshape(-1)
+        self.ctx.buffers[t.buffer] = b
         self.done.add(idx)
 
     def const_act(self, idx: int, like: tuple[float, int] | None = None) -> None:
@@ -209,7 +211,7 @@ def quantize(ctx: TFLiteContext, observed: dict[int, tuple[float, float]]) -> No
     ctx.operators = head + body + tail
     ctx.outputs = outs
     ctx.file_inputs = float_inputs
-    ctx.weight_bytes = sum(len(b.data) for b in ctx.buffers if b.data is not None)
+    ctx.weight_bytes = sum(len(buffer_bytes(b)) for b in ctx.buffers if buffer_bytes(b) is not None)
 
 
 def _float_twin(ctx: TFLiteContext, idx: int, tag: str) -> int:
