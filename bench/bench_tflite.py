@@ -26,7 +26,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from common import peak_rss  # noqa: E402
+from common import markdown_table, peak_rss  # noqa: E402
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
        "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([str(REPO), str(BENCH), os.environ.get("PYTHONPATH", "")])}
@@ -114,16 +114,16 @@ def measure(name: str, work: Path, runs: int, converters=CONVERTERS) -> list[dic
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | converter | convert s | process s | peak RSS MB | LiteRT ms (1 thread) | file MB | "
-             "TRANSPOSE ops | max error vs Keras |", "|---|---|---|---|---|---|---|---|---|"]
+    cells = []
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['converter']} | failed: {r['error']} |  |  |  |  |  |  |")
+            cells.append([r["model"], r["converter"], f"failed: {r['error']}"] + [""] * 6)
             continue
-        lines.append(f"| {r['model']} | {r['converter']} | {r['seconds']:.2f} | {r['process_s']:.1f} | "
-                     f"{r['rss'] / 2**20:.0f} | {r['latency_ms']:.1f} | {r['size'] / 2**20:.1f} | "
-                     f"{r['transposes']} | {r['max_err']:.1e} |")
-    return "\n".join(lines)
+        cells.append([r["model"], r["converter"], f"{r['seconds']:.2f}", f"{r['process_s']:.1f}",
+                      f"{r['rss'] / 2**20:.0f}", f"{r['latency_ms']:.1f}", f"{r['size'] / 2**20:.1f}",
+                      r["transposes"], f"{r['max_err']:.1e}"])
+    return markdown_table(["model", "converter", "convert s", "process s", "peak RSS MB", "LiteRT ms (1 thread)",
+                           "file MB", "TRANSPOSE ops", "max error vs Keras"], cells)
 
 
 def main() -> None:
