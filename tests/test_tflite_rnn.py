@@ -176,3 +176,97 @@ def test_unsupported_rnn_attributes_listed(tmp_path):
     b.output(b.node("LSTM", [x, w, r], {"hidden_size": 2, "layout": 1, "clip": 3.0}, outputs=1)[0])
     problems = unsupported(b.finish())
     assert [(p.layer_type, p.attribute) for p in problems] == [("LSTM", "clip")], problems
+
+
+def _sequence_lstm_file(path, batch: int, hidden: int, time_major: bool) -> tuple:
+    """A file holding LiteRT's own UNIDIRECTIONAL_SEQUENCE_LSTM (as TensorFlow's converter
+    writes for a fixed batch): zero variable states, random weights and biases (LiteRT's
+    kernel requires the four biases). Returns the input shape."""
+    from convert.exporters.tflite.context import TFLiteContext
+    from convert.exporters.tflite.export import _serialize
+    from convert.ir.builder import GraphBuilder
+
+    shape = (SEQ, batch, FEAT) if time_major else (batch, SEQ, FEAT)
+    b = GraphBuilder("lstm")
+    x = b.input("x", shape=list(shape))
+    b.output(b.op("Identity", x))
+    graph = b.finish()
+    ctx = TFLiteContext(graph, {"x": shape})
+    xi = ctx.out("x")
+    rng = np.random.default_rng(11)
+    ins = [xi]
+    for k, cols in enumerate([FEAT] * 4 + [hidden] * 4):
+        ins.append(ctx.const(rng.uniform(-0.9, 0.9, (hidden, cols)).astype(np.float32), f"w{k}"))
+    ins += [-1] * 3  # no peepholes
+    ins += [ctx.const(rng.uniform(-0.5, 0.5, hidden).astype(np.float32), f"b{k}") for k in range(4)]
+    ins += [-1, -1]  # no projection
+    for k in range(2):  # output and cell state
+        ins.append(ctx.tensor(f"state{k}", [batch, hidden]))
+        ctx.tensors[ins[-1]].isVariable = True
+    y = ctx.tensor("y", list(shape[:2]) + [hidden])
+    ctx.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [y], "UnidirectionalSequenceLSTMOptions",
+           fusedActivationFunction=4, timeMajor=time_major)
+    ctx.outputs = [y]
+    ctx.layouts = {}
+    path.write_bytes(_serialize(ctx))
+    return shape
+
+
+@pytest.mark.parametrize("time_major", [False, True], ids=["batch_major", "time_major"])
+def test_litert_sequence_lstm_imports(time_major, tmp_path):
+    """LiteRT's fused LSTM read as an IR LSTM: the IR in onnxruntime matches the interpreter
+    running the file (the reference), which another input moves far past the tolerance."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    import convert
+
+    batch, hidden = 2, 4
+    path = tmp_path / "lstm.tflite"
+    shape = _sequence_lstm_file(path, batch, hidden, time_major)
+    rng = np.random.default_rng(12)
+    x, x2 = (rng.standard_normal(shape).astype(np.float32) for _ in range(2))
+
+    def litert(arr):
+        interp = Interpreter(model_path=str(path))  # fresh: the states are variables
+        interp.allocate_tensors()
+        interp.set_tensor(interp.get_input_details()[0]["index"], arr)
+        interp.invoke()
+        return interp.get_tensor(interp.get_output_details()[0]["index"])
+
+    ref = litert(x)
+    assert np.abs(litert(x2) - ref).max() > 100 * ATOL
+    graph = convert.load_model(str(path)).graph
+    assert [n.op for n in graph.nodes].count("LSTM") == 1
+    got = run_onnx(graph, {graph.inputs[0].name: x})
+    assert_close(got[graph.outputs[0].name], ref, RTOL, ATOL, "UNIDIRECTIONAL_SEQUENCE_LSTM")
+
+
+def test_last_step_slice_with_shrink_axis_imports(tmp_path):
+    """x[:, -1] as TensorFlow's converter writes it after an LSTM (STRIDED_SLICE with a shrink
+    axis): read back, it matches the interpreter running the file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    import convert
+    from convert.exporters.tflite.context import TFLiteContext
+    from convert.exporters.tflite.export import _serialize
+    from convert.ir.builder import GraphBuilder
+
+    shape = (2, SEQ, FEAT)
+    b = GraphBuilder("last")
+    b.output(b.op("Identity", b.input("x", shape=list(shape))))
+    ctx = TFLiteContext(b.finish(), {"x": shape})
+    y = ctx.tensor("y", [shape[0], shape[2]])
+    ctx.op("STRIDED_SLICE", [ctx.out("x"), ctx.ints([0, -1, 0]), ctx.ints([0, 0, 0], "end"), ctx.ints([1, 1, 1], "s")],
+           [y], "StridedSliceOptions", beginMask=0b101, endMask=0b101, shrinkAxisMask=0b010)
+    ctx.outputs, ctx.layouts = [y], {}
+    path = tmp_path / "last.tflite"
+    path.write_bytes(_serialize(ctx))
+    x = np.random.default_rng(13).standard_normal(shape).astype(np.float32)
+    interp = Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x)
+    interp.invoke()
+    ref = interp.get_tensor(interp.get_output_details()[0]["index"])
+    assert_close(ref, x[:, -1], what="the interpreter's own slice")
+    graph = convert.load_model(str(path)).graph
+    assert_close(run_onnx(graph, {graph.inputs[0].name: x})[graph.outputs[0].name], ref, what="read back")

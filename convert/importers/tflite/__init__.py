@@ -41,7 +41,7 @@ def from_tflite(path: str) -> tuple:
             b.unsupported(out_name, op.custom or op.code, hint="no IR import for this LiteRT operator")
             continue
         if any(t >= 0 and t not in ctx.values and t not in ctx.consts and f.tensors[t].data is None
-               for t in op.inputs):
+               and not f.tensors[t].variable for t in op.inputs):
             continue  # downstream of a gap already listed
         try:
             handler(op, ctx)

@@ -205,9 +205,10 @@ _TO_END = 2**63 - 1
 @register("STRIDED_SLICE")
 def import_strided_slice(op, ctx: TFLiteContext) -> None:
     o = op.options
-    for mask in ("ellipsisMask", "newAxisMask", "shrinkAxisMask"):
+    for mask in ("ellipsisMask", "newAxisMask"):
         if getattr(o, mask, 0):
             raise unsupported_attr(mask, getattr(o, mask))
+    shrink = int(getattr(o, "shrinkAxisMask", 0) or 0)
     if getattr(o, "offset", False):
         raise unsupported_attr("offset", True)
     begin, end, stride = (ctx.array(t) for t in op.inputs[1:4])
@@ -216,6 +217,8 @@ def import_strided_slice(op, ctx: TFLiteContext) -> None:
     starts, ends, axes, steps = [], [], [], []
     for i, (b, e, s) in enumerate(zip(np.ravel(begin), np.ravel(end), np.ravel(stride))):
         b_all, e_all, s = bool(o.beginMask >> i & 1), bool(o.endMask >> i & 1), int(s)
+        if shrink >> i & 1:  # one index, its axis dropped below
+            b_all, e_all, s, e = False, False, 1, (int(b) + 1) or _TO_END
         if b_all and e_all and s == 1:
             continue  # the whole axis
         # a masked bound runs to the end in the step's direction (INT64 max/min, clamped)
@@ -224,5 +227,50 @@ def import_strided_slice(op, ctx: TFLiteContext) -> None:
         axes.append(i)
         steps.append(s)
     x = ctx.value(op.inputs[0])
-    ctx.set(op.outputs[0], ctx.b.op("Slice", x, starts=starts, ends=ends, axes=axes, steps=steps) if axes
-            else ctx.b.op("Identity", x))
+    y = ctx.b.op("Slice", x, starts=starts, ends=ends, axes=axes, steps=steps) if axes else ctx.b.op("Identity", x)
+    dropped = [i for i in range(len(np.ravel(begin))) if shrink >> i & 1]
+    ctx.set(op.outputs[0], ctx.b.op("Squeeze", y, axes=dropped) if dropped else y)
+
+
+# UNIDIRECTIONAL_SEQUENCE_LSTM operands: input, 4 input and 4 recurrent weights (gates i, f, c, o),
+# 3 peepholes, 4 biases, projection weights and bias, output and cell state, 4 layer norms
+_LSTM_UNSUPPORTED = {9: "cell_to_input_weights", 10: "cell_to_forget_weights", 11: "cell_to_output_weights",
+                     16: "projection_weights", 17: "projection_bias", 20: "input_layer_norm",
+                     21: "forget_layer_norm", 22: "cell_layer_norm", 23: "output_layer_norm"}
+_TFLITE_TO_IR_GATES = (0, 3, 1, 2)  # i, f, c, o -> the IR's i, o, f, c
+_TANH = 4
+
+
+@register("UNIDIRECTIONAL_SEQUENCE_LSTM")
+def import_sequence_lstm(op, ctx: TFLiteContext) -> None:
+    """One IR LSTM node, zero initial states; the sequence output squeezed to (..., hidden)."""
+    o = op.options
+    ins = list(op.inputs) + [-1] * (24 - len(op.inputs))
+    for k, name in _LSTM_UNSUPPORTED.items():
+        if ins[k] >= 0:
+            raise unsupported_attr(name, ctx.tensor(ins[k]).name, "plain LSTM cells only")
+    if o.fusedActivationFunction != _TANH or o.cellClip or o.projClip:
+        raise unsupported_attr("activation/clip", [o.fusedActivationFunction, o.cellClip, o.projClip],
+                               "tanh cells without clipping")
+    weights = [ctx.array(ins[k]) for k in range(1, 9)]
+    if any(w is None for w in weights):
+        raise unsupported_attr("weights", [ctx.tensor(ins[k]).name for k in range(1, 9) if ins[k] >= 0],
+                               "all eight gate weights constant (no coupled input gate)")
+    for k in (18, 19):
+        state = ctx.tensor(ins[k]) if ins[k] >= 0 else None
+        if state is not None and state.data is not None and np.any(state.data):
+            raise unsupported_attr("initial_state", state.name, "zero initial states")
+    hidden = int(weights[4].shape[0])
+    biases = [ctx.array(ins[k]) if ins[k] >= 0 else None for k in range(12, 16)]
+    biases = [np.zeros(hidden, np.float32) if b is None else b for b in biases]
+    w = np.concatenate([weights[k] for k in _TFLITE_TO_IR_GATES])[None]
+    r = np.concatenate([weights[4 + k] for k in _TFLITE_TO_IR_GATES])[None]
+    b = np.concatenate([biases[k] for k in _TFLITE_TO_IR_GATES] + [np.zeros(4 * hidden, np.float32)])[None]
+    name = ctx.tensor(op.outputs[0]).name
+    x = ctx.value(ins[0])
+    # time-major (layout 0), the form every IR consumer runs; batch-major files are transposed
+    x = x if o.timeMajor else ctx.b.op("Transpose", x, perm=[1, 0, 2])
+    (y,) = ctx.b.node("LSTM", [x, ctx.b.weight(f"{name}/W", w), ctx.b.weight(f"{name}/R", r),
+                               ctx.b.weight(f"{name}/B", b)], {"hidden_size": hidden})
+    y = ctx.b.op("Squeeze", y, axes=[1])
+    ctx.set(op.outputs[0], y if o.timeMajor else ctx.b.op("Transpose", y, perm=[1, 0, 2]))

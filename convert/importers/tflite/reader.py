@@ -26,6 +26,7 @@ class Tensor:
     scale: np.ndarray | None = None   # quantization, when present
     zero_point: np.ndarray | None = None
     axis: int = 0
+    variable: bool = False  # a state tensor (RNN), zero unless its buffer says otherwise
 
     @property
     def ir_dtype(self) -> str | None:
@@ -88,7 +89,7 @@ def read(path: str, data: bytes) -> TFLiteFile:
                 raise ModelLoadError(path, f"tensor {name!r}: shape {shape} needs {n * np.dtype(_NUMPY[dtype]).itemsize}"
                                            f" bytes, its buffer holds {raw.size}")
             arr = raw.view(_NUMPY[dtype]).reshape(shape).copy()
-        tensor = Tensor(i, name, tuple(shape), dtype, arr)
+        tensor = Tensor(i, name, tuple(shape), dtype, arr, variable=bool(t.isVariable))
         q = t.quantization
         if q is not None and q.scale is not None and len(q.scale):
             tensor.scale = np.asarray(q.scale, np.float32)
