@@ -115,6 +115,9 @@ CASES = [
     Case("residual_add_relu", lambda: Fn(lambda m, x: torch.relu(m.conv(x) + x[:, :1]), cout=4)),
     Case("mul_sub_div", lambda: Fn(lambda m, x: (m.conv(x) * 1.5 - x.mean(1, keepdim=True)) / 2.0)),
     Case("concat_channels", lambda: Fn(lambda m, x: torch.cat([m.conv(x), x], 1))),
+    Case("split_channels_equal", lambda: Fn(lambda m, x: torch.chunk(m.conv(x), 2, 1)[1] * 2.0)),
+    Case("split_channels_sizes", lambda: Fn(lambda m, x: torch.relu(torch.split(m.conv(x), [1, 3], 1)[1]) -
+                                            torch.split(m.conv(x), [1, 3], 1)[0])),
     Case("sigmoid_hardswish", _seq(nn.Conv2d(3, 4, 1), nn.Hardswish(), nn.Sigmoid())),
     Case("leaky_elu", _seq(nn.Conv2d(3, 4, 1), nn.LeakyReLU(0.1), nn.ELU())),
     Case("gelu_silu", _seq(nn.Conv2d(3, 4, 1), nn.GELU(), nn.SiLU()), atol=1e-4),
