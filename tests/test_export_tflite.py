@@ -64,6 +64,25 @@ class Head(nn.Module):
         return torch.softmax(self.fc(y.flatten(1)), -1)
 
 
+class LayerNormNet(nn.Module):
+    """conv, then LayerNorm over the channels (ConvNeXt's channels-last form) or over H, W."""
+
+    def __init__(self, over_channels: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.norm = nn.LayerNorm(4 if over_channels else [9, 7], eps=1e-5)
+        with torch.no_grad():  # not the identity affine
+            self.norm.weight.uniform_(0.5, 1.5)
+            self.norm.bias.uniform_(-0.5, 0.5)
+        self.over_channels = over_channels
+
+    def forward(self, x):
+        y = self.conv(x)
+        if self.over_channels:
+            return torch.relu(self.norm(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+        return self.norm(y)
+
+
 def _seq(*layers):
     return lambda: nn.Sequential(*layers)
 
@@ -115,6 +134,8 @@ CASES = [
     Case("residual_add_relu", lambda: Fn(lambda m, x: torch.relu(m.conv(x) + x[:, :1]), cout=4)),
     Case("mul_sub_div", lambda: Fn(lambda m, x: (m.conv(x) * 1.5 - x.mean(1, keepdim=True)) / 2.0)),
     Case("concat_channels", lambda: Fn(lambda m, x: torch.cat([m.conv(x), x], 1))),
+    Case("layernorm_channels", lambda: LayerNormNet(True)),
+    Case("layernorm_spatial", lambda: LayerNormNet(False)),
     Case("split_channels_equal", lambda: Fn(lambda m, x: torch.chunk(m.conv(x), 2, 1)[1] * 2.0)),
     Case("split_channels_sizes", lambda: Fn(lambda m, x: torch.relu(torch.split(m.conv(x), [1, 3], 1)[1]) -
                                             torch.split(m.conv(x), [1, 3], 1)[0])),
