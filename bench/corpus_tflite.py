@@ -25,7 +25,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(BENCH)]
 TOL = {"fp32": 1e-4, "fp16": 2e-2}
 
 
-def one(name: str, work: Path) -> list[dict]:
+def one(name: str, work: Path, model=None) -> list[dict]:
+    """The fp32 and fp16 rows of one model (``model``: the zoo's, already built)."""
     import torch
 
     import convert
@@ -35,7 +36,7 @@ def one(name: str, work: Path) -> list[dict]:
     from convert.exporters.tflite.runner import LiteRTModel
 
     size = zoo.MODELS[name][1]
-    model = zoo.build_model(name)
+    model = zoo.build_model(name) if model is None else model
     t0 = time.perf_counter()
     graph, _ = prepare(convert.from_torch(model, (torch.randn(2, 3, size, size),)))
     imported = time.perf_counter() - t0
