@@ -18,13 +18,14 @@ REDUCE = {"MEAN": "ReduceMean", "REDUCE_MAX": "ReduceMax", "SUM": "ReduceSum", "
 
 
 def _pads(ctx: TFLiteContext, op, kernel, strides, dil) -> list[int]:
+    """IR pads (begins, then ends) of a channels-last op over len(kernel) spatial axes."""
     if op.options.padding != _SAME:
-        return [0, 0, 0, 0]
-    hw = ctx.shape(op.inputs[0])[1:3]
-    if any(d < 0 for d in hw):
+        return [0] * (2 * len(kernel))
+    spatial = ctx.shape(op.inputs[0])[1:1 + len(kernel)]
+    if any(d < 0 for d in spatial):
         raise unsupported_attr("padding", "SAME", "SAME padding needs static spatial sizes")
-    p = [same_pads(n, k, s, d) for n, k, s, d in zip(hw, kernel, strides, dil)]
-    return [p[0][0], p[1][0], p[0][1], p[1][1]]
+    p = [same_pads(n, k, s, d) for n, k, s, d in zip(spatial, kernel, strides, dil)]
+    return [b for b, _ in p] + [e for _, e in p]
 
 
 
