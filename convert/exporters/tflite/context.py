@@ -35,6 +35,8 @@ def lazy_buffer(S, make):
     if "type" not in _LAZY:
         class LazyBufferT(S.BufferT):
             def Pack(self, builder):
+                if self.offset:  # stored after the flatbuffer (export._stream)
+                    return super().Pack(builder)
                 self.data = self.bytes()
                 try:
                     return super().Pack(builder)
@@ -133,7 +135,8 @@ class TFLiteContext:
         if data is not None:
             if callable(data):  # bytes made when the file is packed (see lazy_buffer)
                 b = lazy_buffer(S, data)
-                self.weight_bytes += int(np.prod(t.shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+                b.nbytes = int(np.prod(t.shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+                self.weight_bytes += b.nbytes
             else:
                 b = S.BufferT()
                 b.data = np.ascontiguousarray(data).view(np.uint8).reshape(-1)

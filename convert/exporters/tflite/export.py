@@ -6,6 +6,8 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph, Value
 from ...ir.perm import identity
@@ -13,7 +15,7 @@ from ...passes.fuse_activation import accept_for, fusable_activations, producers
 from ..common import run_handlers_past_gaps
 from ..torch.shapes import infer_shapes
 from . import activations, conv, conv_transpose, math_ops, rnn, shape_ops  # noqa: F401  (registers handlers)
-from .context import WEIGHT_MODES, TFLiteContext, channels_last
+from .context import WEIGHT_MODES, TFLiteContext, buffer_bytes, channels_last
 from .registry import TFLITE_HANDLERS
 from .runner import METADATA
 
@@ -107,7 +109,7 @@ def unsupported(graph: Graph, *, precision: str | None = None, quantize: str | N
 
 
 def _write(graph: Graph, fuse_activations: bool, precision: str | None, quantize: str | None,
-           io_layout: str | None, calibration) -> tuple[TFLiteContext, memoryview]:
+           io_layout: str | None, calibration, serialize: bool = True) -> tuple[TFLiteContext, memoryview | None]:
     mode = weight_mode(precision, quantize)
     calib = None
     if mode == "int8":
@@ -125,7 +127,7 @@ def _write(graph: Graph, fuse_activations: bool, precision: str | None, quantize
         names = ([v.name for v in graph.inputs], [v.name for v in graph.outputs])
         to_int8(ctx, ranges(bytes(_serialize(ctx)), names, calib))
         ctx.weight_mode = "int8"
-    return ctx, _serialize(ctx)
+    return ctx, _serialize(ctx) if serialize else None
 
 
 def to_tflite(graph: Graph, fuse_activations: bool = True, precision: str | None = None,
@@ -137,7 +139,9 @@ def to_tflite(graph: Graph, fuse_activations: bool = True, precision: str | None
     return bytes(data), ctx
 
 
-def _serialize(ctx: TFLiteContext) -> memoryview:
+def _serialize(ctx: TFLiteContext, inline: bool = True) -> memoryview:
+    """The flatbuffer; with ``inline=False`` the weight buffers hold only their offset and
+    size (set by ``_stream``), their bytes left out."""
     import flatbuffers
 
     S = ctx.S
@@ -160,7 +164,7 @@ def _serialize(ctx: TFLiteContext) -> memoryview:
     model.buffers = ctx.buffers + [meta_buf]
     # sized for everything up front: a growing builder doubles, copying all weights each time
     overhead = 64 * len(ctx.buffers) + 256 * len(ctx.tensors) + 128 * len(ctx.operators)
-    builder = flatbuffers.Builder(ctx.weight_bytes + overhead + len(meta_buf.data) + 2**20)
+    builder = flatbuffers.Builder((ctx.weight_bytes if inline else 0) + overhead + len(meta_buf.data) + 2**20)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return memoryview(builder.Bytes)[builder.Head():]  # the file's bytes, not copied
 
@@ -172,8 +176,51 @@ def save(graph: Graph, path: str | Path, *, fuse_activations: bool = True, preci
     path = Path(path)
     if path.suffix != ".tflite":
         raise UsageError(f"{path}: the tflite target writes .tflite files")
-    ctx, data = _write(graph, fuse_activations, precision, quantize, io_layout, calibration)
-    path.write_bytes(data)
+    ctx, _ = _write(graph, fuse_activations, precision, quantize, io_layout, calibration, serialize=False)
+    with open(path, "wb") as f:
+        _stream(ctx, f)
     log.info("tflite: %d operators, %d TRANSPOSE, weights %d bytes (%s)", len(ctx.operators), ctx.transposes,
              ctx.weight_bytes, ctx.weight_mode)
     return [path]
+
+
+_ALIGN = 64
+
+
+def _stream(ctx: TFLiteContext, f) -> None:
+    """Write the flatbuffer without weight bytes, then each weight after it (made, written
+    and dropped one at a time), its Buffer holding the absolute offset and size LiteRT reads
+    it from: the file never exists in memory whole."""
+    blobs = [b for b in ctx.buffers if _size(b)]
+    sizes = [_size(b) for b in blobs]
+    saved = [b.data for b in blobs]
+    for b in blobs:  # nonzero placeholders: the offsets' fields are packed at their final size
+        b.data, b.offset, b.size = None, 2**40, 1
+    head = len(_serialize(ctx, inline=False))
+    pos, where = _up(head), []
+    for n in sizes:
+        where.append(pos)
+        pos = _up(pos + n)
+    for b, at, n in zip(blobs, where, sizes):
+        b.offset, b.size = at, n
+    data = _serialize(ctx, inline=False)
+    if len(data) != head:
+        raise AssertionError("flatbuffer size changed with the weights' offsets")
+    f.write(data)
+    done = len(data)
+    for b, at, old in zip(blobs, where, saved):
+        raw = old if old is not None else buffer_bytes(b)
+        f.write(bytes(at - done))
+        f.write(memoryview(np.ascontiguousarray(raw)))
+        done = at + raw.size
+        del raw
+
+
+def _size(b) -> int:
+    if getattr(b, "make", None) is not None:
+        return b.nbytes
+    return 0 if b.data is None else int(b.data.size)
+
+
+def _up(n: int) -> int:
+    return (n + _ALIGN - 1) // _ALIGN * _ALIGN

@@ -78,13 +78,12 @@ def read(path: str, data: bytes) -> TFLiteFile:
                                   is not None else [])]
         arr = None
         buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
-        if buf is not None and (buf.offset or 0) > 1:
-            raise ModelLoadError(path, f"tensor {name!r}: weights outside the flatbuffer are not read")
-        if buf is not None and buf.data is not None and len(buf.data):
+        stored = _stored(path, name, buf, data)
+        if stored is not None and len(stored):
             if dtype not in _NUMPY or any(d < 0 for d in shape):
                 raise ModelLoadError(path, f"tensor {name!r}: constant of type {dtype} / shape {shape}")
             n = check_elements(path, f"tensor {name!r}", shape)
-            raw = np.asarray(buf.data, dtype=np.uint8)
+            raw = stored
             if raw.size != n * np.dtype(_NUMPY[dtype]).itemsize:
                 raise ModelLoadError(path, f"tensor {name!r}: shape {shape} needs {n * np.dtype(_NUMPY[dtype]).itemsize}"
                                            f" bytes, its buffer holds {raw.size}")
@@ -113,3 +112,17 @@ def read(path: str, data: bytes) -> TFLiteFile:
     if any(not 0 <= x < len(tensors) for x in ins + outs):
         raise ModelLoadError(path, "graph input/output index out of range")
     return TFLiteFile(tensors, out_ops, ins, outs)
+
+
+def _stored(path: str, name: str, buf, data: bytes) -> np.ndarray | None:
+    """A buffer's bytes: inline, or at Buffer.offset/size after the flatbuffer (checked
+    against the file's length)."""
+    if buf is None:
+        return None
+    offset, size = int(buf.offset or 0), int(buf.size or 0)
+    if offset > 1:
+        if offset + size > len(data):
+            raise ModelLoadError(path, f"tensor {name!r}: its {size} bytes at offset {offset} lie past the "
+                                       f"end of the file ({len(data)} bytes)")
+        return np.frombuffer(data, np.uint8, count=size, offset=offset)
+    return None if buf.data is None else np.asarray(buf.data, dtype=np.uint8)
