@@ -8,22 +8,11 @@ import numpy as np
 import pytest
 
 from helpers import assert_close, run_onnx
+from litert_run import run_litert
 
 pytest.importorskip("ai_edge_litert")
 torch = pytest.importorskip("torch")
 RTOL, ATOL = 1e-4, 1e-5
-
-
-def _litert(path, x: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(path))
-    inp = interp.get_input_details()[0]["index"]
-    interp.resize_tensor_input(inp, list(x.shape))
-    interp.allocate_tensors()
-    interp.set_tensor(inp, x)
-    interp.invoke()
-    return interp.get_tensor(interp.get_output_details()[0]["index"])
 
 
 def _check(path, shape, ops: set) -> None:
@@ -37,10 +26,10 @@ def _check(path, shape, ops: set) -> None:
     name = graph.inputs[0].name
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape).astype(np.float32)
-    want = _litert(path, x)
+    want = run_litert(path, x)
     got = next(iter(run_onnx(graph, {name: x}).values()))
     assert_close(got, want, RTOL, ATOL, str(path.name))
-    other = _litert(path, rng.standard_normal(shape).astype(np.float32))
+    other = run_litert(path, rng.standard_normal(shape).astype(np.float32))
     assert np.abs(other - want).max() > 100 * ATOL
     filt = max(graph.weights, key=lambda k: graph.weights[k].size)
     graph.weights[filt] = graph.weights[filt] * 1.01

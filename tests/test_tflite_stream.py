@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_close, run_onnx
+from litert_run import run_litert
 
 pytest.importorskip("ai_edge_litert")
 torch = pytest.importorskip("torch")
@@ -31,18 +32,6 @@ def written(tmp_path_factory):
     return net, path
 
 
-def _litert(path, x):
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_path=str(path))
-    inp = it.get_input_details()[0]["index"]
-    it.resize_tensor_input(inp, list(x.shape))
-    it.allocate_tensors()
-    it.set_tensor(inp, x)
-    it.invoke()
-    return it.get_tensor(it.get_output_details()[0]["index"])
-
-
 def test_weights_stored_after_the_flatbuffer(written):
     from convert.exporters.tflite.schema import schema
 
@@ -60,7 +49,7 @@ def test_streamed_file_runs_in_litert_against_torch(written):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 3, 9, 9)).astype(np.float32)
     want = net(torch.from_numpy(x)).detach().numpy()
-    got = _litert(path, x)  # the default interface keeps torch's NCHW
+    got = run_litert(path, x)  # the default interface keeps torch's NCHW
     assert_close(got, want, RTOL, ATOL, "litert vs torch")
     other = net(torch.from_numpy(x[::-1].copy())).detach().numpy()
     assert np.abs(other - want).max() > 100 * ATOL
@@ -73,7 +62,7 @@ def test_streamed_file_reads_back(written):
     graph = load_model(str(path)).graph
     x = np.random.default_rng(2).standard_normal((2, 3, 9, 9)).astype(np.float32)
     got = next(iter(run_onnx(graph, {graph.inputs[0].name: x}).values()))
-    assert_close(got, _litert(path, x), RTOL, ATOL, "read back vs litert")
+    assert_close(got, run_litert(path, x), RTOL, ATOL, "read back vs litert")
 
 
 def test_offset_past_the_end_is_one_clear_error(written, tmp_path):
