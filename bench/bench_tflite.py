@@ -2,7 +2,8 @@
 """Keras -> LiteRT (.tflite): nnconvert (flatbuffer written directly, no TensorFlow)
 against TensorFlow's own TFLiteConverter, from the same .keras file.
 
-    python3 bench/bench_tflite.py [--models resnet50,mobilenet] [--runs 20] [--out bench/results_tflite.md]
+    python3 bench/bench_tflite.py [--models resnet50,mobilenet] [--runs 20] [--converters nnconvert,...]
+                                  [--out bench/results_tflite.md]
 
 Each conversion runs in a fresh subprocess. "convert s" is the wall time of reading the
 .keras file, converting and writing the .tflite (framework imports excluded; TensorFlow's
@@ -25,7 +26,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from common import peak_rss  # noqa: E402
+from common import markdown_table, peak_rss  # noqa: E402
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
        "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join([str(REPO), str(BENCH), os.environ.get("PYTHONPATH", "")])}
@@ -60,7 +61,7 @@ def transposes(path: str) -> int:
     return sum(op.code == "TRANSPOSE" for op in read(path, Path(path).read_bytes()).ops)
 
 
-def measure(name: str, work: Path, runs: int) -> list[dict]:
+def measure(name: str, work: Path, runs: int, converters=CONVERTERS) -> list[dict]:
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
@@ -77,7 +78,7 @@ def measure(name: str, work: Path, runs: int) -> list[dict]:
     del model
     keras.backend.clear_session()
     rows = []
-    for conv in CONVERTERS:
+    for conv in converters:
         out, res = work / f"{name}-{conv.replace(' ', '_')}.tflite", work / "result.json"
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--worker", conv, str(src), str(out), str(res)], env=ENV,
@@ -113,16 +114,16 @@ def measure(name: str, work: Path, runs: int) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | converter | convert s | process s | peak RSS MB | LiteRT ms (1 thread) | file MB | "
-             "TRANSPOSE ops | max error vs Keras |", "|---|---|---|---|---|---|---|---|---|"]
+    cells = []
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['converter']} | failed: {r['error']} |  |  |  |  |  |  |")
+            cells.append([r["model"], r["converter"], f"failed: {r['error']}"] + [""] * 6)
             continue
-        lines.append(f"| {r['model']} | {r['converter']} | {r['seconds']:.2f} | {r['process_s']:.1f} | "
-                     f"{r['rss'] / 2**20:.0f} | {r['latency_ms']:.1f} | {r['size'] / 2**20:.1f} | "
-                     f"{r['transposes']} | {r['max_err']:.1e} |")
-    return "\n".join(lines)
+        cells.append([r["model"], r["converter"], f"{r['seconds']:.2f}", f"{r['process_s']:.1f}",
+                      f"{r['rss'] / 2**20:.0f}", f"{r['latency_ms']:.1f}", f"{r['size'] / 2**20:.1f}",
+                      r["transposes"], f"{r['max_err']:.1e}"])
+    return markdown_table(["model", "converter", "convert s", "process s", "peak RSS MB", "LiteRT ms (1 thread)",
+                           "file MB", "TRANSPOSE ops", "max error vs Keras"], cells)
 
 
 def main() -> None:
@@ -132,13 +133,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--models", default="resnet50,mobilenet")
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--converters", default=",".join(CONVERTERS), help="a subset of: " + ", ".join(CONVERTERS))
     ap.add_argument("--out", default=str(BENCH / "results_tflite.md"))
     args = ap.parse_args()
     os.environ.update({k: v for k, v in ENV.items() if k != "PYTHONPATH"})
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for name in args.models.split(","):
-            rows += measure(name, Path(work), args.runs)
+            rows += measure(name, Path(work), args.runs, args.converters.split(","))
     text = table(rows)
     Path(args.out).write_text(f"# Keras -> .tflite: nnconvert vs TFLiteConverter\n\n{text}\n")
     print(text)

@@ -64,6 +64,25 @@ class Head(nn.Module):
         return torch.softmax(self.fc(y.flatten(1)), -1)
 
 
+class LayerNormNet(nn.Module):
+    """conv, then LayerNorm over the channels (ConvNeXt's channels-last form) or over H, W."""
+
+    def __init__(self, over_channels: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.norm = nn.LayerNorm(4 if over_channels else [9, 7], eps=1e-5)
+        with torch.no_grad():  # not the identity affine
+            self.norm.weight.uniform_(0.5, 1.5)
+            self.norm.bias.uniform_(-0.5, 0.5)
+        self.over_channels = over_channels
+
+    def forward(self, x):
+        y = self.conv(x)
+        if self.over_channels:
+            return torch.relu(self.norm(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+        return self.norm(y)
+
+
 def _seq(*layers):
     return lambda: nn.Sequential(*layers)
 
@@ -85,6 +104,21 @@ CASES = [
     Case("conv_valid_rect", _seq(nn.Conv2d(3, 4, (2, 3), stride=(2, 1)))),
     Case("conv_asym_pad", _seq(nn.ZeroPad2d((1, 2, 0, 1)), nn.Conv2d(3, 4, 3))),
     Case("depthwise_s2", _seq(nn.Conv2d(3, 6, 3, stride=2, padding=1, groups=3))),
+    Case("grouped_same", _seq(nn.Conv2d(4, 6, 3, padding=1, groups=2)), shape=(2, 4, 9, 7)),
+    Case("grouped_s2_dil_relu", _seq(nn.Conv2d(6, 4, 3, stride=2, dilation=2, padding=(1, 2), groups=2), nn.ReLU()),
+         shape=(2, 6, 9, 7)),
+    Case("conv1d_same", _seq(nn.Conv1d(3, 4, 3, padding=1)), shape=(2, 3, 11)),
+    Case("conv1d_s2_dil_relu", _seq(nn.Conv1d(3, 5, 4, stride=2, dilation=2, padding=3), nn.ReLU()), shape=(2, 3, 13)),
+    Case("conv1d_depthwise", _seq(nn.Conv1d(3, 6, 5, padding=2, groups=3)), shape=(2, 3, 11)),
+    Case("conv1d_grouped_valid", _seq(nn.Conv1d(4, 6, 3, groups=2)), shape=(2, 4, 11)),
+    Case("conv3d_same", _seq(nn.Conv3d(3, 4, 3, padding=1)), shape=(2, 3, 5, 6, 7)),
+    Case("conv3d_s2_dil_relu6", _seq(nn.Conv3d(3, 4, (2, 3, 3), stride=(1, 2, 2), dilation=(1, 1, 2),
+                                               padding=(0, 1, 2)), nn.ReLU6()), shape=(2, 3, 5, 6, 7)),
+    Case("convT_s2_valid", _seq(nn.ConvTranspose2d(3, 4, 3, stride=2))),
+    Case("convT_pad_outpad_relu", _seq(nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1), nn.ReLU())),
+    Case("convT_rect_nobias", _seq(nn.ConvTranspose2d(3, 5, (2, 4), stride=(1, 3), padding=(0, 2), bias=False))),
+    Case("convT_outpad_past_kernel", _seq(nn.ConvTranspose2d(3, 4, 3, stride=3, output_padding=2))),
+    Case("convT1d_pad", _seq(nn.ConvTranspose1d(3, 4, 4, stride=2, padding=1)), shape=(2, 3, 11)),
     Case("depthwise_same", _seq(nn.Conv2d(3, 3, 5, padding=2, groups=3), nn.ReLU6())),
     Case("conv_relu_fused", _seq(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())),
     Case("conv_tanh_fused", _seq(nn.Conv2d(3, 4, 1), nn.Tanh())),
@@ -100,6 +134,11 @@ CASES = [
     Case("residual_add_relu", lambda: Fn(lambda m, x: torch.relu(m.conv(x) + x[:, :1]), cout=4)),
     Case("mul_sub_div", lambda: Fn(lambda m, x: (m.conv(x) * 1.5 - x.mean(1, keepdim=True)) / 2.0)),
     Case("concat_channels", lambda: Fn(lambda m, x: torch.cat([m.conv(x), x], 1))),
+    Case("layernorm_channels", lambda: LayerNormNet(True)),
+    Case("layernorm_spatial", lambda: LayerNormNet(False)),
+    Case("split_channels_equal", lambda: Fn(lambda m, x: torch.chunk(m.conv(x), 2, 1)[1] * 2.0)),
+    Case("split_channels_sizes", lambda: Fn(lambda m, x: torch.relu(torch.split(m.conv(x), [1, 3], 1)[1]) -
+                                            torch.split(m.conv(x), [1, 3], 1)[0])),
     Case("sigmoid_hardswish", _seq(nn.Conv2d(3, 4, 1), nn.Hardswish(), nn.Sigmoid())),
     Case("leaky_elu", _seq(nn.Conv2d(3, 4, 1), nn.LeakyReLU(0.1), nn.ELU())),
     Case("gelu_silu", _seq(nn.Conv2d(3, 4, 1), nn.GELU(), nn.SiLU()), atol=1e-4),
@@ -175,7 +214,7 @@ def test_unsupported_ops_listed_at_once(tmp_path):
     class Bad(nn.Module):
         def __init__(self):
             super().__init__()
-            self.grouped = nn.Conv2d(4, 4, 3, groups=2)
+            self.grouped = nn.ConvTranspose2d(4, 4, 3, groups=2)
             self.pool = nn.AvgPool2d(3, 2, padding=1, count_include_pad=False)
 
         def forward(self, x):
@@ -186,7 +225,7 @@ def test_unsupported_ops_listed_at_once(tmp_path):
 
     graph = convert.from_torch(Bad().eval(), (torch.randn(1, 4, 8, 8),))
     problems = unsupported(graph)
-    assert sorted(p.layer_type for p in problems) == ["AveragePool", "Conv", "Erf"], problems
+    assert sorted(p.layer_type for p in problems) == ["AveragePool", "ConvTranspose", "Erf"], problems
     with pytest.raises(UnsupportedError):
         save(graph, tmp_path / "never.tflite")
     assert not (tmp_path / "never.tflite").exists()

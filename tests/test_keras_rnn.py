@@ -25,6 +25,18 @@ def _bidir_with_state():
     return k.Model(x, outs)
 
 
+def _state_then_default_named_layers():
+    # Keras' default names: the first LSTM's three outputs are numbered lstm_0..lstm_2,
+    # and the second LSTM layer is itself called "lstm_1".
+    k = keras()
+    x = k.Input((5, 3), name="seq")
+    seq, h, c = L.LSTM(4, return_sequences=True, return_state=True)(x)
+    bi = L.Bidirectional(L.GRU(3, return_sequences=True))(seq)
+    back = L.GRU(2, go_backwards=True, reset_after=False)(bi)
+    back_seq = L.LSTM(2, go_backwards=True, return_sequences=True)(bi)
+    return k.Model(x, [seq, h, c, back, back_seq])
+
+
 CASES = {
     "lstm_last": lambda: seq_model((5, 3), L.LSTM(4)),
     "lstm_sequences": lambda: seq_model((5, 3), L.LSTM(4, return_sequences=True)),
@@ -53,6 +65,7 @@ CASES = {
     "bidir_lstm_ave_last": lambda: seq_model((5, 3), L.Bidirectional(L.LSTM(4), merge_mode="ave")),
     "bidir_lstm_none": lambda: seq_model((5, 3), L.Bidirectional(L.LSTM(4, return_sequences=True), merge_mode=None)),
     "bidir_lstm_state": _bidir_with_state,
+    "lstm_state_default_names": _state_then_default_named_layers,
     "bidir_gru_concat": lambda: seq_model((5, 3), L.Bidirectional(L.GRU(4, return_sequences=True))),
     "bidir_gru_reset_before_sum": lambda: seq_model((5, 3), L.Bidirectional(L.GRU(4, reset_after=False), merge_mode="sum")),
     "bidir_simple_rnn": lambda: seq_model((5, 3), L.Bidirectional(L.SimpleRNN(4, return_sequences=True))),
@@ -72,6 +85,19 @@ def test_recurrent_from_keras_file(case, tmp_path):
     path = tmp_path / "m.keras"
     model.save(path)
     check(load(str(path)).graph, model, make_inputs(model))
+
+
+def test_output_names_unique_with_default_layer_names(tmp_path):
+    from convert.importers.keras import load
+
+    model = _state_then_default_named_layers()
+    randomize(model)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    graph = load(str(path)).graph
+    names = [v.name for v in graph.outputs]
+    assert len(set(names)) == 5 and names[-1] == "lstm_1", names
+    check(graph, model, make_inputs(model))
 
 
 @pytest.mark.parametrize("case", ["lstm_go_backwards_sequences", "gru_reset_before", "bidir_lstm_concat_seq"])

@@ -141,13 +141,16 @@ def _progress(total_hint: str = "verifying"):
               help="Caffe target: allow layers that only Caffe forks have (SSD Permute, Normalize).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]),
               help="tflite target: store weights as fp16 (computed in fp32) or fp32 (default).")
-@click.option("--quantize", type=click.Choice(["dynamic-int8"]),
-              help="tflite target: per-channel int8 conv/dense weights (LiteRT's dynamic-range kernels).")
+@click.option("--quantize", type=click.Choice(["dynamic-int8", "int8"]),
+              help="tflite target: dynamic-int8: per-channel int8 conv/dense weights (LiteRT's dynamic-range "
+                   "kernels); int8: int8 weights and activations from --calibration, float interface.")
+@click.option("--calibration", type=click.Path(exists=True, dir_okay=False), metavar="FILE.npz",
+              help="tflite --quantize int8: representative inputs keyed by input name (ranges of every tensor).")
 @click.pass_context
 def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights, trust_pickle, io_layout,
             allow_missing_weights, input_shape, verify, reference, samples, seed, rtol, atol, device, per_layer,
             artifacts, report_json, report_md, force, no_optimize, disable_pass, for_training, caffe_fork_layers,
-            precision, quantize):
+            precision, quantize, calibration):
     """Convert SOURCE to OUTPUT (formats from the file names or --from/--to).
 
     Nothing is written when the model has unsupported layers (all are listed), when
@@ -163,7 +166,8 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
     if caffe_fork_layers:
         wopts["allow_fork"] = True
     # tflite target: weight storage, and the file's interface layout (as for a Keras source)
-    wopts.update({k: v for k, v in (("precision", precision), ("quantize", quantize), ("io_layout", io_layout)) if v})
+    wopts.update({k: v for k, v in (("precision", precision), ("quantize", quantize), ("io_layout", io_layout),
+                                    ("calibration", calibration)) if v})
     vopts = dict(samples=samples, seed=seed, input_shapes=ropts["input_shapes"], reference=reference, rtol=rtol,
                  atol=atol, device=device, progress=_progress(), per_layer=per_layer,
                  artifacts=_artifacts_dir(artifacts, report_json, report_md) if per_layer else None)

@@ -24,7 +24,38 @@ from .schema import TENSOR_TYPES, schema
 # --precision / --quantize: how float weights are stored, and the (rtol, atol) a file
 # storing them so is verified with by default (dynamic-int8 also quantizes activations
 # per batch inside its kernels: errors are a few percent of the output's scale)
-WEIGHT_MODES = {"fp32": None, "fp16": (1e-2, 1e-2), "dynamic-int8": (5e-2, 1e-1)}
+WEIGHT_MODES = {"fp32": None, "fp16": (1e-2, 1e-2), "dynamic-int8": (5e-2, 1e-1), "int8": (1e-1, 1e-1)}
+
+
+_LAZY: dict = {}
+
+
+def lazy_buffer(S, make):
+    """A BufferT whose bytes ``make()`` computes when the model is packed and that drops
+    them right after: transposed weights never exist all at once beside the IR's."""
+    if "type" not in _LAZY:
+        class LazyBufferT(S.BufferT):
+            def Pack(self, builder):
+                if self.offset:  # stored after the flatbuffer (export._stream)
+                    return super().Pack(builder)
+                self.data = self.bytes()
+                try:
+                    return super().Pack(builder)
+                finally:
+                    self.data = None
+
+            def bytes(self) -> np.ndarray:
+                return self.make().view(np.uint8).reshape(-1)
+
+        _LAZY["type"] = LazyBufferT
+    b = _LAZY["type"]()
+    b.make = make
+    return b
+
+
+def buffer_bytes(b) -> np.ndarray | None:
+    """The uint8 contents of a buffer, lazy or not."""
+    return b.bytes() if getattr(b, "make", None) is not None and b.data is None else b.data
 
 
 def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedAttributeError:
@@ -69,6 +100,7 @@ class TFLiteContext:
         self.graph_outputs = {v.name for v in graph.outputs}
         self.node: Node | None = None
         self.outputs: list[int] = []  # the file's output tensors
+        self.file_inputs: list[int] = []  # the file's input tensors, where not the IR inputs' own (int8)
         self.flat_rows: dict[str, np.ndarray] = {}  # flattened values whose order the next dense absorbs
 
     # -- shapes and weights ----------------------------------------------------
@@ -102,12 +134,16 @@ class TFLiteContext:
         t.buffer = 0
         t.quantization = quant
         if data is not None:
-            raw = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
-            b = S.BufferT()
-            b.data = raw
+            if callable(data):  # bytes made when the file is packed (see lazy_buffer)
+                b = lazy_buffer(S, data)
+                b.nbytes = int(np.prod(t.shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+                self.weight_bytes += b.nbytes
+            else:
+                b = S.BufferT()
+                b.data = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+                self.weight_bytes += b.data.size
             t.buffer = len(self.buffers)
             self.buffers.append(b)
-            self.weight_bytes += raw.size
         self.tensors.append(t)
         return len(self.tensors) - 1
 
@@ -136,8 +172,9 @@ class TFLiteContext:
     def const(self, arr: np.ndarray, name: str, quant_axis: int | None = None) -> int:
         """A float weight as stored in the file: fp32, fp16 with a DEQUANTIZE after it, or
         (``quant_axis`` given, dynamic-int8) symmetric per-channel int8 that LiteRT's
-        hybrid kernels read directly."""
-        arr = np.ascontiguousarray(arr)
+        hybrid kernels read directly. ``arr`` may be a transposed view of an IR weight: an
+        fp32 one is laid out only when the file is packed, one weight at a time."""
+        arr = np.asarray(arr)
         key = (name, arr.shape, arr.dtype.str, quant_axis, hash(arr.tobytes()))
         if key in self._consts:
             return self._consts[key]
@@ -151,7 +188,7 @@ class TFLiteContext:
             idx = self.tensor(name, arr.shape, "float32")
             self.op("DEQUANTIZE", [half], [idx])
         else:
-            idx = self.tensor(name, arr.shape, "float32", arr.astype(np.float32))
+            idx = self.tensor(name, arr.shape, "float32", lambda a=arr: np.ascontiguousarray(a, np.float32))
         self._consts[key] = idx
         return idx
 

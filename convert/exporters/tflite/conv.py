@@ -18,11 +18,11 @@ _SAME, _VALID = 0, 1
 _LOWEST = float(np.finfo(np.float32).min)
 
 
-def _geometry(node):
-    strides = [int(s) for s in (attr(node, "strides") or [1, 1])]
-    dil = [int(d) for d in (attr(node, "dilations") or [1, 1])]
-    pads = [int(p) for p in (attr(node, "pads") or [0, 0, 0, 0])]
-    return strides, dil, pads[:2], pads[2:]
+def _geometry(node, nd: int = 2):
+    strides = [int(s) for s in (attr(node, "strides") or [1] * nd)]
+    dil = [int(d) for d in (attr(node, "dilations") or [1] * nd)]
+    pads = [int(p) for p in (attr(node, "pads") or [0] * (2 * nd))]
+    return strides, dil, pads[:nd], pads[nd:]
 
 
 def _padding(ctx: TFLiteContext, node, x: int, spatial, kernel, strides, dil, begin, end, fill: float = 0.0,
@@ -38,10 +38,10 @@ def _padding(ctx: TFLiteContext, node, x: int, spatial, kernel, strides, dil, be
         raise unsupported_attr("pads", begin + end, "padding that is not TF 'SAME' needs static spatial sizes")
     t = ctx.tensors[x]
     dims = list(t.shapeSignature if t.shapeSignature is not None else t.shape)
-    dims[1] += begin[0] + end[0]
-    dims[2] += begin[1] + end[1]
+    for i, (b, e) in enumerate(zip(begin, end)):
+        dims[1 + i] += b + e
     padded = ctx.tensor(f"{node.name}/pad", dims)
-    pads = ctx.ints([[0, 0], [begin[0], end[0]], [begin[1], end[1]], [0, 0]], f"{node.name}/pads")
+    pads = ctx.ints([[0, 0]] + [[b, e] for b, e in zip(begin, end)] + [[0, 0]], f"{node.name}/pads")
     if fill == 0.0:
         ctx.op("PAD", [x, pads], [padded])
     else:
@@ -49,40 +49,84 @@ def _padding(ctx: TFLiteContext, node, x: int, spatial, kernel, strides, dil, be
     return _VALID, padded
 
 
-@register("Conv")
-def export_conv(node, ctx: TFLiteContext) -> None:
+def _conv_operands(node, ctx: TFLiteContext):
     w = ctx.weight(node.inputs[1])
     if w is None:
         raise unsupported_attr("W", node.inputs[1], "LiteRT convolutions need constant weights")
-    if w.ndim != 4:
-        raise unsupported_attr("kernel_shape", list(w.shape[2:]), "2-D convolutions only")
-    strides, dil, begin, end = _geometry(node)
+    if w.ndim not in (3, 4, 5):
+        raise unsupported_attr("kernel_shape", list(w.shape[2:]), "1-D, 2-D and 3-D convolutions only")
+    has_b = len(node.inputs) > 2 and node.inputs[2]
+    b = ctx.weight(node.inputs[2]) if has_b else None
+    if has_b and b is None:
+        raise unsupported_attr("B", node.inputs[2], "LiteRT convolutions need a constant bias")
+    return w, b, (node.inputs[2] if has_b else f"{node.name}/bias")
+
+
+def _unit_axis(ctx: TFLiteContext, x: int, name: str, axis: int = 1) -> int:
+    """(N, L, C) -> (N, 1, L, C): a 1-D convolution runs as a 2-D one with a unit height."""
+    t = ctx.tensors[x]
+    dims = list(t.shapeSignature if t.shapeSignature is not None else t.shape)
+    y = ctx.tensor(name, dims[:axis] + [1] + dims[axis:])
+    ctx.op("EXPAND_DIMS", [x, ctx.ints(axis, f"{name}/axis")], [y])
+    return y
+
+
+@register("Conv")
+def export_conv(node, ctx: TFLiteContext) -> None:
+    w, b, bias_name = _conv_operands(node, ctx)
+    nd = w.ndim - 2
+    strides, dil, begin, end = _geometry(node, nd)
     group = int(attr(node, "group"))
     x_ir = ctx.ir_shape(node.inputs[0])
     cin, cout = x_ir[1], w.shape[0]
-    b = ctx.weight(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
-    if b is None and len(node.inputs) > 2 and node.inputs[2]:
-        raise unsupported_attr("B", node.inputs[2], "LiteRT convolutions need a constant bias")
-    if b is None:
-        b = np.zeros(cout, np.float32)
+    b = np.zeros(cout, np.float32) if b is None else b
+    if nd == 3:
+        return _conv3d(node, ctx, w, b, bias_name, strides, dil, begin, end, group)
     depthwise = group > 1 and group == cin and w.shape[1] == 1
-    if group > 1 and not depthwise:
-        raise unsupported_attr("group", group, "grouped (not depthwise) convolution has no LiteRT builtin")
-    x = ctx.get(node.inputs[0], NHWC)
-    padding, x = _padding(ctx, node, x, list(x_ir[2:]), list(w.shape[2:]), strides, dil, begin, end)
+    x = ctx.get(node.inputs[0], channels_last(nd + 2))
+    spatial = list(x_ir[2:])
+    if nd == 1:  # height 1: (O, I, K) -> (O, I, 1, K)
+        x = _unit_axis(ctx, x, f"{node.name}/2d")
+        w, spatial = w[:, :, None, :], [1] + spatial
+        strides, dil, begin, end = [1] + strides, [1] + dil, [0] + begin, [0] + end
+    if attr(node, "auto_pad") == "SAME_UPPER":  # TF 'same' on a size known at run time: LiteRT's SAME
+        padding = _SAME
+    else:
+        padding, x = _padding(ctx, node, x, spatial, list(w.shape[2:]), strides, dil, begin, end)
     act, out_value = ctx.fused(node.outputs[0])
-    y = ctx.out(out_value, NHWC)
+    if nd == 1:
+        out_shape = ctx.ir_shape(out_value)
+        y = ctx.tensor(f"{out_value}/2d", [out_shape[0], 1, out_shape[2], out_shape[1]])
+    else:
+        y = ctx.out(out_value, NHWC)
     geo = dict(padding=padding, strideH=strides[0], strideW=strides[1], dilationHFactor=dil[0],
                dilationWFactor=dil[1], fusedActivationFunction=act)
-    has_b = len(node.inputs) > 2 and node.inputs[2]
-    bias = ctx.const(b.astype(np.float32), node.inputs[2] if has_b else f"{node.name}/bias")
+    bias = ctx.const(b.astype(np.float32), bias_name)
     if depthwise:  # (C*m, 1, H, W) -> (1, H, W, C*m)
         filt = ctx.const(np.transpose(w, (1, 2, 3, 0)), node.inputs[1], quant_axis=3)
         ctx.op("DEPTHWISE_CONV_2D", [x, filt, bias], [y], "DepthwiseConv2DOptions",
                depthMultiplier=int(cout // cin), **geo)
-    else:
-        filt = ctx.const(np.transpose(w, OIHW_TO_OHWI), node.inputs[1], quant_axis=0)
+    else:  # grouped too: LiteRT reads the group count off the filter's input depth (cin / group)
+        filt = ctx.const(np.transpose(w, OIHW_TO_OHWI), node.inputs[1], quant_axis=0 if group == 1 else None)
         ctx.op("CONV_2D", [x, filt, bias], [y], "Conv2DOptions", **geo)
+    if nd == 1:
+        ctx.op("SQUEEZE", [y], [ctx.out(out_value, channels_last(3))], "SqueezeOptions", squeezeDims=[1])
+
+
+def _conv3d(node, ctx: TFLiteContext, w, b, bias_name, strides, dil, begin, end, group) -> None:
+    if group != 1:
+        raise unsupported_attr("group", group, "LiteRT's CONV_3D has no groups")
+    x = ctx.get(node.inputs[0], channels_last(5))
+    padding = _SAME
+    if attr(node, "auto_pad") != "SAME_UPPER":
+        padding, x = _padding(ctx, node, x, list(ctx.ir_shape(node.inputs[0])[2:]), list(w.shape[2:]), strides,
+                              dil, begin, end)
+    act, out_value = ctx.fused(node.outputs[0])
+    # OIDHW -> DHWIO; LiteRT has no hybrid CONV_3D, so its filter stays float under dynamic-int8
+    filt = ctx.const(np.transpose(w, (2, 3, 4, 1, 0)), node.inputs[1])
+    ctx.op("CONV_3D", [x, filt, ctx.const(b.astype(np.float32), bias_name)], [ctx.out(out_value, channels_last(5))],
+           "Conv3DOptions", padding=padding, strideD=strides[0], strideH=strides[1], strideW=strides[2],
+           dilationDFactor=dil[0], dilationHFactor=dil[1], dilationWFactor=dil[2], fusedActivationFunction=act)
 
 
 @register("MaxPool", "AveragePool")

@@ -106,9 +106,13 @@ class LiteRTModel:
             value = self.tensors.get(d["name"], (None,))[0]
             if value in wanted and value not in got:
                 try:
-                    got[value] = self._ir(d["name"], np.array(interp.get_tensor(d["index"])))
+                    arr = np.array(interp.get_tensor(d["index"]))
                 except ValueError:  # a tensor the interpreter did not keep
                     continue
+                scale, zero = d.get("quantization", (0.0, 0))
+                if arr.dtype == np.int8 and scale:  # a full-int8 file's activation, as float
+                    arr = (arr.astype(np.float32) - zero) * np.float32(scale)
+                got[value] = self._ir(d["name"], arr)
         return got
 
 

@@ -147,3 +147,23 @@ def export_slice(node, ctx: TFLiteContext) -> None:
            ctx.ints(stride, f"{node.name}/strides")]
     ctx.op("STRIDED_SLICE", ins, [ctx.out(node.outputs[0], perm)], "StridedSliceOptions",
            beginMask=begin_mask, endMask=end_mask)
+
+
+@register("Split")
+def export_split(node, ctx: TFLiteContext) -> None:
+    """SPLIT (equal parts) or SPLIT_V (sizes) along the stored position of the IR axis; every
+    part keeps the input's layout."""
+    x = node.inputs[0]
+    perm = ctx.perm(x)
+    rank = len(perm)
+    axis = perm.index(int(attr(node, "axis")) % rank)
+    if not all(node.outputs):  # an unused part still needs its real shape
+        raise unsupported_attr("outputs", node.outputs, "every part of a split must be named")
+    outs = [ctx.out(o, perm) for o in node.outputs]
+    sizes = attr(node, "split")
+    xi, axis_t = ctx.get(x, perm), ctx.ints(axis, f"{node.name}/axis")
+    if sizes is None:
+        ctx.op("SPLIT", [axis_t, xi], outs, "SplitOptions", numSplits=len(outs))
+    else:
+        ctx.op("SPLIT_V", [xi, ctx.ints([int(s) for s in sizes], f"{node.name}/sizes"), axis_t], outs,
+               "SplitVOptions", numSplits=len(outs))

@@ -13,6 +13,7 @@ from typing import Any
 
 from ...ir.builder import GraphBuilder
 from ...ir.graph import Graph, Node, Value
+from ...naming import claim
 from . import layers as _layers  # noqa: F401  (registers the layer handlers)
 from .archive import KerasArchive, LayerWeights, read
 from .context import KerasContext, symbolic
@@ -73,12 +74,16 @@ def _output_names(model_cfg: dict) -> list[str]:
     keys = cfg.get("output_layers", [])
     if keys and isinstance(keys[0], str):
         keys = [keys]
+    # A layer with one output keeps its name; the outputs of a multi-output layer are
+    # numbered, and a numbered name another layer already has (LSTM "lstm" -> "lstm_1"
+    # next to a layer "lstm_1") takes the next free one, so every name is unique.
+    layers = [k[0] for k in keys]
+    taken = {n for n in layers if layers.count(n) == 1}
     names, seen = [], {}
-    for k in keys:
-        n = k[0]
-        if n in seen or sum(1 for x in keys if x[0] == n) > 1:
+    for n in layers:
+        if layers.count(n) > 1:
             seen[n] = seen.get(n, -1) + 1
-            n = f"{n}_{seen[n]}"
+            n = claim(f"{n}_{seen[n]}", taken)
         names.append(n)
     return names
 

@@ -8,7 +8,7 @@ from ...errors import ModelLoadError, UnsupportedAttributeError
 from ...ir.builder import GraphBuilder
 from ...ir.graph import Source
 from ...loaded import LoadedModel
-from . import ops  # noqa: F401  (registers handlers)
+from . import conv_nd, ops  # noqa: F401  (registers handlers)
 from .context import TFLiteImportContext
 from .reader import read
 from .registry import TFLITE_OPS
@@ -18,6 +18,26 @@ MAX_FILE_BYTES = 2**31  # a flatbuffer addresses 2 GiB
 
 def _dims(shape, name: str) -> list:
     return ["batch" if i == 0 and d < 0 else (d if d >= 0 else f"{name}_d{i}") for i, d in enumerate(shape)]
+
+
+# operand positions a handler reads only the static shape or constant value of
+_SHAPE_ONLY = {"TRANSPOSE_CONV": {0}}
+
+
+def _live_ops(f) -> set[int]:
+    """Indices of the ops the graph outputs depend on. The ops computing TRANSPOSE_CONV's
+    output shape at run time (SHAPE, slices) are left out: the importer takes the size
+    from the output tensor."""
+    producer = {t: op for op in f.ops for t in op.outputs}
+    live, todo = set(), [producer[t] for t in f.outputs if t in producer]
+    while todo:
+        op = todo.pop()
+        if op.index in live:
+            continue
+        live.add(op.index)
+        skip = _SHAPE_ONLY.get(op.code, set())
+        todo.extend(producer[t] for i, t in enumerate(op.inputs) if i not in skip and t in producer)
+    return live
 
 
 def from_tflite(path: str) -> tuple:
@@ -33,7 +53,10 @@ def from_tflite(path: str) -> tuple:
         if ten.ir_dtype is None:
             raise ModelLoadError(path, f"input {ten.name!r} has type {ten.dtype}")
         ctx.set(t, b.input(ten.name, ten.ir_dtype, _dims(ten.shape, "in")))
+    live = _live_ops(f)
     for op in f.ops:
+        if op.index not in live:
+            continue
         out_name = f.tensors[op.outputs[0]].name if op.outputs else op.code
         b.source = Source("tflite", op.code, out_name)
         handler = TFLITE_OPS.lookup(op.code)
@@ -41,7 +64,8 @@ def from_tflite(path: str) -> tuple:
             b.unsupported(out_name, op.custom or op.code, hint="no IR import for this LiteRT operator")
             continue
         if any(t >= 0 and t not in ctx.values and t not in ctx.consts and f.tensors[t].data is None
-               for t in op.inputs):
+               and not f.tensors[t].variable and i not in _SHAPE_ONLY.get(op.code, ())
+               for i, t in enumerate(op.inputs)):
             continue  # downstream of a gap already listed
         try:
             handler(op, ctx)

@@ -11,8 +11,6 @@ from ...errors import UnsupportedAttributeError
 from ...ir.builder import GraphBuilder
 from .reader import Tensor, TFLiteFile
 
-NHWC_TO_NCHW = (0, 3, 1, 2)
-NCHW_TO_NHWC = (0, 2, 3, 1)
 # LiteRT fused activations as IR ops (op, attrs)
 FUSED = {1: ("Relu", {}), 2: ("Clip", {"min": -1.0, "max": 1.0}), 3: ("Clip", {"min": 0.0, "max": 6.0}),
          4: ("Tanh", {})}
@@ -87,8 +85,8 @@ class TFLiteImportContext:
         op, attrs = FUSED[code]
         return self.b.op(op, value, **attrs)
 
-    def to_nchw(self, value: str) -> str:
-        return self.b.op("Transpose", value, perm=list(NHWC_TO_NCHW))
+    def to_nchw(self, value: str, rank: int = 4) -> str:
+        return self.b.op("Transpose", value, perm=[0, rank - 1, *range(1, rank - 1)])
 
-    def to_nhwc(self, value: str) -> str:
-        return self.b.op("Transpose", value, perm=list(NCHW_TO_NHWC))
+    def to_nhwc(self, value: str, rank: int = 4) -> str:
+        return self.b.op("Transpose", value, perm=[0, *range(2, rank), 1])

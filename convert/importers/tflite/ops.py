@@ -20,13 +20,14 @@ FUSED_OPS = tuple(sorted({op for op, _ in FUSED.values()}))
 
 
 def _pads(ctx: TFLiteContext, op, kernel, strides, dil) -> list[int]:
+    """IR pads (begins, then ends) of a channels-last op over len(kernel) spatial axes."""
     if op.options.padding != _SAME:
-        return [0, 0, 0, 0]
-    hw = ctx.shape(op.inputs[0])[1:3]
-    if any(d < 0 for d in hw):
+        return [0] * (2 * len(kernel))
+    spatial = ctx.shape(op.inputs[0])[1:1 + len(kernel)]
+    if any(d < 0 for d in spatial):
         raise unsupported_attr("padding", "SAME", "SAME padding needs static spatial sizes")
-    p = [same_pads(n, k, s, d) for n, k, s, d in zip(hw, kernel, strides, dil)]
-    return [p[0][0], p[1][0], p[0][1], p[1][1]]
+    p = [same_pads(n, k, s, d) for n, k, s, d in zip(spatial, kernel, strides, dil)]
+    return [b for b, _ in p] + [e for _, e in p]
 
 
 
@@ -167,3 +168,112 @@ def import_dequantize(op, ctx: TFLiteContext) -> None:
     if arr is None:
         raise unsupported_attr("input", ctx.tensor(op.inputs[0]).name, "only constant weights are dequantized")
     ctx.consts[op.outputs[0]] = arr
+
+
+def _axis(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
+@register("SPLIT")
+def import_split(op, ctx: TFLiteContext) -> None:
+    axis = ctx.array(op.inputs[0])
+    if axis is None:
+        raise unsupported_attr("axis", ctx.tensor(op.inputs[0]).name, "a constant axis")
+    outs = ctx.b.node("Split", [ctx.value(op.inputs[1])],
+                      {"axis": _axis(int(np.ravel(axis)[0]), len(ctx.shape(op.inputs[1])))}, outputs=len(op.outputs))
+    for t, v in zip(op.outputs, outs):
+        ctx.set(t, v)
+
+
+@register("UNPACK")
+def import_unpack(op, ctx: TFLiteContext) -> None:
+    """UNPACK as Split into unit slices, each squeezed."""
+    axis = _axis(int(op.options.axis), len(ctx.shape(op.inputs[0])))
+    parts = ctx.b.node("Split", [ctx.value(op.inputs[0])], {"axis": axis}, outputs=len(op.outputs))
+    for t, v in zip(op.outputs, parts):
+        ctx.set(t, ctx.b.op("Squeeze", v, axes=[axis]))
+
+
+@register("PACK")
+def import_pack(op, ctx: TFLiteContext) -> None:
+    """PACK as each input unsqueezed, then one Concat."""
+    axis = _axis(int(op.options.axis), len(ctx.shape(op.inputs[0])) + 1)
+    parts = [ctx.b.op("Unsqueeze", ctx.value(t), axes=[axis]) for t in op.inputs]
+    ctx.set(op.outputs[0], parts[0] if len(parts) == 1 else ctx.b.op("Concat", *parts, axis=axis))
+
+
+_TO_END = 2**63 - 1
+
+
+@register("STRIDED_SLICE")
+def import_strided_slice(op, ctx: TFLiteContext) -> None:
+    o = op.options
+    for mask in ("ellipsisMask", "newAxisMask"):
+        if getattr(o, mask, 0):
+            raise unsupported_attr(mask, getattr(o, mask))
+    shrink = int(getattr(o, "shrinkAxisMask", 0) or 0)
+    if getattr(o, "offset", False):
+        raise unsupported_attr("offset", True)
+    begin, end, stride = (ctx.array(t) for t in op.inputs[1:4])
+    if begin is None or end is None or stride is None:
+        raise unsupported_attr("begin/end/strides", ctx.tensor(op.inputs[1]).name, "constant bounds")
+    starts, ends, axes, steps = [], [], [], []
+    for i, (b, e, s) in enumerate(zip(np.ravel(begin), np.ravel(end), np.ravel(stride))):
+        b_all, e_all, s = bool(o.beginMask >> i & 1), bool(o.endMask >> i & 1), int(s)
+        if shrink >> i & 1:  # one index, its axis dropped below
+            b_all, e_all, s, e = False, False, 1, (int(b) + 1) or _TO_END
+        if b_all and e_all and s == 1:
+            continue  # the whole axis
+        # a masked bound runs to the end in the step's direction (INT64 max/min, clamped)
+        starts.append((_TO_END if s < 0 else 0) if b_all else int(b))
+        ends.append((-_TO_END - 1 if s < 0 else _TO_END) if e_all else int(e))
+        axes.append(i)
+        steps.append(s)
+    x = ctx.value(op.inputs[0])
+    y = ctx.b.op("Slice", x, starts=starts, ends=ends, axes=axes, steps=steps) if axes else ctx.b.op("Identity", x)
+    dropped = [i for i in range(len(np.ravel(begin))) if shrink >> i & 1]
+    ctx.set(op.outputs[0], ctx.b.op("Squeeze", y, axes=dropped) if dropped else y)
+
+
+# UNIDIRECTIONAL_SEQUENCE_LSTM operands: input, 4 input and 4 recurrent weights (gates i, f, c, o),
+# 3 peepholes, 4 biases, projection weights and bias, output and cell state, 4 layer norms
+_LSTM_UNSUPPORTED = {9: "cell_to_input_weights", 10: "cell_to_forget_weights", 11: "cell_to_output_weights",
+                     16: "projection_weights", 17: "projection_bias", 20: "input_layer_norm",
+                     21: "forget_layer_norm", 22: "cell_layer_norm", 23: "output_layer_norm"}
+_TFLITE_TO_IR_GATES = (0, 3, 1, 2)  # i, f, c, o -> the IR's i, o, f, c
+_TANH = 4
+
+
+@register("UNIDIRECTIONAL_SEQUENCE_LSTM")
+def import_sequence_lstm(op, ctx: TFLiteContext) -> None:
+    """One IR LSTM node, zero initial states; the sequence output squeezed to (..., hidden)."""
+    o = op.options
+    ins = list(op.inputs) + [-1] * (24 - len(op.inputs))
+    for k, name in _LSTM_UNSUPPORTED.items():
+        if ins[k] >= 0:
+            raise unsupported_attr(name, ctx.tensor(ins[k]).name, "plain LSTM cells only")
+    if o.fusedActivationFunction != _TANH or o.cellClip or o.projClip:
+        raise unsupported_attr("activation/clip", [o.fusedActivationFunction, o.cellClip, o.projClip],
+                               "tanh cells without clipping")
+    weights = [ctx.array(ins[k]) for k in range(1, 9)]
+    if any(w is None for w in weights):
+        raise unsupported_attr("weights", [ctx.tensor(ins[k]).name for k in range(1, 9) if ins[k] >= 0],
+                               "all eight gate weights constant (no coupled input gate)")
+    for k in (18, 19):
+        state = ctx.tensor(ins[k]) if ins[k] >= 0 else None
+        if state is not None and state.data is not None and np.any(state.data):
+            raise unsupported_attr("initial_state", state.name, "zero initial states")
+    hidden = int(weights[4].shape[0])
+    biases = [ctx.array(ins[k]) if ins[k] >= 0 else None for k in range(12, 16)]
+    biases = [np.zeros(hidden, np.float32) if b is None else b for b in biases]
+    w = np.concatenate([weights[k] for k in _TFLITE_TO_IR_GATES])[None]
+    r = np.concatenate([weights[4 + k] for k in _TFLITE_TO_IR_GATES])[None]
+    b = np.concatenate([biases[k] for k in _TFLITE_TO_IR_GATES] + [np.zeros(4 * hidden, np.float32)])[None]
+    name = ctx.tensor(op.outputs[0]).name
+    x = ctx.value(ins[0])
+    # time-major (layout 0), the form every IR consumer runs; batch-major files are transposed
+    x = x if o.timeMajor else ctx.b.op("Transpose", x, perm=[1, 0, 2])
+    (y,) = ctx.b.node("LSTM", [x, ctx.b.weight(f"{name}/W", w), ctx.b.weight(f"{name}/R", r),
+                               ctx.b.weight(f"{name}/B", b)], {"hidden_size": hidden})
+    y = ctx.b.op("Squeeze", y, axes=[1])
+    ctx.set(op.outputs[0], y if o.timeMajor else ctx.b.op("Transpose", y, perm=[1, 0, 2]))

@@ -26,6 +26,7 @@ class Tensor:
     scale: np.ndarray | None = None   # quantization, when present
     zero_point: np.ndarray | None = None
     axis: int = 0
+    variable: bool = False  # a state tensor (RNN), zero unless its buffer says otherwise
 
     @property
     def ir_dtype(self) -> str | None:
@@ -77,18 +78,17 @@ def read(path: str, data: bytes) -> TFLiteFile:
                                   is not None else [])]
         arr = None
         buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
-        if buf is not None and (buf.offset or 0) > 1:
-            raise ModelLoadError(path, f"tensor {name!r}: weights outside the flatbuffer are not read")
-        if buf is not None and buf.data is not None and len(buf.data):
+        stored = _stored(path, name, buf, data)
+        if stored is not None and len(stored):
             if dtype not in _NUMPY or any(d < 0 for d in shape):
                 raise ModelLoadError(path, f"tensor {name!r}: constant of type {dtype} / shape {shape}")
             n = check_elements(path, f"tensor {name!r}", shape)
-            raw = np.asarray(buf.data, dtype=np.uint8)
+            raw = stored
             if raw.size != n * np.dtype(_NUMPY[dtype]).itemsize:
                 raise ModelLoadError(path, f"tensor {name!r}: shape {shape} needs {n * np.dtype(_NUMPY[dtype]).itemsize}"
                                            f" bytes, its buffer holds {raw.size}")
             arr = raw.view(_NUMPY[dtype]).reshape(shape).copy()
-        tensor = Tensor(i, name, tuple(shape), dtype, arr)
+        tensor = Tensor(i, name, tuple(shape), dtype, arr, variable=bool(t.isVariable))
         q = t.quantization
         if q is not None and q.scale is not None and len(q.scale):
             tensor.scale = np.asarray(q.scale, np.float32)
@@ -112,3 +112,17 @@ def read(path: str, data: bytes) -> TFLiteFile:
     if any(not 0 <= x < len(tensors) for x in ins + outs):
         raise ModelLoadError(path, "graph input/output index out of range")
     return TFLiteFile(tensors, out_ops, ins, outs)
+
+
+def _stored(path: str, name: str, buf, data: bytes) -> np.ndarray | None:
+    """A buffer's bytes: inline, or at Buffer.offset/size after the flatbuffer (checked
+    against the file's length)."""
+    if buf is None:
+        return None
+    offset, size = int(buf.offset or 0), int(buf.size or 0)
+    if offset > 1:
+        if offset + size > len(data):
+            raise ModelLoadError(path, f"tensor {name!r}: its {size} bytes at offset {offset} lie past the "
+                                       f"end of the file ({len(data)} bytes)")
+        return np.frombuffer(data, np.uint8, count=size, offset=offset)
+    return None if buf.data is None else np.asarray(buf.data, dtype=np.uint8)
