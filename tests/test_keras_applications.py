@@ -54,7 +54,12 @@ CI_SET = {"Xception", "VGG16", "ResNet50", "ResNet50V2", "InceptionV3", "Incepti
           "MobileNetV2", "MobileNetV3Small", "DenseNet121", "NASNetMobile", "EfficientNetB0", "EfficientNetV2B0",
           "ConvNeXtTiny"}
 # Known gaps, each seen failing (strict: a fix shows up as XPASS).
-KNOWN_GAPS: dict[str, str] = {}
+_OPEN_81 = "open size, batch 3 at 81 px: max abs error {} against {} (64 px and the fixed size match); float32 floor or conversion not yet measured"
+KNOWN_GAPS: dict[str, str] = {
+    "EfficientNetB1": _OPEN_81.format("0.079", "0.053"),
+    "EfficientNetB2": _OPEN_81.format("1.52", "0.080"),
+    "EfficientNetV2B1": _OPEN_81.format("0.066", "0.031"),
+}
 # Open size: Keras' own float32 output is further from float64 than 1e-4 of the output's
 # scale (ReLU6 features up to ~6, off by ~1e-3 after ~28 layers). There the converted model
 # is compared with a float64 Keras run of the same weights, and may be off by twice Keras'
