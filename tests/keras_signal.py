@@ -8,6 +8,8 @@ become those of a calibration batch.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 _STAT_WORDS = ("moving_mean", "moving_variance", "count", "seed")
@@ -31,9 +33,15 @@ def randomize_constants(model, rng: np.random.Generator) -> None:
         else:
             new = c * rng.uniform(0.5, 1.5, a.shape)
         w.assign(new.astype(a.dtype))
+    refresh_normalization(model)
+
+
+def refresh_normalization(model) -> None:
+    """Keras' Normalization caches mean/variance from its adapt weights: after those are
+    assigned (here, or by ``set_weights``) the cache must follow, or Keras runs stale values."""
     for layer in _all_layers(model):
         if hasattr(layer, "finalize_state") and layer.__class__.__name__ == "Normalization" and layer.built:
-            layer.finalize_state()  # Keras caches mean/variance from its adapt state
+            layer.finalize_state()
 
 
 def _path(w) -> str:
@@ -44,27 +52,50 @@ def calibrate_batchnorm(model, x: np.ndarray, k=None) -> int:
     """Set each BatchNormalization's moving mean/variance to the statistics of its input on
     ``x``. The inputs are taken in training mode, where every BatchNorm upstream normalises
     with the batch's own statistics: the same values as calibrating one layer after the
-    other, in one pass. ``k`` is the Keras module (tf_keras for tf.keras 2 models).
-    Returns how many BatchNorm layers were set."""
+    other, in one pass, as long as nothing else acts differently in training mode, so
+    dropout and drop-connect (EfficientNet, ConvNeXt) are switched off for that pass (left
+    on, they calibrate every BatchNorm on inputs the network never sees at inference, and
+    the signal dies out in the deep stages). ``k`` is the Keras module (tf_keras for
+    tf.keras 2 models). Returns how many BatchNorm layers were set."""
     if k is None:
         import keras as k
 
-    bns = [layer for layer in _all_layers(model) if isinstance(layer, k.layers.BatchNormalization)]
+    layers = list(_all_layers(model))
+    bns = [layer for layer in layers if isinstance(layer, k.layers.BatchNormalization)]
     if not bns:
         return 0
     probe = k.Model(model.inputs, [bn.input for bn in bns])
-    # Then two inference passes: training mode also drops residual branches (EfficientNet's
-    # drop-connect), so its statistics are refined with the network as it runs for inference.
-    for training in (True, False, False):
-        ins = probe(x, training=training)
-        ins = ins if isinstance(ins, (list, tuple)) else [ins]
-        for bn, t in zip(bns, ins):
-            t = np.asarray(t, dtype=np.float64)
-            axis = bn.axis if isinstance(bn.axis, int) else bn.axis[0]
-            red = tuple(a for a in range(t.ndim) if a != axis % t.ndim)
-            bn.moving_mean.assign(t.mean(axis=red).astype("float32"))
-            bn.moving_variance.assign(t.var(axis=red).astype("float32"))
+    with _no_dropout(layers):
+        ins = probe(x, training=True)
+    ins = ins if isinstance(ins, (list, tuple)) else [ins]
+    for bn, t in zip(bns, ins):
+        t = np.asarray(t, dtype=np.float64)
+        axis = bn.axis if isinstance(bn.axis, int) else bn.axis[0]
+        red = tuple(a for a in range(t.ndim) if a != axis % t.ndim)
+        bn.moving_mean.assign(t.mean(axis=red).astype("float32"))
+        bn.moving_variance.assign(t.var(axis=red).astype("float32"))
     return len(bns)
+
+
+_DROP_RATES = ("rate", "drop_path_rate")  # Dropout*/StochasticDepth's probability attributes
+
+
+@contextlib.contextmanager
+def _no_dropout(layers):
+    """Dropout-like layers act as identity in training mode until the block ends."""
+    kept = []
+    for layer in layers:
+        name = type(layer).__name__
+        if "Dropout" in name or "StochasticDepth" in name:
+            for attr in _DROP_RATES:
+                if isinstance(getattr(layer, attr, None), (int, float)):
+                    kept.append((layer, attr, getattr(layer, attr)))
+                    setattr(layer, attr, 0.0)
+    try:
+        yield
+    finally:
+        for layer, attr, v in kept:
+            setattr(layer, attr, v)
 
 
 def unit_scale(model, x: np.ndarray, k=None) -> int:

@@ -21,6 +21,11 @@ CODE_CLASSES = ("Lambda", "TFOpLambda", "SlicingOpLambda")
 OPS_MODULES = ("keras.src.ops.", "keras.ops.")
 OPS_PREFIX = "ops."  # registry key of an operation node: "ops." + class name
 
+# Layer classes keras.applications defines for its own models: class -> (module, config keys).
+APPLICATION_CLASSES = {
+    "CustomScaleLayer": ("keras.src.applications.inception_resnet_v2", {"name", "trainable", "dtype", "scale"}),
+}
+
 Key = tuple  # (layer name, node index, tensor index)
 
 
@@ -261,8 +266,10 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
     plugin_key = next((k for k in (lc.get("registered_name"), cls) if is_plugin_key("keras", k)), None)
     if plugin_key is not None:  # a plugin provides this custom class (or this Lambda)
         handler = KERAS_LAYERS.lookup(plugin_key)
-    elif handler is None or cls in CODE_CLASSES or lc.get("registered_name") not in (None, lc["class_name"]):
-        custom = lc.get("registered_name") not in (None, lc["class_name"]) or str(lc.get("module") or "keras").split(".")[0] != "keras"
+    elif (handler is None or cls in CODE_CLASSES or lc.get("registered_name") not in (None, lc["class_name"])
+          or _not_application_class(lc)):
+        custom = (lc.get("registered_name") not in (None, lc["class_name"]) or _not_application_class(lc)
+                  or str(lc.get("module") or "keras").split(".")[0] != "keras")
         why = ("runs Python code stored in the file; never executed" if cls in CODE_CLASSES else
                "custom layer class; a plugin can provide it (nnconvert --plugin FILE.py)" if custom else
                "no converter for this Keras operation" if cls.startswith(OPS_PREFIX) else
@@ -285,6 +292,19 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
         b.source = None
     walk.layer_outputs.setdefault(path, []).extend((node_index, i, r) for i, r in enumerate(outs))
     return outs
+
+
+def _not_application_class(lc: dict) -> bool:
+    """A class keras.applications defines in one of its modules (not a public layer), met
+    under that name but not from that module: a user's class of the same name. Legacy
+    ``.h5`` files drop the module; there the config must hold exactly the class's keys."""
+    want = APPLICATION_CLASSES.get(lc["class_name"])
+    if want is None:
+        return False
+    module, keys = want
+    if lc.get("module"):
+        return lc["module"] != module
+    return set(lc.get("config") or {}) != keys
 
 
 def _is_operation(lc: dict) -> bool:

@@ -1,6 +1,8 @@
 """Merge layers. All inputs are taken in one common layout (the first input's)."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import layout as L
 from ..context import Call, KerasContext, Ref, unsupported
 from ..registry import register
@@ -79,3 +81,19 @@ def import_concatenate(ctx: KerasContext, call: Call) -> list[Ref]:
     sizes = [r.shape[axis] for r in call.inputs]
     shape[axis] = None if any(s is None for s in sizes) else sum(sizes)
     return [ctx.ref(y, tuple(shape), perm)]
+
+
+# keras.applications' InceptionResNetV2 scales each residual branch with this layer:
+# ``inputs[0] + inputs[1] * scale`` (model.APPLICATION_CLASSES keeps a user's class of the
+# same name away from this handler).
+@register("CustomScaleLayer")
+def import_custom_scale_layer(ctx: KerasContext, call: Call) -> list[Ref]:
+    if len(call.inputs) != 2:
+        raise unsupported("inputs", len(call.inputs), "CustomScaleLayer takes [residual, branch]")
+    scale = call.get("scale")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise unsupported("scale", scale, "a number")
+    call.take()  # it has no weights
+    (x, branch), perm = _common(ctx, call)
+    scaled = ctx.op("Mul", branch, ctx.const("scale", np.asarray(scale, dtype=np.float32)), suffix="scaled")
+    return [ctx.ref(ctx.op("Add", x, scaled), _shape(call), perm)]
