@@ -17,7 +17,7 @@ def _filter(ctx: TFLiteContext, op, perm: tuple) -> tuple[str, np.ndarray]:
     return ctx.b.weight(ctx.tensor(op).name, w), w
 
 
-@register("CONV_3D")
+@register("CONV_3D", emits=('Conv',))
 def import_conv3d(op, ctx: TFLiteContext) -> None:
     o = op.options
     filt, w = _filter(ctx, op.inputs[1], (4, 3, 0, 1, 2))  # DHWIO -> OIDHW
@@ -33,7 +33,7 @@ def import_conv3d(op, ctx: TFLiteContext) -> None:
     ctx.set(op.outputs[0], ctx.activation(ctx.to_nhwc(y, 5), o.fusedActivationFunction))
 
 
-@register("TRANSPOSE_CONV")
+@register("TRANSPOSE_CONV", emits=('ConvTranspose',))
 def import_transpose_conv(op, ctx: TFLiteContext) -> None:
     """Inputs (output_shape, filter OHWI, x, bias?). The full result (n-1)*s + k is cropped to
     the output size: SAME takes the centre (TensorFlow's split, the extra at the end), VALID

@@ -174,7 +174,7 @@ def _axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-@register("SPLIT")
+@register("SPLIT", emits=('Split',))
 def import_split(op, ctx: TFLiteContext) -> None:
     axis = ctx.array(op.inputs[0])
     if axis is None:
@@ -185,7 +185,7 @@ def import_split(op, ctx: TFLiteContext) -> None:
         ctx.set(t, v)
 
 
-@register("UNPACK")
+@register("UNPACK", emits=('Split', 'Squeeze'))
 def import_unpack(op, ctx: TFLiteContext) -> None:
     """UNPACK as Split into unit slices, each squeezed."""
     axis = _axis(int(op.options.axis), len(ctx.shape(op.inputs[0])))
@@ -194,7 +194,7 @@ def import_unpack(op, ctx: TFLiteContext) -> None:
         ctx.set(t, ctx.b.op("Squeeze", v, axes=[axis]))
 
 
-@register("PACK")
+@register("PACK", emits=('Unsqueeze', 'Concat'))
 def import_pack(op, ctx: TFLiteContext) -> None:
     """PACK as each input unsqueezed, then one Concat."""
     axis = _axis(int(op.options.axis), len(ctx.shape(op.inputs[0])) + 1)
@@ -205,7 +205,7 @@ def import_pack(op, ctx: TFLiteContext) -> None:
 _TO_END = 2**63 - 1
 
 
-@register("STRIDED_SLICE")
+@register("STRIDED_SLICE", emits=('Slice', 'Identity', 'Squeeze'))
 def import_strided_slice(op, ctx: TFLiteContext) -> None:
     o = op.options
     for mask in ("ellipsisMask", "newAxisMask"):
@@ -244,7 +244,7 @@ _TFLITE_TO_IR_GATES = (0, 3, 1, 2)  # i, f, c, o -> the IR's i, o, f, c
 _TANH = 4
 
 
-@register("UNIDIRECTIONAL_SEQUENCE_LSTM")
+@register("UNIDIRECTIONAL_SEQUENCE_LSTM", emits=('Transpose', 'LSTM', 'Squeeze'))
 def import_sequence_lstm(op, ctx: TFLiteContext) -> None:
     """One IR LSTM node, zero initial states; the sequence output squeezed to (..., hidden)."""
     o = op.options

@@ -86,7 +86,7 @@ def import_concatenate(ctx: KerasContext, call: Call) -> list[Ref]:
 # keras.applications' InceptionResNetV2 scales each residual branch with this layer:
 # ``inputs[0] + inputs[1] * scale`` (model.APPLICATION_CLASSES keeps a user's class of the
 # same name away from this handler).
-@register("CustomScaleLayer")
+@register("CustomScaleLayer", emits=('Mul', 'Add'))
 def import_custom_scale_layer(ctx: KerasContext, call: Call) -> list[Ref]:
     if len(call.inputs) != 2:
         raise unsupported("inputs", len(call.inputs), "CustomScaleLayer takes [residual, branch]")
