@@ -26,15 +26,19 @@ EXPORTER_PACKAGES = {"onnx": "convert.exporters.onnx", "torch": "convert.exporte
 def _registries(package: str) -> list[Registry]:
     try:
         pkg = importlib.import_module(package)
-    except ImportError:
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] == "convert":
+            raise
         return []
     found: dict[int, Registry] = {}
     mods = [pkg]
     for info in pkgutil.walk_packages(getattr(pkg, "__path__", []), package + "."):
         try:
             mods.append(importlib.import_module(info.name))
-        except ImportError:
-            continue
+        except ModuleNotFoundError as e:
+            if (e.name or "").split(".")[0] == "convert":
+                raise  # a broken handler module must not silently empty a column
+            continue  # a framework this module needs is not installed
     for m in mods:
         for v in vars(m).values():
             if isinstance(v, Registry):

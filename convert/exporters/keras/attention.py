@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import layout as L
+from .. import channels_last as L
 from .context import KerasContext, attr, unsupported_attr
 from .layers import _const
 from .registry import register
