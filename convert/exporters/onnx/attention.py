@@ -25,15 +25,24 @@ def export_attention_decomposed(node, ctx: OnnxContext):
     n, ins = node.name, node.inputs
     dt = _dtype(ctx, ins[0])
     hq, hkv = attr(node, "q_num_heads"), attr(node, "kv_num_heads")
-    three_d = _rank(ctx, ins[0]) == 3
+    # 3-D inputs carry their head counts as attributes, so unknown shapes (an importer
+    # that records none) still decompose when the scale is explicit and no heads are grouped
+    shapes_known = all(_has_shape(ctx, x) for x in ins[:3])
+    three_d = _rank(ctx, ins[0]) == 3 if shapes_known else bool(hq and hkv)
     q, k, v = (_heads(ctx, x, h, f"{n}/{tag}") if three_d else x for x, h, tag in
                ((ins[0], hq, "q"), (ins[1], hkv, "k"), (ins[2], hkv, "v")))
-    qs, ks, vs = _shape4(ctx, ins[0], hq), _shape4(ctx, ins[1], hkv), _shape4(ctx, ins[2], hkv)
-    if not isinstance(qs[1], int) or not isinstance(ks[1], int) or not isinstance(qs[3], int):
-        raise UnsupportedAttributeError("shape", (qs, ks), "static head counts and head size")
-    if qs[1] != ks[1]:
-        k, v = (_repeat_heads(ctx, x, qs[1], ks[1], s[3], f"{n}/{tag}") for x, s, tag in ((k, ks, "k"), (v, vs, "v")))
-    scale = attr(node, "scale") or 1.0 / math.sqrt(qs[3])
+    if shapes_known:
+        qs, ks, vs = _shape4(ctx, ins[0], hq), _shape4(ctx, ins[1], hkv), _shape4(ctx, ins[2], hkv)
+        if not isinstance(qs[1], int) or not isinstance(ks[1], int) or not isinstance(qs[3], int):
+            raise UnsupportedAttributeError("shape", (qs, ks), "static head counts and head size")
+        if qs[1] != ks[1]:
+            k, v = (_repeat_heads(ctx, x, qs[1], ks[1], s[3], f"{n}/{tag}")
+                    for x, s, tag in ((k, ks, "k"), (v, vs, "v")))
+        scale = attr(node, "scale") or 1.0 / math.sqrt(qs[3])
+    elif three_d and hq == hkv and attr(node, "scale"):
+        scale = attr(node, "scale")
+    else:
+        _known_shape(ctx, ins[0])  # raises, naming the value whose shape is missing
     kt = ctx.emit("Transpose", [k], name=f"{n}/kt", perm=[0, 1, 3, 2])[0]
     s = ctx.emit("MatMul", [q, kt], name=f"{n}/qk")[0]
     s = ctx.emit("Mul", [s, ctx.const(scale, dt, "scale")], name=f"{n}/scaled")[0]
@@ -80,6 +89,11 @@ def _known_shape(ctx: OnnxContext, value: str) -> tuple:
     if info is None or info.shape is None:
         raise UnsupportedAttributeError("shape", value, "known shapes of Attention's inputs before opset 23")
     return tuple(info.shape)
+
+
+def _has_shape(ctx: OnnxContext, value: str) -> bool:
+    info = ctx.graph.value_info(value)
+    return info is not None and info.shape is not None
 
 
 def _rank(ctx: OnnxContext, value: str) -> int:

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import layout as L
 from .. import masks
+from ....ir.graph import Value
 from ..context import Call, KerasContext, Ref, unsupported
 from ..registry import register
 
@@ -63,6 +64,13 @@ def _causal_ok(call: Call, q: Ref, kv: Ref) -> None:
     raise unsupported("use_causal_mask", True, "causal attention between sequences of equal length only")
 
 
+def _boolean(ctx: KerasContext, name: str) -> str:
+    """Record that ``name`` is a boolean mask: an exporter decomposing Attention must tell
+    a mask (True keeps) from an additive bias."""
+    ctx.b.graph.values.setdefault(name, Value(name, "bool", None))
+    return name
+
+
 def _kw(call: Call, name: str) -> Ref | None:
     refs = call.kwargs.get(name)
     return refs[0] if refs else None
@@ -112,7 +120,7 @@ def import_multi_head_attention(ctx: KerasContext, call: Call) -> list[Ref]:
         _causal_ok(call, q, k)
     ins = [qp, kp, vp]
     if mask is not None:  # (B, Tq, Tkv) -> (B, 1, Tq, Tkv): one mask for every head
-        ins.append(ctx.op("Unsqueeze", mask, suffix="mask_heads", axes=[1]))
+        ins.append(_boolean(ctx, ctx.op("Unsqueeze", mask, suffix="mask_heads", axes=[1])))
     y = ctx.node("Attention", ins, {"is_causal": int(causal), "scale": 1.0 / math.sqrt(dk),
                                     "q_num_heads": heads, "kv_num_heads": heads}, suffix="attention")[0]
     arrays = _part(call, "output")
@@ -191,7 +199,8 @@ def import_op_dot_product_attention(ctx: KerasContext, call: Call) -> list[Ref]:
     extra = mask or bias
     if extra is not None:
         m = ctx.get(extra, L.identity(extra.rank))
-        ins.append(ctx.op("Cast", m, suffix="mask", to="bool") if mask is not None and extra.dtype != "bool" else m)
+        m = ctx.op("Cast", m, suffix="mask", to="bool") if mask is not None and extra.dtype != "bool" else m
+        ins.append(_boolean(ctx, m) if mask is not None else m)
     scale = call.options.get("scale", call.get("scale"))
     y = ctx.node("Attention", ins, {"is_causal": int(causal), "scale": float(scale or 0.0)})[0]
     return [ctx.ref(y, (*q.shape[:3], v.shape[3]), BNTH_FROM_BTNH)]
