@@ -125,7 +125,7 @@ layer { name: "conv" type: "Convolution" bottom: "x" top: "conv"
   convolution_param { num_output: 3 kernel_size: 3 } }
 layer { name: "fancy" type: "FancyNorm" bottom: "conv" top: "fancy" }
 layer { name: "lrn" type: "LRN" bottom: "fancy" top: "lrn" lrn_param { local_size: 3 } }
-layer { name: "log" type: "Log" bottom: "lrn" top: "log" }
+layer { name: "mvn" type: "MVN" bottom: "lrn" top: "mvn" }
 """
 
 
@@ -136,4 +136,4 @@ def test_check_caffe_lists_importer_and_exporter_gaps_together(tmp_path):
     assert "in caffe import and keras export" in r.output
     imported, exported = r.output.split("keras export:")
     assert "FancyNorm x1" in imported and "- fancy" in imported
-    assert "LRN x1" in exported and "Log x1" in exported and "FancyNorm" not in exported
+    assert "LRN x1" in exported and "MeanVarianceNormalization x1" in exported and "FancyNorm" not in exported
