@@ -98,7 +98,7 @@ def unprobed_claims(claimed: set[str], rec: Record, kinds: set[str]) -> set[str]
 
 # -- IR probes from the op table: one node per op whose inputs the table alone defines ----------
 LOGICAL = {"Not", "And", "Or", "Xor"}
-INT_ONLY = {"Mod"}  # fmod=0 is defined for integers only
+INT_ONLY = {"Mod", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot"}  # integer-only ops (Mod: fmod=0)
 
 
 def _dtype(op: str) -> str:

@@ -57,6 +57,8 @@ CI_SET = {"Xception", "VGG16", "ResNet50", "ResNet50V2", "InceptionV3", "MobileN
 # Known gaps, each seen failing (strict: a fix shows up as XPASS).
 _OPEN_81 = "open size, batch 3 at 81 px: max abs error {} against {} (64 px and the fixed size match); float32 floor or conversion not yet measured"
 KNOWN_GAPS: dict[str, str] = {
+    "InceptionV3": "fixed size, 75 px: max abs error 5.3e-4 against 4.8e-4 (1.1e-4 of the output's scale) "
+                   "with BatchNorm calibrated without dropout; float32 floor or conversion not yet measured",
     "EfficientNetB1": _OPEN_81.format("0.079", "0.053"),
     "EfficientNetB2": _OPEN_81.format("1.52", "0.080"),
     "EfficientNetV2B1": _OPEN_81.format("0.066", "0.031"),

@@ -26,14 +26,15 @@ def _bidir_with_state():
 
 
 def _state_then_default_named_layers():
-    # Keras' default names: the first LSTM's three outputs are numbered lstm_0..lstm_2,
+    # The names Keras gives by default in a fresh session (spelled out: its counters run on
+    # across a test session): the first LSTM's three outputs are numbered lstm_0..lstm_2,
     # and the second LSTM layer is itself called "lstm_1".
     k = keras()
     x = k.Input((5, 3), name="seq")
-    seq, h, c = L.LSTM(4, return_sequences=True, return_state=True)(x)
+    seq, h, c = L.LSTM(4, return_sequences=True, return_state=True, name="lstm")(x)
     bi = L.Bidirectional(L.GRU(3, return_sequences=True))(seq)
     back = L.GRU(2, go_backwards=True, reset_after=False)(bi)
-    back_seq = L.LSTM(2, go_backwards=True, return_sequences=True)(bi)
+    back_seq = L.LSTM(2, go_backwards=True, return_sequences=True, name="lstm_1")(bi)
     return k.Model(x, [seq, h, c, back, back_seq])
 
 
