@@ -107,17 +107,7 @@ def import_op_power(ctx: KerasContext, call: Call) -> list[Ref]:
 def import_op_matmul(ctx: KerasContext, call: Call) -> list[Ref]:
     if len(call.operands) != 2 or not any(isinstance(v, Ref) for v in call.operands):
         raise unsupported("operands", len(call.operands), "two operands, one of them a tensor")
-    names, shapes = [], []
-    for i, v in enumerate(call.operands):
-        if isinstance(v, Ref):
-            names.append(ctx.get(v, L.identity(v.rank)))
-            shapes.append(v.shape)
-        else:
-            c = _constant(call, v)
-            if c.ndim < 2:
-                raise unsupported("operand", list(c.shape), "a matrix (rank >= 2)")
-            names.append(ctx.const(f"operand{i}", c))
-            shapes.append(c.shape)
+    names, shapes = _typed_operands(ctx, call, "float32")
     a, b = shapes
     if len(a) < 2 or len(b) < 2:
         raise unsupported("operands", [list(a), list(b)], "rank >= 2 (vector products are not supported)")
