@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...errors import ModelLoadError, UnsupportedAttributeError
-from ...ir.graph import Source
 from ...plugins import is_plugin_key
 from .archive import LayerWeights, to_snake_case
-from .context import Call, KerasContext, Ref, symbolic
+from .context import Call, KerasContext, Ref
 from . import masks
 from .registry import KERAS_LAYERS
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ModelLoadError, UnsupportedAttributeError, UnsupportedError, Unsupported
+from ...errors import ModelLoadError, UnsupportedAttributeError, UnsupportedError
 from ...ir.builder import GraphBuilder
-from ...ir.graph import Graph, Value
+from ...ir.graph import Graph
 from ...ir.validate import validate
 from .context import ImportContext
 from .fold import MAX_FOLD_TOTAL_BYTES, evaluate

@@ -11,7 +11,7 @@ from ....errors import UnsupportedAttributeError
 from ..context import DataDependent
 from ..read import IR_DTYPE, type_name
 from ..registry import register
-from .common import check_defaults, register_same, same
+from .common import check_defaults, register_same
 
 register_same(register, ["Concat", "DepthToSpace", "SpaceToDepth"])
 
