@@ -51,7 +51,9 @@ class Built:
 
 def _model(name: str, tmp_path_factory):
     if Built.name != name:
-        Built.name, Built.model = None, None
+        if Built.state_file is not None:  # the corpus would otherwise leave ~1 GB on disk
+            Built.state_file.unlink(missing_ok=True)
+        Built.name, Built.model, Built.state_file = None, None, None
         Built.model = zoo.build_model(name)
         Built.name = name
         Built.state_file = tmp_path_factory.mktemp(name) / "state.pt"
