@@ -71,7 +71,15 @@ def residual_block():
     return k.Model(inp, [z, L.GlobalAveragePooling2D()(z)])
 
 
-MODELS = {"multi_io_shared": multi_io_shared, "nested": nested, "shared_submodel": shared_submodel,
+def inputs_used_out_of_order():
+    """``model.inputs`` order differs from the order the layers first use them."""
+    k = keras()
+    a, b = k.Input((4,), name="a"), k.Input((3,), name="b")
+    hb = L.Dense(4, name="from_b")(b)
+    return k.Model([a, b], L.Dense(2, name="head")(L.Concatenate()([hb, a])))
+
+
+MODELS = {"multi_io_shared": multi_io_shared, "inputs_used_out_of_order": inputs_used_out_of_order, "nested": nested, "shared_submodel": shared_submodel,
           "sequential_cnn": sequential_cnn, "text_model": text_model, "residual_block": residual_block}
 
 
@@ -103,6 +111,13 @@ def test_names_and_symbolic_dims(tmp_path):
     assert g.inputs[0].shape == ("batch", 6)
     # the shared Dense weights are stored once
     assert sum(1 for w in g.weights if w.startswith("shared/kernel")) == 1
+
+
+def test_inputs_keep_the_model_order(tmp_path):
+    from convert.importers.keras import load
+
+    inputs_used_out_of_order().save(tmp_path / "m.keras")
+    assert [v.name for v in load(str(tmp_path / "m.keras")).graph.inputs] == ["a", "b"]
 
 
 def test_io_layout_nchw_and_no_cancelling_transposes(tmp_path):
