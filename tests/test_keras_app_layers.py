@@ -61,3 +61,36 @@ def test_a_user_class_named_like_it_is_refused(tmp_path):
     with pytest.raises(UnsupportedError) as e:
         convert.from_keras(tmp_path / "m.keras")
     assert "CustomScaleLayer" in str(e.value) and "custom layer class" in str(e.value)
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_a_user_class_named_like_a_builtin_layer_is_refused(registered, tmp_path):
+    """Same class name and the same weight shapes as ``keras.layers.Dense``, other arithmetic:
+    importing it as the built-in would convert without an error and give wrong numbers."""
+    import convert
+    from convert.errors import UnsupportedError
+
+    k = keras()
+
+    class Dense(k.layers.Layer):
+        def __init__(self, units, **kw):
+            super().__init__(**kw)
+            self.units = units
+
+        def build(self, shape):
+            self.kernel = self.add_weight(shape=(shape[-1], self.units))
+            self.bias = self.add_weight(shape=(self.units,))
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+        def call(self, x):
+            return k.ops.matmul(x * 2.0, self.kernel) + self.bias
+
+    if registered:
+        Dense = k.saving.register_keras_serializable(package="user")(Dense)
+    x = k.Input((4,), name="x")
+    k.Model(x, Dense(3, name="d")(x)).save(tmp_path / "m.keras")
+    with pytest.raises(UnsupportedError) as e:
+        convert.from_keras(tmp_path / "m.keras")
+    assert "d (Dense)" in str(e.value) and "custom layer class" in str(e.value)

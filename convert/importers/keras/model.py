@@ -265,10 +265,8 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
     plugin_key = next((k for k in (lc.get("registered_name"), cls) if is_plugin_key("keras", k)), None)
     if plugin_key is not None:  # a plugin provides this custom class (or this Lambda)
         handler = KERAS_LAYERS.lookup(plugin_key)
-    elif (handler is None or cls in CODE_CLASSES or lc.get("registered_name") not in (None, lc["class_name"])
-          or _not_application_class(lc)):
-        custom = (lc.get("registered_name") not in (None, lc["class_name"]) or _not_application_class(lc)
-                  or str(lc.get("module") or "keras").split(".")[0] != "keras")
+    elif handler is None or cls in CODE_CLASSES or _custom_class(lc):
+        custom = _custom_class(lc) or str(lc.get("module") or "keras").split(".")[0] != "keras"
         why = ("runs Python code stored in the file; never executed" if cls in CODE_CLASSES else
                "custom layer class; a plugin can provide it (nnconvert --plugin FILE.py)" if custom else
                "no converter for this Keras operation" if cls.startswith(OPS_PREFIX) else
@@ -291,6 +289,17 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
         b.source = None
     walk.layer_outputs.setdefault(path, []).extend((node_index, i, r) for i, r in enumerate(outs))
     return outs
+
+
+def _custom_class(lc: dict) -> bool:
+    """A user's class, whatever its class name: Keras 3 writes built-in layers with a
+    ``keras.*`` module and no registered name, and an unregistered class of the user's with
+    module None and its class name as registered name (a ``Dense`` of the user's included)."""
+    if lc.get("registered_name") not in (None, lc["class_name"]):
+        return True
+    if "module" in lc and not _is_operation(lc) and str(lc.get("module") or "").split(".")[0] != "keras":
+        return True
+    return _not_application_class(lc)
 
 
 def _not_application_class(lc: dict) -> bool:
