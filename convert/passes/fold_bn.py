@@ -6,6 +6,7 @@ alone and every parameter is a stored weight.
 """
 from __future__ import annotations
 
+import functools
 import sys
 from collections import Counter
 
@@ -54,23 +55,47 @@ def _foldable(graph: Graph, prev: Node, bn: Node) -> bool:
                                        or attr_value(prev, "beta") != 1.0))
 
 
+def _refcounts(weights: dict, name: str) -> tuple[list[int], bool] | None:
+    """Reference counts along ``weights[name]``'s base chain as seen from here (the array,
+    each ndarray under it, then a memoryview and its bytearray), and whether numpy owns
+    the memory; None for memory from anywhere else (a torch tensor's, a read-only buffer)."""
+    a = weights[name]
+    if not (isinstance(a, np.ndarray) and a.flags.writeable and a.flags.c_contiguous):
+        return None
+    counts = [sys.getrefcount(a)]
+    owner, base = a, a.base
+    while isinstance(base, np.ndarray):
+        counts.append(sys.getrefcount(base))
+        owner, base = base, base.base
+    if base is None:
+        return (counts, True) if owner.flags.owndata else None
+    if isinstance(base, memoryview) and isinstance(base.obj, bytearray):
+        return counts + [sys.getrefcount(base), sys.getrefcount(base.obj)], False
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _sole_counts() -> tuple[int, ...]:
+    """What ``_refcounts`` sees for objects nothing else refers to: the array, an ndarray
+    under it, the memoryview, the bytearray. Measured on a probe built like the .pt2
+    reader's arrays, since interpreters differ in the references they count."""
+    counts, _ = _refcounts({"p": np.frombuffer(bytearray(8), np.uint8)[1:]}, "p")  # type: ignore[misc]
+    return tuple(counts)
+
+
 def _exclusive(weights: dict, name: str) -> bool:
     """Whether ``weights[name]`` and the memory under it are reachable from nothing but
     this dict (no other graph, name, view or caller), so scaling it in place is unseen:
-    each object in its base chain has no referrer but the one before it. Memory a reader
-    allocated (a bytearray) or the array owns qualifies; any other buffer does not."""
-    a = weights[name]
-    if not (isinstance(a, np.ndarray) and a.flags.writeable and a.flags.c_contiguous) or sys.getrefcount(a) != 3:
-        return False  # 3: the dict, ``a``, getrefcount's argument
-    owner, base = a, a.base
-    while isinstance(base, np.ndarray):
-        if sys.getrefcount(base) != 3:  # the array over it, ``base``, the argument
-            return False
-        owner, base = base, base.base
-    if base is None:  # memory numpy allocated, not memory it was handed (torch's .numpy())
-        return owner.flags.owndata
-    return (isinstance(base, memoryview) and sys.getrefcount(base) == 3 and isinstance(base.obj, bytearray)
-            and sys.getrefcount(base.obj) == 2)  # the memoryview, the argument
+    each object in its base chain has no referrer but the one before it. Memory numpy
+    allocated or a reader's bytearray qualifies; any other buffer does not."""
+    seen = _refcounts(weights, name)
+    if seen is None:
+        return False
+    (counts, owned), (top, level, view, buffer) = seen, _sole_counts()
+    levels = counts[1:] if owned else counts[1:-2]
+    if counts[0] != top or any(c != level for c in levels):
+        return False
+    return owned or counts[-2:] == [view, buffer]
 
 
 def _fold(graph: Graph, prev: Node, bn: Node, reuse: bool = False) -> None:
