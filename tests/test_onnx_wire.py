@@ -84,7 +84,8 @@ def test_node_without_name_or_domain():
     assert wire.node("Relu", ["x"], ["y"], "", None, {"alpha": 1}) == want.SerializeToString()
 
 
-@pytest.mark.parametrize("value", [[], np.zeros((2, 2)), {"a": 1}, 2**63, -2**63 - 1, 1e39, [1, "a"], range(3)])
+@pytest.mark.parametrize("value", [[], np.zeros((2, 2)), {"a": 1}, 2**63, -2**63 - 1, 1e39, [1, "a"], range(3),
+                                   np.bool_(True), "\ud800"])
 def test_values_left_to_onnx(value):
     with pytest.raises(wire.NeedsOnnx):
         wire.attribute("a", value)

@@ -35,7 +35,12 @@ def message(number: int, payload: bytes) -> bytes:
 
 
 def string(number: int, text: str | bytes) -> bytes:
-    return message(number, text.encode() if isinstance(text, str) else text)
+    if isinstance(text, str):
+        try:
+            text = text.encode()
+        except UnicodeEncodeError:  # a lone surrogate: whatever onnx does with it
+            raise NeedsOnnx("text that is not valid Unicode") from None
+    return message(number, text)
 
 
 def int64(number: int, value: int) -> bytes:
