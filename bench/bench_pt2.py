@@ -2,7 +2,11 @@
 """`.pt2` -> ONNX as a whole process: nnconvert's archive reader against the
 torch-based path (`--trust-code`: torch.export.load), side by side in one run.
 
-    python bench/bench_pt2.py [--model resnet50] [--runs 5]
+    python bench/bench_pt2.py [--model resnet50] [--runs 5] [--baseline DIR] [--no-trust-code]
+
+``--baseline DIR`` adds the reader path of another checkout (say an older commit unpacked
+with ``git archive``) to the same alternating runs, for a before/after under equal load;
+``--no-trust-code`` leaves out the slow torch-based path.
 
 The model (bench/models.py, random weights) is exported once with a dynamic batch.
 Each run is `nnconvert convert model.pt2 -o model.onnx --force` in a fresh process,
@@ -10,7 +14,7 @@ started from a small driver that reports the child's wall time and peak RSS
 (getrusage of its only child; the driver itself is far smaller than either path).
 Runs alternate between the paths so machine load hits all alike; CPU seconds (user +
 system of the child) are reported beside wall time, as they depend less on other load. Also lists what
-the reader path imports (`python -X importtime`): neither torch nor tensorflow may
+the reader path imports (`python -X importtime`): neither torch, tensorflow nor onnx may
 appear. Targets (issue 12): at most 1.0 s and peak RSS at most 1.5x the weight bytes.
 """
 from __future__ import annotations
@@ -34,7 +38,7 @@ DRIVER = ("import json, resource, subprocess, sys, time\n"
           "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
           "print(json.dumps({'rc': r.returncode, 'wall': wall, 'err': r.stderr[-300:],\n"
           "                  'cpu': u.ru_utime + u.ru_stime, 'rss': u.ru_maxrss * 1024}))\n")
-HEAVY = ("torch", "tensorflow", "keras", "jax", "sympy")
+HEAVY = ("torch", "tensorflow", "keras", "jax", "sympy", "onnx", "onnxruntime", "google")
 
 
 def export(model_name: str, folder: Path) -> tuple[Path, int]:
@@ -52,9 +56,9 @@ def export(model_name: str, folder: Path) -> tuple[Path, int]:
     return path, weight_bytes
 
 
-def one_run(pt2: Path, out: Path, extra: list[str], env: dict) -> dict:
-    cmd = [sys.executable, str(REPO / "cli.py"), "convert", str(pt2), "-o", str(out), "--force", *extra]
-    res = one_run_cmd(cmd, env)
+def one_run(pt2: Path, out: Path, extra: list[str], env: dict, repo: Path = REPO) -> dict:
+    cmd = [sys.executable, str(repo / "cli.py"), "convert", str(pt2), "-o", str(out), "--force", *extra]
+    res = one_run_cmd(cmd, dict(env, PYTHONPATH=str(repo)))
     if res["rc"] != 0:
         raise SystemExit(f"conversion failed: {res['err']}")
     return res
@@ -85,6 +89,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--baseline", type=Path, help="another checkout whose reader path runs alongside")
+    ap.add_argument("--no-trust-code", action="store_true", help="skip the torch.export.load path")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -93,30 +99,37 @@ def main() -> None:
                    PYTHONPYCACHEPREFIX=str(folder / "pycache"))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         pt2, weight_bytes = export(args.model, folder)
-        paths = {"nnconvert (archive reader)": [],
-                 "nnconvert (archive reader), --disable-pass fold-batchnorm": ["--disable-pass", "fold-batchnorm"],
-                 "nnconvert --trust-code (torch.export.load)": ["--trust-code"]}
+        paths = {"nnconvert (archive reader)": ([], REPO),
+                 "nnconvert (archive reader), --disable-pass fold-batchnorm": (["--disable-pass", "fold-batchnorm"],
+                                                                              REPO),
+                 "nnconvert --trust-code (torch.export.load)": (["--trust-code"], REPO)}
+        if args.no_trust_code:
+            del paths["nnconvert --trust-code (torch.export.load)"]
+        if args.baseline:
+            paths[f"baseline {args.baseline.name} (archive reader)"] = ([], args.baseline.resolve())
         results: dict[str, list[dict]] = {p: [] for p in paths}
-        for label, extra in paths.items():  # warm-up: writes the bytecode cache
-            one_run(pt2, folder / "warm.onnx", extra, env)
-        base = one_run_cmd([sys.executable, "-c", "import convert.cli.main, convert.exporters.onnx, numpy, onnx"],
+        for label, (extra, repo) in paths.items():  # warm-up: writes the bytecode cache
+            one_run(pt2, folder / "warm.onnx", extra, env, repo)
+        base = one_run_cmd([sys.executable, "-c", "import convert.cli.main, convert.exporters.onnx, numpy"],
                            env)["rss"] / 2**20
         for i in range(args.runs):
-            for label, extra in paths.items():
-                results[label].append(one_run(pt2, folder / f"{i}.onnx", extra, env))
+            for label, (extra, repo) in paths.items():
+                results[label].append(one_run(pt2, folder / f"{i}.onnx", extra, env, repo))
         heavy, top = imports(pt2, folder / "imports.onnx", env)
     mb = weight_bytes / 2**20
     load = os.getloadavg()[0]
     print(f"{args.model}: {pt2.name} weights {mb:.1f} MB, {args.runs} runs per path (alternating), "
           f"{os.cpu_count()} CPUs, load average {load:.1f} at the end; the process importing what the "
           f"reader path imports peaks at {base:.0f} MB\n")
-    print("| path | process s (best) | process s (median) | CPU s (best) | peak RSS MB | x weights | "
+    print("| path | process s (best) | process s (median) | CPU s (best) | CPU s (median) | peak RSS MB | x weights | "
           "growth x weights |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, runs in results.items():
         walls = [r["wall"] for r in runs]
         rss = max(r["rss"] for r in runs) / 2**20
-        print(f"| {label} | {min(walls):.2f} | {statistics.median(walls):.2f} | {min(r['cpu'] for r in runs):.2f} | "
+        cpus = [r["cpu"] for r in runs]
+        print(f"| {label} | {min(walls):.2f} | {statistics.median(walls):.2f} | {min(cpus):.2f} | "
+              f"{statistics.median(cpus):.2f} | "
               f"{rss:.0f} | {rss / mb:.2f} | {(rss - base) / mb:.2f} |")
     print(f"\nheavy modules imported by the reader path: {heavy or 'none'}")
     print("largest top-level imports (cumulative s): " + ", ".join(f"{n} {s:.2f}" for s, n in top))

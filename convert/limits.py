@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from .errors import ModelLoadError
@@ -130,28 +131,27 @@ def json_depth(obj: Any) -> int:
     return depth
 
 
+# A JSON string, or an unterminated one running to the end of the text (ending in a lone
+# backslash or not); the unrolled form never backtracks.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
 def _text_depth(text: str | bytes) -> int:
-    """Bracket nesting of a JSON text, ignoring brackets inside strings (no parsing)."""
+    """Bracket nesting of a JSON text, ignoring brackets inside strings (no parsing): the
+    strings and everything but brackets are removed by regular expressions, the rest
+    summed as +1 / -1 steps (a Python loop over each character took 30 ms for a
+    ResNet-50's graph)."""
+    import numpy as np
+
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    depth = best = 0
-    in_str = esc = False
-    for ch in text:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            best = max(best, depth)
-        elif ch in "]}":
-            depth -= 1
-    return best
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode("ascii")
+    if not brackets:
+        return 0
+    codes = np.frombuffer(brackets, np.uint8)
+    depth = np.cumsum(np.where((codes == ord("[")) | (codes == ord("{")), 1, -1))
+    return max(0, int(depth.max()))
 
 
 def load_json(path: str, text: str | bytes, what: str = "JSON") -> Any:

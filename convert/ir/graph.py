@@ -124,7 +124,8 @@ class Graph:
                 f"{len(self.outputs)} output(s), {len(self.weights)} weights, {self.weight_bytes() / 2**20:.2f} MiB>")
 
     def copy(self) -> "Graph":
-        """A structural copy sharing the weight arrays (passes replace, never mutate, arrays)."""
+        """A structural copy sharing the weight arrays (passes replace arrays; one mutates an
+        array only when nothing else refers to it, see passes/fold_bn.py)."""
         return Graph(self.name, [Value(v.name, v.dtype, v.shape) for v in self.inputs],
                      [Value(v.name, v.dtype, v.shape) for v in self.outputs],
                      [Node(n.op, n.name, list(n.inputs), list(n.outputs), dict(n.attrs), n.source) for n in self.nodes],

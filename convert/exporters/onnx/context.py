@@ -14,11 +14,29 @@ ONNX_DTYPE = {
 }
 
 
+class OnnxNode:
+    """One emitted ONNX node, kept framework-free: ``to_onnx`` turns it into a NodeProto
+    (``onnx.helper.make_node``) and the file writer encodes it directly (wire.py)."""
+
+    __slots__ = ("op_type", "input", "output", "name", "domain", "attrs")
+
+    def __init__(self, op_type: str, inputs: list[str], outputs: list[str], name: str, domain: str,
+                 attrs: dict[str, Any]):
+        self.op_type, self.input, self.output = op_type, inputs, outputs
+        self.name, self.domain, self.attrs = name, domain, attrs
+
+    def proto(self):
+        from onnx import helper
+
+        return helper.make_node(self.op_type, self.input, self.output, name=self.name, domain=self.domain,
+                                **self.attrs)
+
+
 class OnnxContext:
     def __init__(self, graph: Graph, opset: int):
         self.graph = graph
         self.opset = opset
-        self.nodes: list = []
+        self.nodes: list[OnnxNode] = []
         self.initializers: dict[str, np.ndarray] = {}
         self._names = {v.name for v in graph.inputs} | set(graph.weights) | {
             o for n in graph.nodes for o in n.outputs if o}
@@ -36,14 +54,12 @@ class OnnxContext:
 
     def emit(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str] | int = 1, *,
              name: str, domain: str = "", **attrs: Any) -> list[str]:
-        from onnx import helper
-
         if isinstance(outputs, int):
             outputs = [self.unique(f"{name}/{op_type}_out{i}") for i in range(outputs)]
         attrs = {k: v for k, v in attrs.items() if v is not None}
         node_name = self.unique(name) if name in self._names else name
         self._names.add(node_name)
-        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=node_name, domain=domain, **attrs))
+        self.nodes.append(OnnxNode(op_type, list(inputs), list(outputs), node_name, domain, attrs))
         return list(outputs)
 
     def const(self, array: Any, dtype: str = "int64", hint: str = "const") -> str:

@@ -13,6 +13,8 @@ from ...ir.optable import OPS
 from . import attention, math_ops, shape_ops  # noqa: F401  (registers handlers)
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import ONNX_HANDLERS
+from .stream import EXTERNAL_MIN_BYTES, DataFile
+from . import stream, wire
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -44,7 +46,15 @@ def max_opset() -> int:
     return MIN_OPSET
 
 
+# The IR version onnx.helper.VERSION_TABLE pairs with each default-domain opset (its first
+# row for that opset), so writing a model needs no onnx import; newer opsets ask onnx.
+IR_VERSIONS = {1: 3, 5: 3, 6: 3, 7: 3, 8: 3, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8,
+               18: 8, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11, 24: 12, 25: 13, 26: 13, 27: 13, 28: 14}
+
+
 def _ir_version(opset: int) -> int:
+    if opset in IR_VERSIONS:
+        return IR_VERSIONS[opset]
     from onnx import helper
 
     for row in helper.VERSION_TABLE:
@@ -105,12 +115,8 @@ def _tensor(name: str, arr: np.ndarray, external: tuple | None = None):
     return t
 
 
-def to_onnx(graph: Graph, opset: int = DEFAULT_OPSET, external_data: str | None = None,
-            data_writer=None):
-    """Build the ModelProto. With ``external_data`` (a file name relative to the model),
-    ``data_writer(name, array) -> (offset, length)`` stores each weight instead of inlining it."""
-    from onnx import helper
-
+def _lower(graph: Graph, opset: int) -> tuple[OnnxContext, list[str]]:
+    """Run the handlers: the emitted nodes and the names of the weights they use."""
     check_opset(opset)
     problems = unsupported_ops(graph, opset)
     if problems:
@@ -123,31 +129,50 @@ def to_onnx(graph: Graph, opset: int = DEFAULT_OPSET, external_data: str | None 
         else:
             ctx.emit(node.op, node.inputs, node.outputs, name=node.name, **node.attrs)
     used = {i for n in ctx.nodes for i in n.input} | {v.name for v in graph.outputs}
+    return ctx, [name for name in sorted(graph.weights) if name in used]
+
+
+def _header(ctx: OnnxContext, opset: int) -> dict:
+    """The model's fields outside its graph, shared by both writers."""
+    from ... import __version__
+
+    # Custom domains (plugin ops) are declared at version 1, each function's own imports too.
+    domains = {n.domain for n in ctx.nodes if n.domain} | {
+        o.domain for f in ctx.functions.values() for o in f.opset_import if o.domain}
+    return {"ir_version": _ir_version(opset), "producer_version": __version__,
+            "opsets": [("", opset)] + [(d, 1) for d in sorted(domains)]}
+
+
+def to_onnx(graph: Graph, opset: int = DEFAULT_OPSET, external_data: str | None = None,
+            data_writer=None):
+    """Build the ModelProto. With ``external_data`` (a file name relative to the model),
+    ``data_writer(name, array) -> (offset, length)`` stores each weight instead of inlining it."""
+    ctx, weights = _lower(graph, opset)
+    return _model(graph, ctx, weights, _header(ctx, opset), external_data, data_writer)
+
+
+def _model(graph: Graph, ctx: OnnxContext, weights: list[str], header: dict, external_data: str | None,
+           data_writer):
+    from onnx import helper
+
     inits = []
-    for name in sorted(graph.weights):
-        if name not in used:
-            continue
+    for name in weights:
         arr = graph.weights[name]
-        if external_data and data_writer is not None and arr.nbytes >= 1024:
+        if external_data and data_writer is not None and arr.nbytes >= EXTERNAL_MIN_BYTES:
             offset, length = data_writer(name, arr)
             inits.append(_tensor(name, arr, (external_data, offset, length)))
         else:
             inits.append(_tensor(name, arr))
     inits += [_tensor(k, v) for k, v in ctx.initializers.items()]
     g = helper.make_graph(
-        ctx.nodes, graph.name,
+        [n.proto() for n in ctx.nodes], graph.name,
         [_value_info(v, True) for v in graph.inputs],
         [_value_info(v, True) for v in graph.outputs],
         initializer=inits,
     )
-    from ... import __version__
-
-    # Custom domains (plugin ops) are declared at version 1, each function's own imports too.
-    domains = {n.domain for n in ctx.nodes if n.domain} | {
-        o.domain for f in ctx.functions.values() for o in f.opset_import if o.domain}
-    imports = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, 1) for d in sorted(domains)]
+    imports = [helper.make_opsetid(d, v) for d, v in header["opsets"]]
     model = helper.make_model(g, opset_imports=imports, producer_name="nnconvert",
-                              producer_version=__version__, ir_version=_ir_version(opset),
+                              producer_version=header["producer_version"], ir_version=header["ir_version"],
                               functions=[ctx.functions[k] for k in sorted(ctx.functions)])
     for k, v in sorted(graph.metadata.items()):
         model.metadata_props.add(key=k, value=str(v))
@@ -171,34 +196,6 @@ def _fill_output_shapes(model) -> None:
         src = known.get(o.name)
         if src is not None and src.type.tensor_type.HasField("shape"):
             o.type.tensor_type.shape.CopyFrom(src.type.tensor_type.shape)
-
-
-class _DataFile:
-    """Appends weights to one external data file, 64-byte aligned (mmap friendly).
-    With ``path=None`` it only allocates offsets (for a skeleton model)."""
-
-    def __init__(self, path: Path | None, progress: Progress | None = None, total: int = 0):
-        self.f = open(path, "wb") if path is not None else None
-        self.offset = 0
-        self.progress, self.total, self.done = progress, total, 0
-
-    def __call__(self, name: str, arr: np.ndarray) -> tuple[int, int]:
-        pad = -self.offset % 64
-        if pad and self.f is not None:
-            self.f.write(b"\0" * pad)
-        self.offset += pad
-        a = np.ascontiguousarray(arr)
-        if self.f is not None:
-            self.f.write(memoryview(a.reshape(-1).view(np.uint8)))
-        start, self.offset = self.offset, self.offset + a.nbytes
-        if self.progress is not None:
-            self.done += 1
-            self.progress(min(self.done, self.total), self.total)
-        return start, a.nbytes
-
-    def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
 
 
 from ...protowire import field_header as _field
@@ -243,7 +240,7 @@ def _write_inline(model, weights: dict[str, np.ndarray], path: Path, progress: P
                 progress(i, len(entries))
 
 
-def _check_skeleton(model, data_name: str, data_size: int) -> None:
+def _check_skeleton(model: bytes, data_name: str, data_size: int) -> None:
     """Full-check a model whose weights are external references, against a sparse
     placeholder data file: the checker and shape inference never read weight bytes."""
     import shutil
@@ -256,7 +253,7 @@ def _check_skeleton(model, data_name: str, data_size: int) -> None:
         with open(tmp / data_name, "wb") as f:
             f.truncate(data_size)
         with open(tmp / "model.onnx", "wb") as f:
-            f.write(model.SerializeToString(deterministic=True))
+            f.write(model)
         onnx.checker.check_model(str(tmp / "model.onnx"), full_check=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -266,32 +263,50 @@ def save_onnx(graph: Graph, path: str | Path, opset: int = DEFAULT_OPSET, extern
               check: bool = True, progress: Progress | None = None) -> list[Path]:
     """Write ``path`` (and ``path.data`` when external); returns the files written.
     Weights are streamed from their arrays to the file, never copied into the protobuf
-    message; ``progress(done, total)`` is called per weight written. Callers wanting
+    message; ``progress(done, total)`` is called per weight written. The file is encoded
+    without importing onnx (stream.py; onnx builds it only for what that encoder does not
+    cover); ``check`` runs onnx's full checker on it (weights not read). Callers wanting
     atomicity pass a temporary path and rename (see convert.files)."""
-    import onnx
-
     path = Path(path)
     if external is None:
         external = graph.weight_bytes() > EXTERNAL_THRESHOLD
     data_name = path.name + ".data"
+    ctx, weights = _lower(graph, opset)
+    header = _header(ctx, opset)
     if external:
         # at most this many go to the data file (small and unused weights do not)
-        total = sum(1 for a in graph.weights.values() if a.nbytes >= 1024)
-        writer = _DataFile(path.parent / data_name, progress, total)
+        total = sum(1 for a in graph.weights.values() if a.nbytes >= EXTERNAL_MIN_BYTES)
+        writer = DataFile(path.parent / data_name, progress, total)
         try:
-            model = to_onnx(graph, opset, external_data=data_name, data_writer=writer)
+            try:
+                model = stream.encode(graph, ctx, weights, header, data_name, writer)
+            except wire.NeedsOnnx:
+                model = _model(graph, ctx, weights, header, data_name, writer)
         finally:
             writer.close()
         if progress is not None and writer.done < total:
             progress(total, total)
-        with open(path, "wb") as f:
-            f.write(model.SerializeToString(deterministic=True))
+        if isinstance(model, tuple):
+            stream.write(path, *model)
+        else:
+            with open(path, "wb") as f:
+                f.write(model.SerializeToString(deterministic=True))
         if check:
+            import onnx
+
             onnx.checker.check_model(str(path), full_check=True)
         return [path, path.parent / data_name]
-    alloc = _DataFile(None)
-    model = to_onnx(graph, opset, external_data=data_name, data_writer=alloc)
+    alloc = DataFile(None)
+    try:
+        parts = stream.encode(graph, ctx, weights, header)
+    except wire.NeedsOnnx:
+        model = _model(graph, ctx, weights, header, data_name, alloc)
+        if check:
+            _check_skeleton(model.SerializeToString(deterministic=True), data_name, alloc.offset)
+        _write_inline(model, graph.weights, path, progress)
+        return [path]
     if check:
-        _check_skeleton(model, data_name, alloc.offset)
-    _write_inline(model, graph.weights, path, progress)
+        head, skeleton, tail = stream.encode(graph, ctx, weights, header, data_name, alloc)
+        _check_skeleton(head + wire.message(7, b"".join(skeleton)) + tail, data_name, alloc.offset)
+    stream.write(path, *parts, progress=progress)
     return [path]

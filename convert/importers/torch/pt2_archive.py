@@ -191,7 +191,7 @@ class _Reader:
         entries = cfg.get("config") if isinstance(cfg, dict) else None
         if not isinstance(entries, dict):
             self.fail(f"{cfg_member} is not a payload config")
-        storages: dict[str, bytes] = {}
+        storages: dict[str, bytes | bytearray] = {}
         out = {}
         for fqn, meta in entries.items():
             if not isinstance(meta, dict):
@@ -210,7 +210,7 @@ class _Reader:
             out[fqn] = self._tensor(fqn, tm, storages[member])
         return out
 
-    def _member_bytes(self, name: str) -> bytes:
+    def _member_bytes(self, name: str) -> bytes | bytearray:
         """A stored member is read straight from the file; a compressed one is inflated
         with its declared size as the bound."""
         info = self.names[name]
@@ -225,12 +225,14 @@ class _Reader:
         if sig != b"PK\x03\x04" or start + info.file_size > self.size or info.compress_size != info.file_size:
             self.fail(f"member {name} is corrupted (its bytes do not fit the file)")
         self.f.seek(start)
-        data = self.f.read(info.file_size)
-        if len(data) != info.file_size:
+        # a bytearray: the arrays over it are writable, so a pass that owns them (in-place
+        # BatchNorm folding) need not copy them
+        data = bytearray(info.file_size)
+        if self.f.readinto(data) != info.file_size:
             self.fail(f"member {name} is truncated")
         return data
 
-    def _tensor(self, fqn: str, tm: dict, buf: bytes) -> np.ndarray:
+    def _tensor(self, fqn: str, tm: dict, buf: bytes | bytearray) -> np.ndarray:
         code = tm.get("dtype")
         np_dtype, torch_name = SCALAR_TYPES.get(code, (None, f"ScalarType {code}"))
         if np_dtype is None:
