@@ -208,15 +208,16 @@ def import_cast(ctx: TorchContext, node):
 
 
 @register("aten.zeros.default", "aten.ones.default", "aten.full.default", "aten.scalar_tensor.default",
-          "aten.zeros_like.default", "aten.ones_like.default", emits=("Where", "Cast"))  # weights; Where for a symbolic shape
+          "aten.zeros_like.default", "aten.ones_like.default", "aten.new_zeros.default", "aten.new_ones.default",
+          "aten.new_full.default", emits=("Where", "Cast"))  # weights; Where for a symbolic shape
 def import_constant_tensor(ctx: TorchContext, node):
     """Constant tensors of static shape become weights; a symbolic shape is only
     accepted as an RNN initial state (see ops_rnn)."""
     shape = ctx.shape(node)
     kind = str(node.target).split(".")[1]
-    value = {"zeros": 0, "zeros_like": 0, "ones": 1, "ones_like": 1}.get(kind)
+    value = {"zeros": 0, "zeros_like": 0, "ones": 1, "ones_like": 1, "new_zeros": 0, "new_ones": 1}.get(kind)
     if value is None:
-        value = node.args[1] if kind == "full" else node.args[0]
+        value = node.args[{"full": 1, "new_full": 2}.get(kind, 0)]
     if any(isinstance(d, str) for d in shape):
         if kind.endswith("_like") and not isinstance(ctx.env.get(node.args[0]), Zeros):
             return _filled_like(ctx, node.args[0], value, TORCH_DTYPE.get(str(ctx.meta(node).dtype), "float32"))

@@ -130,8 +130,10 @@ def import_slice(ctx: TorchContext, node) -> str:
 def import_select(ctx: TorchContext, node) -> str:
     x, dim, index = ctx.args(node)
     axis = int(dim) % ctx.rank(x)
+    size = ctx.shape(x)[axis]
+    index = int(index) % size if isinstance(size, int) and size > 0 else int(index)  # x[-1]: not every target wraps
     # A 1-element index then Squeeze: weights are stored at least 1-D.
-    idx = ctx.b.weight(ctx.layer_name + "_index", np.asarray([int(index)], np.int64))
+    idx = ctx.b.weight(ctx.layer_name + "_index", np.asarray([index], np.int64))
     return ctx.op("Squeeze", ctx.op("Gather", ctx.v(x), idx, axis=axis), axes=[axis])
 
 
