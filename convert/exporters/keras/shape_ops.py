@@ -65,6 +65,8 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
 
 @register("Reshape")
 def export_reshape(node, ctx: KerasContext):
+    if len(node.inputs) > 1 and node.inputs[1]:
+        raise unsupported_attr("like", node.inputs[1], "sizes known when the model is built (Keras Reshape)")
     shape = list(attr(node, "shape"))
     src = ctx.ir_shape(node.inputs[0])
     rest = int(np.prod(src[1:])) if len(src) > 2 and None not in src[1:] else None

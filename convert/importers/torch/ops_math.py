@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedAttributeError
-from .context import TORCH_DTYPE, Param, TorchContext, Zeros, register
+from .context import TORCH_DTYPE, Param, TorchContext, Zeros, is_fx, register
 
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
 
@@ -246,17 +246,32 @@ def import_cumsum(ctx: TorchContext, node) -> str:
     return ctx.op("CumSum", ctx.v(x), axis=int(dim) % ctx.rank(x))
 
 
-@register("aten.arange.default", "aten.arange.start", "aten.arange.start_step", emits=())
+@register("aten.arange.default", "aten.arange.start", "aten.arange.start_step", emits=("SizeRange",))
 def import_arange(ctx: TorchContext, node):
-    """A range of fixed bounds is a constant; bounds from a symbolic size are refused."""
+    """A range of fixed bounds is a constant; an end that is an input's symbolic size
+    (``torch.arange(ids.size(1))``) is a SizeRange read at run time."""
     bounds = [a for a in node.args if a is not None]
-    if any(not isinstance(b, (int, float)) for b in bounds):
-        raise UnsupportedAttributeError("end", "a symbolic size", "fixed bounds (or cumsum of ones_like for positions)")
     dt = TORCH_DTYPE.get(str(ctx.meta(node).dtype), "int64")
+    if any(not isinstance(b, (int, float)) for b in bounds):
+        return _size_range(ctx, bounds, dt)
     step = bounds[2] if len(bounds) > 2 else 1
     start, end = (bounds[0], bounds[1]) if len(bounds) > 1 else (0, bounds[0])
     ctx.claim("arange", [max(0, int(np.ceil((end - start) / step)))], dt)
     return Param(f"{ctx.layer_name}_const", np.arange(*bounds).astype(dt))
+
+
+def _size_range(ctx: TorchContext, bounds: list, dtype: str) -> str:
+    from .ops_shape import size_source
+
+    start, end, step = ((0, bounds[0], 1) if len(bounds) == 1 else (bounds + [1])[:3])
+    src = None
+    if is_fx(end) and not isinstance(start, bool) and isinstance(start, int) and isinstance(step, int):
+        val = end.meta.get("val")
+        src = size_source(ctx, ctx.dim(val)) if hasattr(val, "node") else None
+    if src is None or dtype not in ("int64", "int32", "float32"):
+        raise UnsupportedAttributeError("end", getattr(end, "name", end), "fixed bounds, or an input's size as "
+                                        "the end with integer start and step")
+    return ctx.op("SizeRange", src[0], axis=src[1], start=int(start), delta=int(step), dtype=dtype)
 
 
 @register("aten.einsum.default", emits=("Einsum",))
