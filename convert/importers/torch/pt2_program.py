@@ -17,14 +17,13 @@ from . import pt2_expr
 from .aten_schemas import Schema, schema_of
 from .pt2_archive import SCALAR_TYPES, Pt2Archive
 
-
-
 _NONFINITE = {"Infinity": float("inf"), "-Infinity": float("-inf"), "NaN": float("nan")}
 
 
 def _float(v: Any) -> Any:
     """torch's serializer writes a non-finite float (``masked_fill(mask, -inf)``) as text."""
     return _NONFINITE.get(v, v) if isinstance(v, str) else v
+
 
 class InputKind(enum.Enum):
     USER_INPUT = enum.auto()
