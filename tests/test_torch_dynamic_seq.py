@@ -13,9 +13,8 @@ torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
 
 from convert.errors import UnsupportedError  # noqa: E402
-from convert.exporters.torch import to_torch  # noqa: E402
 from convert.passes import optimize  # noqa: E402
-from helpers import run_onnx  # noqa: E402
+from helpers import target_runner  # noqa: E402
 
 VOCAB, EMBED, HEADS, MAX_LEN = 29, 16, 4, 12
 RTOL, ATOL = 1e-4, 1e-5
@@ -79,12 +78,7 @@ def test_dynamic_length_matches_torch(converted, source, target):
     assert len(graph.inputs[0].shape) == 2 and all(isinstance(d, str) for d in graph.inputs[0].shape)
     assert any(n.op == "SizeRange" for n in graph.nodes)
     assert any(n.op == "Reshape" and len(n.inputs) > 1 for n in graph.nodes)
-    if target == "torch":
-        m = to_torch(graph)
-        run = lambda ids: m(ids).detach().numpy()  # noqa: E731
-    else:
-        opset = int(target[4:])
-        run = lambda ids: run_onnx(graph, {graph.inputs[0].name: ids.numpy()}, opset=opset)["output"]  # noqa: E731
+    run = target_runner(graph, target)
     for seq in (5, 9):
         for batch in (2, 3):
             ids = _ids(batch, seq)
