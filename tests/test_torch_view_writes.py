@@ -30,6 +30,7 @@ class SliceWrites(nn.Module):
         m[-1] = -1.5
         m[:, ::2][0] = 0.5  # a strided view, then a row of it
         m[0, 1:4].zero_()
+        m[2, 1] = 7.0  # down to one element
         count = 0
         for h in ((0, -3), (-3, -1), (-1, None)):  # Swin's pattern: a constant tensor per region
             m[h[0]:h[1], :2] = torch.tensor(count + 3.0)

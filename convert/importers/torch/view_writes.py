@@ -10,8 +10,6 @@ walk, which refuses it by node name.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from . import mutation
@@ -43,14 +41,16 @@ def _view(ctx: TorchContext, array: np.ndarray, chain: list) -> np.ndarray | Non
     for n in chain:
         args = ctx.args(n)
         dim = int(args[1]) % array.ndim
-        if str(n.target) == _SELECT:
-            index: Any = int(args[2])
-        else:
-            start, end, step = (list(args[2:5]) + [None, None, None])[:3]
-            if any(a is not None and not isinstance(a, int) for a in (start, end, step)) or (step or 1) < 1:
+        if str(n.target) == _SELECT:  # a one-wide slice squeezed: a view even down to 0-d
+            if not isinstance(args[2], int):
                 return None
-            index = slice(start, end, step)
-        array = array[(slice(None),) * dim + (index,)]
+            i = args[2] % array.shape[dim]
+            array = np.squeeze(array[(slice(None),) * dim + (slice(i, i + 1),)], axis=dim)
+            continue
+        start, end, step = (list(args[2:5]) + [None, None, None])[:3]
+        if any(a is not None and not isinstance(a, int) for a in (start, end, step)) or (step or 1) < 1:
+            return None
+        array = array[(slice(None),) * dim + (slice(start, end, step),)]
     return array
 
 
