@@ -130,6 +130,7 @@ SCHEMAS = {
     'aten.hardtanh.default': ['self', ('min_val', -1), ('max_val', 1)],
     'aten.hardtanh_.default': ['self', ('min_val', -1), ('max_val', 1)],
     'aten.index.Tensor': ['self', 'indices'],
+    'aten.index_select.default': ['self', 'dim', 'index'],
     'aten.layer_norm.default': ['input', 'normalized_shape', ('weight', None), ('bias', None), ('eps', 1e-05), ('cudnn_enable', True)],
     'aten.le.Scalar': ['self', 'other'],
     'aten.le.Tensor': ['self', 'other'],

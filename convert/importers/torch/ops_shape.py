@@ -182,6 +182,13 @@ def import_select(ctx: TorchContext, node) -> str:
     return ctx.op("Squeeze", ctx.op("Gather", ctx.v(x), idx, axis=axis), axes=[axis])
 
 
+@register("aten.index_select.default", emits=("Gather",))
+def import_index_select(ctx: TorchContext, node) -> str:
+    """``torch.index_select`` (what the torch exporter writes for Gather)."""
+    x, dim, index = ctx.args(node)[:3]
+    return ctx.op("Gather", ctx.v(x), ctx.v(index), axis=int(dim) % ctx.rank(x))
+
+
 @register("aten.expand.default", emits=("Expand",))
 def import_expand(ctx: TorchContext, node) -> str:
     x = node.args[0]
