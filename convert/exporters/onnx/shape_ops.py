@@ -55,7 +55,7 @@ def _runtime_shape(ctx: OnnxContext, node) -> str:
 
 @register("SizeRange")
 def export_size_range(node, ctx: OnnxContext):
-    a, n = node.attrs, node.name
+    n = node.name
     shape = ctx.emit("Shape", [node.inputs[0]], name=f"{n}/shape")[0]
     end = ctx.emit("Gather", [shape, ctx.const(attr_value(node, "axis"), hint="axis")], name=f"{n}/end", axis=0)[0]
     dt = attr_value(node, "dtype")
