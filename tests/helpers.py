@@ -30,3 +30,16 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-4, a
     expected = np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def target_runner(graph: Graph, target: str):
+    """Run ``graph`` on torch tensors: ``"torch"`` (the torch exporter's module) or
+    ``"onnx<opset>"`` (onnxruntime); returns the first output as numpy."""
+    if target == "torch":
+        from convert.exporters.torch import to_torch
+
+        module = to_torch(graph)
+        return lambda *xs: module(*xs).detach().numpy()
+    opset = int(target[4:])
+    return lambda *xs: run_onnx(graph, {v.name: x.numpy() for v, x in zip(graph.inputs, xs)},
+                                opset=opset)[graph.outputs[0].name]

@@ -178,15 +178,8 @@ def _onnx_gap(graph, opset: int) -> str | None:
     return f"not exportable to ONNX: {gaps}" if gaps else None
 
 
-# A query row that is wholly masked (padding, with the causal mask on): Keras spreads its
-# weights over the keys, ONNX's Attention (and the IR) gives the row 0.
-_PADDED_ROW = pytest.mark.xfail(strict=True, reason="a wholly masked query row: Keras gives uniform weights, "
-                                                    "ONNX semantics 0")
-
-
 @pytest.mark.parametrize("opset", [17, 23])
-@pytest.mark.parametrize("case", [pytest.param(c, marks=_PADDED_ROW) if c == "mha_padding_and_causal_mask" else c
-                                  for c in sorted(CASES)])
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_keras_import_to_onnx_matches_source(case, opset, tmp_path_factory):
     model, graph = _converted(case, tmp_path_factory)
     why = _onnx_gap(graph, opset)

@@ -36,6 +36,9 @@ EXTRA = [
                                                      torch.einsum("bij,bkj->bik", x, x))), ((2, 3, 5),), fx=False),
     Case("sdpa", lambda: Fn(lambda m, q: torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)),
          ((2, 2, 4, 8),), fx=False),
+    Case("dynamic_length", lambda: Fn(lambda m, x: x.reshape(-1, 6).view(x.size(0), x.size(1), 6)
+                                      + torch.arange(x.size(1)).float().view(1, -1, 1)), ((2, 5, 6),),
+         dynamic=[{0, 1}], fx=False),  # sizes read at run time: Reshape's like input, SizeRange
     Case("group_rms_norm", lambda: Fn(lambda m, x: m.rms(m.gn(x)), gn=nn.GroupNorm(2, 4), rms=nn.RMSNorm([5])),
          ((2, 4, 5),)),
 ]

@@ -12,11 +12,10 @@ import pytest
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
 
-from convert.exporters.torch import to_torch  # noqa: E402
 from convert.importers.torch import from_torch  # noqa: E402
 from convert.importers.torch.trace import convert_program  # noqa: E402
 from convert.passes import optimize  # noqa: E402
-from helpers import run_onnx  # noqa: E402
+from helpers import target_runner  # noqa: E402
 
 VOCAB, EMBED, HEADS, MAX_LEN = 37, 24, 3, 16
 RTOL, ATOL = 1e-4, 1e-5
@@ -112,12 +111,7 @@ def converted():
 def test_transformer(name, target, tracer, converted):
     model, graph, lengths = converted(name, tracer)
     assert sum(n.op == "Attention" for n in graph.nodes) == 2
-    if target == "torch":
-        m = to_torch(graph)
-        run = lambda ids: m(ids).detach().numpy()  # noqa: E731
-    else:
-        opset = int(target[4:])
-        run = lambda ids: run_onnx(graph, {graph.inputs[0].name: ids.numpy()}, opset=opset)["output"]  # noqa: E731
+    run = target_runner(graph, target)
     for seq in lengths:
         for batch in (2, 3):
             ids = _ids(batch, seq)

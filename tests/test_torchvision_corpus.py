@@ -24,11 +24,7 @@ from convert.importers.torch import load  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-_ATTENTION = "needs the transformer ops (a separate issue): "
-XFAIL: dict[str, str] = {
-    "swin_t": _ATTENTION + "the shifted-window mask is written with fill_.Tensor into slices of new_zeros "
-                           "(in-place writes through views of a constant)",
-}
+XFAIL: dict[str, str] = {}
 # The reference barely reacts to a 1% change of a middle weight (or to another input) with
 # these weights: the logits of these models come out nearly constant at tiny inputs.
 # Their conversion is still compared, but that comparison proves less; known gap.

@@ -78,6 +78,8 @@ def export_flatten(node, ctx):
 
 @register("Reshape")
 def export_reshape(node, ctx):
+    if len(node.inputs) > 1 and node.inputs[1]:
+        raise bad("like", node.inputs[1], "sizes known when the net is written (Caffe reshape_param)")
     x = ctx.activation(node.inputs[0])
     dims = [int(d) for d in attr(node, "shape")]
     if attr(node, "allowzero") and 0 in dims:

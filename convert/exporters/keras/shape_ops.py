@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import channels_last as L
 from .context import KerasContext, attr, unsupported_attr
+from . import tensor_ops
 from .registry import register
 
 _ND = {1: "1D", 2: "2D", 3: "3D"}
@@ -64,6 +65,8 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
 
 @register("Reshape")
 def export_reshape(node, ctx: KerasContext):
+    if len(node.inputs) > 1 and node.inputs[1]:
+        raise unsupported_attr("like", node.inputs[1], "sizes known when the model is built (Keras Reshape)")
     shape = list(attr(node, "shape"))
     src = ctx.ir_shape(node.inputs[0])
     rest = int(np.prod(src[1:])) if len(src) > 2 and None not in src[1:] else None
@@ -160,8 +163,8 @@ def export_resize(node, ctx: KerasContext):
 def export_reduce(node, ctx: KerasContext):
     rank = ctx.rank(node.inputs[0])
     axes = sorted(a % rank for a in (attr(node, "axes") or range(rank)))
-    if axes != list(range(2, rank)) or rank - 2 not in _ND:
-        raise unsupported_attr("axes", axes, "Keras global pooling reduces all spatial axes")
+    if axes != list(range(2, rank)) or rank - 2 not in _ND:  # not a global pooling: keras.ops
+        return tensor_ops.export_reduce(node, ctx)
     cl = L.channels_last(rank)
     kind = "GlobalAveragePooling" if node.op == "ReduceMean" else "GlobalMaxPooling"
     keep = bool(attr(node, "keepdims"))

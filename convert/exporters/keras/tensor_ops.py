@@ -44,9 +44,14 @@ def export_cast(node, ctx: KerasContext):
     ctx.put(node.outputs[0], ctx.keras.ops.cast(t, str(attr(node, "to"))), have)
 
 
+_REDUCE = {"ReduceSum": "sum", "ReduceMin": "min", "ReduceProd": "prod", "ReduceMean": "mean", "ReduceMax": "max"}
+
+
 @register("ReduceSum", "ReduceMin", "ReduceProd")
 def export_reduce(node, ctx: KerasContext):
-    fn = {"ReduceSum": "sum", "ReduceMin": "min", "ReduceProd": "prod"}[node.op]
+    """A reduction over explicit axes as a ``keras.ops`` call (ReduceMean/ReduceMax over
+    the spatial axes are global pooling layers instead)."""
+    fn = _REDUCE[node.op]
     axes = attr(node, "axes")
     if not axes:
         raise unsupported_attr("axes", axes, "explicit axes")

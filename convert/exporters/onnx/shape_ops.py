@@ -36,8 +36,33 @@ def export_slice(node, ctx: OnnxContext):
 @register("Reshape")
 def export_reshape(node, ctx: OnnxContext):
     extra = {"allowzero": 1} if node.attrs.get("allowzero") else {}
-    ctx.emit("Reshape", [node.inputs[0], ctx.const(node.attrs["shape"], hint="shape")], node.outputs,
-             name=node.name, **extra)
+    shape = ctx.const(node.attrs["shape"], hint="shape")
+    if len(node.inputs) > 1 and node.inputs[1]:
+        shape = _runtime_shape(ctx, node)
+    ctx.emit("Reshape", [node.inputs[0], shape], node.outputs, name=node.name, **extra)
+
+
+def _runtime_shape(ctx: OnnxContext, node) -> str:
+    """Reshape's target with the like input's sizes read at run time: Shape, Gather and
+    Concat with the static entries."""
+    like_shape = ctx.emit("Shape", [node.inputs[1]], name=f"{node.name}/like_shape")[0]
+    parts = []
+    for i, (code, axis) in enumerate(zip(node.attrs["shape"], node.attrs["like_axes"])):
+        parts.append(ctx.emit("Gather", [like_shape, ctx.const([axis], hint="axis")], name=f"{node.name}/size{i}",
+                              axis=0)[0] if axis >= 0 else ctx.const([code], hint="dim"))
+    return ctx.emit("Concat", parts, name=f"{node.name}/shape", axis=0)[0]
+
+
+@register("SizeRange")
+def export_size_range(node, ctx: OnnxContext):
+    n = node.name
+    shape = ctx.emit("Shape", [node.inputs[0]], name=f"{n}/shape")[0]
+    end = ctx.emit("Gather", [shape, ctx.const(attr_value(node, "axis"), hint="axis")], name=f"{n}/end", axis=0)[0]
+    dt = attr_value(node, "dtype")
+    if dt != "int64":
+        end = ctx.emit("Cast", [end], name=f"{n}/end_cast", to=ONNX_DTYPE[dt])[0]
+    ctx.emit("Range", [ctx.const(attr_value(node, "start"), dt, hint="start"), end,
+                       ctx.const(attr_value(node, "delta"), dt, hint="delta")], node.outputs, name=n)
 
 
 @register("Squeeze")

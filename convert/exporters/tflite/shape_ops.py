@@ -16,6 +16,8 @@ from .registry import register
 @register("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 def export_reshape(node, ctx: TFLiteContext) -> None:
     x, out = node.inputs[0], node.outputs[0]
+    if len(node.inputs) > 1 and node.inputs[1]:
+        raise unsupported_attr("like", node.inputs[1], "sizes known when the model is written (LiteRT RESHAPE)")
     perm = ctx.perm(x)
     want = perm
     if not keeps_order(perm, ctx.ir_shape(x)):

@@ -67,7 +67,17 @@ def export_reshape(node, ctx: TorchContext):
     if attr(node, "allowzero") and 0 in shape:
         raise unsupported_attr("allowzero", 1, "zero-sized dimensions")
     dims = [f"{x}.shape[{i}]" if d == 0 else str(d) for i, d in enumerate(shape)]
+    if len(node.inputs) > 1 and node.inputs[1]:  # sizes known at run time, read from the like input
+        like = ctx.x(node.inputs[1])
+        dims = [f"{like}.shape[{a}]" if a >= 0 else d for d, a in zip(dims, attr(node, "like_axes"))]
     ctx.assign(node.outputs[0], f"{x}.reshape({', '.join(dims)}{',' if len(dims) == 1 else ''})")
+
+
+@register("SizeRange")
+def export_size_range(node, ctx: TorchContext):
+    like = ctx.x(node.inputs[0])
+    ctx.assign(node.outputs[0], f"torch.arange({int(attr(node, 'start'))}, {like}.shape[{int(attr(node, 'axis'))}], "
+               f"{int(attr(node, 'delta'))}, dtype={TORCH_DTYPE[attr(node, 'dtype')]}, device={like}.device)")
 
 
 @register("Transpose")

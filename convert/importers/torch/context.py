@@ -341,8 +341,12 @@ def _convert_node(ctx: TorchContext, n) -> None:
 
 def _convert_inplace(ctx: TorchContext, n, k: str) -> None:
     """``op_(x, ...)``: the functional result, rebound to every earlier name of ``x``."""
+    from . import view_writes  # imports this module
+
     target = n.args[0]
     stale = ctx.aliases.stale_reader(target, n) if _is_fx(target) else None
+    if stale is not None and view_writes.fold(ctx, n, k):
+        return
     if stale is not None:
         alias, reader = stale
         ctx.b.unsupported(_source(n).layer_name, k, hint=f"{_where(n)} writes through {target.name}, which shares "

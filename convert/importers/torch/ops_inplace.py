@@ -29,11 +29,13 @@ def import_copy_(ctx: TorchContext, node) -> str:
     return ctx.op("Expand", value, shape=list(out_shape))
 
 
-@register("aten.fill_.Scalar", "aten.zero_.default", emits=())  # a weight, no op
+@register("aten.fill_.Scalar", "aten.fill_.Tensor", "aten.zero_.default", emits=())  # a weight, no op
 def import_fill_(ctx: TorchContext, node) -> Param:
     shape = ctx.shape(node.args[0])
     if any(isinstance(d, str) for d in shape):
         raise UnsupportedAttributeError("shape", list(shape), "filling a tensor of symbolic shape")
-    value = node.args[1] if len(node.args) > 1 else 0
+    value = ctx.array(node.args[1]) if len(node.args) > 1 else 0
+    if value is None:
+        raise UnsupportedAttributeError("value", node.args[1].name, "a constant fill value")
     dt = TORCH_DTYPE.get(str(ctx.meta(node.args[0]).dtype), "float32")
     return Param(f"{ctx.layer_name}_const", np.full(ctx.claim("filled tensor", shape, dt), value, dtype=dt))

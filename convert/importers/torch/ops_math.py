@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedAttributeError
-from .context import TORCH_DTYPE, Param, TorchContext, Zeros, register
+from .context import TORCH_DTYPE, Param, TorchContext, Zeros, is_fx, register
 
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
 
@@ -208,15 +208,16 @@ def import_cast(ctx: TorchContext, node):
 
 
 @register("aten.zeros.default", "aten.ones.default", "aten.full.default", "aten.scalar_tensor.default",
-          "aten.zeros_like.default", "aten.ones_like.default", emits=("Where", "Cast"))  # weights; Where for a symbolic shape
+          "aten.zeros_like.default", "aten.ones_like.default", "aten.new_zeros.default", "aten.new_ones.default",
+          "aten.new_full.default", emits=("Where", "Cast"))  # weights; Where for a symbolic shape
 def import_constant_tensor(ctx: TorchContext, node):
     """Constant tensors of static shape become weights; a symbolic shape is only
     accepted as an RNN initial state (see ops_rnn)."""
     shape = ctx.shape(node)
     kind = str(node.target).split(".")[1]
-    value = {"zeros": 0, "zeros_like": 0, "ones": 1, "ones_like": 1}.get(kind)
+    value = {"zeros": 0, "zeros_like": 0, "ones": 1, "ones_like": 1, "new_zeros": 0, "new_ones": 1}.get(kind)
     if value is None:
-        value = node.args[1] if kind == "full" else node.args[0]
+        value = node.args[{"full": 1, "new_full": 2}.get(kind, 0)]
     if any(isinstance(d, str) for d in shape):
         if kind.endswith("_like") and not isinstance(ctx.env.get(node.args[0]), Zeros):
             return _filled_like(ctx, node.args[0], value, TORCH_DTYPE.get(str(ctx.meta(node).dtype), "float32"))
@@ -245,17 +246,32 @@ def import_cumsum(ctx: TorchContext, node) -> str:
     return ctx.op("CumSum", ctx.v(x), axis=int(dim) % ctx.rank(x))
 
 
-@register("aten.arange.default", "aten.arange.start", "aten.arange.start_step", emits=())
+@register("aten.arange.default", "aten.arange.start", "aten.arange.start_step", emits=("SizeRange",))
 def import_arange(ctx: TorchContext, node):
-    """A range of fixed bounds is a constant; bounds from a symbolic size are refused."""
+    """A range of fixed bounds is a constant; an end that is an input's symbolic size
+    (``torch.arange(ids.size(1))``) is a SizeRange read at run time."""
     bounds = [a for a in node.args if a is not None]
-    if any(not isinstance(b, (int, float)) for b in bounds):
-        raise UnsupportedAttributeError("end", "a symbolic size", "fixed bounds (or cumsum of ones_like for positions)")
     dt = TORCH_DTYPE.get(str(ctx.meta(node).dtype), "int64")
+    if any(not isinstance(b, (int, float)) for b in bounds):
+        return _size_range(ctx, bounds, dt)
     step = bounds[2] if len(bounds) > 2 else 1
     start, end = (bounds[0], bounds[1]) if len(bounds) > 1 else (0, bounds[0])
     ctx.claim("arange", [max(0, int(np.ceil((end - start) / step)))], dt)
     return Param(f"{ctx.layer_name}_const", np.arange(*bounds).astype(dt))
+
+
+def _size_range(ctx: TorchContext, bounds: list, dtype: str) -> str:
+    from .ops_shape import size_source
+
+    start, end, step = ((0, bounds[0], 1) if len(bounds) == 1 else (bounds + [1])[:3])
+    src = None
+    if is_fx(end) and not isinstance(start, bool) and isinstance(start, int) and isinstance(step, int):
+        val = end.meta.get("val")
+        src = size_source(ctx, ctx.dim(val)) if hasattr(val, "node") else None
+    if src is None or dtype not in ("int64", "int32", "float32"):
+        raise UnsupportedAttributeError("end", getattr(end, "name", end), "fixed bounds, or an input's size as "
+                                        "the end with integer start and step")
+    return ctx.op("SizeRange", src[0], axis=src[1], start=int(start), delta=int(step), dtype=dtype)
 
 
 @register("aten.einsum.default", emits=("Einsum",))

@@ -33,7 +33,52 @@ def reshape_target(in_shape: tuple, out_shape: tuple) -> list[int]:
           "aten.unflatten.int", emits=("Reshape",))
 def import_reshape(ctx: TorchContext, node) -> str:
     x = node.args[0]
-    return ctx.op("Reshape", ctx.v(x), shape=reshape_target(ctx.shape(x), ctx.shape(node)))
+    in_shape, out_shape = ctx.shape(x), ctx.shape(node)
+    try:
+        return ctx.op("Reshape", ctx.v(x), shape=reshape_target(in_shape, out_shape))
+    except UnsupportedAttributeError:
+        like = runtime_sizes(ctx, in_shape, out_shape)
+        if like is None:
+            raise
+    name, axes = like
+    shape = [-1 if a >= 0 else t for a, t in zip(axes, reshape_target(in_shape, _masked(out_shape, axes)))]
+    return ctx.op("Reshape", ctx.v(x), name, shape=shape, like_axes=axes)
+
+
+def _masked(shape: tuple, axes: list[int]) -> tuple:
+    """The shape with the dimensions read at run time written as 1 (static)."""
+    return tuple(1 if a >= 0 else d for d, a in zip(shape, axes))
+
+
+def size_source(ctx: TorchContext, dim: str) -> tuple[str, int] | None:
+    """A graph input that has the symbolic size ``dim``, and its axis."""
+    for v in ctx.b.graph.inputs:
+        if v.shape and dim in v.shape:
+            return v.name, list(v.shape).index(dim)
+    return None
+
+
+def runtime_sizes(ctx: TorchContext, in_shape: tuple, out_shape: tuple) -> tuple[str, list[int]] | None:
+    """For a Reshape with several symbolic sizes (``view(b, heads, s, d)``): a graph input
+    whose shape holds them and, per output axis, the axis to read (-1: static, a 0 copy
+    of the input's same axis, or the one size left to infer). None when more than one
+    size would still be unknown or the sizes come from different inputs."""
+    sources = {}
+    for i, d in enumerate(out_shape):
+        if isinstance(d, str) and not (i < len(in_shape) and in_shape[i] == d):
+            src = size_source(ctx, d)
+            if src is not None:
+                sources[i] = src
+    names = {n for n, _ in sources.values()}
+    if not names:
+        return None
+    name = max(names, key=lambda n: sum(s[0] == n for s in sources.values()))
+    axes = [sources[i][1] if i in sources and sources[i][0] == name else -1 for i in range(len(out_shape))]
+    try:
+        reshape_target(in_shape, _masked(out_shape, axes))
+    except UnsupportedAttributeError:
+        return None
+    return name, axes
 
 
 @register("aten.permute.default", emits=("Transpose",))
@@ -130,9 +175,18 @@ def import_slice(ctx: TorchContext, node) -> str:
 def import_select(ctx: TorchContext, node) -> str:
     x, dim, index = ctx.args(node)
     axis = int(dim) % ctx.rank(x)
+    size = ctx.shape(x)[axis]
+    index = int(index) % size if isinstance(size, int) and size > 0 else int(index)  # x[-1]: not every target wraps
     # A 1-element index then Squeeze: weights are stored at least 1-D.
-    idx = ctx.b.weight(ctx.layer_name + "_index", np.asarray([int(index)], np.int64))
+    idx = ctx.b.weight(ctx.layer_name + "_index", np.asarray([index], np.int64))
     return ctx.op("Squeeze", ctx.op("Gather", ctx.v(x), idx, axis=axis), axes=[axis])
+
+
+@register("aten.index_select.default", emits=("Gather",))
+def import_index_select(ctx: TorchContext, node) -> str:
+    """``torch.index_select`` (what the torch exporter writes for Gather)."""
+    x, dim, index = ctx.args(node)[:3]
+    return ctx.op("Gather", ctx.v(x), ctx.v(index), axis=int(dim) % ctx.rank(x))
 
 
 @register("aten.expand.default", emits=("Expand",))

@@ -17,6 +17,13 @@ from . import pt2_expr
 from .aten_schemas import Schema, schema_of
 from .pt2_archive import SCALAR_TYPES, Pt2Archive
 
+_NONFINITE = {"Infinity": float("inf"), "-Infinity": float("-inf"), "NaN": float("nan")}
+
+
+def _float(v: Any) -> Any:
+    """torch's serializer writes a non-finite float (``masked_fill(mask, -inf)``) as text."""
+    return _NONFINITE.get(v, v) if isinstance(v, str) else v
+
 
 class InputKind(enum.Enum):
     USER_INPUT = enum.auto()
@@ -273,8 +280,12 @@ class _Builder:
         kind, v = _union(arg)
         if kind == "as_none":
             return None
-        if kind in ("as_int", "as_float", "as_bool", "as_string", "as_ints", "as_floats", "as_bools",
-                    "as_strings", "as_int_lists", "as_float_lists"):
+        if kind == "as_float":
+            return _float(v)
+        if kind == "as_floats":
+            return [_float(x) for x in v]
+        if kind in ("as_int", "as_bool", "as_string", "as_ints", "as_bools", "as_strings", "as_int_lists",
+                    "as_float_lists"):
             return v
         if kind in ("as_tensor", "as_optional_tensor"):
             return self._ref(v, where)

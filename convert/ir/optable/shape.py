@@ -11,11 +11,25 @@ declare("Slice", "shape", "data", "output", attrs={
 }, doc="numpy-style slicing; ends are clamped; INT64 max means 'to the end'")
 declare("Flatten", "shape", "input", "output", attrs={"axis": Attr("int", 1)},
         doc="reshape to 2-D: (prod(shape[:axis]), prod(shape[axis:]))")
-declare("Reshape", "shape", "data", "reshaped", attrs={
+declare("Reshape", "shape", "data like?", "reshaped", attrs={
     "shape": Attr("ints"), "allowzero": Attr("int", 0),
+    "like_axes": Attr("ints", None, "with the like input: one per output axis, the axis of like whose size it "
+                      "takes at run time, or -1 where shape's entry applies"),
 }, doc="""
     reshape; with allowzero=0 a 0 copies the input dimension at the same index, and one
-    -1 is inferred. Importers write 0 for the (symbolic) batch dimension so it stays dynamic.""")
+    -1 is inferred. Importers write 0 for the (symbolic) batch dimension so it stays dynamic.
+    Sizes known only at run time (a sequence length next to the batch) are read from the
+    optional like input's shape (ONNX: Shape/Gather/Concat into Reshape's shape; torch:
+    like.shape[i]); targets without run-time shapes refuse a Reshape that has one.""")
+declare("SizeRange", "shape", "like", "output", attrs={
+    "axis": Attr("int", doc="the axis of like whose size is the (exclusive) end"),
+    "start": Attr("int", 0), "delta": Attr("int", 1),
+    "dtype": Attr("str", "int64", choices=("int64", "int32", "float32")),
+}, onnx=False, doc="""
+    arange(start, like.shape[axis], delta): a range whose end is a size known at run time
+    (torch.arange(x.size(1)) with a dynamic length). ONNX: Shape, Cast and Range; torch:
+    torch.arange; targets without run-time shapes refuse it. A range of fixed bounds is a
+    constant instead.""")
 declare("Transpose", "shape", "data", "transposed", attrs={"perm": Attr("ints")}, doc="permute axes")
 declare("Squeeze", "shape", "data", "squeezed", attrs={"axes": Attr("ints", None)}, doc="drop size-1 axes")
 declare("Unsqueeze", "shape", "data", "expanded", attrs={"axes": Attr("ints")}, doc="insert size-1 axes")

@@ -76,7 +76,22 @@ def _kw(call: Call, name: str) -> Ref | None:
     return refs[0] if refs else None
 
 
-@register("MultiHeadAttention", emits=("MatMul", "Add", "Attention", "Unsqueeze", "And", "Cast"))
+def _masked_rows_uniform(ctx: KerasContext, y: str, v: str, mask: str, causal: bool) -> str:
+    """Keras replaces masked scores by one large negative number, so a query row with no
+    key left (padding, with the causal mask) weighs every key equally: its output is the
+    mean of the values over all keys. The IR's Attention gives such a row 0 (ONNX: NaN),
+    so the row is selected from that mean. ``y`` and ``v`` are (B, T, heads * dim)."""
+    kept = ctx.op("Cast", mask, suffix="mask_float", to="float32")
+    if causal:  # Keras ANDs its row >= col mask in before the softmax
+        kept = ctx.op("Trilu", kept, suffix="mask_causal", upper=0)
+    row = ctx.op("Cast", ctx.op("ReduceMax", kept, suffix="mask_row_any", axes=[-1], keepdims=1),
+                 suffix="mask_row_kept", to="bool")
+    mean = ctx.op("ReduceMean", v, suffix="value_mean", axes=[1], keepdims=1)
+    return ctx.op("Where", row, y, mean, suffix="masked_rows")
+
+
+@register("MultiHeadAttention", emits=("MatMul", "Add", "Attention", "Unsqueeze", "And", "Cast", "Trilu",
+                                       "ReduceMax", "ReduceMean", "Where"))
 def import_multi_head_attention(ctx: KerasContext, call: Call) -> list[Ref]:
     for key, ok in (("use_gate", False), ("sliding_window", None)):
         if call.get(key, ok) not in (ok,):
@@ -123,6 +138,8 @@ def import_multi_head_attention(ctx: KerasContext, call: Call) -> list[Ref]:
         ins.append(_boolean(ctx, ctx.op("Unsqueeze", mask, suffix="mask_heads", axes=[1])))
     y = ctx.node("Attention", ins, {"is_causal": int(causal), "scale": 1.0 / math.sqrt(dk),
                                     "q_num_heads": heads, "kv_num_heads": heads}, suffix="attention")[0]
+    if mask is not None:
+        y = _masked_rows_uniform(ctx, y, vp, mask, causal)
     arrays = _part(call, "output")
     if len(arrays) != 1 + int(bias) or arrays[0].shape != (heads, dv, out_dim):
         raise unsupported("weights", [a.shape for a in arrays], f"output kernel ({heads}, {dv}, {out_dim})")
