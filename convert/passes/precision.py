@@ -110,8 +110,8 @@ def to_precision(graph: Graph, precision: str, dtypes: dict[str, str],
                     g.values[renamed[o]] = Value(renamed[o], dt, g.values.pop(o).shape)
                 o = renamed[o]
             cur[o] = dt
-            if o in g.values:
-                g.values[o].dtype = dt
+            # recorded, so exporters give the constants they add the dtype of their operand
+            g.values.setdefault(o, Value(o, dt, None)).dtype = dt
         nodes.append(n)
     for o, inner in renamed.items():
         nodes.append(Node("Cast", fresh(f"{o}/to_float32"), [inner], [o], {"to": FLOAT}))
