@@ -1,0 +1,185 @@
+"""--precision fp16/bf16 for the ONNX and torch targets: a CNN with BatchNorm and a
+BERT-style encoder block (embeddings, attention with an explicit softmax, LayerNorm,
+GELU MLP) converted from .pt2 files, compared with the float32 torch source.
+
+The tolerance of a half-precision output is relative to the output's scale (max |source|):
+fp16 1e-2, bf16 5e-2 (see README "Half precision"). The files are checked to really hold
+half-precision weights, LayerNorm and Softmax to run in float32, and the interface to stay
+float32."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+nn, F = torch.nn, torch.nn.functional
+
+from convert.api import convert_file  # noqa: E402
+
+TOL = {"fp16": 1e-2, "bf16": 5e-2}
+HALF_ONNX = {"fp16": onnx.TensorProto.FLOAT16, "bf16": onnx.TensorProto.BFLOAT16}
+HALF_TORCH = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class Cnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.c2, self.b2 = nn.Conv2d(8, 12, 3, stride=2, padding=1), nn.BatchNorm2d(12)
+        self.fc = nn.Linear(12, 7)
+
+    def forward(self, x):
+        x = F.relu(self.b1(self.c1(x)))
+        x = F.relu(self.b2(self.c2(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class Encoder(nn.Module):
+    """One post-norm BERT layer with token and position embeddings and a token head."""
+
+    def __init__(self, d=16, heads=2, vocab=30, seq=7):
+        super().__init__()
+        self.heads, self.seq = heads, seq
+        self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(seq, d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.fc1, self.fc2, self.head = nn.Linear(d, 4 * d), nn.Linear(4 * d, d), nn.Linear(d, 5)
+
+    def forward(self, ids):
+        b, t = ids.shape
+        x = self.tok(ids) + self.pos(torch.arange(self.seq))
+        q, k, v = (z.reshape(b, t, self.heads, -1).transpose(1, 2) for z in self.qkv(x).split(x.shape[-1], -1))
+        att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+        x = self.ln1(x + self.proj((att @ v).transpose(1, 2).reshape(b, t, -1)))
+        x = self.ln2(x + self.fc2(F.gelu(self.fc1(x))))
+        return self.head(x)
+
+
+def _signal(model: nn.Module, calibrate) -> nn.Module:
+    """Trained-like weights: every parameter redrawn (LayerNorm's ones and zeros too) and
+    BatchNorm statistics from a calibration batch."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.randn_like(p) * (0.2 if name.endswith("bias") else 0.5) + (1.0 if "ln" in name and
+                                                                                      name.endswith("weight") else 0))
+        if calibrate is not None:
+            model.train()
+            model(calibrate)
+    return model.eval()
+
+
+def _cnn_input(batch, seed):
+    return torch.randn(batch, 3, 9, 11, generator=torch.Generator().manual_seed(seed))
+
+
+def _ids(batch, seed):
+    return torch.randint(0, 30, (batch, 7), generator=torch.Generator().manual_seed(seed))
+
+
+CASES = {"cnn": (Cnn, _cnn_input, "c2.weight"), "encoder": (Encoder, _ids, "fc1.weight")}
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """name -> (.pt2 path, float32 module, input maker): exported once per module, batch dynamic."""
+    out, root = {}, tmp_path_factory.mktemp("half")
+    for name, (cls, make, _) in CASES.items():
+        torch.manual_seed(0)
+        model = _signal(cls(), make(16, 99) if name == "cnn" else None)
+        ep = torch.export.export(model, (make(2, 0),), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+        path = root / f"{name}.pt2"
+        torch.export.save(ep, str(path))
+        out[name] = (path, model, make)
+    return out
+
+
+def _run_target(path, inputs):
+    if path.suffix == ".onnx":
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return sess.run(None, {sess.get_inputs()[0].name: inputs.numpy()})[0]
+    with torch.no_grad():
+        return torch.export.load(str(path)).module()(inputs).numpy()
+
+
+def _assert_within(got, want, precision):
+    """The verify rule with the tolerance relative to the output scale, computed here."""
+    tol = TOL[precision]
+    allowed = tol * np.max(np.abs(want)) + tol * np.abs(want)
+    assert got.dtype == np.float32  # the interface stays float32
+    assert np.all(np.abs(got - want) <= allowed), f"max error {np.max(np.abs(got - want)):.3g}"
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+@pytest.mark.parametrize("suffix", [".onnx", ".pt2"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_half_matches_float32_source(sources, tmp_path, name, suffix, precision):
+    src, model, make = sources[name]
+    out = tmp_path / f"{name}_{precision}{suffix}"
+    res = convert_file(str(src), str(out), verify=True, precision=precision)
+    assert res.report.ok and res.report.precision == precision
+    assert json.loads(res.report.dumps())["precision"] == precision
+    assert any("computed in float32" in c for c in dict(res.passes)["precision"])
+    for batch, seed in ((1, 5), (3, 6)):  # the batch stays dynamic
+        x = make(batch, seed)
+        with torch.no_grad():
+            want = model(x).numpy()
+        rel = _assert_within(_run_target(out, x), want, precision)
+        assert rel > 1e-6, "no half-precision rounding at all: the file computes in float32"
+    _assert_half_file(out, precision)
+
+
+def _assert_half_file(path, precision):
+    """Weights in the half dtype, LayerNorm/Softmax (and the mean) reading float32."""
+    if path.suffix == ".onnx":
+        m = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+        kinds = {t.name: t.data_type for t in m.graph.initializer}
+        big = [t for t in m.graph.initializer if np.prod(t.dims) >= 16 and t.data_type != onnx.TensorProto.INT64]
+        assert big and all(t.data_type == HALF_ONNX[precision] for t in big
+                           if not any(t.name in n.input for n in m.graph.node if n.op_type == "LayerNormalization"))
+        elem = {v.name: v.type.tensor_type.elem_type for v in [*m.graph.value_info, *m.graph.input, *m.graph.output]}
+        elem.update(kinds)
+        assert all(v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for v in m.graph.output)
+        for n in m.graph.node:
+            if n.op_type in ("LayerNormalization", "Softmax", "ReduceMean", "GlobalAveragePool"):
+                assert all(elem[i] == onnx.TensorProto.FLOAT for i in n.input if i), n.name
+            if precision == "bf16" and n.op_type != "Cast":  # onnxruntime's CPU provider computes none in bf16
+                assert all(elem.get(i) != onnx.TensorProto.BFLOAT16 for i in n.input if i), n.name
+        return
+    ep = torch.export.load(str(path))
+    state = ep.state_dict
+    assert all(v.dtype == HALF_TORCH[precision] for k, v in state.items()
+               if v.is_floating_point() and "ln" not in k and "running" not in k), {k: v.dtype for k, v in state.items()}
+    checked = 0
+    for node in ep.graph.nodes:
+        target = str(node.target)
+        if any(op in target for op in ("layer_norm", "softmax", "aten.mean", "adaptive_avg_pool")):
+            assert node.args[0].meta["val"].dtype == torch.float32, node
+            checked += 1
+        elif "aten.linear" in target or "convolution" in target:
+            assert node.args[0].meta["val"].dtype == HALF_TORCH[precision], node
+    assert checked
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_signal(sources, name):
+    """Another input, and a 1% change to a middle weight, move the float32 output past the
+    half-precision tolerances (so a wrong weight or a wrong input mapping cannot pass)."""
+    _, model, make = sources[name]
+    x = make(3, 5)
+    with torch.no_grad():
+        want = model(x).numpy()
+        other = model(make(3, 7)).numpy()
+        scale = np.max(np.abs(want))
+        assert np.max(np.abs(other - want)) > 5 * TOL["bf16"] * scale
+        w = dict(model.named_parameters())[CASES[name][2]]
+        saved = w.detach().clone()
+        w.mul_(1.01)
+        moved = model(x).numpy()
+        w.copy_(saved)
+    # 1% of one middle layer is 1% of the output at most: at the fp16 tolerance, not far past
+    # it; what it must exceed by far is the error fp16 actually makes (measured: <= 1.5e-3)
+    assert np.max(np.abs(moved - want)) > 2e-3 * scale
