@@ -264,7 +264,7 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
         if verify:
             step("verifying")
             report = verify_loaded(loaded, tmp, fout, source_label=source, target_label=target,
-                                   **{"precision": precision, **(verify_options or {})})
+                                   **{"precision": precision if fout.half else "fp32", **(verify_options or {})})
             if not report.ok:
                 err = VerificationError(f"verification failed: {target} does not match {source}; nothing written")
                 err.report = report  # type: ignore[attr-defined]

@@ -183,3 +183,38 @@ def test_signal(sources, name):
     # 1% of one middle layer is 1% of the output at most: at the fp16 tolerance, not far past
     # it; what it must exceed by far is the error fp16 actually makes (measured: <= 1.5e-3)
     assert np.max(np.abs(moved - want)) > 2e-3 * scale
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from convert.cli.main import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_convert_and_verify(sources, tmp_path):
+    """The report states the precision; the fp32 default tolerance rejects an fp16 file and
+    ``verify --precision fp16`` accepts it."""
+    src = sources["encoder"][0]
+    out, report = tmp_path / "enc.onnx", tmp_path / "r.json"
+    r = _cli("convert", src, "-o", out, "--precision", "fp16", "--verify", "--report", report)
+    assert r.exit_code == 0, r.output
+    assert "precision: the target computes in fp16" in r.output and "relative to output scale" in r.output
+    assert json.loads(report.read_text())["precision"] == "fp16"
+    assert _cli("verify", src, out).exit_code == 1
+    r = _cli("verify", src, out, "--precision", "fp16")
+    assert r.exit_code == 0 and "fp16" in r.output
+    r = _cli("inspect", out)
+    assert "outputs: output: float32" in r.output and "weights: float16" in r.output
+
+
+@pytest.mark.parametrize("target,precision", [("m.keras", "fp16"), ("deploy.prototxt", "bf16"),
+                                              ("m.tflite", "bf16")])
+def test_refused_targets(sources, tmp_path, target, precision):
+    """Targets without half-precision compute refuse at once, in one line, writing nothing."""
+    r = _cli("convert", sources["cnn"][0], "-o", tmp_path / target, "--precision", precision)
+    assert r.exit_code == 2, r.output
+    assert "--precision" in r.output and "applies to the onnx, torch and torch-source targets" in r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
