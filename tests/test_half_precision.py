@@ -40,9 +40,9 @@ class Cnn(nn.Module):
 class Encoder(nn.Module):
     """One post-norm BERT layer with token and position embeddings and a token head."""
 
-    def __init__(self, d=16, heads=2, vocab=30, seq=7):
+    def __init__(self, d=16, heads=2, vocab=30, seq=7, sdpa=False):
         super().__init__()
-        self.heads, self.seq = heads, seq
+        self.heads, self.seq, self.sdpa = heads, seq, sdpa
         self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(seq, d)
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
@@ -52,8 +52,11 @@ class Encoder(nn.Module):
         b, t = ids.shape
         x = self.tok(ids) + self.pos(torch.arange(self.seq))
         q, k, v = (z.reshape(b, t, self.heads, -1).transpose(1, 2) for z in self.qkv(x).split(x.shape[-1], -1))
-        att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
-        x = self.ln1(x + self.proj((att @ v).transpose(1, 2).reshape(b, t, -1)))
+        if self.sdpa:  # the IR's Attention op
+            y = F.scaled_dot_product_attention(q, k, v)
+        else:
+            y = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1) @ v
+        x = self.ln1(x + self.proj(y.transpose(1, 2).reshape(b, t, -1)))
         x = self.ln2(x + self.fc2(F.gelu(self.fc1(x))))
         return self.head(x)
 
@@ -79,7 +82,8 @@ def _ids(batch, seed):
     return torch.randint(0, 30, (batch, 7), generator=torch.Generator().manual_seed(seed))
 
 
-CASES = {"cnn": (Cnn, _cnn_input, "c2.weight"), "encoder": (Encoder, _ids, "fc1.weight")}
+CASES = {"cnn": (Cnn, _cnn_input, "c2.weight"), "encoder": (Encoder, _ids, "fc1.weight"),
+         "encoder_sdpa": (lambda: Encoder(sdpa=True), _ids, "fc1.weight")}
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +119,7 @@ def _assert_within(got, want, precision):
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 @pytest.mark.parametrize("suffix", [".onnx", ".pt2"])
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", ["cnn", "encoder"])
 def test_half_matches_float32_source(sources, tmp_path, name, suffix, precision):
     src, model, make = sources[name]
     out = tmp_path / f"{name}_{precision}{suffix}"
@@ -183,6 +187,28 @@ def test_signal(sources, name):
     # 1% of one middle layer is 1% of the output at most: at the fp16 tolerance, not far past
     # it; what it must exceed by far is the error fp16 actually makes (measured: <= 1.5e-3)
     assert np.max(np.abs(moved - want)) > 2e-3 * scale
+
+
+@pytest.mark.parametrize("opset", [17, 23])
+def test_attention_softmax_in_float32(sources, tmp_path, opset):
+    """The Attention op in fp16: its softmax in float32, decomposed (opset 17: Cast around
+    Softmax) and as ONNX's own op (opset 23: softmax_precision)."""
+    src, model, make = sources["encoder_sdpa"]
+    out = tmp_path / f"sdpa{opset}.onnx"
+    assert convert_file(str(src), str(out), writer_options={"opset": opset}, verify=True, precision="fp16").report.ok
+    x = make(3, 6)
+    with torch.no_grad():
+        _assert_within(_run_target(out, x), model(x).numpy(), "fp16")
+    m = onnx.shape_inference.infer_shapes(onnx.load(str(out)))
+    elem = {v.name: v.type.tensor_type.elem_type for v in m.graph.value_info}
+    if opset == 23:
+        (att,) = [n for n in m.graph.node if n.op_type == "Attention"]
+        assert {a.name: a.i for a in att.attribute}["softmax_precision"] == onnx.TensorProto.FLOAT
+        assert elem[att.input[0]] == onnx.TensorProto.FLOAT16
+    else:
+        soft = [n for n in m.graph.node if n.op_type == "Softmax"]
+        assert soft and all(elem[n.input[0]] == onnx.TensorProto.FLOAT for n in soft)
+        assert any(elem.get(n.input[0]) == onnx.TensorProto.FLOAT16 for n in m.graph.node if n.op_type == "MatMul")
 
 
 def _cli(*args):
