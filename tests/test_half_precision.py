@@ -215,6 +215,36 @@ def test_attention_softmax_in_float32(sources, tmp_path, opset):
         assert any(elem.get(n.input[0]) == onnx.TensorProto.FLOAT16 for n in m.graph.node if n.op_type == "MatMul")
 
 
+class _LstmHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.fc = nn.LSTM(6, 8, batch_first=True), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0])
+
+
+def test_onnx_fp16_never_writes_a_file_onnxruntime_cannot_load(tmp_path):
+    """onnxruntime 1.32's optimiser crashes loading this fp16 graph (MatMul behind the
+    LSTM's Transpose/Reshape/Transpose): the file is probed in a subprocess before it is
+    kept, so either it loads and matches, or the conversion fails naming the way out."""
+    from convert.errors import NNConvertError
+
+    torch.manual_seed(0)
+    model, x = _LstmHead().eval(), torch.randn(2, 5, 6)
+    src, out = tmp_path / "lstm.pt2", tmp_path / "lstm.onnx"
+    torch.export.save(torch.export.export(model, (x,)), str(src))
+    try:
+        convert_file(str(src), str(out), precision="fp16")
+    except NNConvertError as e:
+        assert "onnxruntime cannot load the fp16 ONNX model" in str(e) and "precision='bf16'" in str(e)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["lstm.pt2"]
+    else:
+        with torch.no_grad():
+            _assert_within(_run_target(out, x), model(x).numpy(), "fp16")
+    assert convert_file(str(src), str(tmp_path / "lstm_bf16.onnx"), precision="bf16", verify=True).report.ok
+
+
 def _cli(*args):
     from click.testing import CliRunner
 

@@ -5,12 +5,18 @@ from pathlib import Path
 from typing import Callable
 
 from ...ir.graph import Graph
+from ...passes.precision import METADATA_KEY
 from .export import DEFAULT_OPSET, save_onnx, unsupported_ops
+from .half import check_loads
 
 
 def save(graph: Graph, path: str | Path, *, opset: int | None = None, external: bool | None = None,
          progress: Callable[[int, int], None] | None = None, **_ignored) -> list[Path]:
-    return save_onnx(graph, path, opset or DEFAULT_OPSET, external=external, progress=progress)
+    files = save_onnx(graph, path, opset or DEFAULT_OPSET, external=external, progress=progress)
+    precision = graph.metadata.get(METADATA_KEY)
+    if precision == "fp16":  # computes in float16: prove onnxruntime loads it before it is kept
+        check_loads(path, precision)
+    return files
 
 
 def unsupported(graph: Graph, *, opset: int | None = None, **_ignored):
