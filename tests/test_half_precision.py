@@ -258,8 +258,10 @@ def test_cli_convert_and_verify(sources, tmp_path):
     ``verify --precision fp16`` accepts it."""
     src = sources["encoder"][0]
     out, report = tmp_path / "enc.onnx", tmp_path / "r.json"
-    r = _cli("convert", src, "-o", out, "--precision", "fp16", "--verify", "--report", report)
+    r = _cli("convert", src, "-o", out, "--precision", "fp16", "--verify", "--report", report,
+             "--markdown", tmp_path / "r.md")
     assert r.exit_code == 0, r.output
+    assert "- target precision: fp16" in (tmp_path / "r.md").read_text()
     assert "precision: the target computes in fp16" in r.output and "relative to output scale" in r.output
     assert json.loads(report.read_text())["precision"] == "fp16"
     assert _cli("verify", src, out).exit_code == 1
