@@ -51,7 +51,9 @@ def value_dtypes(graph: Graph) -> dict[str, str]:
     from ..exporters.onnx.context import ONNX_DTYPE
 
     ir_dtype = {code: name for name, code in ONNX_DTYPE.items()}
-    model = onnx.shape_inference.infer_shapes(to_onnx(graph), strict_mode=False)
+    # weights as external references: type inference needs no weight bytes, so none are copied
+    skeleton = to_onnx(graph, external_data="weights.data", data_writer=lambda name, arr: (0, arr.nbytes))
+    model = onnx.shape_inference.infer_shapes(skeleton, strict_mode=False)
     for vi in list(model.graph.value_info) + list(model.graph.output):
         elem = vi.type.tensor_type.elem_type
         if elem in ir_dtype:
