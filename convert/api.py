@@ -138,6 +138,38 @@ def writer_passes(optimize: bool = True, disable_passes=()) -> dict:
     return enabled(optimize, disable_passes)
 
 
+def check_precision(fmt: Format, precision: str | None) -> None:
+    """Refuse, before anything is read or written, a --precision the target cannot take."""
+    from .flags import flag
+    from .passes.precision import PRECISIONS
+
+    if precision in (None, "fp32") or (fmt.name == "tflite" and precision == "fp16"):
+        return
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    if not fmt.half:
+        raise UsageError(f"{flag('precision', precision)} applies to the onnx, torch and torch-source targets; "
+                         f"{fmt.name} files stay float32 (tflite has its own fp16 weight storage and "
+                         f"{flag('quantize', 'int8')})")
+
+
+def with_precision(graph: Graph, fmt: Format, precision: str | None, changes: list | None = None) -> Graph:
+    """``graph`` computing in ``precision`` for ``fmt`` (convert.passes.precision); fp32 and
+    tflite (whose writer stores fp16 weights itself) pass through."""
+    check_precision(fmt, precision)
+    if precision in (None, "fp32") or not fmt.half:
+        return graph
+    from .ir.validate import validate
+    from .passes.precision import to_precision
+    from .runtime.shapes import value_dtypes
+
+    out, done = to_precision(graph, precision, value_dtypes(graph), resolve(fmt.half))
+    validate(out)
+    if changes is not None:
+        changes.append(("precision", done))
+    return out
+
+
 def preflight(graph: Graph, fmt: Format, optimize: bool = True, disable_passes=(), in_place: bool = False,
               **options) -> tuple[Graph, list]:
     """The pre-flight check: optimise as the writer's input would be, then list (raise)
@@ -178,12 +210,17 @@ def check_model(source: str, fmt: Format, from_fmt: str | None = None, reader_op
 
 
 def export(graph: Graph, path: str | Path, fmt: str | None = None, *, force: bool = False, optimize: bool = True,
-           disable_passes=(), for_training: bool | None = None, **options) -> list[Path]:
+           disable_passes=(), for_training: bool | None = None, precision: str = "fp32", **options) -> list[Path]:
     """Write ``graph`` to ``path`` atomically (nothing is left behind on failure).
-    ``for_training`` keeps BatchNorm/Dropout as layers (default: for torch-source only)."""
+    ``for_training`` keeps BatchNorm/Dropout as layers (default: for torch-source only);
+    ``precision`` "fp16"/"bf16" writes half-precision weights and compute (onnx, torch)."""
     f = detect(str(path), fmt, reading=False)
+    check_precision(f, precision)
     disable_passes = for_target(f, disable_passes, for_training)
     graph, _ = preflight(graph, f, optimize, disable_passes, **options)
+    graph = with_precision(graph, f, precision)
+    if f.name == "tflite" and precision == "fp16":
+        options["precision"] = precision
     with atomic_output(path, force, f.folder) as tmp:
         resolve(f.writer)(graph, tmp, **{**writer_passes(optimize, disable_passes), **options})
         written = sorted(p.name for p in tmp.parent.iterdir())
@@ -194,25 +231,31 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
                  reader_options: dict | None = None, writer_options: dict | None = None, force: bool = False,
                  optimize: bool = True, disable_passes=(), verify: bool = False, verify_options: dict | None = None,
                  step: Callable[[str], None] | None = None, for_training: bool | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> ConvertResult:
+                 progress: Callable[[int, int], None] | None = None, precision: str = "fp32") -> ConvertResult:
     """Import ``source``, optimise, export to ``target`` and optionally verify the written
     file in its own runtime against the source. On a verification mismatch nothing is
     written and VerificationError (exit 1) carries the report. ``progress(done, total)``
-    follows the writing (every writer: per weight, layer or tensor written)."""
+    follows the writing (every writer: per weight, layer or tensor written). ``precision``
+    "fp16"/"bf16": half-precision weights and compute for onnx and torch targets (float32
+    inputs and outputs), verified against the float32 source at that precision's tolerance."""
     t0 = time.perf_counter()
     step = step or (lambda s: None)
     fin = detect(source, from_fmt, reading=True)
     fout = detect(target, to_fmt, reading=False)
     check_target(target, fout.folder)
     check_free([Path(target)], force)
+    check_precision(fout, precision)
     disable_passes = for_target(fout, disable_passes, for_training)
     step(f"reading {fin.name} model")
     loaded = load_model(source, fin.name, **(reader_options or {}))
-    wopts = writer_options or {}
+    wopts = dict(writer_options or {})
+    if fout.name == "tflite" and precision == "fp16":  # its writer stores fp16 weights itself
+        wopts["precision"] = precision
     step("optimising")
     # Verification runs the source's own graph; otherwise the passes work on it in place,
     # so weights they replace (BatchNorm folding) are freed rather than held twice.
     graph, changes = preflight(loaded.graph, fout, optimize, disable_passes, in_place=not verify, **wopts)
+    graph = with_precision(graph, fout, precision, changes)
     step(f"writing {fout.name}")
     report = None
     with atomic_output(target, force, fout.folder) as tmp:
@@ -221,7 +264,7 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
         if verify:
             step("verifying")
             report = verify_loaded(loaded, tmp, fout, source_label=source, target_label=target,
-                                   **(verify_options or {}))
+                                   **{"precision": precision if fout.half else "fp32", **(verify_options or {})})
             if not report.ok:
                 err = VerificationError(f"verification failed: {target} does not match {source}; nothing written")
                 err.report = report  # type: ignore[attr-defined]
@@ -255,10 +298,12 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
                   reference: str | dict | None = None, rtol: float | None = None, atol: float | None = None,
                   device: str = "cpu", source_label: str = "", target_label: str = "",
                   per_layer: bool = False, artifacts: str | Path | None = None,
-                  progress: Callable[[int, int], None] | None = None):
+                  progress: Callable[[int, int], None] | None = None, precision: str = "fp32"):
     """Run ``loaded`` (or compare its recorded ``reference`` arrays) against the file at
     ``target_path``. ``per_layer`` also compares every intermediate value both sides
-    expose and names the first diverging layer; its repro and plot go to ``artifacts``."""
+    expose and names the first diverging layer; its repro and plot go to ``artifacts``.
+    ``precision``: what the target computes in (fp16/bf16 compare at those tolerances,
+    atol relative to each output's scale)."""
     from .verification.core import compare_reference, compare_runs, reference_inputs
     from .verification.inputs import InputSet, input_plan
     from .verification.report import VerifyReport, environment
@@ -272,13 +317,17 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
     report = VerifyReport(source=source_label or (loaded.path or loaded.format),
                           target=target_label or str(target_path), device=device,
                           providers=list(getattr(run_target, "providers", [target_fmt.name])),
-                          environment=environment(loaded.format, loaded.framework_version))
+                          environment=environment(loaded.format, loaded.framework_version), precision=precision)
+    from .passes.precision import PRECISIONS
+
+    computed = PRECISIONS.get(precision)
     if getattr(run_target, "note", None):
         report.notes.append(run_target.note)
     ref = None
     if reference is not None:
         ref = dict(np.load(reference)) if isinstance(reference, (str, Path)) else dict(reference)
-        report.runs = compare_reference(loaded.graph, ref, run_target, rtol=rtol, atol=atol, device=device)
+        report.runs = compare_reference(loaded.graph, ref, run_target, rtol=rtol, atol=atol, device=device,
+                                        computed=computed)
         report.notes.append(f"compared against recorded arrays in {reference if isinstance(reference, (str, Path)) else 'memory'}")
         layer_inputs = reference_inputs(loaded.graph, ref)
     else:
@@ -287,7 +336,7 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
                                     "pass --reference FILE.npz with recorded inputs and outputs")
         plan = [InputSet(seed, inputs)] if inputs else input_plan(loaded.graph, samples, seed, input_shapes)
         report.runs = compare_runs(loaded.graph, loaded.run, run_target, inputs=plan, rtol=rtol, atol=atol,
-                                   device=device, progress=progress)
+                                   device=device, progress=progress, computed=computed)
         report.layer_run = next((i for i, r in enumerate(report.runs) if not r.ok), 0)
         layer_inputs = plan[report.layer_run].arrays
     if per_layer:

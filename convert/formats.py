@@ -27,6 +27,9 @@ class Format:
     folder: bool = False        # the output is a folder (the only output --force may replace as a whole)
     written: tuple[str, ...] | None = None  # extensions of written files, where not ``extensions``
     fuses: str | None = None    # the writer's Fusion: activations it fuses into the layer before
+    # (op, dtype) -> whether the target computes op in float16/bfloat16: formats with one take
+    # --precision fp16/bf16 (convert.passes.precision); the others refuse it
+    half: str | None = None
 
     def writes(self, suffix: str) -> bool:
         return bool(self.writer) and suffix in (self.extensions if self.written is None else self.written)
@@ -36,10 +39,12 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("torch", "PyTorch: .pt2 ExportedProgram, file.py:factory (+ --weights), pickled module (--trust-pickle)",
            (".pt2", ".pt", ".pth", ".py"), reader="convert.importers.torch:load",
            writer="convert.exporters.torch:save",
-           unsupported="convert.exporters.torch:unsupported", extra="torch", written=(".pt2",)),
+           unsupported="convert.exporters.torch:unsupported", extra="torch", written=(".pt2",),
+           half="convert.exporters.torch.half:computes"),
     Format("torch-source", "PyTorch: generated Python module + safetensors state_dict", (),
            writer="convert.exporters.torch:save_source", runner="convert.exporters.torch:source_runner",
-           unsupported="convert.exporters.torch:unsupported", extra="torch", written=(".py",)),
+           unsupported="convert.exporters.torch:unsupported", extra="torch", written=(".py",),
+           half="convert.exporters.torch.half:computes"),
     Format("keras", "Keras 3 .keras archive, legacy tf.keras .h5", (".keras", ".h5"),
            reader="convert.importers.keras:load", writer="convert.exporters.keras:save",
            unsupported="convert.exporters.keras:unsupported", fuses="convert.exporters.keras.fusion:FUSION",
@@ -54,7 +59,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            (), reader="convert.importers.chainer:load"),
     Format("onnx", "ONNX model (external data beyond 2 GiB)", (".onnx",),
            reader="convert.importers.onnx:load", writer="convert.exporters.onnx.file:save", runner="convert.runtime.session:runner",
-           unsupported="convert.exporters.onnx.file:unsupported"),
+           unsupported="convert.exporters.onnx.file:unsupported", half="convert.exporters.onnx.half:computes"),
     Format("tflite", "LiteRT (TensorFlow Lite) flatbuffer, builtin operators, channels-last inside", (".tflite",),
            reader="convert.importers.tflite:load", writer="convert.exporters.tflite:save",
            runner="convert.exporters.tflite:runner",

@@ -24,10 +24,15 @@ def table(graph: Graph, source_params: int | None = None, framework: str = "") -
              for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     ins = ", ".join(f"{v.name}: {v.dtype}[{','.join(map(str, v.shape or ['?']))}]" for v in graph.inputs)
-    outs = ", ".join(f"{v.name}" for v in graph.outputs)
+    outs = ", ".join(f"{v.name}: {v.dtype}" for v in graph.outputs)
     mb = graph.weight_bytes() / 2**20
     lines += ["", f"inputs: {ins}", f"outputs: {outs}",
               f"total: {len(graph.nodes)} nodes, {_params(total, source_params, framework)}, {mb:.2f} MiB of weights"]
+    kinds: dict[str, int] = {}
+    for w in graph.weights.values():
+        kinds[str(w.dtype)] = kinds.get(str(w.dtype), 0) + int(w.size)
+    if len(kinds) > 1 or not kinds.keys() <= {"float32"}:  # a half-precision or quantized model says so
+        lines.append("weights: " + ", ".join(f"{k} {n:,}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])))
     return "\n".join(lines)
 
 

@@ -139,8 +139,9 @@ def _progress(total_hint: str = "verifying"):
                    "inference.")
 @click.option("--caffe-fork-layers", is_flag=True,
               help="Caffe target: allow layers that only Caffe forks have (SSD Permute, Normalize).")
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]),
-              help="tflite target: store weights as fp16 (computed in fp32) or fp32 (default).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+              help="onnx/torch/torch-source: weights and compute in fp16 or bf16 (norms, softmax and sums in "
+                   "fp32; float32 inputs and outputs). tflite: fp16 weight storage.")
 @click.option("--quantize", type=click.Choice(["dynamic-int8", "int8"]),
               help="tflite target: dynamic-int8: per-channel int8 conv/dense weights (LiteRT's dynamic-range "
                    "kernels); int8: int8 weights and activations from --calibration, float interface.")
@@ -166,7 +167,7 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
     if caffe_fork_layers:
         wopts["allow_fork"] = True
     # tflite target: weight storage, and the file's interface layout (as for a Keras source)
-    wopts.update({k: v for k, v in (("precision", precision), ("quantize", quantize), ("io_layout", io_layout),
+    wopts.update({k: v for k, v in (("quantize", quantize), ("io_layout", io_layout),
                                     ("calibration", calibration)) if v})
     vopts = dict(samples=samples, seed=seed, input_shapes=ropts["input_shapes"], reference=reference, rtol=rtol,
                  atol=atol, device=device, progress=_progress(), per_layer=per_layer,
@@ -175,7 +176,7 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
         res = convert_file(source, output, from_fmt=from_fmt, to_fmt=to_fmt, reader_options=ropts,
                            writer_options=wopts, force=force, optimize=not no_optimize, disable_passes=disable_pass,
                            verify=verify or bool(reference) or per_layer, verify_options=vopts, step=_step,
-                           for_training=for_training, progress=_progress("writing"))
+                           for_training=for_training, progress=_progress("writing"), precision=precision)
     except Exception as e:
         _write_reports(getattr(e, "report", None), report_json, report_md)
         raise
@@ -201,10 +202,12 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
 @click.option("--input", "input_files", multiple=True, metavar="NAME=FILE.npy", help="Your own input array.")
 @click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), metavar="FILE.npz",
               help="Your own input arrays keyed by input name.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+              help="What TARGET computes in (convert --precision): sets the default tolerances, stated in the report.")
 @verify_flags
 def verify(source, target, to_fmt, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights, input_shape,
-           input_files, inputs_npz, reference, samples, seed, rtol, atol, device, per_layer, artifacts, report_json,
-           report_md):
+           input_files, inputs_npz, precision, reference, samples, seed, rtol, atol, device, per_layer, artifacts,
+           report_json, report_md):
     """Check that TARGET computes what SOURCE computes (exit 0 pass, 1 mismatch).
 
     \b
@@ -222,7 +225,8 @@ def verify(source, target, to_fmt, from_fmt, weights, trust_pickle, io_layout, a
                         samples=samples, seed=seed, input_shapes=ropts["input_shapes"],
                         inputs=parse_inputs(input_files, inputs_npz), reference=reference, rtol=rtol, atol=atol,
                         device=device, progress=_progress(), per_layer=per_layer,
-                        artifacts=_artifacts_dir(artifacts, report_json, report_md) if per_layer else None)
+                        artifacts=_artifacts_dir(artifacts, report_json, report_md) if per_layer else None,
+                        precision=precision)
     echo(report.table())
     _write_reports(report, report_json, report_md)
     if not report.ok:

@@ -11,6 +11,16 @@ Dim = Union[int, str]  # a str is a symbolic dimension such as "batch"
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 
 
+def numpy_dtype(name: str) -> np.dtype:
+    """The numpy dtype of an IR dtype name; numpy has no bfloat16: ml_dtypes (an onnx
+    dependency) defines it."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
 @dataclass
 class Value:
     name: str

@@ -10,10 +10,11 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .graph import numpy_dtype
 from ..limits import MAX_TENSOR_ELEMENTS
 from ..progress import Progress, Ticker
 
-_TO_ST = {"float32": "F32", "float16": "F16", "float64": "F64", "int64": "I64", "int32": "I32",
+_TO_ST = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64", "int64": "I64", "int32": "I32",
           "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
 _FROM_ST = {v: k for k, v in _TO_ST.items()}
 MAX_HEADER = 100 * 1024 * 1024
@@ -74,7 +75,7 @@ def read(path: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
             continue
         if not isinstance(info, dict) or info.get("dtype") not in _FROM_ST:
             raise ValueError(f"tensor {k!r}: bad header entry")
-        dtype = np.dtype(_FROM_ST[info["dtype"]])
+        dtype = numpy_dtype(_FROM_ST[info["dtype"]])
         start, end = (int(x) for x in info["data_offsets"])
         shape = tuple(int(d) for d in info["shape"])
         if any(d < 0 for d in shape):

@@ -38,3 +38,24 @@ def infer_shapes(graph: Graph, data_prop: bool = False) -> dict[str, tuple[Dim, 
         dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim)
         shapes.setdefault(vi.name, dims)
     return shapes
+
+
+def value_dtypes(graph: Graph) -> dict[str, str]:
+    """Value name -> IR dtype for every value ONNX type inference reaches (the IR records
+    dtypes of inputs, outputs and weights; intermediate ones follow from the ops)."""
+    out = {v.name: v.dtype for v in list(graph.values.values()) + graph.inputs + graph.outputs}
+    out.update({k: str(w.dtype) for k, w in graph.weights.items()})
+    import onnx
+
+    from ..exporters.onnx import to_onnx
+    from ..exporters.onnx.context import ONNX_DTYPE
+
+    ir_dtype = {code: name for name, code in ONNX_DTYPE.items()}
+    # weights as external references: type inference needs no weight bytes, so none are copied
+    skeleton = to_onnx(graph, external_data="weights.data", data_writer=lambda name, arr: (0, arr.nbytes))
+    model = onnx.shape_inference.infer_shapes(skeleton, strict_mode=False)
+    for vi in list(model.graph.value_info) + list(model.graph.output):
+        elem = vi.type.tensor_type.elem_type
+        if elem in ir_dtype:
+            out.setdefault(vi.name, ir_dtype[elem])
+    return out

@@ -37,7 +37,8 @@ def _call(side: str, run: Run, inputs: dict) -> dict:
 def compare_runs(graph: Graph, expected_run: Run, actual_run: Run, *, samples: int = 1, seed: int = 0,
                  input_shapes: dict | None = None, inputs: list[InputSet] | None = None,
                  rtol: float | None = None, atol: float | None = None, device: str = "cpu",
-                 progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
+                 progress: Callable[[int, int], None] | None = None, computed: str | None = None
+                 ) -> list[RunResult]:
     """Run both sides on every input set. The source failing, or the target failing on
     the first set, means the pair cannot be verified (CannotVerifyError); the target
     failing on a later set (say, the second batch size) is a mismatch, kept in the run."""
@@ -52,7 +53,8 @@ def compare_runs(graph: Graph, expected_run: Run, actual_run: Run, *, samples: i
                 raise
             results.append(RunResult(inp.seed, inp.shapes, [], error=str(e).removeprefix("target failed to run: ")))
         else:
-            results.append(RunResult(inp.seed, inp.shapes, _compare_outputs(graph, want, got, rtol, atol, device)))
+            results.append(RunResult(inp.seed, inp.shapes, _compare_outputs(graph, want, got, rtol, atol, device,
+                                                                                 computed)))
         if progress:
             progress(i + 1, len(plan))
     return results
@@ -67,21 +69,30 @@ def tolerance_for(dtype: str, rtol: float | None, atol: float | None, device: st
     return (r0 if rtol is None else rtol), (a0 if atol is None else atol), origin
 
 
-def compare_one(name: str, got, want, rtol, atol, device) -> OutputMetrics:
+def compare_one(name: str, got, want, rtol, atol, device, computed: str | None = None) -> OutputMetrics:
+    """``computed``: the dtype the target computed in where it is below the source's
+    (``--precision fp16/bf16``): its default tolerance applies, atol relative to the
+    output's scale (max |source|), since half precision errors grow with the magnitudes."""
     exp = np.asarray(want)
-    r, a, origin = tolerance_for(str(exp.dtype), rtol, atol, device)
+    half = computed is not None and computed != str(exp.dtype) and exp.dtype.kind == "f"
+    r, a, origin = tolerance_for(computed if half else str(exp.dtype), rtol, atol, device)
+    if half and atol is None:
+        scale = float(np.max(np.abs(exp))) if exp.size and np.isfinite(exp).all() else 1.0
+        a *= scale if scale > 0 else 1.0
+        origin += f" computation, atol relative to output scale {scale:.3g}"
     m = compare(name, got, exp, r, a)
     m.tolerance_from = origin
     return m
 
 
-def _compare_outputs(graph: Graph, want: dict, got: dict, rtol, atol, device) -> list:
+def _compare_outputs(graph: Graph, want: dict, got: dict, rtol, atol, device, computed: str | None = None
+                     ) -> list:
     metrics = []
     names = [v.name for v in graph.outputs if v.name in want] or sorted(want)
     for name in names:
         if name not in got:
             raise CannotVerifyError(f"target has no output named {name!r} (it has {sorted(got)})")
-        metrics.append(compare_one(name, got[name], want[name], rtol, atol, device))
+        metrics.append(compare_one(name, got[name], want[name], rtol, atol, device, computed))
     return metrics
 
 
@@ -94,7 +105,7 @@ def reference_inputs(graph: Graph, reference: dict) -> dict:
 
 
 def compare_reference(graph: Graph, reference: dict, actual_run: Run, *, rtol=None, atol=None,
-                      device: str = "cpu") -> list[RunResult]:
+                      device: str = "cpu", computed: str | None = None) -> list[RunResult]:
     """Compare against recorded arrays: inputs and expected outputs keyed by name."""
     inputs = reference_inputs(graph, reference)
     expected = {v.name: reference[v.name] for v in graph.outputs if v.name in reference}
@@ -102,4 +113,4 @@ def compare_reference(graph: Graph, reference: dict, actual_run: Run, *, rtol=No
         raise CannotVerifyError(f"the reference file has none of the outputs {[v.name for v in graph.outputs]}")
     got = _call("target", actual_run, inputs)
     return [RunResult(None, {k: list(v.shape) for k, v in inputs.items()},
-                      _compare_outputs(graph, expected, got, rtol, atol, device))]
+                      _compare_outputs(graph, expected, got, rtol, atol, device, computed))]

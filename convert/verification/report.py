@@ -65,6 +65,7 @@ class VerifyReport:
     plot: str | None = None
     notes: list[str] = field(default_factory=list)
     layer_run: int | None = None  # which input set the per-layer comparison used
+    precision: str = "fp32"  # what the target computes in (--precision); the source is the reference
 
     @property
     def ok(self) -> bool:
@@ -104,6 +105,7 @@ class VerifyReport:
             "source": self.source,
             "target": self.target,
             "device": self.device,
+            "precision": self.precision,
             "providers": list(self.providers),
             "environment": dict(self.environment),
             "tolerances": self.tolerances(),
@@ -138,6 +140,8 @@ class VerifyReport:
         verdict = "PASS" if self.ok else "FAIL"
         lines.append(f"verification {verdict}: {self.source} vs {self.target} on {self.device} "
                      f"({', '.join(self.providers) or 'n/a'}), {len(self.runs)} input set(s)")
+        if self.precision != "fp32":
+            lines.append(f"precision: the target computes in {self.precision}; the float32 source is the reference")
         tols = self.tolerances()
         if tols:
             lines.append("tolerance: " + "; ".join(tols) + "  (pass: |target - source| <= atol + rtol * |source|)")
@@ -162,7 +166,8 @@ class VerifyReport:
         rel = _relative(relative_to)
         out = [f"# Verification report: {'PASS' if self.ok else 'FAIL'}", "",
                f"- source: `{self.source}`", f"- target: `{self.target}`",
-               f"- device: {self.device} (execution providers that ran: {', '.join(self.providers) or 'n/a'})"]
+               f"- device: {self.device} (execution providers that ran: {', '.join(self.providers) or 'n/a'})",
+               f"- target precision: {self.precision} (the source is the reference)"]
         out += [f"- tolerance {t}" for t in self.tolerances()]
         out += ["- an element passes when |target - source| <= atol + rtol * |source|; NaN/Inf must match exactly",
                 "", "## Environment", "", "| package | version |", "|---|---|"]

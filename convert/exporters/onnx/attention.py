@@ -5,8 +5,10 @@ import math
 
 from ...errors import UnsupportedAttributeError
 from ...ir.optable import attr_value as attr
-from .context import OnnxContext
+from .context import ONNX_DTYPE, OnnxContext
 from .registry import register
+
+HALF = ("float16", "bfloat16")
 
 
 @register("Attention", since=23)
@@ -16,6 +18,8 @@ def export_attention(node, ctx: OnnxContext):
         export_attention_decomposed(node, ctx)
         return
     extra = {k: attr(node, k) for k in ("scale", "q_num_heads", "kv_num_heads", "softcap") if attr(node, k)}
+    if _dtype(ctx, node.inputs[0]) in HALF:
+        extra["softmax_precision"] = ONNX_DTYPE["float32"]  # --precision: the softmax sums in float32
     ctx.emit("Attention", node.inputs, node.outputs[:1], name=node.name, is_causal=attr(node, "is_causal"), **extra)
 
 
@@ -60,7 +64,7 @@ def export_attention_decomposed(node, ctx: OnnxContext):
             m = ctx.emit("Where", [m, ctx.const(0.0, dt, "zero"), ctx.const(-math.inf, dt, "neg_inf")],
                          name=f"{n}/bias")[0]
         s = ctx.emit("Add", [s, m], name=f"{n}/masked")[0]
-    p = ctx.emit("Softmax", [s], name=f"{n}/softmax", axis=-1)[0]
+    p = _softmax(ctx, s, dt, n)
     if masked:  # a row with every key masked gives 0, as ONNX and torch's math kernel define it
         p = ctx.emit("Where", [ctx.emit("IsNaN", [p], name=f"{n}/nan")[0], ctx.const(0.0, dt, "zero"), p],
                      name=f"{n}/safe")[0]
@@ -77,6 +81,16 @@ def _mask_rows_match(ctx: OnnxContext, node) -> bool:
     if q is None or m is None or q.shape is None or m.shape is None or len(m.shape) < 2:
         return False
     return m.shape[-2] == q.shape[-2 if len(q.shape) == 4 else 1]
+
+
+def _softmax(ctx: OnnxContext, s: str, dt: str, n: str) -> str:
+    """Softmax over the keys, in float32 for a half-precision graph (--precision): its
+    exponent sum loses too much in 11 or 8 significand bits."""
+    if dt not in HALF:
+        return ctx.emit("Softmax", [s], name=f"{n}/softmax", axis=-1)[0]
+    s = ctx.emit("Cast", [s], name=f"{n}/scores_fp32", to=ONNX_DTYPE["float32"])[0]
+    p = ctx.emit("Softmax", [s], name=f"{n}/softmax", axis=-1)[0]
+    return ctx.emit("Cast", [p], name=f"{n}/probs_{dt}", to=ONNX_DTYPE[dt])[0]
 
 
 def _dtype(ctx: OnnxContext, value: str) -> str:

@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...ir.graph import Graph
+from ...ir.graph import Graph, numpy_dtype
 from ...naming import fresh
 
 ONNX_DTYPE = {
@@ -64,13 +64,23 @@ class OnnxContext:
 
     def const(self, array: Any, dtype: str = "int64", hint: str = "const") -> str:
         """An initializer holding a small constant; identical constants are shared."""
-        arr = np.asarray(array, dtype=dtype)
+        arr = np.asarray(array, dtype=numpy_dtype(dtype))
         key = (arr.dtype.str, arr.shape, arr.tobytes())
         if key not in self._consts:
             name = self.unique(hint)
             self.initializers[name] = arr
             self._consts[key] = name
         return self._consts[key]
+
+    def dtype(self, value: str) -> str:
+        """The IR dtype of ``value`` (float32 when unrecorded)."""
+        info = self.graph.value_info(value)
+        return info.dtype if info is not None else "float32"
+
+    def fconst(self, array: Any, like: str, hint: str = "const") -> str:
+        """A float constant of the dtype of the value ``like`` it is combined with (ONNX
+        needs both operands in one dtype; a --precision graph computes in half)."""
+        return self.const(array, self.dtype(like), hint)
 
     def weight(self, name: str) -> np.ndarray | None:
         return self.graph.weights.get(name)

@@ -36,8 +36,8 @@ def export_topk(node, ctx: OnnxContext):
 @register("Clip")
 def export_clip(node, ctx: OnnxContext):
     lo, hi = node.attrs.get("min"), node.attrs.get("max")
-    ins = [node.inputs[0], "" if lo is None else ctx.const(lo, dtype="float32", hint="min"),
-           "" if hi is None else ctx.const(hi, dtype="float32", hint="max")]
+    ins = [node.inputs[0], "" if lo is None else ctx.fconst(lo, node.inputs[0], "min"),
+           "" if hi is None else ctx.fconst(hi, node.inputs[0], "max")]
     while ins and ins[-1] == "":
         ins.pop()
     ctx.emit("Clip", ins, node.outputs, name=node.name)
@@ -47,7 +47,7 @@ def export_clip(node, ctx: OnnxContext):
 def export_silu(node, ctx: OnnxContext):
     x = node.inputs[0]
     beta = attr_value(node, "beta")
-    z = x if beta == 1.0 else ctx.emit("Mul", [x, ctx.const(beta, "float32", "beta")], name=node.name + "/beta")[0]
+    z = x if beta == 1.0 else ctx.emit("Mul", [x, ctx.fconst(beta, node.inputs[0], "beta")], name=node.name + "/beta")[0]
     s = ctx.emit("Sigmoid", [z], name=node.name + "/sigmoid")[0]
     ctx.emit("Mul", [x, s], node.outputs, name=node.name)
 
@@ -56,16 +56,16 @@ def export_silu(node, ctx: OnnxContext):
 def export_gelu_decomposed(node, ctx: OnnxContext):
     x = node.inputs[0]
     n = node.name
-    half = ctx.const(0.5, "float32", "half")
-    one = ctx.const(1.0, "float32", "one")
+    half = ctx.fconst(0.5, node.inputs[0], "half")
+    one = ctx.fconst(1.0, node.inputs[0], "one")
     if attr_value(node, "approximate") == "tanh":
         x3 = ctx.emit("Mul", [x, ctx.emit("Mul", [x, x], name=n + "/x2")[0]], name=n + "/x3")[0]
-        inner = ctx.emit("Add", [x, ctx.emit("Mul", [x3, ctx.const(0.044715, "float32", "gelu_c")], name=n + "/cx3")[0]],
+        inner = ctx.emit("Add", [x, ctx.emit("Mul", [x3, ctx.fconst(0.044715, node.inputs[0], "gelu_c")], name=n + "/cx3")[0]],
                          name=n + "/inner")[0]
-        t = ctx.emit("Tanh", [ctx.emit("Mul", [inner, ctx.const(math.sqrt(2 / math.pi), "float32", "sqrt_2_pi")],
+        t = ctx.emit("Tanh", [ctx.emit("Mul", [inner, ctx.fconst(math.sqrt(2 / math.pi), node.inputs[0], "sqrt_2_pi")],
                                        name=n + "/scaled")[0]], name=n + "/tanh")[0]
     else:
-        t = ctx.emit("Erf", [ctx.emit("Div", [x, ctx.const(math.sqrt(2.0), "float32", "sqrt2")], name=n + "/div")[0]],
+        t = ctx.emit("Erf", [ctx.emit("Div", [x, ctx.fconst(math.sqrt(2.0), node.inputs[0], "sqrt2")], name=n + "/div")[0]],
                      name=n + "/erf")[0]
     s = ctx.emit("Add", [t, one], name=n + "/add1")[0]
     hx = ctx.emit("Mul", [x, half], name=n + "/halfx")[0]
@@ -120,7 +120,7 @@ def export_layernorm_decomposed(node, ctx: OnnxContext):
     mean = reduce_op(ctx, "ReduceMean", x, axes, 1, 1, n + "/mean")[0]
     d = ctx.emit("Sub", [x, mean], name=n + "/center")[0]
     var = reduce_op(ctx, "ReduceMean", ctx.emit("Mul", [d, d], name=n + "/sq")[0], axes, 1, 1, n + "/var")[0]
-    eps = ctx.const(attr_value(node, "epsilon"), "float32", "eps")
+    eps = ctx.fconst(attr_value(node, "epsilon"), node.inputs[0], "eps")
     std = ctx.emit("Sqrt", [ctx.emit("Add", [var, eps], name=n + "/var_eps")[0]], name=n + "/std")[0]
     y = ctx.emit("Mul", [ctx.emit("Div", [d, std], name=n + "/norm")[0], scale], 1 if bias else node.outputs,
                  name=n + "/scale")[0]
@@ -145,7 +145,7 @@ def export_rmsnorm_decomposed(node, ctx: OnnxContext):
     axes = list(range(axis, 0)) if axis < 0 else list(range(axis, rank))
     n = node.name
     ms = reduce_op(ctx, "ReduceMean", ctx.emit("Mul", [x, x], name=n + "/sq")[0], axes, 1, 1, n + "/mean_sq")[0]
-    eps = ctx.const(node.attrs.get("epsilon", 1e-5), "float32", "eps")
+    eps = ctx.fconst(node.attrs.get("epsilon", 1e-5), node.inputs[0], "eps")
     rms = ctx.emit("Sqrt", [ctx.emit("Add", [ms, eps], name=n + "/ms_eps")[0]], name=n + "/rms")[0]
     ctx.emit("Mul", [ctx.emit("Div", [x, rms], name=n + "/norm")[0], scale], node.outputs, name=n)
 
@@ -180,7 +180,7 @@ def export_groupnorm_decomposed(node, ctx: OnnxContext):
     if not isinstance(c, int) or c < 0:
         raise ValueError(f"{n}: GroupNormalization below opset 21 needs a known channel count")
     rows = ctx.emit("Reshape", [x, ctx.const([0, g, -1], hint="groups_shape")], name=n + "/groups")[0]
-    ones, zeros = ctx.const(np.ones(g), "float32", "ones"), ctx.const(np.zeros(g), "float32", "zeros")
+    ones, zeros = ctx.fconst(np.ones(g), node.inputs[0], "ones"), ctx.fconst(np.zeros(g), node.inputs[0], "zeros")
     y = ctx.emit("InstanceNormalization", [rows, ones, zeros], name=n + "/norm",
                  epsilon=float(attr_value(node, "epsilon")))[0]
     y = ctx.emit("Reshape", [y, ctx.const([0, c, -1], hint="channel_rows")], name=n + "/channels")[0]
@@ -206,7 +206,7 @@ def export_mvn(node, ctx: OnnxContext):
         return
     d = ctx.emit("Sub", [x, mean], name=n + "/center")[0]
     var = reduce_op(ctx, "ReduceMean", ctx.emit("Mul", [d, d], name=n + "/sq")[0], axes, 1, 1, n + "/var")[0]
-    eps = ctx.const(attr_value(node, "epsilon"), "float32", "eps")
+    eps = ctx.fconst(attr_value(node, "epsilon"), node.inputs[0], "eps")
     if attr_value(node, "eps_after_sqrt"):
         den = ctx.emit("Add", [ctx.emit("Sqrt", [var], name=n + "/std")[0], eps], name=n + "/den")[0]
     else:
@@ -222,11 +222,11 @@ def export_lpnorm(node, ctx: OnnxContext):
         raise ValueError(f"{n}: LpNormalization p={p}")
     if attr_value(node, "eps_inside") and p == 2:
         ss = reduce_op(ctx, "ReduceSumSquare", x, axes, 1, 1, n + "/sumsq")[0]
-        den = ctx.emit("Sqrt", [ctx.emit("Add", [ss, ctx.const(eps, "float32", "eps")], name=n + "/add_eps")[0]],
+        den = ctx.emit("Sqrt", [ctx.emit("Add", [ss, ctx.fconst(eps, node.inputs[0], "eps")], name=n + "/add_eps")[0]],
                        name=n + "/norm")[0]
     else:
         norm = reduce_op(ctx, "ReduceL2" if p == 2 else "ReduceL1", x, axes, 1, 1, n + "/norm")[0]
-        den = ctx.emit("Max", [norm, ctx.const(eps, "float32", "eps")], name=n + "/clamp")[0]
+        den = ctx.emit("Max", [norm, ctx.fconst(eps, node.inputs[0], "eps")], name=n + "/clamp")[0]
     ctx.emit("Div", [x, den], node.outputs, name=n)
 
 

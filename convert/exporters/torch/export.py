@@ -102,7 +102,9 @@ def _generate(graph: Graph) -> tuple[TorchCode | None, list[Unsupported]]:
     # Import only what the body uses: the file is meant to be edited, and linters flag the rest.
     header = _HEADER.format(name=py(str(graph.name or "")), math="import math\n" if re.search(r"\bmath\.", body) else "",
                             functional="import torch.nn.functional as F\n" if re.search(r"\bF\.", body) else "")
-    source = header + body + "\n" + _LOADER
+    loader = _LOADER.replace("load_safetensors(weights))", "load_safetensors(weights), assign=True)") if _half(
+        ctx.state) else _LOADER
+    source = header + body + "\n" + loader
     return TorchCode(source, ctx.state, [v.name for v in graph.inputs], [v.name for v in graph.outputs]), []
 
 
@@ -139,13 +141,28 @@ def _module(code: TorchCode, tick: Ticker | None = None) -> Any:
     model = _exec(code).Model()
     state = {}
     for k, v in code.state.items():
-        state[k] = torch.from_numpy(v.copy())
+        state[k] = tensor(v)
         if tick is not None:
             tick()
-    model.load_state_dict(state)
+    model.load_state_dict(state, assign=_half(code.state))
     model.eval()
     model.nnconvert_source = code.source
     return model
+
+
+def tensor(arr):
+    """A torch tensor holding a copy of ``arr`` (bfloat16 arrays through their bits)."""
+    import torch
+
+    if str(arr.dtype) == "bfloat16":
+        return torch.from_numpy(arr.view("uint16").copy()).view(torch.bfloat16)
+    return torch.from_numpy(arr.copy())
+
+
+def _half(state: dict) -> bool:
+    """A half-precision state (--precision) replaces the float32 parameters the layers are
+    built with (load_state_dict's assign) rather than being copied into them."""
+    return any(str(v.dtype) in ("float16", "bfloat16") for v in state.values())
 
 
 def example_inputs(graph: Graph, sym_size: int = 2):

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ...errors import ModelLoadError
+from ...ir.graph import numpy_dtype
 from ...limits import check_elements, check_zip, load_json, read_zip_member
 from . import pt2_expr
 
@@ -32,7 +33,7 @@ SCHEMA_MAJOR = 8  # torch 2.13 and 2.14 write 8.20; a new major means incompatib
 SCALAR_TYPES = {1: ("uint8", "torch.uint8"), 2: ("int8", "torch.int8"), 3: ("int16", "torch.int16"),
                 4: ("int32", "torch.int32"), 5: ("int64", "torch.int64"), 6: ("float16", "torch.float16"),
                 7: ("float32", "torch.float32"), 8: ("float64", "torch.float64"), 12: ("bool", "torch.bool"),
-                13: (None, "torch.bfloat16")}
+                13: ("bfloat16", "torch.bfloat16")}
 _REFUSED_DIRS = {"data/aotinductor/": "an AOTInductor payload (compiled code)", "data/executorch/": "an ExecuTorch "
                  "payload", "data/mtia/": "an MTIA payload", "data/xl_model_weights/": "XL weights (not read)"}
 _META_FILES = {"archive_format", "archive_version", "byteorder", ".data/version", ".data/serialization_id",
@@ -237,7 +238,7 @@ class _Reader:
         np_dtype, torch_name = SCALAR_TYPES.get(code, (None, f"ScalarType {code}"))
         if np_dtype is None:
             self.fail(f"{fqn}: dtype {torch_name} is not supported by the reader")
-        dt = np.dtype(np_dtype)
+        dt = numpy_dtype(np_dtype)
         sizes = [_static(self, fqn, "size", s) for s in tm.get("sizes") or []]
         strides = [_static(self, fqn, "stride", s) for s in tm.get("strides") or []]
         offset = _static(self, fqn, "storage offset", tm.get("storage_offset") or {"as_int": 0})

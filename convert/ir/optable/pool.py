@@ -20,7 +20,8 @@ declare("MaxPool", "pool", "X", attrs=_POOL, doc="Max pooling over spatial windo
 declare("AveragePool", "pool", "X", attrs={**_POOL, "count_include_pad": Attr("int", 0)}, doc="""
     Average pooling. count_include_pad=1 divides by the window clipped to the padded
     input (pads count, the ceil overhang does not); 0 divides by the valid elements only.""")
-declare("GlobalAveragePool", "pool", "X", doc="Mean over all spatial axes, keeping them as size 1.")
+declare("GlobalAveragePool", "pool", "X", doc="Mean over all spatial axes, keeping them as size 1.",
+        keep_fp32=True)
 declare("GlobalMaxPool", "pool", "X", doc="Max over all spatial axes, keeping them as size 1.")
 
 

@@ -9,7 +9,7 @@ for _name, _doc in [
 ]:
     declare(_name, "reduce", "data", "reduced", attrs={
         "axes": Attr("ints", None, "default: all axes"), "keepdims": Attr("int", 1),
-    }, doc=f"{_doc} over axes")
+    }, doc=f"{_doc} over axes", keep_fp32=_name not in ("ReduceMax", "ReduceMin"))  # sums accumulate
 
 declare("ArgMax", "reduce", "data", "reduced", attrs={
     "axis": Attr("int", 0), "keepdims": Attr("int", 1), "select_last_index": Attr("int", 0),

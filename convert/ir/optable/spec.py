@@ -50,6 +50,9 @@ class OpSpec:
     # one tensor in, one out of the same shape, each element from its own input element
     # alone: commutes with any Transpose or Reshape (the transpose pass moves them through)
     elementwise_unary: bool = False
+    # accumulates over many elements (statistics, exponent sums): a half-precision export
+    # (passes/precision.py) computes it in float32 between Casts where the target allows
+    keep_fp32: bool = False
 
     @property
     def min_inputs(self) -> int:
