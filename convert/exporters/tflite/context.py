@@ -147,10 +147,26 @@ class TFLiteContext:
         self.tensors.append(t)
         return len(self.tensors) - 1
 
+    def dims(self, idx: int) -> list[int]:
+        """Tensor ``idx``'s stored dims, -1 where dynamic."""
+        t = self.tensors[idx]
+        return list(t.shapeSignature if t.shapeSignature is not None else t.shape)
+
     def like(self, idx: int, name: str) -> int:
         """A new float tensor shaped as tensor ``idx`` (an intermediate of a lowering)."""
-        t = self.tensors[idx]
-        return self.tensor(name, t.shapeSignature if t.shapeSignature is not None else t.shape)
+        return self.tensor(name, self.dims(idx))
+
+    def step(self, code: str, inputs: list[int], shape, name: str, options: str | None = None, **fields) -> int:
+        """One operator of a lowering into a new float tensor of ``shape``; its index."""
+        y = self.tensor(name, shape)
+        self.op(code, inputs, [y], options, **fields)
+        return y
+
+    def transpose(self, idx: int, perm, name: str) -> int:
+        """A TRANSPOSE a lowering needs inside (counted as every emitted one is)."""
+        dims = self.dims(idx)
+        self.transposes += 1
+        return self.step("TRANSPOSE", [idx, self.ints(list(perm), f"{name}/perm")], [dims[p] for p in perm], name)
 
     def out(self, value: str, perm: Perm | None = None, dtype: str | None = None) -> int:
         """A new tensor for IR ``value``, stored laid out as ``perm``."""

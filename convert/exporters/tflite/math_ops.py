@@ -115,46 +115,6 @@ def export_batchnorm(node, ctx: TFLiteContext) -> None:
            [ctx.out(node.outputs[0], perm)], "AddOptions")
 
 
-@register("LayerNormalization")
-def export_layernorm(node, ctx: TFLiteContext) -> None:
-    """MEAN, SUB, MUL, MEAN, ADD, RSQRT, MUL, then Scale and B: over the stored positions of
-    the normalised axes, in whatever layout the input is stored."""
-    x, scale = node.inputs[0], node.inputs[1]
-    b = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
-    if ctx.weight(scale) is None or (b and ctx.weight(b) is None):
-        raise unsupported_attr("Scale/B", node.name, "layer norm needs a constant scale and bias")
-    rank = len(ctx.ir_shape(x))
-    perm = ctx.perm(x)
-    first = int(attr(node, "axis")) % rank
-    xi = ctx.get(x, perm)
-    axes = ctx.ints(sorted(perm.index(a) for a in range(first, rank)), f"{node.name}/axes")
-    name = node.outputs[0]
-    t = ctx.tensors[xi]
-    dims = list(t.shapeSignature if t.shapeSignature is not None else t.shape)
-    reduced = [1 if perm[i] >= first else d for i, d in enumerate(dims)]
-
-    def mean(v: int, tag: str) -> int:
-        y = ctx.tensor(f"{name}/{tag}", reduced)
-        ctx.op("MEAN", [v, axes], [y], "ReducerOptions", keepDims=True)
-        return y
-
-    def binary(code: str, a: int, c: int, tag: str, shape=None) -> int:
-        y = ctx.tensor(f"{name}/{tag}", shape or dims)
-        ctx.op(code, [a, c], [y])
-        return y
-
-    d = binary("SUB", xi, mean(xi, "mean"), "centered")
-    var = mean(binary("MUL", d, d, "squared"), "var")
-    eps = ctx.const(np.array(float(attr(node, "epsilon")), np.float32), f"{node.name}/epsilon")
-    rstd = ctx.tensor(f"{name}/rstd", reduced)
-    ctx.op("RSQRT", [binary("ADD", var, eps, "var_eps", reduced)], [rstd])
-    normed, g = binary("MUL", d, rstd, "normed"), operand(ctx, scale, perm, rank)
-    if b:
-        ctx.op("ADD", [binary("MUL", normed, g, "scaled"), operand(ctx, b, perm, rank)], [ctx.out(name, perm)])
-    else:
-        ctx.op("MUL", [normed, g], [ctx.out(name, perm)])
-
-
 @register(*_REDUCE)
 def export_reduce(node, ctx: TFLiteContext) -> None:
     x = node.inputs[0]
