@@ -8,6 +8,7 @@ offline; a TRANSPOSE operator is emitted only when a computed value must change 
 and counted (``ctx.transposes``)."""
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,18 @@ def lazy_buffer(S, make):
     b = _LAZY["type"]()
     b.make = make
     return b
+
+
+def digest(arr: np.ndarray, chunk: int = 2**20) -> bytes:
+    """A content hash of ``arr`` (often a transposed view of a weight) read in slices of at
+    most about ``chunk`` bytes: no whole contiguous copy is made just to compare constants."""
+    h = hashlib.blake2b(digest_size=16)
+    lead = 0  # leading axes iterated so that each slice is small
+    while lead < arr.ndim and int(np.prod(arr.shape[lead:], dtype=np.int64)) * arr.itemsize > chunk:
+        lead += 1
+    for idx in np.ndindex(*arr.shape[:lead]):
+        h.update(np.ascontiguousarray(arr[idx]).view(np.uint8).reshape(-1))
+    return h.digest()
 
 
 def buffer_bytes(b) -> np.ndarray | None:
@@ -189,9 +202,9 @@ class TFLiteContext:
         """A float weight as stored in the file: fp32, fp16 with a DEQUANTIZE after it, or
         (``quant_axis`` given, dynamic-int8) symmetric per-channel int8 that LiteRT's
         hybrid kernels read directly. ``arr`` may be a transposed view of an IR weight: an
-        fp32 one is laid out only when the file is packed, one weight at a time."""
+        fp32 or fp16 one is laid out only when the file is packed, one weight at a time."""
         arr = np.asarray(arr)
-        key = (name, arr.shape, arr.dtype.str, quant_axis, hash(arr.tobytes()))
+        key = (name, arr.shape, arr.dtype.str, quant_axis, digest(arr))
         if key in self._consts:
             return self._consts[key]
         self.fp32_bytes += arr.size * 4 if arr.dtype.kind == "f" else 0
@@ -200,7 +213,7 @@ class TFLiteContext:
         elif self.weight_mode == "dynamic-int8" and quant_axis is not None:
             idx = self._int8(arr, name, quant_axis)
         elif self.weight_mode == "fp16" and arr.size > 1:
-            half = self.tensor(f"{name}/fp16", arr.shape, "float16", arr.astype(np.float16))
+            half = self.tensor(f"{name}/fp16", arr.shape, "float16", lambda a=arr: np.ascontiguousarray(a, np.float16))
             idx = self.tensor(name, arr.shape, "float32")
             self.op("DEQUANTIZE", [half], [idx])
         else:

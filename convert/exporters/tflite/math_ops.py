@@ -54,7 +54,7 @@ def _dense(node, ctx: TFLiteContext, x: str, kernel: np.ndarray, bias: np.ndarra
         kernel = kernel[:, ctx.flat_rows[x]]
     b = ctx.const(bias.astype(np.float32), bias_name) if bias is not None else -1
     act, out_value = ctx.fused(out)
-    ctx.op("FULLY_CONNECTED", [xi, ctx.const(kernel.astype(np.float32), node.inputs[1], quant_axis=0), b],
+    ctx.op("FULLY_CONNECTED", [xi, ctx.const(kernel.astype(np.float32, copy=False), node.inputs[1], quant_axis=0), b],
            [ctx.out(out_value)], "FullyConnectedOptions", fusedActivationFunction=act, keepNumDims=keep_dims)
 
 
@@ -65,7 +65,8 @@ def export_gemm(node, ctx: TFLiteContext) -> None:
     w = ctx.weight(node.inputs[1])
     if w is None:
         raise unsupported_attr("B", node.inputs[1], "a computed Gemm weight has no LiteRT builtin")
-    w = w * float(attr(node, "alpha"))
+    alpha = float(attr(node, "alpha"))
+    w = w * alpha if alpha != 1.0 else w  # the weight itself otherwise: laid out when packed
     kernel = w if attr(node, "transB") else w.T
     bias = None
     if len(node.inputs) > 2 and node.inputs[2]:
