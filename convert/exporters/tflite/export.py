@@ -86,7 +86,11 @@ def build(graph: Graph, fuse_activations: bool = False, weights: str = "fp32",
     ctx.outputs = []
     for v in graph.outputs:
         try:
-            ctx.outputs.append(ctx.get(v.name, _io_perm(ctx, v.name, nhwc, output=True)))
+            want = _io_perm(ctx, v.name, nhwc, output=True)
+            ctx.outputs.append(ctx.get(v.name, want))
+            # the tensor may be an alias (an IR Transpose relabels its input's tensor): record
+            # it as the output, so the runner reads it back in the output's own IR layout
+            ctx.layouts[ctx.tensors[ctx.outputs[-1]].name] = (v.name, want)
         except UnsupportedAttributeError as e:
             problems.append(Unsupported(v.name, "output", e.attribute, e.value, e.hint))
     return ctx, problems

@@ -178,7 +178,7 @@ class _StoredMember(io.RawIOBase):
             raise zipfile.BadZipFile(f"bad local header for {info.filename}")
         name_len, extra_len = struct.unpack("<HH", head[26:30])
         self.start, self.size, self.pos = info.header_offset + 30 + name_len + extra_len, info.file_size, 0
-        crc, buf = 0, bytearray(1 << 24)
+        crc, buf = 0, bytearray(1 << 20)
         while self.pos < self.size:
             n = self.readinto(buf)
             if not n:
