@@ -16,10 +16,7 @@ nn = torch.nn
 
 from test_torch_attention import CASES as ATTENTION, _convert, _give_signal  # noqa: E402
 
-# Masks built from token ids need comparisons (Equal/Not/Greater/Or/Cast), which the LiteRT
-# writer does not have yet: those cases are refused by name (test below).
-NEEDS_COMPARISONS = {"sdpa_padding_mask", "sdpa_gqa_padding_mask", "sdpa_float_mask", "sdpa_arange_band_mask"}
-WRITTEN = [c for c in ATTENTION if c.id not in NEEDS_COMPARISONS]
+WRITTEN = ATTENTION  # masks built inside from ids and ranges too (comparisons, Cast, SELECT_V2)
 # (rtol, atol) per weight mode: fp32 at float rounding; the others the exporter's defaults
 TOLERANCE = {"fp32": (1e-4, 1e-5), "fp16": (1e-2, 1e-2), "dynamic-int8": (5e-2, 1e-1)}
 
@@ -83,12 +80,14 @@ def test_encoder_layer_reduced_precision(mode, attention, tmp_path):
     assert_close(run([x.numpy() for x in xs]), ref, *TOLERANCE[mode], f"encoder layer {mode}")
 
 
-def test_comparison_masks_refused_by_name(attention):
+def test_softcap_refused_by_name():
     from convert.exporters.tflite import unsupported
+    from convert.ir.builder import GraphBuilder
 
-    case = next(c for c in ATTENTION if c.id == "sdpa_padding_mask")
-    _, graph = attention(case)
-    assert {p.layer_type for p in unsupported(graph)} == {"Equal", "Not"}
+    b = GraphBuilder("softcap")
+    q = b.input("q", "float32", ("batch", 2, 3, 4))
+    b.output(b.op("Attention", q, q, q, name="attn", softcap=30.0))
+    assert [(p.layer_type, p.attribute) for p in unsupported(b.graph)] == [("Attention", "softcap")]
 
 
 class GroupNormNet(nn.Module):

@@ -127,8 +127,21 @@ class TFLiteContext:
         return tuple(shape)
 
     def dtype(self, value: str) -> str:
+        """The IR dtype of ``value``: declared, or of its tensor once written, or of a weight;
+        a new value without a declared dtype takes its producer's data input's (the
+        comparisons and Cast name theirs)."""
         info = self.graph.value_info(value)
-        return info.dtype if info is not None else "float32"
+        if info is not None:
+            return info.dtype
+        if value in self.values:
+            code = self.tensors[self.values[value][0]].type
+            return next(k for k, v in TENSOR_TYPES.items() if getattr(self.S.TensorType, v) == code)
+        w = self.weight(value)
+        if w is not None:
+            return str(w.dtype)
+        node = self.node if self.node is not None and value in self.node.outputs else None
+        data = (node.inputs[1] if node.op == "Where" else node.inputs[0]) if node is not None and node.inputs else ""
+        return self.dtype(data) if data and data != value else "float32"
 
     # -- tensors -----------------------------------------------------------------
     def tensor(self, name: str, shape, dtype: str = "float32", data: np.ndarray | None = None,
