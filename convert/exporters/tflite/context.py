@@ -8,6 +8,7 @@ offline; a TRANSPOSE operator is emitted only when a computed value must change 
 and counted (``ctx.transposes``)."""
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,18 @@ def lazy_buffer(S, make):
     b = _LAZY["type"]()
     b.make = make
     return b
+
+
+def digest(arr: np.ndarray, chunk: int = 2**20) -> bytes:
+    """A content hash of ``arr`` (often a transposed view of a weight) read in slices of at
+    most about ``chunk`` bytes: no whole contiguous copy is made just to compare constants."""
+    h = hashlib.blake2b(digest_size=16)
+    lead = 0  # leading axes iterated so that each slice is small
+    while lead < arr.ndim and int(np.prod(arr.shape[lead:], dtype=np.int64)) * arr.itemsize > chunk:
+        lead += 1
+    for idx in np.ndindex(*arr.shape[:lead]):
+        h.update(np.ascontiguousarray(arr[idx]).view(np.uint8).reshape(-1))
+    return h.digest()
 
 
 def buffer_bytes(b) -> np.ndarray | None:
@@ -114,8 +127,21 @@ class TFLiteContext:
         return tuple(shape)
 
     def dtype(self, value: str) -> str:
+        """The IR dtype of ``value``: declared, or of its tensor once written, or of a weight;
+        a new value without a declared dtype takes its producer's data input's (the
+        comparisons and Cast name theirs)."""
         info = self.graph.value_info(value)
-        return info.dtype if info is not None else "float32"
+        if info is not None:
+            return info.dtype
+        if value in self.values:
+            code = self.tensors[self.values[value][0]].type
+            return next(k for k, v in TENSOR_TYPES.items() if getattr(self.S.TensorType, v) == code)
+        w = self.weight(value)
+        if w is not None:
+            return str(w.dtype)
+        node = self.node if self.node is not None and value in self.node.outputs else None
+        data = (node.inputs[1] if node.op == "Where" else node.inputs[0]) if node is not None and node.inputs else ""
+        return self.dtype(data) if data and data != value else "float32"
 
     # -- tensors -----------------------------------------------------------------
     def tensor(self, name: str, shape, dtype: str = "float32", data: np.ndarray | None = None,
@@ -147,10 +173,26 @@ class TFLiteContext:
         self.tensors.append(t)
         return len(self.tensors) - 1
 
+    def dims(self, idx: int) -> list[int]:
+        """Tensor ``idx``'s stored dims, -1 where dynamic."""
+        t = self.tensors[idx]
+        return list(t.shapeSignature if t.shapeSignature is not None else t.shape)
+
     def like(self, idx: int, name: str) -> int:
         """A new float tensor shaped as tensor ``idx`` (an intermediate of a lowering)."""
-        t = self.tensors[idx]
-        return self.tensor(name, t.shapeSignature if t.shapeSignature is not None else t.shape)
+        return self.tensor(name, self.dims(idx))
+
+    def step(self, code: str, inputs: list[int], shape, name: str, options: str | None = None, **fields) -> int:
+        """One operator of a lowering into a new float tensor of ``shape``; its index."""
+        y = self.tensor(name, shape)
+        self.op(code, inputs, [y], options, **fields)
+        return y
+
+    def transpose(self, idx: int, perm, name: str) -> int:
+        """A TRANSPOSE a lowering needs inside (counted as every emitted one is)."""
+        dims = self.dims(idx)
+        self.transposes += 1
+        return self.step("TRANSPOSE", [idx, self.ints(list(perm), f"{name}/perm")], [dims[p] for p in perm], name)
 
     def out(self, value: str, perm: Perm | None = None, dtype: str | None = None) -> int:
         """A new tensor for IR ``value``, stored laid out as ``perm``."""
@@ -173,9 +215,9 @@ class TFLiteContext:
         """A float weight as stored in the file: fp32, fp16 with a DEQUANTIZE after it, or
         (``quant_axis`` given, dynamic-int8) symmetric per-channel int8 that LiteRT's
         hybrid kernels read directly. ``arr`` may be a transposed view of an IR weight: an
-        fp32 one is laid out only when the file is packed, one weight at a time."""
+        fp32 or fp16 one is laid out only when the file is packed, one weight at a time."""
         arr = np.asarray(arr)
-        key = (name, arr.shape, arr.dtype.str, quant_axis, hash(arr.tobytes()))
+        key = (name, arr.shape, arr.dtype.str, quant_axis, digest(arr))
         if key in self._consts:
             return self._consts[key]
         self.fp32_bytes += arr.size * 4 if arr.dtype.kind == "f" else 0
@@ -184,7 +226,7 @@ class TFLiteContext:
         elif self.weight_mode == "dynamic-int8" and quant_axis is not None:
             idx = self._int8(arr, name, quant_axis)
         elif self.weight_mode == "fp16" and arr.size > 1:
-            half = self.tensor(f"{name}/fp16", arr.shape, "float16", arr.astype(np.float16))
+            half = self.tensor(f"{name}/fp16", arr.shape, "float16", lambda a=arr: np.ascontiguousarray(a, np.float16))
             idx = self.tensor(name, arr.shape, "float32")
             self.op("DEQUANTIZE", [half], [idx])
         else:

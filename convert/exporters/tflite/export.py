@@ -15,14 +15,17 @@ from ...progress import Progress, Ticker
 from .fusion import FUSION
 from ..common import run_handlers_past_gaps
 from ...runtime.shapes import infer_shapes
-from . import activations, conv, conv_transpose, math_ops, rnn, shape_ops  # noqa: F401  (registers handlers)
+from . import activations, attention, conv, conv_transpose, logic, math_ops, norms, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import WEIGHT_MODES, TFLiteContext, buffer_bytes, channels_last
 from .registry import TFLITE_HANDLERS
 from .runner import METADATA
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 2**31 - 2**24  # a flatbuffer addresses 2 GiB; leave room for the graph itself
+# A flatbuffer addresses 2 GiB (32-bit offsets). ``save`` stores weights after it (Buffer
+# offset/size are 64-bit), so only the graph itself must fit; a flatbuffer holding its weights
+# inline (``to_tflite``'s bytes, the int8 calibration run) must fit with them.
+MAX_BYTES = 2**31 - 2**24
 
 
 def weight_mode(precision: str | None = None, quantize: str | None = None) -> str:
@@ -83,13 +86,23 @@ def build(graph: Graph, fuse_activations: bool = False, weights: str = "fp32",
     ctx.outputs = []
     for v in graph.outputs:
         try:
-            ctx.outputs.append(ctx.get(v.name, _io_perm(ctx, v.name, nhwc, output=True)))
+            want = _io_perm(ctx, v.name, nhwc, output=True)
+            ctx.outputs.append(ctx.get(v.name, want))
+            # the tensor may be an alias (an IR Transpose relabels its input's tensor): record
+            # it as the output, so the runner reads it back in the output's own IR layout
+            ctx.layouts[ctx.tensors[ctx.outputs[-1]].name] = (v.name, want)
         except UnsupportedAttributeError as e:
             problems.append(Unsupported(v.name, "output", e.attribute, e.value, e.hint))
-    if ctx.weight_bytes > MAX_BYTES:
-        problems.append(Unsupported(graph.name, "model", "weights", f"{ctx.weight_bytes} bytes",
-                                    "a LiteRT flatbuffer holds at most 2 GiB"))
     return ctx, problems
+
+
+def _inline(ctx: TFLiteContext, what: str) -> memoryview:
+    """The flatbuffer with the weights inside it, refused past 2 GiB before any is packed."""
+    if ctx.weight_bytes > MAX_BYTES:
+        raise UsageError(f"{what} needs the model as one flatbuffer with its weights inside, which holds at most "
+                         f"2 GiB ({ctx.weight_bytes} bytes of weights); save() writes larger models "
+                         "(weights after the flatbuffer)")
+    return _serialize(ctx)
 
 
 def _built_as(mode: str) -> str:
@@ -126,9 +139,9 @@ def _write(graph: Graph, fuse_activations: bool, precision: str | None, quantize
         if refused(ctx):
             raise UnsupportedError(refused(ctx), "tflite int8 quantization")
         names = ([v.name for v in graph.inputs], [v.name for v in graph.outputs])
-        to_int8(ctx, ranges(bytes(_serialize(ctx)), names, calib))
+        to_int8(ctx, ranges(bytes(_inline(ctx, "int8 calibration")), names, calib))
         ctx.weight_mode = "int8"
-    return ctx, _serialize(ctx) if serialize else None
+    return ctx, _inline(ctx, "to_tflite") if serialize else None
 
 
 def to_tflite(graph: Graph, fuse_activations: bool = True, precision: str | None = None,
@@ -198,10 +211,9 @@ def _stream(ctx: TFLiteContext, f, progress: Progress | None = None) -> None:
     for b in blobs:  # nonzero placeholders: the offsets' fields are packed at their final size
         b.data, b.offset, b.size = None, 2**40, 1
     head = len(_serialize(ctx, inline=False))
-    pos, where = _up(head), []
-    for n in sizes:
-        where.append(pos)
-        pos = _up(pos + n)
+    if head > MAX_BYTES:
+        raise UsageError(f"the LiteRT graph without its weights takes {head} bytes; a flatbuffer holds at most 2 GiB")
+    where = offsets(head, sizes)
     for b, at, n in zip(blobs, where, sizes):
         b.offset, b.size = at, n
     data = _serialize(ctx, inline=False)
@@ -218,6 +230,16 @@ def _stream(ctx: TFLiteContext, f, progress: Progress | None = None) -> None:
         del raw
         tick()
     tick.finish()
+
+
+def offsets(head: int, sizes: list[int]) -> list[int]:
+    """Where each weight of ``sizes`` bytes starts in the file after a flatbuffer of ``head``
+    bytes: in order, 64-byte aligned, past 2 GiB and 4 GiB alike (the offsets are uint64)."""
+    pos, where = _up(head), []
+    for n in sizes:
+        where.append(pos)
+        pos = _up(pos + n)
+    return where
 
 
 def _size(b) -> int:

@@ -54,7 +54,7 @@ def _dense(node, ctx: TFLiteContext, x: str, kernel: np.ndarray, bias: np.ndarra
         kernel = kernel[:, ctx.flat_rows[x]]
     b = ctx.const(bias.astype(np.float32), bias_name) if bias is not None else -1
     act, out_value = ctx.fused(out)
-    ctx.op("FULLY_CONNECTED", [xi, ctx.const(kernel.astype(np.float32), node.inputs[1], quant_axis=0), b],
+    ctx.op("FULLY_CONNECTED", [xi, ctx.const(kernel.astype(np.float32, copy=False), node.inputs[1], quant_axis=0), b],
            [ctx.out(out_value)], "FullyConnectedOptions", fusedActivationFunction=act, keepNumDims=keep_dims)
 
 
@@ -65,7 +65,8 @@ def export_gemm(node, ctx: TFLiteContext) -> None:
     w = ctx.weight(node.inputs[1])
     if w is None:
         raise unsupported_attr("B", node.inputs[1], "a computed Gemm weight has no LiteRT builtin")
-    w = w * float(attr(node, "alpha"))
+    alpha = float(attr(node, "alpha"))
+    w = w * alpha if alpha != 1.0 else w  # the weight itself otherwise: laid out when packed
     kernel = w if attr(node, "transB") else w.T
     bias = None
     if len(node.inputs) > 2 and node.inputs[2]:
@@ -113,46 +114,6 @@ def export_batchnorm(node, ctx: TFLiteContext) -> None:
            "MulOptions")
     ctx.op("ADD", [scaled, ctx.const(add.astype(np.float32).reshape(shape), f"{node.name}/add")],
            [ctx.out(node.outputs[0], perm)], "AddOptions")
-
-
-@register("LayerNormalization")
-def export_layernorm(node, ctx: TFLiteContext) -> None:
-    """MEAN, SUB, MUL, MEAN, ADD, RSQRT, MUL, then Scale and B: over the stored positions of
-    the normalised axes, in whatever layout the input is stored."""
-    x, scale = node.inputs[0], node.inputs[1]
-    b = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
-    if ctx.weight(scale) is None or (b and ctx.weight(b) is None):
-        raise unsupported_attr("Scale/B", node.name, "layer norm needs a constant scale and bias")
-    rank = len(ctx.ir_shape(x))
-    perm = ctx.perm(x)
-    first = int(attr(node, "axis")) % rank
-    xi = ctx.get(x, perm)
-    axes = ctx.ints(sorted(perm.index(a) for a in range(first, rank)), f"{node.name}/axes")
-    name = node.outputs[0]
-    t = ctx.tensors[xi]
-    dims = list(t.shapeSignature if t.shapeSignature is not None else t.shape)
-    reduced = [1 if perm[i] >= first else d for i, d in enumerate(dims)]
-
-    def mean(v: int, tag: str) -> int:
-        y = ctx.tensor(f"{name}/{tag}", reduced)
-        ctx.op("MEAN", [v, axes], [y], "ReducerOptions", keepDims=True)
-        return y
-
-    def binary(code: str, a: int, c: int, tag: str, shape=None) -> int:
-        y = ctx.tensor(f"{name}/{tag}", shape or dims)
-        ctx.op(code, [a, c], [y])
-        return y
-
-    d = binary("SUB", xi, mean(xi, "mean"), "centered")
-    var = mean(binary("MUL", d, d, "squared"), "var")
-    eps = ctx.const(np.array(float(attr(node, "epsilon")), np.float32), f"{node.name}/epsilon")
-    rstd = ctx.tensor(f"{name}/rstd", reduced)
-    ctx.op("RSQRT", [binary("ADD", var, eps, "var_eps", reduced)], [rstd])
-    normed, g = binary("MUL", d, rstd, "normed"), operand(ctx, scale, perm, rank)
-    if b:
-        ctx.op("ADD", [binary("MUL", normed, g, "scaled"), operand(ctx, b, perm, rank)], [ctx.out(name, perm)])
-    else:
-        ctx.op("MUL", [normed, g], [ctx.out(name, perm)])
 
 
 @register(*_REDUCE)

@@ -169,3 +169,28 @@ def export_split(node, ctx: TFLiteContext) -> None:
     else:
         ctx.op("SPLIT_V", [xi, ctx.ints([int(s) for s in sizes], f"{node.name}/sizes"), axis_t], outs,
                "SplitVOptions", numSplits=len(outs))
+
+
+@register("Gather")
+def export_gather(node, ctx: TFLiteContext) -> None:
+    """GATHER along the stored position of the IR axis, with constant indices (negative
+    ones made positive here: LiteRT's GATHER takes none); the indices' axes take the
+    gathered axis' place in the stored layout."""
+    x, idx = node.inputs
+    w = ctx.weight(idx)
+    if w is None:
+        raise unsupported_attr("indices", idx, "constant indices (LiteRT's GATHER rejects negative ones)")
+    shape = ctx.ir_shape(x)
+    axis = int(attr(node, "axis")) % len(shape)
+    n = shape[axis]
+    w = np.asarray(w).astype(np.int64)
+    if (w < 0).any() and not isinstance(n, int):
+        raise unsupported_attr("indices", idx, "non-negative indices along a dynamic axis")
+    w = np.where(w < 0, w + (n if isinstance(n, int) else 0), w)
+    perm = ctx.perm(x)
+    r = w.ndim
+    out_perm: list[int] = []
+    for p in perm:
+        out_perm += list(range(axis, axis + r)) if p == axis else [p if p < axis else p + r - 1]
+    ctx.op("GATHER", [ctx.get(x, perm), ctx.ints(w, f"{node.name}/indices")],
+           [ctx.out(node.outputs[0], tuple(out_perm))], "GatherOptions", axis=perm.index(axis))

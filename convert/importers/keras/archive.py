@@ -52,6 +52,41 @@ class LayerWeights:
         return LayerWeights()
 
 
+class StoredArray:
+    """A weights dataset stored contiguously and unfiltered in a plain file, read from its
+    bytes when a layer takes it rather than when the file is read: converting never holds
+    the file's arrays beside the IR's (transposed) copies. Offset and size were checked
+    against the bytes behind them when the file was read. ``numpy.asarray`` reads it."""
+
+    def __init__(self, path: str, offset: int, shape: tuple, dtype: np.dtype):
+        self.path, self.offset, self.shape, self.dtype = path, offset, tuple(shape), np.dtype(dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def read(self) -> np.ndarray:
+        arr = np.empty(self.shape, self.dtype)
+        raw = arr.reshape(-1).view(np.uint8)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            got = f.readinto(memoryview(raw)) or 0
+        if got != raw.size:
+            raise ModelLoadError(self.path, f"truncated: a weights dataset ends {raw.size - got} bytes past the file")
+        return arr
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        arr = self.read()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def astype(self, dtype, copy: bool = True) -> np.ndarray:
+        return self.read().astype(dtype, copy=False)
+
+
 @dataclass
 class KerasArchive:
     config: dict
@@ -107,8 +142,10 @@ def _read_zip(path: Path) -> KerasArchive:
             info = zf.getinfo("model.weights.h5")
             if info.compress_type == zipfile.ZIP_STORED:  # what Keras writes: read in place
                 data = _StoredMember(path, info)
+                stored = (str(path), data.start, data.size)
             else:
                 data = io.BytesIO(limits.read_zip_member(str(path), zf, "model.weights.h5"))
+                stored = None
     except ModelLoadError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError, zlib.error,
@@ -119,7 +156,7 @@ def _read_zip(path: Path) -> KerasArchive:
     version = _check_version(path, meta.get("keras_version"))
     try:
         with data, h5py.File(data, "r") as h5:
-            budget = _Budget(str(path), path.stat().st_size)
+            budget = _Budget(str(path), path.stat().st_size, stored=stored)
             root = _k3_node(h5, budget)
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise ModelLoadError(str(path), f"model.weights.h5 cannot be read ({e})") from None
@@ -141,7 +178,7 @@ class _StoredMember(io.RawIOBase):
             raise zipfile.BadZipFile(f"bad local header for {info.filename}")
         name_len, extra_len = struct.unpack("<HH", head[26:30])
         self.start, self.size, self.pos = info.header_offset + 30 + name_len + extra_len, info.file_size, 0
-        crc, buf = 0, bytearray(1 << 24)
+        crc, buf = 0, bytearray(1 << 20)
         while self.pos < self.size:
             n = self.readinto(buf)
             if not n:
@@ -194,8 +231,9 @@ class _Budget:
     - every group and dataset is visited once: groups hard-linked to each other as a DAG
       cannot make the walk exponential, and a dataset cannot be counted twice."""
 
-    def __init__(self, path: str, file_size: int, root: str = "/"):
+    def __init__(self, path: str, file_size: int, root: str = "/", stored: tuple[str, int, int] | None = None):
         self.path = path
+        self.stored = stored  # (file, start, size) of the HDF5 bytes in a plain file, for StoredArray
         self.bytes = limits.Budget(path, file_size)
         self.root = root.rstrip("/") or "/"
         self.seen: set[tuple[int, int]] = set()
@@ -253,7 +291,22 @@ class _Budget:
             raise ModelLoadError(self.path, f"weights dataset {what} has dtype {ds.dtype}, which nnconvert does not "
                                             f"convert (real numbers only; nothing is cast silently)")
         self.bytes.claim(f"weights dataset {what} declares", ds.shape or (), ds.dtype.itemsize)
-        return np.asarray(ds)
+        return self._stored(ds, plist, what) or np.asarray(ds)
+
+    def _stored(self, ds, plist, what: str) -> StoredArray | None:
+        """``ds`` as a StoredArray where its bytes lie contiguously in the plain file, else None."""
+        import h5py
+
+        if self.stored is None or plist.get_nfilters() or plist.get_layout() != h5py.h5d.CONTIGUOUS:
+            return None
+        offset = ds.id.get_offset()
+        if offset is None:  # not yet written: HDF5 gives fill values
+            return None
+        file, start, size = self.stored
+        nbytes = int(np.prod(ds.shape or (), dtype=np.int64)) * ds.dtype.itemsize
+        if offset < 0 or offset + nbytes > size:
+            raise ModelLoadError(self.path, f"weights dataset {what} lies past the end of its HDF5 file")
+        return StoredArray(file, start + offset, ds.shape or (), ds.dtype)
 
 
 def _k3_node(group, budget: _Budget, depth: int = 0) -> LayerWeights:
@@ -300,7 +353,7 @@ def _path(budget: _Budget, group, rel: str):
 def _read_h5(path: Path) -> KerasArchive:
     import h5py
 
-    budget = _Budget(str(path), path.stat().st_size)
+    budget = _Budget(str(path), path.stat().st_size, stored=(str(path), 0, path.stat().st_size))
     try:
         with h5py.File(path, "r") as h5:
             raw = h5.attrs.get("model_config")

@@ -57,7 +57,7 @@ class Call:
             have = [tuple(a.shape) for a in arrays]
             raise ModelLoadError(self.file or "model", f"weights of layer {self.path!r} ({self.cls}) do not match "
                                  f"its config: expected {want}, file has {have}")
-        return [a.astype(np.float32) if a.dtype == np.float64 else a for a in arrays]
+        return [np.asarray(a, np.float32 if a.dtype == np.float64 else None) for a in arrays]  # read here
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.cfg.get(key, default)

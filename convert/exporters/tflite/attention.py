@@ -1,0 +1,84 @@
+"""Attention lowered exactly to LiteRT builtins: BATCH_MATMUL (K transposed by its adjY
+flag), MUL by the scale, the causal and given masks (ADD of a float mask, SELECT_V2 of a
+computed boolean one), SOFTMAX, BATCH_MATMUL with V. Grouped-query K/V heads are repeated
+by a GATHER along the head axis; 3-D (B, S, H*D) operands are split into heads by RESHAPE
+and TRANSPOSE."""
+from __future__ import annotations
+
+import numpy as np
+
+from .context import TFLiteContext, attr, dims_of, unsupported_attr
+from .registry import register
+
+HEADS_FIRST = (0, 2, 1, 3)  # (B, S, H, D) <-> (B, H, S, D)
+NEG = -np.inf  # a masked score: exp gives exactly 0, as in torch and ONNX
+
+
+def _heads(ctx: TFLiteContext, value: str, heads: int) -> tuple[int, int]:
+    """An IR Q/K/V as a (B, H, S, D) tensor, and H."""
+    shape = ctx.ir_shape(value)
+    if len(shape) == 4:
+        return ctx.get(value), shape[1]
+    if heads <= 0 or not isinstance(shape[-1], int) or shape[-1] % heads:
+        raise unsupported_attr("num_heads", heads, f"a head count dividing {shape[-1]}")
+    dims = dims_of(shape)[:2] + [heads, shape[-1] // heads]
+    if dims.count(-1) > 1:
+        raise unsupported_attr("shape", list(shape), "LiteRT's RESHAPE infers one dynamic dimension")
+    split = ctx.step("RESHAPE", [ctx.get(value), ctx.ints(dims, f"{value}/heads_shape")], dims, f"{value}/heads")
+    return ctx.transpose(split, HEADS_FIRST, f"{value}/heads_first"), heads
+
+
+def _causal(ctx: TFLiteContext, node, sq: int, skv: int) -> int:
+    """The additive upper-left-aligned causal mask: query i sees keys 0..i."""
+    if sq < 0 or skv < 0:
+        raise unsupported_attr("is_causal", 1, "causal attention over static sequence lengths")
+    keep = np.arange(skv)[None, :] <= np.arange(sq)[:, None]
+    return ctx.const(np.where(keep, 0.0, NEG).astype(np.float32), f"{node.name}/causal")
+
+
+def _masked(ctx: TFLiteContext, node, scores: int, mask: str) -> int:
+    dims, name = ctx.dims(scores), node.outputs[0]
+    w = ctx.weight(mask)
+    if w is not None:  # a constant mask becomes additive, broadcast to the scores' rank
+        w = np.reshape(w, (1,) * (4 - w.ndim) + w.shape)
+        add = np.where(w, 0.0, NEG) if w.dtype == bool else w
+        return ctx.step("ADD", [scores, ctx.const(add.astype(np.float32), mask)], dims, f"{name}/masked")
+    if ctx.dtype(mask) == "bool":
+        neg = ctx.const(np.array(NEG, np.float32), f"{node.name}/neg")
+        return ctx.step("SELECT_V2", [ctx.get(mask), scores, neg], dims, f"{name}/masked")
+    return ctx.step("ADD", [scores, ctx.get(mask)], dims, f"{name}/masked")
+
+
+@register("Attention")
+def export_attention(node, ctx: TFLiteContext) -> None:
+    if float(attr(node, "softcap")):
+        raise unsupported_attr("softcap", attr(node, "softcap"), "0 (no logit soft-capping)")
+    q, k, v = node.inputs[:3]
+    mask = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else ""
+    qi, hq = _heads(ctx, q, int(attr(node, "q_num_heads")))
+    ki, hkv = _heads(ctx, k, int(attr(node, "kv_num_heads")))
+    vi, _ = _heads(ctx, v, int(attr(node, "kv_num_heads")))
+    if hkv <= 0 or hq % hkv:
+        raise unsupported_attr("kv_num_heads", hkv, f"a divisor of the {hq} query heads")
+    name = node.outputs[0]
+    if hq != hkv:  # each K/V head serves hq/hkv consecutive query heads
+        index = ctx.ints([h // (hq // hkv) for h in range(hq)], f"{node.name}/kv_heads")
+        ki, vi = (ctx.step("GATHER", [t, index], [d if i != 1 else hq for i, d in enumerate(ctx.dims(t))],
+                           f"{name}/{tag}_heads", "GatherOptions", axis=1) for t, tag in ((ki, "k"), (vi, "v")))
+    qd, kd, vd = ctx.dims(qi), ctx.dims(ki), ctx.dims(vi)
+    sdims = qd[:3] + [kd[2]]
+    scores = ctx.step("BATCH_MATMUL", [qi, ki], sdims, f"{name}/scores", "BatchMatMulOptions", adjY=True)
+    scale = float(attr(node, "scale")) or 1.0 / np.sqrt(qd[3])
+    scores = ctx.step("MUL", [scores, ctx.const(np.array(scale, np.float32), f"{node.name}/scale")], sdims,
+                      f"{name}/scaled")
+    if int(attr(node, "is_causal")):
+        scores = ctx.step("ADD", [scores, _causal(ctx, node, sdims[2], sdims[3])], sdims, f"{name}/causal")
+    if mask:
+        scores = _masked(ctx, node, scores, mask)
+    probs = ctx.step("SOFTMAX", [scores], sdims, f"{name}/probs", "SoftmaxOptions", beta=1.0)
+    if len(ctx.ir_shape(q)) == 4:
+        ctx.op("BATCH_MATMUL", [probs, vi], [ctx.out(name)], "BatchMatMulOptions")
+        return
+    y = ctx.step("BATCH_MATMUL", [probs, vi], qd[:3] + [vd[3]], f"{name}/heads")
+    ctx.op("RESHAPE", [ctx.transpose(y, HEADS_FIRST, f"{name}/seq_first"),
+                       ctx.ints(dims_of(ctx.ir_shape(name)), f"{name}/shape")], [ctx.out(name)])
