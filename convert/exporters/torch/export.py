@@ -139,7 +139,9 @@ def _module(code: TorchCode, tick: Ticker | None = None) -> Any:
     model = _exec(code).Model()
     state = {}
     for k, v in code.state.items():
-        state[k] = torch.from_numpy(v.copy())
+        # load_state_dict copies into the module's own tensors: a view of the IR's array
+        # suffices (a read-only one is copied, torch.from_numpy needs it writable)
+        state[k] = torch.from_numpy(v if v.flags.writeable else v.copy())
         if tick is not None:
             tick()
     model.load_state_dict(state)
