@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ONNX -> PyTorch on a model past 2 GiB (external data): peak memory against the weight bytes.
 
-    python bench/bench_onnx_large.py [--gib 2.25] [--width 8192] [--folder /tmp]
+    python bench/bench_onnx_large.py [--gib 2.25] [--width 8192] [--folder /tmp] [--import-only]
 
 An MLP of MatMul + Add + Relu layers with seeded random float32 weights is written straight
 to ``model.onnx`` + ``model.onnx.data`` (one weight in memory at a time), then converted in
@@ -36,6 +36,9 @@ path, x_path = sys.argv[1:3]
 t = time.perf_counter()
 graph = convert.from_onnx(path)
 imported = (time.perf_counter() - t, peak_rss())
+if sys.argv[4] == "1":
+    print(json.dumps({"import_s": imported[0], "import_peak": imported[1]}))
+    sys.exit(0)
 t = time.perf_counter()
 module = convert.to_torch(graph)
 del graph
@@ -100,6 +103,7 @@ def main() -> None:
     ap.add_argument("--gib", type=float, default=2.25, help="weight bytes to write, in GiB")
     ap.add_argument("--width", type=int, default=8192)
     ap.add_argument("--folder", default=tempfile.gettempdir())
+    ap.add_argument("--import-only", action="store_true", help="stop after from_onnx (less memory)")
     args = ap.parse_args()
     layer_bytes = 4 * (args.width * args.width + args.width)
     layers = max(1, round(args.gib * 2**30 / layer_bytes))
@@ -110,14 +114,16 @@ def main() -> None:
         np.save(folder / "x.npy", x)
         env = {**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}
         out = subprocess.run([sys.executable, "-c", CHILD, str(folder / "model.onnx"), str(folder / "x.npy"),
-                              str(REPO / "bench")], capture_output=True, text=True, env=env, check=True)
+                              str(REPO / "bench"), "1" if args.import_only else "0"], capture_output=True, text=True, env=env, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        err = float(np.abs(np.load(folder / "x.npy.out.npy") - reference(folder, layers, args.width, x)).max())
         gib = 2**30
         print(f"{layers} x ({args.width}x{args.width}) float32 layers, {nbytes / gib:.2f} GiB of weights in "
               f"model.onnx.data")
         print(f"from_onnx: {r['import_s']:.1f} s, peak RSS {r['import_peak'] / gib:.2f} GiB "
               f"({r['import_peak'] / nbytes:.2f}x the weights)")
+        if args.import_only:
+            return
+        err = float(np.abs(np.load(folder / "x.npy.out.npy") - reference(folder, layers, args.width, x)).max())
         print(f"+ to_torch: {r['torch_s']:.1f} s, peak RSS {r['torch_peak'] / gib:.2f} GiB "
               f"({r['torch_peak'] / nbytes:.2f}x the weights)")
         print(f"max error against numpy (float64): {err:.2e}")

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
+from onnx_run import run_ort as _ort, run_torch as _torch  # noqa: E402
 
 B, HQ, HKV, SQ, P, D = 2, 4, 2, 3, 5, 8
 OPSET = 25
@@ -31,16 +32,6 @@ def _model(inputs: dict, outputs: list[str], **attrs):
                           [helper.make_tensor_value_info(k, types[v.dtype], v.shape) for k, v in inputs.items()],
                           [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
-
-
-def _ort(model, feeds):
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
-
-
-def _torch(graph, feeds):
-    with torch.no_grad():
-        out = convert.to_torch(graph)(*[torch.from_numpy(v) for v in feeds.values()])
-    return [o.numpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
 
 
 def _feeds(seed: int, past: bool = True, mask: str | None = None, nonpad: bool = False) -> dict:

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx_run import run_ort as _ort, run_torch as _torch, assert_same as _same  # noqa: E402
 
 
 def _model(node, inputs, out_types, inits=(), opset: int = 17):
@@ -18,22 +19,6 @@ def _model(node, inputs, out_types, inits=(), opset: int = 17):
                           [helper.make_tensor_value_info(o, t, None) for o, t in zip(node.output, out_types)],
                           initializer=list(inits))
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-
-
-def _ort(model, feeds):
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
-
-
-def _torch(graph, feeds):
-    with torch.no_grad():
-        out = convert.to_torch(graph)(*[torch.from_numpy(v) for v in feeds.values()])
-    return [o.numpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
-
-
-def _same(got, want):
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.dtype == w.dtype and g.shape == w.shape and np.array_equal(g, w), (g, w)
 
 
 def _check(model, feeds, other):

@@ -13,6 +13,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
+from onnx_run import run_ort as _ort, run_torch as _torch, assert_same as _same  # noqa: E402
 
 NP_TYPE = {np.float32: TensorProto.FLOAT, np.float16: TensorProto.FLOAT16, np.uint8: TensorProto.UINT8,
            np.int8: TensorProto.INT8, np.int32: TensorProto.INT32, np.int16: TensorProto.INT16}
@@ -28,22 +29,6 @@ def _model(op: str, feeds: dict, consts: dict, out_types: list, opset: int = 21,
         [helper.make_tensor_value_info(o, NP_TYPE[t], None) for o, t in zip(outs, out_types)],
         initializer=[numpy_helper.from_array(v, k) for k, v in consts.items()])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-
-
-def _ort(model, feeds):
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
-
-
-def _torch(graph, feeds):
-    with torch.no_grad():
-        out = convert.to_torch(graph)(*[torch.from_numpy(v) for v in feeds.values()])
-    return [o.numpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
-
-
-def _same(got, want):
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.dtype == w.dtype and g.shape == w.shape and np.array_equal(g, w), (g, w)
 
 
 def _check(model, feeds, oracle=_ort, round_trip: bool = True):
