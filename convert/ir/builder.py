@@ -52,7 +52,7 @@ class GraphBuilder:
     def weight(self, base: str, array: Any, dtype: str | None = None) -> str:
         arr = np.asarray(array)
         if dtype is not None:
-            arr = arr.astype(dtype)
+            arr = arr.astype(dtype, copy=False)  # a weight already of that dtype is not copied
         elif arr.dtype == np.float64:
             arr = arr.astype(np.float32)
         name = self.unique(base)

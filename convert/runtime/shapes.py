@@ -27,7 +27,10 @@ def infer_shapes(graph: Graph, data_prop: bool = False) -> dict[str, tuple[Dim, 
 
         from ..exporters.onnx import to_onnx
 
-        model = onnx.shape_inference.infer_shapes(to_onnx(graph), strict_mode=False, data_prop=data_prop)
+        # weights of 1 KiB and more as external references to no file: shape inference needs
+        # their shapes only, and would otherwise serialise every weight byte twice
+        proto = to_onnx(graph, external_data="shapes-only.bin", data_writer=lambda name, arr: (0, arr.nbytes))
+        model = onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=data_prop)
     except Exception as e:  # shapes are a help, never a reason to fail
         log.debug("shape inference failed: %s", e)
         return shapes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ir.optable.attention import extensions
 from .. import channels_last as L
 from .context import KerasContext, attr, unsupported_attr
 from .layers import _const
@@ -48,6 +49,8 @@ def _same_length(ctx: KerasContext, q: str, k: str) -> bool:
 @register("Attention")
 def export_attention(node, ctx: KerasContext):
     ops = ctx.keras.ops
+    for name, value in extensions(node):
+        raise unsupported_attr(name, value, "attention without a KV cache, windows or extra outputs")
     if float(attr(node, "softcap")):
         raise unsupported_attr("softcap", attr(node, "softcap"), "0 (no logit soft-capping)")
     q_in, k_in, v_in = node.inputs[:3]

@@ -4,28 +4,41 @@ from __future__ import annotations
 import math
 
 from ...errors import UnsupportedAttributeError
+from ...ir.optable import OPS
 from ...ir.optable import attr_value as attr
+from ...ir.optable.attention import EXTENDED_ATTRS, extensions
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import register
 
 HALF = ("float16", "bfloat16")
 
 
+# the opset from which ONNX's Attention has each extension
+_SINCE = {"nonpad_kv_seqlen": 24, "left_window_size": 25, "right_window_size": 25}
+
+
 @register("Attention", since=23)
 def export_attention(node, ctx: OnnxContext):
-    if len(node.inputs) > 3 and node.inputs[3] and not _mask_rows_match(ctx, node):
+    used = extensions(node)
+    if not used and len(node.inputs) > 3 and node.inputs[3] and not _mask_rows_match(ctx, node):
         # onnxruntime's kernel (1.23-1.32) rejects a mask broadcast along the query axis
         export_attention_decomposed(node, ctx)
         return
-    extra = {k: attr(node, k) for k in ("scale", "q_num_heads", "kv_num_heads", "softcap") if attr(node, k)}
+    for name, value in used:
+        if ctx.opset < _SINCE.get(name, 23):
+            raise UnsupportedAttributeError(name, value, f"needs opset >= {_SINCE[name]} (pass --opset {_SINCE[name]})")
+    keys = ("scale", "q_num_heads", "kv_num_heads", "softcap", "qk_matmul_output_mode", *EXTENDED_ATTRS)
+    extra = {k: attr(node, k) for k in keys if attr(node, k) != OPS["Attention"].attr_default(k)}
     if _dtype(ctx, node.inputs[0]) in HALF:
         extra["softmax_precision"] = ONNX_DTYPE["float32"]  # --precision: the softmax sums in float32
-    ctx.emit("Attention", node.inputs, node.outputs[:1], name=node.name, is_causal=attr(node, "is_causal"), **extra)
+    ctx.emit("Attention", node.inputs, node.outputs, name=node.name, is_causal=attr(node, "is_causal"), **extra)
 
 
 @register("Attention")
 def export_attention_decomposed(node, ctx: OnnxContext):
     """softmax(scale * Q K^T + mask) V on 4-D heads; 3-D inputs are split into heads first."""
+    for name, value in extensions(node):
+        raise UnsupportedAttributeError(name, value, "plain attention below opset 23 (pass --opset 23 or newer)")
     n, ins = node.name, node.inputs
     dt = _dtype(ctx, ins[0])
     hq, hkv = attr(node, "q_num_heads"), attr(node, "kv_num_heads")

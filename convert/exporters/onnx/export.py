@@ -10,7 +10,7 @@ import numpy as np
 from ...errors import Unsupported, UnsupportedError
 from ...ir.graph import Graph
 from ...ir.optable import OPS
-from . import attention, math_ops, shape_ops  # noqa: F401  (registers handlers)
+from . import attention, dynamic_ops, math_ops, shape_ops  # noqa: F401  (registers handlers)
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import ONNX_HANDLERS
 from .stream import EXTERNAL_MIN_BYTES, DataFile

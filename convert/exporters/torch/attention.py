@@ -1,6 +1,7 @@
 """Attention as ``F.scaled_dot_product_attention`` (torch picks its fused kernels)."""
 from __future__ import annotations
 
+from ...ir.optable.attention import extensions
 from .context import TorchContext, attr, py
 from .registry import register
 
@@ -13,6 +14,9 @@ def export_attention(node, ctx: TorchContext):
     if three_d:  # (B, S, H*D) -> (B, H, S, D)
         q, k, v = (f"{t}.unflatten(-1, ({h}, -1)).transpose(1, 2)" for t, h in ((q, hq), (k, hkv), (v, hkv)))
     mask = ctx.x(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else None
+    if extensions(node) or (mask is not None and not _mask_covers_keys(ctx, node)):
+        written_out(ctx, node, q, k, v, mask, three_d)
+        return
     causal = bool(attr(node, "is_causal"))
     kwargs = []
     if mask is not None and causal:  # torch takes one or the other: fold the causal mask into attn_mask
@@ -57,3 +61,66 @@ def _softcapped(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | Non
         ctx.line(f"{s} = {s}.masked_fill(~{m}, -math.inf) if {m}.dtype == torch.bool else {s} + {m}")
     # a row with every key masked gives 0, as F.scaled_dot_product_attention does
     return f"torch.nan_to_num(torch.softmax({s}.float(), -1), nan=0.0).to({qv}.dtype) @ {vv}"
+
+
+def _mask_covers_keys(ctx: TorchContext, node) -> bool:
+    m, k = ctx.shape(node.inputs[3]), ctx.shape(node.inputs[1])
+    axis = -2 if len(k or ()) == 4 else 1
+    return m is not None and k is not None and m[-1] == k[axis] and isinstance(m[-1], int)
+
+
+def written_out(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | None, three_d: bool) -> None:
+    """The KV cache, positions offset by the cache, windows, a mask shorter than the keys
+    and the scores output, step by step as ONNX's reference computes them."""
+    ins = list(node.inputs) + [""] * (7 - len(node.inputs))
+    qv, kv, vv, bias, pos, j, ok = (ctx.tmp(t) for t in ("q", "k", "v", "bias", "pos", "key_index", "allowed"))
+    ctx.line(f"{qv}, {kv}, {vv} = {q}, {k}, {v}")
+    if ins[4]:
+        ctx.line(f"{kv}, {vv} = torch.cat([{ctx.x(ins[4])}, {kv}], 2), torch.cat([{ctx.x(ins[5])}, {vv}], 2)")
+    # the absolute position of each query (B, 1, Sq, 1) or (Sq, 1), and each key's index
+    offset = f"{ctx.x(ins[4])}.shape[2]" if ins[4] else f"({ctx.x(ins[6])}.reshape(-1, 1, 1, 1) - {qv}.shape[2])" \
+        if ins[6] else "0"
+    ctx.line(f"{pos} = torch.arange({qv}.shape[2], device={qv}.device)[:, None] + {offset}")
+    ctx.line(f"{j} = torch.arange({kv}.shape[2], device={qv}.device)")
+    ctx.line(f"{ok} = torch.ones_like({pos} >= {j})")
+    if attr(node, "is_causal"):
+        ctx.line(f"{ok} = {ok} & ({j} <= {pos})")
+    left, right = attr(node, "left_window_size"), attr(node, "right_window_size")
+    if left >= 0:
+        ctx.line(f"{ok} = {ok} & ({pos} - {j} <= {left})")
+    if right >= 0:
+        ctx.line(f"{ok} = {ok} & ({j} - {pos} <= {right})")
+    if ins[6]:
+        ctx.line(f"{ok} = {ok} & ({j} < {ctx.x(ins[6])}.reshape(-1, 1, 1, 1))")
+    ctx.line(f"{bias} = torch.zeros((), dtype={qv}.dtype).masked_fill(~{ok}, -math.inf)")
+    if mask is not None:  # padded with "masked" up to the key length
+        m = ctx.tmp("mask")
+        ctx.line(f"{m} = {mask}")
+        ctx.line(f"{m} = F.pad({m}, (0, {kv}.shape[2] - {m}.shape[-1]), value=False if {m}.dtype == torch.bool "
+                 f"else -math.inf)")
+        ctx.line(f"{bias} = {bias} + (torch.zeros((), dtype={qv}.dtype).masked_fill(~{m}, -math.inf) "
+                 f"if {m}.dtype == torch.bool else {m})")
+    present = (kv, vv)
+    s, p = ctx.tmp("scores"), ctx.tmp("probs")
+    scale = py(float(attr(node, "scale"))) if attr(node, "scale") else f"{qv}.shape[-1] ** -0.5"
+    kr, vr = ctx.tmp("k_heads"), ctx.tmp("v_heads")  # grouped K/V heads repeated; the cache keeps them
+    ctx.line(f"{kr}, {vr} = {kv}.repeat_interleave({qv}.shape[1] // {kv}.shape[1], dim=1), "
+             f"{vv}.repeat_interleave({qv}.shape[1] // {vv}.shape[1], dim=1)")
+    kv, vv = kr, vr
+    # sqrt(scale) on each side, as ONNX's reference and function body scale
+    ctx.line(f"{s} = ({qv} * math.sqrt({scale})) @ ({kv} * math.sqrt({scale})).transpose(-2, -1)")
+    if attr(node, "softcap"):
+        cap = py(float(attr(node, "softcap")))
+        ctx.line(f"{s} = torch.tanh({s} / {cap}) * {cap}")
+    mode = attr(node, "qk_matmul_output_mode")
+    raw = ctx.tmp("qk")
+    ctx.line(f"{raw} = {s}")
+    ctx.line(f"{s} = {s} + {bias}")
+    # a query row with every key masked attends to nothing: probabilities 0
+    ctx.line(f"{p} = torch.softmax({s}.float(), -1).masked_fill(torch.isneginf({bias}.amax(-1, keepdim=True)), 0)")
+    y = f"{p}.to({qv}.dtype) @ {vv}"
+    outs = list(node.outputs) + [""] * (4 - len(node.outputs))
+    qk = {0: raw, 1: raw, 2: s}.get(mode, p)
+    ctx.assign([o for o in outs if o], ", ".join(
+        e for o, e in zip(outs, [f"({y}).transpose(1, 2).flatten(2)" if three_d else y, *present,
+                                  f"{qk}.to({qv}.dtype)"]) if o) + ("," if sum(map(bool, outs)) == 1 else ""))

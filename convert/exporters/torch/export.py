@@ -11,7 +11,7 @@ from ...errors import Unsupported, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...progress import Progress, Ticker
 from ..common import run_handlers
-from . import activations, attention, indexing, layers, rnn, shape_ops  # noqa: F401  (registers handlers)
+from . import activations, attention, dynamic, indexing, layers, quant, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import TorchContext, identifier, py
 from .registry import TORCH_HANDLERS
 from ...runtime.shapes import infer_shapes
@@ -140,23 +140,28 @@ def _module(code: TorchCode, tick: Ticker | None = None) -> Any:
 
     model = _exec(code).Model()
     state = {}
+    half = _half(code.state)
     for k, v in code.state.items():
-        state[k] = tensor(v)
+        # load_state_dict copies into the module's own tensors: a view of the IR's array
+        # suffices (a read-only one is copied: torch.from_numpy needs it writable). A half
+        # state is assigned instead, so it must not alias the IR's arrays.
+        state[k] = tensor(v, copy=half or not v.flags.writeable)
         if tick is not None:
             tick()
-    model.load_state_dict(state, assign=_half(code.state))
+    model.load_state_dict(state, assign=half)
     model.eval()
     model.nnconvert_source = code.source
     return model
 
 
-def tensor(arr):
-    """A torch tensor holding a copy of ``arr`` (bfloat16 arrays through their bits)."""
+def tensor(arr, copy: bool = True):
+    """A torch tensor holding ``arr`` or a copy of it (bfloat16 arrays through their bits)."""
     import torch
 
     if str(arr.dtype) == "bfloat16":
-        return torch.from_numpy(arr.view("uint16").copy()).view(torch.bfloat16)
-    return torch.from_numpy(arr.copy())
+        bits = arr.view("uint16")
+        return torch.from_numpy(bits.copy() if copy else bits).view(torch.bfloat16)
+    return torch.from_numpy(arr.copy() if copy else arr)
 
 
 def _half(state: dict) -> bool:

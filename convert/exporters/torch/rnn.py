@@ -4,46 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ir.optable.rnn import DEFAULT_ACTIVATIONS, reorder_gates
+from ...ir.optable.rnn import reorder_gates
 from .context import TorchContext, attr, unsupported_attr
 from .registry import register
+from .rnn_loop import export_rnn_loop, needs_loop
 
 
 def reorder(w: np.ndarray, op: str) -> np.ndarray:
     return reorder_gates(w, op, "onnx", "torch")
 
 
-def _check(node, ctx: TorchContext) -> str | None:
-    """Problems torch layers cannot express; returns RNN's nonlinearity."""
-    names = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
-    for i, v in enumerate(node.inputs[4:], 4):
-        if v and names[i] in ("sequence_lens", "P"):
-            raise unsupported_attr(names[i], v, "torch recurrent layers take padded full-length sequences, no peepholes")
-    if attr(node, "clip") is not None:
-        raise unsupported_attr("clip", attr(node, "clip"), "torch has no cell clipping")
-    if node.op == "LSTM" and attr(node, "input_forget"):
-        raise unsupported_attr("input_forget", 1)
-    if node.op == "GRU" and not attr(node, "linear_before_reset"):
-        raise unsupported_attr("linear_before_reset", 0, "torch GRU applies the reset gate after the recurrent "
-                                                         "matmul (linear_before_reset=1)")
-    dirs = 2 if attr(node, "direction") == "bidirectional" else 1
-    acts = list(attr(node, "activations") or [])
-    if node.op == "RNN":
-        act = acts[0] if acts else "Tanh"
-        if any(a != act for a in acts) or act not in ("Tanh", "Relu"):
-            raise unsupported_attr("activations", acts, "nn.RNN has tanh or relu")
-        return act.lower()
-    if acts and acts != list(DEFAULT_ACTIVATIONS[node.op]) * dirs:
-        raise unsupported_attr("activations", acts, "torch uses the default gate activations")
-    return None
+def _nonlinearity(node) -> str | None:
+    """nn.RNN's nonlinearity (the loop in rnn_loop handles every other activation)."""
+    if node.op != "RNN":
+        return None
+    return (list(attr(node, "activations") or []) or ["Tanh"])[0].lower()
 
 
 @register("LSTM", "GRU", "RNN")
 def export_rnn(node, ctx: TorchContext):
-    nonlinearity = _check(node, ctx)
-    direction, layout, hidden = attr(node, "direction"), attr(node, "layout"), int(attr(node, "hidden_size"))
-    if direction == "reverse":
-        raise unsupported_attr("direction", "reverse", "torch runs forward or bidirectional")
+    if needs_loop(node):
+        export_rnn_loop(node, ctx)
+        return
+    nonlinearity = _nonlinearity(node)
+    layout, hidden = attr(node, "layout"), int(attr(node, "hidden_size"))
     w, r, b = _weights(node, ctx)
     dirs = w.shape[0]
     kwargs = dict(num_layers=1, bias=b is not None, batch_first=layout == 1, bidirectional=dirs == 2)

@@ -44,11 +44,12 @@ def from_onnx(model_or_path: Any, *, io_layout: str = "nchw") -> Graph:
 def load(path: str, *, io_layout: str = "nchw", **_ignored):
     """Import a file for the CLI, with onnxruntime as the source runner for verification."""
     from ...loaded import LoadedModel
-    from .read import read_model
+    from .read import inline_external, read_model
     from .runner import make_runners
 
     model = read_model(str(path))
     graph, warnings, interface = _graph(model, str(path), io_layout)
+    inline_external(model, str(path))  # onnxruntime gets the model as bytes
     run, run_layers, version = make_runners(model, graph, interface, io_layout)
     return LoadedModel(graph, "onnx", str(path), run, run_layers, None, version, warnings)
 

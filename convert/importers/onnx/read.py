@@ -23,8 +23,16 @@ def type_name(elem_type: int) -> str:
     return IR_DTYPE.get(elem_type) or ONNX_TYPE_NAMES.get(elem_type, f"type {elem_type}")
 
 
+# External tensors at least this large stay on disk until the importer reads each one
+# straight into its numpy array: shape inference then never copies their bytes (it
+# serialises the whole model, twice). Smaller ones (shapes, axes) are loaded into the
+# proto so that shape inference can propagate their values.
+DEFERRED_BYTES = 64 * 1024
+
+
 def read_model(path: str):
-    """The ModelProto at ``path`` with every external tensor's bytes loaded exactly once."""
+    """The ModelProto at ``path``; every external tensor checked against its file, the
+    small ones loaded into the proto, large initializers left for ``to_array``."""
     import onnx
 
     size = os.path.getsize(path)
@@ -34,10 +42,31 @@ def read_model(path: str):
     if not model.HasField("graph"):
         raise ModelLoadError(path, "holds no ONNX graph (not an ONNX model?)")
     base = Path(path).resolve().parent
+    top = len(model.graph.initializer)  # _tensors yields the top-level initializers first
+    for k, t in enumerate(_tensors(model.graph)):
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            target, offset, need = _external(t, base, path)
+            if not (k < top and need >= DEFERRED_BYTES and t.data_type != onnx.TensorProto.BFLOAT16):
+                _inline(t, target, offset, need)
+    return model
+
+
+def inline_external(model, where: str) -> None:
+    """Load the tensors ``read_model`` left on disk into the proto (for onnxruntime, which
+    gets the model as bytes)."""
+    import onnx
+
     for t in _tensors(model.graph):
         if t.data_location == onnx.TensorProto.EXTERNAL:
-            _load_external(t, base, path)
-    return model
+            _inline(t, *_external(t, Path(where).resolve().parent, where))
+
+
+def _inline(t, target: Path, offset: int, need: int) -> None:
+    with open(target, "rb") as f:
+        f.seek(offset)
+        t.raw_data = f.read(need)
+    t.data_location = 0  # TensorProto.DEFAULT
+    del t.external_data[:]
 
 
 def _tensors(graph):
@@ -53,9 +82,9 @@ def _tensors(graph):
                 yield from _tensors(g)
 
 
-def _load_external(t, base: Path, path: str) -> None:
-    import onnx
-
+def _external(t, base: Path, path: str) -> tuple[Path, int, int]:
+    """(file, offset, bytes) of an external tensor, checked: inside the model's folder, and
+    holding the bytes the tensor's shape needs."""
     info = {e.key: e.value for e in t.external_data}
     loc = info.get("location", "")
     target = (base / loc).resolve()
@@ -71,27 +100,33 @@ def _load_external(t, base: Path, path: str) -> None:
     dtype = IR_DTYPE.get(t.data_type)
     if dtype is None:
         raise ModelLoadError(path, f"tensor {t.name!r}: external data of type {type_name(t.data_type)}")
-    need = n * np.dtype(dtype if dtype != "bfloat16" else "uint16").itemsize
+    need = n * itemsize_of(t)
     available = target.stat().st_size - offset
     if offset < 0 or (length >= 0 and length != need) or available < need:
         raise ModelLoadError(path, f"tensor {t.name!r}: declares {need} bytes at offset {offset} of {loc!r}, "
                                    f"which holds {max(available, 0)} there (truncated or hostile file?)")
-    with open(target, "rb") as f:
-        f.seek(offset)
-        t.raw_data = f.read(need)
-    t.data_location = onnx.TensorProto.DEFAULT
-    del t.external_data[:]
+    return target, offset, need
+
+
+def itemsize_of(t) -> int:
+    return np.dtype("uint16" if t.data_type == 16 else IR_DTYPE[t.data_type]).itemsize
 
 
 def to_array(t, where: str) -> np.ndarray:
     """A TensorProto as a numpy array, its declared size checked against its bytes first."""
-    from onnx import numpy_helper
+    from onnx import TensorProto, numpy_helper
 
     if t.data_type not in IR_DTYPE:
         raise ModelLoadError(where, f"tensor {t.name!r} has type {type_name(t.data_type)}, which the IR has no "
                                     "dtype for")
+    if t.data_location == TensorProto.EXTERNAL:  # left on disk by read_model: read once, checked
+        target, offset, need = _external(t, Path(where).resolve().parent, where)
+        if t.data_type != TensorProto.BFLOAT16:
+            arr = np.fromfile(target, dtype=IR_DTYPE[t.data_type], count=need // itemsize_of(t), offset=offset)
+            return arr.reshape(tuple(t.dims))
+        _inline(t, target, offset, need)
     n = check_elements(where, f"tensor {t.name!r}", t.dims)
-    itemsize = np.dtype("uint16" if t.data_type == 16 else IR_DTYPE[t.data_type]).itemsize
+    itemsize = itemsize_of(t)
     if t.HasField("raw_data") and len(t.raw_data) != n * itemsize:
         raise ModelLoadError(where, f"tensor {t.name!r}: shape {tuple(t.dims)} needs {n * itemsize} bytes, "
                                     f"the file holds {len(t.raw_data)}")

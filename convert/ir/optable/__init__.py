@@ -38,6 +38,6 @@ def attr_value(node, key: str):
 
 
 # Importing the family modules fills OPS.
-from . import activation, attention, conv, elementwise, indexing, misc, norm, pool, reduce, rnn, shape  # noqa: E402,F401
+from . import activation, attention, conv, dynamic, elementwise, indexing, misc, norm, pool, quant, reduce, rnn, shape  # noqa: E402,F401
 
 __all__ = ["OPS", "OpSpec", "Attr", "Port", "REQUIRED", "ATTR_KINDS", "declare", "get", "attr_value"]

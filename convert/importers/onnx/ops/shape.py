@@ -342,6 +342,10 @@ def import_cast_like(ctx, node):
     dtype = ctx.dtype(1)
     if dtype is None:
         raise DataDependent("target_type", ctx.name(1), "the dtype of the second input is unknown")
+    c = ctx.maybe_const(0)
+    if c is not None and dtype != "bfloat16":  # a constant cast to a run-time value's type stays a constant
+        ctx.set_const(0, c.astype(dtype))
+        return
     ctx.emit("Cast", [ctx.x(0)], {"to": dtype})
 
 
