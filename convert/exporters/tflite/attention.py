@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ir.optable.attention import extensions
 from .context import TFLiteContext, attr, dims_of, unsupported_attr
 from .registry import register
 
@@ -51,6 +52,8 @@ def _masked(ctx: TFLiteContext, node, scores: int, mask: str) -> int:
 
 @register("Attention")
 def export_attention(node, ctx: TFLiteContext) -> None:
+    for name, value in extensions(node):  # KV cache, windows, extra outputs
+        raise unsupported_attr(name, value, "plain attention (no KV cache, windows or score outputs)")
     if float(attr(node, "softcap")):
         raise unsupported_attr("softcap", attr(node, "softcap"), "0 (no logit soft-capping)")
     q, k, v = node.inputs[:3]
