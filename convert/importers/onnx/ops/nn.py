@@ -91,7 +91,7 @@ def import_conv_transpose(ctx, node):
          output_padding=out_pad if any(out_pad) else None)
 
 
-@register("MaxPool", "AveragePool")
+@register("MaxPool", "AveragePool", "LpPool")
 def import_pool(ctx, node):
     kernel = [int(k) for k in ctx.attr("kernel_shape")]
     if node.op_type == "MaxPool" and ctx.uses(1):

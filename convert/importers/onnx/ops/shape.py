@@ -360,3 +360,14 @@ def import_size(ctx, node):
     if shape is None or not all(isinstance(d, int) for d in shape):
         raise DataDependent("shape", ctx.name(0), "the number of elements depends on a dynamic dimension")
     ctx.set_const(0, np.array(int(np.prod(shape)), dtype=np.int64))
+
+
+@register("EyeLike", emits=())  # a constant: the output depends on the input's shape only
+def import_eye_like(ctx, node):
+    shape = ctx.shape(0)
+    if shape is None or len(shape) != 2 or not all(isinstance(d, int) for d in shape):
+        raise DataDependent("shape", ctx.name(0), "EyeLike needs a 2-D input of static shape")
+    dtype = IR_DTYPE.get(int(ctx.attr("dtype", 0))) if ctx.attr("dtype") is not None else ctx.dtype(0)
+    if dtype is None:
+        raise UnsupportedAttributeError("dtype", ctx.attr("dtype"), "an element type the IR has")
+    ctx.set_const(0, np.eye(shape[0], shape[1], k=int(ctx.attr("k", 0)), dtype=dtype))
