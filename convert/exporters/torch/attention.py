@@ -57,3 +57,31 @@ def _softcapped(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | Non
         ctx.line(f"{s} = {s}.masked_fill(~{m}, -math.inf) if {m}.dtype == torch.bool else {s} + {m}")
     # a row with every key masked gives 0, as F.scaled_dot_product_attention does
     return f"torch.nan_to_num(torch.softmax({s}.float(), -1), nan=0.0).to({qv}.dtype) @ {vv}"
+
+
+@register("RotaryEmbedding")
+def export_rotary_embedding(node, ctx: TorchContext):
+    """The ONNX formula on (B, S, H, D) heads; every size is read at run time."""
+    x = ctx.x(node.inputs[0])
+    cos, sin = ctx.x(node.inputs[1]), ctx.x(node.inputs[2])
+    if len(node.inputs) > 3 and node.inputs[3]:
+        pos = ctx.x(node.inputs[3])
+        cos, sin = f"{cos}[{pos}]", f"{sin}[{pos}]"
+    heads = int(attr(node, "num_heads"))
+    h = ctx.tmp("heads")
+    # 4-D X is (B, H, S, D); 3-D X is (B, S, H*D)
+    ctx.line(f"{h} = {x}.unflatten(-1, ({heads}, -1))" if heads else f"{h} = {x}.transpose(1, 2)")
+    r = int(attr(node, "rotary_embedding_dim")) or None
+    rot, c, s = ctx.tmp("rot"), ctx.tmp("cos"), ctx.tmp("sin")
+    ctx.line(f"{rot} = {h}[..., :{r if r else f'{h}.shape[-1]'}]")
+    ctx.line(f"{c}, {s} = {cos}.unsqueeze(2), {sin}.unsqueeze(2)")
+    x1, x2 = ctx.tmp("x1"), ctx.tmp("x2")
+    if attr(node, "interleaved"):
+        ctx.line(f"{x1}, {x2} = {rot}[..., 0::2], {rot}[..., 1::2]")
+        joined = f"torch.stack([{x1} * {c} - {x2} * {s}, {x1} * {s} + {x2} * {c}], -1).flatten(-2)"
+    else:
+        ctx.line(f"{x1}, {x2} = {rot}.chunk(2, -1)")
+        joined = f"torch.cat([{x1} * {c} - {x2} * {s}, {x1} * {s} + {x2} * {c}], -1)"
+    out = ctx.tmp("rotated")
+    ctx.line(f"{out} = torch.cat([{joined}, {h}[..., {rot}.shape[-1]:]], -1)")
+    ctx.assign(node.outputs[0], f"{out}.flatten(-2)" if heads else f"{out}.transpose(1, 2)")

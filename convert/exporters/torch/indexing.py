@@ -57,14 +57,21 @@ def export_scatter_nd(node, ctx: TorchContext):
         ctx.assign(node.outputs[0], f"{d}.index_put(tuple({i}.unbind(-1)), {u}{accumulate})")
 
 
-@register("CumSum")
+@register("CumSum", "CumProd")
 def export_cumsum(node, ctx: TorchContext):
     x = ctx.x(node.inputs[0])
     axis = attr(node, "axis")
-    src = f"torch.flip({x}, [{axis}])" if attr(node, "reverse") else x
-    expr = f"torch.cumsum({src}, {axis})"
-    if attr(node, "exclusive"):
+    src = x
+    if attr(node, "reverse"):
+        src = ctx.tmp("flipped")
+        ctx.line(f"{src} = torch.flip({x}, [{axis}])")
+    fn = "cumsum" if node.op == "CumSum" else "cumprod"
+    expr = f"torch.{fn}({src}, {axis}, dtype={src}.dtype)"  # torch widens integers by default
+    if attr(node, "exclusive") and node.op == "CumSum":
         expr = f"({expr} - {src})"
+    elif attr(node, "exclusive"):  # shift by one, starting from 1 (a division would fail on zeros)
+        first = f"torch.ones_like({src}.narrow({axis}, 0, 1))"
+        expr = f"torch.cat([{first}, {expr}.narrow({axis}, 0, {src}.shape[{axis}] - 1)], {axis})"
     if attr(node, "reverse"):
         expr = f"torch.flip({expr}, [{axis}])"
     ctx.assign(node.outputs[0], expr)

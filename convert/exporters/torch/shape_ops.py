@@ -235,3 +235,15 @@ def export_cast(node, ctx: TorchContext):
 @register("Constant")
 def export_constant(node, ctx: TorchContext):
     ctx.assign(node.outputs[0], ctx.x(attr(node, "weight")))
+
+
+@register("BitCast")
+def export_bitcast(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.view({TORCH_DTYPE[attr(node, 'to')]})")
+
+
+@register("AffineGrid")
+def export_affine_grid(node, ctx: TorchContext):
+    size = [int(v) for v in attr(node, "size")]
+    align = bool(attr(node, "align_corners"))
+    ctx.assign(node.outputs[0], f"F.affine_grid({ctx.x(node.inputs[0])}, {py(size)}, align_corners={align})")

@@ -16,3 +16,13 @@ declare("Attention", "attention", "Q K V attn_mask?", attrs={
     True where attention is allowed; a float mask is added to the scores; it broadcasts to
     (B, Hq, Sq, Skv). The causal mask and attn_mask combine. Softmax is computed in float32
     at least. No KV cache here: past/present key and value are not IR ports.""")
+declare("RotaryEmbedding", "attention", "X cos_cache sin_cache position_ids?", attrs={
+    "interleaved": Attr("int", 0, "1: rotate pairs (x0, x1), (x2, x3), ...; 0: the two halves"),
+    "rotary_embedding_dim": Attr("int", 0, "leading features of each head rotated; 0: the whole head"),
+    "num_heads": Attr("int", 0, "heads of 3-D X (B, S, H*D); 0 for 4-D X"),
+}, onnx=False, doc="""
+    Rotary position embedding (ONNX opset 23). X is (B, H, S, D) or (B, S, H*D). With
+    position_ids (B, S), cos/sin rows are gathered from caches (max_pos, r/2); without, the
+    caches are (B, S, r/2). Per head, the first r features x1 (even ones when interleaved)
+    and x2 (odd ones, or the second half) become x1*cos - x2*sin and x1*sin + x2*cos, written
+    back in place; features past r pass through.""")

@@ -28,3 +28,9 @@ def import_attention(ctx, node):
     # softmax_precision: the IR computes softmax in float32 at least
     attrs = ir_attrs(ctx, "Attention", drop=("softmax_precision", "qk_matmul_output_mode"))
     return ctx.emit("Attention", inputs, attrs, outputs=[0])
+
+
+@register("RotaryEmbedding")
+def import_rotary_embedding(ctx, node):
+    position_ids = [ctx.x(3)] if ctx.has(3) else []
+    ctx.emit("RotaryEmbedding", [ctx.x(0), ctx.x(1), ctx.x(2), *position_ids], ir_attrs(ctx, "RotaryEmbedding"))

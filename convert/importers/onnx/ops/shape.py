@@ -337,6 +337,20 @@ def import_cast(ctx, node):
     ctx.emit("Cast", [ctx.x(0)], {"to": IR_DTYPE[to]})
 
 
+def _width(dtype: str) -> int:
+    return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize  # numpy has no bfloat16
+
+
+@register("BitCast")
+def import_bitcast(ctx, node):
+    to, src = int(ctx.attr("to")), ctx.dtype(0)
+    if to not in IR_DTYPE:
+        raise UnsupportedAttributeError("to", type_name(to), "the IR has no such dtype")
+    if src is None or _width(src) != _width(IR_DTYPE[to]):
+        raise UnsupportedAttributeError("to", IR_DTYPE[to], f"a type as wide as the input's ({src})")
+    ctx.emit("BitCast", [ctx.x(0)], {"to": IR_DTYPE[to]})
+
+
 @register("CastLike", emits=("Cast",))
 def import_cast_like(ctx, node):
     dtype = ctx.dtype(1)
@@ -371,3 +385,12 @@ def import_eye_like(ctx, node):
     if dtype is None:
         raise UnsupportedAttributeError("dtype", ctx.attr("dtype"), "an element type the IR has")
     ctx.set_const(0, np.eye(shape[0], shape[1], k=int(ctx.attr("k", 0)), dtype=dtype))
+
+
+@register("AffineGrid")
+def import_affine_grid(ctx, node):
+    size, align = ints(ctx.const(1, "size")), int(ctx.attr("align_corners", 0))
+    if align and 1 in size[2:]:  # 2 / (n - 1): onnxruntime puts it at +1, the reference at -1, torch at 0
+        raise UnsupportedAttributeError("align_corners", align, f"a size-1 spatial axis (size {size}) with "
+                                        "align_corners=1 has no defined ONNX coordinate")
+    ctx.emit("AffineGrid", [ctx.x(0)], {"size": size, "align_corners": align})

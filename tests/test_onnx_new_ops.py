@@ -1,0 +1,138 @@
+"""ONNX ops read into new IR ops: CumProd (opset 26), BitCast (26), AffineGrid (20) and
+RotaryEmbedding (23), written to PyTorch and back to ONNX (natively, or decomposed
+below the op's opset), compared with onnxruntime running the source model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convert
+from convert.errors import UnsupportedAttributeError, UnsupportedError
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def _model(op: str, inputs: dict, consts: dict, opset: int, out_type: int | None = None, **attrs):
+    """One node on graph inputs ``inputs`` (name -> array) and initializers ``consts``; the
+    output has the first input's element type unless ``out_type`` is given."""
+    node = helper.make_node(op, [*inputs, *consts], ["y"], **attrs)
+    vis = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), list(v.shape))
+           for k, v in inputs.items()]
+    out_type = out_type or vis[0].type.tensor_type.elem_type
+    g = helper.make_graph([node], "m", vis, [helper.make_tensor_value_info("y", out_type, None)],
+                          initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _ort(model, feeds: dict):
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+
+
+def _torch(graph, feeds: dict):
+    with torch.no_grad():
+        return convert.to_torch(graph)(*[torch.from_numpy(v) for v in feeds.values()]).numpy()
+
+
+def _check(model, feeds: dict, other: dict, opsets=(), rtol=RTOL, atol=ATOL):
+    want = _ort(model, feeds)
+    graph = convert.from_onnx(model)
+    got = _torch(graph, feeds)
+    assert got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol, atol)
+    for opset in opsets:
+        np.testing.assert_allclose(_ort(convert.to_onnx(graph, opset), feeds), want, rtol, atol)
+    # another input moves the output far past the tolerance: the comparison can fail
+    assert np.abs(_torch(graph, other).astype(np.float64) - want).max() > 1000 * atol
+    return graph
+
+
+@pytest.mark.parametrize("dtype,exclusive,reverse,axis", [
+    ("float32", 0, 0, 1), ("float32", 1, 0, -3), ("float32", 0, 1, 0), ("float32", 1, 1, 1),
+    ("int32", 1, 1, -2), ("int64", 1, 0, 2)])
+def test_cumprod(dtype, exclusive, reverse, axis):
+    rng = np.random.default_rng(0)
+    x = (rng.integers(-3, 4, (3, 4, 2)) if dtype != "float32" else rng.uniform(-1.5, 1.5, (3, 4, 2))).astype(dtype)
+    x[1, 2, 0] = 0  # a zero: exclusive products must not divide
+    other = np.roll(x, 1, axis=1) + np.asarray(1, dtype)
+    graph = _check(_model("CumProd", {"x": x}, {"axis": np.array(axis)}, 26, exclusive=exclusive,
+                          reverse=reverse), {"x": x}, {"x": other}, opsets=(26,))
+    with pytest.raises(UnsupportedError, match="needs opset >= 26"):
+        convert.to_onnx(graph, 17)
+
+
+@pytest.mark.parametrize("src,via,dst", [("float32", "float32", TensorProto.INT32), ("int32", "float32", TensorProto.FLOAT),
+                                         ("float64", "float64", TensorProto.INT64), ("int8", "int8", TensorProto.UINT8)])
+def test_bitcast(src, via, dst):
+    """Bit patterns of normal numbers (ints that would read as denormal floats are avoided);
+    results compared bit for bit."""
+    rng = np.random.default_rng(1)
+    x, other = ((rng.standard_normal((2, 3)) * 50).astype(via).view(src) for _ in range(2))
+    model = _model("BitCast", {"x": x}, {}, 26, out_type=dst, to=dst)
+    want = _ort(model, {"x": x})
+    graph = convert.from_onnx(model)
+    got = _torch(graph, {"x": x})
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes() == x.tobytes()
+    assert _ort(convert.to_onnx(graph, 26), {"x": x}).tobytes() == want.tobytes()
+    assert _torch(graph, {"x": other}).tobytes() != want.tobytes()
+
+
+def test_bitcast_of_another_width_is_refused():
+    x = np.zeros((2,), np.float32)
+    with pytest.raises(UnsupportedError, match="BitCast"):
+        convert.from_onnx(_model("BitCast", {"x": x}, {}, 26, out_type=TensorProto.INT64, to=TensorProto.INT64))
+
+
+@pytest.mark.parametrize("size,align", [((2, 3, 4, 5), 0), ((2, 3, 4, 5), 1), ((2, 1, 3, 4, 5), 0),
+                                        ((1, 2, 2, 3, 4), 1)])
+def test_affine_grid(size, align):
+    nd = len(size) - 2
+    rng = np.random.default_rng(2)
+    theta = rng.standard_normal((size[0], nd, nd + 1)).astype(np.float32)
+    other = rng.standard_normal(theta.shape).astype(np.float32)
+    _check(_model("AffineGrid", {"theta": theta}, {"size": np.array(size)}, 20, align_corners=align),
+           {"theta": theta}, {"theta": other}, opsets=(17, 20))
+
+
+def test_affine_grid_undefined_corner_case_is_refused():
+    theta = np.zeros((1, 2, 3), np.float32)
+    with pytest.raises(UnsupportedError, match="align_corners"):
+        convert.from_onnx(_model("AffineGrid", {"theta": theta}, {"size": np.array([1, 1, 1, 4])}, 20,
+                                 align_corners=1))
+
+
+ROTARY = {
+    "4d_positions": dict(x=(2, 3, 5, 8), pos=True),
+    "4d_interleaved_partial": dict(x=(2, 3, 5, 8), pos=True, interleaved=1, rotary_embedding_dim=4),
+    "3d_heads_no_positions": dict(x=(2, 5, 12), pos=False, num_heads=2),
+    "3d_interleaved_partial_no_positions": dict(x=(2, 5, 12), pos=False, num_heads=3, interleaved=1,
+                                                rotary_embedding_dim=2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROTARY))
+def test_rotary_embedding(case):
+    spec = dict(ROTARY[case])
+    shape, with_pos = spec.pop("x"), spec.pop("pos")
+    rng = np.random.default_rng(3)
+    head = shape[-1] // spec.get("num_heads", 1) if len(shape) == 3 else shape[-1]
+    half = (spec.get("rotary_embedding_dim") or head) // 2
+    seq = shape[1] if len(shape) == 3 else shape[2]
+    angles = rng.uniform(0, 6, (11, half) if with_pos else (shape[0], seq, half))
+    consts = {"cos": np.cos(angles).astype(np.float32), "sin": np.sin(angles).astype(np.float32)}
+    if with_pos:
+        consts["pos"] = rng.integers(0, 11, (shape[0], seq))
+    x = rng.standard_normal(shape).astype(np.float32)
+    other = rng.standard_normal(shape).astype(np.float32)
+    _check(_model("RotaryEmbedding", {"x": x}, consts, 23, **spec), {"x": x}, {"x": other}, opsets=(23,))
+
+
+def test_new_ops_refused_by_name_by_keras():
+    x = np.ones((2, 3), np.float32)
+    graph = convert.from_onnx(_model("CumProd", {"x": x}, {"axis": np.array(1)}, 26))
+    with pytest.raises(UnsupportedError, match="CumProd"):
+        convert.to_keras(graph)
