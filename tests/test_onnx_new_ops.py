@@ -1,6 +1,8 @@
 """ONNX ops read into new IR ops: CumProd (opset 26), BitCast (26), AffineGrid (20) and
 RotaryEmbedding (23), written to PyTorch and back to ONNX (natively, or decomposed
-below the op's opset), compared with onnxruntime running the source model."""
+below the op's opset); and PyTorch forms of TopK with ties, ReduceProd over several axes
+and ScatterND reductions with repeated indices. Compared with onnxruntime running the
+source model."""
 from __future__ import annotations
 
 import numpy as np
@@ -136,3 +138,40 @@ def test_new_ops_refused_by_name_by_keras():
     graph = convert.from_onnx(_model("CumProd", {"x": x}, {"axis": np.array(1)}, 26))
     with pytest.raises(UnsupportedError, match="CumProd"):
         convert.to_keras(graph)
+
+
+def test_topk_ties_come_lowest_index_first():
+    x = np.array([[3, 1, 3, 2, 1, 3], [0, 0, 5, 5, 0, 1]], np.float32)
+    for largest in (1, 0):
+        model = _model("TopK", {"x": x}, {"k": np.array([3])}, 11, largest=largest, axis=1)
+        node = model.graph.node[0]
+        node.output.append("i")
+        model.graph.output.append(helper.make_tensor_value_info("i", TensorProto.INT64, None))
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        want = sess.run(None, {"x": x})
+        with torch.no_grad():
+            got = convert.to_torch(convert.from_onnx(model))(torch.from_numpy(x))
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.numpy(), w)
+
+
+@pytest.mark.parametrize("axes,keep", [(None, 1), (None, 0), ([0, 2], 1), ([-1, 1], 0)])
+def test_reduce_prod_over_several_axes(axes, keep):
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0.5, 1.5, (2, 3, 4)).astype(np.float32)
+    consts = {} if axes is None else {"axes": np.array(axes)}
+    _check(_model("ReduceProd", {"x": x}, consts, 18, keepdims=keep), {"x": x},
+           {"x": rng.uniform(0.5, 1.5, x.shape).astype(np.float32)}, opsets=(18,))
+
+
+@pytest.mark.parametrize("reduction", ["mul", "max", "min"])
+def test_scatter_nd_reduction_with_repeated_indices(reduction):
+    rng = np.random.default_rng(5)
+    data = rng.standard_normal((3, 4, 2)).astype(np.float32)
+    updates = rng.standard_normal((4, 2)).astype(np.float32)
+    idx = np.array([[0, 1], [2, -1], [0, 1], [1, 0]])  # (0, 1) twice; a negative index
+    model = _model("ScatterND", {"data": data, "updates": updates}, {}, 18, reduction=reduction)
+    model.graph.node[0].input[:] = ["data", "idx", "updates"]
+    model.graph.initializer.append(numpy_helper.from_array(idx, "idx"))
+    feeds = {"data": data, "updates": updates}
+    _check(model, feeds, {"data": data, "updates": updates[::-1].copy()}, opsets=(18,))

@@ -198,10 +198,15 @@ _REDUCE = {"ReduceMean": "torch.mean({x}, dim={d}, keepdim={k})", "ReduceMax": "
 @register(*_REDUCE, "ReduceProd")
 def export_reduce(node, ctx: TorchContext):
     x, axes, keep = ctx.x(node.inputs[0]), attr(node, "axes"), bool(attr(node, "keepdims"))
-    if node.op == "ReduceProd":
-        if axes is None or len(axes) != 1:
-            raise unsupported_attr("axes", axes, "torch.prod reduces one axis")
-        ctx.assign(node.outputs[0], f"torch.prod({x}, dim={int(axes[0])}, keepdim={keep})")
+    if node.op == "ReduceProd":  # torch.prod reduces one axis (or all): one call per axis
+        if axes is None:
+            whole = f"torch.prod({x})"
+            ctx.assign(node.outputs[0], f"{whole}.reshape([1] * {x}.dim())" if keep else whole)
+            return
+        y = x
+        for a in axes:
+            y = f"torch.prod({y}, dim={int(a)}, keepdim=True)"
+        ctx.assign(node.outputs[0], y if keep else f"{y}.squeeze({py(tuple(int(a) for a in axes))})")
         return
     d = f"tuple(range({x}.dim()))" if axes is None else py(tuple(int(a) for a in axes))
     ctx.assign(node.outputs[0], _REDUCE[node.op].format(x=x, d=d, k=keep))
@@ -219,8 +224,12 @@ def export_argmax(node, ctx: TorchContext):
 
 @register("TopK")
 def export_topk(node, ctx: TorchContext):
-    ctx.assign(node.outputs, f"torch.topk({ctx.x(node.inputs[0])}, {attr(node, 'k')}, dim={attr(node, 'axis')}, "
-                             f"largest={bool(attr(node, 'largest'))}, sorted={bool(attr(node, 'sorted'))})")
+    # a stable sort: equal values come out lowest index first, as ONNX requires (torch.topk
+    # leaves ties in any order)
+    x, axis, k = ctx.x(node.inputs[0]), attr(node, "axis"), attr(node, "k")
+    ordered = ctx.tmp("sorted")
+    ctx.line(f"{ordered} = torch.sort({x}, dim={axis}, descending={bool(attr(node, 'largest'))}, stable=True)")
+    ctx.assign(node.outputs, f"{ordered}[0].narrow({axis}, 0, {k}), {ordered}[1].narrow({axis}, 0, {k})")
 
 
 @register("IsInf")
