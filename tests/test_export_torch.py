@@ -116,13 +116,13 @@ def test_unsupported_lists_every_problem_with_names():
     b.source = Source("test", "GRU", "gru_a")
     w = b.weight("w", np.zeros((1, 12, 4), np.float32))
     r = b.weight("r", np.zeros((1, 12, 4), np.float32))
-    y = b.node("GRU", [x, w, r], {"hidden_size": 4, "linear_before_reset": 0}, outputs=2)[0]
+    y = b.node("GRU", [x, w, r], {"hidden_size": 4, "clip": 1.0}, outputs=2)[0]
     b.source = Source("test", "CaffeArgMax", "argmax_b")
     y = b.op("CaffeArgMax", y)
     b.output(y)
     g = b.finish()
     problems = unsupported(g)
     assert [(p.layer, p.layer_type) for p in problems] == [("gru_a", "GRU"), ("argmax_b", "CaffeArgMax")]
-    assert problems[0].attribute == "linear_before_reset"
+    assert problems[0].attribute == "clip"
     with pytest.raises(UnsupportedError):
         save(g, "/nonexistent/never-written.pt2")

@@ -175,3 +175,31 @@ def test_scatter_nd_reduction_with_repeated_indices(reduction):
     model.graph.initializer.append(numpy_helper.from_array(idx, "idx"))
     feeds = {"data": data, "updates": updates}
     _check(model, feeds, {"data": data, "updates": updates[::-1].copy()}, opsets=(18,))
+
+
+@pytest.mark.parametrize("direction,layout,initial", [("forward", 0, False), ("reverse", 0, True),
+                                                      ("bidirectional", 0, True)])
+def test_gru_reset_before_matmul_and_reverse(direction, layout, initial, tmp_path):
+    """linear_before_reset=0 (ONNX's default) as a time loop; direction='reverse'; also
+    through torch.export (.pt2)."""
+    rng = np.random.default_rng(6)
+    dirs, hidden, seq, batch, feat = (2 if direction == "bidirectional" else 1), 3, 4, 2, 5
+    consts = {"W": rng.standard_normal((dirs, 3 * hidden, feat)).astype(np.float32),
+              "R": rng.standard_normal((dirs, 3 * hidden, hidden)).astype(np.float32),
+              "B": rng.standard_normal((dirs, 6 * hidden)).astype(np.float32)}
+    if initial:
+        consts["seq_lens"] = np.full((batch,), seq, np.int32)
+        h0_shape = (dirs, batch, hidden) if layout == 0 else (batch, dirs, hidden)
+        consts["h0"] = rng.standard_normal(h0_shape).astype(np.float32)
+    x_shape = (seq, batch, feat) if layout == 0 else (batch, seq, feat)
+    x, other = (rng.standard_normal(x_shape).astype(np.float32) for _ in range(2))
+    model = _model("GRU", {"x": x}, consts, 14, hidden_size=hidden, direction=direction, layout=layout)
+    if initial:  # the full-length sequence_lens input is left out: torch layers take full sequences
+        model.graph.node[0].input[4] = ""
+    graph = _check(model, {"x": x}, {"x": other}, atol=1e-5)
+    if direction == "bidirectional":
+        path = tmp_path / "gru.pt2"
+        convert.export(graph, path)
+        with torch.no_grad():
+            got = torch.export.load(str(path)).module()(torch.from_numpy(x))
+        np.testing.assert_allclose(got.numpy(), _ort(model, {"x": x}), RTOL, 1e-5)

@@ -23,9 +23,6 @@ def _check(node, ctx: TorchContext) -> str | None:
         raise unsupported_attr("clip", attr(node, "clip"), "torch has no cell clipping")
     if node.op == "LSTM" and attr(node, "input_forget"):
         raise unsupported_attr("input_forget", 1)
-    if node.op == "GRU" and not attr(node, "linear_before_reset"):
-        raise unsupported_attr("linear_before_reset", 0, "torch GRU applies the reset gate after the recurrent "
-                                                         "matmul (linear_before_reset=1)")
     dirs = 2 if attr(node, "direction") == "bidirectional" else 1
     acts = list(attr(node, "activations") or [])
     if node.op == "RNN":
@@ -42,8 +39,8 @@ def _check(node, ctx: TorchContext) -> str | None:
 def export_rnn(node, ctx: TorchContext):
     nonlinearity = _check(node, ctx)
     direction, layout, hidden = attr(node, "direction"), attr(node, "layout"), int(attr(node, "hidden_size"))
-    if direction == "reverse":
-        raise unsupported_attr("direction", "reverse", "torch runs forward or bidirectional")
+    if node.op == "GRU" and not attr(node, "linear_before_reset"):
+        return _gru_reset_before_matmul(node, ctx, layout, hidden)
     w, r, b = _weights(node, ctx)
     dirs = w.shape[0]
     kwargs = dict(num_layers=1, bias=b is not None, batch_first=layout == 1, bidirectional=dirs == 2)
@@ -51,10 +48,15 @@ def export_rnn(node, ctx: TorchContext):
         kwargs["nonlinearity"] = nonlinearity
     m = ctx.layer(node, f"nn.{node.op}", [int(w.shape[2]), hidden], kwargs, _state_dict(node.op, w, r, b))
     x = ctx.x(node.inputs[0])
+    reverse = direction == "reverse"  # the forward layer on the time-reversed sequence, Y flipped back
+    if reverse:
+        x = f"torch.flip({x}, [{layout}])"  # the time axis is 0, or 1 with layout=1
     h0 = _initial_states(node, ctx, layout)
     call = f"{m}({x})" if not h0 else (f"{m}({x}, ({h0[0]}, {h0[1]}))" if node.op == "LSTM" else f"{m}({x}, {h0[0]})")
     y, hn, cn = ctx.tmp(node.name + "_y"), ctx.tmp(node.name + "_h"), ctx.tmp(node.name + "_c")
     ctx.line(f"{y}, ({hn}, {cn}) = {call}" if node.op == "LSTM" else f"{y}, {hn} = {call}")
+    if reverse:
+        ctx.line(f"{y} = torch.flip({y}, [{layout}])")
     _assign_outputs(node, ctx, (y, hn, cn), layout, dirs, hidden)
 
 
@@ -106,3 +108,39 @@ def _assign_outputs(node, ctx: TorchContext, results: tuple[str, str, str], layo
     for value, t in ((outs[1], hn), (outs[2], cn)):
         if value:
             ctx.assign(value, t if layout == 0 else f"{t}.transpose(0, 1)")
+
+
+def _gru_reset_before_matmul(node, ctx: TorchContext, layout: int, hidden: int) -> None:
+    """ONNX GRU with linear_before_reset=0 (its default), which nn.GRU cannot run: the reset
+    gate scales the state before the recurrent matmul, h~ = tanh(x Wh + (r * h) Rh + bh).
+    Written as a loop over time steps, one per direction (the reverse one from the end)."""
+    w, r, b = _weights(node, ctx)
+    dirs, h = w.shape[0], hidden
+    b = np.zeros((dirs, 6 * h), w.dtype) if b is None else b
+    x = ctx.x(node.inputs[0])
+    seq = ctx.tmp("seq")
+    ctx.line(f"{seq} = {x}" if layout == 0 else f"{seq} = {x}.transpose(0, 1)")  # (S, B, I)
+    h0 = _initial_states(node, ctx, layout)
+    ys, finals = [], []
+    for d in range(dirs):
+        reverse = d == 1 or attr(node, "direction") == "reverse"
+        wd, rd = ctx.buffer(f"{node.name}_W{d}", w[d]), ctx.buffer(f"{node.name}_R{d}", r[d])
+        wb, rb = ctx.buffer(f"{node.name}_Wb{d}", b[d, :3 * h]), ctx.buffer(f"{node.name}_Rb{d}", b[d, 3 * h:])
+        gx, state, out = ctx.tmp(f"gx{d}"), ctx.tmp(f"h{d}"), ctx.tmp(f"y{d}")
+        t, z, rg, n = ctx.tmp("t"), ctx.tmp("z"), ctx.tmp("r"), ctx.tmp("n")
+        ctx.line(f"{gx} = {seq} @ {wd}.T + {wb}")  # the input half of every gate, all steps at once
+        ctx.line(f"{state} = {h0[0]}[{d}]" if h0 else f"{state} = {seq}.new_zeros({seq}.shape[1], {h})")
+        ctx.line(f"{out} = []")
+        steps = f"range({seq}.shape[0] - 1, -1, -1)" if reverse else f"range({seq}.shape[0])"
+        ctx.line(f"for {t} in {steps}:")
+        ctx.line(f"    {z} = torch.sigmoid({gx}[{t}, :, :{h}] + {state} @ {rd}[:{h}].T + {rb}[:{h}])")
+        ctx.line(f"    {rg} = torch.sigmoid({gx}[{t}, :, {h}:{2 * h}] + {state} @ {rd}[{h}:{2 * h}].T + {rb}[{h}:{2 * h}])")
+        ctx.line(f"    {n} = torch.tanh({gx}[{t}, :, {2 * h}:] + ({rg} * {state}) @ {rd}[{2 * h}:].T + {rb}[{2 * h}:])")
+        ctx.line(f"    {state} = (1 - {z}) * {n} + {z} * {state}")
+        ctx.line(f"    {out}.append({state})")
+        ys.append(f"torch.stack({out}[::-1], 0)" if reverse else f"torch.stack({out}, 0)")
+        finals.append(state)
+    y, hn = ctx.tmp(node.name + "_y"), ctx.tmp(node.name + "_h")
+    ctx.line(f"{y} = torch.cat([{', '.join(ys)}], -1)" + ("" if layout == 0 else ".transpose(0, 1)"))
+    ctx.line(f"{hn} = torch.stack([{', '.join(finals)}], 0)")
+    _assign_outputs(node, ctx, (y, hn, ""), layout, dirs, h)
