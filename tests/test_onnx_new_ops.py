@@ -203,3 +203,23 @@ def test_gru_reset_before_matmul_and_reverse(direction, layout, initial, tmp_pat
         with torch.no_grad():
             got = torch.export.load(str(path)).module()(torch.from_numpy(x))
         np.testing.assert_allclose(got.numpy(), _ort(model, {"x": x}), RTOL, 1e-5)
+
+
+@pytest.mark.parametrize("starts,ends,axes,steps", [
+    ([-1], [-(2**63)], [1], [-1]),                    # the whole axis reversed
+    ([20, 0, 3], [-30, 2, 0], [0, 1, 2], [-2, 1, -2]),  # out-of-range bounds clamp
+    ([3], [-5], [-1], [-3]),
+])
+def test_slice_with_negative_steps(starts, ends, axes, steps):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 5, 6)).astype(np.float32)
+    consts = {k: np.array(v) for k, v in zip(("starts", "ends", "axes", "steps"), (starts, ends, axes, steps))}
+    _check(_model("Slice", {"x": x}, consts, 13), {"x": x}, {"x": rng.standard_normal(x.shape).astype(np.float32)},
+           opsets=(13,))
+
+
+def test_reshape_allowzero_keeps_a_zero_sized_dimension():
+    x = np.zeros((0, 3, 4), np.float32)
+    model = _model("Reshape", {"x": x}, {"shape": np.array([3, 4, 0])}, 14, allowzero=1)
+    got = _torch(convert.from_onnx(model), {"x": x})
+    assert got.shape == _ort(model, {"x": x}).shape == (3, 4, 0)

@@ -41,12 +41,28 @@ def export_slice(node, ctx: TorchContext):
         raise unsupported_attr("axes", axes, "negative axes need a known rank")
     axes = [a + rank if a < 0 else a for a in axes]
     idx = [":"] * (max(axes) + 1)
+    picks = []  # (axis, indices) of the negative steps, which torch slicing lacks
     for a, s, e, st in zip(axes, starts, ends, steps):
         if st < 0:
-            raise unsupported_attr("steps", steps, "torch slicing has no negative steps")
+            picks.append((a, _negative_step_indices(node, ctx, a, s, e, st)))
+            continue
         e_txt = "" if e >= INT64_MAX // 2 else str(e)
         idx[a] = f"{s if s else ''}:{e_txt}" + (f":{st}" if st != 1 else "")
-    ctx.assign(node.outputs[0], f"{x}[{', '.join(idx)}]")
+    expr = f"{x}[{', '.join(idx)}]"
+    for a, picked in picks:
+        expr = f"torch.index_select({expr}, {a}, {ctx.buffer(f'{node.name}_index{a}', picked)})"
+    ctx.assign(node.outputs[0], expr)
+
+
+def _negative_step_indices(node, ctx: TorchContext, axis: int, start: int, end: int, step: int) -> np.ndarray:
+    """The indices a negative-step slice picks (ONNX clamps start to [0, n-1], end to [-1, n-1])."""
+    shape = ctx.shape(node.inputs[0])
+    n = shape[axis] if shape is not None else None
+    if not isinstance(n, int):
+        raise unsupported_attr("steps", step, "a negative step needs a static size on its axis")
+    start, end = (v + n if v < 0 else v for v in (start, end))
+    start, end = min(max(start, 0), n - 1), min(max(end, -1), n - 1)
+    return np.arange(start, end, step, dtype=np.int64)
 
 
 @register("Flatten")
@@ -64,9 +80,8 @@ def export_flatten(node, ctx: TorchContext):
 @register("Reshape")
 def export_reshape(node, ctx: TorchContext):
     x, shape = ctx.x(node.inputs[0]), list(attr(node, "shape"))
-    if attr(node, "allowzero") and 0 in shape:
-        raise unsupported_attr("allowzero", 1, "zero-sized dimensions")
-    dims = [f"{x}.shape[{i}]" if d == 0 else str(d) for i, d in enumerate(shape)]
+    keep = not attr(node, "allowzero")  # allowzero=1: a 0 is a zero-sized dimension, not a copy
+    dims = [f"{x}.shape[{i}]" if d == 0 and keep else str(d) for i, d in enumerate(shape)]
     ctx.assign(node.outputs[0], f"{x}.reshape({', '.join(dims)}{',' if len(dims) == 1 else ''})")
 
 
