@@ -223,3 +223,33 @@ def test_reshape_allowzero_keeps_a_zero_sized_dimension():
     model = _model("Reshape", {"x": x}, {"shape": np.array([3, 4, 0])}, 14, allowzero=1)
     got = _torch(convert.from_onnx(model), {"x": x})
     assert got.shape == _ort(model, {"x": x}).shape == (3, 4, 0)
+
+
+@pytest.mark.parametrize("k,bias,past,activation", [(3, True, True, "silu"), (4, False, False, "none"),
+                                                    (1, True, False, "swish"), (2, False, True, "none")])
+def test_causal_conv_with_state(k, bias, past, activation):
+    """Opset 27's fused op read as Concat/Pad + depthwise Conv (+ SiLU) + Slice; both outputs."""
+    rng = np.random.default_rng(8)
+    batch, channels, length = 2, 3, 5
+    x, other = (rng.standard_normal((batch, channels, length)).astype(np.float32) for _ in range(2))
+    consts = {"w": rng.standard_normal((channels, 1, k)).astype(np.float32)}
+    if bias:
+        consts["b"] = rng.standard_normal((channels,)).astype(np.float32)
+    inputs = {"x": x}
+    if past:
+        inputs["past"] = rng.standard_normal((batch, channels, k - 1)).astype(np.float32)
+    model = _model("CausalConvWithState", inputs, consts, 27, activation=activation)
+    node = model.graph.node[0]
+    node.input[:] = ["x", "w", "b" if bias else "", "past" if past else ""]
+    node.output.append("state")
+    model.graph.output.append(helper.make_tensor_value_info("state", TensorProto.FLOAT, None))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, inputs)
+    module = convert.to_torch(convert.from_onnx(model))
+    with torch.no_grad():
+        got = module(*[torch.from_numpy(v) for v in inputs.values()])
+        moved = module(*[torch.from_numpy(v) for v in {**inputs, "x": other}.values()])
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g.numpy(), w, RTOL, 1e-5)
+    assert np.abs(moved[0].numpy() - want[0]).max() > 1e-2
