@@ -253,3 +253,13 @@ def test_causal_conv_with_state(k, bias, past, activation):
         assert g.shape == w.shape
         np.testing.assert_allclose(g.numpy(), w, RTOL, 1e-5)
     assert np.abs(moved[0].numpy() - want[0]).max() > 1e-2
+
+
+@pytest.mark.parametrize("op", ["ReduceMax", "ReduceMin"])
+def test_reduce_max_min_over_an_empty_axis_is_the_identity(op):
+    x = np.zeros((2, 0, 4), np.float32)
+    model = _model(op, {"x": x}, {"axes": np.array([1])}, 18, keepdims=1)
+    got = _torch(convert.from_onnx(model), {"x": x})
+    want = _ort(model, {"x": x})
+    assert got.shape == want.shape == (2, 1, 4)
+    np.testing.assert_array_equal(got, want)

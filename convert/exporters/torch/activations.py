@@ -209,7 +209,23 @@ def export_reduce(node, ctx: TorchContext):
         ctx.assign(node.outputs[0], y if keep else f"{y}.squeeze({py(tuple(int(a) for a in axes))})")
         return
     d = f"tuple(range({x}.dim()))" if axes is None else py(tuple(int(a) for a in axes))
+    if node.op in _EMPTY_IDENTITY and _reduces_empty_axis(ctx, node.inputs[0], axes):
+        # torch.amax/amin refuse an empty axis; ONNX gives the reduction's identity
+        fill = f"torch.full_like({x}.sum(dim={d}, keepdim={keep}), {_EMPTY_IDENTITY[node.op]})"
+        ctx.assign(node.outputs[0], fill)
+        return
     ctx.assign(node.outputs[0], _REDUCE[node.op].format(x=x, d=d, k=keep))
+
+
+_EMPTY_IDENTITY = {"ReduceMax": "-math.inf", "ReduceMin": "math.inf"}
+
+
+def _reduces_empty_axis(ctx: TorchContext, value: str, axes) -> bool:
+    shape, info = ctx.shape(value), ctx.graph.value_info(value)
+    if shape is None or info is None or not info.dtype.startswith("float"):  # +-inf is a float identity
+        return False
+    picked = range(len(shape)) if axes is None else [int(a) % len(shape) for a in axes]
+    return any(shape[a] == 0 for a in picked)
 
 
 @register("ArgMax")
