@@ -263,3 +263,36 @@ def test_reduce_max_min_over_an_empty_axis_is_the_identity(op):
     want = _ort(model, {"x": x})
     assert got.shape == want.shape == (2, 1, 4)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("rule,hq,hkv,past,per_key_decay", [
+    ("linear", 2, 2, False, False), ("gated", 4, 2, True, True), ("delta", 2, 1, True, False),
+    ("gated_delta", 4, 2, False, False)])
+def test_linear_attention(rule, hq, hkv, past, per_key_decay):
+    """Opset 27's LinearAttention as its time loop; both outputs against onnxruntime."""
+    rng = np.random.default_rng(9)
+    b, t, dk, dv = 2, 3, 4, 5
+    inputs = {"q": rng.standard_normal((b, t, hq * dk)).astype(np.float32),
+              "k": rng.standard_normal((b, t, hkv * dk)).astype(np.float32),
+              "v": rng.standard_normal((b, t, hkv * dv)).astype(np.float32)}
+    names = ["q", "k", "v", "", "", ""]
+    if past:
+        inputs["past"], names[3] = rng.standard_normal((b, hkv, dk, dv)).astype(np.float32), "past"
+    if rule in ("gated", "gated_delta"):
+        width = hkv * dk if per_key_decay else hkv
+        inputs["decay"], names[4] = -rng.uniform(0.05, 0.5, (b, t, width)).astype(np.float32), "decay"
+    if rule in ("delta", "gated_delta"):
+        inputs["beta"], names[5] = rng.uniform(0.2, 0.9, (b, t, hkv)).astype(np.float32), "beta"
+    model = _model("LinearAttention", inputs, {}, 27, q_num_heads=hq, kv_num_heads=hkv, update_rule=rule)
+    node = model.graph.node[0]
+    node.input[:] = names
+    node.output.append("state")
+    model.graph.output.append(helper.make_tensor_value_info("state", TensorProto.FLOAT, None))
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, inputs)
+    module = convert.to_torch(convert.from_onnx(model))
+    with torch.no_grad():
+        got = module(*[torch.from_numpy(v) for v in inputs.values()])
+        moved = module(*[torch.from_numpy(v) for v in {**inputs, "k": inputs["k"][:, ::-1].copy()}.values()])
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w, 1e-4, 1e-5)
+    assert np.abs(moved[0].numpy() - want[0]).max() > 1e-2

@@ -85,3 +85,41 @@ def export_rotary_embedding(node, ctx: TorchContext):
     out = ctx.tmp("rotated")
     ctx.line(f"{out} = torch.cat([{joined}, {h}[..., {rot}.shape[-1]:]], -1)")
     ctx.assign(node.outputs[0], f"{out}.flatten(-2)" if heads else f"{out}.transpose(1, 2)")
+
+
+@register("LinearAttention")
+def export_linear_attention(node, ctx: TorchContext):
+    """The recurrence as a loop over time steps, in float32 as ONNX defines it."""
+    ins = list(node.inputs) + [""] * 6
+    q, k, v = (ctx.x(i) for i in ins[:3])
+    past, decay, beta = (ctx.x(i) if i else None for i in ins[3:6])
+    hq, hkv, rule = int(attr(node, "q_num_heads")), int(attr(node, "kv_num_heads")), attr(node, "update_rule")
+    heads = {}
+    for name, x, h in (("q", q, hq), ("k", k, hkv), ("v", v, hkv), ("decay", decay, hkv)):
+        if x is not None:  # (B, T, H*D) -> (B, H, T, D)
+            heads[name] = ctx.tmp(name)
+            ctx.line(f"{heads[name]} = {x}.unflatten(-1, ({h}, -1)).transpose(1, 2).float()")
+    if beta is not None:  # (B, T, H or 1) -> (B, H or 1, T, 1)
+        heads["beta"] = ctx.tmp("beta")
+        ctx.line(f"{heads['beta']} = {beta}.unsqueeze(-1).transpose(1, 2).float()")
+    state, outs, t = ctx.tmp("state"), ctx.tmp("outs"), ctx.tmp("t")
+    qh, kh, vh = heads["q"], heads["k"], heads["v"]
+    zeros = f"{qh}.new_zeros({qh}.shape[0], {hkv}, {qh}.shape[-1], {vh}.shape[-1])"
+    ctx.line(f"{state} = {past}.float()" if past is not None else f"{state} = {zeros}")
+    scale = float(attr(node, "scale")) or f"({qh}.shape[-1] ** -0.5)"
+    ctx.line(f"{outs} = []")
+    ctx.line(f"for {t} in range({qh}.shape[2]):")
+    vt = ctx.tmp("v_t")
+    ctx.line(f"    {vt} = {vh}[:, :, {t}]")
+    if rule in ("gated", "gated_delta"):
+        ctx.line(f"    {state} = {state} * torch.exp({heads['decay']}[:, :, {t}])[..., None]")
+    if rule in ("delta", "gated_delta"):
+        retrieved = f"torch.einsum('bhdm,bhd->bhm', {state}, {kh}[:, :, {t}])"
+        ctx.line(f"    {vt} = {heads['beta']}[:, :, {t}] * ({vt} - {retrieved})")
+    ctx.line(f"    {state} = {state} + {kh}[:, :, {t}, :, None] * {vt}[..., None, :]")
+    read = f"{state}.repeat_interleave({hq // hkv}, 1)" if hq != hkv else state
+    ctx.line(f"    {outs}.append({py(scale) if isinstance(scale, float) else scale} * "
+             f"torch.einsum('bhd,bhdm->bhm', {qh}[:, :, {t}], {read}))")
+    if len(node.outputs) > 1 and node.outputs[1]:
+        ctx.assign(node.outputs[1], f"{state}.to({past if past is not None else q}.dtype)")
+    ctx.assign(node.outputs[0], f"torch.stack({outs}, 2).transpose(1, 2).flatten(2).to({q}.dtype)")
