@@ -50,7 +50,7 @@ OPERANDS = {
     "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Slice": (1, 2, 3, 4), "Squeeze": (1,), "Unsqueeze": (1,),
     "Pad": (1, 2, 3), "Resize": (1, 2, 3), "Split": (1,), "TopK": (1,), "Clip": (1, 2), "ConstantOfShape": (0,),
     "Range": (0, 1, 2), "OneHot": (1, 2), "CumSum": (1,), "Upsample": (1,), "Dropout": (1, 2), "Trilu": (1,),
-    "CenterCropPad": (1,), "CumProd": (1,), "AffineGrid": (1,), "CausalConvWithState": (1, 2),
+    "CenterCropPad": (1,), "CumProd": (1,), "AffineGrid": (1,), "CausalConvWithState": (1, 2), "Col2Im": (1, 2),
     # trained parameters, which real models store as initializers
     "Conv": (1, 2), "ConvTranspose": (1, 2), "BatchNormalization": (1, 2, 3, 4), "InstanceNormalization": (1, 2),
     "LayerNormalization": (1, 2), "GroupNormalization": (1, 2), "PRelu": (1,),

@@ -296,3 +296,37 @@ def test_linear_attention(rule, hq, hkv, past, per_key_decay):
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.numpy(), w, 1e-4, 1e-5)
     assert np.abs(moved[0].numpy() - want[0]).max() > 1e-2
+
+
+@pytest.mark.parametrize("attrs", [{}, {"strides": [2, 1], "pads": [1, 0, 1, 0], "dilations": [1, 2]}])
+def test_col2im(attrs):
+    rng = np.random.default_rng(10)
+    image, block = [5, 6], [2, 3]
+    strides, dil = attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1])
+    pads = attrs.get("pads", [0, 0, 0, 0])
+    blocks = [(image[i] + pads[i] + pads[i + 2] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1 for i in range(2)]
+    x, other = (rng.standard_normal((2, 3 * 6, blocks[0] * blocks[1])).astype(np.float32) for _ in range(2))
+    model = _model("Col2Im", {"x": x}, {"image": np.array(image), "block": np.array(block)}, 18, **attrs)
+    _check(model, {"x": x}, {"x": other}, opsets=(18,))
+
+
+def test_det():
+    rng = np.random.default_rng(11)
+    x, other = (rng.standard_normal((2, 3, 3)).astype(np.float32) for _ in range(2))
+    _check(_model("Det", {"x": x}, {}, 13), {"x": x}, {"x": other}, opsets=(13,), atol=1e-5)
+
+
+@pytest.mark.parametrize("time_axis,batch_axis", [(0, 1), (1, 0)])
+def test_reverse_sequence(time_axis, batch_axis):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((4, 3, 2) if time_axis == 0 else (3, 4, 2)).astype(np.float32)
+    lens = np.array([4, 1, 3], np.int64)
+    model = _model("ReverseSequence", {"x": x, "lens": lens}, {}, 13, time_axis=time_axis, batch_axis=batch_axis)
+    _check(model, {"x": x, "lens": lens}, {"x": x, "lens": np.array([2, 3, 1], np.int64)}, opsets=(13,))
+
+
+def test_prelu_slope_broadcast_from_the_last_axis():
+    rng = np.random.default_rng(13)
+    x, other = (rng.standard_normal((2, 4, 5)).astype(np.float32) for _ in range(2))
+    _check(_model("PRelu", {"x": x}, {"slope": rng.uniform(0.1, 0.9, (5,)).astype(np.float32)}, 13),
+           {"x": x}, {"x": other}, opsets=(13,))

@@ -178,3 +178,11 @@ def export_affine_grid_decomposed(node, ctx: OnnxContext):
     flat = ctx.emit("MatMul", [ctx.const(base, dtype=dtype, hint="base_grid"), theta_t], 1, name=node.name)[0]
     ctx.emit("Reshape", [flat, ctx.const([size[0], *size[2:], len(size) - 2], hint="shape")], node.outputs,
              name=node.name)
+
+
+@register("Col2Im", since=18)
+def export_col2im(node, ctx: OnnxContext):
+    ins = [node.inputs[0], ctx.const(node.attrs["image_shape"], hint="image_shape"),
+           ctx.const(node.attrs["block_shape"], hint="block_shape")]
+    ctx.emit("Col2Im", ins, node.outputs, name=node.name,
+             **{k: node.attrs.get(k) for k in ("strides", "pads", "dilations")})

@@ -132,8 +132,11 @@ def export_hard_sigmoid(node, ctx: TorchContext):
 @register("PRelu")
 def export_prelu(node, ctx: TorchContext):
     slope = ctx.weight(node.inputs[1])
-    if slope is not None and (slope.size == 1 or slope.reshape(-1).shape[0] == max(slope.shape)) and (
-            slope.ndim <= 1 or all(d == 1 for d in slope.shape[1:])):
+    rank = ctx.rank(node.inputs[0])
+    # nn.PReLU scales axis 1; ONNX broadcasts the slope from the last axis, so a slope is
+    # per channel only as (C, 1, ..., 1) with one axis fewer than the input
+    if slope is not None and (slope.size == 1 or (rank is not None and slope.ndim == rank - 1 and all(
+            d == 1 for d in slope.shape[1:]))):
         _module(node, ctx, "nn.PReLU", [int(slope.size)], {}, {"weight": slope.reshape(-1)})
     else:  # a slope shared differently than per channel
         x = ctx.x(node.inputs[0])
@@ -262,3 +265,8 @@ def export_shrink(node, ctx: TorchContext):
     x, b, lam = ctx.x(node.inputs[0]), py(float(attr(node, "bias"))), py(float(attr(node, "lambd")))
     ctx.assign(node.outputs[0], f"torch.where({x} < -{lam}, {x} + {b}, torch.where({x} > {lam}, {x} - {b}, "
                                 f"torch.zeros_like({x})))")
+
+
+@register("Det")
+def export_det(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], f"torch.linalg.det({ctx.x(node.inputs[0])})")

@@ -262,3 +262,33 @@ def export_affine_grid(node, ctx: TorchContext):
     size = [int(v) for v in attr(node, "size")]
     align = bool(attr(node, "align_corners"))
     ctx.assign(node.outputs[0], f"F.affine_grid({ctx.x(node.inputs[0])}, {py(size)}, align_corners={align})")
+
+
+@register("Col2Im")
+def export_col2im(node, ctx: TorchContext):
+    block = [int(v) for v in attr(node, "block_shape")]
+    nd = len(block)
+    pads = [int(p) for p in (attr(node, "pads") or [0] * (2 * nd))]
+    if nd != 2 or pads[:nd] != pads[nd:]:
+        raise unsupported_attr("block_shape/pads", [block, pads], "torch fold: 2 spatial axes, symmetric pads")
+    kwargs = dict(kernel_size=tuple(block), dilation=tuple(attr(node, "dilations") or [1] * nd),
+                  padding=tuple(pads[:nd]), stride=tuple(attr(node, "strides") or [1] * nd))
+    args = ", ".join(f"{k}={py(v)}" for k, v in kwargs.items())
+    image = tuple(int(v) for v in attr(node, "image_shape"))
+    ctx.assign(node.outputs[0], f"F.fold({ctx.x(node.inputs[0])}, {py(image)}, {args})")
+
+
+@register("ReverseSequence")
+def export_reverse_sequence(node, ctx: TorchContext):
+    """A gather along time: step t of entry b reads lens[b] - 1 - t while t < lens[b]."""
+    x, lens = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+    time, batch = int(attr(node, "time_axis")), int(attr(node, "batch_axis"))
+    if {time, batch} != {0, 1}:
+        raise unsupported_attr("time_axis/batch_axis", [time, batch], "axes 0 and 1 (ONNX's only choices)")
+    steps, idx = ctx.tmp("steps"), ctx.tmp("index")
+    t_shape, b_shape = ("(-1, 1)", "(1, -1)") if time == 0 else ("(1, -1)", "(-1, 1)")
+    ctx.line(f"{steps} = torch.arange({x}.shape[{time}], device={x}.device).reshape{t_shape}")
+    ctx.line(f"{idx} = {lens}.to(torch.int64).reshape{b_shape}")
+    ctx.line(f"{idx} = torch.where({steps} < {idx}, {idx} - 1 - {steps}, {steps})")
+    expanded = f"{idx}.reshape({idx}.shape + (1,) * ({x}.dim() - 2)).expand_as({x})"
+    ctx.assign(node.outputs[0], f"torch.gather({x}, {time}, {expanded})")

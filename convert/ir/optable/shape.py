@@ -72,3 +72,12 @@ declare("BitCast", "shape", "input", "output", attrs={"to": Attr("str", doc="IR 
         opset 26); the shape is kept.""", elementwise_unary=True)
 declare("Constant", "shape", "", "output", attrs={"weight": Attr("str", doc="name of the weight tensor")},
         onnx=False, doc="the value of a named weight as a graph value (exported as an initializer)")
+declare("Col2Im", "shape", "input", "output", attrs={
+    "image_shape": Attr("ints", doc="spatial sizes of the image"), "block_shape": Attr("ints", doc="the block (kernel)"),
+    "strides": Attr("ints", None), "pads": Attr("ints", None, "[begin..., end...]"), "dilations": Attr("ints", None),
+}, onnx=False, doc="""
+    Rearrange (N, C*prod(block), L) column blocks into (N, C, *image_shape), summing where
+    blocks overlap (ONNX opset 18 Col2Im; torch fold).""")
+declare("ReverseSequence", "shape", "input sequence_lens", "Y", attrs={
+    "batch_axis": Attr("int", 1), "time_axis": Attr("int", 0),
+}, doc="reverse the first sequence_lens[b] steps along time_axis of each batch entry b; the rest is kept")

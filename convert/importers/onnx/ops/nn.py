@@ -6,7 +6,7 @@ from ..context import DataDependent
 from ..registry import register
 from .common import check_defaults, ir_attrs, register_same, same
 
-register_same(register, ["Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "LRN", "InstanceNormalization"])
+register_same(register, ["Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "LRN", "InstanceNormalization", "Det"])
 
 
 def _spatial(ctx, what: str) -> list[int]:

@@ -13,7 +13,7 @@ from ..read import IR_DTYPE, type_name
 from ..registry import register
 from .common import check_defaults, register_same
 
-register_same(register, ["Concat", "DepthToSpace", "SpaceToDepth"])
+register_same(register, ["Concat", "DepthToSpace", "SpaceToDepth", "ReverseSequence"])
 
 
 def _axis(ctx, key: str, default: int) -> int:
@@ -394,3 +394,11 @@ def import_affine_grid(ctx, node):
         raise UnsupportedAttributeError("align_corners", align, f"a size-1 spatial axis (size {size}) with "
                                         "align_corners=1 has no defined ONNX coordinate")
     ctx.emit("AffineGrid", [ctx.x(0)], {"size": size, "align_corners": align})
+
+
+@register("Col2Im")
+def import_col2im(ctx, node):
+    from .common import ir_attrs
+
+    ctx.emit("Col2Im", [ctx.x(0)], ir_attrs(ctx, "Col2Im", image_shape=ints(ctx.const(1, "image_shape")),
+                                             block_shape=ints(ctx.const(2, "block_shape"))))
