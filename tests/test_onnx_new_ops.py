@@ -67,8 +67,9 @@ def test_cumprod(dtype, exclusive, reverse, axis):
         convert.to_onnx(graph, 17)
 
 
-@pytest.mark.parametrize("src,via,dst", [("float32", "float32", TensorProto.INT32), ("int32", "float32", TensorProto.FLOAT),
-                                         ("float64", "float64", TensorProto.INT64), ("int8", "int8", TensorProto.UINT8)])
+@pytest.mark.parametrize("src,via,dst", [
+    ("float32", "float32", TensorProto.INT32), ("int32", "float32", TensorProto.FLOAT),
+    ("float64", "float64", TensorProto.INT64), ("int8", "int8", TensorProto.UINT8)])
 def test_bitcast(src, via, dst):
     """Bit patterns of normal numbers (ints that would read as denormal floats are avoided);
     results compared bit for bit."""
@@ -330,3 +331,19 @@ def test_prelu_slope_broadcast_from_the_last_axis():
     x, other = (rng.standard_normal((2, 4, 5)).astype(np.float32) for _ in range(2))
     _check(_model("PRelu", {"x": x}, {"slope": rng.uniform(0.1, 0.9, (5,)).astype(np.float32)}, 13),
            {"x": x}, {"x": other}, opsets=(13,))
+
+
+def test_gather_with_negative_indices():
+    rng = np.random.default_rng(14)
+    x, other = (rng.standard_normal((3, 5, 2)).astype(np.float32) for _ in range(2))
+    idx = np.array([[0, -1], [-5, 2]], np.int64)
+    _check(_model("Gather", {"x": x}, {"idx": idx}, 13, axis=1), {"x": x}, {"x": other}, opsets=(13,))
+    runtime = _model("Gather", {"x": x, "i": idx}, {}, 13, axis=-2)
+    _check(runtime, {"x": x, "i": idx}, {"x": other, "i": idx}, opsets=(13,))
+
+
+def test_gather_nd_with_a_batch_axis():
+    rng = np.random.default_rng(15)
+    x, other = (rng.standard_normal((2, 3, 4, 2)).astype(np.float32) for _ in range(2))
+    idx = np.array([[[0, 1], [2, 3]], [[1, 0], [0, 2]]], np.int64)  # (B, 2, 2): (row, col) of data[b]
+    _check(_model("GatherND", {"x": x}, {"idx": idx}, 13, batch_dims=1), {"x": x}, {"x": other}, opsets=(13,))

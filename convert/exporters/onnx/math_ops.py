@@ -264,6 +264,6 @@ def export_pool_dilated(node, ctx: OnnxContext):
     since = _POOL_DILATIONS_SINCE[node.op]
     dilated = any(d != 1 for d in (attr_value(node, "dilations") or []))
     if ctx.opset < since and (dilated or (node.op == "LpPool" and attr_value(node, "ceil_mode"))):
-        raise UnsupportedAttributeError("dilations", attr_value(node, "dilations"),
-                                        f"{node.op} with dilations or ceil_mode needs opset >= {since} (pass --opset {since})")
+        raise UnsupportedAttributeError("dilations", attr_value(node, "dilations"), f"{node.op} with dilations or "
+                                        f"ceil_mode needs opset >= {since} (pass --opset {since})")
     ctx.emit(node.op, node.inputs, node.outputs, name=node.name, **node.attrs)

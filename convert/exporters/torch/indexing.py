@@ -19,11 +19,16 @@ def export_gather_elements(node, ctx: TorchContext):
 
 @register("GatherND")
 def export_gather_nd(node, ctx: TorchContext):
-    if attr(node, "batch_dims"):
+    batch_dims = attr(node, "batch_dims")
+    d, i = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+    if batch_dims > 1:
         from .context import unsupported_attr
 
-        raise unsupported_attr("batch_dims", attr(node, "batch_dims"), "batch_dims > 0")
-    d, i = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+        raise unsupported_attr("batch_dims", batch_dims, "batch_dims 0 or 1")
+    if batch_dims == 1:  # entry b of indices addresses data[b]: index the batch axis by position
+        rows = f"torch.arange({d}.shape[0], device={d}.device).reshape((-1,) + (1,) * ({i}.dim() - 2))"
+        ctx.assign(node.outputs[0], f"{d}[({rows},) + tuple({i}.to(torch.int64).unbind(-1))]")
+        return
     ctx.assign(node.outputs[0], f"{d}[tuple({i}.unbind(-1))]")
 
 

@@ -134,7 +134,8 @@ def _gru_reset_before_matmul(node, ctx: TorchContext, layout: int, hidden: int) 
         steps = f"range({seq}.shape[0] - 1, -1, -1)" if reverse else f"range({seq}.shape[0])"
         ctx.line(f"for {t} in {steps}:")
         ctx.line(f"    {z} = torch.sigmoid({gx}[{t}, :, :{h}] + {state} @ {rd}[:{h}].T + {rb}[:{h}])")
-        ctx.line(f"    {rg} = torch.sigmoid({gx}[{t}, :, {h}:{2 * h}] + {state} @ {rd}[{h}:{2 * h}].T + {rb}[{h}:{2 * h}])")
+        mid = f"{h}:{2 * h}"
+        ctx.line(f"    {rg} = torch.sigmoid({gx}[{t}, :, {mid}] + {state} @ {rd}[{mid}].T + {rb}[{mid}])")
         ctx.line(f"    {n} = torch.tanh({gx}[{t}, :, {2 * h}:] + ({rg} * {state}) @ {rd}[{2 * h}:].T + {rb}[{2 * h}:])")
         ctx.line(f"    {state} = (1 - {z}) * {n} + {z} * {state}")
         ctx.line(f"    {out}.append({state})")

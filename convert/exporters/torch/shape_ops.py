@@ -211,12 +211,15 @@ def export_gather(node, ctx: TorchContext):
         return
     iw = ctx.weight(idx)
     x = ctx.x(data)
+    i = ctx.x(idx)
+    if iw is None or (iw < 0).any():  # index_select takes no negative indices: count them from the end
+        i = f"torch.where({i} < 0, {i} + {x}.shape[{axis}], {i})"
     if iw is not None and iw.ndim == 0:
         ctx.assign(node.outputs[0], f"torch.select({x}, {axis}, {int(iw)})")
     elif iw is not None and iw.ndim == 1:
-        ctx.assign(node.outputs[0], f"torch.index_select({x}, {axis}, {ctx.x(idx)})")
+        ctx.assign(node.outputs[0], f"torch.index_select({x}, {axis}, {i})")
     else:
-        ctx.assign(node.outputs[0], f"torch.index_select({x}, {axis}, {ctx.x(idx)}.reshape(-1)).reshape("
+        ctx.assign(node.outputs[0], f"torch.index_select({x}, {axis}, {i}.reshape(-1)).reshape("
                                     f"{x}.shape[:{axis}] + {ctx.x(idx)}.shape + {x}.shape[{axis} + 1:])")
 
 
