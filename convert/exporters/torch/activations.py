@@ -132,8 +132,11 @@ def export_hard_sigmoid(node, ctx: TorchContext):
 @register("PRelu")
 def export_prelu(node, ctx: TorchContext):
     slope = ctx.weight(node.inputs[1])
-    if slope is not None and (slope.size == 1 or slope.reshape(-1).shape[0] == max(slope.shape)) and (
-            slope.ndim <= 1 or all(d == 1 for d in slope.shape[1:])):
+    rank = ctx.rank(node.inputs[0])
+    # nn.PReLU scales axis 1; ONNX broadcasts the slope from the last axis, so a slope is
+    # per channel only as (C, 1, ..., 1) with one axis fewer than the input
+    if slope is not None and (slope.size == 1 or (rank is not None and slope.ndim == rank - 1 and all(
+            d == 1 for d in slope.shape[1:]))):
         _module(node, ctx, "nn.PReLU", [int(slope.size)], {}, {"weight": slope.reshape(-1)})
     else:  # a slope shared differently than per channel
         x = ctx.x(node.inputs[0])
@@ -198,13 +201,34 @@ _REDUCE = {"ReduceMean": "torch.mean({x}, dim={d}, keepdim={k})", "ReduceMax": "
 @register(*_REDUCE, "ReduceProd")
 def export_reduce(node, ctx: TorchContext):
     x, axes, keep = ctx.x(node.inputs[0]), attr(node, "axes"), bool(attr(node, "keepdims"))
-    if node.op == "ReduceProd":
-        if axes is None or len(axes) != 1:
-            raise unsupported_attr("axes", axes, "torch.prod reduces one axis")
-        ctx.assign(node.outputs[0], f"torch.prod({x}, dim={int(axes[0])}, keepdim={keep})")
+    if node.op == "ReduceProd":  # torch.prod reduces one axis (or all): one call per axis
+        if axes is None:
+            whole = f"torch.prod({x})"
+            ctx.assign(node.outputs[0], f"{whole}.reshape([1] * {x}.dim())" if keep else whole)
+            return
+        y = x
+        for a in axes:
+            y = f"torch.prod({y}, dim={int(a)}, keepdim=True)"
+        ctx.assign(node.outputs[0], y if keep else f"{y}.squeeze({py(tuple(int(a) for a in axes))})")
         return
     d = f"tuple(range({x}.dim()))" if axes is None else py(tuple(int(a) for a in axes))
+    if node.op in _EMPTY_IDENTITY and _reduces_empty_axis(ctx, node.inputs[0], axes):
+        # torch.amax/amin refuse an empty axis; ONNX gives the reduction's identity
+        fill = f"torch.full_like({x}.sum(dim={d}, keepdim={keep}), {_EMPTY_IDENTITY[node.op]})"
+        ctx.assign(node.outputs[0], fill)
+        return
     ctx.assign(node.outputs[0], _REDUCE[node.op].format(x=x, d=d, k=keep))
+
+
+_EMPTY_IDENTITY = {"ReduceMax": "-math.inf", "ReduceMin": "math.inf"}
+
+
+def _reduces_empty_axis(ctx: TorchContext, value: str, axes) -> bool:
+    shape, info = ctx.shape(value), ctx.graph.value_info(value)
+    if shape is None or info is None or not info.dtype.startswith("float"):  # +-inf is a float identity
+        return False
+    picked = range(len(shape)) if axes is None else [int(a) % len(shape) for a in axes]
+    return any(shape[a] == 0 for a in picked)
 
 
 @register("ArgMax")
@@ -219,8 +243,12 @@ def export_argmax(node, ctx: TorchContext):
 
 @register("TopK")
 def export_topk(node, ctx: TorchContext):
-    ctx.assign(node.outputs, f"torch.topk({ctx.x(node.inputs[0])}, {attr(node, 'k')}, dim={attr(node, 'axis')}, "
-                             f"largest={bool(attr(node, 'largest'))}, sorted={bool(attr(node, 'sorted'))})")
+    # a stable sort: equal values come out lowest index first, as ONNX requires (torch.topk
+    # leaves ties in any order)
+    x, axis, k = ctx.x(node.inputs[0]), attr(node, "axis"), attr(node, "k")
+    ordered = ctx.tmp("sorted")
+    ctx.line(f"{ordered} = torch.sort({x}, dim={axis}, descending={bool(attr(node, 'largest'))}, stable=True)")
+    ctx.assign(node.outputs, f"{ordered}[0].narrow({axis}, 0, {k}), {ordered}[1].narrow({axis}, 0, {k})")
 
 
 @register("IsInf")
@@ -237,3 +265,8 @@ def export_shrink(node, ctx: TorchContext):
     x, b, lam = ctx.x(node.inputs[0]), py(float(attr(node, "bias"))), py(float(attr(node, "lambd")))
     ctx.assign(node.outputs[0], f"torch.where({x} < -{lam}, {x} + {b}, torch.where({x} > {lam}, {x} - {b}, "
                                 f"torch.zeros_like({x})))")
+
+
+@register("Det")
+def export_det(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], f"torch.linalg.det({ctx.x(node.inputs[0])})")

@@ -124,3 +124,69 @@ def written_out(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | Non
     ctx.assign([o for o in outs if o], ", ".join(
         e for o, e in zip(outs, [f"({y}).transpose(1, 2).flatten(2)" if three_d else y, *present,
                                   f"{qk}.to({qv}.dtype)"]) if o) + ("," if sum(map(bool, outs)) == 1 else ""))
+
+
+@register("RotaryEmbedding")
+def export_rotary_embedding(node, ctx: TorchContext):
+    """The ONNX formula on (B, S, H, D) heads; every size is read at run time."""
+    x = ctx.x(node.inputs[0])
+    cos, sin = ctx.x(node.inputs[1]), ctx.x(node.inputs[2])
+    if len(node.inputs) > 3 and node.inputs[3]:
+        pos = ctx.x(node.inputs[3])
+        cos, sin = f"{cos}[{pos}]", f"{sin}[{pos}]"
+    heads = int(attr(node, "num_heads"))
+    h = ctx.tmp("heads")
+    # 4-D X is (B, H, S, D); 3-D X is (B, S, H*D)
+    ctx.line(f"{h} = {x}.unflatten(-1, ({heads}, -1))" if heads else f"{h} = {x}.transpose(1, 2)")
+    r = int(attr(node, "rotary_embedding_dim")) or None
+    rot, c, s = ctx.tmp("rot"), ctx.tmp("cos"), ctx.tmp("sin")
+    ctx.line(f"{rot} = {h}[..., :{r if r else f'{h}.shape[-1]'}]")
+    ctx.line(f"{c}, {s} = {cos}.unsqueeze(2), {sin}.unsqueeze(2)")
+    x1, x2 = ctx.tmp("x1"), ctx.tmp("x2")
+    if attr(node, "interleaved"):
+        ctx.line(f"{x1}, {x2} = {rot}[..., 0::2], {rot}[..., 1::2]")
+        joined = f"torch.stack([{x1} * {c} - {x2} * {s}, {x1} * {s} + {x2} * {c}], -1).flatten(-2)"
+    else:
+        ctx.line(f"{x1}, {x2} = {rot}.chunk(2, -1)")
+        joined = f"torch.cat([{x1} * {c} - {x2} * {s}, {x1} * {s} + {x2} * {c}], -1)"
+    out = ctx.tmp("rotated")
+    ctx.line(f"{out} = torch.cat([{joined}, {h}[..., {rot}.shape[-1]:]], -1)")
+    ctx.assign(node.outputs[0], f"{out}.flatten(-2)" if heads else f"{out}.transpose(1, 2)")
+
+
+@register("LinearAttention")
+def export_linear_attention(node, ctx: TorchContext):
+    """The recurrence as a loop over time steps, in float32 as ONNX defines it."""
+    ins = list(node.inputs) + [""] * 6
+    q, k, v = (ctx.x(i) for i in ins[:3])
+    past, decay, beta = (ctx.x(i) if i else None for i in ins[3:6])
+    hq, hkv, rule = int(attr(node, "q_num_heads")), int(attr(node, "kv_num_heads")), attr(node, "update_rule")
+    heads = {}
+    for name, x, h in (("q", q, hq), ("k", k, hkv), ("v", v, hkv), ("decay", decay, hkv)):
+        if x is not None:  # (B, T, H*D) -> (B, H, T, D)
+            heads[name] = ctx.tmp(name)
+            ctx.line(f"{heads[name]} = {x}.unflatten(-1, ({h}, -1)).transpose(1, 2).float()")
+    if beta is not None:  # (B, T, H or 1) -> (B, H or 1, T, 1)
+        heads["beta"] = ctx.tmp("beta")
+        ctx.line(f"{heads['beta']} = {beta}.unsqueeze(-1).transpose(1, 2).float()")
+    state, outs, t = ctx.tmp("state"), ctx.tmp("outs"), ctx.tmp("t")
+    qh, kh, vh = heads["q"], heads["k"], heads["v"]
+    zeros = f"{qh}.new_zeros({qh}.shape[0], {hkv}, {qh}.shape[-1], {vh}.shape[-1])"
+    ctx.line(f"{state} = {past}.float()" if past is not None else f"{state} = {zeros}")
+    scale = float(attr(node, "scale")) or f"({qh}.shape[-1] ** -0.5)"
+    ctx.line(f"{outs} = []")
+    ctx.line(f"for {t} in range({qh}.shape[2]):")
+    vt = ctx.tmp("v_t")
+    ctx.line(f"    {vt} = {vh}[:, :, {t}]")
+    if rule in ("gated", "gated_delta"):
+        ctx.line(f"    {state} = {state} * torch.exp({heads['decay']}[:, :, {t}])[..., None]")
+    if rule in ("delta", "gated_delta"):
+        retrieved = f"torch.einsum('bhdm,bhd->bhm', {state}, {kh}[:, :, {t}])"
+        ctx.line(f"    {vt} = {heads['beta']}[:, :, {t}] * ({vt} - {retrieved})")
+    ctx.line(f"    {state} = {state} + {kh}[:, :, {t}, :, None] * {vt}[..., None, :]")
+    read = f"{state}.repeat_interleave({hq // hkv}, 1)" if hq != hkv else state
+    ctx.line(f"    {outs}.append({py(scale) if isinstance(scale, float) else scale} * "
+             f"torch.einsum('bhd,bhdm->bhm', {qh}[:, :, {t}], {read}))")
+    if len(node.outputs) > 1 and node.outputs[1]:
+        ctx.assign(node.outputs[1], f"{state}.to({past if past is not None else q}.dtype)")
+    ctx.assign(node.outputs[0], f"torch.stack({outs}, 2).transpose(1, 2).flatten(2).to({q}.dtype)")

@@ -19,11 +19,16 @@ def export_gather_elements(node, ctx: TorchContext):
 
 @register("GatherND")
 def export_gather_nd(node, ctx: TorchContext):
-    if attr(node, "batch_dims"):
+    batch_dims = attr(node, "batch_dims")
+    d, i = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+    if batch_dims > 1:
         from .context import unsupported_attr
 
-        raise unsupported_attr("batch_dims", attr(node, "batch_dims"), "batch_dims > 0")
-    d, i = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+        raise unsupported_attr("batch_dims", batch_dims, "batch_dims 0 or 1")
+    if batch_dims == 1:  # entry b of indices addresses data[b]: index the batch axis by position
+        rows = f"torch.arange({d}.shape[0], device={d}.device).reshape((-1,) + (1,) * ({i}.dim() - 2))"
+        ctx.assign(node.outputs[0], f"{d}[({rows},) + tuple({i}.to(torch.int64).unbind(-1))]")
+        return
     ctx.assign(node.outputs[0], f"{d}[tuple({i}.unbind(-1))]")
 
 
@@ -45,26 +50,47 @@ def export_scatter_elements(node, ctx: TorchContext):
 def export_scatter_nd(node, ctx: TorchContext):
     d, i, u = (ctx.x(v) for v in node.inputs)
     red = attr(node, "reduction")
-    if red in ("max", "min"):
+    if red in ("mul", "max", "min"):
+        return _scatter_nd_reduce(node, ctx, d, i, u, red)
+    accumulate = ", accumulate=True" if red == "add" else ""
+    ctx.assign(node.outputs[0], f"{d}.index_put(tuple({i}.unbind(-1)), {u}{accumulate})")
+
+
+def _scatter_nd_reduce(node, ctx: TorchContext, d: str, i: str, u: str, red: str) -> None:
+    """Reduce every update into its slot, repeated indices included: the index tuples as
+    row numbers of data with its k indexed axes flattened, then scatter_reduce on rows."""
+    shape = ctx.shape(node.inputs[1])
+    if shape is None or not isinstance(shape[-1], int) or shape[-1] < 1:
         from .context import unsupported_attr
 
-        raise unsupported_attr("reduction", red, "ScatterND reduces with none, add or mul only")
-    accumulate = ", accumulate=True" if red == "add" else ""
-    if red == "mul":
-        ones = f"torch.ones_like({d}).index_put(tuple({i}.unbind(-1)), {u})"
-        ctx.assign(node.outputs[0], f"{d} * {ones}")
-    else:
-        ctx.assign(node.outputs[0], f"{d}.index_put(tuple({i}.unbind(-1)), {u}{accumulate})")
+        raise unsupported_attr("indices", node.inputs[1], "a static length of the index tuples")
+    k = int(shape[-1])
+    row = ctx.tmp("row")
+    ctx.line(f"{row} = {i}[..., 0] % {d}.shape[0]")  # % makes negative indices count from the end
+    for j in range(1, k):
+        ctx.line(f"{row} = {row} * {d}.shape[{j}] + {i}[..., {j}] % {d}.shape[{j}]")
+    rows, src = ctx.tmp("rows"), ctx.tmp("src")
+    ctx.line(f"{rows} = {d}.flatten(0, {k - 1})")
+    ctx.line(f"{src} = {u}.reshape((-1,) + tuple({rows}.shape[1:]))")
+    index = f"{row}.reshape((-1,) + (1,) * ({rows}.dim() - 1)).expand_as({src})"
+    ctx.assign(node.outputs[0], f"{rows}.scatter_reduce(0, {index}, {src}, {_REDUCE[red]!r}).reshape({d}.shape)")
 
 
-@register("CumSum")
+@register("CumSum", "CumProd")
 def export_cumsum(node, ctx: TorchContext):
     x = ctx.x(node.inputs[0])
     axis = attr(node, "axis")
-    src = f"torch.flip({x}, [{axis}])" if attr(node, "reverse") else x
-    expr = f"torch.cumsum({src}, {axis})"
-    if attr(node, "exclusive"):
+    src = x
+    if attr(node, "reverse"):
+        src = ctx.tmp("flipped")
+        ctx.line(f"{src} = torch.flip({x}, [{axis}])")
+    fn = "cumsum" if node.op == "CumSum" else "cumprod"
+    expr = f"torch.{fn}({src}, {axis}, dtype={src}.dtype)"  # torch widens integers by default
+    if attr(node, "exclusive") and node.op == "CumSum":
         expr = f"({expr} - {src})"
+    elif attr(node, "exclusive"):  # shift by one, starting from 1 (a division would fail on zeros)
+        first = f"torch.ones_like({src}.narrow({axis}, 0, 1))"
+        expr = f"torch.cat([{first}, {expr}.narrow({axis}, 0, {src}.shape[{axis}] - 1)], {axis})"
     if attr(node, "reverse"):
         expr = f"torch.flip({expr}, [{axis}])"
     ctx.assign(node.outputs[0], expr)

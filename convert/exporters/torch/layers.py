@@ -95,6 +95,13 @@ def _pool_padding(node, ctx: TorchContext, x: str, nd: int, pad_value: float, ca
     return _pre_pad(ctx, x, begin, end, pad_value), (0,) * nd, tuple(kernel), strides, dil
 
 
+def _pool_fits(node, nd: int, can_pre_pad: bool) -> bool:
+    """Whether ``_pool_padding`` can write the node's pads for a torch pooling layer."""
+    _, _, begin, end = _spatial(node, nd)
+    symmetric = begin == end and all(2 * p <= k for p, k in zip(begin, attr(node, "kernel_shape")))
+    return symmetric or (can_pre_pad and not attr(node, "ceil_mode"))
+
+
 @register("MaxPool")
 def export_maxpool(node, ctx: TorchContext):
     nd = len(attr(node, "kernel_shape"))
@@ -111,9 +118,12 @@ def export_avgpool(node, ctx: TorchContext):
     nd = len(attr(node, "kernel_shape"))
     if nd not in (1, 2, 3):
         raise unsupported_attr("kernel_shape", attr(node, "kernel_shape"), "1-3 spatial axes")
-    if any(d != 1 for d in (attr(node, "dilations") or [])):
-        raise unsupported_attr("dilations", attr(node, "dilations"), "torch average pooling has no dilation")
     include = bool(attr(node, "count_include_pad"))
+    fits = all(d == 1 for d in (attr(node, "dilations") or [])) and _pool_fits(node, nd, include)
+    if not fits:  # no dilation in torch's average pooling, and pads only up to kernel/2
+        from .pool import export_avgpool_window
+
+        return export_avgpool_window(node, ctx)
     x, padding, kernel, strides, _ = _pool_padding(node, ctx, ctx.x(node.inputs[0]), nd, 0.0, include)
     m = ctx.layer(node, f"nn.AvgPool{nd}d", [kernel], dict(stride=strides, padding=padding,
                                                            ceil_mode=bool(attr(node, "ceil_mode")),

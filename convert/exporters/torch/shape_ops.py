@@ -41,12 +41,28 @@ def export_slice(node, ctx: TorchContext):
         raise unsupported_attr("axes", axes, "negative axes need a known rank")
     axes = [a + rank if a < 0 else a for a in axes]
     idx = [":"] * (max(axes) + 1)
+    picks = []  # (axis, indices) of the negative steps, which torch slicing lacks
     for a, s, e, st in zip(axes, starts, ends, steps):
         if st < 0:
-            raise unsupported_attr("steps", steps, "torch slicing has no negative steps")
+            picks.append((a, _negative_step_indices(node, ctx, a, s, e, st)))
+            continue
         e_txt = "" if e >= INT64_MAX // 2 else str(e)
         idx[a] = f"{s if s else ''}:{e_txt}" + (f":{st}" if st != 1 else "")
-    ctx.assign(node.outputs[0], f"{x}[{', '.join(idx)}]")
+    expr = f"{x}[{', '.join(idx)}]"
+    for a, picked in picks:
+        expr = f"torch.index_select({expr}, {a}, {ctx.buffer(f'{node.name}_index{a}', picked)})"
+    ctx.assign(node.outputs[0], expr)
+
+
+def _negative_step_indices(node, ctx: TorchContext, axis: int, start: int, end: int, step: int) -> np.ndarray:
+    """The indices a negative-step slice picks (ONNX clamps start to [0, n-1], end to [-1, n-1])."""
+    shape = ctx.shape(node.inputs[0])
+    n = shape[axis] if shape is not None else None
+    if not isinstance(n, int):
+        raise unsupported_attr("steps", step, "a negative step needs a static size on its axis")
+    start, end = (v + n if v < 0 else v for v in (start, end))
+    start, end = min(max(start, 0), n - 1), min(max(end, -1), n - 1)
+    return np.arange(start, end, step, dtype=np.int64)
 
 
 @register("Flatten")
@@ -64,9 +80,8 @@ def export_flatten(node, ctx: TorchContext):
 @register("Reshape")
 def export_reshape(node, ctx: TorchContext):
     x, shape = ctx.x(node.inputs[0]), list(attr(node, "shape"))
-    if attr(node, "allowzero") and 0 in shape:
-        raise unsupported_attr("allowzero", 1, "zero-sized dimensions")
-    dims = [f"{x}.shape[{i}]" if d == 0 else str(d) for i, d in enumerate(shape)]
+    keep = not attr(node, "allowzero")  # allowzero=1: a 0 is a zero-sized dimension, not a copy
+    dims = [f"{x}.shape[{i}]" if d == 0 and keep else str(d) for i, d in enumerate(shape)]
     if len(node.inputs) > 1 and node.inputs[1]:  # sizes known at run time, read from the like input
         like = ctx.x(node.inputs[1])
         dims = [f"{like}.shape[{a}]" if a >= 0 else d for d, a in zip(dims, attr(node, "like_axes"))]
@@ -206,12 +221,15 @@ def export_gather(node, ctx: TorchContext):
         return
     iw = ctx.weight(idx)
     x = ctx.x(data)
+    i = ctx.x(idx)
+    if iw is None or (iw < 0).any():  # index_select takes no negative indices: count them from the end
+        i = f"torch.where({i} < 0, {i} + {x}.shape[{axis}], {i})"
     if iw is not None and iw.ndim == 0:
         ctx.assign(node.outputs[0], f"torch.select({x}, {axis}, {int(iw)})")
     elif iw is not None and iw.ndim == 1:
-        ctx.assign(node.outputs[0], f"torch.index_select({x}, {axis}, {ctx.x(idx)})")
+        ctx.assign(node.outputs[0], f"torch.index_select({x}, {axis}, {i})")
     else:
-        ctx.assign(node.outputs[0], f"torch.index_select({x}, {axis}, {ctx.x(idx)}.reshape(-1)).reshape("
+        ctx.assign(node.outputs[0], f"torch.index_select({x}, {axis}, {i}.reshape(-1)).reshape("
                                     f"{x}.shape[:{axis}] + {ctx.x(idx)}.shape + {x}.shape[{axis} + 1:])")
 
 
@@ -245,3 +263,45 @@ def export_cast(node, ctx: TorchContext):
 @register("Constant")
 def export_constant(node, ctx: TorchContext):
     ctx.assign(node.outputs[0], ctx.x(attr(node, "weight")))
+
+
+@register("BitCast")
+def export_bitcast(node, ctx: TorchContext):
+    ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.view({TORCH_DTYPE[attr(node, 'to')]})")
+
+
+@register("AffineGrid")
+def export_affine_grid(node, ctx: TorchContext):
+    size = [int(v) for v in attr(node, "size")]
+    align = bool(attr(node, "align_corners"))
+    ctx.assign(node.outputs[0], f"F.affine_grid({ctx.x(node.inputs[0])}, {py(size)}, align_corners={align})")
+
+
+@register("Col2Im")
+def export_col2im(node, ctx: TorchContext):
+    block = [int(v) for v in attr(node, "block_shape")]
+    nd = len(block)
+    pads = [int(p) for p in (attr(node, "pads") or [0] * (2 * nd))]
+    if nd != 2 or pads[:nd] != pads[nd:]:
+        raise unsupported_attr("block_shape/pads", [block, pads], "torch fold: 2 spatial axes, symmetric pads")
+    kwargs = dict(kernel_size=tuple(block), dilation=tuple(attr(node, "dilations") or [1] * nd),
+                  padding=tuple(pads[:nd]), stride=tuple(attr(node, "strides") or [1] * nd))
+    args = ", ".join(f"{k}={py(v)}" for k, v in kwargs.items())
+    image = tuple(int(v) for v in attr(node, "image_shape"))
+    ctx.assign(node.outputs[0], f"F.fold({ctx.x(node.inputs[0])}, {py(image)}, {args})")
+
+
+@register("ReverseSequence")
+def export_reverse_sequence(node, ctx: TorchContext):
+    """A gather along time: step t of entry b reads lens[b] - 1 - t while t < lens[b]."""
+    x, lens = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+    time, batch = int(attr(node, "time_axis")), int(attr(node, "batch_axis"))
+    if {time, batch} != {0, 1}:
+        raise unsupported_attr("time_axis/batch_axis", [time, batch], "axes 0 and 1 (ONNX's only choices)")
+    steps, idx = ctx.tmp("steps"), ctx.tmp("index")
+    t_shape, b_shape = ("(-1, 1)", "(1, -1)") if time == 0 else ("(1, -1)", "(-1, 1)")
+    ctx.line(f"{steps} = torch.arange({x}.shape[{time}], device={x}.device).reshape{t_shape}")
+    ctx.line(f"{idx} = {lens}.to(torch.int64).reshape{b_shape}")
+    ctx.line(f"{idx} = torch.where({steps} < {idx}, {idx} - 1 - {steps}, {steps})")
+    expanded = f"{idx}.reshape({idx}.shape + (1,) * ({x}.dim() - 2)).expand_as({x})"
+    ctx.assign(node.outputs[0], f"torch.gather({x}, {time}, {expanded})")

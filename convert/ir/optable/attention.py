@@ -44,3 +44,26 @@ def extensions(node) -> list[tuple[str, object]]:
     out += [(name, node.outputs[i]) for i, name in EXTENDED_OUTPUTS.items() if i < len(node.outputs) and node.outputs[i]]
     out += [(k, node.attrs[k]) for k, default in EXTENDED_ATTRS.items() if node.attrs.get(k, default) != default]
     return out
+
+
+declare("RotaryEmbedding", "attention", "X cos_cache sin_cache position_ids?", attrs={
+    "interleaved": Attr("int", 0, "1: rotate pairs (x0, x1), (x2, x3), ...; 0: the two halves"),
+    "rotary_embedding_dim": Attr("int", 0, "leading features of each head rotated; 0: the whole head"),
+    "num_heads": Attr("int", 0, "heads of 3-D X (B, S, H*D); 0 for 4-D X"),
+}, onnx=False, doc="""
+    Rotary position embedding (ONNX opset 23). X is (B, H, S, D) or (B, S, H*D). With
+    position_ids (B, S), cos/sin rows are gathered from caches (max_pos, r/2); without, the
+    caches are (B, S, r/2). Per head, the first r features x1 (even ones when interleaved)
+    and x2 (odd ones, or the second half) become x1*cos - x2*sin and x1*sin + x2*cos, written
+    back in place; features past r pass through.""")
+declare("LinearAttention", "attention", "query key value past_state? decay? beta?", "output present_state?", attrs={
+    "q_num_heads": Attr("int"), "kv_num_heads": Attr("int"),
+    "scale": Attr("float", 0.0, "0: 1/sqrt(d_k)"),
+    "update_rule": Attr("str", "gated_delta", choices=("linear", "gated", "delta", "gated_delta")),
+}, onnx=False, doc="""
+    Linear attention as its recurrence over time steps (ONNX opset 27), in float32: per KV
+    head a state S (d_k, d_v), from past_state (B, H_kv, d_k, d_v) or zeros; gated rules
+    first scale S by exp(decay_t) (decay per head or per key feature), delta rules replace
+    v_t by beta_t * (v_t - S^T k_t); then S += k_t v_t^T and o_t = scale * q_t^T S (each KV
+    head serving q_num_heads / kv_num_heads query heads). query/key/value/decay/beta are
+    (B, T, H*D); present_state is the last S.""")

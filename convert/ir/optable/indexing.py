@@ -17,6 +17,11 @@ declare("ScatterND", "indexing", "data indices updates", "output", attrs={
 declare("CumSum", "indexing", "x", attrs={
     "axis": Attr("int"), "exclusive": Attr("int", 0), "reverse": Attr("int", 0),
 }, doc="cumulative sum along axis; exclusive leaves out the element itself, reverse runs from the end")
+declare("CumProd", "indexing", "x", attrs={
+    "axis": Attr("int"), "exclusive": Attr("int", 0), "reverse": Attr("int", 0),
+}, onnx=False, doc="""
+    cumulative product along axis (ONNX opset 26); exclusive starts from 1 and leaves out the
+    element itself, reverse runs from the end. The element type is kept (integers wrap).""")
 declare("Einsum", "indexing", "Inputs*", "Output", attrs={"equation": Attr("str")},
         doc="Einstein summation (numpy.einsum) over the inputs")
 declare("Trilu", "indexing", "input", "output", attrs={"upper": Attr("int", 1), "k": Attr("int", 0)},

@@ -20,6 +20,9 @@ declare("MaxPool", "pool", "X", attrs=_POOL, doc="Max pooling over spatial windo
 declare("AveragePool", "pool", "X", attrs={**_POOL, "count_include_pad": Attr("int", 0)}, doc="""
     Average pooling. count_include_pad=1 divides by the window clipped to the padded
     input (pads count, the ceil overhang does not); 0 divides by the valid elements only.""")
+declare("LpPool", "pool", "X", attrs={**_POOL, "p": Attr("int", 2)}, doc="""
+    Lp pooling: (sum over the window of |x|^p)^(1/p); pads add zeros. ONNX has dilations
+    and ceil_mode from opset 18.""", keep_fp32=True)
 declare("GlobalAveragePool", "pool", "X", doc="Mean over all spatial axes, keeping them as size 1.",
         keep_fp32=True)
 declare("GlobalMaxPool", "pool", "X", doc="Max over all spatial axes, keeping them as size 1.")

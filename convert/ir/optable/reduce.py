@@ -17,3 +17,4 @@ declare("ArgMax", "reduce", "data", "reduced", attrs={
 declare("TopK", "reduce", "X", "Values Indices", attrs={
     "k": Attr("int"), "axis": Attr("int", -1), "largest": Attr("int", 1), "sorted": Attr("int", 1),
 }, doc="the k largest values and their int64 indices along axis")
+declare("Det", "reduce", "X", attrs={}, doc="determinant of each square matrix in the last two axes")

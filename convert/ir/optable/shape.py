@@ -64,6 +64,13 @@ declare("GridSample", "shape", "X grid", attrs={
 }, onnx=False, doc="""
     Sample X (N, C, *spatial) at the normalised coordinates of grid (N, *out, len(spatial)),
     the last grid axis ordered x (width) first (ONNX opset 20 GridSample, torch grid_sample).""")
+declare("AffineGrid", "shape", "theta", "grid", attrs={
+    "size": Attr("ints", doc="(N, C, H, W) or (N, C, D, H, W) of the image the grid samples"),
+    "align_corners": Attr("int", 0),
+}, onnx=False, doc="""
+    The sampling grid (N, H, W, 2) or (N, D, H, W, 3) of the affine maps theta (N, 2, 3) or
+    (N, 3, 4) over normalised coordinates in [-1, 1], x (width) first; align_corners=0 puts
+    them at pixel centres (ONNX opset 20 AffineGrid, torch affine_grid).""")
 declare("Tile", "shape", "input", "output", attrs={"repeats": Attr("ints")}, doc="numpy.tile")
 declare("Expand", "shape", "input", "output", attrs={"shape": Attr("ints")}, doc="broadcast to shape")
 declare("Gather", "shape", "data indices", "output", attrs={"axis": Attr("int", 0)},
@@ -74,5 +81,17 @@ declare("DepthToSpace", "shape", "input", "output", attrs={
 declare("SpaceToDepth", "shape", "input", "output", attrs={"blocksize": Attr("int")}, doc="inverse of DepthToSpace DCR")
 declare("Cast", "shape", "input", "output", attrs={"to": Attr("str", doc="IR dtype name")}, doc="change dtype",
         elementwise_unary=True)
+declare("BitCast", "shape", "input", "output", attrs={"to": Attr("str", doc="IR dtype name")}, onnx=False,
+        doc="""the same bytes read as another element type of the same width (little endian; ONNX
+        opset 26); the shape is kept.""", elementwise_unary=True)
 declare("Constant", "shape", "", "output", attrs={"weight": Attr("str", doc="name of the weight tensor")},
         onnx=False, doc="the value of a named weight as a graph value (exported as an initializer)")
+declare("Col2Im", "shape", "input", "output", attrs={
+    "image_shape": Attr("ints", doc="spatial sizes of the image"), "block_shape": Attr("ints", doc="the block (kernel)"),
+    "strides": Attr("ints", None), "pads": Attr("ints", None, "[begin..., end...]"), "dilations": Attr("ints", None),
+}, onnx=False, doc="""
+    Rearrange (N, C*prod(block), L) column blocks into (N, C, *image_shape), summing where
+    blocks overlap (ONNX opset 18 Col2Im; torch fold).""")
+declare("ReverseSequence", "shape", "input sequence_lens", "Y", attrs={
+    "batch_axis": Attr("int", 1), "time_axis": Attr("int", 0),
+}, doc="reverse the first sequence_lens[b] steps along time_axis of each batch entry b; the rest is kept")

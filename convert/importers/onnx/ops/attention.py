@@ -21,3 +21,18 @@ def import_attention(ctx, node):
     for o, v in zip(outs, ir):
         if o:
             ctx.bind(o, v)
+
+
+@register("RotaryEmbedding")
+def import_rotary_embedding(ctx, node):
+    position_ids = [ctx.x(3)] if ctx.has(3) else []
+    ctx.emit("RotaryEmbedding", [ctx.x(0), ctx.x(1), ctx.x(2), *position_ids], ir_attrs(ctx, "RotaryEmbedding"))
+
+
+@register("LinearAttention")
+def import_linear_attention(ctx, node):
+    """chunk_size is a tuning hint with no effect on the result: dropped."""
+    inputs = [ctx.x(i) for i in range(min(ctx.n_inputs(), 6))]
+    while inputs and not inputs[-1]:
+        inputs.pop()
+    ctx.emit("LinearAttention", inputs, ir_attrs(ctx, "LinearAttention", drop=("chunk_size",)))

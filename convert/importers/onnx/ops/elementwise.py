@@ -70,3 +70,9 @@ def import_argmin(ctx, node):
 @register("ArgMax")
 def import_argmax(ctx, node):
     same(ctx, node)
+
+
+@register("Swish", emits=("Silu",))
+def import_swish(ctx, node):
+    """ONNX Swish (opset 24) is x * sigmoid(alpha * x): the IR's Silu with beta = alpha."""
+    ctx.emit("Silu", [ctx.x(0)], {"beta": float(ctx.attr("alpha", 1.0))})

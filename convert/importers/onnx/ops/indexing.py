@@ -25,8 +25,8 @@ def import_trilu(ctx, node):
     ctx.emit("Trilu", [ctx.x(0)], {"upper": int(ctx.attr("upper", 1)), "k": k})
 
 
-@register("CumSum")
+@register("CumSum", "CumProd")
 def import_cumsum(ctx, node):
-    ctx.emit("CumSum", [ctx.x(0)], {"axis": int(ints(ctx.const(1, "axis"))[0]),
+    ctx.emit(node.op_type, [ctx.x(0)], {"axis": int(ints(ctx.const(1, "axis"))[0]),
                                      "exclusive": int(ctx.attr("exclusive", 0)),
                                      "reverse": int(ctx.attr("reverse", 0))})

@@ -6,7 +6,7 @@ from ..context import DataDependent
 from ..registry import register
 from .common import check_defaults, ir_attrs, register_same, same
 
-register_same(register, ["Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "LRN", "InstanceNormalization"])
+register_same(register, ["Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "LRN", "InstanceNormalization", "Det"])
 
 
 def _spatial(ctx, what: str) -> list[int]:
@@ -91,7 +91,7 @@ def import_conv_transpose(ctx, node):
          output_padding=out_pad if any(out_pad) else None)
 
 
-@register("MaxPool", "AveragePool")
+@register("MaxPool", "AveragePool", "LpPool")
 def import_pool(ctx, node):
     kernel = [int(k) for k in ctx.attr("kernel_shape")]
     if node.op_type == "MaxPool" and ctx.uses(1):
@@ -206,3 +206,35 @@ def import_groupnorm_per_group(ctx, node):
     ins = [ctx.x(0), ctx.b.weight(f"{name}/scale", np.repeat(np.asarray(scale, np.float32).reshape(-1), per)),
            ctx.b.weight(f"{name}/bias", np.repeat(np.asarray(bias, np.float32).reshape(-1), per))]
     ctx.emit("GroupNormalization", ins, {"num_groups": groups, "epsilon": float(ctx.attr("epsilon", 1e-5))})
+
+
+_INT64_MAX = 2**63 - 1
+
+
+@register("CausalConvWithState", emits=("Concat", "Conv", "Pad", "Silu", "Slice"))
+def import_causal_conv_with_state(ctx, node):
+    """Opset 27's fused causal depthwise Conv1d with a carried state, as the pattern it
+    replaces: the past k-1 positions (past_state, else zeros) joined before the input, a
+    depthwise Conv with no padding (then SiLU where asked), and the last k-1 positions of
+    the joined sequence as present_state."""
+    w = ctx.maybe_const(1)
+    shape = tuple(w.shape) if w is not None else ctx.shape(1)
+    if shape is None or len(shape) != 3 or not all(isinstance(d, int) for d in shape):
+        raise DataDependent("weight", ctx.name(1), "a static (channels, 1, k) depthwise weight shape")
+    channels, k = int(shape[0]), int(shape[2])
+    act = ctx.attr("activation", "none")
+    if act not in ("none", "silu", "swish"):
+        raise UnsupportedAttributeError("activation", act, "silu, swish or none")
+    x = ctx.x(0)
+    if ctx.has(3):
+        joined = ctx.tmp("Concat", [ctx.x(3), x], axis=2)
+    else:
+        joined = ctx.tmp("Pad", [x], pads=[0, 0, k - 1, 0, 0, 0]) if k > 1 else x
+    conv_in = [joined, ctx.x(1)] + ([ctx.x(2)] if ctx.has(2) else [])
+    if act == "none":
+        ctx.emit("Conv", conv_in, {"kernel_shape": [k], "group": channels}, outputs=[0])
+    else:
+        ctx.emit("Silu", [ctx.tmp("Conv", conv_in, kernel_shape=[k], group=channels)], outputs=[0])
+    if ctx.uses(1):  # k = 1 keeps no state: an empty slice
+        start = [-(k - 1)] if k > 1 else [_INT64_MAX]
+        ctx.emit("Slice", [joined], {"starts": start, "ends": [_INT64_MAX], "axes": [2]}, outputs=[1])

@@ -49,3 +49,19 @@ def import_topk_attr(ctx, node):
 def import_topk(ctx, node):
     ctx.emit("TopK", [ctx.x(0)], {"k": int(ctx.const(1, "K").reshape(-1)[0]), "axis": int(ctx.attr("axis", -1)),
                                    "largest": int(ctx.attr("largest", 1)), "sorted": int(ctx.attr("sorted", 1))})
+
+
+@register("LpNormalization", emits=("Div", "Equal", "ReduceL1", "ReduceL2", "Where"))
+def import_lp_normalization(ctx, node):
+    """x / ||x||_p along axis (p = 1 or 2), the norm kept as a size-1 axis to broadcast;
+    where the norm is 0 the output is 0 (ONNX's rule, not 0/0)."""
+    import numpy as np
+
+    from ....errors import UnsupportedAttributeError
+
+    p = int(ctx.attr("p", 2))
+    if p not in (1, 2):
+        raise UnsupportedAttributeError("p", p, "ONNX defines LpNormalization for p = 1 or 2")
+    norm = ctx.tmp(f"ReduceL{p}", [ctx.x(0)], axes=[int(ctx.attr("axis", -1))], keepdims=1)
+    zero = ctx.b.weight(f"{node.name or node.output[0]}/zero", np.zeros(()), dtype=ctx.dtype(0) or "float32")
+    ctx.emit("Where", [ctx.tmp("Equal", [norm, zero]), zero, ctx.tmp("Div", [ctx.x(0), norm])])

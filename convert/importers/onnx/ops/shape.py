@@ -13,7 +13,7 @@ from ..read import IR_DTYPE, type_name
 from ..registry import register
 from .common import check_defaults, register_same
 
-register_same(register, ["Concat", "DepthToSpace", "SpaceToDepth"])
+register_same(register, ["Concat", "DepthToSpace", "SpaceToDepth", "ReverseSequence"])
 
 
 def _axis(ctx, key: str, default: int) -> int:
@@ -337,6 +337,20 @@ def import_cast(ctx, node):
     ctx.emit("Cast", [ctx.x(0)], {"to": IR_DTYPE[to]})
 
 
+def _width(dtype: str) -> int:
+    return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize  # numpy has no bfloat16
+
+
+@register("BitCast")
+def import_bitcast(ctx, node):
+    to, src = int(ctx.attr("to")), ctx.dtype(0)
+    if to not in IR_DTYPE:
+        raise UnsupportedAttributeError("to", type_name(to), "the IR has no such dtype")
+    if src is None or _width(src) != _width(IR_DTYPE[to]):
+        raise UnsupportedAttributeError("to", IR_DTYPE[to], f"a type as wide as the input's ({src})")
+    ctx.emit("BitCast", [ctx.x(0)], {"to": IR_DTYPE[to]})
+
+
 @register("CastLike", emits=("Cast",))
 def import_cast_like(ctx, node):
     dtype = ctx.dtype(1)
@@ -364,3 +378,31 @@ def import_size(ctx, node):
     if shape is None or not all(isinstance(d, int) for d in shape):
         raise DataDependent("shape", ctx.name(0), "the number of elements depends on a dynamic dimension")
     ctx.set_const(0, np.array(int(np.prod(shape)), dtype=np.int64))
+
+
+@register("EyeLike", emits=())  # a constant: the output depends on the input's shape only
+def import_eye_like(ctx, node):
+    shape = ctx.shape(0)
+    if shape is None or len(shape) != 2 or not all(isinstance(d, int) for d in shape):
+        raise DataDependent("shape", ctx.name(0), "EyeLike needs a 2-D input of static shape")
+    dtype = IR_DTYPE.get(int(ctx.attr("dtype", 0))) if ctx.attr("dtype") is not None else ctx.dtype(0)
+    if dtype is None:
+        raise UnsupportedAttributeError("dtype", ctx.attr("dtype"), "an element type the IR has")
+    ctx.set_const(0, np.eye(shape[0], shape[1], k=int(ctx.attr("k", 0)), dtype=dtype))
+
+
+@register("AffineGrid")
+def import_affine_grid(ctx, node):
+    size, align = ints(ctx.const(1, "size")), int(ctx.attr("align_corners", 0))
+    if align and 1 in size[2:]:  # 2 / (n - 1): onnxruntime puts it at +1, the reference at -1, torch at 0
+        raise UnsupportedAttributeError("align_corners", align, f"a size-1 spatial axis (size {size}) with "
+                                        "align_corners=1 has no defined ONNX coordinate")
+    ctx.emit("AffineGrid", [ctx.x(0)], {"size": size, "align_corners": align})
+
+
+@register("Col2Im")
+def import_col2im(ctx, node):
+    from .common import ir_attrs
+
+    ctx.emit("Col2Im", [ctx.x(0)], ir_attrs(ctx, "Col2Im", image_shape=ints(ctx.const(1, "image_shape")),
+                                             block_shape=ints(ctx.const(2, "block_shape"))))
