@@ -67,6 +67,10 @@ class Lowerer:
             self.origin[n.name] = self.node.name
         return n
 
+    def module(self, n):
+        """The submodule a ``call_module`` node runs."""
+        return self.gm.get_submodule(n.target)
+
     def getitems(self, n, vals: list) -> tuple:
         """The outputs of a multi-output node as getitem nodes."""
         import operator
@@ -129,7 +133,7 @@ class Lowerer:
         elif self._is_fact(n):
             self.env[n] = self.meta(n)
         elif n.op == "call_module":
-            mod = self.gm.get_submodule(n.target)
+            mod = self.module(n)
             self.env[n] = LOWER.lookup(leaf_key(mod))(self, n, mod)
         else:
             k = key(n)
