@@ -22,7 +22,7 @@ def node_problem(node: Node, err: UnsupportedAttributeError | None, no_handler: 
 def run_handlers(graph: Graph, ctx, registry: Registry, no_handler: str,
                  on_fail: Callable[[Node], None] | None = None,
                  skip: Callable[[Node], bool] | None = None) -> list[Unsupported]:
-    """Call each node's handler (``handler(node, ctx)``) in graph order, skipping nodes
+    """Call each node's handler (``handler(ctx, node)``) in graph order, skipping nodes
     the context already covered (``ctx.done``, fused into an earlier layer) and those
     ``skip`` rejects. A node without a handler or whose handler raises an unsupported
     attribute is reported, ``on_fail`` is told, and the walk goes on so that every
@@ -36,7 +36,7 @@ def run_handlers(graph: Graph, ctx, registry: Registry, no_handler: str,
         if handler is not None:
             ctx.node = node
             try:
-                handler(node, ctx)
+                handler(ctx, node)
                 continue
             except UnsupportedAttributeError as e:
                 err = e

@@ -46,7 +46,7 @@ def _same_length(ctx: KerasContext, q: str, k: str) -> bool:
 
 
 @register("Attention")
-def export_attention(node, ctx: KerasContext):
+def export_attention(ctx: KerasContext, node):
     ops = ctx.keras.ops
     if float(attr(node, "softcap")):
         raise unsupported_attr("softcap", attr(node, "softcap"), "0 (no logit soft-capping)")
@@ -98,7 +98,7 @@ def _einsum_attention(ops, q, k, v, bias, mask, scale: float, causal: bool):
 
 
 @register("LayerNormalization")
-def export_layer_normalization(node, ctx: KerasContext):
+def export_layer_normalization(ctx: KerasContext, node):
     rank = ctx.rank(node.inputs[0])
     first = int(attr(node, "axis")) % rank
     scale, shift = _const(ctx, node, 1, "Scale"), _const(ctx, node, 2, "B")
@@ -114,7 +114,7 @@ def export_layer_normalization(node, ctx: KerasContext):
 
 
 @register("GroupNormalization")
-def export_group_normalization(node, ctx: KerasContext):
+def export_group_normalization(ctx: KerasContext, node):
     scale, shift = _const(ctx, node, 1, "scale"), _const(ctx, node, 2, "B")
     t, have = ctx.raw(node.inputs[0])
     c = ctx.ir_shape(node.inputs[0])[1]

@@ -10,17 +10,17 @@ from .registry import register
 
 
 @register("Attention", since=23)
-def export_attention(node, ctx: OnnxContext):
+def export_attention(ctx: OnnxContext, node):
     if len(node.inputs) > 3 and node.inputs[3] and not _mask_rows_match(ctx, node):
         # onnxruntime's kernel (1.23-1.32) rejects a mask broadcast along the query axis
-        export_attention_decomposed(node, ctx)
+        export_attention_decomposed(ctx, node)
         return
     extra = {k: attr(node, k) for k in ("scale", "q_num_heads", "kv_num_heads", "softcap") if attr(node, k)}
     ctx.emit("Attention", node.inputs, node.outputs[:1], name=node.name, is_causal=attr(node, "is_causal"), **extra)
 
 
 @register("Attention")
-def export_attention_decomposed(node, ctx: OnnxContext):
+def export_attention_decomposed(ctx: OnnxContext, node):
     """softmax(scale * Q K^T + mask) V on 4-D heads; 3-D inputs are split into heads first."""
     n, ins = node.name, node.inputs
     dt = _dtype(ctx, ins[0])

@@ -119,7 +119,7 @@ def to_onnx(graph: Graph, opset: int = DEFAULT_OPSET, external_data: str | None 
     for node in graph.nodes:
         handler = ONNX_HANDLERS.lookup(node.op, opset)
         if handler is not None:
-            handler(node, ctx)
+            handler(ctx, node)
         else:
             ctx.emit(node.op, node.inputs, node.outputs, name=node.name, **node.attrs)
     used = {i for n in ctx.nodes for i in n.input} | {v.name for v in graph.outputs}

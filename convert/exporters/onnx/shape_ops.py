@@ -11,7 +11,7 @@ INT64_MAX = np.iinfo(np.int64).max
 
 
 @register("Split")
-def export_split(node, ctx: OnnxContext):
+def export_split(ctx: OnnxContext, node):
     inputs = [node.inputs[0]]
     extra = {}
     if node.attrs.get("split") is not None:
@@ -22,7 +22,7 @@ def export_split(node, ctx: OnnxContext):
 
 
 @register("Slice")
-def export_slice(node, ctx: OnnxContext):
+def export_slice(ctx: OnnxContext, node):
     a = node.attrs
     ins = [node.inputs[0], ctx.const(a["starts"], hint="starts"), ctx.const(a["ends"], hint="ends")]
     if a.get("axes") is not None or a.get("steps") is not None:
@@ -34,14 +34,14 @@ def export_slice(node, ctx: OnnxContext):
 
 
 @register("Reshape")
-def export_reshape(node, ctx: OnnxContext):
+def export_reshape(ctx: OnnxContext, node):
     extra = {"allowzero": 1} if node.attrs.get("allowzero") else {}
     ctx.emit("Reshape", [node.inputs[0], ctx.const(node.attrs["shape"], hint="shape")], node.outputs,
              name=node.name, **extra)
 
 
 @register("Squeeze")
-def export_squeeze(node, ctx: OnnxContext):
+def export_squeeze(ctx: OnnxContext, node):
     ins = [node.inputs[0]]
     if node.attrs.get("axes") is not None:
         ins.append(ctx.const(node.attrs["axes"], hint="axes"))
@@ -49,12 +49,12 @@ def export_squeeze(node, ctx: OnnxContext):
 
 
 @register("Unsqueeze")
-def export_unsqueeze(node, ctx: OnnxContext):
+def export_unsqueeze(ctx: OnnxContext, node):
     ctx.emit("Unsqueeze", [node.inputs[0], ctx.const(node.attrs["axes"], hint="axes")], node.outputs, name=node.name)
 
 
 @register("Pad")
-def export_pad(node, ctx: OnnxContext):
+def export_pad(ctx: OnnxContext, node):
     mode = attr_value(node, "mode")
     ins = [node.inputs[0], ctx.const(node.attrs["pads"], hint="pads")]
     if mode == "constant" and attr_value(node, "value") != 0.0:
@@ -63,7 +63,7 @@ def export_pad(node, ctx: OnnxContext):
 
 
 @register("Resize")
-def export_resize(node, ctx: OnnxContext):
+def export_resize(ctx: OnnxContext, node):
     a = node.attrs
     roi = ctx.const(a["roi"], dtype="float32", hint="roi") if a.get("roi") is not None else ""
     if a.get("scales") is not None:
@@ -89,7 +89,7 @@ def export_resize(node, ctx: OnnxContext):
 
 
 @register("GridSample", since=16)
-def export_grid_sample_16(node, ctx: OnnxContext):
+def export_grid_sample_16(ctx: OnnxContext, node):
     info = ctx.graph.value_info(node.inputs[0])
     if info is not None and info.shape is not None and len(info.shape) != 4:
         raise ValueError(f"{node.name}: GridSample beyond 2-D needs opset 20")
@@ -99,34 +99,34 @@ def export_grid_sample_16(node, ctx: OnnxContext):
 
 
 @register("GridSample", since=20)
-def export_grid_sample(node, ctx: OnnxContext):
+def export_grid_sample(ctx: OnnxContext, node):
     ctx.emit("GridSample", node.inputs, node.outputs, name=node.name, mode=attr_value(node, "mode"),
              padding_mode=attr_value(node, "padding_mode"), align_corners=int(attr_value(node, "align_corners")))
 
 
 @register("Tile")
-def export_tile(node, ctx: OnnxContext):
+def export_tile(ctx: OnnxContext, node):
     ctx.emit("Tile", [node.inputs[0], ctx.const(node.attrs["repeats"], hint="repeats")], node.outputs, name=node.name)
 
 
 @register("Expand")
-def export_expand(node, ctx: OnnxContext):
+def export_expand(ctx: OnnxContext, node):
     ctx.emit("Expand", [node.inputs[0], ctx.const(node.attrs["shape"], hint="shape")], node.outputs, name=node.name)
 
 
 @register("Cast")
-def export_cast(node, ctx: OnnxContext):
+def export_cast(ctx: OnnxContext, node):
     ctx.emit("Cast", node.inputs, node.outputs, name=node.name, to=ONNX_DTYPE[node.attrs["to"]])
 
 
 @register("Constant", "Identity")
-def export_identity(node, ctx: OnnxContext):
+def export_identity(ctx: OnnxContext, node):
     src = node.attrs["weight"] if node.op == "Constant" else node.inputs[0]
     ctx.emit("Identity", [src], node.outputs, name=node.name)
 
 
 @register("Dropout")
-def export_dropout(node, ctx: OnnxContext):
+def export_dropout(ctx: OnnxContext, node):
     # Identity at inference; the optimiser normally removes it before export.
     ctx.emit("Identity", node.inputs[:1], node.outputs[:1], name=node.name)
 
@@ -137,13 +137,13 @@ def _dtype_of(ctx: OnnxContext, value: str) -> str:
 
 
 @register("Trilu", since=14)
-def export_trilu(node, ctx: OnnxContext):
+def export_trilu(ctx: OnnxContext, node):
     k = node.attrs.get("k", 0)
     ins = [node.inputs[0]] + ([ctx.const(k, hint="k")] if k else [])
     ctx.emit("Trilu", ins, node.outputs, name=node.name, upper=node.attrs.get("upper", 1))
 
 
 @register("CumSum")
-def export_cumsum(node, ctx: OnnxContext):
+def export_cumsum(ctx: OnnxContext, node):
     ctx.emit("CumSum", [node.inputs[0], ctx.const(node.attrs["axis"], hint="axis")], node.outputs, name=node.name,
              exclusive=node.attrs.get("exclusive", 0), reverse=node.attrs.get("reverse", 0))

@@ -37,7 +37,7 @@ def _layout(ctx: TFLiteContext, node, rank: int) -> tuple:
 
 
 @register(*_BINARY)
-def export_binary(node, ctx: TFLiteContext) -> None:
+def export_binary(ctx: TFLiteContext, node) -> None:
     rank = len(ctx.ir_shape(node.outputs[0]))
     perm = _layout(ctx, node, rank)
     ins = [operand(ctx, v, perm, rank) for v in node.inputs]
@@ -59,7 +59,7 @@ def _dense(node, ctx: TFLiteContext, x: str, kernel: np.ndarray, bias: np.ndarra
 
 
 @register("Gemm")
-def export_gemm(node, ctx: TFLiteContext) -> None:
+def export_gemm(ctx: TFLiteContext, node) -> None:
     if attr(node, "transA"):
         raise unsupported_attr("transA", 1, "LiteRT's FULLY_CONNECTED takes A as is")
     w = ctx.weight(node.inputs[1])
@@ -78,7 +78,7 @@ def export_gemm(node, ctx: TFLiteContext) -> None:
 
 
 @register("MatMul")
-def export_matmul(node, ctx: TFLiteContext) -> None:
+def export_matmul(ctx: TFLiteContext, node) -> None:
     a, b = node.inputs
     w = ctx.weight(b)
     if w is not None and w.ndim == 2:
@@ -95,7 +95,7 @@ def export_matmul(node, ctx: TFLiteContext) -> None:
 
 
 @register("BatchNormalization")
-def export_batchnorm(node, ctx: TFLiteContext) -> None:
+def export_batchnorm(ctx: TFLiteContext, node) -> None:
     x, scale, bias, mean, var = node.inputs[:5]
     arrays = [ctx.weight(v) for v in (scale, bias, mean, var)]
     if any(a is None for a in arrays):
@@ -116,7 +116,7 @@ def export_batchnorm(node, ctx: TFLiteContext) -> None:
 
 
 @register("LayerNormalization")
-def export_layernorm(node, ctx: TFLiteContext) -> None:
+def export_layernorm(ctx: TFLiteContext, node) -> None:
     """MEAN, SUB, MUL, MEAN, ADD, RSQRT, MUL, then Scale and B: over the stored positions of
     the normalised axes, in whatever layout the input is stored."""
     x, scale = node.inputs[0], node.inputs[1]
@@ -156,7 +156,7 @@ def export_layernorm(node, ctx: TFLiteContext) -> None:
 
 
 @register(*_REDUCE)
-def export_reduce(node, ctx: TFLiteContext) -> None:
+def export_reduce(ctx: TFLiteContext, node) -> None:
     x = node.inputs[0]
     rank = len(ctx.ir_shape(x))
     axes = attr(node, "axes")

@@ -6,7 +6,7 @@ from .registry import register
 
 
 @register("Attention")
-def export_attention(node, ctx: TorchContext):
+def export_attention(ctx: TorchContext, node):
     q, k, v = (ctx.x(i) for i in node.inputs[:3])
     hq, hkv = attr(node, "q_num_heads"), attr(node, "kv_num_heads")
     three_d = bool(hq)

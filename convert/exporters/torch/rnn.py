@@ -39,7 +39,7 @@ def _check(node, ctx: TorchContext) -> str | None:
 
 
 @register("LSTM", "GRU", "RNN")
-def export_rnn(node, ctx: TorchContext):
+def export_rnn(ctx: TorchContext, node):
     nonlinearity = _check(node, ctx)
     direction, layout, hidden = attr(node, "direction"), attr(node, "layout"), int(attr(node, "hidden_size"))
     if direction == "reverse":

@@ -13,12 +13,12 @@ INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 @register("Concat")
-def export_concat(node, ctx: TorchContext):
+def export_concat(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"torch.cat([{', '.join(ctx.x(i) for i in node.inputs)}], dim={attr(node, 'axis')})")
 
 
 @register("Split")
-def export_split(node, ctx: TorchContext):
+def export_split(ctx: TorchContext, node):
     x, axis, split = ctx.x(node.inputs[0]), attr(node, "axis"), attr(node, "split")
     if split is None:
         n = len(node.outputs)
@@ -31,7 +31,7 @@ def export_split(node, ctx: TorchContext):
 
 
 @register("Slice")
-def export_slice(node, ctx: TorchContext):
+def export_slice(ctx: TorchContext, node):
     x = ctx.x(node.inputs[0])
     starts, ends = attr(node, "starts"), attr(node, "ends")
     axes = attr(node, "axes") or list(range(len(starts)))
@@ -50,7 +50,7 @@ def export_slice(node, ctx: TorchContext):
 
 
 @register("Flatten")
-def export_flatten(node, ctx: TorchContext):
+def export_flatten(ctx: TorchContext, node):
     axis, x = attr(node, "axis"), ctx.x(node.inputs[0])
     if axis == 1:
         m = ctx.layer(node, "nn.Flatten", [1, -1])
@@ -62,7 +62,7 @@ def export_flatten(node, ctx: TorchContext):
 
 
 @register("Reshape")
-def export_reshape(node, ctx: TorchContext):
+def export_reshape(ctx: TorchContext, node):
     x, shape = ctx.x(node.inputs[0]), list(attr(node, "shape"))
     if attr(node, "allowzero") and 0 in shape:
         raise unsupported_attr("allowzero", 1, "zero-sized dimensions")
@@ -71,19 +71,19 @@ def export_reshape(node, ctx: TorchContext):
 
 
 @register("Transpose")
-def export_transpose(node, ctx: TorchContext):
+def export_transpose(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.permute({py(tuple(attr(node, 'perm')))})")
 
 
 @register("Squeeze")
-def export_squeeze(node, ctx: TorchContext):
+def export_squeeze(ctx: TorchContext, node):
     axes = attr(node, "axes")
     x = ctx.x(node.inputs[0])
     ctx.assign(node.outputs[0], f"torch.squeeze({x})" if axes is None else f"torch.squeeze({x}, {py(tuple(axes))})")
 
 
 @register("Unsqueeze")
-def export_unsqueeze(node, ctx: TorchContext):
+def export_unsqueeze(ctx: TorchContext, node):
     axes, x = sorted(attr(node, "axes")), ctx.x(node.inputs[0])
     rank = ctx.rank(node.inputs[0])
     if any(a < 0 for a in axes):
@@ -100,7 +100,7 @@ _PAD_MODE = {"constant": "constant", "reflect": "reflect", "edge": "replicate", 
 
 
 @register("Pad")
-def export_pad(node, ctx: TorchContext):
+def export_pad(ctx: TorchContext, node):
     pads, mode = list(attr(node, "pads")), attr(node, "mode")
     n = len(pads) // 2
     begin, end = pads[:n], pads[n:]
@@ -146,7 +146,7 @@ def _interpolate_can(node, ctx: TorchContext) -> bool:
 
 
 @register("Resize")
-def export_resize(node, ctx: TorchContext):
+def export_resize(ctx: TorchContext, node):
     if not _interpolate_can(node, ctx):
         export_resize_by_weights(node, ctx)
         return
@@ -163,7 +163,7 @@ def export_resize(node, ctx: TorchContext):
 
 
 @register("GridSample")
-def export_grid_sample(node, ctx: TorchContext):
+def export_grid_sample(ctx: TorchContext, node):
     mode = {"linear": "bilinear", "cubic": "bicubic"}.get(attr(node, "mode"), attr(node, "mode"))
     rank = ctx.rank(node.inputs[0])
     if mode == "bicubic" and rank != 4:
@@ -175,19 +175,19 @@ def export_grid_sample(node, ctx: TorchContext):
 
 
 @register("Tile")
-def export_tile(node, ctx: TorchContext):
+def export_tile(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.repeat({py(tuple(attr(node, 'repeats')))})")
 
 
 @register("Expand")
-def export_expand(node, ctx: TorchContext):
+def export_expand(ctx: TorchContext, node):
     x, shape = ctx.x(node.inputs[0]), list(attr(node, "shape"))
     # ONNX Expand broadcasts both ways (a 1 in `shape` keeps the input dim): multiply by ones.
     ctx.assign(node.outputs[0], f"{x} * torch.ones({py(tuple(shape))}, dtype={x}.dtype)")
 
 
 @register("Gather")
-def export_gather(node, ctx: TorchContext):
+def export_gather(ctx: TorchContext, node):
     data, idx, axis = node.inputs[0], node.inputs[1], attr(node, "axis")
     w = ctx.weight(data)
     if w is not None and axis == 0 and w.ndim == 2 and ctx.weight(idx) is None:
@@ -206,7 +206,7 @@ def export_gather(node, ctx: TorchContext):
 
 
 @register("DepthToSpace")
-def export_depth_to_space(node, ctx: TorchContext):
+def export_depth_to_space(ctx: TorchContext, node):
     b, x = int(attr(node, "blocksize")), ctx.x(node.inputs[0])
     if attr(node, "mode") == "CRD":
         m = ctx.layer(node, "nn.PixelShuffle", [b])
@@ -219,7 +219,7 @@ def export_depth_to_space(node, ctx: TorchContext):
 
 
 @register("SpaceToDepth")
-def export_space_to_depth(node, ctx: TorchContext):
+def export_space_to_depth(ctx: TorchContext, node):
     b, x = int(attr(node, "blocksize")), ctx.x(node.inputs[0])
     t = ctx.tmp(node.name + "_blocks")
     ctx.line(f"{t} = {x}.reshape({x}.shape[0], {x}.shape[1], {x}.shape[2] // {b}, {b}, {x}.shape[3] // {b}, {b})")
@@ -228,10 +228,10 @@ def export_space_to_depth(node, ctx: TorchContext):
 
 
 @register("Cast")
-def export_cast(node, ctx: TorchContext):
+def export_cast(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.to({TORCH_DTYPE[attr(node, 'to')]})")
 
 
 @register("Constant")
-def export_constant(node, ctx: TorchContext):
+def export_constant(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], ctx.x(attr(node, "weight")))

@@ -134,7 +134,7 @@ class Lowerer:
             self.env[n] = self.meta(n)
         elif n.op == "call_module":
             mod = self.module(n)
-            self.env[n] = LOWER.lookup(leaf_key(mod))(self, n, mod)
+            self.env[n] = LOWER.lookup(leaf_key(mod))(self, n)
         else:
             k = key(n)
             fn = LOWER.lookup(k)
