@@ -51,7 +51,7 @@ _loaded: set[str] = set()
 
 # Which registry serves each framework / target (module, attribute): imported on use only.
 IMPORTER_REGISTRIES = {
-    "torch": ("convert.importers.torch.context", "REG"),
+    "torch": ("convert.importers.torch.registry", "REG"),
     "keras": ("convert.importers.keras.registry", "KERAS_LAYERS"),
     "caffe": ("convert.importers.caffe.registry", "CAFFE_LAYERS"),
 }

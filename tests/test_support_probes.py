@@ -164,7 +164,7 @@ def _check_importer(reg, rec, expected_keys):
 
 
 def test_torch_claims_hold(torch_run):
-    from convert.importers.torch.context import REG
+    from convert.importers.torch.registry import REG
     from convert.importers.torch.ops_act import _SIMPLE
 
     rec, _ = torch_run

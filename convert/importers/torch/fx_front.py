@@ -170,7 +170,7 @@ def _first_line(e: BaseException) -> str:
 
 def _load_handlers() -> None:
     from . import fx_activations, fx_attention, fx_functions, fx_modules  # noqa: F401
-    from .context import load_handlers
+    from .registry import load_handlers
 
     load_handlers()
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ...errors import UnsupportedAttributeError
 from ...ir.graph import Value
-from .context import TorchContext, register
+from .context import TorchContext
+from .registry import register
 
 
 @register("aten.scaled_dot_product_attention.default", emits=("Attention", "Unsqueeze"))

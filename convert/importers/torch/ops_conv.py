@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ...errors import UnsupportedAttributeError
-from .context import Missing, TorchContext, register
+from .context import Missing, TorchContext
+from .registry import register
 
 
 def ints(v, n: int) -> list[int]:
