@@ -165,7 +165,7 @@ def _check_importer(reg, rec, expected_keys):
 
 def test_torch_claims_hold(torch_run):
     from convert.importers.torch.registry import REG
-    from convert.importers.torch.ops_act import _SIMPLE
+    from convert.importers.torch.layers.activation import _SIMPLE
 
     rec, _ = torch_run
     # the table-driven unary handler, which the matrix once missed, is reached for the ops the table covers

@@ -8,4 +8,4 @@ register = REG.register
 
 def load_handlers() -> None:
     """Import every handler module (registration happens at import)."""
-    from . import ops_act, ops_attention, ops_conv, ops_inplace, ops_logic, ops_math, ops_rnn, ops_shape  # noqa: F401
+    from .layers import activation, attention, conv, inplace, logic, math, rnn, shape  # noqa: F401

@@ -1,9 +1,9 @@
 """Convolutions, pooling, resizing and padding (NC* layout, as in the IR)."""
 from __future__ import annotations
 
-from ...errors import UnsupportedAttributeError
-from .context import Missing, TorchContext
-from .registry import register
+from ....errors import UnsupportedAttributeError
+from ..context import Missing, TorchContext
+from ..registry import register
 
 
 def ints(v, n: int) -> list[int]:

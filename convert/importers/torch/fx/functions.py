@@ -5,7 +5,7 @@ the output shape), so ``x.size(0)`` arguments need no conversion of their own.
 """
 from __future__ import annotations
 
-from .fx_front import TV, Sym, register
+from .front import TV, Sym, register
 
 
 def _ov(name: str, overload: str = "default"):

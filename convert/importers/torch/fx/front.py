@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from ...errors import Unsupported, UnsupportedError
-from ...ir.graph import Graph
-from ...registry import Registry
+from ....errors import Unsupported, UnsupportedError
+from ....ir.graph import Graph
+from ....registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +169,8 @@ def _first_line(e: BaseException) -> str:
 
 
 def _load_handlers() -> None:
-    from . import fx_activations, fx_attention, fx_functions, fx_modules  # noqa: F401
-    from .registry import load_handlers
+    from . import activations, attention, functions, modules  # noqa: F401
+    from ..registry import load_handlers
 
     load_handlers()
 
@@ -341,7 +341,7 @@ def convert_module(module, args: tuple, *, dynamic_batch: bool = True, input_nam
         except Exception as e:  # noqa: BLE001  (the model fixes its batch size)
             log.warning("the model does not run with another batch size (%s); converting with static shapes",
                         _first_line(e))
-    from .fx_lower import Lowerer
+    from .lower import Lowerer
 
     low = Lowerer(gm, shapes, consts)
     graph_fx = low.lower()
@@ -376,9 +376,9 @@ def from_module(module, args: tuple, *, dynamic_batch, input_names, tracer: str 
     """(graph, origin, fx module or None, ExportedProgram or None) by the chosen tracer.
     ``dynamic_batch`` is a bool (axis 0 of every input) or, per input, the axes to keep
     symbolic; axes other than 0 go to torch.export. ``gaps``: see convert_exported."""
-    from .trace import convert_program, export_module
+    from ..trace import convert_program, export_module
 
-    from ...errors import UsageError
+    from ....errors import UsageError
 
     if tracer not in ("auto", "fx", "export"):
         raise UsageError(f"tracer must be 'auto', 'fx' or 'export', not {tracer!r}")

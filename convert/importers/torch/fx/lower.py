@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import Unsupported
-from ...ir.graph import Graph
-from .fx_front import LOWER, ROOT, SHAPE_QUERIES, TV, FxUnsupported, Sym, key, leaf_key
+from ....errors import Unsupported
+from ....ir.graph import Graph
+from .front import LOWER, ROOT, SHAPE_QUERIES, TV, FxUnsupported, Sym, key, leaf_key
 
 
 def _stack_strings(stack) -> dict:
@@ -79,7 +79,7 @@ class Lowerer:
 
     def param(self, name: str, tensor):
         """A parameter/buffer/folded constant as a get_attr node holding a Param."""
-        from .context import Param
+        from ..context import Param
 
         if tensor is None:
             return None
@@ -165,8 +165,8 @@ class Lowerer:
 
     # -- conversion --------------------------------------------------------------------------
     def convert(self, g, input_names: list[str] | None, name: str) -> tuple[Graph, dict[str, str]]:
-        from ...errors import UsageError
-        from .context import TorchContext, _convert_node, _outputs
+        from ....errors import UsageError
+        from ..context import TorchContext, _convert_node, _outputs
 
         ctx = TorchContext(None, input_names, name)
         placeholders = [n for n in g.nodes if n.op == "placeholder"]

@@ -5,7 +5,7 @@ in ops_*.py then emit the IR, so layer semantics live in one place.
 """
 from __future__ import annotations
 
-from .fx_front import TV, register
+from .front import TV, register
 
 
 def _aten():
@@ -174,7 +174,7 @@ def _l(v) -> list:
 def import_upsample(ctx, node):
     mod = ctx.module(node)
     _one_input(ctx, node)
-    from .fx_functions import interpolate
+    from .functions import interpolate
 
     return interpolate(ctx, _x(ctx, node), mod.size, mod.scale_factor, mod.mode, mod.align_corners, None)
 

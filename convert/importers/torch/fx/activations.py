@@ -1,7 +1,7 @@
 """torch.fx front end: activation modules and their functional / method / torch.* forms."""
 from __future__ import annotations
 
-from .fx_front import register
+from .front import register
 
 # Unary ATen ops without parameters, by the name torch.*, F.* and Tensor methods use.
 UNARY = ["relu", "sigmoid", "tanh", "hardswish", "mish", "abs", "exp", "log", "sqrt", "neg", "reciprocal", "erf",

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import UnsupportedAttributeError
-from .context import TORCH_DTYPE, Param, TorchContext, Zeros
-from .registry import register
+from ....errors import UnsupportedAttributeError
+from ..context import TORCH_DTYPE, Param, TorchContext, Zeros
+from ..registry import register
 
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
 

@@ -1,7 +1,7 @@
 """torch.fx front end: F.scaled_dot_product_attention and the ops attention masks and positions are built with."""
 from __future__ import annotations
 
-from .fx_front import register
+from .front import register
 
 _SDPA_ARGS = (("attn_mask", None), ("dropout_p", 0.0), ("is_causal", False))
 
