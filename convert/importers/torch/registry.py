@@ -8,4 +8,5 @@ register = REG.register
 
 def load_handlers() -> None:
     """Import every handler module (registration happens at import)."""
-    from .layers import activation, attention, conv, inplace, logic, math, rnn, shape  # noqa: F401
+    from .layers import (activation, attention, conv, embedding, identity, inplace, logic, math, norm,  # noqa: F401
+                         padding, pooling, rnn, shape, upsample)
