@@ -14,11 +14,11 @@ OPS: dict[str, OpSpec] = {}
 
 
 def declare(name: str, family: str, inputs: str, outputs: str = "Y", attrs: dict | None = None,
-            doc: str = "", onnx: bool = True, elementwise_unary: bool = False) -> OpSpec:
+            doc: str = "", onnx: bool = True, elementwise_unary: bool = False, same_shape: bool = False) -> OpSpec:
     if name in OPS:
         raise RuntimeError(f"op {name!r} declared twice")
     spec = OpSpec(name, family, ports(inputs), ports(outputs), dict(attrs or {}), " ".join(doc.split()), onnx,
-                  elementwise_unary)
+                  elementwise_unary, same_shape)
     OPS[name] = spec
     return spec
 

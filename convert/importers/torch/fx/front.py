@@ -23,6 +23,7 @@ from typing import Any
 
 from ....errors import Unsupported, UnsupportedError
 from ....ir.graph import Graph
+from ....ir.optable import OPS
 from ....registry import Registry
 
 log = logging.getLogger(__name__)
@@ -190,11 +191,25 @@ def _summary(res):
     return SimpleNamespace(opaque=type(res).__name__)
 
 
-# Leaves whose output has the input's shape and dtype: the shape passes skip them.
-SAME_SHAPE = {"ReLU", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Hardswish",
-              "Hardsigmoid", "Hardtanh", "ReLU6", "Softplus", "Softsign", "Softmax", "LogSoftmax", "PReLU", "Dropout",
-              "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "Identity", "BatchNorm1d",
-              "BatchNorm2d", "BatchNorm3d", "LayerNorm"}
+# The IR op each parameter-free or per-channel torch leaf becomes (Dropout and Identity
+# fold away at inference; their IR ops state the same fact).
+MODULE_OPS = {"ReLU": "Relu", "LeakyReLU": "LeakyRelu", "ELU": "Elu", "SELU": "Selu", "CELU": "Celu", "GELU": "Gelu",
+              "SiLU": "Silu", "Mish": "Mish", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Hardswish": "HardSwish",
+              "Hardsigmoid": "HardSigmoid", "Hardtanh": "Clip", "ReLU6": "Clip", "Softplus": "Softplus",
+              "Softsign": "Softsign", "Softmax": "Softmax", "LogSoftmax": "LogSoftmax", "PReLU": "PRelu",
+              "Dropout": "Dropout", "Dropout1d": "Dropout", "Dropout2d": "Dropout", "Dropout3d": "Dropout",
+              "AlphaDropout": "Dropout", "FeatureAlphaDropout": "Dropout", "Identity": "Identity",
+              "BatchNorm1d": "BatchNormalization", "BatchNorm2d": "BatchNormalization",
+              "BatchNorm3d": "BatchNormalization", "LayerNorm": "LayerNormalization"}
+
+
+def _same_shape() -> frozenset[str]:
+    """Leaves whose output has the input's shape and dtype (the op table's keeps_shape):
+    the shape pass passes their input on."""
+    return frozenset(m for m, op in MODULE_OPS.items() if OPS[op].keeps_shape)
+
+
+SAME_SHAPE = _same_shape()
 
 
 def shape_pass(gm, args: tuple, constant: set):
