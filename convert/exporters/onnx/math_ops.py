@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ...errors import UnsupportedAttributeError
 from .context import OnnxContext
 from .registry import register
 from ...ir.optable import attr_value
@@ -111,7 +112,7 @@ def export_layernorm_decomposed(ctx: OnnxContext, node):
         if rank is None:
             axes = [axis]  # only valid for axis == -1 (the common case)
             if axis != -1:
-                raise ValueError(f"{node.name}: LayerNormalization axis {axis} needs a known rank below opset 17")
+                raise UnsupportedAttributeError("axis", axis, "needs a known rank below opset 17")
         else:
             axes = list(range(rank + axis, rank))
     else:
@@ -141,7 +142,7 @@ def export_rmsnorm_decomposed(ctx: OnnxContext, node):
     info = ctx.graph.value_info(x)
     rank = len(info.shape) if info is not None and info.shape is not None else None
     if rank is None and axis >= 0:
-        raise ValueError(f"{node.name}: RMSNormalization axis {axis} needs a known rank below opset 23")
+        raise UnsupportedAttributeError("axis", axis, "needs a known rank below opset 23")
     axes = list(range(axis, 0)) if axis < 0 else list(range(axis, rank))
     n = node.name
     ms = reduce_op(ctx, "ReduceMean", ctx.emit("Mul", [x, x], name=n + "/sq")[0], axes, 1, 1, n + "/mean_sq")[0]
@@ -178,7 +179,7 @@ def export_groupnorm_decomposed(ctx: OnnxContext, node):
     if c < 0 and ctx.graph.value_info(x) is not None and ctx.graph.value_info(x).shape:
         c = ctx.graph.value_info(x).shape[1]
     if not isinstance(c, int) or c < 0:
-        raise ValueError(f"{n}: GroupNormalization below opset 21 needs a known channel count")
+        raise UnsupportedAttributeError("channels", None, "needs a known channel count below opset 21")
     rows = ctx.emit("Reshape", [x, ctx.const([0, g, -1], hint="groups_shape")], name=n + "/groups")[0]
     ones, zeros = ctx.const(np.ones(g), "float32", "ones"), ctx.const(np.zeros(g), "float32", "zeros")
     y = ctx.emit("InstanceNormalization", [rows, ones, zeros], name=n + "/norm",
@@ -219,7 +220,7 @@ def export_lpnorm(ctx: OnnxContext, node):
     axes, p, eps = list(attr_value(node, "axes")), attr_value(node, "p"), attr_value(node, "epsilon")
     x, n = node.inputs[0], node.name
     if p != 2 and p != 1:
-        raise ValueError(f"{n}: LpNormalization p={p}")
+        raise UnsupportedAttributeError("p", p, "ONNX LpNormalization takes p = 1 or 2")
     if attr_value(node, "eps_inside") and p == 2:
         ss = reduce_op(ctx, "ReduceSumSquare", x, axes, 1, 1, n + "/sumsq")[0]
         den = ctx.emit("Sqrt", [ctx.emit("Add", [ss, ctx.const(eps, "float32", "eps")], name=n + "/add_eps")[0]],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import UnsupportedAttributeError
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import register
 from ...ir.optable import attr_value
@@ -80,7 +81,7 @@ def export_resize(ctx: OnnxContext, node):
         extra["exclude_outside"] = 1
     if attr_value(node, "antialias"):
         if ctx.opset < 18:
-            raise ValueError(f"{node.name}: Resize antialias needs opset 18 or newer")
+            raise UnsupportedAttributeError("antialias", 1, "needs opset >= 18 (pass --opset 18)")
         extra["antialias"] = 1
     if a.get("roi") is not None:
         extra["extrapolation_value"] = float(attr_value(node, "extrapolation_value"))
@@ -92,7 +93,7 @@ def export_resize(ctx: OnnxContext, node):
 def export_grid_sample_16(ctx: OnnxContext, node):
     info = ctx.graph.value_info(node.inputs[0])
     if info is not None and info.shape is not None and len(info.shape) != 4:
-        raise ValueError(f"{node.name}: GridSample beyond 2-D needs opset 20")
+        raise UnsupportedAttributeError("rank", len(info.shape), "GridSample beyond 2-D needs opset >= 20 (pass --opset 20)")
     mode = attr_value(node, "mode")
     ctx.emit("GridSample", node.inputs, node.outputs, name=node.name, mode={"linear": "bilinear", "cubic": "bicubic"}.get(mode, mode),
              padding_mode=attr_value(node, "padding_mode"), align_corners=int(attr_value(node, "align_corners")))
