@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .context import TFLiteImportContext as TFLiteContext, unsupported_attr
-from .ops import _SAME, _pads
+from .ops import _SAME, FUSED_OPS, _pads
 from .registry import register
 
 
@@ -17,7 +17,7 @@ def _filter(ctx: TFLiteContext, op, perm: tuple) -> tuple[str, np.ndarray]:
     return ctx.b.weight(ctx.tensor(op).name, w), w
 
 
-@register("CONV_3D", emits=('Conv',))
+@register("CONV_3D", emits=("Conv", "Transpose", *FUSED_OPS))
 def import_conv3d(ctx: TFLiteContext, node) -> None:
     o = node.options
     filt, w = _filter(ctx, node.inputs[1], (4, 3, 0, 1, 2))  # DHWIO -> OIDHW
@@ -33,7 +33,7 @@ def import_conv3d(ctx: TFLiteContext, node) -> None:
     ctx.set(node.outputs[0], ctx.activation(ctx.to_nhwc(y, 5), o.fusedActivationFunction))
 
 
-@register("TRANSPOSE_CONV", emits=('ConvTranspose',))
+@register("TRANSPOSE_CONV", emits=("ConvTranspose", "Transpose", *FUSED_OPS))
 def import_transpose_conv(ctx: TFLiteContext, node) -> None:
     """Inputs (output_shape, filter OHWI, x, bias?). The full result (n-1)*s + k is cropped to
     the output size: SAME takes the centre (TensorFlow's split, the extra at the end), VALID
