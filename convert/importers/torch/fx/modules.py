@@ -23,14 +23,19 @@ def _one_input(lx, node) -> None:
         lx.fail("arguments", len(node.args) + len(node.kwargs), "one input")
 
 
+def _module(ctx, node):
+    """The submodule a one-input ``call_module`` node runs."""
+    _one_input(ctx, node)
+    return ctx.module(node)
+
+
 def _p(lx, node, mod, attr: str):
     return lx.param(f"{node.target}.{attr}", getattr(mod, attr, None))
 
 
 @register("module:Conv1d", "module:Conv2d", "module:Conv3d")
 def import_conv(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     aten, nsp = _aten(), int(type(mod).__name__[4])
     x, padding = _x(ctx, node), mod.padding
     if mod.padding_mode != "zeros":  # torch pads explicitly, then convolves without padding
@@ -49,8 +54,7 @@ def import_conv(ctx, node):
 
 @register("module:ConvTranspose1d", "module:ConvTranspose2d", "module:ConvTranspose3d")
 def import_conv_transpose(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     if mod.padding_mode != "zeros":
         ctx.fail("padding_mode", mod.padding_mode)
     nsp = int(type(mod).__name__[13])
@@ -62,8 +66,7 @@ def import_conv_transpose(ctx, node):
 
 @register("module:BatchNorm1d", "module:BatchNorm2d", "module:BatchNorm3d")
 def import_batch_norm(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     return ctx.emit(_aten().batch_norm.default,
                    (_x(ctx, node), _p(ctx, node, mod, "weight"), _p(ctx, node, mod, "bias"),
                     _p(ctx, node, mod, "running_mean"), _p(ctx, node, mod, "running_var"), False,
@@ -72,39 +75,34 @@ def import_batch_norm(ctx, node):
 
 @register("module:LayerNorm")
 def import_layer_norm(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     return ctx.emit(_aten().layer_norm.default, (_x(ctx, node), list(mod.normalized_shape), _p(ctx, node, mod, "weight"),
                                                 _p(ctx, node, mod, "bias"), float(mod.eps), False))
 
 
 @register("module:RMSNorm")
 def import_rms_norm(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     return ctx.emit(_aten().rms_norm.default, (_x(ctx, node), list(mod.normalized_shape), _p(ctx, node, mod, "weight"),
                                               mod.eps))
 
 
 @register("module:GroupNorm")
 def import_group_norm(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     return ctx.emit(_aten().group_norm.default, (_x(ctx, node), int(mod.num_groups), _p(ctx, node, mod, "weight"),
                                                 _p(ctx, node, mod, "bias"), float(mod.eps), False))
 
 
 @register("module:Linear")
 def import_linear(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     return ctx.emit(_aten().linear.default, (_x(ctx, node), _p(ctx, node, mod, "weight"), _p(ctx, node, mod, "bias")))
 
 
 @register("module:Embedding")
 def import_embedding(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     if mod.max_norm is not None:
         ctx.fail("max_norm", mod.max_norm, "renormalises the table in place")
     return ctx.emit(_aten().embedding.default, (_p(ctx, node, mod, "weight"), _x(ctx, node)))
@@ -113,8 +111,7 @@ def import_embedding(ctx, node):
 # -- pooling ------------------------------------------------------------------------
 @register("module:MaxPool1d", "module:MaxPool2d", "module:MaxPool3d")
 def import_max_pool(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     if mod.return_indices:
         ctx.fail("return_indices", True)
     nsp = int(type(mod).__name__[7])
@@ -125,8 +122,7 @@ def import_max_pool(ctx, node):
 
 @register("module:AvgPool1d", "module:AvgPool2d", "module:AvgPool3d")
 def import_avg_pool(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     nsp = int(type(mod).__name__[7])
     args = [_x(ctx, node), _l(mod.kernel_size), _l(mod.stride), _l(mod.padding), bool(mod.ceil_mode),
             bool(mod.count_include_pad)]
@@ -147,16 +143,14 @@ def _nsp(mod) -> int:
 
 @register("module:AdaptiveAvgPool1d", "module:AdaptiveAvgPool2d", "module:AdaptiveAvgPool3d")
 def import_adaptive_avg_pool(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     size = ctx.static(_adaptive_size(ctx, node, mod), "output_size")
     return ctx.emit(getattr(_aten(), f"adaptive_avg_pool{_nsp(mod)}d").default, (_x(ctx, node), size))
 
 
 @register("module:AdaptiveMaxPool1d", "module:AdaptiveMaxPool2d", "module:AdaptiveMaxPool3d")
 def import_adaptive_max_pool(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     if mod.return_indices:
         ctx.fail("return_indices", True)
     size = ctx.static(_adaptive_size(ctx, node, mod), "output_size")
@@ -172,8 +166,7 @@ def _l(v) -> list:
 # -- resampling and padding ---------------------------------------------------------
 @register("module:Upsample")
 def import_upsample(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     from .functions import interpolate
 
     return interpolate(ctx, _x(ctx, node), mod.size, mod.scale_factor, mod.mode, mod.align_corners, None)
@@ -181,24 +174,21 @@ def import_upsample(ctx, node):
 
 @register("module:PixelShuffle")
 def import_pixel_shuffle(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     return ctx.emit(_aten().pixel_shuffle.default, (_x(ctx, node), int(mod.upscale_factor)))
 
 
 @register("module:ZeroPad1d", "module:ZeroPad2d", "module:ZeroPad3d", "module:ConstantPad1d",
           "module:ConstantPad2d", "module:ConstantPad3d")
 def import_constant_pad(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     return ctx.emit(_aten().pad.default, (_x(ctx, node), list(mod.padding), "constant", float(mod.value)))
 
 
 @register("module:ReflectionPad1d", "module:ReflectionPad2d", "module:ReflectionPad3d",
           "module:ReplicationPad1d", "module:ReplicationPad2d", "module:ReplicationPad3d")
 def import_pad(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     mode = "reflect" if type(mod).__name__.startswith("Reflection") else "replicate"
     return ctx.emit(_aten().pad.default, (_x(ctx, node), list(mod.padding), mode, None))
 
@@ -206,15 +196,13 @@ def import_pad(ctx, node):
 # -- shape layers -------------------------------------------------------------------
 @register("module:Flatten")
 def import_flatten(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     return ctx.emit(_aten().flatten.using_ints, (_x(ctx, node), mod.start_dim, mod.end_dim))
 
 
 @register("module:Unflatten")
 def import_unflatten(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     return ctx.emit(_aten().unflatten.int, (_x(ctx, node), mod.dim, list(mod.unflattened_size)))
 
 
@@ -226,8 +214,7 @@ def import_identity(ctx, node):
 @register("module:Dropout", "module:Dropout1d", "module:Dropout2d", "module:Dropout3d", "module:AlphaDropout",
           "module:FeatureAlphaDropout")
 def import_dropout(ctx, node):
-    mod = ctx.module(node)
-    _one_input(ctx, node)
+    mod = _module(ctx, node)
     aten, name = _aten(), type(mod).__name__
     target = aten.alpha_dropout.default if name == "AlphaDropout" else aten.feature_alpha_dropout.default \
         if name == "FeatureAlphaDropout" else aten.dropout.default if name == "Dropout" else aten.feature_dropout.default
