@@ -41,20 +41,26 @@ def _pre_pad(ctx: TorchContext, x: str, begin, end, value: float = 0.0) -> str:
     return t
 
 
-@register("Conv")
-def export_conv(ctx: TorchContext, node):
+def _conv_parts(ctx: TorchContext, node, layer: str):
+    """Weights, bias, spatial rank, strides, dilations, pads, group and the layer's state of a
+    (transposed) convolution whose torch layer ``layer`` exists in 1-D, 2-D and 3-D."""
     w = _const(ctx, node, 1, "W")
     b = _const(ctx, node, 2, "B")
     nd = w.ndim - 2
     if nd not in (1, 2, 3):
-        raise unsupported_attr("kernel_shape", list(w.shape[2:]), "torch has Conv1d/2d/3d")
+        raise unsupported_attr("kernel_shape", list(w.shape[2:]), f"torch has {layer}1d/2d/3d")
     strides, dil, begin, end = _spatial(node, nd)
-    group = attr(node, "group")
+    state = {"weight": w} if b is None else {"weight": w, "bias": b}
+    return w, b, nd, strides, dil, begin, end, attr(node, "group"), state
+
+
+@register("Conv")
+def export_conv(ctx: TorchContext, node):
+    w, b, nd, strides, dil, begin, end, group, state = _conv_parts(ctx, node, "Conv")
     x = ctx.x(node.inputs[0])
     padding = tuple(begin)
     if begin != end:  # torch pads symmetrically: pad explicitly first, exactly as ONNX does
         x, padding = _pre_pad(ctx, x, begin, end), (0,) * nd
-    state = {"weight": w} if b is None else {"weight": w, "bias": b}
     m = ctx.layer(node, f"nn.Conv{nd}d", [int(w.shape[1] * group), int(w.shape[0]), tuple(w.shape[2:])],
                   dict(stride=strides, padding=padding, dilation=dil, groups=group, bias=b is not None), state)
     ctx.assign(node.outputs[0], f"{m}({x})")
@@ -62,19 +68,12 @@ def export_conv(ctx: TorchContext, node):
 
 @register("ConvTranspose")
 def export_conv_transpose(ctx: TorchContext, node):
-    w = _const(ctx, node, 1, "W")
-    b = _const(ctx, node, 2, "B")
-    nd = w.ndim - 2
-    if nd not in (1, 2, 3):
-        raise unsupported_attr("kernel_shape", list(w.shape[2:]), "torch has ConvTranspose1d/2d/3d")
-    strides, dil, begin, end = _spatial(node, nd)
-    group = attr(node, "group")
+    w, b, nd, strides, dil, begin, end, group, state = _conv_parts(ctx, node, "ConvTranspose")
     out_pad = tuple(attr(node, "output_padding") or [0] * nd)
     for op_, s, d in zip(out_pad, strides, dil):
         if op_ >= max(s, d):
             raise unsupported_attr("output_padding", list(out_pad), "torch needs output_padding < stride or dilation")
     common = tuple(min(p, q) for p, q in zip(begin, end))
-    state = {"weight": w} if b is None else {"weight": w, "bias": b}
     m = ctx.layer(node, f"nn.ConvTranspose{nd}d", [int(w.shape[0]), int(w.shape[1] * group), tuple(w.shape[2:])],
                   dict(stride=strides, padding=common, output_padding=out_pad, groups=group,
                        bias=b is not None, dilation=dil), state)
