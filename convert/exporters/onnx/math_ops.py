@@ -84,21 +84,11 @@ def export_hardswish_decomposed(ctx: OnnxContext, node):
     ctx.emit("Mul", [node.inputs[0], hs], node.outputs, name=node.name)
 
 
-@register("HardSwish", since=14)
-def export_hardswish(ctx: OnnxContext, node):
-    ctx.emit("HardSwish", node.inputs, node.outputs, name=node.name)
-
-
 @register("Mish")
 def export_mish_decomposed(ctx: OnnxContext, node):
     sp = ctx.emit("Softplus", node.inputs, name=node.name + "/softplus")[0]
     t = ctx.emit("Tanh", [sp], name=node.name + "/tanh")[0]
     ctx.emit("Mul", [node.inputs[0], t], node.outputs, name=node.name)
-
-
-@register("Mish", since=18)
-def export_mish(ctx: OnnxContext, node):
-    ctx.emit("Mish", node.inputs, node.outputs, name=node.name)
 
 
 @register("LayerNormalization")
@@ -157,8 +147,11 @@ def export_rmsnorm(ctx: OnnxContext, node):
              axis=node.attrs.get("axis", -1), epsilon=float(node.attrs.get("epsilon", 1e-5)))
 
 
+@register("HardSwish", since=14)
+@register("Mish", since=18)
 @register("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", since=18)
-def export_bitwise(ctx: OnnxContext, node):
+def export_native(ctx: OnnxContext, node):
+    """ONNX's own op of the same name, from the opset that introduced it (decomposed below)."""
     ctx.emit(node.op, node.inputs, node.outputs, name=node.name)
 
 
