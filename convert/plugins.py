@@ -5,16 +5,18 @@ package exposing the entry point group ``nnconvert.plugins`` (the entry point is
 imported; registering happens at import time). It uses three functions:
 
 ``register_importer(framework, *keys, emits=("Relu", ...))``
-    decorator for ``handler(ctx, layer)`` mapping one source layer type to IR ops.
+    decorator for ``handler(ctx, node)`` mapping one source layer type to IR ops (every
+    handler, importer or exporter, takes ``(ctx, node)``; ``node`` is the source layer).
     Keys: ``"torch"``: the ATen / custom-op overload as torch.export shows it
     (``"aten.gelu.default"``, ``"mylib.scaled_tanh.default"`` for a
     ``torch.library.custom_op("mylib::scaled_tanh")``); handler ``(ctx, node) -> str``
     (node is the FX node; ``ctx.v(arg)`` gives the IR value of an argument,
     ``ctx.op(op, *inputs, **attrs)`` emits). ``"keras"``: the layer's class name or its
-    registered name (``"my_pkg>ScaledTanh"``); handler ``(ctx, call) -> list[Ref]``
-    (``x, perm = ctx.any(call.inputs[0])``, ``ctx.op(...)``, ``call.get(key)`` reads the
-    config, ``call.take(*shapes)`` the weights, ``ctx.ref(value, shape, perm)`` wraps the
-    result). ``"caffe"``: the layer type string; handler ``(layer, ctx)``.
+    registered name (``"my_pkg>ScaledTanh"``); handler ``(ctx, node) -> list[Ref]``
+    where node is the layer call (``x, perm = ctx.any(node.inputs[0])``, ``ctx.op(...)``,
+    ``node.get(key)`` reads the config, ``node.take(*shapes)`` the weights,
+    ``ctx.ref(value, shape, perm)`` wraps the result). ``"caffe"``: the layer type string;
+    handler ``(ctx, node)`` where node is the LayerParameter.
     A Keras custom class or Lambda layer is converted only when a plugin registers it.
 
 ``register_op(name, inputs="X", outputs="Y", attrs=None, doc="", domain=...)``
@@ -22,7 +24,7 @@ imported; registering happens at import time). It uses three functions:
     built-in IR op expresses the layer; export it with ``register_exporter``.
 
 ``register_exporter(target, op)``
-    decorator for ``handler(node, ctx)`` writing one IR op to ``"onnx"``, ``"torch"``,
+    decorator for ``handler(ctx, node)`` writing one IR op to ``"onnx"``, ``"torch"``,
     ``"keras"`` or ``"caffe"``. For ONNX, ``ctx.emit(op_type, inputs, outputs,
     name=node.name, domain="com.example", **attrs)`` emits a node (a custom domain is
     declared in the model's opset imports automatically) and ``ctx.add_function(f)``
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import logging
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -48,7 +51,7 @@ _loaded: set[str] = set()
 
 # Which registry serves each framework / target (module, attribute): imported on use only.
 IMPORTER_REGISTRIES = {
-    "torch": ("convert.importers.torch.context", "REG"),
+    "torch": ("convert.importers.torch.registry", "REG"),
     "keras": ("convert.importers.keras.registry", "KERAS_LAYERS"),
     "caffe": ("convert.importers.caffe.registry", "CAFFE_LAYERS"),
 }
@@ -78,6 +81,7 @@ def register_importer(framework: str, *keys: str, since: int = 0, emits: Iterabl
     reg = _registry(IMPORTER_REGISTRIES, framework, "framework")
 
     def deco(fn: Callable) -> Callable:
+        _check_contract(fn, "register_importer")
         reg.register(*keys, since=since, emits=tuple(emits))(fn)
         PLUGIN_KEYS.update((framework, k) for k in keys)
         return fn
@@ -86,7 +90,7 @@ def register_importer(framework: str, *keys: str, since: int = 0, emits: Iterabl
 
 
 def register_exporter(target: str, *ops: str, since: int = 0) -> Callable:
-    """Decorator: ``handler(node, ctx)`` writes IR ``ops`` to ``target`` (since = opset for ONNX)."""
+    """Decorator: ``handler(ctx, node)`` writes IR ``ops`` to ``target`` (since = opset for ONNX)."""
     if not ops:
         raise UsageError("register_exporter needs at least one IR op")
     reg = _registry(EXPORTER_REGISTRIES, target, "target")
@@ -95,7 +99,23 @@ def register_exporter(target: str, *ops: str, since: int = 0) -> Callable:
     unknown = [o for o in ops if o not in OPS]
     if unknown:
         raise UsageError(f"register_exporter: unknown IR op(s) {unknown}; declare them with register_op first")
-    return reg.register(*ops, since=since)
+
+    def deco(fn: Callable) -> Callable:
+        _check_contract(fn, "register_exporter")
+        return reg.register(*ops, since=since)(fn)
+
+    return deco
+
+
+def _check_contract(fn: Callable, where: str) -> None:
+    """A handler written for the old ``(node, ctx)`` order would get its arguments swapped:
+    refuse it by name instead of failing inside a conversion."""
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return
+    if len(params) >= 2 and params[1] == "ctx" and params[0] != "ctx":
+        raise UsageError(f"{where}: {getattr(fn, '__qualname__', fn)}{tuple(params)} -- handlers take (ctx, node)")
 
 
 def register_op(name: str, inputs: str = "X", outputs: str = "Y", attrs: dict | None = None, doc: str = "",

@@ -7,6 +7,8 @@ above the requested version, the way torch.onnx and tf2onnx choose per opset.
 Importer handlers declare the IR ops they emit (``emits=``): one tuple for every key of
 the registration, or a mapping key -> op name(s) for table-driven registrations. The
 support matrix is built from these declarations (and a test checks them by running).
+Every handler is called ``handler(ctx, node)``: its context first, then the source layer
+(importers) or the IR node (exporters) it converts.
 An exporter registry (``ir_keys=True``) is keyed by IR op, so each key declares itself.
 A lowering registry (``produces_ir=False``) feeds another registry and declares nothing.
 """
@@ -55,6 +57,10 @@ class Registry(Generic[H]):
             return None
         usable = [v for v in versions if version is None or v <= version]
         return versions[max(usable)] if usable else None
+
+    def handlers(self) -> list[tuple[str, int, H]]:
+        """(key, since, handler) for every registration."""
+        return [(k, since, fn) for k, versions in sorted(self._handlers.items()) for since, fn in sorted(versions.items())]
 
     def __contains__(self, key: str) -> bool:
         return key in self._handlers

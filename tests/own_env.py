@@ -10,6 +10,11 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 ENV = "NNCONVERT_MXNET_PYTHON"
+# the operator files tests/mxnet_build.py writes ("ops"), one family each
+OPS_CASES = ["batchnorm_fix_gamma_axis", "conv_group_dilate", "crop_upsample", "deconv_adj", "embedding",
+             "fc_flatten_softmaxoutput", "fc_softmax_family", "l2norm_modes", "leaky_family", "pool_avg_exclude_pad",
+             "pool_full_avg", "pool_full_max", "pool_sum_global", "reshape_codes_transpose", "rnn_lstm_gru",
+             "slice_concat_elementwise", "unary_math", "upsample_bilinear"]
 
 
 def mxnet_python() -> str:

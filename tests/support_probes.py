@@ -126,3 +126,13 @@ def table_probe(op: str):
 
 def table_probes() -> dict[str, object]:
     return {op: g for op in OPS if (g := table_probe(op)) is not None}
+
+
+def record_from_sources(graph, kind: str, rec: Record | None = None) -> Record:
+    """A Record built from the IR nodes' sources (``source.layer_type`` is the handler key):
+    for importers whose handlers run in another process (Chainer walks in its own python)."""
+    rec = rec or Record()
+    for n in graph.nodes:
+        if n.source is not None:
+            rec.emitted[(kind, n.source.layer_type)].add(n.op)
+    return rec

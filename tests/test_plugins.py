@@ -66,7 +66,7 @@ GAP_PLUGIN = textwrap.dedent("""
     register_op("test.Late", "X", "Y", doc="an op ONNX can write from opset 18")
 
     @register_exporter("onnx", "test.Late", since=18)
-    def export_late(node, ctx):
+    def export_late(ctx, node):
         ctx.emit("Identity", node.inputs, node.outputs, name=node.name)
 """)
 

@@ -15,7 +15,7 @@ F = nn.functional
 from conftest import REPO  # noqa: E402
 from convert.errors import UnsupportedError, UsageError  # noqa: E402
 from convert.importers.torch import from_torch, load  # noqa: E402
-from convert.importers.torch.fx_front import from_module  # noqa: E402
+from convert.importers.torch.fx.front import from_module  # noqa: E402
 from helpers import assert_close, run_onnx  # noqa: E402
 from torch_cases import Case, Fn, check_case, make_inputs  # noqa: E402
 

@@ -71,7 +71,7 @@ def make_inputs(case: Case, batch: int, seed: int = 0) -> list:
 
 def check_case(case: Case, tracer: str = "fx") -> None:
     """tracer "fx" is strict (no fallback) and checks every leaf shape formula against torch."""
-    from convert.importers.torch import fx_front
+    from convert.importers.torch.fx import front as fx_front
 
     torch.manual_seed(0)
     model = case.build().eval()

@@ -21,22 +21,24 @@ def node_problem(node: Node, err: UnsupportedAttributeError | None, no_handler: 
 
 def run_handlers(graph: Graph, ctx, registry: Registry, no_handler: str,
                  on_fail: Callable[[Node], None] | None = None,
-                 skip: Callable[[Node], bool] | None = None) -> list[Unsupported]:
-    """Call each node's handler (``handler(node, ctx)``) in graph order, skipping nodes
+                 skip: Callable[[Node], bool] | None = None, version: int | None = None,
+                 fallback: Callable | None = None) -> list[Unsupported]:
+    """Call each node's handler (``handler(ctx, node)``) in graph order, skipping nodes
     the context already covered (``ctx.done``, fused into an earlier layer) and those
     ``skip`` rejects. A node without a handler or whose handler raises an unsupported
     attribute is reported, ``on_fail`` is told, and the walk goes on so that every
-    problem is found at once."""
+    problem is found at once. ``version`` picks each op's handler (an ONNX opset);
+    ``fallback(ctx, node)`` writes a node whose op has no handler."""
     problems: list[Unsupported] = []
     for node in graph.nodes:
         if node.name in ctx.done or (skip is not None and skip(node)):
             continue
-        handler = registry.lookup(node.op)
+        handler = registry.lookup(node.op, version) or fallback
         err = None
         if handler is not None:
             ctx.node = node
             try:
-                handler(node, ctx)
+                handler(ctx, node)
                 continue
             except UnsupportedAttributeError as e:
                 err = e

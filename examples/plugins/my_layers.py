@@ -21,12 +21,12 @@ DOMAIN = "com.example"
 
 # -- Keras: ChannelGate -> Sigmoid + Mul ------------------------------------------
 @register_importer("keras", "example>ChannelGate")  # the registered name (class name works too)
-def import_channel_gate(ctx, call):
+def import_channel_gate(ctx, node):
     """y = x * sigmoid(gate); the gate runs along the last (channels-last) axis."""
-    ref = call.inputs[0]
+    ref = node.inputs[0]
     channels_last = tuple(range(ref.rank))  # ask for the input in Keras' own layout
     x = ctx.get(ref, channels_last)
-    (gate,) = call.take((ref.shape[-1],))  # checked against the config-implied shape
+    (gate,) = node.take((ref.shape[-1],))  # checked against the config-implied shape
     g = ctx.op("Sigmoid", ctx.weight("gate", gate), suffix="sigmoid")
     y = ctx.op("Mul", x, g)
     return [ctx.ref(y, ref.shape, channels_last, ref.dtype)]
@@ -55,7 +55,7 @@ def import_scaled_tanh(ctx, node):
 
 
 @register_exporter("onnx", "example.ScaledTanh")
-def export_scaled_tanh(node, ctx):
+def export_scaled_tanh(ctx, node):
     ctx.add_function(_scaled_tanh_function(ctx.opset))
     ctx.emit("ScaledTanh", node.inputs, node.outputs, name=node.name, domain=DOMAIN,
              scale=float(node.attrs.get("scale", 1.0)))

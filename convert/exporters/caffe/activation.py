@@ -16,7 +16,7 @@ def _unary(ctx, node, type_: str):
 for _op, _type in [("Relu", "ReLU"), ("Sigmoid", "Sigmoid"), ("Tanh", "TanH"), ("Abs", "AbsVal"),
                    ("Softplus", "BNLL"), ("Exp", "Exp"), ("Log", "Log")]:
     def _make(type_: str):
-        def export_unary(node, ctx):
+        def export_unary(ctx, node):
             _unary(ctx, node, type_)
         export_unary.__name__ = f"export_{type_.lower()}"
         return export_unary
@@ -25,12 +25,12 @@ for _op, _type in [("Relu", "ReLU"), ("Sigmoid", "Sigmoid"), ("Tanh", "TanH"), (
 
 
 @register("LeakyRelu")
-def export_leakyrelu(node, ctx):
+def export_leakyrelu(ctx, node):
     _unary(ctx, node, "ReLU").relu_param.negative_slope = float(attr(node, "alpha"))
 
 
 @register("Elu")
-def export_elu(node, ctx):
+def export_elu(ctx, node):
     alpha = float(attr(node, "alpha"))
     lp = _unary(ctx, node, "ELU")
     if alpha != 1.0:
@@ -38,7 +38,7 @@ def export_elu(node, ctx):
 
 
 @register("Selu")
-def export_selu(node, ctx):
+def export_selu(ctx, node):
     """gamma * ELU(alpha)."""
     t = ctx.tmp("elu")
     ctx.add("ELU", [ctx.activation(node.inputs[0])], [t]).elu_param.alpha = float(attr(node, "alpha"))
@@ -46,7 +46,7 @@ def export_selu(node, ctx):
 
 
 @register("PRelu")
-def export_prelu(node, ctx):
+def export_prelu(ctx, node):
     x = ctx.activation(node.inputs[0])
     slope = ctx.const(node.inputs[1])
     shp = ctx.shape(x)
@@ -65,7 +65,7 @@ def export_prelu(node, ctx):
 
 
 @register("Clip")
-def export_clip(node, ctx):
+def export_clip(ctx, node):
     lo, hi = attr(node, "min"), attr(node, "max")
     x = ctx.activation(node.inputs[0])
     if lo is None and hi is None:
@@ -80,7 +80,7 @@ def export_clip(node, ctx):
 
 
 @register("Silu")
-def export_silu(node, ctx):
+def export_silu(ctx, node):
     beta = float(attr(node, "beta"))
     lp = _unary(ctx, node, "Swish")  # upstream BVLC, swish_param = 147
     if beta != 1.0:
@@ -88,7 +88,7 @@ def export_silu(node, ctx):
 
 
 @register("HardSigmoid")
-def export_hardsigmoid(node, ctx):
+def export_hardsigmoid(ctx, node):
     """clip(alpha*x + beta, 0, 1) as Power + Clip."""
     t = ctx.tmp("affine")
     ctx.power(ctx.activation(node.inputs[0]), t, scale=float(attr(node, "alpha")), shift=float(attr(node, "beta")),
@@ -98,7 +98,7 @@ def export_hardsigmoid(node, ctx):
 
 
 @register("HardSwish")
-def export_hardswish(node, ctx):
+def export_hardswish(ctx, node):
     """x * clip(x/6 + 1/2, 0, 1) as Power + Clip + Eltwise PROD."""
     x = ctx.activation(node.inputs[0])
     t, g = ctx.tmp("affine"), ctx.tmp("gate")
@@ -109,7 +109,7 @@ def export_hardswish(node, ctx):
 
 
 @register("Mish")
-def export_mish(node, ctx):
+def export_mish(ctx, node):
     """x * tanh(log(1 + e^x)) as BNLL + TanH + Eltwise PROD."""
     x = ctx.activation(node.inputs[0])
     s, t = ctx.tmp("softplus"), ctx.tmp("tanh")
@@ -119,22 +119,22 @@ def export_mish(node, ctx):
 
 
 @register("Neg")
-def export_neg(node, ctx):
+def export_neg(ctx, node):
     ctx.power(ctx.activation(node.inputs[0]), node.outputs[0], scale=-1.0)
 
 
 @register("Reciprocal")
-def export_reciprocal(node, ctx):
+def export_reciprocal(ctx, node):
     ctx.power(ctx.activation(node.inputs[0]), node.outputs[0], power=-1.0)
 
 
 @register("Sqrt")
-def export_sqrt(node, ctx):
+def export_sqrt(ctx, node):
     ctx.power(ctx.activation(node.inputs[0]), node.outputs[0], power=0.5)
 
 
 @register("Pow")
-def export_pow(node, ctx):
+def export_pow(ctx, node):
     e = ctx.const(node.inputs[1])
     if e is None or e.size != 1:
         raise bad("Y", node.inputs[1], "Caffe Power raises to one constant exponent")
@@ -142,7 +142,7 @@ def export_pow(node, ctx):
 
 
 @register("Softmax")
-def export_softmax(node, ctx):
+def export_softmax(ctx, node):
     x = ctx.activation(node.inputs[0])
     axis = int(attr(node, "axis")) % len(ctx.shape(x))
     lp = ctx.add("Softmax", [x], [node.outputs[0]])
@@ -151,12 +151,12 @@ def export_softmax(node, ctx):
 
 
 @register("Identity")
-def export_identity(node, ctx):
+def export_identity(ctx, node):
     ctx.add("Split", [ctx.activation(node.inputs[0])], [node.outputs[0]])
 
 
 @register("Dropout")
-def export_dropout(node, ctx):
+def export_dropout(ctx, node):
     """Identity at inference; kept as a Dropout layer so the source layer stays visible."""
     lp = ctx.add("Dropout", [ctx.activation(node.inputs[0])], [node.outputs[0]])
     ratio = float(attr(node, "ratio"))

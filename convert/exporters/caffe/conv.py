@@ -50,7 +50,7 @@ def _conv_layer(ctx, type_, x, y, w, b, kernel, strides, pads, dil, group, num_o
 
 
 @register("Conv")
-def export_conv(node, ctx):
+def export_conv(ctx, node):
     """Symmetric pads map directly; asymmetric pads use the larger pad on both sides
     and crop the extra outputs (exact when the shift is a whole number of strides)."""
     x, y = ctx.activation(node.inputs[0]), node.outputs[0]
@@ -82,7 +82,7 @@ def export_conv(node, ctx):
 
 
 @register("ConvTranspose")
-def export_conv_transpose(node, ctx):
+def export_conv_transpose(ctx, node):
     """Deconvolution computes the full output cropped by pad on both sides; other
     begin/end crops (asymmetric pads, output_padding) become an explicit crop."""
     x, y = ctx.activation(node.inputs[0]), node.outputs[0]
@@ -133,7 +133,7 @@ def _bias_vector(c, n: int):
 
 
 @register("Gemm")
-def export_gemm(node, ctx):
+def export_gemm(ctx, node):
     a = ctx.activation(node.inputs[0])
     w = ctx.const(node.inputs[1])
     if w is None:
@@ -155,7 +155,7 @@ def export_gemm(node, ctx):
 
 
 @register("MatMul")
-def export_matmul(node, ctx):
+def export_matmul(ctx, node):
     """x @ W (W a constant matrix) on the last axis, with a following bias Add absorbed."""
     a = ctx.activation(node.inputs[0])
     w = ctx.const(node.inputs[1])
@@ -175,7 +175,7 @@ def export_matmul(node, ctx):
 
 
 @register("Pad")
-def export_pad(node, ctx):
+def export_pad(ctx, node):
     """Zero padding of H/W read only by a Conv is folded into that Convolution's pads
     (which must then be symmetric or croppable); Caffe has no padding layer."""
     x = ctx.activation(node.inputs[0])
@@ -194,4 +194,4 @@ def export_pad(node, ctx):
     folded = Node(nxt.op, nxt.name, [x, *nxt.inputs[1:]], list(nxt.outputs), {**nxt.attrs, "pads": merged},
                   nxt.source)
     ctx.node = folded
-    export_conv(folded, ctx)
+    export_conv(ctx, folded)

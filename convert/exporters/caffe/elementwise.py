@@ -157,7 +157,7 @@ def _binary(node, ctx, op: str) -> None:
 
 for _op in ("Add", "Sub", "Mul", "Div"):
     def _make(op: str):
-        def export_binary(node, ctx):
+        def export_binary(ctx, node):
             _binary(node, ctx, op)
         export_binary.__name__ = f"export_{op.lower()}"
         return export_binary
@@ -174,7 +174,7 @@ def _same_shapes(node, ctx) -> list[str]:
 
 
 @register("Sum")
-def export_sum(node, ctx):
+def export_sum(ctx, node):
     xs = _same_shapes(node, ctx)
     if len(xs) == 1:
         ctx.add("Split", xs, [node.outputs[0]])
@@ -183,19 +183,19 @@ def export_sum(node, ctx):
 
 
 @register("Mean")
-def export_mean(node, ctx):
+def export_mean(ctx, node):
     xs = _same_shapes(node, ctx)
     _eltwise(ctx, xs, node.outputs[0], SUM, [1.0 / len(xs)] * len(xs))
 
 
 @register("Max")
-def export_max(node, ctx):
+def export_max(ctx, node):
     xs = _same_shapes(node, ctx)
     _eltwise(ctx, xs, node.outputs[0], MAX)
 
 
 @register("Min")
-def export_min(node, ctx):
+def export_min(ctx, node):
     """min(a, b, ...) = -max(-a, -b, ...): negation is exact."""
     xs = _same_shapes(node, ctx)
     negs = []

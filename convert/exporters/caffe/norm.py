@@ -8,7 +8,7 @@ from .registry import register
 
 
 @register("BatchNormalization")
-def export_batchnorm(node, ctx):
+def export_batchnorm(ctx, node):
     """Caffe's BatchNorm only normalises (blobs mean, var, scale factor 1); the affine
     part is a Scale layer with bias, left out when it is the identity."""
     x, y = ctx.activation(node.inputs[0]), node.outputs[0]
@@ -30,7 +30,7 @@ def export_batchnorm(node, ctx):
 
 
 @register("LRN")
-def export_lrn(node, ctx):
+def export_lrn(ctx, node):
     """Across channels; IR and Caffe both divide alpha by size."""
     size = int(attr(node, "size"))
     if size % 2 == 0:
@@ -43,7 +43,7 @@ def export_lrn(node, ctx):
 
 
 @register("MeanVarianceNormalization")
-def export_mvn(node, ctx):
+def export_mvn(ctx, node):
     """Caffe MVN (eps after the square root) per sample over (C,)H,W; with eps inside the
     square root and axes (0, 2, ...) it is a batch-statistics BatchNorm."""
     x = ctx.activation(node.inputs[0])
@@ -71,7 +71,7 @@ def export_mvn(node, ctx):
 
 
 @register("LpNormalization")
-def export_lp_normalization(node, ctx):
+def export_lp_normalization(ctx, node):
     """L2 normalisation (eps inside the square root) over channels, or over C,H,W: the
     SSD fork's Normalize (norm_param = 206), written only with allow_fork; a
     following per-channel or scalar constant Mul becomes its scale blob."""

@@ -106,12 +106,12 @@ def _fill_pooling(p, method: int, kernel, strides, begin, ceil: bool) -> None:
 
 
 @register("MaxPool")
-def export_maxpool(node, ctx):
+def export_maxpool(ctx, node):
     _pool(node, ctx, 0)
 
 
 @register("AveragePool")
-def export_averagepool(node, ctx):
+def export_averagepool(ctx, node):
     _pool(node, ctx, 1)
 
 
@@ -125,10 +125,10 @@ def _global(node, ctx, method: int) -> None:
 
 
 @register("GlobalMaxPool")
-def export_global_maxpool(node, ctx):
+def export_global_maxpool(ctx, node):
     _global(node, ctx, 0)
 
 
 @register("GlobalAveragePool")
-def export_global_averagepool(node, ctx):
+def export_global_averagepool(ctx, node):
     _global(node, ctx, 1)

@@ -1,4 +1,4 @@
-"""Registry of Caffe export handlers, keyed by IR op: ``handler(node, ctx)`` appends
+"""Registry of Caffe export handlers, keyed by IR op: ``handler(ctx, node)`` appends
 Caffe layers through ``ctx.add``."""
 from ...registry import Registry
 

@@ -91,7 +91,7 @@ def _cont(ctx, x: str, shape: tuple, batch_dyn: bool) -> str:
 
 
 @register("LSTM")
-def export_lstm(node, ctx):
+def export_lstm(ctx, node):
     """One Caffe LSTM per direction (layout 0 or 1; Y and Y_h; Y_c only if unused)."""
     _check(node, ctx)
     layout = int(attr(node, "layout"))

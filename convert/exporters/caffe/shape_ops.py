@@ -14,7 +14,7 @@ INT64_MAX = 2 ** 63 - 1
 
 
 @register("Concat")
-def export_concat(node, ctx):
+def export_concat(ctx, node):
     xs = [ctx.activation(i) for i in node.inputs]
     axis = int(attr(node, "axis")) % len(ctx.shape(xs[0]))
     lp = ctx.add("Concat", xs, [node.outputs[0]])
@@ -23,7 +23,7 @@ def export_concat(node, ctx):
 
 
 @register("Split")
-def export_split(node, ctx):
+def export_split(ctx, node):
     x = ctx.activation(node.inputs[0])
     shp = ctx.shape(x)
     axis = int(attr(node, "axis")) % len(shp)
@@ -38,7 +38,7 @@ def export_split(node, ctx):
 
 
 @register("Slice")
-def export_slice(node, ctx):
+def export_slice(ctx, node):
     """A step-1 window on each axis -> Slice layers (the rest of each axis is silenced)."""
     x = ctx.activation(node.inputs[0])
     shp = ctx.shape(x)
@@ -68,7 +68,7 @@ def _reshape_to(ctx, x: str, y: str, suffix: str = "") -> None:
 
 
 @register("Flatten")
-def export_flatten(node, ctx):
+def export_flatten(ctx, node):
     x = ctx.activation(node.inputs[0])
     if int(attr(node, "axis")) % max(len(ctx.shape(x)), 1) == 1:
         ctx.add("Flatten", [x], [node.outputs[0]])  # axis 1 .. end, as Caffe's default
@@ -77,7 +77,7 @@ def export_flatten(node, ctx):
 
 
 @register("Reshape")
-def export_reshape(node, ctx):
+def export_reshape(ctx, node):
     if len(node.inputs) > 1 and node.inputs[1]:
         raise bad("like", node.inputs[1], "sizes known when the net is written (Caffe reshape_param)")
     x = ctx.activation(node.inputs[0])
@@ -89,7 +89,7 @@ def export_reshape(node, ctx):
 
 
 @register("Squeeze", "Unsqueeze")
-def export_squeeze(node, ctx):
+def export_squeeze(ctx, node):
     _reshape_to(ctx, ctx.activation(node.inputs[0]), node.outputs[0])
 
 
@@ -165,7 +165,7 @@ def permute(ctx, x: str, y: str, perm, shape=None, dyn=None, *, suffix: str = ""
 
 
 @register("Transpose")
-def export_transpose(node, ctx):
+def export_transpose(ctx, node):
     """Exact upstream layers (see ``permute``); with allow_fork, a permutation that is not
     a Reshape is the fork layer Permute (permute_param = 202) instead, one layer."""
     x = ctx.activation(node.inputs[0])
@@ -204,7 +204,7 @@ def _nearest_repeat(node, n_in: int, scale: int) -> bool:
 
 
 @register("Resize")
-def export_resize(node, ctx):
+def export_resize(ctx, node):
     """Nearest upsampling by integer factors on H and W is a depthwise Deconvolution with
     a kernel of ones (kernel = stride = factor): each output is exactly one input value."""
     x = ctx.activation(node.inputs[0])
@@ -232,7 +232,7 @@ def export_resize(node, ctx):
 
 
 @register("Tile")
-def export_tile(node, ctx):
+def export_tile(ctx, node):
     x = ctx.activation(node.inputs[0])
     reps = [int(r) for r in attr(node, "repeats")]
     axes = [a for a, r in enumerate(reps) if r != 1]
@@ -251,7 +251,7 @@ _REDUCTION = {"ReduceSum": 1, "ReduceL1": 2, "ReduceSumSquare": 3, "ReduceMean":
 
 
 @register(*_REDUCTION)
-def export_reduce(node, ctx):
+def export_reduce(ctx, node):
     """Caffe's Reduction reduces every axis from `axis` to the end, without keepdims."""
     x = ctx.activation(node.inputs[0])
     rank = len(ctx.shape(x))
@@ -266,7 +266,7 @@ def export_reduce(node, ctx):
 
 
 @register("CaffeArgMax")
-def export_caffe_argmax(node, ctx):
+def export_caffe_argmax(ctx, node):
     p = ctx.add("ArgMax", [ctx.activation(node.inputs[0])], [node.outputs[0]]).argmax_param
     if attr(node, "axis") is not None:
         p.axis = int(attr(node, "axis"))
@@ -298,7 +298,7 @@ def _embed(node, ctx, gather) -> None:
 
 
 @register("Cast")
-def export_cast(node, ctx):
+def export_cast(ctx, node):
     """Caffe blobs are float: a cast to float32 of a float value is a copy; a cast to
     integers is expressible only as the index input of an Embed."""
     x = ctx.activation(node.inputs[0])
@@ -315,7 +315,7 @@ def export_cast(node, ctx):
 
 
 @register("Greater")
-def export_greater(node, ctx):
+def export_greater(ctx, node):
     """x > t followed by a cast to float32: Caffe's Threshold (1 where x > t, else 0)."""
     t = ctx.const(node.inputs[1])
     nxt = ctx.sole_consumer(node.outputs[0])

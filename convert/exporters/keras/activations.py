@@ -20,60 +20,60 @@ def _unary(node, ctx: KerasContext, layer) -> None:
 
 
 @register(*ACTIVATION_NAMES)
-def export_activation(node, ctx: KerasContext):
+def export_activation(ctx: KerasContext, node):
     _unary(node, ctx, ctx.layers.Activation(ACTIVATION_NAMES[node.op], name=ctx.name(node)))
 
 
 @register("Identity")
-def export_identity(node, ctx: KerasContext):
+def export_identity(ctx: KerasContext, node):
     ctx.put(node.outputs[0], *ctx.raw(node.inputs[0]))
 
 
 @register("Dropout")
-def export_dropout(node, ctx: KerasContext):
+def export_dropout(ctx: KerasContext, node):
     _unary(node, ctx, ctx.layers.Dropout(float(attr(node, "ratio")), name=ctx.name(node)))
 
 
 @register("LeakyRelu")
-def export_leaky_relu(node, ctx: KerasContext):
+def export_leaky_relu(ctx: KerasContext, node):
     _unary(node, ctx, ctx.layers.LeakyReLU(negative_slope=float(attr(node, "alpha")), name=ctx.name(node)))
 
 
 @register("Elu")
-def export_elu(node, ctx: KerasContext):
+def export_elu(ctx: KerasContext, node):
     _unary(node, ctx, ctx.layers.ELU(alpha=float(attr(node, "alpha")), name=ctx.name(node)))
 
 
 @register("Selu")
-def export_selu(node, ctx: KerasContext):
+def export_selu(ctx: KerasContext, node):
     if (float(attr(node, "alpha")), float(attr(node, "gamma"))) != SELU_DEFAULTS:
         raise unsupported_attr("alpha/gamma", [attr(node, "alpha"), attr(node, "gamma")], "Keras selu is fixed")
     _unary(node, ctx, ctx.layers.Activation("selu", name=ctx.name(node)))
 
 
 @register("Gelu")
-def export_gelu(node, ctx: KerasContext):
+def export_gelu(ctx: KerasContext, node):
     if attr(node, "approximate") != "none":
         raise unsupported_attr("approximate", attr(node, "approximate"), "Activation('gelu') is the exact form")
     _unary(node, ctx, ctx.layers.Activation("gelu", name=ctx.name(node)))
 
 
 @register("Silu")
-def export_silu(node, ctx: KerasContext):
+def export_silu(ctx: KerasContext, node):
     if float(attr(node, "beta")) != 1.0:
         raise unsupported_attr("beta", attr(node, "beta"))
     _unary(node, ctx, ctx.layers.Activation("silu", name=ctx.name(node)))
 
 
 @register("HardSigmoid")
-def export_hard_sigmoid(node, ctx: KerasContext):
+def export_hard_sigmoid(ctx: KerasContext, node):
     if not math.isclose(float(attr(node, "alpha")), 1 / 6, rel_tol=1e-7) or float(attr(node, "beta")) != 0.5:
         raise unsupported_attr("alpha/beta", [attr(node, "alpha"), attr(node, "beta")], "Keras: relu6(x+3)/6")
     _unary(node, ctx, ctx.layers.Activation("hard_sigmoid", name=ctx.name(node)))
 
 
 @register("Clip")
-def export_clip(node, ctx: KerasContext):
+def export_clip(ctx: KerasContext, node):
     lo, hi = attr(node, "min"), attr(node, "max")
     if lo != 0.0:
         raise unsupported_attr("min", lo, "Keras ReLU clips at 0 below")
@@ -81,7 +81,7 @@ def export_clip(node, ctx: KerasContext):
 
 
 @register("PRelu")
-def export_prelu(node, ctx: KerasContext):
+def export_prelu(ctx: KerasContext, node):
     slope = ctx.weight(node.inputs[1])
     t, have = ctx.raw(node.inputs[0])
     rank = len(have)
@@ -95,7 +95,7 @@ def export_prelu(node, ctx: KerasContext):
 
 
 @register("Softmax", "LogSoftmax")
-def export_softmax(node, ctx: KerasContext):
+def export_softmax(ctx: KerasContext, node):
     t, have = ctx.raw(node.inputs[0])
     axis = L.keras_axis(have, attr(node, "axis"))
     if node.op == "Softmax":
@@ -116,7 +116,7 @@ def _scalar(ctx: KerasContext, node) -> tuple[str, float] | None:
 
 
 @register("Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean")
-def export_elementwise(node, ctx: KerasContext):
+def export_elementwise(ctx: KerasContext, node):
     sc = _scalar(ctx, node) if len(node.inputs) == 2 else None
     if sc is not None:  # x (op) scalar: Rescaling computes x*scale + offset, exact for these forms
         x, c, pos = sc

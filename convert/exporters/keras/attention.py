@@ -47,7 +47,7 @@ def _same_length(ctx: KerasContext, q: str, k: str) -> bool:
 
 
 @register("Attention")
-def export_attention(node, ctx: KerasContext):
+def export_attention(ctx: KerasContext, node):
     ops = ctx.keras.ops
     for name, value in extensions(node):
         raise unsupported_attr(name, value, "attention without a KV cache, windows or extra outputs")
@@ -101,7 +101,7 @@ def _einsum_attention(ops, q, k, v, bias, mask, scale: float, causal: bool):
 
 
 @register("LayerNormalization")
-def export_layer_normalization(node, ctx: KerasContext):
+def export_layer_normalization(ctx: KerasContext, node):
     rank = ctx.rank(node.inputs[0])
     first = int(attr(node, "axis")) % rank
     scale, shift = _const(ctx, node, 1, "Scale"), _const(ctx, node, 2, "B")
@@ -117,7 +117,7 @@ def export_layer_normalization(node, ctx: KerasContext):
 
 
 @register("GroupNormalization")
-def export_group_normalization(node, ctx: KerasContext):
+def export_group_normalization(ctx: KerasContext, node):
     scale, shift = _const(ctx, node, 1, "scale"), _const(ctx, node, 2, "B")
     t, have = ctx.raw(node.inputs[0])
     c = ctx.ir_shape(node.inputs[0])[1]

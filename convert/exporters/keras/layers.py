@@ -45,7 +45,7 @@ def _zero_pad(ctx: KerasContext, node, x, begin, end):
 
 
 @register("Conv")
-def export_conv(node, ctx: KerasContext):
+def export_conv(ctx: KerasContext, node):
     w, b = _const(ctx, node, 1, "W"), _const(ctx, node, 2, "B")
     nd = w.ndim - 2
     if nd not in _ND:
@@ -81,7 +81,7 @@ def export_conv(node, ctx: KerasContext):
 
 
 @register("ConvTranspose")
-def export_conv_transpose(node, ctx: KerasContext):
+def export_conv_transpose(ctx: KerasContext, node):
     w, b = _const(ctx, node, 1, "W"), _const(ctx, node, 2, "B")
     nd = w.ndim - 2
     if nd not in _ND or attr(node, "group") != 1:
@@ -129,7 +129,7 @@ def _edge_pad(ctx: KerasContext, node, x, spatial, begin, end):
 
 
 @register("MaxPool", "AveragePool")
-def export_pool(node, ctx: KerasContext):
+def export_pool(ctx: KerasContext, node):
     kernel = tuple(int(k) for k in attr(node, "kernel_shape"))
     nd = len(kernel)
     if nd not in _ND:
@@ -178,7 +178,7 @@ def export_pool(node, ctx: KerasContext):
 
 
 @register("GlobalAveragePool", "GlobalMaxPool")
-def export_global_pool(node, ctx: KerasContext):
+def export_global_pool(ctx: KerasContext, node):
     rank = ctx.rank(node.inputs[0])
     if rank - 2 not in _ND:
         raise unsupported_attr("rank", rank)
@@ -189,7 +189,7 @@ def export_global_pool(node, ctx: KerasContext):
 
 
 @register("BatchNormalization")
-def export_batchnorm(node, ctx: KerasContext):
+def export_batchnorm(ctx: KerasContext, node):
     ws = [_const(ctx, node, i, n) for i, n in enumerate(("scale", "B", "mean", "var"), 1)]
     t, have = ctx.raw(node.inputs[0])
     if len(have) > 2 and have.index(1) == 0:
@@ -201,7 +201,7 @@ def export_batchnorm(node, ctx: KerasContext):
 
 
 @register("RMSNormalization")
-def export_rmsnorm(node, ctx: KerasContext):
+def export_rmsnorm(ctx: KerasContext, node):
     scale = _const(ctx, node, 1, "scale")
     t, have = ctx.raw(node.inputs[0])
     shape = ctx.ir_shape(node.inputs[0])
@@ -231,7 +231,7 @@ def _dense(node, ctx: KerasContext, x_value: str, kernel: np.ndarray, bias: np.n
 
 
 @register("Gemm")
-def export_gemm(node, ctx: KerasContext):
+def export_gemm(ctx: KerasContext, node):
     w, c = _const(ctx, node, 1, "B"), _const(ctx, node, 2, "C")
     if attr(node, "transA") or float(attr(node, "alpha")) != 1.0:
         raise unsupported_attr("transA/alpha", [attr(node, "transA"), attr(node, "alpha")])
@@ -245,7 +245,7 @@ def export_gemm(node, ctx: KerasContext):
 
 
 @register("MatMul")
-def export_matmul(node, ctx: KerasContext):
+def export_matmul(ctx: KerasContext, node):
     w = _const(ctx, node, 1, "B")
     if w.ndim != 2:
         raise unsupported_attr("B", list(w.shape), "Dense needs a 2-D weight")
@@ -269,7 +269,7 @@ def flatten_into_dense(node, ctx: KerasContext) -> bool:
 
 
 @register("Flatten")
-def export_flatten(node, ctx: KerasContext):
+def export_flatten(ctx: KerasContext, node):
     if attr(node, "axis") != 1:
         raise unsupported_attr("axis", attr(node, "axis"), "Keras Flatten keeps the batch axis only")
     if not flatten_into_dense(node, ctx):

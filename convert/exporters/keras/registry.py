@@ -1,4 +1,4 @@
-"""Registry of Keras export handlers: ``handler(node, ctx)`` calls Keras layers on the
+"""Registry of Keras export handlers: ``handler(ctx, node)`` calls Keras layers on the
 tensors ``ctx.get`` hands out and records the results with ``ctx.put``."""
 from ...registry import Registry
 

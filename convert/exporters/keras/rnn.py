@@ -44,7 +44,7 @@ def _weights(op: str, w, r, b, d: int, reset_after: bool) -> list[np.ndarray]:
 
 
 @register("LSTM", "GRU", "RNN")
-def export_rnn(node, ctx: KerasContext):
+def export_rnn(ctx: KerasContext, node):
     names = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
     for i, v in enumerate(node.inputs[4:], 4):
         if v:

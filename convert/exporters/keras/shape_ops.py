@@ -12,13 +12,13 @@ _ND = {1: "1D", 2: "2D", 3: "3D"}
 
 
 @register("Transpose")
-def export_transpose(node, ctx: KerasContext):
+def export_transpose(ctx: KerasContext, node):
     t, have = ctx.raw(node.inputs[0])
     ctx.put(node.outputs[0], t, L.after_transpose(have, tuple(attr(node, "perm"))))  # no data moves
 
 
 @register("Concat")
-def export_concat(node, ctx: KerasContext):
+def export_concat(ctx: KerasContext, node):
     have = ctx.perm(node.inputs[0])
     axis = L.keras_axis(have, attr(node, "axis"))
     if axis == 0:
@@ -64,7 +64,7 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
 
 
 @register("Reshape")
-def export_reshape(node, ctx: KerasContext):
+def export_reshape(ctx: KerasContext, node):
     if len(node.inputs) > 1 and node.inputs[1]:
         raise unsupported_attr("like", node.inputs[1], "sizes known when the model is built (Keras Reshape)")
     shape = list(attr(node, "shape"))
@@ -96,7 +96,7 @@ def _squeeze_in_place(node, ctx: KerasContext, axes: list) -> bool:
 
 
 @register("Squeeze", "Unsqueeze")
-def export_squeeze(node, ctx: KerasContext):
+def export_squeeze(ctx: KerasContext, node):
     src = list(ctx.ir_shape(node.inputs[0]))
     axes = attr(node, "axes")
     if node.op == "Squeeze":
@@ -122,7 +122,7 @@ def export_squeeze(node, ctx: KerasContext):
 
 
 @register("Pad")
-def export_pad(node, ctx: KerasContext):
+def export_pad(ctx: KerasContext, node):
     pads, n = list(attr(node, "pads")), len(attr(node, "pads")) // 2
     if attr(node, "mode") != "constant" or float(attr(node, "value")) != 0.0 or pads[0] or pads[1] or pads[n] \
             or pads[n + 1] or n - 2 not in _ND:
@@ -134,7 +134,7 @@ def export_pad(node, ctx: KerasContext):
 
 
 @register("Resize")
-def export_resize(node, ctx: KerasContext):
+def export_resize(ctx: KerasContext, node):
     mode, ctm, scales = attr(node, "mode"), attr(node, "coordinate_transformation_mode"), attr(node, "scales")
     rank = ctx.rank(node.inputs[0])
     if scales is None:
@@ -160,7 +160,7 @@ def export_resize(node, ctx: KerasContext):
 
 
 @register("ReduceMean", "ReduceMax")
-def export_reduce(node, ctx: KerasContext):
+def export_reduce(ctx: KerasContext, node):
     rank = ctx.rank(node.inputs[0])
     axes = sorted(a % rank for a in (attr(node, "axes") or range(rank)))
     if axes != list(range(2, rank)) or rank - 2 not in _ND:  # not a global pooling: keras.ops

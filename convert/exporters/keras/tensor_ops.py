@@ -31,7 +31,7 @@ def _put(ctx: KerasContext, node, y) -> None:
 
 
 @register(*_ELEMENTWISE)
-def export_elementwise(node, ctx: KerasContext):
+def export_elementwise(ctx: KerasContext, node):
     args = [operand(ctx, v) for v in node.inputs]
     if all(isinstance(a, np.ndarray) for a in args):
         raise unsupported_attr("inputs", node.inputs, "at least one computed tensor")
@@ -39,7 +39,7 @@ def export_elementwise(node, ctx: KerasContext):
 
 
 @register("Cast")
-def export_cast(node, ctx: KerasContext):
+def export_cast(ctx: KerasContext, node):
     t, have = ctx.raw(node.inputs[0])
     ctx.put(node.outputs[0], ctx.keras.ops.cast(t, str(attr(node, "to"))), have)
 
@@ -48,7 +48,7 @@ _REDUCE = {"ReduceSum": "sum", "ReduceMin": "min", "ReduceProd": "prod", "Reduce
 
 
 @register("ReduceSum", "ReduceMin", "ReduceProd")
-def export_reduce(node, ctx: KerasContext):
+def export_reduce(ctx: KerasContext, node):
     """A reduction over explicit axes as a ``keras.ops`` call (ReduceMean/ReduceMax over
     the spatial axes are global pooling layers instead)."""
     fn = _REDUCE[node.op]
@@ -61,7 +61,7 @@ def export_reduce(node, ctx: KerasContext):
 
 
 @register("Gather")
-def export_gather(node, ctx: KerasContext):
+def export_gather(ctx: KerasContext, node):
     axis = int(attr(node, "axis"))
     table = ctx.weight(node.inputs[0])
     idx = operand(ctx, node.inputs[1])
@@ -74,7 +74,7 @@ def export_gather(node, ctx: KerasContext):
 
 
 @register("CumSum")
-def export_cumsum(node, ctx: KerasContext):
+def export_cumsum(ctx: KerasContext, node):
     if attr(node, "exclusive") or attr(node, "reverse"):
         raise unsupported_attr("exclusive/reverse", [attr(node, "exclusive"), attr(node, "reverse")],
                                "an inclusive forward sum")
@@ -82,18 +82,18 @@ def export_cumsum(node, ctx: KerasContext):
 
 
 @register("Einsum")
-def export_einsum(node, ctx: KerasContext):
+def export_einsum(ctx: KerasContext, node):
     _put(ctx, node, ctx.keras.ops.einsum(str(attr(node, "equation")), *[operand(ctx, v) for v in node.inputs]))
 
 
 @register("Trilu")
-def export_trilu(node, ctx: KerasContext):
+def export_trilu(ctx: KerasContext, node):
     fn = ctx.keras.ops.triu if attr(node, "upper") else ctx.keras.ops.tril
     _put(ctx, node, fn(ctx.get(node.inputs[0]), k=int(attr(node, "k"))))
 
 
 @register("Expand")
-def export_expand(node, ctx: KerasContext):
+def export_expand(ctx: KerasContext, node):
     shape = [int(d) for d in attr(node, "shape")]
     x = ctx.get(node.inputs[0])
     src = (1,) * (len(shape) - len(x.shape)) + tuple(x.shape)
@@ -106,7 +106,7 @@ def export_expand(node, ctx: KerasContext):
 
 
 @register("ArgMax")
-def export_argmax(node, ctx: KerasContext):
+def export_argmax(ctx: KerasContext, node):
     if attr(node, "select_last_index"):
         raise unsupported_attr("select_last_index", 1)
     axis = int(attr(node, "axis"))
@@ -115,7 +115,7 @@ def export_argmax(node, ctx: KerasContext):
 
 
 @register("TopK")
-def export_topk(node, ctx: KerasContext):
+def export_topk(ctx: KerasContext, node):
     x = ctx.get(node.inputs[0])
     axis = int(attr(node, "axis")) % len(x.shape)
     if not attr(node, "largest") or axis != len(x.shape) - 1:

@@ -18,11 +18,11 @@ _SINCE = {"nonpad_kv_seqlen": 24, "left_window_size": 25, "right_window_size": 2
 
 
 @register("Attention", since=23)
-def export_attention(node, ctx: OnnxContext):
+def export_attention(ctx: OnnxContext, node):
     used = extensions(node)
     if not used and len(node.inputs) > 3 and node.inputs[3] and not _mask_rows_match(ctx, node):
         # onnxruntime's kernel (1.23-1.32) rejects a mask broadcast along the query axis
-        export_attention_decomposed(node, ctx)
+        export_attention_decomposed(ctx, node)
         return
     for name, value in used:
         if ctx.opset < _SINCE.get(name, 23):
@@ -35,7 +35,7 @@ def export_attention(node, ctx: OnnxContext):
 
 
 @register("Attention")
-def export_attention_decomposed(node, ctx: OnnxContext):
+def export_attention_decomposed(ctx: OnnxContext, node):
     """softmax(scale * Q K^T + mask) V on 4-D heads; 3-D inputs are split into heads first."""
     for name, value in extensions(node):
         raise UnsupportedAttributeError(name, value, "plain attention below opset 23 (pass --opset 23 or newer)")
@@ -166,12 +166,12 @@ def _causal_bias(ctx: OnnxContext, q: str, k: str, dt: str, n: str) -> str:
 
 
 @register("RotaryEmbedding", since=23)
-def export_rotary_embedding(node, ctx: OnnxContext):
+def export_rotary_embedding(ctx: OnnxContext, node):
     ctx.emit("RotaryEmbedding", node.inputs, node.outputs, name=node.name,
              **{k: int(attr(node, k)) for k in ("interleaved", "rotary_embedding_dim", "num_heads")})
 
 
 @register("LinearAttention", since=27)
-def export_linear_attention(node, ctx: OnnxContext):
+def export_linear_attention(ctx: OnnxContext, node):
     ctx.emit("LinearAttention", node.inputs, node.outputs, name=node.name, update_rule=attr(node, "update_rule"),
              **{k: attr(node, k) for k in ("q_num_heads", "kv_num_heads", "scale")})

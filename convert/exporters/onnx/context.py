@@ -37,6 +37,8 @@ class OnnxContext:
         self.graph = graph
         self.opset = opset
         self.nodes: list[OnnxNode] = []
+        self.done: set[str] = set()  # IR nodes an earlier handler already wrote (the shared walk skips them)
+        self.node = None  # the IR node being written
         self.initializers: dict[str, np.ndarray] = {}
         self._names = {v.name for v in graph.inputs} | set(graph.weights) | {
             o for n in graph.nodes for o in n.outputs if o}

@@ -7,7 +7,7 @@ from .registry import register
 
 
 @register("NonMaxSuppression")
-def export_nms(node, ctx: OnnxContext):
+def export_nms(ctx: OnnxContext, node):
     ins = [*node.inputs[:2], ctx.const([attr(node, "max_output_boxes_per_class")], hint="max_output_boxes_per_class"),
            ctx.const([attr(node, "iou_threshold")], "float32", "iou_threshold")]
     if attr(node, "score_threshold") is not None:

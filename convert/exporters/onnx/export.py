@@ -8,8 +8,9 @@ from typing import Callable
 import numpy as np
 
 from ...errors import Unsupported, UnsupportedError
-from ...ir.graph import Graph
+from ...ir.graph import Graph, Node
 from ...ir.optable import OPS
+from ..common import run_handlers
 from . import attention, dynamic_ops, math_ops, shape_ops  # noqa: F401  (registers handlers)
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import ONNX_HANDLERS
@@ -79,14 +80,48 @@ def check_opset(opset: int) -> None:
 
 
 def unsupported_ops(graph: Graph, opset: int) -> list[Unsupported]:
+    """Every node no handler writes at ``opset`` and whose op the ONNX default domain lacks there."""
+    return [u for _, u in _unwritable(graph, opset)]
+
+
+def _unwritable(graph: Graph, opset: int) -> list[tuple[Node, Unsupported]]:
     out = []
     for n in graph.nodes:
-        if ONNX_HANDLERS.lookup(n.op, opset) is None and not OPS[n.op].onnx:
-            src = n.source
-            later = [v for v in ONNX_HANDLERS._handlers.get(n.op, {}) if v > opset]
-            hint = f"needs opset >= {min(later)} (pass --opset {min(later)})" if later else "no ONNX export"
-            out.append(Unsupported(src.layer_name if src else n.name, n.op, hint=hint))
+        if ONNX_HANDLERS.lookup(n.op, opset) is not None:
+            continue
+        later = [v for v in ONNX_HANDLERS._handlers.get(n.op, {}) if v > opset]
+        if OPS[n.op].onnx:
+            since = _onnx_since(n.op, opset)
+            if since == opset:
+                continue
+            later.append(since)
+        later = [v for v in later if v is not None]
+        hint = f"needs opset >= {min(later)} (pass --opset {min(later)})" if later else "no ONNX export"
+        src = n.source
+        out.append((n, Unsupported(src.layer_name if src else n.name, n.op, hint=hint)))
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _onnx_since(op: str, opset: int) -> int | None:
+    """``opset`` when the default domain has ``op`` there, else the first opset that has it
+    (None: none does). Without the onnx package nothing is refused here."""
+    try:
+        from onnx import defs
+    except ImportError:
+        return opset
+    for v in range(opset, defs.onnx_opset_version() + 1):
+        try:
+            defs.get_schema(op, v, "")
+            return v
+        except defs.SchemaError:
+            continue
+    return None
+
+
+def _passthrough(ctx: OnnxContext, node: Node) -> None:
+    """An op the table marks as ONNX's own: the ONNX op of the same name and attributes."""
+    ctx.emit(node.op, node.inputs, node.outputs, name=node.name, **node.attrs)
 
 
 def _value_info(v, dynamic: bool):
@@ -118,16 +153,14 @@ def _tensor(name: str, arr: np.ndarray, external: tuple | None = None):
 def _lower(graph: Graph, opset: int) -> tuple[OnnxContext, list[str]]:
     """Run the handlers: the emitted nodes and the names of the weights they use."""
     check_opset(opset)
-    problems = unsupported_ops(graph, opset)
+    unwritable = _unwritable(graph, opset)
+    refused = {n.name for n, _ in unwritable}
+    ctx = OnnxContext(graph, opset)
+    problems = [u for _, u in unwritable] + run_handlers(
+        graph, ctx, ONNX_HANDLERS, "no ONNX export", skip=lambda n: n.name in refused, version=opset,
+        fallback=_passthrough)
     if problems:
         raise UnsupportedError(problems, "ONNX export")
-    ctx = OnnxContext(graph, opset)
-    for node in graph.nodes:
-        handler = ONNX_HANDLERS.lookup(node.op, opset)
-        if handler is not None:
-            handler(node, ctx)
-        else:
-            ctx.emit(node.op, node.inputs, node.outputs, name=node.name, **node.attrs)
     used = {i for n in ctx.nodes for i in n.input} | {v.name for v in graph.outputs}
     return ctx, [name for name in sorted(graph.weights) if name in used]
 

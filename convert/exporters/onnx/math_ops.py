@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ...errors import UnsupportedAttributeError
 from .context import OnnxContext
 from .registry import register
 from ...ir.optable import attr_value
@@ -14,7 +15,7 @@ _AXES_AS_INPUT_SINCE = {"ReduceSum": 13}
 
 @register("ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceSumSquare", "ReduceL1", "ReduceL2",
           "ReduceProd", "ReduceLogSumExp")
-def export_reduce(node, ctx: OnnxContext):
+def export_reduce(ctx: OnnxContext, node):
     axes = node.attrs.get("axes")
     keep = attr_value(node, "keepdims")
     reduce_op(ctx, node.op, node.inputs[0], axes, keep, node.outputs, node.name)
@@ -27,14 +28,14 @@ def reduce_op(ctx: OnnxContext, op: str, x: str, axes, keepdims: int, outputs, n
 
 
 @register("TopK")
-def export_topk(node, ctx: OnnxContext):
+def export_topk(ctx: OnnxContext, node):
     a = node.attrs
     ctx.emit("TopK", [node.inputs[0], ctx.const([a["k"]], hint="k")], node.outputs, name=node.name,
              axis=attr_value(node, "axis"), largest=attr_value(node, "largest"), sorted=attr_value(node, "sorted"))
 
 
 @register("Clip")
-def export_clip(node, ctx: OnnxContext):
+def export_clip(ctx: OnnxContext, node):
     lo, hi = node.attrs.get("min"), node.attrs.get("max")
     ins = [node.inputs[0], "" if lo is None else ctx.fconst(lo, node.inputs[0], "min"),
            "" if hi is None else ctx.fconst(hi, node.inputs[0], "max")]
@@ -44,7 +45,7 @@ def export_clip(node, ctx: OnnxContext):
 
 
 @register("Silu")
-def export_silu(node, ctx: OnnxContext):
+def export_silu(ctx: OnnxContext, node):
     x = node.inputs[0]
     beta = attr_value(node, "beta")
     z = x if beta == 1.0 else ctx.emit("Mul", [x, ctx.fconst(beta, node.inputs[0], "beta")], name=node.name + "/beta")[0]
@@ -53,7 +54,7 @@ def export_silu(node, ctx: OnnxContext):
 
 
 @register("Gelu")
-def export_gelu_decomposed(node, ctx: OnnxContext):
+def export_gelu_decomposed(ctx: OnnxContext, node):
     x = node.inputs[0]
     n = node.name
     half = ctx.fconst(0.5, node.inputs[0], "half")
@@ -73,35 +74,25 @@ def export_gelu_decomposed(node, ctx: OnnxContext):
 
 
 @register("Gelu", since=20)
-def export_gelu(node, ctx: OnnxContext):
+def export_gelu(ctx: OnnxContext, node):
     ctx.emit("Gelu", node.inputs, node.outputs, name=node.name, approximate=attr_value(node, "approximate"))
 
 
 @register("HardSwish")
-def export_hardswish_decomposed(node, ctx: OnnxContext):
+def export_hardswish_decomposed(ctx: OnnxContext, node):
     hs = ctx.emit("HardSigmoid", node.inputs, name=node.name + "/hsig", alpha=1.0 / 6, beta=0.5)[0]
     ctx.emit("Mul", [node.inputs[0], hs], node.outputs, name=node.name)
 
 
-@register("HardSwish", since=14)
-def export_hardswish(node, ctx: OnnxContext):
-    ctx.emit("HardSwish", node.inputs, node.outputs, name=node.name)
-
-
 @register("Mish")
-def export_mish_decomposed(node, ctx: OnnxContext):
+def export_mish_decomposed(ctx: OnnxContext, node):
     sp = ctx.emit("Softplus", node.inputs, name=node.name + "/softplus")[0]
     t = ctx.emit("Tanh", [sp], name=node.name + "/tanh")[0]
     ctx.emit("Mul", [node.inputs[0], t], node.outputs, name=node.name)
 
 
-@register("Mish", since=18)
-def export_mish(node, ctx: OnnxContext):
-    ctx.emit("Mish", node.inputs, node.outputs, name=node.name)
-
-
 @register("LayerNormalization")
-def export_layernorm_decomposed(node, ctx: OnnxContext):
+def export_layernorm_decomposed(ctx: OnnxContext, node):
     x, scale = node.inputs[0], node.inputs[1]
     bias = node.inputs[2] if len(node.inputs) > 2 else ""
     axis = attr_value(node, "axis")
@@ -111,7 +102,7 @@ def export_layernorm_decomposed(node, ctx: OnnxContext):
         if rank is None:
             axes = [axis]  # only valid for axis == -1 (the common case)
             if axis != -1:
-                raise ValueError(f"{node.name}: LayerNormalization axis {axis} needs a known rank below opset 17")
+                raise UnsupportedAttributeError("axis", axis, "needs a known rank below opset 17")
         else:
             axes = list(range(rank + axis, rank))
     else:
@@ -129,19 +120,19 @@ def export_layernorm_decomposed(node, ctx: OnnxContext):
 
 
 @register("LayerNormalization", since=17)
-def export_layernorm(node, ctx: OnnxContext):
+def export_layernorm(ctx: OnnxContext, node):
     ctx.emit("LayerNormalization", node.inputs, node.outputs[:1], name=node.name,
              axis=attr_value(node, "axis"), epsilon=float(attr_value(node, "epsilon")))
 
 
 @register("RMSNormalization")
-def export_rmsnorm_decomposed(node, ctx: OnnxContext):
+def export_rmsnorm_decomposed(ctx: OnnxContext, node):
     x, scale = node.inputs[0], node.inputs[1]
     axis = node.attrs.get("axis", -1)
     info = ctx.graph.value_info(x)
     rank = len(info.shape) if info is not None and info.shape is not None else None
     if rank is None and axis >= 0:
-        raise ValueError(f"{node.name}: RMSNormalization axis {axis} needs a known rank below opset 23")
+        raise UnsupportedAttributeError("axis", axis, "needs a known rank below opset 23")
     axes = list(range(axis, 0)) if axis < 0 else list(range(axis, rank))
     n = node.name
     ms = reduce_op(ctx, "ReduceMean", ctx.emit("Mul", [x, x], name=n + "/sq")[0], axes, 1, 1, n + "/mean_sq")[0]
@@ -151,24 +142,27 @@ def export_rmsnorm_decomposed(node, ctx: OnnxContext):
 
 
 @register("RMSNormalization", since=23)
-def export_rmsnorm(node, ctx: OnnxContext):
+def export_rmsnorm(ctx: OnnxContext, node):
     ctx.emit("RMSNormalization", node.inputs, node.outputs[:1], name=node.name,
              axis=node.attrs.get("axis", -1), epsilon=float(node.attrs.get("epsilon", 1e-5)))
 
 
+@register("HardSwish", since=14)
+@register("Mish", since=18)
 @register("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", since=18)
-def export_bitwise(node, ctx: OnnxContext):
+def export_native(ctx: OnnxContext, node):
+    """ONNX's own op of the same name, from the opset that introduced it (decomposed below)."""
     ctx.emit(node.op, node.inputs, node.outputs, name=node.name)
 
 
 @register("BitShift", since=11)
-def export_bitshift(node, ctx: OnnxContext):
+def export_bitshift(ctx: OnnxContext, node):
     # signed types and out-of-range shift amounts are defined from opset 28 on
     ctx.emit("BitShift", node.inputs, node.outputs, name=node.name, direction=node.attrs["direction"])
 
 
 @register("GroupNormalization")
-def export_groupnorm_decomposed(node, ctx: OnnxContext):
+def export_groupnorm_decomposed(ctx: OnnxContext, node):
     """Before opset 21 ONNX's GroupNormalization scales per group, the IR per channel: view
     x as (N, groups, rest), normalise each row with InstanceNormalization, then scale and
     shift per channel on an (N, C, rest) view, and take x's shape back (any rank)."""
@@ -178,7 +172,7 @@ def export_groupnorm_decomposed(node, ctx: OnnxContext):
     if c < 0 and ctx.graph.value_info(x) is not None and ctx.graph.value_info(x).shape:
         c = ctx.graph.value_info(x).shape[1]
     if not isinstance(c, int) or c < 0:
-        raise ValueError(f"{n}: GroupNormalization below opset 21 needs a known channel count")
+        raise UnsupportedAttributeError("channels", None, "needs a known channel count below opset 21")
     rows = ctx.emit("Reshape", [x, ctx.const([0, g, -1], hint="groups_shape")], name=n + "/groups")[0]
     ones, zeros = ctx.fconst(np.ones(g), node.inputs[0], "ones"), ctx.fconst(np.zeros(g), node.inputs[0], "zeros")
     y = ctx.emit("InstanceNormalization", [rows, ones, zeros], name=n + "/norm",
@@ -191,13 +185,13 @@ def export_groupnorm_decomposed(node, ctx: OnnxContext):
 
 
 @register("GroupNormalization", since=21)
-def export_groupnorm(node, ctx: OnnxContext):
+def export_groupnorm(ctx: OnnxContext, node):
     ctx.emit("GroupNormalization", node.inputs, node.outputs[:1], name=node.name,
              num_groups=int(node.attrs["num_groups"]), epsilon=float(attr_value(node, "epsilon")))
 
 
 @register("MeanVarianceNormalization")
-def export_mvn(node, ctx: OnnxContext):
+def export_mvn(ctx: OnnxContext, node):
     axes = list(attr_value(node, "axes"))
     x, n = node.inputs[0], node.name
     mean = reduce_op(ctx, "ReduceMean", x, axes, 1, 1, n + "/mean")[0]
@@ -215,11 +209,11 @@ def export_mvn(node, ctx: OnnxContext):
 
 
 @register("LpNormalization")
-def export_lpnorm(node, ctx: OnnxContext):
+def export_lpnorm(ctx: OnnxContext, node):
     axes, p, eps = list(attr_value(node, "axes")), attr_value(node, "p"), attr_value(node, "epsilon")
     x, n = node.inputs[0], node.name
     if p != 2 and p != 1:
-        raise ValueError(f"{n}: LpNormalization p={p}")
+        raise UnsupportedAttributeError("p", p, "ONNX LpNormalization takes p = 1 or 2")
     if attr_value(node, "eps_inside") and p == 2:
         ss = reduce_op(ctx, "ReduceSumSquare", x, axes, 1, 1, n + "/sumsq")[0]
         den = ctx.emit("Sqrt", [ctx.emit("Add", [ss, ctx.fconst(eps, node.inputs[0], "eps")], name=n + "/add_eps")[0]],
@@ -231,7 +225,7 @@ def export_lpnorm(node, ctx: OnnxContext):
 
 
 @register("CaffeArgMax")
-def export_caffe_argmax(node, ctx: OnnxContext):
+def export_caffe_argmax(ctx: OnnxContext, node):
     a = node.attrs
     x, n = node.inputs[0], node.name
     k, axis, out_max = attr_value(node, "top_k"), a.get("axis"), attr_value(node, "out_max_val")
@@ -258,7 +252,7 @@ _POOL_DILATIONS_SINCE = {"AveragePool": 19, "LpPool": 18}
 
 
 @register("AveragePool", "LpPool")
-def export_pool_dilated(node, ctx: OnnxContext):
+def export_pool_dilated(ctx: OnnxContext, node):
     from ...errors import UnsupportedAttributeError
 
     since = _POOL_DILATIONS_SINCE[node.op]

@@ -1,4 +1,4 @@
-"""Registry of ONNX export handlers: ``handler(node, ctx)`` emits ONNX nodes that compute
+"""Registry of ONNX export handlers: ``handler(ctx, node)`` emits ONNX nodes that compute
 ``node.outputs`` from ``node.inputs``. IR ops without a handler whose spec says
 ``onnx=True`` are exported as the ONNX op of the same name with the same attributes."""
 from ...registry import Registry

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import UnsupportedAttributeError
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import register
 from ...ir.optable import attr_value
@@ -11,7 +12,7 @@ INT64_MAX = np.iinfo(np.int64).max
 
 
 @register("Split")
-def export_split(node, ctx: OnnxContext):
+def export_split(ctx: OnnxContext, node):
     inputs = [node.inputs[0]]
     extra = {}
     if node.attrs.get("split") is not None:
@@ -22,7 +23,7 @@ def export_split(node, ctx: OnnxContext):
 
 
 @register("Slice")
-def export_slice(node, ctx: OnnxContext):
+def export_slice(ctx: OnnxContext, node):
     a = node.attrs
     ins = [node.inputs[0], ctx.const(a["starts"], hint="starts"), ctx.const(a["ends"], hint="ends")]
     if a.get("axes") is not None or a.get("steps") is not None:
@@ -34,7 +35,7 @@ def export_slice(node, ctx: OnnxContext):
 
 
 @register("Reshape")
-def export_reshape(node, ctx: OnnxContext):
+def export_reshape(ctx: OnnxContext, node):
     extra = {"allowzero": 1} if node.attrs.get("allowzero") else {}
     shape = ctx.const(node.attrs["shape"], hint="shape")
     if len(node.inputs) > 1 and node.inputs[1]:
@@ -54,7 +55,7 @@ def _runtime_shape(ctx: OnnxContext, node) -> str:
 
 
 @register("SizeRange")
-def export_size_range(node, ctx: OnnxContext):
+def export_size_range(ctx: OnnxContext, node):
     n = node.name
     shape = ctx.emit("Shape", [node.inputs[0]], name=f"{n}/shape")[0]
     end = ctx.emit("Gather", [shape, ctx.const(attr_value(node, "axis"), hint="axis")], name=f"{n}/end", axis=0)[0]
@@ -66,7 +67,7 @@ def export_size_range(node, ctx: OnnxContext):
 
 
 @register("Squeeze")
-def export_squeeze(node, ctx: OnnxContext):
+def export_squeeze(ctx: OnnxContext, node):
     ins = [node.inputs[0]]
     if node.attrs.get("axes") is not None:
         ins.append(ctx.const(node.attrs["axes"], hint="axes"))
@@ -74,12 +75,12 @@ def export_squeeze(node, ctx: OnnxContext):
 
 
 @register("Unsqueeze")
-def export_unsqueeze(node, ctx: OnnxContext):
+def export_unsqueeze(ctx: OnnxContext, node):
     ctx.emit("Unsqueeze", [node.inputs[0], ctx.const(node.attrs["axes"], hint="axes")], node.outputs, name=node.name)
 
 
 @register("Pad")
-def export_pad(node, ctx: OnnxContext):
+def export_pad(ctx: OnnxContext, node):
     mode = attr_value(node, "mode")
     ins = [node.inputs[0], ctx.const(node.attrs["pads"], hint="pads")]
     if mode == "constant" and attr_value(node, "value") != 0.0:
@@ -88,7 +89,7 @@ def export_pad(node, ctx: OnnxContext):
 
 
 @register("Resize")
-def export_resize(node, ctx: OnnxContext):
+def export_resize(ctx: OnnxContext, node):
     a = node.attrs
     roi = ctx.const(a["roi"], dtype="float32", hint="roi") if a.get("roi") is not None else ""
     if a.get("scales") is not None:
@@ -105,7 +106,7 @@ def export_resize(node, ctx: OnnxContext):
         extra["exclude_outside"] = 1
     if attr_value(node, "antialias"):
         if ctx.opset < 18:
-            raise ValueError(f"{node.name}: Resize antialias needs opset 18 or newer")
+            raise UnsupportedAttributeError("antialias", 1, "needs opset >= 18 (pass --opset 18)")
         extra["antialias"] = 1
     if a.get("roi") is not None:
         extra["extrapolation_value"] = float(attr_value(node, "extrapolation_value"))
@@ -114,44 +115,44 @@ def export_resize(node, ctx: OnnxContext):
 
 
 @register("GridSample", since=16)
-def export_grid_sample_16(node, ctx: OnnxContext):
+def export_grid_sample_16(ctx: OnnxContext, node):
     info = ctx.graph.value_info(node.inputs[0])
     if info is not None and info.shape is not None and len(info.shape) != 4:
-        raise ValueError(f"{node.name}: GridSample beyond 2-D needs opset 20")
+        raise UnsupportedAttributeError("rank", len(info.shape), "GridSample beyond 2-D needs opset >= 20 (pass --opset 20)")
     mode = attr_value(node, "mode")
     ctx.emit("GridSample", node.inputs, node.outputs, name=node.name, mode={"linear": "bilinear", "cubic": "bicubic"}.get(mode, mode),
              padding_mode=attr_value(node, "padding_mode"), align_corners=int(attr_value(node, "align_corners")))
 
 
 @register("GridSample", since=20)
-def export_grid_sample(node, ctx: OnnxContext):
+def export_grid_sample(ctx: OnnxContext, node):
     ctx.emit("GridSample", node.inputs, node.outputs, name=node.name, mode=attr_value(node, "mode"),
              padding_mode=attr_value(node, "padding_mode"), align_corners=int(attr_value(node, "align_corners")))
 
 
 @register("Tile")
-def export_tile(node, ctx: OnnxContext):
+def export_tile(ctx: OnnxContext, node):
     ctx.emit("Tile", [node.inputs[0], ctx.const(node.attrs["repeats"], hint="repeats")], node.outputs, name=node.name)
 
 
 @register("Expand")
-def export_expand(node, ctx: OnnxContext):
+def export_expand(ctx: OnnxContext, node):
     ctx.emit("Expand", [node.inputs[0], ctx.const(node.attrs["shape"], hint="shape")], node.outputs, name=node.name)
 
 
 @register("Cast")
-def export_cast(node, ctx: OnnxContext):
+def export_cast(ctx: OnnxContext, node):
     ctx.emit("Cast", node.inputs, node.outputs, name=node.name, to=ONNX_DTYPE[node.attrs["to"]])
 
 
 @register("Constant", "Identity")
-def export_identity(node, ctx: OnnxContext):
+def export_identity(ctx: OnnxContext, node):
     src = node.attrs["weight"] if node.op == "Constant" else node.inputs[0]
     ctx.emit("Identity", [src], node.outputs, name=node.name)
 
 
 @register("Dropout")
-def export_dropout(node, ctx: OnnxContext):
+def export_dropout(ctx: OnnxContext, node):
     # Identity at inference; the optimiser normally removes it before export.
     ctx.emit("Identity", node.inputs[:1], node.outputs[:1], name=node.name)
 
@@ -162,37 +163,37 @@ def _dtype_of(ctx: OnnxContext, value: str) -> str:
 
 
 @register("Trilu", since=14)
-def export_trilu(node, ctx: OnnxContext):
+def export_trilu(ctx: OnnxContext, node):
     k = node.attrs.get("k", 0)
     ins = [node.inputs[0]] + ([ctx.const(k, hint="k")] if k else [])
     ctx.emit("Trilu", ins, node.outputs, name=node.name, upper=node.attrs.get("upper", 1))
 
 
 @register("CumSum")
-def export_cumsum(node, ctx: OnnxContext):
+def export_cumsum(ctx: OnnxContext, node):
     ctx.emit("CumSum", [node.inputs[0], ctx.const(node.attrs["axis"], hint="axis")], node.outputs, name=node.name,
              exclusive=node.attrs.get("exclusive", 0), reverse=node.attrs.get("reverse", 0))
 
 
 @register("CumProd", since=26)
-def export_cumprod(node, ctx: OnnxContext):
+def export_cumprod(ctx: OnnxContext, node):
     ctx.emit("CumProd", [node.inputs[0], ctx.const(node.attrs["axis"], hint="axis")], node.outputs, name=node.name,
              exclusive=attr_value(node, "exclusive"), reverse=attr_value(node, "reverse"))
 
 
 @register("BitCast", since=26)
-def export_bitcast(node, ctx: OnnxContext):
+def export_bitcast(ctx: OnnxContext, node):
     ctx.emit("BitCast", node.inputs, node.outputs, name=node.name, to=ONNX_DTYPE[node.attrs["to"]])
 
 
 @register("AffineGrid", since=20)
-def export_affine_grid(node, ctx: OnnxContext):
+def export_affine_grid(ctx: OnnxContext, node):
     ctx.emit("AffineGrid", [node.inputs[0], ctx.const(node.attrs["size"], hint="size")], node.outputs,
              name=node.name, align_corners=int(attr_value(node, "align_corners")))
 
 
 @register("AffineGrid")
-def export_affine_grid_decomposed(node, ctx: OnnxContext):
+def export_affine_grid_decomposed(ctx: OnnxContext, node):
     """Before opset 20: a constant base grid MatMul theta^T, reshaped to (N, *spatial, nd)."""
     size = [int(v) for v in node.attrs["size"]]
     from ..common import affine_base_grid
@@ -206,7 +207,7 @@ def export_affine_grid_decomposed(node, ctx: OnnxContext):
 
 
 @register("Col2Im", since=18)
-def export_col2im(node, ctx: OnnxContext):
+def export_col2im(ctx: OnnxContext, node):
     ins = [node.inputs[0], ctx.const(node.attrs["image_shape"], hint="image_shape"),
            ctx.const(node.attrs["block_shape"], hint="block_shape")]
     ctx.emit("Col2Im", ins, node.outputs, name=node.name,

@@ -20,7 +20,7 @@ def unary(node, ctx: TFLiteContext, code: str, options: str | None = None, **fie
 
 
 def _simple(code: str):
-    def export_simple(node, ctx: TFLiteContext) -> None:
+    def export_simple(ctx: TFLiteContext, node) -> None:
         unary(node, ctx, code)
 
     return export_simple
@@ -31,30 +31,30 @@ for _op, _code in SIMPLE.items():
 
 
 @register("Identity", "Dropout")
-def export_identity(node, ctx: TFLiteContext) -> None:
+def export_identity(ctx: TFLiteContext, node) -> None:
     x = node.inputs[0]
     ctx.put(node.outputs[0], ctx.get(x, ctx.perm(x)), ctx.perm(x))
 
 
 @register("LeakyRelu")
-def export_leaky_relu(node, ctx: TFLiteContext) -> None:
+def export_leaky_relu(ctx: TFLiteContext, node) -> None:
     unary(node, ctx, "LEAKY_RELU", "LeakyReluOptions", alpha=float(attr(node, "alpha")))
 
 
 @register("Elu")
-def export_elu(node, ctx: TFLiteContext) -> None:
+def export_elu(ctx: TFLiteContext, node) -> None:
     if float(attr(node, "alpha")) != 1.0:
         raise unsupported_attr("alpha", attr(node, "alpha"), "LiteRT's ELU has alpha 1")
     unary(node, ctx, "ELU")
 
 
 @register("Gelu")
-def export_gelu(node, ctx: TFLiteContext) -> None:
+def export_gelu(ctx: TFLiteContext, node) -> None:
     unary(node, ctx, "GELU", "GeluOptions", approximate=attr(node, "approximate") == "tanh")
 
 
 @register("Clip")
-def export_clip(node, ctx: TFLiteContext) -> None:
+def export_clip(ctx: TFLiteContext, node) -> None:
     code = fused_code(node)
     if code is not None:
         unary(node, ctx, {RELU: "RELU", RELU6: "RELU6", RELU_N1_TO_1: "RELU_N1_TO_1"}[code])
@@ -73,7 +73,7 @@ def export_clip(node, ctx: TFLiteContext) -> None:
 
 
 @register("Softmax")
-def export_softmax(node, ctx: TFLiteContext) -> None:
+def export_softmax(ctx: TFLiteContext, node) -> None:
     x = node.inputs[0]
     rank = len(ctx.ir_shape(x))
     axis = attr(node, "axis") % rank
@@ -85,7 +85,7 @@ def export_softmax(node, ctx: TFLiteContext) -> None:
 
 
 @register("Silu")
-def export_silu(node, ctx: TFLiteContext) -> None:
+def export_silu(ctx: TFLiteContext, node) -> None:
     if float(attr(node, "beta")) != 1.0:
         raise unsupported_attr("beta", attr(node, "beta"), "only x * sigmoid(x)")
     x = node.inputs[0]
@@ -97,7 +97,7 @@ def export_silu(node, ctx: TFLiteContext) -> None:
 
 
 @register("PRelu")
-def export_prelu(node, ctx: TFLiteContext) -> None:
+def export_prelu(ctx: TFLiteContext, node) -> None:
     x, slope = node.inputs
     w = ctx.weight(slope)
     if w is None:
@@ -110,7 +110,7 @@ def export_prelu(node, ctx: TFLiteContext) -> None:
 
 
 @register("HardSigmoid")
-def export_hard_sigmoid(node, ctx: TFLiteContext) -> None:
+def export_hard_sigmoid(ctx: TFLiteContext, node) -> None:
     """clip(alpha * x + beta, 0, 1) = RELU6(6 alpha x + 6 beta) / 6, three builtins."""
     alpha, beta = float(attr(node, "alpha")), float(attr(node, "beta"))
     x = node.inputs[0]

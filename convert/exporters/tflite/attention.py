@@ -51,7 +51,7 @@ def _masked(ctx: TFLiteContext, node, scores: int, mask: str) -> int:
 
 
 @register("Attention")
-def export_attention(node, ctx: TFLiteContext) -> None:
+def export_attention(ctx: TFLiteContext, node) -> None:
     for name, value in extensions(node):  # KV cache, windows, extra outputs
         raise unsupported_attr(name, value, "plain attention (no KV cache, windows or score outputs)")
     if float(attr(node, "softcap")):

@@ -72,7 +72,7 @@ def _unit_axis(ctx: TFLiteContext, x: int, name: str, axis: int = 1) -> int:
 
 
 @register("Conv")
-def export_conv(node, ctx: TFLiteContext) -> None:
+def export_conv(ctx: TFLiteContext, node) -> None:
     w, b, bias_name = _conv_operands(node, ctx)
     nd = w.ndim - 2
     strides, dil, begin, end = _geometry(node, nd)
@@ -130,7 +130,7 @@ def _conv3d(node, ctx: TFLiteContext, w, b, bias_name, strides, dil, begin, end,
 
 
 @register("MaxPool", "AveragePool")
-def export_pool(node, ctx: TFLiteContext) -> None:
+def export_pool(ctx: TFLiteContext, node) -> None:
     kernel = [int(k) for k in attr(node, "kernel_shape")]
     if len(kernel) != 2:
         raise unsupported_attr("kernel_shape", kernel, "2-D pooling only")
@@ -164,7 +164,7 @@ def export_pool(node, ctx: TFLiteContext) -> None:
 
 
 @register("GlobalAveragePool", "GlobalMaxPool")
-def export_global_pool(node, ctx: TFLiteContext) -> None:
+def export_global_pool(ctx: TFLiteContext, node) -> None:
     rank = len(ctx.ir_shape(node.inputs[0]))
     cl = channels_last(rank)
     x = ctx.get(node.inputs[0], cl)

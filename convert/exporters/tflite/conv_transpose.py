@@ -33,7 +33,7 @@ def _output_shape(ctx: TFLiteContext, node, x: int, tail: list[int]) -> int:
 
 
 @register("ConvTranspose")
-def export_conv_transpose(node, ctx: TFLiteContext) -> None:
+def export_conv_transpose(ctx: TFLiteContext, node) -> None:
     w, b, bias_name = _conv_operands(node, ctx)  # W (C_in, C_out/group, *kernel)
     nd = w.ndim - 2
     if nd not in (1, 2):

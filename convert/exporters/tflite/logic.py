@@ -12,7 +12,7 @@ _CODES = {"Equal": "EQUAL", "Greater": "GREATER", "Less": "LESS", "And": "LOGICA
 
 
 @register(*_CODES)
-def export_compare(node, ctx: TFLiteContext) -> None:
+def export_compare(ctx: TFLiteContext, node) -> None:
     if node.op == "Xor" and any(ctx.dtype(v) != "bool" for v in node.inputs):
         raise unsupported_attr("dtype", [ctx.dtype(v) for v in node.inputs], "Xor of booleans")
     rank = len(ctx.ir_shape(node.outputs[0]))
@@ -22,14 +22,14 @@ def export_compare(node, ctx: TFLiteContext) -> None:
 
 
 @register("Not")
-def export_not(node, ctx: TFLiteContext) -> None:
+def export_not(ctx: TFLiteContext, node) -> None:
     x = node.inputs[0]
     perm = ctx.perm(x)
     ctx.op("LOGICAL_NOT", [ctx.get(x, perm)], [ctx.out(node.outputs[0], perm, "bool")])
 
 
 @register("Cast")
-def export_cast(node, ctx: TFLiteContext) -> None:
+def export_cast(ctx: TFLiteContext, node) -> None:
     x, to = node.inputs[0], str(attr(node, "to"))
     if to not in TENSOR_TYPES or ctx.dtype(x) not in TENSOR_TYPES:
         raise unsupported_attr("to", to, f"LiteRT tensors are {', '.join(TENSOR_TYPES)}")

@@ -37,7 +37,7 @@ def _layout(ctx: TFLiteContext, node, rank: int) -> tuple:
 
 
 @register(*_BINARY)
-def export_binary(node, ctx: TFLiteContext) -> None:
+def export_binary(ctx: TFLiteContext, node) -> None:
     rank = len(ctx.ir_shape(node.outputs[0]))
     perm = _layout(ctx, node, rank)
     ins = [operand(ctx, v, perm, rank) for v in node.inputs]
@@ -59,7 +59,7 @@ def _dense(node, ctx: TFLiteContext, x: str, kernel: np.ndarray, bias: np.ndarra
 
 
 @register("Gemm")
-def export_gemm(node, ctx: TFLiteContext) -> None:
+def export_gemm(ctx: TFLiteContext, node) -> None:
     if attr(node, "transA"):
         raise unsupported_attr("transA", 1, "LiteRT's FULLY_CONNECTED takes A as is")
     w = ctx.weight(node.inputs[1])
@@ -79,7 +79,7 @@ def export_gemm(node, ctx: TFLiteContext) -> None:
 
 
 @register("MatMul")
-def export_matmul(node, ctx: TFLiteContext) -> None:
+def export_matmul(ctx: TFLiteContext, node) -> None:
     a, b = node.inputs
     w = ctx.weight(b)
     if w is not None and w.ndim == 2:
@@ -96,7 +96,7 @@ def export_matmul(node, ctx: TFLiteContext) -> None:
 
 
 @register("BatchNormalization")
-def export_batchnorm(node, ctx: TFLiteContext) -> None:
+def export_batchnorm(ctx: TFLiteContext, node) -> None:
     x, scale, bias, mean, var = node.inputs[:5]
     arrays = [ctx.weight(v) for v in (scale, bias, mean, var)]
     if any(a is None for a in arrays):
@@ -117,7 +117,7 @@ def export_batchnorm(node, ctx: TFLiteContext) -> None:
 
 
 @register(*_REDUCE)
-def export_reduce(node, ctx: TFLiteContext) -> None:
+def export_reduce(ctx: TFLiteContext, node) -> None:
     x = node.inputs[0]
     rank = len(ctx.ir_shape(x))
     axes = attr(node, "axes")

@@ -41,7 +41,7 @@ def _optional(node, i: int) -> str:
 
 
 @register("LayerNormalization")
-def export_layernorm(node, ctx: TFLiteContext) -> None:
+def export_layernorm(ctx: TFLiteContext, node) -> None:
     """Normalised over the axes from ``axis`` on, then Scale and B."""
     x, scale, b = node.inputs[0], node.inputs[1], _optional(node, 2)
     if ctx.weight(scale) is None or (b and ctx.weight(b) is None):
@@ -56,7 +56,7 @@ def export_layernorm(node, ctx: TFLiteContext) -> None:
 
 
 @register("RMSNormalization")
-def export_rmsnorm(node, ctx: TFLiteContext) -> None:
+def export_rmsnorm(ctx: TFLiteContext, node) -> None:
     """x * rsqrt(mean(x^2 over the axes from ``axis`` on) + eps) * scale."""
     x, scale = node.inputs[0], node.inputs[1]
     rank = len(ctx.ir_shape(x))
@@ -68,7 +68,7 @@ def export_rmsnorm(node, ctx: TFLiteContext) -> None:
 
 
 @register("GroupNormalization")
-def export_groupnorm(node, ctx: TFLiteContext) -> None:
+def export_groupnorm(ctx: TFLiteContext, node) -> None:
     """The stored channel axis C is split into (groups, C / groups) by a RESHAPE (groups
     hold consecutive channels, so no element moves), each (sample, group) is normalised
     over every other axis but the batch, and a RESHAPE restores the shape before the

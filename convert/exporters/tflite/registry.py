@@ -1,4 +1,4 @@
-"""Registry of LiteRT export handlers: ``handler(node, ctx)`` reads its operands with
+"""Registry of LiteRT export handlers: ``handler(ctx, node)`` reads its operands with
 ``ctx.get`` (tensor indices in a chosen layout) and emits builtin operators with ``ctx.op``."""
 from ...registry import Registry
 

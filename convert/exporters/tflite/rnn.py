@@ -159,7 +159,7 @@ def _pack(ctx: TFLiteContext, parts: list[int], axis: int, shape, name: str) -> 
 
 
 @register("LSTM", "GRU", "RNN")
-def export_rnn(node, ctx: TFLiteContext) -> None:
+def export_rnn(ctx: TFLiteContext, node) -> None:
     _check(node, ctx)
     layout = int(attr(node, "layout"))
     direction = attr(node, "direction")

@@ -14,7 +14,7 @@ from .registry import register
 
 
 @register("Reshape", "Flatten", "Squeeze", "Unsqueeze")
-def export_reshape(node, ctx: TFLiteContext) -> None:
+def export_reshape(ctx: TFLiteContext, node) -> None:
     x, out = node.inputs[0], node.outputs[0]
     if len(node.inputs) > 1 and node.inputs[1]:
         raise unsupported_attr("like", node.inputs[1], "sizes known when the model is written (LiteRT RESHAPE)")
@@ -53,7 +53,7 @@ def _flattens_into_dense(node, ctx: TFLiteContext, perm) -> bool:
 
 
 @register("Transpose")
-def export_transpose(node, ctx: TFLiteContext) -> None:
+def export_transpose(ctx: TFLiteContext, node) -> None:
     x = node.inputs[0]
     rank = len(ctx.ir_shape(x))
     perm = tuple(attr(node, "perm") or reversed(range(rank)))
@@ -62,7 +62,7 @@ def export_transpose(node, ctx: TFLiteContext) -> None:
 
 
 @register("Concat")
-def export_concat(node, ctx: TFLiteContext) -> None:
+def export_concat(ctx: TFLiteContext, node) -> None:
     rank = len(ctx.ir_shape(node.outputs[0]))
     perm = next((ctx.perm(v) for v in node.inputs if ctx.has(v)), identity(rank))
     ins = [ctx.get(v, perm) for v in node.inputs]
@@ -72,7 +72,7 @@ def export_concat(node, ctx: TFLiteContext) -> None:
 
 
 @register("Pad")
-def export_pad(node, ctx: TFLiteContext) -> None:
+def export_pad(ctx: TFLiteContext, node) -> None:
     x = node.inputs[0]
     rank = len(ctx.ir_shape(x))
     pads = [int(p) for p in attr(node, "pads")]
@@ -94,7 +94,7 @@ def export_pad(node, ctx: TFLiteContext) -> None:
 
 
 @register("Resize")
-def export_resize(node, ctx: TFLiteContext) -> None:
+def export_resize(ctx: TFLiteContext, node) -> None:
     x, out = node.inputs[0], node.outputs[0]
     ys = ctx.ir_shape(out)
     if len(ys) != 4 or not all(isinstance(d, int) for d in ys[2:]):
@@ -125,7 +125,7 @@ _I32 = 2**31 - 1
 
 
 @register("Slice")
-def export_slice(node, ctx: TFLiteContext) -> None:
+def export_slice(ctx: TFLiteContext, node) -> None:
     x = node.inputs[0]
     rank = len(ctx.ir_shape(x))
     starts, ends = list(attr(node, "starts")), list(attr(node, "ends"))
@@ -152,7 +152,7 @@ def export_slice(node, ctx: TFLiteContext) -> None:
 
 
 @register("Split")
-def export_split(node, ctx: TFLiteContext) -> None:
+def export_split(ctx: TFLiteContext, node) -> None:
     """SPLIT (equal parts) or SPLIT_V (sizes) along the stored position of the IR axis; every
     part keeps the input's layout."""
     x = node.inputs[0]
@@ -172,7 +172,7 @@ def export_split(node, ctx: TFLiteContext) -> None:
 
 
 @register("Gather")
-def export_gather(node, ctx: TFLiteContext) -> None:
+def export_gather(ctx: TFLiteContext, node) -> None:
     """GATHER along the stored position of the IR axis, with constant indices (negative
     ones made positive here: LiteRT's GATHER takes none); the indices' axes take the
     gathered axis' place in the stored layout."""

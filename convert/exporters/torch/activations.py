@@ -30,17 +30,17 @@ def _module(node, ctx: TorchContext, ctor: str, args=(), kwargs=None, state=None
 
 
 @register(*_PLAIN)
-def export_plain_activation(node, ctx: TorchContext):
+def export_plain_activation(ctx: TorchContext, node):
     _module(node, ctx, _PLAIN[node.op])
 
 
 @register(*_UNARY)
-def export_unary(node, ctx: TorchContext):
+def export_unary(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"{_UNARY[node.op]}({ctx.x(node.inputs[0])})")
 
 
 @register(*_BINARY)
-def export_binary(node, ctx: TorchContext):
+def export_binary(ctx: TorchContext, node):
     a, b = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
     info = ctx.graph.value_info(node.outputs[0])
     if node.op == "Div" and info is not None and info.dtype not in ("float32", "float16", "bfloat16", "float64"):
@@ -50,7 +50,7 @@ def export_binary(node, ctx: TorchContext):
 
 
 @register("BitShift")
-def export_bitshift(node, ctx: TorchContext):
+def export_bitshift(ctx: TorchContext, node):
     """ONNX defines every shift amount: out-of-range ones give the sign fill (torch leaves them to C)."""
     x, y = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
     right = attr(node, "direction") == "RIGHT"
@@ -64,13 +64,13 @@ def export_bitshift(node, ctx: TorchContext):
 
 
 @register("Mod")
-def export_mod(node, ctx: TorchContext):
+def export_mod(ctx: TorchContext, node):
     fn = "torch.fmod" if attr(node, "fmod") else "torch.remainder"
     ctx.assign(node.outputs[0], f"{fn}({ctx.x(node.inputs[0])}, {ctx.x(node.inputs[1])})")
 
 
 @register("Max", "Min", "Sum", "Mean")
-def export_variadic(node, ctx: TorchContext):
+def export_variadic(ctx: TorchContext, node):
     xs = [ctx.x(i) for i in node.inputs]
     if node.op in ("Sum", "Mean"):
         expr = " + ".join(xs)
@@ -85,27 +85,27 @@ def export_variadic(node, ctx: TorchContext):
 
 
 @register("Where")
-def export_where(node, ctx: TorchContext):
+def export_where(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"torch.where({', '.join(ctx.x(i) for i in node.inputs)})")
 
 
 @register("LeakyRelu")
-def export_leaky_relu(node, ctx: TorchContext):
+def export_leaky_relu(ctx: TorchContext, node):
     _module(node, ctx, "nn.LeakyReLU", [float(attr(node, "alpha"))])
 
 
 @register("Elu")
-def export_elu(node, ctx: TorchContext):
+def export_elu(ctx: TorchContext, node):
     _module(node, ctx, "nn.ELU", [float(attr(node, "alpha"))])
 
 
 @register("Celu")
-def export_celu(node, ctx: TorchContext):
+def export_celu(ctx: TorchContext, node):
     _module(node, ctx, "nn.CELU", [float(attr(node, "alpha"))])
 
 
 @register("Selu")
-def export_selu(node, ctx: TorchContext):
+def export_selu(ctx: TorchContext, node):
     alpha, gamma = float(attr(node, "alpha")), float(attr(node, "gamma"))
     if (alpha, gamma) == _SELU:
         _module(node, ctx, "nn.SELU")
@@ -114,14 +114,14 @@ def export_selu(node, ctx: TorchContext):
 
 
 @register("Softplus")
-def export_softplus(node, ctx: TorchContext):
+def export_softplus(ctx: TorchContext, node):
     # nn.Softplus switches to the identity above `threshold`; that switch is exact in float32
     # only far above log(2**24): use a threshold where softplus(x) == x to the last bit.
     _module(node, ctx, "nn.Softplus", [], dict(beta=1.0, threshold=20.0))
 
 
 @register("HardSigmoid")
-def export_hard_sigmoid(node, ctx: TorchContext):
+def export_hard_sigmoid(ctx: TorchContext, node):
     alpha, beta = float(attr(node, "alpha")), float(attr(node, "beta"))
     if math.isclose(alpha, 1 / 6, rel_tol=1e-7) and beta == 0.5:
         _module(node, ctx, "nn.Hardsigmoid")
@@ -130,7 +130,7 @@ def export_hard_sigmoid(node, ctx: TorchContext):
 
 
 @register("PRelu")
-def export_prelu(node, ctx: TorchContext):
+def export_prelu(ctx: TorchContext, node):
     slope = ctx.weight(node.inputs[1])
     rank = ctx.rank(node.inputs[0])
     # nn.PReLU scales axis 1; ONNX broadcasts the slope from the last axis, so a slope is
@@ -144,12 +144,12 @@ def export_prelu(node, ctx: TorchContext):
 
 
 @register("Gelu")
-def export_gelu(node, ctx: TorchContext):
+def export_gelu(ctx: TorchContext, node):
     _module(node, ctx, "nn.GELU", [], dict(approximate=attr(node, "approximate")))
 
 
 @register("Silu")
-def export_silu(node, ctx: TorchContext):
+def export_silu(ctx: TorchContext, node):
     beta = float(attr(node, "beta"))
     if beta == 1.0:
         _module(node, ctx, "nn.SiLU")
@@ -159,7 +159,7 @@ def export_silu(node, ctx: TorchContext):
 
 
 @register("Clip")
-def export_clip(node, ctx: TorchContext):
+def export_clip(ctx: TorchContext, node):
     lo, hi = attr(node, "min"), attr(node, "max")
     if lo == 0.0 and hi == 6.0:
         _module(node, ctx, "nn.ReLU6")
@@ -170,18 +170,18 @@ def export_clip(node, ctx: TorchContext):
 
 
 @register("ThresholdedRelu")
-def export_thresholded_relu(node, ctx: TorchContext):
+def export_thresholded_relu(ctx: TorchContext, node):
     x = ctx.x(node.inputs[0])
     ctx.assign(node.outputs[0], f"torch.where({x} > {py(float(attr(node, 'alpha')))}, {x}, torch.zeros_like({x}))")
 
 
 @register("Softmax", "LogSoftmax")
-def export_softmax(node, ctx: TorchContext):
+def export_softmax(ctx: TorchContext, node):
     _module(node, ctx, "nn.Softmax" if node.op == "Softmax" else "nn.LogSoftmax", [], dict(dim=attr(node, "axis")))
 
 
 @register("Dropout")
-def export_dropout(node, ctx: TorchContext):
+def export_dropout(ctx: TorchContext, node):
     # Identity in eval mode; kept as nn.Dropout so fine-tuning sees the original layer.
     if len(node.outputs) > 1 and node.outputs[1]:
         raise unsupported_attr("mask output", node.outputs[1])
@@ -199,7 +199,7 @@ _REDUCE = {"ReduceMean": "torch.mean({x}, dim={d}, keepdim={k})", "ReduceMax": "
 
 
 @register(*_REDUCE, "ReduceProd")
-def export_reduce(node, ctx: TorchContext):
+def export_reduce(ctx: TorchContext, node):
     x, axes, keep = ctx.x(node.inputs[0]), attr(node, "axes"), bool(attr(node, "keepdims"))
     if node.op == "ReduceProd":  # torch.prod reduces one axis (or all): one call per axis
         if axes is None:
@@ -232,7 +232,7 @@ def _reduces_empty_axis(ctx: TorchContext, value: str, axes) -> bool:
 
 
 @register("ArgMax")
-def export_argmax(node, ctx: TorchContext):
+def export_argmax(ctx: TorchContext, node):
     x, axis, keep = ctx.x(node.inputs[0]), attr(node, "axis"), bool(attr(node, "keepdims"))
     if attr(node, "select_last_index"):  # torch.argmax returns the first maximum: search the flipped axis
         ctx.assign(node.outputs[0], f"{x}.shape[{axis}] - 1 - torch.argmax(torch.flip({x}, [{axis}]), dim={axis}, "
@@ -242,7 +242,7 @@ def export_argmax(node, ctx: TorchContext):
 
 
 @register("TopK")
-def export_topk(node, ctx: TorchContext):
+def export_topk(ctx: TorchContext, node):
     # a stable sort: equal values come out lowest index first, as ONNX requires (torch.topk
     # leaves ties in any order)
     x, axis, k = ctx.x(node.inputs[0]), attr(node, "axis"), attr(node, "k")
@@ -252,7 +252,7 @@ def export_topk(node, ctx: TorchContext):
 
 
 @register("IsInf")
-def export_isinf(node, ctx: TorchContext):
+def export_isinf(ctx: TorchContext, node):
     x = ctx.x(node.inputs[0])
     pos, neg = attr(node, "detect_positive"), attr(node, "detect_negative")
     expr = {(1, 1): f"torch.isinf({x})", (1, 0): f"torch.isposinf({x})", (0, 1): f"torch.isneginf({x})",
@@ -261,12 +261,12 @@ def export_isinf(node, ctx: TorchContext):
 
 
 @register("Shrink")
-def export_shrink(node, ctx: TorchContext):
+def export_shrink(ctx: TorchContext, node):
     x, b, lam = ctx.x(node.inputs[0]), py(float(attr(node, "bias"))), py(float(attr(node, "lambd")))
     ctx.assign(node.outputs[0], f"torch.where({x} < -{lam}, {x} + {b}, torch.where({x} > {lam}, {x} - {b}, "
                                 f"torch.zeros_like({x})))")
 
 
 @register("Det")
-def export_det(node, ctx: TorchContext):
+def export_det(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"torch.linalg.det({ctx.x(node.inputs[0])})")

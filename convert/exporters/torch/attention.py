@@ -7,7 +7,7 @@ from .registry import register
 
 
 @register("Attention")
-def export_attention(node, ctx: TorchContext):
+def export_attention(ctx: TorchContext, node):
     q, k, v = (ctx.x(i) for i in node.inputs[:3])
     hq, hkv = attr(node, "q_num_heads"), attr(node, "kv_num_heads")
     three_d = bool(hq)
@@ -127,7 +127,7 @@ def written_out(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | Non
 
 
 @register("RotaryEmbedding")
-def export_rotary_embedding(node, ctx: TorchContext):
+def export_rotary_embedding(ctx: TorchContext, node):
     """The ONNX formula on (B, S, H, D) heads; every size is read at run time."""
     x = ctx.x(node.inputs[0])
     cos, sin = ctx.x(node.inputs[1]), ctx.x(node.inputs[2])
@@ -155,7 +155,7 @@ def export_rotary_embedding(node, ctx: TorchContext):
 
 
 @register("LinearAttention")
-def export_linear_attention(node, ctx: TorchContext):
+def export_linear_attention(ctx: TorchContext, node):
     """The recurrence as a loop over time steps, in float32 as ONNX defines it."""
     ins = list(node.inputs) + [""] * 6
     q, k, v = (ctx.x(i) for i in ins[:3])

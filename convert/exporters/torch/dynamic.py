@@ -7,12 +7,12 @@ from .registry import register
 
 
 @register("NonZero")
-def export_nonzero(node, ctx: TorchContext):
+def export_nonzero(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"torch.nonzero({ctx.x(node.inputs[0])}).T")
 
 
 @register("Unique")
-def export_unique(node, ctx: TorchContext):
+def export_unique(ctx: TorchContext, node):
     """torch.unique sorts; the first-occurrence indices come from a scatter-min over the
     inverse map, and ``sorted=0`` reorders everything by first occurrence (ONNX's order)."""
     x, axis = ctx.x(node.inputs[0]), attr(node, "axis")
@@ -47,7 +47,7 @@ def _corners(ctx: TorchContext, boxes: str, center: bool) -> tuple[str, str, str
 
 
 @register("NonMaxSuppression")
-def export_nms(node, ctx: TorchContext):
+def export_nms(ctx: TorchContext, node):
     """Per batch and class, boxes in descending score order (stable: lower index first on
     ties); box i is kept when it passes the score filter and no kept box before it
     suppresses it. That greedy rule is a fixed point reached in at most N vectorised

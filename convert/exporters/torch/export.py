@@ -194,7 +194,7 @@ def export_program(graph: Graph, model=None):
     model = model if model is not None else to_torch(graph)
     xs = example_inputs(graph)
     dims: dict[str, Any] = {}
-    dynamic = []
+    per_input = []
     for v in graph.inputs:
         spec = {}
         for i, d in enumerate(v.shape or ()):
@@ -202,10 +202,10 @@ def export_program(graph: Graph, model=None):
                 key = d if isinstance(d, str) else f"{identifier(v.name)}_{i}"
                 dims.setdefault(key, torch.export.Dim(identifier(key), min=1))
                 spec[i] = dims[key]
-        dynamic.append(spec or None)
-    if any(dynamic):
+        per_input.append(spec or None)
+    if any(per_input):
         try:
-            return torch.export.export(model, xs, dynamic_shapes=tuple(dynamic))
+            return torch.export.export(model, xs, dynamic_shapes=tuple(per_input))
         except Exception:  # a model whose shapes depend on the batch (static reshapes): fall back
             import logging
 

@@ -11,14 +11,14 @@ def _nonneg(ctx: TorchContext, data: str, idx: str, axis: int) -> str:
 
 
 @register("GatherElements")
-def export_gather_elements(node, ctx: TorchContext):
+def export_gather_elements(ctx: TorchContext, node):
     d, i = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
     axis = attr(node, "axis")
     ctx.assign(node.outputs[0], f"torch.gather({d}, {axis}, {_nonneg(ctx, d, i, axis)})")
 
 
 @register("GatherND")
-def export_gather_nd(node, ctx: TorchContext):
+def export_gather_nd(ctx: TorchContext, node):
     batch_dims = attr(node, "batch_dims")
     d, i = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
     if batch_dims > 1:
@@ -36,7 +36,7 @@ _REDUCE = {"add": "sum", "mul": "prod", "max": "amax", "min": "amin"}
 
 
 @register("ScatterElements")
-def export_scatter_elements(node, ctx: TorchContext):
+def export_scatter_elements(ctx: TorchContext, node):
     d, i, u = (ctx.x(v) for v in node.inputs)
     axis, red = attr(node, "axis"), attr(node, "reduction")
     idx = _nonneg(ctx, d, i, axis)
@@ -47,7 +47,7 @@ def export_scatter_elements(node, ctx: TorchContext):
 
 
 @register("ScatterND")
-def export_scatter_nd(node, ctx: TorchContext):
+def export_scatter_nd(ctx: TorchContext, node):
     d, i, u = (ctx.x(v) for v in node.inputs)
     red = attr(node, "reduction")
     if red in ("mul", "max", "min"):
@@ -77,7 +77,7 @@ def _scatter_nd_reduce(node, ctx: TorchContext, d: str, i: str, u: str, red: str
 
 
 @register("CumSum", "CumProd")
-def export_cumsum(node, ctx: TorchContext):
+def export_cumsum(ctx: TorchContext, node):
     x = ctx.x(node.inputs[0])
     axis = attr(node, "axis")
     src = x
@@ -97,19 +97,19 @@ def export_cumsum(node, ctx: TorchContext):
 
 
 @register("Einsum")
-def export_einsum(node, ctx: TorchContext):
+def export_einsum(ctx: TorchContext, node):
     xs = ", ".join(ctx.x(v) for v in node.inputs)
     ctx.assign(node.outputs[0], f"torch.einsum({py(attr(node, 'equation'))}, {xs})")
 
 
 @register("Trilu")
-def export_trilu(node, ctx: TorchContext):
+def export_trilu(ctx: TorchContext, node):
     fn = "torch.triu" if attr(node, "upper") else "torch.tril"
     ctx.assign(node.outputs[0], f"{fn}({ctx.x(node.inputs[0])}, {attr(node, 'k')})")
 
 
 @register("Hardmax")
-def export_hardmax(node, ctx: TorchContext):
+def export_hardmax(ctx: TorchContext, node):
     x = ctx.x(node.inputs[0])
     axis = attr(node, "axis")
     onehot = f"F.one_hot(torch.argmax({x}, {axis}), {x}.shape[{axis}]).movedim(-1, {axis})"

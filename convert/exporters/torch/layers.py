@@ -41,40 +41,39 @@ def _pre_pad(ctx: TorchContext, x: str, begin, end, value: float = 0.0) -> str:
     return t
 
 
-@register("Conv")
-def export_conv(node, ctx: TorchContext):
+def _conv_parts(ctx: TorchContext, node, layer: str):
+    """Weights, bias, spatial rank, strides, dilations, pads, group and the layer's state of a
+    (transposed) convolution whose torch layer ``layer`` exists in 1-D, 2-D and 3-D."""
     w = _const(ctx, node, 1, "W")
     b = _const(ctx, node, 2, "B")
     nd = w.ndim - 2
     if nd not in (1, 2, 3):
-        raise unsupported_attr("kernel_shape", list(w.shape[2:]), "torch has Conv1d/2d/3d")
+        raise unsupported_attr("kernel_shape", list(w.shape[2:]), f"torch has {layer}1d/2d/3d")
     strides, dil, begin, end = _spatial(node, nd)
-    group = attr(node, "group")
+    state = {"weight": w} if b is None else {"weight": w, "bias": b}
+    return w, b, nd, strides, dil, begin, end, attr(node, "group"), state
+
+
+@register("Conv")
+def export_conv(ctx: TorchContext, node):
+    w, b, nd, strides, dil, begin, end, group, state = _conv_parts(ctx, node, "Conv")
     x = ctx.x(node.inputs[0])
     padding = tuple(begin)
     if begin != end:  # torch pads symmetrically: pad explicitly first, exactly as ONNX does
         x, padding = _pre_pad(ctx, x, begin, end), (0,) * nd
-    state = {"weight": w} if b is None else {"weight": w, "bias": b}
     m = ctx.layer(node, f"nn.Conv{nd}d", [int(w.shape[1] * group), int(w.shape[0]), tuple(w.shape[2:])],
                   dict(stride=strides, padding=padding, dilation=dil, groups=group, bias=b is not None), state)
     ctx.assign(node.outputs[0], f"{m}({x})")
 
 
 @register("ConvTranspose")
-def export_conv_transpose(node, ctx: TorchContext):
-    w = _const(ctx, node, 1, "W")
-    b = _const(ctx, node, 2, "B")
-    nd = w.ndim - 2
-    if nd not in (1, 2, 3):
-        raise unsupported_attr("kernel_shape", list(w.shape[2:]), "torch has ConvTranspose1d/2d/3d")
-    strides, dil, begin, end = _spatial(node, nd)
-    group = attr(node, "group")
+def export_conv_transpose(ctx: TorchContext, node):
+    w, b, nd, strides, dil, begin, end, group, state = _conv_parts(ctx, node, "ConvTranspose")
     out_pad = tuple(attr(node, "output_padding") or [0] * nd)
     for op_, s, d in zip(out_pad, strides, dil):
         if op_ >= max(s, d):
             raise unsupported_attr("output_padding", list(out_pad), "torch needs output_padding < stride or dilation")
     common = tuple(min(p, q) for p, q in zip(begin, end))
-    state = {"weight": w} if b is None else {"weight": w, "bias": b}
     m = ctx.layer(node, f"nn.ConvTranspose{nd}d", [int(w.shape[0]), int(w.shape[1] * group), tuple(w.shape[2:])],
                   dict(stride=strides, padding=common, output_padding=out_pad, groups=group,
                        bias=b is not None, dilation=dil), state)
@@ -103,7 +102,7 @@ def _pool_fits(node, nd: int, can_pre_pad: bool) -> bool:
 
 
 @register("MaxPool")
-def export_maxpool(node, ctx: TorchContext):
+def export_maxpool(ctx: TorchContext, node):
     nd = len(attr(node, "kernel_shape"))
     if nd not in (1, 2, 3) or (len(node.outputs) > 1 and node.outputs[1]):
         raise unsupported_attr("kernel_shape", attr(node, "kernel_shape"), "1-3 spatial axes, no indices output")
@@ -114,7 +113,7 @@ def export_maxpool(node, ctx: TorchContext):
 
 
 @register("AveragePool")
-def export_avgpool(node, ctx: TorchContext):
+def export_avgpool(ctx: TorchContext, node):
     nd = len(attr(node, "kernel_shape"))
     if nd not in (1, 2, 3):
         raise unsupported_attr("kernel_shape", attr(node, "kernel_shape"), "1-3 spatial axes")
@@ -132,7 +131,7 @@ def export_avgpool(node, ctx: TorchContext):
 
 
 @register("GlobalAveragePool", "GlobalMaxPool")
-def export_global_pool(node, ctx: TorchContext):
+def export_global_pool(ctx: TorchContext, node):
     rank = ctx.rank(node.inputs[0])
     kind = "Avg" if node.op == "GlobalAveragePool" else "Max"
     x = ctx.x(node.inputs[0])
@@ -145,7 +144,7 @@ def export_global_pool(node, ctx: TorchContext):
 
 
 @register("BatchNormalization")
-def export_batchnorm(node, ctx: TorchContext):
+def export_batchnorm(ctx: TorchContext, node):
     scale, bias, mean, var = (_const(ctx, node, i, n) for i, n in enumerate(("scale", "B", "mean", "var"), 1))
     rank = ctx.rank(node.inputs[0])
     if rank not in (2, 3, 4, 5):
@@ -158,7 +157,7 @@ def export_batchnorm(node, ctx: TorchContext):
 
 
 @register("InstanceNormalization")
-def export_instancenorm(node, ctx: TorchContext):
+def export_instancenorm(ctx: TorchContext, node):
     scale, bias = _const(ctx, node, 1, "scale"), _const(ctx, node, 2, "B")
     rank = ctx.rank(node.inputs[0])
     if rank not in (3, 4, 5):
@@ -169,7 +168,7 @@ def export_instancenorm(node, ctx: TorchContext):
 
 
 @register("LayerNormalization")
-def export_layernorm(node, ctx: TorchContext):
+def export_layernorm(ctx: TorchContext, node):
     scale, bias = _const(ctx, node, 1, "Scale"), _const(ctx, node, 2, "B")
     axis, rank = attr(node, "axis"), ctx.rank(node.inputs[0])
     n_norm = -axis if axis < 0 else (None if rank is None else rank - axis)
@@ -182,7 +181,7 @@ def export_layernorm(node, ctx: TorchContext):
 
 
 @register("RMSNormalization")
-def export_rmsnorm(node, ctx: TorchContext):
+def export_rmsnorm(ctx: TorchContext, node):
     axis, rank = attr(node, "axis"), ctx.rank(node.inputs[0])
     if axis >= 0 and rank is None:
         raise unsupported_attr("axis", axis, "a non-negative axis needs a known input rank")
@@ -200,7 +199,7 @@ def export_rmsnorm(node, ctx: TorchContext):
 
 
 @register("GroupNormalization")
-def export_groupnorm(node, ctx: TorchContext):
+def export_groupnorm(ctx: TorchContext, node):
     scale, bias = _const(ctx, node, 1, "scale"), _const(ctx, node, 2, "B")
     if scale is None or bias is None or scale.ndim != 1 or bias.shape != scale.shape:
         raise unsupported_attr("scale", node.inputs[1], "nn.GroupNorm needs per-channel scale and B")
@@ -210,14 +209,14 @@ def export_groupnorm(node, ctx: TorchContext):
 
 
 @register("LRN")
-def export_lrn(node, ctx: TorchContext):
+def export_lrn(ctx: TorchContext, node):
     m = ctx.layer(node, "nn.LocalResponseNorm", [int(attr(node, "size"))],
                   dict(alpha=float(attr(node, "alpha")), beta=float(attr(node, "beta")), k=float(attr(node, "bias"))))
     ctx.assign(node.outputs[0], f"{m}({ctx.x(node.inputs[0])})")
 
 
 @register("MeanVarianceNormalization")
-def export_mvn(node, ctx: TorchContext):
+def export_mvn(ctx: TorchContext, node):
     x, axes = ctx.x(node.inputs[0]), tuple(attr(node, "axes"))
     d = ctx.tmp(node.name + "_centered")
     ctx.line(f"{d} = {x} - torch.mean({x}, dim={py(axes)}, keepdim=True)")
@@ -230,7 +229,7 @@ def export_mvn(node, ctx: TorchContext):
 
 
 @register("LpNormalization")
-def export_lpnorm(node, ctx: TorchContext):
+def export_lpnorm(ctx: TorchContext, node):
     x, axes, p, eps = ctx.x(node.inputs[0]), tuple(attr(node, "axes")), attr(node, "p"), float(attr(node, "epsilon"))
     if p not in (1, 2):
         raise unsupported_attr("p", p, "1 or 2")
@@ -242,7 +241,7 @@ def export_lpnorm(node, ctx: TorchContext):
 
 
 @register("Gemm")
-def export_gemm(node, ctx: TorchContext):
+def export_gemm(ctx: TorchContext, node):
     a, b_ = node.inputs[0], node.inputs[1]
     w = ctx.weight(b_)
     alpha, beta = float(attr(node, "alpha")), float(attr(node, "beta"))
@@ -268,7 +267,7 @@ def export_gemm(node, ctx: TorchContext):
 
 
 @register("MatMul")
-def export_matmul(node, ctx: TorchContext):
+def export_matmul(ctx: TorchContext, node):
     w = ctx.weight(node.inputs[1])
     if w is None or w.ndim != 2:
         ctx.assign(node.outputs[0], f"torch.matmul({ctx.x(node.inputs[0])}, {ctx.x(node.inputs[1])})")

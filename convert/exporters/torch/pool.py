@@ -80,7 +80,7 @@ def export_avgpool_window(node, ctx: TorchContext) -> None:
 
 
 @register("LpPool")
-def export_lppool(node, ctx: TorchContext):
+def export_lppool(ctx: TorchContext, node):
     """(sum over the window of |x|^p)^(1/p); pads add zeros, as in ONNX."""
     p = int(attr_value(node, "p"))
     x = ctx.x(node.inputs[0])

@@ -29,7 +29,7 @@ def _saturate(q: str, zp_dtype: str) -> str:
 
 
 @register("QuantizeLinear")
-def export_quantize(node, ctx: TorchContext):
+def export_quantize(ctx: TorchContext, node):
     x = ctx.x(node.inputs[0])
     s, zp = _along(ctx, node, node.inputs[1], x), _along(ctx, node, node.inputs[2], x)
     zdt = f"{ctx.x(node.inputs[2])}.dtype"
@@ -37,7 +37,7 @@ def export_quantize(node, ctx: TorchContext):
 
 
 @register("DequantizeLinear")
-def export_dequantize(node, ctx: TorchContext):
+def export_dequantize(ctx: TorchContext, node):
     x = ctx.x(node.inputs[0])
     s = _along(ctx, node, node.inputs[1], x)
     zp = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
@@ -46,7 +46,7 @@ def export_dequantize(node, ctx: TorchContext):
 
 
 @register("DynamicQuantizeLinear")
-def export_dynamic_quantize(node, ctx: TorchContext):
+def export_dynamic_quantize(ctx: TorchContext, node):
     x = ctx.x(node.inputs[0])
     hi, lo, scale, zp = (ctx.tmp(t) for t in ("hi", "lo", "scale", "zero_point"))
     ctx.line(f"{hi}, {lo} = {x}.float().max().clamp(min=0), {x}.float().min().clamp(max=0)")
@@ -75,7 +75,7 @@ def _centred(ctx: TorchContext, x: str, zp: str | None, row: bool) -> str:
 
 
 @register("QLinearMatMul")
-def export_qlinear_matmul(node, ctx: TorchContext):
+def export_qlinear_matmul(ctx: TorchContext, node):
     a, sa, za, b, sb, zb, sy, zy = node.inputs
     _per_tensor(ctx, (sa, za, sb, zb, sy, zy))
     acc = ctx.tmp("acc")
@@ -88,7 +88,7 @@ def export_qlinear_matmul(node, ctx: TorchContext):
 
 
 @register("MatMulInteger")
-def export_matmul_integer(node, ctx: TorchContext):
+def export_matmul_integer(ctx: TorchContext, node):
     ins = list(node.inputs) + [""] * (4 - len(node.inputs))
     a = _centred(ctx, ctx.x(ins[0]), ins[2] or None, True)
     b = _centred(ctx, ctx.x(ins[1]), ins[3] or None, False)

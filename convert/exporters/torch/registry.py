@@ -1,4 +1,4 @@
-"""Registry of PyTorch export handlers: ``handler(node, ctx)`` declares torch layers on
+"""Registry of PyTorch export handlers: ``handler(ctx, node)`` declares torch layers on
 the context and writes the forward line(s) computing ``node.outputs``."""
 from ...registry import Registry
 

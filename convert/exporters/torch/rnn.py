@@ -22,7 +22,7 @@ def _nonlinearity(node) -> str | None:
 
 
 @register("LSTM", "GRU", "RNN")
-def export_rnn(node, ctx: TorchContext):
+def export_rnn(ctx: TorchContext, node):
     if needs_loop(node):
         export_rnn_loop(node, ctx)
         return

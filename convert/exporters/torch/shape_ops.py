@@ -13,12 +13,12 @@ INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 @register("Concat")
-def export_concat(node, ctx: TorchContext):
+def export_concat(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"torch.cat([{', '.join(ctx.x(i) for i in node.inputs)}], dim={attr(node, 'axis')})")
 
 
 @register("Split")
-def export_split(node, ctx: TorchContext):
+def export_split(ctx: TorchContext, node):
     x, axis, split = ctx.x(node.inputs[0]), attr(node, "axis"), attr(node, "split")
     if split is None:
         n = len(node.outputs)
@@ -31,7 +31,7 @@ def export_split(node, ctx: TorchContext):
 
 
 @register("Slice")
-def export_slice(node, ctx: TorchContext):
+def export_slice(ctx: TorchContext, node):
     x = ctx.x(node.inputs[0])
     starts, ends = attr(node, "starts"), attr(node, "ends")
     axes = attr(node, "axes") or list(range(len(starts)))
@@ -66,7 +66,7 @@ def _negative_step_indices(node, ctx: TorchContext, axis: int, start: int, end: 
 
 
 @register("Flatten")
-def export_flatten(node, ctx: TorchContext):
+def export_flatten(ctx: TorchContext, node):
     axis, x = attr(node, "axis"), ctx.x(node.inputs[0])
     if axis == 1:
         m = ctx.layer(node, "nn.Flatten", [1, -1])
@@ -78,7 +78,7 @@ def export_flatten(node, ctx: TorchContext):
 
 
 @register("Reshape")
-def export_reshape(node, ctx: TorchContext):
+def export_reshape(ctx: TorchContext, node):
     x, shape = ctx.x(node.inputs[0]), list(attr(node, "shape"))
     keep = not attr(node, "allowzero")  # allowzero=1: a 0 is a zero-sized dimension, not a copy
     dims = [f"{x}.shape[{i}]" if d == 0 and keep else str(d) for i, d in enumerate(shape)]
@@ -89,26 +89,26 @@ def export_reshape(node, ctx: TorchContext):
 
 
 @register("SizeRange")
-def export_size_range(node, ctx: TorchContext):
+def export_size_range(ctx: TorchContext, node):
     like = ctx.x(node.inputs[0])
     ctx.assign(node.outputs[0], f"torch.arange({int(attr(node, 'start'))}, {like}.shape[{int(attr(node, 'axis'))}], "
                f"{int(attr(node, 'delta'))}, dtype={TORCH_DTYPE[attr(node, 'dtype')]}, device={like}.device)")
 
 
 @register("Transpose")
-def export_transpose(node, ctx: TorchContext):
+def export_transpose(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.permute({py(tuple(attr(node, 'perm')))})")
 
 
 @register("Squeeze")
-def export_squeeze(node, ctx: TorchContext):
+def export_squeeze(ctx: TorchContext, node):
     axes = attr(node, "axes")
     x = ctx.x(node.inputs[0])
     ctx.assign(node.outputs[0], f"torch.squeeze({x})" if axes is None else f"torch.squeeze({x}, {py(tuple(axes))})")
 
 
 @register("Unsqueeze")
-def export_unsqueeze(node, ctx: TorchContext):
+def export_unsqueeze(ctx: TorchContext, node):
     axes, x = sorted(attr(node, "axes")), ctx.x(node.inputs[0])
     rank = ctx.rank(node.inputs[0])
     if any(a < 0 for a in axes):
@@ -125,7 +125,7 @@ _PAD_MODE = {"constant": "constant", "reflect": "reflect", "edge": "replicate", 
 
 
 @register("Pad")
-def export_pad(node, ctx: TorchContext):
+def export_pad(ctx: TorchContext, node):
     pads, mode = list(attr(node, "pads")), attr(node, "mode")
     n = len(pads) // 2
     begin, end = pads[:n], pads[n:]
@@ -171,7 +171,7 @@ def _interpolate_can(node, ctx: TorchContext) -> bool:
 
 
 @register("Resize")
-def export_resize(node, ctx: TorchContext):
+def export_resize(ctx: TorchContext, node):
     if not _interpolate_can(node, ctx):
         export_resize_by_weights(node, ctx)
         return
@@ -188,7 +188,7 @@ def export_resize(node, ctx: TorchContext):
 
 
 @register("GridSample")
-def export_grid_sample(node, ctx: TorchContext):
+def export_grid_sample(ctx: TorchContext, node):
     mode = {"linear": "bilinear", "cubic": "bicubic"}.get(attr(node, "mode"), attr(node, "mode"))
     rank = ctx.rank(node.inputs[0])
     if mode == "bicubic" and rank != 4:
@@ -200,19 +200,19 @@ def export_grid_sample(node, ctx: TorchContext):
 
 
 @register("Tile")
-def export_tile(node, ctx: TorchContext):
+def export_tile(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.repeat({py(tuple(attr(node, 'repeats')))})")
 
 
 @register("Expand")
-def export_expand(node, ctx: TorchContext):
+def export_expand(ctx: TorchContext, node):
     x, shape = ctx.x(node.inputs[0]), list(attr(node, "shape"))
     # ONNX Expand broadcasts both ways (a 1 in `shape` keeps the input dim): multiply by ones.
     ctx.assign(node.outputs[0], f"{x} * torch.ones({py(tuple(shape))}, dtype={x}.dtype)")
 
 
 @register("Gather")
-def export_gather(node, ctx: TorchContext):
+def export_gather(ctx: TorchContext, node):
     data, idx, axis = node.inputs[0], node.inputs[1], attr(node, "axis")
     w = ctx.weight(data)
     if w is not None and axis == 0 and w.ndim == 2 and ctx.weight(idx) is None:
@@ -234,7 +234,7 @@ def export_gather(node, ctx: TorchContext):
 
 
 @register("DepthToSpace")
-def export_depth_to_space(node, ctx: TorchContext):
+def export_depth_to_space(ctx: TorchContext, node):
     b, x = int(attr(node, "blocksize")), ctx.x(node.inputs[0])
     if attr(node, "mode") == "CRD":
         m = ctx.layer(node, "nn.PixelShuffle", [b])
@@ -247,7 +247,7 @@ def export_depth_to_space(node, ctx: TorchContext):
 
 
 @register("SpaceToDepth")
-def export_space_to_depth(node, ctx: TorchContext):
+def export_space_to_depth(ctx: TorchContext, node):
     b, x = int(attr(node, "blocksize")), ctx.x(node.inputs[0])
     t = ctx.tmp(node.name + "_blocks")
     ctx.line(f"{t} = {x}.reshape({x}.shape[0], {x}.shape[1], {x}.shape[2] // {b}, {b}, {x}.shape[3] // {b}, {b})")
@@ -256,29 +256,29 @@ def export_space_to_depth(node, ctx: TorchContext):
 
 
 @register("Cast")
-def export_cast(node, ctx: TorchContext):
+def export_cast(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.to({TORCH_DTYPE[attr(node, 'to')]})")
 
 
 @register("Constant")
-def export_constant(node, ctx: TorchContext):
+def export_constant(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], ctx.x(attr(node, "weight")))
 
 
 @register("BitCast")
-def export_bitcast(node, ctx: TorchContext):
+def export_bitcast(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"{ctx.x(node.inputs[0])}.view({TORCH_DTYPE[attr(node, 'to')]})")
 
 
 @register("AffineGrid")
-def export_affine_grid(node, ctx: TorchContext):
+def export_affine_grid(ctx: TorchContext, node):
     size = [int(v) for v in attr(node, "size")]
     align = bool(attr(node, "align_corners"))
     ctx.assign(node.outputs[0], f"F.affine_grid({ctx.x(node.inputs[0])}, {py(size)}, align_corners={align})")
 
 
 @register("Col2Im")
-def export_col2im(node, ctx: TorchContext):
+def export_col2im(ctx: TorchContext, node):
     block = [int(v) for v in attr(node, "block_shape")]
     nd = len(block)
     pads = [int(p) for p in (attr(node, "pads") or [0] * (2 * nd))]
@@ -292,7 +292,7 @@ def export_col2im(node, ctx: TorchContext):
 
 
 @register("ReverseSequence")
-def export_reverse_sequence(node, ctx: TorchContext):
+def export_reverse_sequence(ctx: TorchContext, node):
     """A gather along time: step t of entry b reads lens[b] - 1 - t while t < lens[b]."""
     x, lens = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
     time, batch = int(attr(node, "time_axis")), int(attr(node, "batch_axis"))

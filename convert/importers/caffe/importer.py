@@ -154,7 +154,7 @@ def _import_layer(state: NetState, l, i: int, blobs: dict | None, skipped: bool,
     raw = blobs.get(l.name) if blobs is not None else None
     b.source = Source("caffe", l.type, l.name)
     try:
-        CAFFE_LAYERS.lookup(l.type)(l, LayerContext(state, l, i, raw))
+        CAFFE_LAYERS.lookup(l.type)(LayerContext(state, l, i, raw), l)
     except UnsupportedAttributeError as e:
         b.attribute_error(l.name, l.type, e)
         if gaps is None:

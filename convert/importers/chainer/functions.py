@@ -16,7 +16,7 @@ def _pair(v) -> list[int]:
 
 
 @register("Convolution2DFunction", emits=("Conv",))
-def import_convolution_2d(fn, ctx: FnContext):
+def import_convolution_2d(ctx: FnContext, node):
     if ctx.attr("cover_all"):
         raise UnsupportedAttributeError("cover_all", True, "convolution over a partial last window")
     w = ctx.array(1)
@@ -27,7 +27,7 @@ def import_convolution_2d(fn, ctx: FnContext):
 
 
 @register("LinearFunction", emits=("Gemm",))
-def import_linear(fn, ctx: FnContext):
+def import_linear(ctx: FnContext, node):
     # W may be computed from stored arrays (NStepLSTM concatenates its gate weights):
     # constant folding turns such a subgraph back into one weight
     ins = [ctx.x(i) for i in range(ctx.n_inputs)]
@@ -45,7 +45,7 @@ def _pool_pads(ctx: FnContext, k, s, p) -> list[int]:
 
 
 @register("MaxPoolingND", "MaxPooling2D", emits=("MaxPool",))
-def import_max_pooling(fn, ctx: FnContext):
+def import_max_pooling(ctx: FnContext, node):
     if len(ctx.shape(0)) != 4:
         raise UnsupportedAttributeError("input rank", len(ctx.shape(0)), "2-D pooling")
     k = _pair(ctx.attr("ksize", (ctx.attr("kh"), ctx.attr("kw"))))
@@ -55,7 +55,7 @@ def import_max_pooling(fn, ctx: FnContext):
 
 
 @register("AveragePooling2D", emits=("AveragePool",))
-def import_average_pooling(fn, ctx: FnContext):
+def import_average_pooling(ctx: FnContext, node):
     if ctx.attr("cover_all"):
         raise UnsupportedAttributeError("cover_all", True, "average over a partial last window")
     k, s, p = [ctx.attr("kh"), ctx.attr("kw")], [ctx.attr("sy"), ctx.attr("sx")], [ctx.attr("ph"), ctx.attr("pw")]
@@ -64,7 +64,7 @@ def import_average_pooling(fn, ctx: FnContext):
 
 
 @register("FixedBatchNormalization", emits=("BatchNormalization",))
-def import_fixed_batch_norm(fn, ctx: FnContext):
+def import_fixed_batch_norm(ctx: FnContext, node):
     axis = ctx.attr("axis")
     rank = len(ctx.shape(0))
     if axis is not None and tuple(a % rank for a in axis) != (0, *range(2, rank)):
@@ -74,7 +74,7 @@ def import_fixed_batch_norm(fn, ctx: FnContext):
 
 
 @register("LocalResponseNormalization", emits=("LRN",))
-def import_lrn(fn, ctx: FnContext):
+def import_lrn(ctx: FnContext, node):
     n = int(ctx.attr("n"))
     # Chainer: x / (k + alpha * sum of squares)^beta; ONNX divides alpha by the size
     ctx.out("LRN", [ctx.x(0)], size=n, alpha=float(ctx.attr("alpha")) * n, beta=float(ctx.attr("beta")),
@@ -82,73 +82,73 @@ def import_lrn(fn, ctx: FnContext):
 
 
 @register("ReLU", emits=("Relu",))
-def import_relu(fn, ctx):
+def import_relu(ctx, node):
     ctx.out("Relu", [ctx.x(0)])
 
 
 @register("Sigmoid", emits=("Sigmoid",))
-def import_sigmoid(fn, ctx):
+def import_sigmoid(ctx, node):
     ctx.out("Sigmoid", [ctx.x(0)])
 
 
 @register("Tanh", emits=("Tanh",))
-def import_tanh(fn, ctx):
+def import_tanh(ctx, node):
     ctx.out("Tanh", [ctx.x(0)])
 
 
 @register("LeakyReLU", emits=("LeakyRelu",))
-def import_leaky_relu(fn, ctx):
+def import_leaky_relu(ctx, node):
     ctx.out("LeakyRelu", [ctx.x(0)], alpha=float(ctx.attr("slope")))
 
 
 @register("Softmax", emits=("Softmax",))
-def import_softmax(fn, ctx):
+def import_softmax(ctx, node):
     ctx.out("Softmax", [ctx.x(0)], axis=int(ctx.attr("axis", 1)))
 
 
 @register("Add", emits=("Add",))
-def import_add(fn, ctx):
+def import_add(ctx, node):
     ctx.out("Add", [ctx.x(0), ctx.x(1)])
 
 
 @register("Sub", emits=("Sub",))
-def import_sub(fn, ctx):
+def import_sub(ctx, node):
     ctx.out("Sub", [ctx.x(0), ctx.x(1)])
 
 
 @register("Mul", emits=("Mul",))
-def import_mul(fn, ctx):
+def import_mul(ctx, node):
     ctx.out("Mul", [ctx.x(0), ctx.x(1)])
 
 
 @register("AddConstant", emits=("Add",))
-def import_add_constant(fn, ctx):
+def import_add_constant(ctx, node):
     ctx.out("Add", [ctx.x(0), ctx.weight("value", np.float32(ctx.attr("value")))])
 
 
 @register("MulConstant", emits=("Mul",))
-def import_mul_constant(fn, ctx):
+def import_mul_constant(ctx, node):
     ctx.out("Mul", [ctx.x(0), ctx.weight("value", np.float32(ctx.attr("value")))])
 
 
 @register("Concat", emits=("Concat",))
-def import_concat(fn, ctx):
+def import_concat(ctx, node):
     ctx.out("Concat", [ctx.x(i) for i in range(ctx.n_inputs)], axis=int(ctx.attr("axis")) % len(ctx.shape(0)))
 
 
 @register("Reshape", emits=("Reshape",))
-def import_reshape(fn, ctx):
+def import_reshape(ctx, node):
     ctx.out("Reshape", [ctx.x(0)], shape=list(ctx.out_shape()))
 
 
 @register("Transpose", emits=("Transpose",))
-def import_transpose(fn, ctx):
+def import_transpose(ctx, node):
     axes = ctx.attr("axes") or tuple(range(len(ctx.shape(0))))[::-1]
     ctx.out("Transpose", [ctx.x(0)], perm=[int(a) for a in axes])
 
 
 @register("LSTM", emits=("Add", "Mul", "Reshape", "Sigmoid", "Split", "Squeeze", "Tanh"))
-def import_lstm_cell(fn, ctx: FnContext):
+def import_lstm_cell(ctx: FnContext, node):
     """chainer.functions.lstm: inputs c_prev (B, H) and x (B, 4H) whose gates are
     interleaved per unit, x.reshape(B, H, 4) = (a, i, f, o); outputs c and h."""
     b, h = ctx.shape(0)
@@ -163,7 +163,7 @@ def import_lstm_cell(fn, ctx: FnContext):
 
 
 @register("GetItem", emits=("Slice", "Squeeze"))
-def import_get_item(fn, ctx: FnContext):
+def import_get_item(ctx: FnContext, node):
     """x[...] with ints and slices (x[:, t] in recurrent loops)."""
     slices = ctx.attr("slices")
     slices = slices if isinstance(slices, tuple) else (slices,)
@@ -190,7 +190,7 @@ def import_get_item(fn, ctx: FnContext):
 
 
 @register("Separate", emits=("Split", "Squeeze"))
-def import_separate(fn, ctx: FnContext):
+def import_separate(ctx: FnContext, node):
     """F.separate: one output per index along ``axis``, that axis dropped."""
     shape, axis = ctx.shape(0), ctx.attr("axis") % len(ctx.shape(0))
     n = shape[axis]
@@ -200,7 +200,7 @@ def import_separate(fn, ctx: FnContext):
 
 
 @register("Stack", emits=("Concat", "Unsqueeze"))
-def import_stack(fn, ctx: FnContext):
+def import_stack(ctx: FnContext, node):
     rank = len(ctx.shape(0)) + 1
     axis = ctx.attr("axis") % rank
     ups = [ctx.op("Unsqueeze", ctx.x(i), axes=[axis]) for i in range(ctx.n_inputs)]
@@ -208,7 +208,7 @@ def import_stack(fn, ctx: FnContext):
 
 
 @register("Permutate", emits=("Gather",))
-def import_permutate(fn, ctx: FnContext):
+def import_permutate(ctx: FnContext, node):
     idx = np.asarray(ctx.attr("indices"), np.int64)
     if ctx.attr("inv"):
         idx = np.argsort(idx)
@@ -217,7 +217,7 @@ def import_permutate(fn, ctx: FnContext):
 
 
 @register("TransposeSequence", emits=("Concat", "Split", "Squeeze", "Unsqueeze"))
-def import_transpose_sequence(fn, ctx: FnContext):
+def import_transpose_sequence(ctx: FnContext, node):
     """A batch of sequences -> a sequence of batches (NStepLSTM's input); equal lengths only."""
     shapes = [ctx.shape(i) for i in range(ctx.n_inputs)]
     if len({s[0] for s in shapes}) != 1:

@@ -140,7 +140,7 @@ class Walker:
             name = f"{kind}{counts[kind]}"
             self.b.source = Source("chainer", kind, name)
             try:
-                CHAINER_FUNCTIONS.lookup(kind)(fn, FnContext(self, fn, name))
+                CHAINER_FUNCTIONS.lookup(kind)(FnContext(self, fn, name), fn)
             except UnsupportedAttributeError as e:
                 self.b.attribute_error(name, kind, e)
             self.b.source = None

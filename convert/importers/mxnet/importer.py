@@ -78,7 +78,7 @@ def build_graph(sym: Symbol, params: dict[str, np.ndarray], input_shapes: dict |
             continue
         b.source = Source("mxnet", n.op, n.name)
         try:
-            MXNET_OPS.lookup(n.op)(n, NodeContext(state, n))
+            MXNET_OPS.lookup(n.op)(NodeContext(state, n), n)
         except UnsupportedAttributeError as e:
             b.attribute_error(n.name, n.op, e)
             poisoned.add(n.index)

@@ -68,7 +68,7 @@ def from_tflite(path: str) -> tuple:
                for i, t in enumerate(op.inputs)):
             continue  # downstream of a gap already listed
         try:
-            handler(op, ctx)
+            handler(ctx, op)
         except UnsupportedAttributeError as e:
             b.attribute_error(out_name, op.code, e)
     b.source = None

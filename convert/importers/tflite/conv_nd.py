@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .context import TFLiteImportContext as TFLiteContext, unsupported_attr
-from .ops import _SAME, _pads
+from .ops import _SAME, FUSED_OPS, _pads
 from .registry import register
 
 
@@ -17,37 +17,37 @@ def _filter(ctx: TFLiteContext, op, perm: tuple) -> tuple[str, np.ndarray]:
     return ctx.b.weight(ctx.tensor(op).name, w), w
 
 
-@register("CONV_3D", emits=('Conv',))
-def import_conv3d(op, ctx: TFLiteContext) -> None:
-    o = op.options
-    filt, w = _filter(ctx, op.inputs[1], (4, 3, 0, 1, 2))  # DHWIO -> OIDHW
-    if ctx.shape(op.inputs[0])[4] != w.shape[1]:
-        raise unsupported_attr("filter", ctx.tensor(op.inputs[1]).name, "grouped CONV_3D")
+@register("CONV_3D", emits=("Conv", "Transpose", *FUSED_OPS))
+def import_conv3d(ctx: TFLiteContext, node) -> None:
+    o = node.options
+    filt, w = _filter(ctx, node.inputs[1], (4, 3, 0, 1, 2))  # DHWIO -> OIDHW
+    if ctx.shape(node.inputs[0])[4] != w.shape[1]:
+        raise unsupported_attr("filter", ctx.tensor(node.inputs[1]).name, "grouped CONV_3D")
     strides = [o.strideD, o.strideH, o.strideW]
     dil = [o.dilationDFactor, o.dilationHFactor, o.dilationWFactor]
-    ins = [ctx.to_nchw(ctx.value(op.inputs[0]), 5), filt]
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        ins.append(ctx.value(op.inputs[2]))
+    ins = [ctx.to_nchw(ctx.value(node.inputs[0]), 5), filt]
+    if len(node.inputs) > 2 and node.inputs[2] >= 0:
+        ins.append(ctx.value(node.inputs[2]))
     y = ctx.b.op("Conv", *ins, kernel_shape=list(w.shape[2:]), strides=strides, dilations=dil,
-                 pads=_pads(ctx, op, w.shape[2:], strides, dil), group=1)
-    ctx.set(op.outputs[0], ctx.activation(ctx.to_nhwc(y, 5), o.fusedActivationFunction))
+                 pads=_pads(ctx, node, w.shape[2:], strides, dil), group=1)
+    ctx.set(node.outputs[0], ctx.activation(ctx.to_nhwc(y, 5), o.fusedActivationFunction))
 
 
-@register("TRANSPOSE_CONV", emits=('ConvTranspose',))
-def import_transpose_conv(op, ctx: TFLiteContext) -> None:
+@register("TRANSPOSE_CONV", emits=("ConvTranspose", "Transpose", *FUSED_OPS))
+def import_transpose_conv(ctx: TFLiteContext, node) -> None:
     """Inputs (output_shape, filter OHWI, x, bias?). The full result (n-1)*s + k is cropped to
     the output size: SAME takes the centre (TensorFlow's split, the extra at the end), VALID
     the start; an output larger than the full result is ONNX's output_padding."""
-    o = op.options
-    filt, w = _filter(ctx, op.inputs[1], (3, 0, 1, 2))  # OHWI -> (C_in, C_out, H, W)
-    size = list(ctx.shape(op.outputs[0])[1:3])
+    o = node.options
+    filt, w = _filter(ctx, node.inputs[1], (3, 0, 1, 2))  # OHWI -> (C_in, C_out, H, W)
+    size = list(ctx.shape(node.outputs[0])[1:3])
     if any(d < 0 for d in size):
-        shape = ctx.array(op.inputs[0])
+        shape = ctx.array(node.inputs[0])
         size = [] if shape is None else [int(d) for d in np.asarray(shape).reshape(-1)[1:3]]
     if len(size) != 2 or any(d < 0 for d in size):
-        raise unsupported_attr("output_shape", ctx.tensor(op.inputs[0]).name, "a static output size")
+        raise unsupported_attr("output_shape", ctx.tensor(node.inputs[0]).name, "a static output size")
     strides = [o.strideH, o.strideW]
-    full = [(n - 1) * s + k for n, s, k in zip(ctx.shape(op.inputs[2])[1:3], strides, w.shape[2:])]
+    full = [(n - 1) * s + k for n, s, k in zip(ctx.shape(node.inputs[2])[1:3], strides, w.shape[2:])]
     begin, end, extra = [], [], []
     for f, n, s in zip(full, size, strides):
         cut = f - n
@@ -57,9 +57,9 @@ def import_transpose_conv(op, ctx: TFLiteContext) -> None:
         begin.append(first)
         end.append(max(cut, 0) - first)
         extra.append(max(-cut, 0))
-    ins = [ctx.to_nchw(ctx.value(op.inputs[2])), filt]
-    if len(op.inputs) > 3 and op.inputs[3] >= 0:
-        ins.append(ctx.value(op.inputs[3]))
+    ins = [ctx.to_nchw(ctx.value(node.inputs[2])), filt]
+    if len(node.inputs) > 3 and node.inputs[3] >= 0:
+        ins.append(ctx.value(node.inputs[3]))
     y = ctx.b.op("ConvTranspose", *ins, kernel_shape=list(w.shape[2:]), strides=strides, dilations=[1, 1],
                  pads=begin + end, output_padding=extra, group=1)
-    ctx.set(op.outputs[0], ctx.activation(ctx.to_nhwc(y), getattr(o, "fusedActivationFunction", 0)))
+    ctx.set(node.outputs[0], ctx.activation(ctx.to_nhwc(y), getattr(o, "fusedActivationFunction", 0)))

@@ -33,7 +33,7 @@ def load(path: str, *, weights: str | None = None, trust_pickle: bool = False,
 
 def supported_ops() -> list[str]:
     """The ATen overloads the importer handles (for the support matrix)."""
-    from .context import REG, load_handlers
+    from .registry import REG, load_handlers
 
     load_handlers()
 

@@ -16,13 +16,11 @@ import numpy as np
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError
 from ...ir.builder import GraphBuilder
 from ...ir.graph import Graph, Node, Source
-from ...registry import Registry
 from . import mutation
 from .pt2_shapes import pinned, plan_dims
+from .registry import REG, load_handlers, register  # noqa: F401  (handler modules import them from here too)
 
 log = logging.getLogger(__name__)
-REG: Registry = Registry("torch importer")
-register = REG.register
 
 # FX call_function targets that carry no computation of their own.
 _STRUCTURAL = {"<built-in function getitem>", "aten.sym_size.int", "aten._assert_scalar.default",
@@ -189,10 +187,6 @@ def _source(node) -> Source:
             return Source("torch", cls, path)
         return Source("torch", key_of(node), f"{path}.{node.name}")
     return Source("torch", key_of(node), node.name)
-
-
-def load_handlers() -> None:
-    from . import ops_act, ops_attention, ops_conv, ops_inplace, ops_logic, ops_math, ops_rnn, ops_shape  # noqa: F401
 
 
 def _handler(k: str):

@@ -282,7 +282,7 @@ def _load_pickle(p: Path, trust_pickle: bool, input_shapes, gaps: list | None = 
 
 # -- running --------------------------------------------------------------------
 def _from_module(module, args: tuple, axes, fmt: str, path: str, gaps: list | None = None) -> LoadedModel:
-    from .fx_front import from_module  # torch.fx when it can, else torch.export
+    from .fx.front import from_module  # torch.fx when it can, else torch.export
 
     graph, origin, gm, ep = from_module(module, args, dynamic_batch=axes, input_names=None, gaps=gaps)
     return _loaded(graph, origin, module, fmt, path, fx_module=gm, ep=ep)

@@ -91,7 +91,7 @@ def convert_program(ep, input_names: list[str] | None = None, name: str = "model
 def from_torch(module, example_inputs, *, dynamic_batch: bool = True, input_names: list[str] | None = None,
                tracer: str = "auto") -> Graph:
     """``tracer``: "fx" (torch.fx, fast), "export" (torch.export), "auto" (fx, else export)."""
-    from .fx_front import from_module
+    from .fx.front import from_module
 
     return from_module(module, as_tuple(example_inputs), dynamic_batch=dynamic_batch, input_names=input_names,
                        tracer=tracer)[0]

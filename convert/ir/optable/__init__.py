@@ -14,12 +14,12 @@ OPS: dict[str, OpSpec] = {}
 
 
 def declare(name: str, family: str, inputs: str, outputs: str = "Y", attrs: dict | None = None,
-            doc: str = "", onnx: bool = True, elementwise_unary: bool = False,
+            doc: str = "", onnx: bool = True, elementwise_unary: bool = False, same_shape: bool = False,
             keep_fp32: bool = False) -> OpSpec:
     if name in OPS:
         raise RuntimeError(f"op {name!r} declared twice")
     spec = OpSpec(name, family, ports(inputs), ports(outputs), dict(attrs or {}), " ".join(doc.split()), onnx,
-                  elementwise_unary, keep_fp32)
+                  elementwise_unary, same_shape, keep_fp32)
     OPS[name] = spec
     return spec
 

@@ -42,7 +42,7 @@ declare("HardSigmoid", "activation", "X", attrs={"alpha": Attr("float", 0.2), "b
         doc="max(0, min(1, alpha*x + beta))", elementwise_unary=True)
 declare("PRelu", "activation", "X slope", doc="""
     x if x >= 0 else slope*x; slope broadcasts against X (per channel: shape (C, 1, 1)
-    for NCHW, or a scalar).""")
+    for NCHW, or a scalar).""", same_shape=True)
 declare("Gelu", "activation", "X", attrs={"approximate": Attr("str", "none", choices=("none", "tanh"))},
         doc="x * Phi(x); approximate='tanh' uses the tanh formula.", elementwise_unary=True)
 declare("Silu", "activation", "X", attrs={"beta": Attr("float", 1.0)}, onnx=False,
@@ -52,8 +52,10 @@ declare("Clip", "activation", "X", attrs={"min": Attr("float", None), "max": Att
         doc="clamp to [min, max]; a missing bound is open. ReLU6 is Clip(0, 6).", elementwise_unary=True)
 declare("ThresholdedRelu", "activation", "X", attrs={"alpha": Attr("float", 1.0)}, doc="x if x > alpha else 0",
         elementwise_unary=True)
-declare("Softmax", "activation", "X", attrs={"axis": Attr("int", -1)}, doc="softmax along one axis", keep_fp32=True)
-declare("LogSoftmax", "activation", "X", attrs={"axis": Attr("int", -1)}, doc="log of softmax along one axis", keep_fp32=True)
+declare("Softmax", "activation", "X", attrs={"axis": Attr("int", -1)}, doc="softmax along one axis",
+        same_shape=True, keep_fp32=True)
+declare("LogSoftmax", "activation", "X", attrs={"axis": Attr("int", -1)}, doc="log of softmax along one axis",
+        same_shape=True, keep_fp32=True)
 declare("Pow", "activation", "X Y", doc="x ** y with broadcasting (ONNX Pow); Y is usually a scalar weight")
 declare("IsInf", "activation", "X", attrs={"detect_negative": Attr("int", 1), "detect_positive": Attr("int", 1)},
         doc="x is +inf (detect_positive) or -inf (detect_negative) (bool)", elementwise_unary=True)

@@ -6,14 +6,14 @@ declare("BatchNormalization", "norm", "X scale B input_mean input_var", attrs={
     "epsilon": Attr("float", 1e-5),
 }, doc="""
     Inference batch norm over axis 1: y = scale * (x - mean) / sqrt(var + epsilon) + B.
-    Statistics are the stored (running) ones; Caffe's scale factor is already divided out.""")
+    Statistics are the stored (running) ones; Caffe's scale factor is already divided out.""", same_shape=True)
 declare("InstanceNormalization", "norm", "X scale B", attrs={"epsilon": Attr("float", 1e-5)}, doc="""
     Normalise each (sample, channel) over the spatial axes, then scale and shift per channel.
-    Also used for batch-statistics BatchNorm at batch size 1 is NOT implied: see MeanVarianceNormalization.""", keep_fp32=True)
+    Also used for batch-statistics BatchNorm at batch size 1 is NOT implied: see MeanVarianceNormalization.""", same_shape=True, keep_fp32=True)
 declare("LayerNormalization", "norm", "X Scale B?", attrs={
     "axis": Attr("int", -1, "first normalised axis; normalises axis..rank-1"),
     "epsilon": Attr("float", 1e-5),
-}, doc="y = (x - mean) / sqrt(var + eps) * Scale + B over the axes from `axis` to the last.", keep_fp32=True)
+}, doc="y = (x - mean) / sqrt(var + eps) * Scale + B over the axes from `axis` to the last.", same_shape=True, keep_fp32=True)
 declare("LRN", "norm", "X", attrs={
     "size": Attr("int"), "alpha": Attr("float", 1e-4), "beta": Attr("float", 0.75), "bias": Attr("float", 1.0),
 }, doc="""
@@ -37,8 +37,8 @@ declare("GroupNormalization", "norm", "X scale B", attrs={
 }, doc="""
     Split the C channels (axis 1) into num_groups groups, normalise each (sample, group)
     over its channels and spatial axes (biased variance), then scale and shift per
-    channel: scale and B have shape (C,) (ONNX opset 21 semantics).""", keep_fp32=True)
+    channel: scale and B have shape (C,) (ONNX opset 21 semantics).""", same_shape=True, keep_fp32=True)
 declare("RMSNormalization", "norm", "X scale", attrs={
     "axis": Attr("int", -1, "first normalised axis; normalises axis..rank-1"),
     "epsilon": Attr("float", 1e-5),
-}, doc="y = x / sqrt(mean(x^2 over the axes from `axis` to the last) + eps) * scale (ONNX opset 23).", keep_fp32=True)
+}, doc="y = x / sqrt(mean(x^2 over the axes from `axis` to the last) + eps) * scale (ONNX opset 23).", same_shape=True, keep_fp32=True)

@@ -50,9 +50,16 @@ class OpSpec:
     # one tensor in, one out of the same shape, each element from its own input element
     # alone: commutes with any Transpose or Reshape (the transpose pass moves them through)
     elementwise_unary: bool = False
+    # one data tensor in (weights aside), one out of its shape and dtype (softmax, norms):
+    # a shape pass can pass the input on without computing the op
+    same_shape: bool = False
     # accumulates over many elements (statistics, exponent sums): a half-precision export
     # (passes/precision.py) computes it in float32 between Casts where the target allows
     keep_fp32: bool = False
+
+    @property
+    def keeps_shape(self) -> bool:
+        return self.elementwise_unary or self.same_shape
 
     @property
     def min_inputs(self) -> int:

@@ -13,8 +13,8 @@ def _same(ctx, op: str, **attrs) -> None:
 
 
 @register("ReLU", emits=("LeakyRelu", "Relu"))
-def import_relu(layer, ctx):
-    slope = layer.relu_param.negative_slope
+def import_relu(ctx, node):
+    slope = node.relu_param.negative_slope
     if slope:
         _same(ctx, "LeakyRelu", alpha=float(slope))  # max(x,0) + slope*min(x,0)
     else:
@@ -22,9 +22,9 @@ def import_relu(layer, ctx):
 
 
 @register("PReLU", emits=("PRelu",))
-def import_prelu(layer, ctx):
+def import_prelu(ctx, node):
     shp = ctx.shape(0)
-    if layer.prelu_param.channel_shared:
+    if node.prelu_param.channel_shared:
         slope = ctx.param(0, ()).reshape(1)  # a 0-axis blob: one value
     else:
         c = shp[1] if len(shp) > 1 else 1
@@ -33,27 +33,27 @@ def import_prelu(layer, ctx):
 
 
 @register("ELU", emits=("Elu",))
-def import_elu(layer, ctx):
-    _same(ctx, "Elu", alpha=float(layer.elu_param.alpha))
+def import_elu(ctx, node):
+    _same(ctx, "Elu", alpha=float(node.elu_param.alpha))
 
 
 @register("Sigmoid", emits=("Sigmoid",))
-def import_sigmoid(layer, ctx):
+def import_sigmoid(ctx, node):
     _same(ctx, "Sigmoid")
 
 
 @register("TanH", emits=("Tanh",))
-def import_tanh(layer, ctx):
+def import_tanh(ctx, node):
     _same(ctx, "Tanh")
 
 
 @register("AbsVal", emits=("Abs",))
-def import_absval(layer, ctx):
+def import_absval(ctx, node):
     _same(ctx, "Abs")
 
 
 @register("BNLL", emits=("Softplus",))
-def import_bnll(layer, ctx):
+def import_bnll(ctx, node):
     _same(ctx, "Softplus")  # log(1 + exp(x))
 
 
@@ -67,9 +67,9 @@ def _affine(ctx, x: str, scale: float, shift: float) -> str:
 
 
 @register("Power", emits=("Add", "Identity", "Mul", "Pow"))
-def import_power(layer, ctx):
+def import_power(ctx, node):
     """y = (shift + scale*x) ^ power."""
-    p = layer.power_param
+    p = node.power_param
     shp = ctx.shape(0)
     if p.power == 1.0:
         if p.scale == 1.0 and p.shift == 0.0:
@@ -85,18 +85,18 @@ def import_power(layer, ctx):
 
 
 @register("Exp", emits=("Add", "Exp", "Mul"))
-def import_exp(layer, ctx):
+def import_exp(ctx, node):
     """y = base ^ (shift + scale*x); base -1 means e."""
-    p = layer.exp_param
+    p = node.exp_param
     ln_base = 1.0 if p.base == -1 else math.log(p.base)
     x = _affine(ctx, ctx.x(0), p.scale * ln_base, p.shift * ln_base)
     ctx.top(0, "Exp", [x], ctx.shape(0))
 
 
 @register("Log", emits=("Add", "Log", "Mul"))
-def import_log(layer, ctx):
+def import_log(ctx, node):
     """y = log_base(shift + scale*x); base -1 means e."""
-    p = layer.log_param
+    p = node.log_param
     x = _affine(ctx, ctx.x(0), p.scale, p.shift)
     if p.base == -1:
         ctx.top(0, "Log", [x], ctx.shape(0))
@@ -106,27 +106,27 @@ def import_log(layer, ctx):
 
 
 @register("Threshold", emits=("Cast", "Greater"))
-def import_threshold(layer, ctx):
+def import_threshold(ctx, node):
     """y = 1 if x > threshold else 0."""
-    gt = ctx.op("Greater", ctx.x(0), ctx.const("threshold", np.float32(layer.threshold_param.threshold)))
+    gt = ctx.op("Greater", ctx.x(0), ctx.const("threshold", np.float32(node.threshold_param.threshold)))
     ctx.top(0, "Cast", [gt], ctx.shape(0), to="float32")
 
 
 @register("Clip", emits=("Clip",))
-def import_clip(layer, ctx):
-    p = layer.clip_param
+def import_clip(ctx, node):
+    p = node.clip_param
     _same(ctx, "Clip", min=float(p.min), max=float(p.max))
 
 
 @register("Swish", emits=("Silu",))
-def import_swish(layer, ctx):
-    _same(ctx, "Silu", beta=float(layer.swish_param.beta))
+def import_swish(ctx, node):
+    _same(ctx, "Silu", beta=float(node.swish_param.beta))
 
 
 @register("ReLU6", emits=("Clip", "LeakyRelu"))
-def import_relu6(layer, ctx):
+def import_relu6(ctx, node):
     """Fork layer: min(max(x,0) + slope*min(x,0), threshold)."""
-    p = layer.relu6_param
+    p = node.relu6_param
     if p.negative_slope:
         y = ctx.op("LeakyRelu", ctx.x(0), alpha=float(p.negative_slope))
         ctx.top(0, "Clip", [y], ctx.shape(0), max=float(p.threshold))
@@ -135,17 +135,17 @@ def import_relu6(layer, ctx):
 
 
 @register("HardSwish", emits=("HardSwish",))
-def import_hardswish(layer, ctx):
+def import_hardswish(ctx, node):
     _same(ctx, "HardSwish")  # x * min(max(x/6 + 1/2, 0), 1)
 
 
 @register("HardSigmoid", emits=("HardSigmoid",))
-def import_hardsigmoid(layer, ctx):
-    p = layer.hardsigmoid_param
+def import_hardsigmoid(ctx, node):
+    p = node.hardsigmoid_param
     _same(ctx, "HardSigmoid", alpha=float(p.alpha), beta=float(p.beta))
 
 
 @register("Softmax", emits=("Softmax",))
-def import_softmax(layer, ctx):
+def import_softmax(ctx, node):
     shp = ctx.shape(0)
-    _same(ctx, "Softmax", axis=ctx.axis(layer.softmax_param.axis, len(shp)))
+    _same(ctx, "Softmax", axis=ctx.axis(node.softmax_param.axis, len(shp)))

@@ -80,18 +80,18 @@ def _is_nearest_upsample(w, b, kernel, stride, pad, dil, group, cin, m) -> bool:
 
 
 @register("Convolution", emits=("Conv", "ConvTranspose", "Resize"))
-def import_convolution(layer, ctx):
-    _conv_common(layer, ctx, transposed=False)
+def import_convolution(ctx, node):
+    _conv_common(node, ctx, transposed=False)
 
 
 @register("Deconvolution", emits=("Conv", "ConvTranspose", "Resize"))
-def import_deconvolution(layer, ctx):
-    _conv_common(layer, ctx, transposed=True)
+def import_deconvolution(ctx, node):
+    _conv_common(node, ctx, transposed=True)
 
 
 @register("Pooling", emits=("AveragePool", "GlobalAveragePool", "GlobalMaxPool", "MaxPool", "Mul"))
-def import_pooling(layer, ctx):
-    p = layer.pooling_param
+def import_pooling(ctx, node):
+    p = node.pooling_param
     shp = ctx.shape(0)
     if len(shp) != 4:
         raise UnsupportedAttributeError("input rank", len(shp), "Caffe pools 4-D blobs")
@@ -156,8 +156,8 @@ def import_pooling(layer, ctx):
 
 
 @register("InnerProduct", emits=("Gemm", "Reshape"))
-def import_inner_product(layer, ctx):
-    p = layer.inner_product_param
+def import_inner_product(ctx, node):
+    p = node.inner_product_param
     shp = ctx.shape(0)
     axis = ctx.axis(p.axis, len(shp))
     k = int(np.prod(shp[axis:]))
@@ -179,8 +179,8 @@ def import_inner_product(layer, ctx):
 
 
 @register("Embed", emits=("Add", "Cast", "Gather"))
-def import_embed(layer, ctx):
-    p = layer.embed_param
+def import_embed(ctx, node):
+    p = node.embed_param
     shp = ctx.shape(0)
     n, vocab = int(p.num_output), int(p.input_dim)
     w = ctx.weight("W", ctx.param(0, (vocab, n)))

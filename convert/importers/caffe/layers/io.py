@@ -7,9 +7,9 @@ from ..registry import register
 
 
 @register("Input", emits=())  # graph inputs
-def import_input(layer, ctx):
-    shapes = [tuple(s.dim) for s in layer.input_param.shape]
-    tops = list(layer.top)
+def import_input(ctx, node):
+    shapes = [tuple(s.dim) for s in node.input_param.shape]
+    tops = list(node.top)
     if len(shapes) == 1:
         shapes = shapes * len(tops)
     if len(shapes) != len(tops):
@@ -21,18 +21,18 @@ def import_input(layer, ctx):
 
 
 @register("Split", emits=("Identity",))
-def import_split(layer, ctx):
+def import_split(ctx, node):
     """Every top is a copy of the bottom."""
-    for i in range(len(layer.top)):
+    for i in range(len(node.top)):
         ctx.top(i, "Identity", [ctx.x(0)], ctx.shape(0))
 
 
 @register("Dropout", emits=("Dropout",))
-def import_dropout(layer, ctx):
+def import_dropout(ctx, node):
     """The identity at inference (Caffe scales during training)."""
-    ctx.top(0, "Dropout", [ctx.x(0)], ctx.shape(0), ratio=float(layer.dropout_param.dropout_ratio))
+    ctx.top(0, "Dropout", [ctx.x(0)], ctx.shape(0), ratio=float(node.dropout_param.dropout_ratio))
 
 
 @register("Silence", emits=())
-def import_silence(layer, ctx):
+def import_silence(ctx, node):
     """Consumes its bottoms and produces nothing."""

@@ -8,10 +8,10 @@ from ..registry import register
 
 
 @register("BatchNorm", emits=("BatchNormalization", "MeanVarianceNormalization"))
-def import_batchnorm(layer, ctx):
+def import_batchnorm(ctx, node):
     """y = (x - mean) / sqrt(var + eps), with mean = blobs[0]/sf and var = blobs[1]/sf
     (sf = blobs[2], Caffe's moving-average scale factor; sf == 0 means 0)."""
-    p = layer.batch_norm_param
+    p = node.batch_norm_param
     shp = ctx.shape(0)
     c = shp[1] if len(shp) > 1 else 1
     # In the TEST phase use_global_stats defaults to true.
@@ -70,9 +70,9 @@ def _second_bottom(ctx, p, what: str) -> tuple[str, tuple, int]:
 
 
 @register("Scale", emits=("Add", "Mul", "Reshape"))
-def import_scale(layer, ctx):
+def import_scale(ctx, node):
     """y = x * gamma (+ beta), gamma broadcast over axes [axis, axis+num_axes)."""
-    p = layer.scale_param
+    p = node.scale_param
     shp = ctx.shape(0)
     if ctx.n_bottoms > 1:
         gamma, pshape, axis = _second_bottom(ctx, p, "scale_param")
@@ -90,9 +90,9 @@ def import_scale(layer, ctx):
 
 
 @register("Bias", emits=("Add", "Reshape"))
-def import_bias(layer, ctx):
+def import_bias(ctx, node):
     """y = x + b, b broadcast over axes [axis, axis+num_axes)."""
-    p = layer.bias_param
+    p = node.bias_param
     shp = ctx.shape(0)
     if ctx.n_bottoms > 1:
         b, _, _ = _second_bottom(ctx, p, "bias_param")
@@ -103,8 +103,8 @@ def import_bias(layer, ctx):
 
 
 @register("LRN", emits=("Add", "AveragePool", "Div", "LRN", "Mul", "Pow"))
-def import_lrn(layer, ctx):
-    p = layer.lrn_param
+def import_lrn(ctx, node):
+    p = node.lrn_param
     shp = ctx.shape(0)
     n = int(p.local_size)
     if n % 2 == 0:
@@ -126,10 +126,10 @@ def import_lrn(layer, ctx):
 
 
 @register("MVN", emits=("MeanVarianceNormalization",))
-def import_mvn(layer, ctx):
+def import_mvn(ctx, node):
     """(x - mean) / (std + eps) per sample (and channel unless across_channels); Caffe adds
     eps after the square root."""
-    p = layer.mvn_param
+    p = node.mvn_param
     shp = ctx.shape(0)
     axes = list(range(1 if p.across_channels else 2, len(shp)))
     ctx.top(0, "MeanVarianceNormalization", [ctx.x(0)], shp, axes=axes,
@@ -137,9 +137,9 @@ def import_mvn(layer, ctx):
 
 
 @register("Normalize", emits=("LpNormalization", "Mul"))
-def import_normalize(layer, ctx):
+def import_normalize(ctx, node):
     """SSD fork: x / sqrt(sum x^2 + eps) over channels (or C,H,W with across_spatial), times scale."""
-    p = layer.norm_param
+    p = node.norm_param
     shp = ctx.shape(0)
     axes = list(range(1, len(shp))) if p.across_spatial else [1]
     y = ctx.op("LpNormalization", ctx.x(0), axes=axes, p=2, epsilon=float(p.eps), eps_inside=1)

@@ -41,8 +41,8 @@ def _step_inputs(ctx, xp: str, t_len: int, n: int):
 
 
 @register("LSTM", emits=("Add", "Concat", "MatMul", "Mul", "Sigmoid", "Slice", "Split", "Squeeze", "Tanh", "Unsqueeze"))
-def import_lstm(layer, ctx):
-    t_len, n, d, h = _check(layer, ctx)
+def import_lstm(ctx, node):
+    t_len, n, d, h = _check(node, ctx)
     w_xc = ctx.param(0, (4 * h, d))
     b_c = ctx.param(1, (4 * h,))
     w_hc = ctx.param(2, (4 * h, h))
@@ -78,9 +78,9 @@ def import_lstm(layer, ctx):
 
 
 @register("RNN", emits=("Add", "Concat", "MatMul", "Mul", "Slice", "Squeeze", "Tanh", "Unsqueeze"))
-def import_rnn(layer, ctx):
+def import_rnn(ctx, node):
     """h_t = tanh(W_xh x_t + b_h + W_hh (cont_t * h_{t-1})); o_t = tanh(W_ho h_t + b_o)."""
-    t_len, n, d, h = _check(layer, ctx)
+    t_len, n, d, h = _check(node, ctx)
     w_xh, b_h = ctx.param(0, (h, d)), ctx.param(1, (h,))
     w_hh, w_ho, b_o = ctx.param(2, (h, h)), ctx.param(3, (h, h)), ctx.param(4, (h,))
     xp = ctx.op("MatMul", ctx.x(0), ctx.weight("W_xh_T", w_xh.T.copy()), hint="x_proj")

@@ -9,8 +9,8 @@ from ..registry import register
 
 
 @register("Eltwise", emits=("Add", "Max", "Mul", "Sum"))
-def import_eltwise(layer, ctx):
-    p = layer.eltwise_param
+def import_eltwise(ctx, node):
+    p = node.eltwise_param
     shp = ctx.shape(0)
     xs = [ctx.x(i) for i in range(ctx.n_bottoms)]
     if p.operation == 0:  # PROD
@@ -35,8 +35,8 @@ def import_eltwise(layer, ctx):
 
 
 @register("Concat", emits=("Concat",))
-def import_concat(layer, ctx):
-    p = layer.concat_param
+def import_concat(ctx, node):
+    p = node.concat_param
     shp = ctx.shape(0)
     axis = p.concat_dim if p.HasField("concat_dim") and not p.HasField("axis") else p.axis
     axis = ctx.axis(axis, len(shp))
@@ -46,12 +46,12 @@ def import_concat(layer, ctx):
 
 
 @register("Slice", emits=("Split",))
-def import_slice(layer, ctx):
-    p = layer.slice_param
+def import_slice(ctx, node):
+    p = node.slice_param
     shp = ctx.shape(0)
     axis = p.slice_dim if p.HasField("slice_dim") and not p.HasField("axis") else p.axis
     axis = ctx.axis(axis, len(shp))
-    n, size = len(layer.top), shp[axis]
+    n, size = len(node.top), shp[axis]
     points = list(p.slice_point)
     if points:
         if len(points) != n - 1:
@@ -73,8 +73,8 @@ def import_slice(layer, ctx):
 
 
 @register("Flatten", emits=("Reshape",))
-def import_flatten(layer, ctx):
-    p = layer.flatten_param
+def import_flatten(ctx, node):
+    p = node.flatten_param
     shp = ctx.shape(0)
     a, e = ctx.axis(p.axis, len(shp)), ctx.axis(p.end_axis, len(shp), "end_axis")
     out = (*shp[:a], int(np.prod(shp[a:e + 1])), *shp[e + 1:])
@@ -109,16 +109,16 @@ def caffe_reshape(shp: tuple, dims: list[int], axis: int, num_axes: int) -> tupl
 
 
 @register("Reshape", emits=("Reshape",))
-def import_reshape(layer, ctx):
-    p = layer.reshape_param
+def import_reshape(ctx, node):
+    p = node.reshape_param
     out = caffe_reshape(ctx.shape(0), list(p.shape.dim), p.axis, p.num_axes)
     ctx.top(0, "Reshape", [ctx.x(0)], out, shape=list(out))
 
 
 @register("Crop", emits=("Slice",))
-def import_crop(layer, ctx):
+def import_crop(ctx, node):
     """Crop bottom 0 to bottom 1's shape on the axes from `axis` on."""
-    p = layer.crop_param
+    p = node.crop_param
     shp, ref = ctx.shape(0), ctx.shape(1)
     axis = ctx.axis(p.axis, len(shp))
     offsets = list(p.offset)
@@ -141,9 +141,9 @@ _REDUCE = {1: "ReduceSum", 2: "ReduceL1", 3: "ReduceSumSquare", 4: "ReduceMean"}
 
 
 @register("Reduction", emits=("Mul", *_REDUCE.values()))
-def import_reduction(layer, ctx):
+def import_reduction(ctx, node):
     """Reduces ALL axes from `axis` to the end, then multiplies by coeff."""
-    p = layer.reduction_param
+    p = node.reduction_param
     shp = ctx.shape(0)
     axis = ctx.axis(p.axis, len(shp))
     out = shp[:axis]
@@ -156,8 +156,8 @@ def import_reduction(layer, ctx):
 
 
 @register("ArgMax", emits=("CaffeArgMax", "Reshape"))
-def import_argmax(layer, ctx):
-    p = layer.argmax_param
+def import_argmax(ctx, node):
+    p = node.argmax_param
     shp = ctx.shape(0)
     k = int(p.top_k)
     if p.HasField("axis"):
@@ -176,8 +176,8 @@ def import_argmax(layer, ctx):
 
 
 @register("Tile", emits=("Tile",))
-def import_tile(layer, ctx):
-    p = layer.tile_param
+def import_tile(ctx, node):
+    p = node.tile_param
     shp = ctx.shape(0)
     axis = ctx.axis(p.axis, len(shp))
     reps = [1] * len(shp)
@@ -187,10 +187,10 @@ def import_tile(layer, ctx):
 
 
 @register("Permute", emits=("Transpose",))
-def import_permute(layer, ctx):
+def import_permute(ctx, node):
     """SSD fork: axes in `order` first, the missing ones after them in their order."""
     shp = ctx.shape(0)
-    order = [int(o) for o in layer.permute_param.order]
+    order = [int(o) for o in node.permute_param.order]
     if len(set(order)) != len(order) or any(o >= len(shp) for o in order):
         raise UnsupportedAttributeError("order", order, f"for a {len(shp)}-axis blob")
     perm = order + [i for i in range(len(shp)) if i not in order]
@@ -198,10 +198,10 @@ def import_permute(layer, ctx):
 
 
 @register("Upsample", emits=("Resize",))
-def import_upsample(layer, ctx):
+def import_upsample(ctx, node):
     """Fork layer: nearest-neighbour repeat by `scale` on H and W."""
     shp = ctx.shape(0)
-    s = int(layer.upsample_param.scale)
+    s = int(node.upsample_param.scale)
     if len(shp) != 4:
         raise UnsupportedAttributeError("input rank", len(shp), "4-D only")
     out = (shp[0], shp[1], shp[2] * s, shp[3] * s)
@@ -225,10 +225,10 @@ def fork_resize_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 @register("Resize", emits=("MatMul",))
-def import_resize(layer, ctx):
+def import_resize(ctx, node):
     """Fork bilinear Resize as two matrix products: y = A_h @ x @ A_w^T. The fork's
     dropped-neighbour rule is separable, so this is exact."""
-    p = layer.resize_param
+    p = node.resize_param
     shp = ctx.shape(0)
     if len(shp) != 4 or not p.height or not p.width:
         raise UnsupportedAttributeError("resize_param", (p.height, p.width), "4-D input with height and width")

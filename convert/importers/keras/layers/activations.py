@@ -106,22 +106,22 @@ def _same_layout(ctx: KerasContext, call: Call, out: str, perm) -> list[Ref]:
 
 
 @register("Activation", emits=("Identity", *ACTIVATION_OPS))
-def import_activation(ctx: KerasContext, call: Call) -> list[Ref]:
-    x, perm = ctx.any(call.inputs[0])
-    check(call.get("activation"))
-    out = apply(ctx, x, perm, call.get("activation"))
+def import_activation(ctx: KerasContext, node: Call) -> list[Ref]:
+    x, perm = ctx.any(node.inputs[0])
+    check(node.get("activation"))
+    out = apply(ctx, x, perm, node.get("activation"))
     if out == x:
         out = ctx.op("Identity", x)
-    return _same_layout(ctx, call, out, perm)
+    return _same_layout(ctx, node, out, perm)
 
 
 @register("ReLU", emits=("Clip", "LeakyRelu", "Less", "Mul", "Relu", "Sub", "Where"))
-def import_relu(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_relu(ctx: KerasContext, node: Call) -> list[Ref]:
     """max_value if x >= max_value; x if threshold <= x; negative_slope * (x - threshold) otherwise."""
-    x, perm = ctx.any(call.inputs[0])
-    mx = call.get("max_value")
-    ns = float(call.get("negative_slope", 0.0) or 0.0)
-    th = float(call.get("threshold", 0.0) or 0.0)
+    x, perm = ctx.any(node.inputs[0])
+    mx = node.get("max_value")
+    ns = float(node.get("negative_slope", 0.0) or 0.0)
+    th = float(node.get("threshold", 0.0) or 0.0)
     if th == 0.0 and ns == 0.0:
         y = ctx.op("Relu", x) if mx is None else ctx.op("Clip", x, min=0.0, max=float(mx))
     elif th == 0.0 and mx is None:
@@ -134,50 +134,50 @@ def import_relu(ctx: KerasContext, call: Call) -> list[Ref]:
         y = ctx.node("Where", [below, neg, x], suffix="" if mx is None else "where")[0]
         if mx is not None:
             y = ctx.op("Clip", y, max=float(mx))
-    return _same_layout(ctx, call, y, perm)
+    return _same_layout(ctx, node, y, perm)
 
 
 @register("LeakyReLU", emits=("LeakyRelu",))
-def import_leaky_relu(ctx: KerasContext, call: Call) -> list[Ref]:
-    x, perm = ctx.any(call.inputs[0])
-    alpha = call.get("negative_slope", call.get("alpha", 0.3))
-    return _same_layout(ctx, call, ctx.op("LeakyRelu", x, alpha=float(alpha)), perm)
+def import_leaky_relu(ctx: KerasContext, node: Call) -> list[Ref]:
+    x, perm = ctx.any(node.inputs[0])
+    alpha = node.get("negative_slope", node.get("alpha", 0.3))
+    return _same_layout(ctx, node, ctx.op("LeakyRelu", x, alpha=float(alpha)), perm)
 
 
 @register("ELU", emits=("Elu",))
-def import_elu(ctx: KerasContext, call: Call) -> list[Ref]:
-    x, perm = ctx.any(call.inputs[0])
-    return _same_layout(ctx, call, ctx.op("Elu", x, alpha=float(call.get("alpha", 1.0))), perm)
+def import_elu(ctx: KerasContext, node: Call) -> list[Ref]:
+    x, perm = ctx.any(node.inputs[0])
+    return _same_layout(ctx, node, ctx.op("Elu", x, alpha=float(node.get("alpha", 1.0))), perm)
 
 
 @register("ThresholdedReLU", emits=("ThresholdedRelu",))
-def import_thresholded_relu(ctx: KerasContext, call: Call) -> list[Ref]:
-    x, perm = ctx.any(call.inputs[0])
-    return _same_layout(ctx, call, ctx.op("ThresholdedRelu", x, alpha=float(call.get("theta", 1.0))), perm)
+def import_thresholded_relu(ctx: KerasContext, node: Call) -> list[Ref]:
+    x, perm = ctx.any(node.inputs[0])
+    return _same_layout(ctx, node, ctx.op("ThresholdedRelu", x, alpha=float(node.get("theta", 1.0))), perm)
 
 
 @register("Softmax", emits=("Softmax",))
-def import_softmax(ctx: KerasContext, call: Call) -> list[Ref]:
-    axis = call.get("axis", -1)
+def import_softmax(ctx: KerasContext, node: Call) -> list[Ref]:
+    axis = node.get("axis", -1)
     if isinstance(axis, (list, tuple)):
         if len(axis) != 1:
             raise unsupported("axis", axis, "softmax over one axis only")
         axis = axis[0]
-    x, perm = ctx.any(call.inputs[0])
-    return _same_layout(ctx, call, ctx.op("Softmax", x, axis=L.ir_axis(int(axis), perm)), perm)
+    x, perm = ctx.any(node.inputs[0])
+    return _same_layout(ctx, node, ctx.op("Softmax", x, axis=L.ir_axis(int(axis), perm)), perm)
 
 
 @register("PReLU", emits=("PRelu",))
-def import_prelu(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
+def import_prelu(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
     x, perm = ctx.any(r)
     alpha_shape = list(r.shape[1:])
-    for a in call.get("shared_axes") or []:
+    for a in node.get("shared_axes") or []:
         alpha_shape[int(a) - 1] = 1
-    (alpha,) = call.take(alpha_shape)
+    (alpha,) = node.take(alpha_shape)
     # The slope broadcasts against X without its batch axis, in X's IR layout.
     slope = np.transpose(alpha, [p - 1 for p in perm[1:]])
-    return _same_layout(ctx, call, ctx.op("PRelu", x, ctx.const("alpha", slope)), perm)
+    return _same_layout(ctx, node, ctx.op("PRelu", x, ctx.const("alpha", slope)), perm)
 
 
 __all__ = ["apply", "check", "ACTIVATIONS", "ACTIVATION_OPS", "math"]

@@ -92,47 +92,47 @@ def _masked_rows_uniform(ctx: KerasContext, y: str, v: str, mask: str, causal: b
 
 @register("MultiHeadAttention", emits=("MatMul", "Add", "Attention", "Unsqueeze", "And", "Cast", "Trilu",
                                        "ReduceMax", "ReduceMean", "Where"))
-def import_multi_head_attention(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_multi_head_attention(ctx: KerasContext, node: Call) -> list[Ref]:
     for key, ok in (("use_gate", False), ("sliding_window", None)):
-        if call.get(key, ok) not in (ok,):
-            raise unsupported(key, call.get(key))
-    if call.options.get("return_attention_scores"):
+        if node.get(key, ok) not in (ok,):
+            raise unsupported(key, node.get(key))
+    if node.options.get("return_attention_scores"):
         raise unsupported("return_attention_scores", True, "the attention output only")
-    q = call.inputs[0]
-    v = call.inputs[1] if len(call.inputs) > 1 else _kw(call, "value")
-    k = call.inputs[2] if len(call.inputs) > 2 else (_kw(call, "key") or v)
+    q = node.inputs[0]
+    v = node.inputs[1] if len(node.inputs) > 1 else _kw(node, "value")
+    k = node.inputs[2] if len(node.inputs) > 2 else (_kw(node, "key") or v)
     if v is None or any(r.rank != 3 for r in (q, k, v)):
         raise unsupported("inputs", [r.shape for r in (q, k, v) if r is not None], "(batch, steps, features) tensors")
-    axes = call.get("attention_axes")
+    axes = node.get("attention_axes")
     if axes is not None and [int(a) % 3 for a in axes] != [1]:
         raise unsupported("attention_axes", axes, "the steps axis (1)")
-    heads, dk = int(call.get("num_heads")), int(call.get("key_dim"))
-    dv = int(call.get("value_dim") or dk)
-    out_shape = call.get("output_shape")
+    heads, dk = int(node.get("num_heads")), int(node.get("key_dim"))
+    dv = int(node.get("value_dim") or dk)
+    out_shape = node.get("output_shape")
     out_dim = q.shape[-1] if out_shape is None else (list(out_shape) if isinstance(out_shape, (list, tuple))
                                                      else [out_shape])
     if isinstance(out_dim, list):
         if len(out_dim) != 1:
             raise unsupported("output_shape", out_shape, "one output axis")
         out_dim = int(out_dim[0])
-    bias = bool(call.get("use_bias", True))
-    qp = _project(ctx, call, q, "query", heads, dk, bias)
-    kp = _project(ctx, call, k, "key", heads, dk, bias)
-    vp = _project(ctx, call, v, "value", heads, dv, bias)
+    bias = bool(node.get("use_bias", True))
+    qp = _project(ctx, node, q, "query", heads, dk, bias)
+    kp = _project(ctx, node, k, "key", heads, dk, bias)
+    vp = _project(ctx, node, v, "value", heads, dv, bias)
 
-    explicit = _kw(call, "attention_mask")
+    explicit = _kw(node, "attention_mask")
     extra = None
     if explicit is not None:
         extra = ctx.get(explicit, L.identity(explicit.rank))
         if explicit.dtype != "bool":
             extra = ctx.op("Cast", extra, suffix="attention_mask", to="bool")
-    q_mask = ctx.get(_kw(call, "query_mask"), (0, 1)) if _kw(call, "query_mask") else q.mask
-    v_mask = ctx.get(_kw(call, "value_mask"), (0, 1)) if _kw(call, "value_mask") else v.mask
-    k_mask = ctx.get(_kw(call, "key_mask"), (0, 1)) if _kw(call, "key_mask") else (k.mask if k is not v else None)
+    q_mask = ctx.get(_kw(node, "query_mask"), (0, 1)) if _kw(node, "query_mask") else q.mask
+    v_mask = ctx.get(_kw(node, "value_mask"), (0, 1)) if _kw(node, "value_mask") else v.mask
+    k_mask = ctx.get(_kw(node, "key_mask"), (0, 1)) if _kw(node, "key_mask") else (k.mask if k is not v else None)
     mask = _score_mask(ctx, q_mask, [v_mask, k_mask], extra)
-    causal = bool(call.options.get("use_causal_mask"))
+    causal = bool(node.options.get("use_causal_mask"))
     if causal:
-        _causal_ok(call, q, k)
+        _causal_ok(node, q, k)
     ins = [qp, kp, vp]
     if mask is not None:  # (B, Tq, Tkv) -> (B, 1, Tq, Tkv): one mask for every head
         ins.append(_boolean(ctx, ctx.op("Unsqueeze", mask, suffix="mask_heads", axes=[1])))
@@ -140,7 +140,7 @@ def import_multi_head_attention(ctx: KerasContext, call: Call) -> list[Ref]:
                                     "q_num_heads": heads, "kv_num_heads": heads}, suffix="attention")[0]
     if mask is not None:
         y = _masked_rows_uniform(ctx, y, vp, mask, causal)
-    arrays = _part(call, "output")
+    arrays = _part(node, "output")
     if len(arrays) != 1 + int(bias) or arrays[0].shape != (heads, dv, out_dim):
         raise unsupported("weights", [a.shape for a in arrays], f"output kernel ({heads}, {dv}, {out_dim})")
     y = ctx.op("MatMul", y, ctx.const("output_kernel", arrays[0].reshape(heads * dv, out_dim)),
@@ -153,28 +153,28 @@ def import_multi_head_attention(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("Attention", emits=("Attention", "Where", "Unsqueeze", "And"))
-def import_attention(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_attention(ctx: KerasContext, node: Call) -> list[Ref]:
     """Luong dot-product attention: softmax(scale * q k^T - 1e9 * masked) v, then the
     output zeroed where the query is masked."""
-    if call.get("score_mode", "dot") != "dot":
-        raise unsupported("score_mode", call.get("score_mode"), "'dot'")
-    if call.options.get("return_attention_scores"):
+    if node.get("score_mode", "dot") != "dot":
+        raise unsupported("score_mode", node.get("score_mode"), "'dot'")
+    if node.options.get("return_attention_scores"):
         raise unsupported("return_attention_scores", True, "the attention output only")
-    if len(call.inputs) not in (2, 3) or any(r.rank != 3 for r in call.inputs):
-        raise unsupported("inputs", [r.shape for r in call.inputs], "[query, value(, key)] of rank 3")
-    q, v = call.inputs[:2]
-    k = call.inputs[2] if len(call.inputs) > 2 else v
+    if len(node.inputs) not in (2, 3) or any(r.rank != 3 for r in node.inputs):
+        raise unsupported("inputs", [r.shape for r in node.inputs], "[query, value(, key)] of rank 3")
+    q, v = node.inputs[:2]
+    k = node.inputs[2] if len(node.inputs) > 2 else v
     scale = 1.0
-    if call.get("use_scale"):
-        (s,) = call.take(())
+    if node.get("use_scale"):
+        (s,) = node.take(())
         scale = float(s)
         if scale == 0.0:  # the IR reads 0 as 1/sqrt(d): a zero scale is refused, not guessed
             raise unsupported("scale", 0.0, "a non-zero learned scale")
-    q_mask, v_mask = masks.of(ctx, call, 0), masks.of(ctx, call, 1)
+    q_mask, v_mask = masks.of(ctx, node, 0), masks.of(ctx, node, 1)
     mask = _score_mask(ctx, None, [v_mask], None)
-    causal = bool(call.options.get("use_causal_mask"))
+    causal = bool(node.options.get("use_causal_mask"))
     if causal:
-        _causal_ok(call, q, k)
+        _causal_ok(node, q, k)
     ins = [ctx.get(r, L.identity(3)) for r in (q, k, v)]
     if mask is not None:  # Keras subtracts 1e9 from masked scores: an additive float mask
         big = ctx.const("mask_bias", np.asarray(-1e9, np.float32))
@@ -195,22 +195,22 @@ BNTH_FROM_BTNH = (0, 2, 1, 3)  # keras.ops (B, T, heads, D) <-> IR 4-D (B, heads
 
 
 @register("ops.DotProductAttention", emits=("Attention", "Cast"))
-def import_op_dot_product_attention(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_op_dot_product_attention(ctx: KerasContext, node: Call) -> list[Ref]:
     """``keras.ops.dot_product_attention(q, k, v, bias, mask, scale, is_causal)`` on
     (B, T, heads, D) tensors; a bool mask keeps where True, a bias is added."""
-    if call.get("attn_logits_soft_cap") or call.options.get("attn_logits_soft_cap"):
-        raise unsupported("attn_logits_soft_cap", call.get("attn_logits_soft_cap"), "none")
-    q, k, v = (call.operands + [None] * 3)[:3]
+    if node.get("attn_logits_soft_cap") or node.options.get("attn_logits_soft_cap"):
+        raise unsupported("attn_logits_soft_cap", node.get("attn_logits_soft_cap"), "none")
+    q, k, v = (node.operands + [None] * 3)[:3]
     if not all(isinstance(r, Ref) and r.rank == 4 for r in (q, k, v)):
-        raise unsupported("operands", len(call.operands), "query, key and value of rank 4 as positional arguments")
+        raise unsupported("operands", len(node.operands), "query, key and value of rank 4 as positional arguments")
     hq, hkv = q.shape[2], k.shape[2]
     if hq is None or hkv is None or hq % hkv:
         raise unsupported("num_heads", [hq, hkv], "known head counts, key/value heads dividing the query heads")
-    causal = bool(call.get("is_causal") or call.options.get("is_causal"))
+    causal = bool(node.get("is_causal") or node.options.get("is_causal"))
     if causal:
-        _causal_ok(call, q, k)
+        _causal_ok(node, q, k)
     ins = [ctx.get(r, BNTH_FROM_BTNH) for r in (q, k, v)]
-    mask, bias = _kw(call, "mask"), _kw(call, "bias")
+    mask, bias = _kw(node, "mask"), _kw(node, "bias")
     if mask is not None and bias is not None:
         raise unsupported("bias", "with a mask", "a mask or a bias")
     extra = mask or bias
@@ -218,6 +218,6 @@ def import_op_dot_product_attention(ctx: KerasContext, call: Call) -> list[Ref]:
         m = ctx.get(extra, L.identity(extra.rank))
         m = ctx.op("Cast", m, suffix="mask", to="bool") if mask is not None and extra.dtype != "bool" else m
         ins.append(_boolean(ctx, m) if mask is not None else m)
-    scale = call.options.get("scale", call.get("scale"))
+    scale = node.options.get("scale", node.get("scale"))
     y = ctx.node("Attention", ins, {"is_causal": int(causal), "scale": float(scale or 0.0)})[0]
     return [ctx.ref(y, (*q.shape[:3], v.shape[3]), BNTH_FROM_BTNH)]

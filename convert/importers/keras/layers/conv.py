@@ -105,77 +105,77 @@ def conv_common(ctx: KerasContext, call: Call, w_ir: np.ndarray, bias, filters: 
 
 
 @register("Conv1D", "Conv2D", "Conv3D", emits=("Conv", *activations.ACTIVATION_OPS))
-def import_conv(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
+def import_conv(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
     nd = r.rank - 2
-    k = tup(call.get("kernel_size"), nd)
-    groups = int(call.get("groups", 1) or 1)
-    cin, f = channels(call, r.shape), int(call.get("filters"))
-    arrays = call.take((*k, cin // groups if cin else None, f), *([(f,)] if call.get("use_bias", True) else []))
+    k = tup(node.get("kernel_size"), nd)
+    groups = int(node.get("groups", 1) or 1)
+    cin, f = channels(node, r.shape), int(node.get("filters"))
+    arrays = node.take((*k, cin // groups if cin else None, f), *([(f,)] if node.get("use_bias", True) else []))
     w = np.transpose(arrays[0], L.kernel_to_oihw(nd + 2))
-    return conv_common(ctx, call, w, arrays[1] if len(arrays) > 1 else None, f, groups)
+    return conv_common(ctx, node, w, arrays[1] if len(arrays) > 1 else None, f, groups)
 
 
 @register("DepthwiseConv1D", "DepthwiseConv2D", emits=("Conv", *activations.ACTIVATION_OPS))
-def import_depthwise_conv(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
+def import_depthwise_conv(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
     nd = r.rank - 2
-    k = tup(call.get("kernel_size"), nd)
-    cin, mult = channels(call, r.shape), int(call.get("depth_multiplier", 1))
-    arrays = call.take((*k, cin, mult), *([(cin * mult,)] if call.get("use_bias", True) else []))
+    k = tup(node.get("kernel_size"), nd)
+    cin, mult = channels(node, r.shape), int(node.get("depth_multiplier", 1))
+    arrays = node.take((*k, cin, mult), *([(cin * mult,)] if node.get("use_bias", True) else []))
     # (*k, C, M) -> (*k, 1, C*M) -> (C*M, 1, *k): output channel c*M + m, as Keras orders it.
     w = np.transpose(arrays[0].reshape(*k, 1, cin * mult), L.kernel_to_oihw(nd + 2))
-    return conv_common(ctx, call, w, arrays[1] if len(arrays) > 1 else None, cin * mult, cin)
+    return conv_common(ctx, node, w, arrays[1] if len(arrays) > 1 else None, cin * mult, cin)
 
 
 @register("SeparableConv1D", "SeparableConv2D", emits=("Conv", *activations.ACTIVATION_OPS))
-def import_separable_conv(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_separable_conv(ctx: KerasContext, node: Call) -> list[Ref]:
     """Depthwise (with the layer's strides, padding, dilation) then a 1x1 pointwise conv."""
-    r = call.inputs[0]
+    r = node.inputs[0]
     nd = r.rank - 2
-    k = tup(call.get("kernel_size"), nd)
-    cin, mult, f = channels(call, r.shape), int(call.get("depth_multiplier", 1)), int(call.get("filters"))
-    arrays = call.take((*k, cin, mult), (*([1] * nd), cin * mult, f),
-                       *([(f,)] if call.get("use_bias", True) else []))
+    k = tup(node.get("kernel_size"), nd)
+    cin, mult, f = channels(node, r.shape), int(node.get("depth_multiplier", 1)), int(node.get("filters"))
+    arrays = node.take((*k, cin, mult), (*([1] * nd), cin * mult, f),
+                       *([(f,)] if node.get("use_bias", True) else []))
     dw = np.transpose(arrays[0].reshape(*k, 1, cin * mult), L.kernel_to_oihw(nd + 2))
-    mid = conv_common(ctx, call, dw, None, cin * mult, cin, finish=False)[0]
-    perm = spatial_layout(call, r.rank)
+    mid = conv_common(ctx, node, dw, None, cin * mult, cin, finish=False)[0]
+    perm = spatial_layout(node, r.rank)
     pw = np.transpose(arrays[1], L.kernel_to_oihw(nd + 2))
     ins = [ctx.get(mid, perm), ctx.const("pointwise_kernel", pw)]
     if len(arrays) > 2:
         ins.append(ctx.const("bias", arrays[2]))
     y = ctx.node("Conv", ins, {"kernel_shape": [1] * nd}, suffix="pointwise")[0]
-    y = activations.apply(ctx, y, perm, call.get("activation"))
+    y = activations.apply(ctx, y, perm, node.get("activation"))
     shape = list(mid.shape)
-    shape[1 if (call.get("data_format") == "channels_first") else -1] = f
+    shape[1 if (node.get("data_format") == "channels_first") else -1] = f
     return [ctx.ref(y, tuple(shape), perm)]
 
 
 @register("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
           emits=("ConvTranspose", *activations.ACTIVATION_OPS))
-def import_conv_transpose(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_conv_transpose(ctx: KerasContext, node: Call) -> list[Ref]:
     """Keras computes the output size, then runs TF's conv_transpose with SAME/VALID; the
     pads and output_padding here reproduce exactly that size and alignment."""
-    r = call.inputs[0]
+    r = node.inputs[0]
     nd = r.rank - 2
-    perm = spatial_layout(call, r.rank)
-    k = tup(call.get("kernel_size"), nd)
-    s = tup(call.get("strides", 1), nd)
-    d = tup(call.get("dilation_rate", 1), nd)
-    op = call.get("output_padding")
-    padding = call.get("padding", "valid")
+    perm = spatial_layout(node, r.rank)
+    k = tup(node.get("kernel_size"), nd)
+    s = tup(node.get("strides", 1), nd)
+    d = tup(node.get("dilation_rate", 1), nd)
+    op = node.get("output_padding")
+    padding = node.get("padding", "valid")
     if padding not in ("same", "valid"):
         raise unsupported("padding", padding)
-    if int(call.get("groups", 1) or 1) != 1:
-        raise unsupported("groups", call.get("groups"))
-    cin, f = channels(call, r.shape), int(call.get("filters"))
-    arrays = call.take((*k, f, cin), *([(f,)] if call.get("use_bias", True) else []))
+    if int(node.get("groups", 1) or 1) != 1:
+        raise unsupported("groups", node.get("groups"))
+    cin, f = channels(node, r.shape), int(node.get("filters"))
+    arrays = node.take((*k, f, cin), *([(f,)] if node.get("use_bias", True) else []))
     w = np.transpose(arrays[0], L.kernel_to_oihw(nd + 2))  # (*k, out, in) -> (in, out, *k)
-    activations.check(call.get("activation"))
+    activations.check(node.get("activation"))
     begin, end, outpad, spatial = [], [], [], []
     for i in range(nd):
         keff = (k[i] - 1) * d[i] + 1
-        n = spatial_dims(call, r.shape)[i]
+        n = spatial_dims(node, r.shape)[i]
         if op is None:
             # total = (n-1)*s + keff - O with O = n*s + max(keff-s, 0) (valid) or n*s (same)
             total = (keff - s[i] - max(keff - s[i], 0)) if padding == "valid" else keff - s[i]
@@ -196,5 +196,5 @@ def import_conv_transpose(ctx: KerasContext, call: Call) -> list[Ref]:
         ins.append(ctx.const("bias", arrays[1]))
     y = ctx.node("ConvTranspose", ins, {"kernel_shape": list(k), "strides": list(s), "dilations": list(d),
                                         "pads": begin + end, "output_padding": outpad})[0]
-    y = activations.apply(ctx, y, perm, call.get("activation"))
-    return [ctx.ref(y, _out_shape(call, r.shape, spatial, f), perm)]
+    y = activations.apply(ctx, y, perm, node.get("activation"))
+    return [ctx.ref(y, _out_shape(node, r.shape, spatial, f), perm)]

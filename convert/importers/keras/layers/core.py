@@ -37,8 +37,8 @@ def dense(ctx: KerasContext, call: Call, r: Ref) -> Ref:
 
 
 @register("Dense", emits=("Add", "Gemm", "MatMul", *activations.ACTIVATION_OPS))
-def import_dense(ctx: KerasContext, call: Call) -> list[Ref]:
-    return [dense(ctx, call, call.inputs[0])]
+def import_dense(ctx: KerasContext, node: Call) -> list[Ref]:
+    return [dense(ctx, node, node.inputs[0])]
 
 
 def _dropout(ctx: KerasContext, call: Call, kind: str, ratio) -> list[Ref]:
@@ -49,51 +49,51 @@ def _dropout(ctx: KerasContext, call: Call, kind: str, ratio) -> list[Ref]:
 
 
 @register("Dropout", emits=("Dropout",))
-def import_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _dropout(ctx, call, "dropout", call.get("rate"))
+def import_dropout(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _dropout(ctx, node, "dropout", node.get("rate"))
 
 
 @register("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", emits=("Dropout",))
-def import_spatial_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _dropout(ctx, call, "spatial", call.get("rate"))
+def import_spatial_dropout(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _dropout(ctx, node, "spatial", node.get("rate"))
 
 
 @register("GaussianNoise", emits=("Dropout",))
-def import_gaussian_noise(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _dropout(ctx, call, "gaussian_noise", call.get("stddev"))
+def import_gaussian_noise(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _dropout(ctx, node, "gaussian_noise", node.get("stddev"))
 
 
 @register("GaussianDropout", emits=("Dropout",))
-def import_gaussian_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _dropout(ctx, call, "gaussian_dropout", call.get("rate"))
+def import_gaussian_dropout(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _dropout(ctx, node, "gaussian_dropout", node.get("rate"))
 
 
 @register("AlphaDropout", emits=("Dropout",))
-def import_alpha_dropout(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _dropout(ctx, call, "alpha_dropout", call.get("rate"))
+def import_alpha_dropout(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _dropout(ctx, node, "alpha_dropout", node.get("rate"))
 
 
 @register("ActivityRegularization", "Identity", emits=("Identity",))
-def import_identity(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
+def import_identity(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
     x, perm = ctx.any(r)
     return [ctx.ref(ctx.op("Identity", x), r.shape, perm, r.dtype)]
 
 
 @register("Embedding", emits=("Cast", "Gather"))
-def import_embedding(ctx: KerasContext, call: Call) -> list[Ref]:
-    if call.get("lora_rank"):
-        raise unsupported("lora_rank", call.get("lora_rank"))
-    r = call.inputs[0]
-    n, dim = int(call.get("input_dim")), int(call.get("output_dim"))
-    (table,) = call.take((n, dim))
+def import_embedding(ctx: KerasContext, node: Call) -> list[Ref]:
+    if node.get("lora_rank"):
+        raise unsupported("lora_rank", node.get("lora_rank"))
+    r = node.inputs[0]
+    n, dim = int(node.get("input_dim")), int(node.get("output_dim"))
+    (table,) = node.take((n, dim))
     ids, perm = ctx.any(r)
     if not r.dtype.startswith("int"):
         ids = ctx.op("Cast", ids, suffix="ids", to="int64")
     y = ctx.node("Gather", [ctx.const("embeddings", table), ids], {"axis": 0})[0]
     out = ctx.ref(y, (*r.shape, dim), (*perm, r.rank))
-    if call.get("mask_zero"):  # id 0 is padding: Keras masks those steps downstream
-        zero = ctx.b.weight(f"{call.path}/zero", np.zeros((), np.int64))
+    if node.get("mask_zero"):  # id 0 is padding: Keras masks those steps downstream
+        zero = ctx.b.weight(f"{node.path}/zero", np.zeros((), np.int64))
         ids = ctx.get(r, L.identity(r.rank))
         if r.dtype != "int64":
             ids = ctx.op("Cast", ids, suffix="mask_ids", to="int64")
@@ -102,11 +102,11 @@ def import_embedding(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("Masking", emits=("Not", "Equal", "Cast", "ReduceMax", "Mul", "Squeeze"))
-def import_masking(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_masking(ctx: KerasContext, node: Call) -> list[Ref]:
     """Steps whose features all equal mask_value are masked and zeroed (Keras' Masking)."""
-    r = call.inputs[0]
+    r = node.inputs[0]
     x = ctx.get(r, L.identity(r.rank))
-    value = ctx.const("mask_value", np.asarray(float(call.get("mask_value", 0.0)), np.float32))
+    value = ctx.const("mask_value", np.asarray(float(node.get("mask_value", 0.0)), np.float32))
     keep = ctx.op("Not", ctx.op("Equal", x, value, suffix="is_value"), suffix="differs")
     keep = ctx.op("Cast", keep, suffix="differs_f", to="float32")
     any_ = ctx.node("ReduceMax", [keep], {"axes": [r.rank - 1], "keepdims": 1}, suffix="any")[0]
@@ -128,13 +128,13 @@ def _per_channel(value, r: Ref, perm) -> np.ndarray:
 
 
 @register("Rescaling", emits=("Add", "Cast", "Mul"))
-def import_rescaling(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
+def import_rescaling(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
     x, perm = ctx.any(r)
     if not r.dtype.startswith("float"):
         x = ctx.op("Cast", x, suffix="cast", to="float32")
-    scale = call.get("scale", 1.0)
-    offset = call.get("offset", 0.0)
+    scale = node.get("scale", 1.0)
+    offset = node.get("offset", 0.0)
     if isinstance(scale, dict) or isinstance(offset, dict):
         raise unsupported("scale", scale, "numbers or lists only")
     y = ctx.op("Mul", x, ctx.const("scale", _per_channel(scale, r, perm)), suffix="scale")
@@ -143,9 +143,9 @@ def import_rescaling(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("LayerScale", emits=("Mul",))
-def import_layer_scale(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_layer_scale(ctx: KerasContext, node: Call) -> list[Ref]:
     """ConvNeXt's LayerScale (keras.applications): x * gamma over the last axis."""
-    r = call.inputs[0]
-    (gamma,) = call.take((r.shape[-1],))
+    r = node.inputs[0]
+    (gamma,) = node.take((r.shape[-1],))
     x, perm = ctx.any(r)
     return [ctx.ref(ctx.op("Mul", x, ctx.const("gamma", _per_channel(gamma, r, perm))), r.shape, perm)]

@@ -40,45 +40,45 @@ def _nary(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
 
 
 @register("Add", emits=("Add", "Sum"))
-def import_add(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _chain(ctx, call, "Add") if len(call.inputs) == 2 else _nary(ctx, call, "Sum")
+def import_add(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _chain(ctx, node, "Add") if len(node.inputs) == 2 else _nary(ctx, node, "Sum")
 
 
 @register("Subtract", emits=("Sub",))
-def import_subtract(ctx: KerasContext, call: Call) -> list[Ref]:
-    if len(call.inputs) != 2:
-        raise unsupported("inputs", len(call.inputs), "Subtract takes exactly 2 inputs")
-    return _chain(ctx, call, "Sub")
+def import_subtract(ctx: KerasContext, node: Call) -> list[Ref]:
+    if len(node.inputs) != 2:
+        raise unsupported("inputs", len(node.inputs), "Subtract takes exactly 2 inputs")
+    return _chain(ctx, node, "Sub")
 
 
 @register("Multiply", emits=("Mul",))
-def import_multiply(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _chain(ctx, call, "Mul")
+def import_multiply(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _chain(ctx, node, "Mul")
 
 
 @register("Average", emits=("Mean",))
-def import_average(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _nary(ctx, call, "Mean")
+def import_average(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _nary(ctx, node, "Mean")
 
 
 @register("Maximum", emits=("Max",))
-def import_maximum(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _nary(ctx, call, "Max")
+def import_maximum(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _nary(ctx, node, "Max")
 
 
 @register("Minimum", emits=("Min",))
-def import_minimum(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _nary(ctx, call, "Min")
+def import_minimum(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _nary(ctx, node, "Min")
 
 
 @register("Concatenate", emits=("Concat",))
-def import_concatenate(ctx: KerasContext, call: Call) -> list[Ref]:
-    xs, perm = _common(ctx, call)
-    rank = call.inputs[0].rank
-    axis = int(call.get("axis", -1)) % rank
+def import_concatenate(ctx: KerasContext, node: Call) -> list[Ref]:
+    xs, perm = _common(ctx, node)
+    rank = node.inputs[0].rank
+    axis = int(node.get("axis", -1)) % rank
     y = ctx.node("Concat", xs, {"axis": L.ir_axis(axis, perm)})[0]
-    shape = list(call.inputs[0].shape)
-    sizes = [r.shape[axis] for r in call.inputs]
+    shape = list(node.inputs[0].shape)
+    sizes = [r.shape[axis] for r in node.inputs]
     shape[axis] = None if any(s is None for s in sizes) else sum(sizes)
     return [ctx.ref(y, tuple(shape), perm)]
 
@@ -87,13 +87,13 @@ def import_concatenate(ctx: KerasContext, call: Call) -> list[Ref]:
 # ``inputs[0] + inputs[1] * scale`` (model.APPLICATION_CLASSES keeps a user's class of the
 # same name away from this handler).
 @register("CustomScaleLayer", emits=('Mul', 'Add'))
-def import_custom_scale_layer(ctx: KerasContext, call: Call) -> list[Ref]:
-    if len(call.inputs) != 2:
-        raise unsupported("inputs", len(call.inputs), "CustomScaleLayer takes [residual, branch]")
-    scale = call.get("scale")
+def import_custom_scale_layer(ctx: KerasContext, node: Call) -> list[Ref]:
+    if len(node.inputs) != 2:
+        raise unsupported("inputs", len(node.inputs), "CustomScaleLayer takes [residual, branch]")
+    scale = node.get("scale")
     if isinstance(scale, bool) or not isinstance(scale, (int, float)):
         raise unsupported("scale", scale, "a number")
-    call.take()  # it has no weights
-    (x, branch), perm = _common(ctx, call)
+    node.take()  # it has no weights
+    (x, branch), perm = _common(ctx, node)
     scaled = ctx.op("Mul", branch, ctx.const("scale", np.asarray(scale, dtype=np.float32)), suffix="scaled")
-    return [ctx.ref(ctx.op("Add", x, scaled), _shape(call), perm)]
+    return [ctx.ref(ctx.op("Add", x, scaled), _shape(node), perm)]

@@ -21,21 +21,21 @@ def _broadcast(vec: np.ndarray, rank: int, axis: int, perm) -> np.ndarray:
 
 
 @register("BatchNormalization", emits=("Add", "BatchNormalization", "Mul"))
-def import_batch_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
-    axes = _axes(call, r.rank)
+def import_batch_normalization(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
+    axes = _axes(node, r.rank)
     if len(axes) != 1 or axes[0] == 0:
-        raise unsupported("axis", call.get("axis"), "one non-batch axis")
-    if call.get("renorm"):
+        raise unsupported("axis", node.get("axis"), "one non-batch axis")
+    if node.get("renorm"):
         raise unsupported("renorm", True)
     axis = axes[0]
     c = r.shape[axis]
-    center, scale = call.get("center", True), call.get("scale", True)
-    arrays = call.take(*([(c,)] * (2 + int(center) + int(scale))))
+    center, scale = node.get("center", True), node.get("scale", True)
+    arrays = node.take(*([(c,)] * (2 + int(center) + int(scale))))
     gamma = arrays.pop(0) if scale else np.ones(ctx.claim("scale of ones", (c,)), np.float32)
     beta = arrays.pop(0) if center else np.zeros(ctx.claim("zero shift", (c,)), np.float32)
     mean, var = arrays
-    eps = float(call.get("epsilon", 1e-3))
+    eps = float(node.get("epsilon", 1e-3))
     x, perm = ctx.any(r)
     if L.ir_axis(axis, perm) == 1:
         ins = [x, ctx.const("gamma", gamma), ctx.const("beta", beta), ctx.const("moving_mean", mean),
@@ -51,16 +51,16 @@ def import_batch_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("LayerNormalization", emits=("LayerNormalization",))
-def import_layer_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
-    axes = _axes(call, r.rank)
-    if call.get("rms_scaling"):
+def import_layer_normalization(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
+    axes = _axes(node, r.rank)
+    if node.get("rms_scaling"):
         raise unsupported("rms_scaling", True)
     if 0 in axes:
-        raise unsupported("axis", call.get("axis"), "axes other than the batch")
+        raise unsupported("axis", node.get("axis"), "axes other than the batch")
     norm_shape = tuple(r.shape[a] for a in axes)
-    center, scale = call.get("center", True), call.get("scale", True)
-    arrays = call.take(*([norm_shape] * (int(center) + int(scale))))
+    center, scale = node.get("center", True), node.get("scale", True)
+    arrays = node.take(*([norm_shape] * (int(center) + int(scale))))
     gamma = arrays.pop(0) if scale else np.ones(ctx.claim("scale of ones", norm_shape), np.float32)
     beta = arrays.pop(0) if center else None
     x, perm = ctx.any(r)
@@ -71,23 +71,23 @@ def import_layer_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
         x = ctx.get(r, perm)
     ins = [x, ctx.const("gamma", gamma)] + ([ctx.const("beta", beta)] if beta is not None else [])
     # Counted from the end: exporters that do not know the rank (a dynamic length) still can.
-    y = ctx.node("LayerNormalization", ins, {"axis": first - r.rank, "epsilon": float(call.get("epsilon", 1e-3))})[0]
+    y = ctx.node("LayerNormalization", ins, {"axis": first - r.rank, "epsilon": float(node.get("epsilon", 1e-3))})[0]
     return [ctx.ref(y, r.shape, perm)]
 
 
 @register("GroupNormalization", emits=("GroupNormalization",))
-def import_group_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_group_normalization(ctx: KerasContext, node: Call) -> list[Ref]:
     """Groups of channels (the ``axis``) normalised over the group and every other non-batch axis."""
-    r = call.inputs[0]
-    axes = _axes(call, r.rank)
+    r = node.inputs[0]
+    axes = _axes(node, r.rank)
     axis = axes[0] if len(axes) == 1 else 0
     if axis == 0:
-        raise unsupported("axis", call.get("axis"), "one non-batch channel axis")
-    c, groups = r.shape[axis], int(call.get("groups", 32))
+        raise unsupported("axis", node.get("axis"), "one non-batch channel axis")
+    c, groups = r.shape[axis], int(node.get("groups", 32))
     if c is None or groups <= 0 or c % groups:
         raise unsupported("groups", groups, f"a divisor of the {c} channels")
-    center, scale = call.get("center", True), call.get("scale", True)
-    arrays = call.take(*([(c,)] * (int(center) + int(scale))))
+    center, scale = node.get("center", True), node.get("scale", True)
+    arrays = node.take(*([(c,)] * (int(center) + int(scale))))
     gamma = arrays.pop(0) if scale else np.ones(ctx.claim("scale of ones", (c,)), np.float32)
     beta = arrays.pop(0) if center else np.zeros(ctx.claim("zero shift", (c,)), np.float32)
     x, perm = ctx.any(r)
@@ -95,32 +95,32 @@ def import_group_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
         perm = L.axis_first(r.rank, axis)
         x = ctx.get(r, perm)
     ins = [x, ctx.const("gamma", gamma), ctx.const("beta", beta)]
-    y = ctx.node("GroupNormalization", ins, {"num_groups": groups, "epsilon": float(call.get("epsilon", 1e-3))})[0]
+    y = ctx.node("GroupNormalization", ins, {"num_groups": groups, "epsilon": float(node.get("epsilon", 1e-3))})[0]
     return [ctx.ref(y, r.shape, perm)]
 
 
 @register("Normalization", emits=("Add", "Div", "Mul", "Sub"))
-def import_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_normalization(ctx: KerasContext, node: Call) -> list[Ref]:
     """(x - mean) / max(sqrt(var), epsilon), or its inverse; keras.backend.epsilon() = 1e-7."""
-    r = call.inputs[0]
-    if call.get("mean") is not None:
-        mean, var = np.asarray(call.get("mean"), np.float32), np.asarray(call.get("variance"), np.float32)
+    r = node.inputs[0]
+    if node.get("mean") is not None:
+        mean, var = np.asarray(node.get("mean"), np.float32), np.asarray(node.get("variance"), np.float32)
     else:
-        arrays = call.take(None, None, None)  # mean, variance, count (adapt state)
+        arrays = node.take(None, None, None)  # mean, variance, count (adapt state)
         mean, var = arrays[0].astype(np.float32), arrays[1].astype(np.float32)
     x, perm = ctx.any(r)
     # Stored with the kept axes of the input (batch axis 1): broadcast, then into the IR layout.
     # A single mean/variance stays a broadcast scalar (no array of the kept axes' size).
     bshape = [1] * r.rank
     scalar = mean.size == 1 and var.size == 1
-    for a in (_axes(call, r.rank) if call.get("axis", -1) is not None and not scalar else []):
+    for a in (_axes(node, r.rank) if node.get("axis", -1) is not None and not scalar else []):
         bshape[a] = r.shape[a]
     ctx.claim("mean and variance", (2, *bshape))
     mean = (mean.reshape(()) if mean.size == 1 else mean.reshape(bshape)) * np.ones(bshape, np.float32)
     var = (var.reshape(()) if var.size == 1 else var.reshape(bshape)) * np.ones(bshape, np.float32)
     mean, var = np.transpose(mean, perm), np.transpose(var, perm)
     denom = np.maximum(np.sqrt(var), np.float32(1e-7)).astype(np.float32)
-    if call.get("invert"):
+    if node.get("invert"):
         y = ctx.op("Add", ctx.op("Mul", x, ctx.const("std", denom), suffix="scale"), ctx.const("mean", mean))
     else:
         y = ctx.op("Div", ctx.op("Sub", x, ctx.const("mean", mean), suffix="center"), ctx.const("std", denom))
@@ -128,11 +128,11 @@ def import_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("UnitNormalization", emits=("Clip", "Div", "ReduceSumSquare", "Sqrt"))
-def import_unit_normalization(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_unit_normalization(ctx: KerasContext, node: Call) -> list[Ref]:
     """x / sqrt(max(sum x^2, 1e-12)) over the axes (keras.utils.normalize semantics)."""
-    r = call.inputs[0]
+    r = node.inputs[0]
     x, perm = ctx.any(r)
-    axes = sorted(L.ir_axis(a, perm) for a in _axes(call, r.rank))
+    axes = sorted(L.ir_axis(a, perm) for a in _axes(node, r.rank))
     ss = ctx.node("ReduceSumSquare", [x], {"axes": axes, "keepdims": 1}, suffix="sumsq")[0]
     ss = ctx.op("Clip", ss, suffix="clip", min=1e-12)
     y = ctx.op("Div", x, ctx.op("Sqrt", ss, suffix="norm"))

@@ -69,45 +69,45 @@ def _binary(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
 
 
 @register("ops.Add", emits=("Add",))
-def import_op_add(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _binary(ctx, call, "Add")
+def import_op_add(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _binary(ctx, node, "Add")
 
 
 @register("ops.Subtract", emits=("Sub",))
-def import_op_subtract(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _binary(ctx, call, "Sub")
+def import_op_subtract(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _binary(ctx, node, "Sub")
 
 
 @register("ops.Multiply", emits=("Mul",))
-def import_op_multiply(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _binary(ctx, call, "Mul")
+def import_op_multiply(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _binary(ctx, node, "Mul")
 
 
 @register("ops.Divide", "ops.TrueDivide", emits=("Div",))
-def import_op_divide(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _binary(ctx, call, "Div")
+def import_op_divide(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _binary(ctx, node, "Div")
 
 
 @register("ops.Maximum", emits=("Max",))
-def import_op_maximum(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _binary(ctx, call, "Max")
+def import_op_maximum(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _binary(ctx, node, "Max")
 
 
 @register("ops.Minimum", emits=("Min",))
-def import_op_minimum(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _binary(ctx, call, "Min")
+def import_op_minimum(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _binary(ctx, node, "Min")
 
 
 @register("ops.Power", emits=("Pow",))
-def import_op_power(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _binary(ctx, call, "Pow")
+def import_op_power(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _binary(ctx, node, "Pow")
 
 
 @register("ops.Matmul", emits=("MatMul",))
-def import_op_matmul(ctx: KerasContext, call: Call) -> list[Ref]:
-    if len(call.operands) != 2 or not any(isinstance(v, Ref) for v in call.operands):
-        raise unsupported("operands", len(call.operands), "two operands, one of them a tensor")
-    names, shapes = _typed_operands(ctx, call, "float32")
+def import_op_matmul(ctx: KerasContext, node: Call) -> list[Ref]:
+    if len(node.operands) != 2 or not any(isinstance(v, Ref) for v in node.operands):
+        raise unsupported("operands", len(node.operands), "two operands, one of them a tensor")
+    names, shapes = _typed_operands(ctx, node, "float32")
     a, b = shapes
     if len(a) < 2 or len(b) < 2:
         raise unsupported("operands", [list(a), list(b)], "rank >= 2 (vector products are not supported)")
@@ -129,55 +129,55 @@ def _only_tensor(call: Call) -> Ref:
 
 
 @register("ops.Negative", emits=("Neg",))
-def import_op_negative(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _unary(ctx, call, "Neg")
+def import_op_negative(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _unary(ctx, node, "Neg")
 
 
 @register("ops.Absolute", "ops.Abs", emits=("Abs",))
-def import_op_abs(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _unary(ctx, call, "Abs")
+def import_op_abs(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _unary(ctx, node, "Abs")
 
 
 @register("ops.Exp", emits=("Exp",))
-def import_op_exp(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _unary(ctx, call, "Exp")
+def import_op_exp(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _unary(ctx, node, "Exp")
 
 
 @register("ops.Log", emits=("Log",))
-def import_op_log(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _unary(ctx, call, "Log")
+def import_op_log(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _unary(ctx, node, "Log")
 
 
 @register("ops.Sqrt", emits=("Sqrt",))
-def import_op_sqrt(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _unary(ctx, call, "Sqrt")
+def import_op_sqrt(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _unary(ctx, node, "Sqrt")
 
 
 @register("ops.Sigmoid", emits=("Sigmoid",))
-def import_op_sigmoid(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _unary(ctx, call, "Sigmoid")
+def import_op_sigmoid(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _unary(ctx, node, "Sigmoid")
 
 
 @register("ops.Tanh", emits=("Tanh",))
-def import_op_tanh(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _unary(ctx, call, "Tanh")
+def import_op_tanh(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _unary(ctx, node, "Tanh")
 
 
 @register("ops.Relu", emits=("Relu",))
-def import_op_relu(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _unary(ctx, call, "Relu")
+def import_op_relu(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _unary(ctx, node, "Relu")
 
 
 @register("ops.Relu6", emits=("Clip",))
-def import_op_relu6(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _unary(ctx, call, "Clip", min=0.0, max=6.0)
+def import_op_relu6(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _unary(ctx, node, "Clip", min=0.0, max=6.0)
 
 
 @register("ops.Reshape", emits=("Reshape",))
-def import_op_reshape(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_op_reshape(ctx: KerasContext, node: Call) -> list[Ref]:
     """``ops.reshape(x, newshape)``: the new shape includes the batch axis."""
-    r = _only_tensor(call)
-    new = [int(d) for d in call.get("newshape")]
+    r = _only_tensor(node)
+    new = [int(d) for d in node.get("newshape")]
     if sum(d == -1 for d in new) > 1 or any(d == 0 or d < -1 for d in new):
         raise unsupported("newshape", new, "at most one -1 and no zero dims")
     known = None if any(d is None for d in r.shape) else int(math.prod(r.shape))
@@ -189,9 +189,9 @@ def import_op_reshape(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("ops.Transpose", emits=("Transpose",))
-def import_op_transpose(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = _only_tensor(call)
-    axes = call.get("axes")
+def import_op_transpose(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = _only_tensor(node)
+    axes = node.get("axes")
     q = tuple(reversed(range(r.rank))) if axes is None else tuple(int(a) % r.rank for a in axes)
     x = ctx.get(r, L.identity(r.rank))
     return [ctx.ref(ctx.op("Transpose", x, perm=list(q)), L.apply(r.shape, q))]
@@ -217,38 +217,38 @@ def _reduce(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
 
 
 @register("ops.Mean", emits=("ReduceMean",))
-def import_op_mean(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _reduce(ctx, call, "ReduceMean")
+def import_op_mean(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _reduce(ctx, node, "ReduceMean")
 
 
 @register("ops.Sum", emits=("ReduceSum",))
-def import_op_sum(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _reduce(ctx, call, "ReduceSum")
+def import_op_sum(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _reduce(ctx, node, "ReduceSum")
 
 
 @register("ops.Max", "ops.Amax", emits=("ReduceMax",))
-def import_op_max(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _reduce(ctx, call, "ReduceMax")
+def import_op_max(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _reduce(ctx, node, "ReduceMax")
 
 
 @register("ops.Min", "ops.Amin", emits=("ReduceMin",))
-def import_op_min(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _reduce(ctx, call, "ReduceMin")
+def import_op_min(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _reduce(ctx, node, "ReduceMin")
 
 
 @register("ops.ExpandDims", emits=("Unsqueeze",))
-def import_op_expand_dims(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = _only_tensor(call)
-    axis = int(call.get("axis")) % (r.rank + 1)
+def import_op_expand_dims(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = _only_tensor(node)
+    axis = int(node.get("axis")) % (r.rank + 1)
     y = ctx.op("Unsqueeze", ctx.get(r, L.identity(r.rank)), axes=[axis])
     return [ctx.ref(y, (*r.shape[:axis], 1, *r.shape[axis:]))]
 
 
 @register("ops.Squeeze", emits=("Squeeze",))
-def import_op_squeeze(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = _only_tensor(call)
-    axis = call.get("axis")
-    axes = [a for a, d in enumerate(r.shape) if d == 1] if axis is None else _axes(call, r.rank)
+def import_op_squeeze(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = _only_tensor(node)
+    axis = node.get("axis")
+    axes = [a for a, d in enumerate(r.shape) if d == 1] if axis is None else _axes(node, r.rank)
     if any(r.shape[a] != 1 for a in axes):
         raise unsupported("axis", axis, "axes of known size 1")
     y = ctx.op("Squeeze", ctx.get(r, L.identity(r.rank)), axes=axes)
@@ -276,15 +276,15 @@ _COMPARE = {"ops.Equal": ("Equal", False), "ops.NotEqual": ("Equal", True), "ops
 
 
 @register(*_COMPARE, emits={k: (op, "Not") if negate else (op,) for k, (op, negate) in _COMPARE.items()})
-def import_op_compare(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_op_compare(ctx: KerasContext, node: Call) -> list[Ref]:
     """A comparison or logic op (bool result); a constant operand takes the tensor's dtype."""
-    op, negate = _COMPARE[call.cls]
-    if len(call.operands) != 2:
-        raise unsupported("operands", len(call.operands), "exactly two operands")
-    refs = [v for v in call.operands if isinstance(v, Ref)]
+    op, negate = _COMPARE[node.cls]
+    if len(node.operands) != 2:
+        raise unsupported("operands", len(node.operands), "exactly two operands")
+    refs = [v for v in node.operands if isinstance(v, Ref)]
     if not refs:
-        raise unsupported("operands", call.operands, "at least one tensor")
-    names, shapes = _typed_operands(ctx, call, refs[0].dtype)
+        raise unsupported("operands", node.operands, "at least one tensor")
+    names, shapes = _typed_operands(ctx, node, refs[0].dtype)
     y = ctx.node(op, names, suffix="not" if negate else "")[0]
     if negate:
         y = ctx.op("Not", y)
@@ -304,18 +304,18 @@ def _bool_reduce(ctx: KerasContext, call: Call, reduce: str) -> list[Ref]:
 
 
 @register("ops.Any", emits=("Cast", "ReduceMax"))
-def import_op_any(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _bool_reduce(ctx, call, "ReduceMax")
+def import_op_any(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _bool_reduce(ctx, node, "ReduceMax")
 
 
 @register("ops.All", emits=("Cast", "ReduceMin"))
-def import_op_all(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _bool_reduce(ctx, call, "ReduceMin")
+def import_op_all(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _bool_reduce(ctx, node, "ReduceMin")
 
 
 @register("ops.LogicalNot", emits=("Not",))
-def import_op_logical_not(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = _only_tensor(call)
+def import_op_logical_not(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = _only_tensor(node)
     return [ctx.ref(ctx.op("Not", ctx.get(r, L.identity(r.rank))), r.shape, dtype="bool")]
 
 
@@ -323,9 +323,9 @@ _DTYPES = ("float32", "int32", "int64", "bool")
 
 
 @register("ops.Cast", emits=("Cast",))
-def import_op_cast(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = _only_tensor(call)
-    dtype = call.get("dtype")
+def import_op_cast(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = _only_tensor(node)
+    dtype = node.get("dtype")
     if dtype not in _DTYPES:
         raise unsupported("dtype", dtype, ", ".join(_DTYPES))
     x, perm = ctx.any(r)
@@ -333,11 +333,11 @@ def import_op_cast(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("ops.Where", emits=("Where",))
-def import_op_where(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_op_where(ctx: KerasContext, node: Call) -> list[Ref]:
     """``ops.where(condition, x, y)`` with numpy broadcasting; a constant branch takes the
     other branch's dtype."""
-    if len(call.operands) != 3 or not isinstance(call.operands[0], Ref):
-        raise unsupported("operands", len(call.operands), "a tensor condition and two branches")
-    dtype = next((v.dtype for v in call.operands[1:] if isinstance(v, Ref)), "float32")
-    names, shapes = _typed_operands(ctx, call, dtype)
+    if len(node.operands) != 3 or not isinstance(node.operands[0], Ref):
+        raise unsupported("operands", len(node.operands), "a tensor condition and two branches")
+    dtype = next((v.dtype for v in node.operands[1:] if isinstance(v, Ref)), "float32")
+    names, shapes = _typed_operands(ctx, node, dtype)
     return [ctx.ref(ctx.node("Where", names)[0], _broadcast(shapes), dtype=dtype)]

@@ -28,14 +28,14 @@ def _pool(ctx: KerasContext, call: Call, op: str) -> list[Ref]:
 
 @register("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
           emits=("AveragePool", "MaxPool"))
-def import_max_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _pool(ctx, call, "MaxPool")
+def import_max_pooling(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _pool(ctx, node, "MaxPool")
 
 
 @register("AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
           emits=("AveragePool",))
-def import_average_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _pool(ctx, call, "AveragePool")
+def import_average_pooling(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _pool(ctx, node, "AveragePool")
 
 
 def _global(ctx: KerasContext, call: Call, op: str, reduce: str) -> list[Ref]:
@@ -69,11 +69,11 @@ def _rank_perm(rest: list[int]) -> tuple:
 
 @register("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
           "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", emits=("Flatten", "GlobalAveragePool", "ReduceMean"))
-def import_global_average_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
-    mask = masks.of(ctx, call)
+def import_global_average_pooling(ctx: KerasContext, node: Call) -> list[Ref]:
+    mask = masks.of(ctx, node)
     if mask is not None:
-        return _masked_mean(ctx, call, mask)
-    return _global(ctx, call, "GlobalAveragePool", "ReduceMean")
+        return _masked_mean(ctx, node, mask)
+    return _global(ctx, node, "GlobalAveragePool", "ReduceMean")
 
 
 def _masked_mean(ctx: KerasContext, call: Call, mask: str) -> list[Ref]:
@@ -94,5 +94,5 @@ def _masked_mean(ctx: KerasContext, call: Call, mask: str) -> list[Ref]:
 
 @register("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
           "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D", emits=("Flatten", "GlobalMaxPool", "ReduceMax"))
-def import_global_max_pooling(ctx: KerasContext, call: Call) -> list[Ref]:
-    return _global(ctx, call, "GlobalMaxPool", "ReduceMax")
+def import_global_max_pooling(ctx: KerasContext, node: Call) -> list[Ref]:
+    return _global(ctx, node, "GlobalMaxPool", "ReduceMax")

@@ -18,20 +18,20 @@ def _prod(dims):
 
 
 @register("Flatten", emits=("Flatten",))
-def import_flatten(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_flatten(ctx: KerasContext, node: Call) -> list[Ref]:
     """Flattens in Keras element order (channels last), so a following Dense keeps its rows."""
-    r = call.inputs[0]
+    r = node.inputs[0]
     perm = L.identity(r.rank)
-    if call.get("data_format") == "channels_first" and r.rank > 2:
+    if node.get("data_format") == "channels_first" and r.rank > 2:
         perm = (0, *range(2, r.rank), 1)  # Keras moves the channels last first
     y = ctx.op("Flatten", ctx.get(r, perm), axis=1)
     return [ctx.ref(y, (r.shape[0], _prod(r.shape[1:])))]
 
 
 @register("Reshape", emits=("Reshape",))
-def import_reshape(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
-    target = [int(d) for d in call.get("target_shape")]
+def import_reshape(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
+    target = [int(d) for d in node.get("target_shape")]
     y = ctx.op("Reshape", ctx.get(r, L.identity(r.rank)), shape=[0] + target)
     known = _prod(r.shape[1:])
     if -1 in target and known is not None:
@@ -41,10 +41,10 @@ def import_reshape(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("Permute", emits=("Transpose",))
-def import_permute(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_permute(ctx: KerasContext, node: Call) -> list[Ref]:
     """One Transpose, keeping the output in the input's layout kind."""
-    r = call.inputs[0]
-    q = (0, *[int(d) for d in call.get("dims")])
+    r = node.inputs[0]
+    q = (0, *[int(d) for d in node.get("dims")])
     x, have = ctx.any(r)
     # keras_out = keras_in.transpose(q); want ir_out = keras_out.transpose(have)
     want_from_keras_in = tuple(q[h] for h in have)
@@ -53,9 +53,9 @@ def import_permute(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("RepeatVector", emits=("Tile", "Unsqueeze"))
-def import_repeat_vector(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
-    n = int(call.get("n"))
+def import_repeat_vector(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
+    n = int(node.get("n"))
     x = ctx.op("Unsqueeze", ctx.get(r, L.identity(2)), suffix="unsqueeze", axes=[1])
     return [ctx.ref(ctx.op("Tile", x, repeats=[1, n, 1]), (r.shape[0], n, r.shape[1]))]
 
@@ -78,10 +78,10 @@ def _spatial_axes(call: Call, rank: int) -> list[int]:
 
 
 @register("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", emits=("Pad",))
-def import_zero_padding(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
-    axes = _spatial_axes(call, r.rank)
-    pads = _pairs(call.get("padding"), len(axes))
+def import_zero_padding(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
+    axes = _spatial_axes(node, r.rank)
+    pads = _pairs(node.get("padding"), len(axes))
     x, perm = ctx.any(r)
     begin, end = [0] * r.rank, [0] * r.rank
     shape = list(r.shape)
@@ -93,10 +93,10 @@ def import_zero_padding(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("Cropping1D", "Cropping2D", "Cropping3D", emits=("Slice",))
-def import_cropping(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
-    axes = _spatial_axes(call, r.rank)
-    crops = _pairs(call.get("cropping"), len(axes))
+def import_cropping(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
+    axes = _spatial_axes(node, r.rank)
+    crops = _pairs(node.get("cropping"), len(axes))
     x, perm = ctx.any(r)
     shape = list(r.shape)
     starts, ends, ir_axes = [], [], []
@@ -110,9 +110,9 @@ def import_cropping(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("UpSampling1D", emits=("Resize",))
-def import_up_sampling1d(ctx: KerasContext, call: Call) -> list[Ref]:
-    r = call.inputs[0]
-    n = int(call.get("size", 2))
+def import_up_sampling1d(ctx: KerasContext, node: Call) -> list[Ref]:
+    r = node.inputs[0]
+    n = int(node.get("size", 2))
     x, perm = ctx.any(r)
     scales = [1.0] * 3
     scales[L.ir_axis(1, perm)] = float(n)
@@ -122,21 +122,21 @@ def import_up_sampling1d(ctx: KerasContext, call: Call) -> list[Ref]:
 
 
 @register("UpSampling2D", "UpSampling3D", emits=("Resize",))
-def import_up_sampling(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_up_sampling(ctx: KerasContext, node: Call) -> list[Ref]:
     """nearest is ops.repeat (asymmetric, floor); bilinear is tf.image.resize (half_pixel)."""
-    r = call.inputs[0]
+    r = node.inputs[0]
     nd = r.rank - 2
-    size = tup(call.get("size", 2), nd)
-    interp = call.get("interpolation", "nearest")
+    size = tup(node.get("size", 2), nd)
+    interp = node.get("interpolation", "nearest")
     modes = {"nearest": ("nearest", "asymmetric"), "bilinear": ("linear", "half_pixel")}
     if interp not in modes or (nd == 3 and interp != "nearest"):
         raise unsupported("interpolation", interp, "nearest or bilinear")
-    perm = spatial_layout(call, r.rank)
+    perm = spatial_layout(node, r.rank)
     mode, ctm = modes[interp]
     extra = {"nearest_mode": "floor"} if mode == "nearest" else {}
     y = ctx.op("Resize", ctx.get(r, perm), scales=[1.0, 1.0, *[float(s) for s in size]], mode=mode,
                coordinate_transformation_mode=ctm, **extra)
     shape = list(r.shape)
-    for a, s in zip(_spatial_axes(call, r.rank), size):
+    for a, s in zip(_spatial_axes(node, r.rank), size):
         shape[a] = None if shape[a] is None else shape[a] * s
     return [ctx.ref(y, tuple(shape), perm)]

@@ -104,15 +104,15 @@ def _initial(call: Call) -> list[Ref]:
 
 
 @register("LSTM", "GRU", "SimpleRNN", emits=("Concat", "Slice", "Squeeze", "Unsqueeze", *IR_OP.values()))
-def import_recurrent(ctx: KerasContext, call: Call) -> list[Ref]:
-    kind = call.cls
-    cfg = call.cfg
+def import_recurrent(ctx: KerasContext, node: Call) -> list[Ref]:
+    kind = node.cls
+    cfg = node.cfg
     check_cell(kind, cfg)
-    r = call.inputs[0]
-    arrays = call.take(*weight_shapes(kind, cfg, r.shape[-1]))
+    r = node.inputs[0]
+    arrays = node.take(*weight_shapes(kind, cfg, r.shape[-1]))
     seqs = bool(cfg.get("return_sequences"))
     back = bool(cfg.get("go_backwards"))
-    y, yh, yc = emit(ctx, kind, [cfg], [arrays], r, "reverse" if back else "forward", _initial(call), seqs)
+    y, yh, yc = emit(ctx, kind, [cfg], [arrays], r, "reverse" if back else "forward", _initial(node), seqs)
     h = int(cfg["units"])
     batch = r.shape[0]
     outs = []

@@ -13,9 +13,9 @@ MERGE = {"sum": "ReduceSum", "ave": "ReduceMean", "mul": "ReduceProd"}
 
 
 @register("Bidirectional", emits=("Reshape", "Split", "Squeeze", "Transpose", *rnn.IR_OP.values(), *MERGE.values()))
-def import_bidirectional(ctx: KerasContext, call: Call) -> list[Ref]:
-    fwd = call.cfg["layer"]
-    bwd = call.cfg.get("backward_layer") or {**fwd, "config": {**fwd["config"], "go_backwards": True}}
+def import_bidirectional(ctx: KerasContext, node: Call) -> list[Ref]:
+    fwd = node.cfg["layer"]
+    bwd = node.cfg.get("backward_layer") or {**fwd, "config": {**fwd["config"], "go_backwards": True}}
     kind = fwd["class_name"]
     if kind not in rnn.GATES or bwd["class_name"] != kind:
         raise unsupported("layer", kind, "Bidirectional over LSTM, GRU or SimpleRNN")
@@ -28,12 +28,12 @@ def import_bidirectional(ctx: KerasContext, call: Call) -> list[Ref]:
     for key in ("activation", "recurrent_activation", "reset_after", "use_bias"):
         if fc.get(key) != bc.get(key):
             raise unsupported(f"backward_layer.{key}", bc.get(key), "same settings in both directions")
-    mode = call.get("merge_mode", "concat")
-    r = call.inputs[0]
+    mode = node.get("merge_mode", "concat")
+    r = node.inputs[0]
     fs, bs = rnn.weight_shapes(kind, fc, r.shape[-1]), rnn.weight_shapes(kind, bc, r.shape[-1])
-    arrays = call.take(*fs, *bs)
+    arrays = node.take(*fs, *bs)
     seqs = bool(fc.get("return_sequences"))
-    initial = list(call.kwargs.get("initial_state", [])) or list(call.inputs[1:])
+    initial = list(node.kwargs.get("initial_state", [])) or list(node.inputs[1:])
     y, yh, yc = rnn.emit(ctx, kind, [fc, bc], [arrays[:len(fs)], arrays[len(fs):]], r, "bidirectional",
                          initial, seqs)
     h, batch = int(fc["units"]), r.shape[0]
@@ -70,16 +70,16 @@ def _merge(ctx: KerasContext, y: str, mode, dir_axis: int, seq: bool, h: int) ->
 
 
 @register("TimeDistributed", emits=("Dropout", "Reshape"))
-def import_time_distributed(ctx: KerasContext, call: Call) -> list[Ref]:
+def import_time_distributed(ctx: KerasContext, node: Call) -> list[Ref]:
     """Dense-like inner layers act on the last axis and run on the sequence as is; others
     run on (batch*time, ...) and are reshaped back."""
-    inner = call.cfg["layer"]
+    inner = node.cfg["layer"]
     cls = inner["class_name"]
     handler = KERAS_LAYERS.lookup(cls)
     if handler is None or cls in ("TimeDistributed", "Bidirectional") or cls in rnn.GATES:
         raise unsupported("layer", cls, "TimeDistributed over a stateless layer")
-    r = call.inputs[0]
-    sub = Call(cls, call.name, call.path, inner["config"], [r], {}, LayerWeights(call.weights.arrays), call.file)
+    r = node.inputs[0]
+    sub = Call(cls, node.name, node.path, inner["config"], [r], {}, LayerWeights(node.weights.arrays), node.file)
     if cls in ("Dense", "Activation", "Dropout"):
         return handler(ctx, sub)
     if any(d is None for d in r.shape[2:]) or r.shape[1] is None:

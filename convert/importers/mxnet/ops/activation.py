@@ -8,13 +8,13 @@ from ..context import NodeContext
 from ..registry import register
 
 @register("Activation", emits=("Relu", "Sigmoid", "Softplus", "Softsign", "Tanh"))
-def import_activation(node, ctx: NodeContext):
+def import_activation(ctx: NodeContext, node):
     ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softrelu": "Softplus", "softsign": "Softsign"}
     ctx.same(ops[ctx.choice("act_type", "relu", tuple(ops))])
 
 
 @register("LeakyReLU", emits=("Elu", "Gelu", "LeakyRelu", "PRelu", "Selu"))
-def import_leaky_relu(node, ctx: NodeContext):
+def import_leaky_relu(ctx: NodeContext, node):
     act = ctx.choice("act_type", "leaky", ("leaky", "prelu", "elu", "selu", "gelu", "rrelu"))
     slope = ctx.float("slope", 0.25)
     if act == "leaky":
@@ -48,19 +48,19 @@ def _softmax_axis(ctx: NodeContext, axis: int) -> None:
 
 
 @register("softmax", emits=("Div", "Softmax"))
-def import_softmax(node, ctx: NodeContext):
+def import_softmax(ctx: NodeContext, node):
     if ctx.bool("use_length", False):
         raise UnsupportedAttributeError("use_length", True, "masked softmax")
     _softmax_axis(ctx, ctx.int("axis", -1))
 
 
 @register("log_softmax", emits=("LogSoftmax",))
-def import_log_softmax(node, ctx: NodeContext):
+def import_log_softmax(ctx: NodeContext, node):
     ctx.same("LogSoftmax", axis=ctx.int("axis", -1))
 
 
 @register("SoftmaxActivation", emits=("Flatten", "Reshape", "Softmax"))
-def import_softmax_activation(node, ctx: NodeContext):
+def import_softmax_activation(ctx: NodeContext, node):
     mode = ctx.choice("mode", "instance", ("instance", "channel"))
     shp = ctx.shape(0)
     if mode == "channel" or len(shp) == 2:
@@ -78,7 +78,7 @@ def _softmax_flat(ctx: NodeContext) -> None:
 
 
 @register("SoftmaxOutput", "Softmax", emits=("Flatten", "Reshape", "Softmax"))
-def import_softmax_output(node, ctx: NodeContext):
+def import_softmax_output(ctx: NodeContext, node):
     # Inference forward of the loss output: the softmax alone (the label is not read)
     shp = ctx.shape(0)
     if ctx.bool("multi_output", False):
@@ -90,12 +90,12 @@ def import_softmax_output(node, ctx: NodeContext):
 
 
 @register("clip", emits=("Clip",))
-def import_clip(node, ctx: NodeContext):
+def import_clip(ctx: NodeContext, node):
     ctx.same("Clip", min=ctx.float("a_min"), max=ctx.float("a_max"))
 
 
 @register("Dropout", emits=("Dropout",))
-def import_dropout(node, ctx: NodeContext):
+def import_dropout(ctx: NodeContext, node):
     if ctx.str("mode", "training") == "always":
         raise UnsupportedAttributeError("mode", "always", "dropout that stays active at inference is random")
     ctx.same("Dropout", ratio=ctx.float("p", 0.5))

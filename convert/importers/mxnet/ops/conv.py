@@ -59,17 +59,17 @@ def _conv(node, ctx: NodeContext, transposed: bool) -> None:
 
 
 @register("Convolution", emits=("Conv", "ConvTranspose"))
-def import_convolution(node, ctx):
+def import_convolution(ctx, node):
     _conv(node, ctx, transposed=False)
 
 
 @register("Deconvolution", emits=("Conv", "ConvTranspose"))
-def import_deconvolution(node, ctx):
+def import_deconvolution(ctx, node):
     _conv(node, ctx, transposed=True)
 
 
 @register("FullyConnected", emits=("Add", "Flatten", "Gemm", "MatMul"))
-def import_fully_connected(node, ctx):
+def import_fully_connected(ctx, node):
     shp = ctx.shape(0)
     m = ctx.int("num_hidden")
     flatten = ctx.bool("flatten", True)
@@ -95,7 +95,7 @@ def import_fully_connected(node, ctx):
 
 
 @register("Embedding", emits=("Cast", "Gather"))
-def import_embedding(node, ctx):
+def import_embedding(ctx, node):
     vocab, dim = ctx.int("input_dim"), ctx.int("output_dim")
     w = ctx.weight("weight", ctx.param(1, (vocab, dim)))
     # MXNet takes float ids and truncates them, as Cast does

@@ -62,37 +62,37 @@ def _spellings(op: str) -> tuple[str, ...]:
 
 
 @register(*_spellings("Add"), emits=("Add",))
-def import_add(node, ctx):
+def import_add(ctx, node):
     _arith(node, ctx, "Add")
 
 
 @register(*_spellings("Sub"), emits=("Sub",))
-def import_sub(node, ctx):
+def import_sub(ctx, node):
     _arith(node, ctx, "Sub")
 
 
 @register(*_spellings("Mul"), emits=("Mul",))
-def import_mul(node, ctx):
+def import_mul(ctx, node):
     _arith(node, ctx, "Mul")
 
 
 @register(*_spellings("Div"), emits=("Div",))
-def import_div(node, ctx):
+def import_div(ctx, node):
     _arith(node, ctx, "Div")
 
 
 @register(*_spellings("Max"), emits=("Max",))
-def import_maximum(node, ctx):
+def import_maximum(ctx, node):
     _arith(node, ctx, "Max")
 
 
 @register(*_spellings("Min"), emits=("Min",))
-def import_minimum(node, ctx):
+def import_minimum(ctx, node):
     _arith(node, ctx, "Min")
 
 
 @register(*_spellings("Pow"), emits=("Pow",))
-def import_power(node, ctx):
+def import_power(ctx, node):
     _arith(node, ctx, "Pow")
 
 
@@ -102,19 +102,19 @@ _UNARY = ("relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "negative", "r
 
 @register(*_UNARY,
           emits=("Abs", "Erf", "Exp", "Identity", "Log", "Neg", "Reciprocal", "Relu", "Sigmoid", "Sqrt", "Tanh"))
-def import_unary(node, ctx):
+def import_unary(ctx, node):
     ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log", "sqrt": "Sqrt",
            "abs": "Abs", "negative": "Neg", "reciprocal": "Reciprocal", "erf": "Erf"}
     ctx.same(ops.get(node.op, "Identity"))  # the rest copy, or only stop gradients
 
 
 @register("square", emits=("Mul",))
-def import_square(node, ctx: NodeContext):
+def import_square(ctx: NodeContext, node):
     ctx.out("Mul", [ctx.x(0), ctx.x(0)], ctx.shape(0))
 
 
 @register("add_n", "ElementWiseSum", "_sum", emits=("Sum",))
-def import_add_n(node, ctx: NodeContext):
+def import_add_n(ctx: NodeContext, node):
     shapes = [ctx.shape(i) for i in range(ctx.n_inputs)]
     out = shapes[0]
     for s in shapes[1:]:

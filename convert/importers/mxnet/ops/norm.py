@@ -10,7 +10,7 @@ from ..registry import register
 
 
 @register("BatchNorm", "BatchNorm_v1", "CuDNNBatchNorm", emits=("BatchNormalization", "Transpose"))
-def import_batch_norm(node, ctx: NodeContext):
+def import_batch_norm(ctx: NodeContext, node):
     shp = ctx.shape(0)
     rank = len(shp)
     axis = ctx.int("axis", 1)
@@ -37,7 +37,7 @@ def import_batch_norm(node, ctx: NodeContext):
 
 
 @register("L2Normalization", emits=("LpNormalization",))
-def import_l2_normalization(node, ctx: NodeContext):
+def import_l2_normalization(ctx: NodeContext, node):
     shp = ctx.shape(0)
     mode = ctx.choice("mode", "instance", ("instance", "channel", "spatial"))
     axes = {"instance": list(range(1, len(shp))), "channel": [1], "spatial": list(range(2, len(shp)))}[mode]

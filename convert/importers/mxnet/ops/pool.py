@@ -18,7 +18,7 @@ def _window_sizes(size: int, k: int, s: int, p: int, out: int) -> np.ndarray:
 
 
 @register("Pooling", "Pooling_v1", emits=("AveragePool", "GlobalAveragePool", "GlobalMaxPool", "MaxPool", "Mul"))
-def import_pooling(node, ctx: NodeContext):
+def import_pooling(ctx: NodeContext, node):
     shp = ctx.shape(0)
     n = len(shp) - 2
     kind = ctx.choice("pool_type", "max", ("max", "avg", "sum"))
@@ -74,7 +74,7 @@ def import_pooling(node, ctx: NodeContext):
 
 
 @register("UpSampling", emits=("ConvTranspose", "Resize"))
-def import_upsampling(node, ctx: NodeContext):
+def import_upsampling(ctx: NodeContext, node):
     kind = ctx.choice("sample_type", "nearest", ("nearest", "bilinear"))
     if ctx.int("num_args", 1) != (1 if kind == "nearest" else 2):  # bilinear counts its weight
         raise UnsupportedAttributeError("num_args", ctx.int("num_args"), "one input (several: a multi-input sum)")

@@ -83,7 +83,7 @@ def _state(ctx: NodeContext, i: int, layer: int, dirs: int, shape) -> str:
 
 
 @register("RNN", emits=("Concat", "Flatten", "GRU", "Identity", "LSTM", "RNN", "Relu", "Reshape", "Slice", "Transpose"))
-def import_rnn(node, ctx: NodeContext):
+def import_rnn(ctx: NodeContext, node):
     mode = ctx.choice("mode", "lstm", tuple(GATES))
     h, layers = ctx.int("state_size"), ctx.int("num_layers", 1)
     dirs = 2 if ctx.bool("bidirectional", False) else 1

@@ -13,7 +13,7 @@ from ..registry import register
 
 
 @register("Flatten", "flatten", emits=("Flatten",))
-def import_flatten(node, ctx: NodeContext):
+def import_flatten(ctx: NodeContext, node):
     shp = ctx.shape(0)
     rest = numel(shp[1:])
     if rest is None:
@@ -22,7 +22,7 @@ def import_flatten(node, ctx: NodeContext):
 
 
 @register("Concat", "concat", emits=("Concat",))
-def import_concat(node, ctx: NodeContext):
+def import_concat(ctx: NodeContext, node):
     shapes = [ctx.shape(i) for i in range(ctx.n_inputs)]
     rank = len(shapes[0])
     axis = ctx.int("dim", 1)
@@ -89,7 +89,7 @@ def reshape_target(src: tuple, codes: list[int]) -> list:
 
 
 @register("Reshape", "reshape", emits=("Reshape",))
-def import_reshape(node, ctx: NodeContext):
+def import_reshape(ctx: NodeContext, node):
     if ctx.bool("reverse", False):
         raise UnsupportedAttributeError("reverse", True, "codes applied right to left")
     src = ctx.shape(0)
@@ -105,7 +105,7 @@ def import_reshape(node, ctx: NodeContext):
 
 
 @register("transpose", emits=("Transpose",))
-def import_transpose(node, ctx: NodeContext):
+def import_transpose(ctx: NodeContext, node):
     shp = ctx.shape(0)
     perm = ctx.ints("axes") or list(range(len(shp)))[::-1]
     if sorted(p % len(shp) for p in perm) != list(range(len(shp))):
@@ -115,7 +115,7 @@ def import_transpose(node, ctx: NodeContext):
 
 
 @register("SwapAxis", "swapaxes", emits=("Transpose",))
-def import_swap_axis(node, ctx: NodeContext):
+def import_swap_axis(ctx: NodeContext, node):
     shp = ctx.shape(0)
     a, b = ctx.int("dim1", 0) % len(shp), ctx.int("dim2", 0) % len(shp)
     perm = list(range(len(shp)))
@@ -124,7 +124,7 @@ def import_swap_axis(node, ctx: NodeContext):
 
 
 @register("SliceChannel", "split", emits=("Split", "Squeeze"))
-def import_slice_channel(node, ctx: NodeContext):
+def import_slice_channel(ctx: NodeContext, node):
     shp = ctx.shape(0)
     n = ctx.int("num_outputs")
     axis = ctx.int("axis", 1) % len(shp)
@@ -145,7 +145,7 @@ def import_slice_channel(node, ctx: NodeContext):
 
 
 @register("Crop", emits=("Slice",))
-def import_crop(node, ctx: NodeContext):
+def import_crop(ctx: NodeContext, node):
     shp = ctx.shape(0)
     if len(shp) != 4:
         raise UnsupportedAttributeError("input rank", len(shp), "4-D input")
@@ -163,14 +163,14 @@ def import_crop(node, ctx: NodeContext):
 
 
 @register("expand_dims", emits=("Unsqueeze",))
-def import_expand_dims(node, ctx: NodeContext):
+def import_expand_dims(ctx: NodeContext, node):
     shp = ctx.shape(0)
     axis = ctx.int("axis") % (len(shp) + 1)
     ctx.out("Unsqueeze", [ctx.x(0)], (*shp[:axis], 1, *shp[axis:]), axes=[axis])
 
 
 @register("_zeros", "zeros", emits=())  # a weight, no op
-def import_zeros(node, ctx: NodeContext):
+def import_zeros(ctx: NodeContext, node):
     shape = ctx.ints("shape")
     if any(d == 0 for d in shape):
         # a batch-sized zero state (gluon's recurrent begin_state): only RNN consumes it

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import UnsupportedAttributeError
-from .context import Param, TorchContext, register
+from ....errors import UnsupportedAttributeError
+from ..context import Param, TorchContext
+from ..registry import register
 
 _COMPARE = {"gt": "Greater", "lt": "Less", "eq": "Equal"}
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import UnsupportedAttributeError
-from .context import TorchContext, register
+from ....errors import UnsupportedAttributeError
+from ..context import TorchContext
+from ..registry import register
 
 INT64_MAX = 2**63 - 1
 

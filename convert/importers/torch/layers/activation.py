@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import UnsupportedAttributeError
-from .context import TorchContext, register
+from ....errors import UnsupportedAttributeError
+from ..context import TorchContext
+from ..registry import register
 
 _SIMPLE = {
     "aten.relu.default": "Relu", "aten.sigmoid.default": "Sigmoid", "aten.tanh.default": "Tanh",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import Unsupported
-from ...ir.graph import Graph
-from .fx_front import LOWER, ROOT, SHAPE_QUERIES, TV, FxUnsupported, Sym, key, leaf_key
+from ....errors import Unsupported
+from ....ir.graph import Graph
+from .front import LOWER, ROOT, SHAPE_QUERIES, TV, FxUnsupported, Sym, key, leaf_key
 
 
 def _stack_strings(stack) -> dict:
@@ -67,6 +67,10 @@ class Lowerer:
             self.origin[n.name] = self.node.name
         return n
 
+    def module(self, n):
+        """The submodule a ``call_module`` node runs."""
+        return self.gm.get_submodule(n.target)
+
     def getitems(self, n, vals: list) -> tuple:
         """The outputs of a multi-output node as getitem nodes."""
         import operator
@@ -75,7 +79,7 @@ class Lowerer:
 
     def param(self, name: str, tensor):
         """A parameter/buffer/folded constant as a get_attr node holding a Param."""
-        from .context import Param
+        from ..context import Param
 
         if tensor is None:
             return None
@@ -129,8 +133,8 @@ class Lowerer:
         elif self._is_fact(n):
             self.env[n] = self.meta(n)
         elif n.op == "call_module":
-            mod = self.gm.get_submodule(n.target)
-            self.env[n] = LOWER.lookup(leaf_key(mod))(self, n, mod)
+            mod = self.module(n)
+            self.env[n] = LOWER.lookup(leaf_key(mod))(self, n)
         else:
             k = key(n)
             fn = LOWER.lookup(k)
@@ -161,8 +165,8 @@ class Lowerer:
 
     # -- conversion --------------------------------------------------------------------------
     def convert(self, g, input_names: list[str] | None, name: str) -> tuple[Graph, dict[str, str]]:
-        from ...errors import UsageError
-        from .context import TorchContext, _convert_node, _outputs
+        from ....errors import UsageError
+        from ..context import TorchContext, _convert_node, _outputs
 
         ctx = TorchContext(None, input_names, name)
         placeholders = [n for n in g.nodes if n.op == "placeholder"]

@@ -1,10 +1,12 @@
-"""Arithmetic, dense layers, normalisation, reductions, embedding, dropout, constants."""
+"""Arithmetic, dense layers, reductions, casts, constants, cumsum, einsum and indexing."""
 from __future__ import annotations
 
 import numpy as np
 
-from ...errors import UnsupportedAttributeError
-from .context import TORCH_DTYPE, Param, TorchContext, Zeros, is_fx, register
+from ....errors import UnsupportedAttributeError
+from ..context import TORCH_DTYPE, Param, TorchContext, Zeros, is_fx
+from ..registry import register
+from .identity import import_passthrough
 
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
 
@@ -83,90 +85,6 @@ def import_addmm(ctx: TorchContext, node) -> str:
     return ctx.op("Gemm", ctx.v(a), ctx.v(b), ctx.v(c), alpha=float(alpha), beta=float(beta))
 
 
-def _bn(ctx: TorchContext, x, w, b, mean, var, eps) -> str:
-    c = int(ctx.meta(x).shape[1])
-    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight",
-                                                         np.ones(ctx.claim("scale of ones", [c]), np.float32))
-    bias = ctx.v(b) if b is not None else ctx.b.weight(ctx.layer_name + ".bias",
-                                                       np.zeros(ctx.claim("bias of zeros", [c]), np.float32))
-    if mean is None or var is None:
-        raise UnsupportedAttributeError("track_running_stats", False, "batch statistics at inference")
-    return ctx.op("BatchNormalization", ctx.v(x), scale, bias, ctx.v(mean), ctx.v(var), epsilon=float(eps))
-
-
-@register("aten.batch_norm.default", emits=("BatchNormalization",))
-def import_batch_norm(ctx: TorchContext, node) -> str:
-    x, w, b, mean, var, training, _momentum, eps, _cudnn = ctx.args(node)
-    if training:
-        raise UnsupportedAttributeError("training", True, "put the model in eval() mode")
-    return _bn(ctx, x, w, b, mean, var, eps)
-
-
-@register("aten._native_batch_norm_legit_no_training.default", emits=("BatchNormalization",))
-def import_native_batch_norm(ctx: TorchContext, node) -> list:
-    x, w, b, mean, var, _momentum, eps = ctx.args(node)
-    return [_bn(ctx, x, w, b, mean, var, eps), None, None]
-
-
-@register("aten.layer_norm.default", emits=("LayerNormalization",))
-def import_layer_norm(ctx: TorchContext, node) -> str:
-    x, shape, w, b, eps, _cudnn = ctx.args(node)
-    n = len(shape)
-    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight",
-                                                         np.ones(ctx.claim("scale of ones", shape), np.float32))
-    ins = [ctx.v(x), scale] + ([ctx.v(b)] if b is not None else [])
-    return ctx.op("LayerNormalization", *ins, axis=-n, epsilon=float(eps))
-
-
-@register("aten.rms_norm.default", emits=("RMSNormalization",))
-def import_rms_norm(ctx: TorchContext, node) -> str:
-    x, shape, w, eps = ctx.args(node)
-    dims = [int(s) for s in shape]
-    if eps is None:  # torch's default: the machine epsilon of the input's dtype
-        eps = float(np.finfo(np.dtype(ctx.dtype(x))).eps)
-    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight", np.ones(dims, np.float32))
-    return ctx.op("RMSNormalization", ctx.v(x), scale, axis=-len(dims), epsilon=float(eps))
-
-
-def _group_norm(ctx: TorchContext, x, groups, w, b, eps, channels: int | None) -> str:
-    """torch's group norm: biased variance per (sample, group), then an affine per channel."""
-    if channels is None:
-        raise UnsupportedAttributeError("channels", None, "a known channel count")
-    ones, zeros = np.ones(channels, np.float32), np.zeros(channels, np.float32)
-    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight", ones)
-    shift = ctx.v(b) if b is not None else ctx.b.weight(ctx.layer_name + ".bias", zeros)
-    return ctx.op("GroupNormalization", ctx.v(x), scale, shift, num_groups=int(groups), epsilon=float(eps))
-
-
-@register("aten.group_norm.default", emits=("GroupNormalization",))
-def import_group_norm(ctx: TorchContext, node) -> str:
-    x, groups, w, b, eps, _cudnn = ctx.args(node)
-    c = ctx.shape(x)[1] if ctx.shape(x) is not None else None
-    return _group_norm(ctx, x, groups, w, b, eps, c if isinstance(c, int) else None)
-
-
-@register("aten.native_group_norm.default", emits=("GroupNormalization",))
-def import_native_group_norm(ctx: TorchContext, node) -> list:
-    x, w, b, _n, c, _hw, groups, eps = ctx.args(node)
-    return [_group_norm(ctx, x, groups, w, b, eps, int(c) if isinstance(c, int) else None), None, None]
-
-
-@register("aten.embedding.default", emits=("Gather",))
-def import_embedding(ctx: TorchContext, node) -> str:
-    w, ids = ctx.args(node)[:2]
-    return ctx.op("Gather", ctx.v(w), ctx.v(ids), axis=0)
-
-
-@register("aten.dropout.default", "aten.feature_dropout.default", "aten.alpha_dropout.default",
-          "aten.feature_alpha_dropout.default", emits=("Dropout",))
-def import_dropout(ctx: TorchContext, node) -> str:
-    x, p, train = ctx.args(node)
-    if train:
-        raise UnsupportedAttributeError("train", True, "put the model in eval() mode")
-    kind = {"dropout": "dropout", "feature_dropout": "spatial"}.get(str(node.target).split(".")[1], "alpha")
-    return ctx.node_out("Dropout", [ctx.v(x)], {"ratio": float(p), "kind": kind})[0]
-
-
 _REDUCE_DIMS = {"aten.mean.dim": "ReduceMean", "aten.sum.dim_IntList": "ReduceSum", "aten.amax.default": "ReduceMax",
                 "aten.amin.default": "ReduceMin"}
 _REDUCE_ALL = {"aten.mean.default": "ReduceMean", "aten.sum.default": "ReduceSum"}
@@ -189,11 +107,6 @@ def import_reduce_all(ctx: TorchContext, node) -> str:
 
 
 # -- identity-like and constants ------------------------------------------------
-@register("aten.contiguous.default", "aten.clone.default", "aten.alias.default", "aten.detach.default",
-          "aten.detach_.default", "aten.lift_fresh_copy.default", "aten.lift_fresh.default", emits=())
-def import_passthrough(ctx: TorchContext, node):
-    """Copies and aliases compute nothing: the result is the input value itself."""
-    return ctx.env[node.args[0]] if hasattr(node.args[0], "meta") else node.args[0]
 
 
 @register("aten._to_copy.default", "aten.to.dtype", "aten.type_as.default", emits=("Cast",))
@@ -212,7 +125,7 @@ def import_cast(ctx: TorchContext, node):
           "aten.new_full.default", emits=("Where", "Cast"))  # weights; Where for a symbolic shape
 def import_constant_tensor(ctx: TorchContext, node):
     """Constant tensors of static shape become weights; a symbolic shape is only
-    accepted as an RNN initial state (see ops_rnn)."""
+    accepted as an RNN initial state (see layers/rnn.py)."""
     shape = ctx.shape(node)
     kind = str(node.target).split(".")[1]
     value = {"zeros": 0, "zeros_like": 0, "ones": 1, "ones_like": 1, "new_zeros": 0, "new_ones": 1}.get(kind)

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from ...errors import Unsupported, UnsupportedError
-from ...ir.graph import Graph
-from ...registry import Registry
+from ....errors import Unsupported, UnsupportedError
+from ....ir.graph import Graph
+from ....ir.optable import OPS
+from ....registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +170,8 @@ def _first_line(e: BaseException) -> str:
 
 
 def _load_handlers() -> None:
-    from . import fx_activations, fx_attention, fx_functions, fx_modules  # noqa: F401
-    from .context import load_handlers
+    from . import activations, attention, functions, modules  # noqa: F401
+    from ..registry import load_handlers
 
     load_handlers()
 
@@ -190,11 +191,25 @@ def _summary(res):
     return SimpleNamespace(opaque=type(res).__name__)
 
 
-# Leaves whose output has the input's shape and dtype: the shape passes skip them.
-SAME_SHAPE = {"ReLU", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Hardswish",
-              "Hardsigmoid", "Hardtanh", "ReLU6", "Softplus", "Softsign", "Softmax", "LogSoftmax", "PReLU", "Dropout",
-              "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "Identity", "BatchNorm1d",
-              "BatchNorm2d", "BatchNorm3d", "LayerNorm"}
+# The IR op each parameter-free or per-channel torch leaf becomes (Dropout and Identity
+# fold away at inference; their IR ops state the same fact).
+MODULE_OPS = {"ReLU": "Relu", "LeakyReLU": "LeakyRelu", "ELU": "Elu", "SELU": "Selu", "CELU": "Celu", "GELU": "Gelu",
+              "SiLU": "Silu", "Mish": "Mish", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Hardswish": "HardSwish",
+              "Hardsigmoid": "HardSigmoid", "Hardtanh": "Clip", "ReLU6": "Clip", "Softplus": "Softplus",
+              "Softsign": "Softsign", "Softmax": "Softmax", "LogSoftmax": "LogSoftmax", "PReLU": "PRelu",
+              "Dropout": "Dropout", "Dropout1d": "Dropout", "Dropout2d": "Dropout", "Dropout3d": "Dropout",
+              "AlphaDropout": "Dropout", "FeatureAlphaDropout": "Dropout", "Identity": "Identity",
+              "BatchNorm1d": "BatchNormalization", "BatchNorm2d": "BatchNormalization",
+              "BatchNorm3d": "BatchNormalization", "LayerNorm": "LayerNormalization"}
+
+
+def _same_shape() -> frozenset[str]:
+    """Leaves whose output has the input's shape and dtype (the op table's keeps_shape):
+    the shape pass passes their input on."""
+    return frozenset(m for m, op in MODULE_OPS.items() if OPS[op].keeps_shape)
+
+
+SAME_SHAPE = _same_shape()
 
 
 def shape_pass(gm, args: tuple, constant: set):
@@ -341,7 +356,7 @@ def convert_module(module, args: tuple, *, dynamic_batch: bool = True, input_nam
         except Exception as e:  # noqa: BLE001  (the model fixes its batch size)
             log.warning("the model does not run with another batch size (%s); converting with static shapes",
                         _first_line(e))
-    from .fx_lower import Lowerer
+    from .lower import Lowerer
 
     low = Lowerer(gm, shapes, consts)
     graph_fx = low.lower()
@@ -376,9 +391,9 @@ def from_module(module, args: tuple, *, dynamic_batch, input_names, tracer: str 
     """(graph, origin, fx module or None, ExportedProgram or None) by the chosen tracer.
     ``dynamic_batch`` is a bool (axis 0 of every input) or, per input, the axes to keep
     symbolic; axes other than 0 go to torch.export. ``gaps``: see convert_exported."""
-    from .trace import convert_program, export_module
+    from ..trace import convert_program, export_module
 
-    from ...errors import UsageError
+    from ....errors import UsageError
 
     if tracer not in ("auto", "fx", "export"):
         raise UsageError(f"tracer must be 'auto', 'fx' or 'export', not {tracer!r}")

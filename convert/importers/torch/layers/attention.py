@@ -6,9 +6,10 @@ torchvision's ViT) reaches torch.export as linear/view/transpose around one
 (``bsz * num_heads``) with Python's operators."""
 from __future__ import annotations
 
-from ...errors import UnsupportedAttributeError
-from ...ir.graph import Value
-from .context import TorchContext, register
+from ....errors import UnsupportedAttributeError
+from ....ir.graph import Value
+from ..context import TorchContext
+from ..registry import register
 
 
 @register("aten.scaled_dot_product_attention.default", emits=("Attention", "Unsqueeze"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import UnsupportedAttributeError
-from .context import TORCH_DTYPE, Param, TorchContext, register
+from ....errors import UnsupportedAttributeError
+from ..context import TORCH_DTYPE, Param, TorchContext
+from ..registry import register
 
 
 @register("aten.copy_.default", emits=("Cast", "Expand"))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import UnsupportedAttributeError
-from ...ir.optable.rnn import GATE_ORDER, reorder_gates
-from .context import TorchContext, Zeros, register
+from ....errors import UnsupportedAttributeError
+from ....ir.optable.rnn import GATE_ORDER, reorder_gates
+from ..context import TorchContext, Zeros
+from ..registry import register
 
 SEQ_BATCH_SWAP = [1, 0, 2]  # (batch, seq, feature) <-> (seq, batch, feature)
 Y_TO_TORCH = [0, 2, 1, 3]  # IR Y (seq, dirs, batch, hidden) -> (seq, batch, dirs, hidden)
