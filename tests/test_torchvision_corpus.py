@@ -108,9 +108,9 @@ def _signal(name: str, model) -> None:
         ref = model(x).numpy()
         tol = _tolerance(ref)
         other = model(_inputs(name, 2, seed=7)).numpy()
-        weights = [p for p in model.parameters() if p.dim() >= 2]
+        weights = _main_path_kernels(model)
         third = len(weights) // 3
-        # The largest kernel in the middle third: on the main path, not a gate's.
+        # The largest kernel in the middle third.
         w = max(weights[third:len(weights) - third] or weights, key=lambda p: p.numel())
         w.mul_(1.01)
         try:
@@ -121,13 +121,22 @@ def _signal(name: str, model) -> None:
     assert np.abs(nudged - ref).max() > 10 * tol, "a 1% change to a middle weight barely moves the logits"
 
 
+def _main_path_kernels(model) -> list:
+    """Kernels on the main path, in order: not those of a squeeze-and-excitation gate, which
+    only rescales channels by a gently varying factor (a 1% change to mobilenet_v3_small's
+    largest middle gate kernel moved the logits by ~1x the tolerance, its expand
+    convolution beside it by ~20x)."""
+    gates = {id(p) for m in model.modules() if "SqueezeExcitation" in type(m).__name__ for p in m.parameters()}
+    return [p for p in model.parameters() if p.dim() >= 2 and id(p) not in gates]
+
+
 def _kinds(name: str) -> list[str]:
     return ["signal", "pt2_dynamic"] + (["pt2_static", "factory"] if name in EVERY_PATH else [])
 
 
 def _marks(name: str, kind: str) -> list:
     if kind == "signal":
-        return [pytest.mark.xfail(strict=True, reason=WEAK_SIGNAL[name])] if name in WEAK_SIGNAL else []
+        return []
     return [pytest.mark.xfail(strict=True, reason=XFAIL[name])] if name in XFAIL else []
 
 
