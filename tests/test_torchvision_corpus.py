@@ -67,7 +67,7 @@ def _inputs(name: str, batch: int, seed: int = 0) -> torch.Tensor:
 
 
 def _tolerance(ref: np.ndarray) -> float:
-    return 1e-4 * max(1.0, float(np.abs(ref).max()))
+    return zoo.tolerance(ref)
 
 
 def _session(graph):
@@ -101,33 +101,7 @@ def _export(model, x, dynamic: bool):
 
 
 def _signal(name: str, model) -> None:
-    """The reference itself must react: another input and a 1% change to a middle weight
-    move the logits far past the tolerance."""
-    x = _inputs(name, 2)
-    with torch.no_grad():
-        ref = model(x).numpy()
-        tol = _tolerance(ref)
-        other = model(_inputs(name, 2, seed=7)).numpy()
-        weights = _main_path_kernels(model)
-        third = len(weights) // 3
-        # The largest kernel in the middle third.
-        w = max(weights[third:len(weights) - third] or weights, key=lambda p: p.numel())
-        w.mul_(1.01)
-        try:
-            nudged = model(x).numpy()
-        finally:
-            w.div_(1.01)
-    assert np.abs(other - ref).max() > 100 * tol, "another input barely moves the logits"
-    assert np.abs(nudged - ref).max() > 10 * tol, "a 1% change to a middle weight barely moves the logits"
-
-
-def _main_path_kernels(model) -> list:
-    """Kernels on the main path, in order: not those of a squeeze-and-excitation gate, which
-    only rescales channels by a gently varying factor (a 1% change to mobilenet_v3_small's
-    largest middle gate kernel moved the logits by ~1x the tolerance, its expand
-    convolution beside it by ~20x)."""
-    gates = {id(p) for m in model.modules() if "SqueezeExcitation" in type(m).__name__ for p in m.parameters()}
-    return [p for p in model.parameters() if p.dim() >= 2 and id(p) not in gates]
+    zoo.assert_signal(model, _inputs(name, 2), _inputs(name, 2, seed=7))
 
 
 def _kinds(name: str) -> list[str]:

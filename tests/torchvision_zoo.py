@@ -55,6 +55,81 @@ MODELS: dict[str, tuple[dict, int]] = {
 }
 
 
+# Dense prediction: name -> (torchvision.models submodule, input H=W). Segmentation models
+# return {"out": ...}; a detection model's ``backbone`` (body + FPN) returns one map per level.
+DENSE: dict[str, tuple[str, int]] = {
+    "lraspp_mobilenet_v3_large": ("segmentation", 64),
+    "deeplabv3_mobilenet_v3_large": ("segmentation", 64),
+    "fcn_resnet50": ("segmentation", 64),
+    "fasterrcnn_mobilenet_v3_large_fpn": ("detection", 96),
+    "retinanet_resnet50_fpn": ("detection", 64),
+}
+
+
+def build_dense(name: str, seed: int = 0):
+    """A segmentation model, or a detection model's backbone + FPN, with signal-carrying
+    weights (no pretrained weights anywhere: ``weights_backbone=None`` too), in eval mode."""
+    import torch
+
+    tv = import_torchvision()
+    family, size = DENSE[name]
+    torch.manual_seed(seed)
+    model = getattr(getattr(tv.models, family), name)(weights=None, weights_backbone=None)
+    if family == "detection":  # the rest needs torchvision's compiled ops (nms, roi_align)
+        model = model.backbone
+    give_signal(model, size, seed)
+    return model
+
+
+def main_path_kernels(model) -> list:
+    """Kernels on the main path, in order: not those of a squeeze-and-excitation gate, which
+    only rescales channels by a gently varying factor (a 1% change to mobilenet_v3_small's
+    largest middle gate kernel moved the logits by ~1x the tolerance, its expand
+    convolution beside it by ~20x)."""
+    gates = {id(p) for m in model.modules() if "SqueezeExcitation" in type(m).__name__ for p in m.parameters()}
+    return [p for p in model.parameters() if p.dim() >= 2 and id(p) not in gates]
+
+
+def outputs(out) -> list:
+    """A model's outputs as numpy arrays, in order (a dict's values, as torch.export flattens them)."""
+    if isinstance(out, dict):
+        return [v.numpy() for v in out.values()]
+    return [out.numpy()]
+
+
+def tolerance(ref) -> float:
+    """The corpus' tolerance on the largest absolute error: ``1e-4 * max(1, max|ref|)``."""
+    import numpy as np
+
+    return 1e-4 * max(1.0, float(np.abs(ref).max()))
+
+
+def assert_signal(model, x, other) -> None:
+    """The reference itself must react: another input and a 1% change to the largest
+    main-path kernel of the middle third move some output far past its tolerance
+    (``1e-4 * max(1, max|ref|)``)."""
+    import numpy as np
+    import torch
+
+    with torch.no_grad():
+        ref = outputs(model(x))
+        moved_by_input = outputs(model(other))
+        weights = main_path_kernels(model)
+        third = len(weights) // 3
+        w = max(weights[third:len(weights) - third] or weights, key=lambda p: p.numel())
+        w.mul_(1.01)
+        try:
+            nudged = outputs(model(x))
+        finally:
+            w.div_(1.01)
+
+    def moved(got) -> float:  # the largest move in tolerances of any output
+        return max(float(np.abs(g - r).max()) / tolerance(r) for g, r in zip(got, ref))
+
+    assert moved(moved_by_input) > 100, "another input barely moves the outputs"
+    assert moved(nudged) > 10, "a 1% change to a middle weight barely moves the outputs"
+
+
 def build_model(name: str, seed: int = 0):
     """The named model with signal-carrying weights, in eval mode."""
     import torch
