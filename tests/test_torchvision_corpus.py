@@ -15,10 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 zoo = pytest.importorskip("torchvision_zoo")
-try:
-    zoo.import_torchvision()
-except ImportError:
-    pytest.skip("torchvision is not installed (pip install 'nnconvert[vision]')", allow_module_level=True)
+zoo.skip_without_torchvision()
 
 from convert.importers.torch import load  # noqa: E402
 

@@ -29,6 +29,16 @@ def import_torchvision():
     return torchvision
 
 
+def skip_without_torchvision() -> None:
+    """Skip the calling test module (at import) where torchvision is not installed."""
+    import pytest
+
+    try:
+        import_torchvision()
+    except ImportError:
+        pytest.skip("torchvision is not installed (pip install 'nnconvert[vision]')", allow_module_level=True)
+
+
 # name -> (builder kwargs, input H=W). The smallest variant of each family.
 MODELS: dict[str, tuple[dict, int]] = {
     "resnet18": ({}, 32),
