@@ -55,19 +55,25 @@ CI_SET = {"Xception", "VGG16", "ResNet50", "ResNet50V2", "InceptionV3", "MobileN
           "MobileNetV2", "MobileNetV3Small", "DenseNet121", "NASNetMobile", "EfficientNetB0", "EfficientNetV2B0",
           "ConvNeXtTiny"}
 # Known gaps, each seen failing (strict: a fix shows up as XPASS).
-_OPEN_81 = "open size, batch 3 at 81 px: max abs error {} against {} (64 px and the fixed size match); float32 floor or conversion not yet measured"
 KNOWN_GAPS: dict[str, str] = {
-    "InceptionV3": "fixed size, 75 px: max abs error 5.3e-4 against 4.8e-4 (1.1e-4 of the output's scale) "
-                   "with BatchNorm calibrated without dropout; float32 floor or conversion not yet measured",
-    "EfficientNetB1": _OPEN_81.format("0.079", "0.053"),
-    "EfficientNetB2": _OPEN_81.format("1.52", "0.080"),
-    "EfficientNetV2B1": _OPEN_81.format("0.066", "0.031"),
+    "EfficientNetB2": "open size, batch 3 at 81 px: max abs error 1.69 from a float64 Keras run, against 0.79 "
+                      "(twice Keras' own float32 error; 64 px and the fixed size match): more than float32 "
+                      "summation order, cause not yet found",
 }
 # Open size: Keras' own float32 output is further from float64 than 1e-4 of the output's
 # scale (ReLU6 features up to ~6, off by ~1e-3 after ~28 layers). There the converted model
 # is compared with a float64 Keras run of the same weights, and may be off by twice Keras'
 # own float32 error (another float32 summation order is as far off as Keras' own).
-FLOAT64_FLOOR = {"MobileNet", "MobileNetV2"}
+# EfficientNetB1 at 81 px (batch 3): Keras' float32 is 0.086 from float64, the converted
+# model 0.049 (tolerance 0.053); V2B1 failed there the same way (0.066 against 0.031) and
+# passes against float64, as do B3 (0.032 against 0.025 from Keras' float32) and V2B2 (0.074
+# against 0.035). B2 does not (KNOWN_GAPS).
+FLOAT64_FLOOR = {"MobileNet", "MobileNetV2", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetV2B1",
+                 "EfficientNetV2B2"}
+# The same at the fixed size: InceptionV3 at 75 px, where Keras' float32 logits are 5.7e-4
+# from float64 (tolerance 4.8e-4) and the converted ones 3.4e-4 (batch 3: 7.4e-4 and 3.8e-4
+# against 7.6e-4), so the 5.3e-4 between the two float32 runs is float32 summation order.
+FLOAT64_FLOOR_FIXED = {"InceptionV3"}
 CALIBRATION_BATCH = 16  # at 32 px the last stages are 1x1: BatchNorm needs the samples
 FULL = os.environ.get("NNCONVERT_FULL_KERAS_CORPUS") == "1"
 
@@ -112,15 +118,17 @@ def _copy_weights(dst, src) -> bool:
     return True
 
 
-def _float64_outputs(name: str, opened, xs: list[np.ndarray]) -> list[np.ndarray]:
-    """The open model's outputs computed by Keras in float64, same weights."""
+def _float64_outputs(name: str, opened, xs: list[np.ndarray], size=None, **kw) -> list[np.ndarray]:
+    """The model's outputs computed by Keras in float64, same weights (by default the open
+    model; ``size`` and builder keywords name another build)."""
     k = keras()
     k.config.set_dtype_policy("float64")
     try:
-        m64 = _build(name, None, include_top=False, pooling="avg")
+        m64 = _build(name, size, **(kw or dict(include_top=False, pooling="avg")))
     finally:
         k.config.set_dtype_policy("float32")
     m64.set_weights([w.astype(np.float64) for w in opened.get_weights()])
+    refresh_normalization(m64)  # EfficientNet's Normalization caches its statistics
     return [np.asarray(m64(x.astype(np.float64), training=False)) for x in xs]
 
 
@@ -172,7 +180,8 @@ def test_application(name, tmp_path):
     assert_moves(ref, np.asarray(model(_x(1, size, seed=99), training=False)), f"{name}: another input")
     assert_moves(ref, scaled_kernel_output(model, xs[0]), f"{name}: a 1% change to a middle kernel")
     formats = ["keras"] if name in LARGE else ["keras", "h5"]
-    cases = _saved_case(model, tmp_path, "fixed", formats, xs)
+    refs64 = _float64_outputs(name, model, xs, size, classifier_activation=None) if name in FLOAT64_FLOOR_FIXED else None
+    cases = _saved_case(model, tmp_path, "fixed", formats, xs, refs64)
     if name not in FIXED_ONLY:
         # Open spatial size: the same weights without the classifier, at two sizes.
         opened = _build(name, None, include_top=False, pooling="avg")

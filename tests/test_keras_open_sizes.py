@@ -1,7 +1,7 @@
 """Keras models with an open spatial size: 'same' padding with stride 2 becomes
 auto_pad=SAME_UPPER, pooling and upsampling keep the size open, Reshape/Flatten after
-global pooling work; ONNX and Keras targets are exact at several sizes, torch and Caffe
-refuse with the reason, and --verify runs two spatial sizes."""
+global pooling work; ONNX, Keras and torch targets are exact at several sizes (torch
+computes the pads from the size in forward), Caffe refuses with the reason, and --verify runs two spatial sizes."""
 from __future__ import annotations
 
 import numpy as np
@@ -87,16 +87,42 @@ def test_keras_target_keeps_the_size_open(saved, tmp_path):
         np.testing.assert_allclose(np.asarray(back(x, training=False)), want, rtol=0, atol=tolerance(want))
 
 
-@pytest.mark.parametrize("target", ["m.pt2", "deploy.prototxt"])
-def test_fixed_pad_targets_refuse_with_the_reason(saved, tmp_path, target):
+def test_fixed_pad_target_refuses_with_the_reason(saved, tmp_path):
     import convert
     from convert.errors import UnsupportedError
 
     with pytest.raises(UnsupportedError) as e:
-        convert.export(convert.from_keras(saved[1] / "m.keras"), tmp_path / target)
+        convert.export(convert.from_keras(saved[1] / "m.keras"), tmp_path / "deploy.prototxt")
     msg = str(e.value)
     assert "auto_pad" in msg and "stem" in msg and "fixed spatial size" in msg
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_torch_target_pads_at_run_time(saved, tmp_path):
+    """torch pads by fixed amounts: the generated forward computes each 'same' pad from the
+    input's size, so one module (and one .pt2 with open sizes) matches Keras at odd and even
+    sizes (stride 2 convolution, depthwise, max pooling with -inf pads, average pooling that
+    leaves its pads out of the count)."""
+    import torch
+
+    import convert
+    from convert.exporters.torch.export import to_torch
+
+    model, d = saved
+    graph = convert.from_keras(d / "m.keras")
+    module = to_torch(convert.optimize(graph))
+    assert "% 2" in module.nnconvert_source  # the pads follow the size
+    convert.export(graph, tmp_path / "m.pt2")
+    program = torch.export.load(tmp_path / "m.pt2").module()
+    for i, shape in enumerate(SIZES):
+        x = _x(shape)
+        want = np.asarray(model(x, training=False))
+        with torch.no_grad():
+            got = module(torch.from_numpy(x)).numpy()
+            np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(want))
+            if i < 2:
+                got = program(torch.from_numpy(x)).numpy()
+                np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(want))
 
 
 def test_verify_runs_two_spatial_sizes(saved, tmp_path):

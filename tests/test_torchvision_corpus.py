@@ -15,10 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 zoo = pytest.importorskip("torchvision_zoo")
-try:
-    zoo.import_torchvision()
-except ImportError:
-    pytest.skip("torchvision is not installed (pip install 'nnconvert[vision]')", allow_module_level=True)
+zoo.skip_without_torchvision()
 
 from convert.importers.torch import load  # noqa: E402
 
@@ -63,7 +60,7 @@ def _inputs(name: str, batch: int, seed: int = 0) -> torch.Tensor:
 
 
 def _tolerance(ref: np.ndarray) -> float:
-    return 1e-4 * max(1.0, float(np.abs(ref).max()))
+    return zoo.tolerance(ref)
 
 
 def _session(graph):
@@ -97,24 +94,7 @@ def _export(model, x, dynamic: bool):
 
 
 def _signal(name: str, model) -> None:
-    """The reference itself must react: another input and a 1% change to a middle weight
-    move the logits far past the tolerance."""
-    x = _inputs(name, 2)
-    with torch.no_grad():
-        ref = model(x).numpy()
-        tol = _tolerance(ref)
-        other = model(_inputs(name, 2, seed=7)).numpy()
-        weights = [p for p in model.parameters() if p.dim() >= 2]
-        third = len(weights) // 3
-        # The largest kernel in the middle third: on the main path, not a gate's.
-        w = max(weights[third:len(weights) - third] or weights, key=lambda p: p.numel())
-        w.mul_(1.01)
-        try:
-            nudged = model(x).numpy()
-        finally:
-            w.div_(1.01)
-    assert np.abs(other - ref).max() > 100 * tol, "another input barely moves the logits"
-    assert np.abs(nudged - ref).max() > 10 * tol, "a 1% change to a middle weight barely moves the logits"
+    zoo.assert_signal(model, _inputs(name, 2), _inputs(name, 2, seed=7))
 
 
 def _kinds(name: str) -> list[str]:
@@ -123,7 +103,7 @@ def _kinds(name: str) -> list[str]:
 
 def _marks(name: str, kind: str) -> list:
     if kind == "signal":
-        return [pytest.mark.xfail(strict=True, reason=WEAK_SIGNAL[name])] if name in WEAK_SIGNAL else []
+        return []
     return [pytest.mark.xfail(strict=True, reason=XFAIL[name])] if name in XFAIL else []
 
 

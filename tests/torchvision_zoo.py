@@ -29,6 +29,16 @@ def import_torchvision():
     return torchvision
 
 
+def skip_without_torchvision() -> None:
+    """Skip the calling test module (at import) where torchvision is not installed."""
+    import pytest
+
+    try:
+        import_torchvision()
+    except ImportError:
+        pytest.skip("torchvision is not installed (pip install 'nnconvert[vision]')", allow_module_level=True)
+
+
 # name -> (builder kwargs, input H=W). The smallest variant of each family.
 MODELS: dict[str, tuple[dict, int]] = {
     "resnet18": ({}, 32),
@@ -53,6 +63,81 @@ MODELS: dict[str, tuple[dict, int]] = {
     "swin_t": ({}, 64),
     "maxvit_t": ({}, 224),
 }
+
+
+# Dense prediction: name -> (torchvision.models submodule, input H=W). Segmentation models
+# return {"out": ...}; a detection model's ``backbone`` (body + FPN) returns one map per level.
+DENSE: dict[str, tuple[str, int]] = {
+    "lraspp_mobilenet_v3_large": ("segmentation", 64),
+    "deeplabv3_mobilenet_v3_large": ("segmentation", 64),
+    "fcn_resnet50": ("segmentation", 64),
+    "fasterrcnn_mobilenet_v3_large_fpn": ("detection", 96),
+    "retinanet_resnet50_fpn": ("detection", 64),
+}
+
+
+def build_dense(name: str, seed: int = 0):
+    """A segmentation model, or a detection model's backbone + FPN, with signal-carrying
+    weights (no pretrained weights anywhere: ``weights_backbone=None`` too), in eval mode."""
+    import torch
+
+    tv = import_torchvision()
+    family, size = DENSE[name]
+    torch.manual_seed(seed)
+    model = getattr(getattr(tv.models, family), name)(weights=None, weights_backbone=None)
+    if family == "detection":  # the rest needs torchvision's compiled ops (nms, roi_align)
+        model = model.backbone
+    give_signal(model, size, seed)
+    return model
+
+
+def main_path_kernels(model) -> list:
+    """Kernels on the main path, in order: not those of a squeeze-and-excitation gate, which
+    only rescales channels by a gently varying factor (a 1% change to mobilenet_v3_small's
+    largest middle gate kernel moved the logits by ~1x the tolerance, its expand
+    convolution beside it by ~20x)."""
+    gates = {id(p) for m in model.modules() if "SqueezeExcitation" in type(m).__name__ for p in m.parameters()}
+    return [p for p in model.parameters() if p.dim() >= 2 and id(p) not in gates]
+
+
+def outputs(out) -> list:
+    """A model's outputs as numpy arrays, in order (a dict's values, as torch.export flattens them)."""
+    if isinstance(out, dict):
+        return [v.numpy() for v in out.values()]
+    return [out.numpy()]
+
+
+def tolerance(ref) -> float:
+    """The corpus' tolerance on the largest absolute error: ``1e-4 * max(1, max|ref|)``."""
+    import numpy as np
+
+    return 1e-4 * max(1.0, float(np.abs(ref).max()))
+
+
+def assert_signal(model, x, other) -> None:
+    """The reference itself must react: another input and a 1% change to the largest
+    main-path kernel of the middle third move some output far past its tolerance
+    (``1e-4 * max(1, max|ref|)``)."""
+    import numpy as np
+    import torch
+
+    with torch.no_grad():
+        ref = outputs(model(x))
+        moved_by_input = outputs(model(other))
+        weights = main_path_kernels(model)
+        third = len(weights) // 3
+        w = max(weights[third:len(weights) - third] or weights, key=lambda p: p.numel())
+        w.mul_(1.01)
+        try:
+            nudged = outputs(model(x))
+        finally:
+            w.div_(1.01)
+
+    def moved(got) -> float:  # the largest move in tolerances of any output
+        return max(float(np.abs(g - r).max()) / tolerance(r) for g, r in zip(got, ref))
+
+    assert moved(moved_by_input) > 100, "another input barely moves the outputs"
+    assert moved(nudged) > 10, "a 1% change to a middle weight barely moves the outputs"
 
 
 def build_model(name: str, seed: int = 0):
@@ -92,13 +177,53 @@ def give_signal(model, size: int, seed: int = 0) -> None:
         for m in bns:
             m.reset_running_stats()
             m.momentum = None  # a cumulative average: one batch gives exactly its statistics
+        # At tiny inputs the last stages are 1x1: a larger calibration batch gives BN
+        # enough samples per channel (too few make eval-mode activations explode). At the
+        # size the model runs at: statistics taken at another size do not match the deep
+        # stages' activations there (calibrated at 2x the size, mobilenet_v3_small's
+        # features varied 5x less with the input than their constant part).
+        cal = (64, size) if size < 96 else (4, size)
+        x = torch.randn(cal[0], 3, cal[1], cal[1], generator=g)
+        model.eval()
+        norms = (torch.nn.LayerNorm, torch.nn.GroupNorm)
         if bns:
-            model.train()
-            # At tiny inputs the last stages are 1x1: a larger calibration batch gives BN
-            # enough samples per channel (too few make eval-mode activations explode).
-            cal = (16, 2 * size) if size < 96 else (4, size)
-            model(torch.randn(cal[0], 3, cal[1], cal[1], generator=g))
-    model.eval()
+            # Only BatchNorm in training mode: dropout and stochastic depth left on would
+            # calibrate the deep stages on inputs inference never sees.
+            for m in bns:
+                m.train()
+            model(x)
+            model.eval()
+        elif not any(isinstance(m, norms) for m in model.modules()):
+            _unit_scale(model, x)
+
+
+def _unit_scale(model, x) -> None:
+    """For a network without normalisation (AlexNet, VGG, SqueezeNet): scale each conv and
+    linear layer's weight and bias, in order, so its output has unit standard deviation on
+    ``x`` (layer-sequential unit variance, as a trained network keeps its activations at
+    scale; its initialisers shrink them a hundredfold over a few layers)."""
+    import torch
+
+    class Seen(Exception):
+        """Stops the forward pass once the layer's output is known."""
+
+    def stop(_m, _i, out):
+        raise Seen(float(out.double().std()))
+
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            hook = m.register_forward_hook(stop)
+            try:
+                model(x)
+                continue  # the layer does not run on this input
+            except Seen as e:
+                std = e.args[0]
+            finally:
+                hook.remove()
+            if std > 0:
+                m.weight.div_(std)
+                if m.bias is not None:
+                    m.bias.div_(std)
 
 
 def _constant(p) -> bool:

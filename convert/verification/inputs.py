@@ -54,7 +54,8 @@ def _vocab_size(graph: Graph, value: str) -> int | None:
 _SEQUENCE_WORDS = ("seq", "time", "len", "step", "token")
 
 
-def _dynamic_sizes(dim, axis: int, rank: int) -> tuple[int, int]:
+def dynamic_sizes(dim, axis: int, rank: int) -> tuple[int, int]:
+    """The two sizes a dynamic dimension takes in verification (batch, open image axis, other)."""
     name = str(dim).lower()
     if "batch" in name or (axis == 0 and not any(w in name for w in _SEQUENCE_WORDS)):
         return BATCH_SIZES
@@ -75,7 +76,7 @@ def _concrete(v: Value, variant: int, overrides: dict[str, tuple]) -> tuple[int,
         if isinstance(d, int) and d >= 0:
             out.append(d)
         else:
-            sizes = _dynamic_sizes(d, axis, len(v.shape))
+            sizes = dynamic_sizes(d, axis, len(v.shape))
             out.append(sizes[variant % len(sizes)])
     return tuple(out)
 

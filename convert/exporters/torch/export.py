@@ -171,15 +171,25 @@ def _half(state: dict) -> bool:
 
 
 def example_inputs(graph: Graph, sym_size: int = 2):
-    """Random example inputs from the IR interface (symbolic dims get ``sym_size``)."""
+    """Random example inputs from the IR interface: a symbolic batch gets ``sym_size`` (not
+    1, which torch.export would specialise), an open image axis the first size verification
+    uses (2 pixels are too few for a CNN's windows), any other symbolic dim ``sym_size``."""
     import torch
+
+    from ...verification.inputs import BATCH_SIZES, dynamic_sizes
+
+    def size(d, axis: int, rank: int) -> int:
+        if isinstance(d, int) and d > 0:
+            return d
+        sizes = dynamic_sizes(d, axis, rank)
+        return sym_size if sizes == BATCH_SIZES else sizes[0]
 
     gen = torch.Generator().manual_seed(0)
     xs = []
     for v in graph.inputs:
         if v.shape is None:
             raise UsageError(f"input {v.name!r} has no shape; the .pt2 export needs one")
-        shape = [d if isinstance(d, int) and d > 0 else sym_size for d in v.shape]
+        shape = [size(d, i, len(v.shape)) for i, d in enumerate(v.shape)]
         if v.dtype.startswith("float"):
             xs.append(torch.randn(shape, generator=gen).to(getattr(torch, v.dtype)))
         else:
@@ -206,6 +216,13 @@ def export_program(graph: Graph, model=None):
     if any(per_input):
         try:
             return torch.export.export(model, xs, dynamic_shapes=tuple(per_input))
+        except Exception:
+            pass
+        # Sizes that only some values fit (an open image size: 'same' pads and strided
+        # windows guard on it being large enough): ranges torch works out itself.
+        auto = tuple(None if spec is None else {i: torch.export.Dim.AUTO for i in spec} for spec in per_input)
+        try:
+            return torch.export.export(model, xs, dynamic_shapes=auto)
         except Exception:  # a model whose shapes depend on the batch (static reshapes): fall back
             import logging
 

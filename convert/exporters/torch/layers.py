@@ -27,18 +27,37 @@ def torch_pad(begin, end) -> list[int]:
 
 
 def _spatial(node, nd: int):
-    fixed_pads_only(node, "torch")
     strides = tuple(attr(node, "strides") or [1] * nd)
     dil = tuple(attr(node, "dilations") or [1] * nd)
     pads = list(attr(node, "pads") or [0] * (2 * nd))
     return strides, dil, pads[:nd], pads[nd:]
 
 
+def _same_upper(node) -> bool:
+    return node.attrs.get("auto_pad", "NOTSET") == "SAME_UPPER"  # the table's default is NOTSET
+
+
+def _same_pads(ctx: TorchContext, node, x: str, kernel, strides, dil) -> str:
+    """auto_pad SAME_UPPER on a spatial size known only at run time: ``forward`` computes
+    each axis' pads from the input's size (the op table's rule: total =
+    max((ceil(n/s) - 1)*s + (k-1)*d + 1 - n, 0), written as k_eff - 1 - (n-1) % s, the odd
+    pixel at the end). Returns the variable holding the F.pad list."""
+    totals = []
+    for axis, (k, s, d) in enumerate(zip(kernel, strides, dil)):
+        eff = (int(k) - 1) * int(d) + 1
+        total = f"{eff - 1} - ({x}.shape[{axis + 2}] - 1) % {int(s)}"
+        if eff < s:  # only then can it go negative
+            total = f"max({total}, 0)"
+        t = ctx.tmp(f"{node.name}_pad{axis}")
+        ctx.line(f"{t} = {total}")
+        totals.append(t)
+    pads = ctx.tmp(f"{node.name}_pads")
+    ctx.line(f"{pads} = [{', '.join(f'{t} // 2, {t} - {t} // 2' for t in reversed(totals))}]")
+    return pads
+
+
 def _pre_pad(ctx: TorchContext, x: str, begin, end, value: float = 0.0) -> str:
-    t = ctx.tmp("padded")
-    extra = "" if value == 0.0 else f", value={py(float(value))}"
-    ctx.line(f"{t} = F.pad({x}, {torch_pad(begin, end)}{extra})")
-    return t
+    return _padded(ctx, x, py(torch_pad(begin, end)), value)
 
 
 def _conv_parts(ctx: TorchContext, node, layer: str):
@@ -59,7 +78,9 @@ def export_conv(ctx: TorchContext, node):
     w, b, nd, strides, dil, begin, end, group, state = _conv_parts(ctx, node, "Conv")
     x = ctx.x(node.inputs[0])
     padding = tuple(begin)
-    if begin != end:  # torch pads symmetrically: pad explicitly first, exactly as ONNX does
+    if _same_upper(node):
+        x, padding = _padded(ctx, x, _same_pads(ctx, node, x, w.shape[2:], strides, dil)), (0,) * nd
+    elif begin != end:  # torch pads symmetrically: pad explicitly first, exactly as ONNX does
         x, padding = _pre_pad(ctx, x, begin, end), (0,) * nd
     m = ctx.layer(node, f"nn.Conv{nd}d", [int(w.shape[1] * group), int(w.shape[0]), tuple(w.shape[2:])],
                   dict(stride=strides, padding=padding, dilation=dil, groups=group, bias=b is not None), state)
@@ -69,6 +90,7 @@ def export_conv(ctx: TorchContext, node):
 @register("ConvTranspose")
 def export_conv_transpose(ctx: TorchContext, node):
     w, b, nd, strides, dil, begin, end, group, state = _conv_parts(ctx, node, "ConvTranspose")
+    fixed_pads_only(node, "torch")
     out_pad = tuple(attr(node, "output_padding") or [0] * nd)
     for op_, s, d in zip(out_pad, strides, dil):
         if op_ >= max(s, d):
@@ -84,9 +106,21 @@ def export_conv_transpose(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], expr)
 
 
+def _padded(ctx: TorchContext, x: str, pads: str, value: float = 0.0) -> str:
+    t = ctx.tmp("padded")
+    extra = "" if value == 0.0 else f", value={py(float(value))}"
+    ctx.line(f"{t} = F.pad({x}, {pads}{extra})")
+    return t
+
+
 def _pool_padding(node, ctx: TorchContext, x: str, nd: int, pad_value: float, can_pre_pad: bool):
     kernel = list(attr(node, "kernel_shape"))
     strides, dil, begin, end = _spatial(node, nd)
+    if _same_upper(node):
+        if not can_pre_pad:
+            raise unsupported_attr("auto_pad", "SAME_UPPER", "torch pooling pads by fixed amounts")
+        x = _padded(ctx, x, _same_pads(ctx, node, x, kernel, strides, dil), pad_value)
+        return x, (0,) * nd, tuple(kernel), strides, dil
     if begin == end and all(2 * p <= k for p, k in zip(begin, kernel)):
         return x, tuple(begin), tuple(kernel), strides, dil
     if attr(node, "ceil_mode") or not can_pre_pad:
@@ -118,12 +152,23 @@ def export_avgpool(ctx: TorchContext, node):
     if nd not in (1, 2, 3):
         raise unsupported_attr("kernel_shape", attr(node, "kernel_shape"), "1-3 spatial axes")
     include = bool(attr(node, "count_include_pad"))
+    x = ctx.x(node.inputs[0])
+    if _same_upper(node) and not include and all(d == 1 for d in (attr(node, "dilations") or [])):
+        # Pads left out of the count: the mean over the zero-padded window divided by the
+        # share of the window that lies inside the input (the same pool over ones).
+        kernel = tuple(attr(node, "kernel_shape"))
+        strides, dil, _, _ = _spatial(node, nd)
+        pads = _same_pads(ctx, node, x, kernel, strides, dil)
+        m = ctx.layer(node, f"nn.AvgPool{nd}d", [kernel], dict(stride=strides))
+        inside = _padded(ctx, f"torch.ones_like({x}[:1, :1])", pads)
+        ctx.assign(node.outputs[0], f"{m}({_padded(ctx, x, pads)}) / {m}({inside})")
+        return
     fits = all(d == 1 for d in (attr(node, "dilations") or [])) and _pool_fits(node, nd, include)
     if not fits:  # no dilation in torch's average pooling, and pads only up to kernel/2
         from .pool import export_avgpool_window
 
         return export_avgpool_window(node, ctx)
-    x, padding, kernel, strides, _ = _pool_padding(node, ctx, ctx.x(node.inputs[0]), nd, 0.0, include)
+    x, padding, kernel, strides, _ = _pool_padding(node, ctx, x, nd, 0.0, include)
     m = ctx.layer(node, f"nn.AvgPool{nd}d", [kernel], dict(stride=strides, padding=padding,
                                                            ceil_mode=bool(attr(node, "ceil_mode")),
                                                            count_include_pad=include))
