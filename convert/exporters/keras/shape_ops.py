@@ -164,7 +164,7 @@ def export_reduce(ctx: KerasContext, node):
     rank = ctx.rank(node.inputs[0])
     axes = sorted(a % rank for a in (attr(node, "axes") or range(rank)))
     if axes != list(range(2, rank)) or rank - 2 not in _ND:  # not a global pooling: keras.ops
-        return tensor_ops.export_reduce(node, ctx)
+        return tensor_ops.export_reduce(ctx, node)
     cl = L.channels_last(rank)
     kind = "GlobalAveragePooling" if node.op == "ReduceMean" else "GlobalMaxPooling"
     keep = bool(attr(node, "keepdims"))

@@ -66,7 +66,8 @@ def _softcapped(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | Non
 def _mask_covers_keys(ctx: TorchContext, node) -> bool:
     m, k = ctx.shape(node.inputs[3]), ctx.shape(node.inputs[1])
     axis = -2 if len(k or ()) == 4 else 1
-    return m is not None and k is not None and m[-1] == k[axis] and isinstance(m[-1], int)
+    # equal sizes, or one symbolic size by name (the same run-time length)
+    return m is not None and k is not None and m[-1] == k[axis] and m[-1] not in (None, -1)
 
 
 def written_out(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | None, three_d: bool) -> None:
@@ -121,9 +122,9 @@ def written_out(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | Non
     y = f"{p}.to({qv}.dtype) @ {vv}"
     outs = list(node.outputs) + [""] * (4 - len(node.outputs))
     qk = {0: raw, 1: raw, 2: s}.get(mode, p)
-    ctx.assign([o for o in outs if o], ", ".join(
-        e for o, e in zip(outs, [f"({y}).transpose(1, 2).flatten(2)" if three_d else y, *present,
-                                  f"{qk}.to({qv}.dtype)"]) if o) + ("," if sum(map(bool, outs)) == 1 else ""))
+    exprs = [f"({y}).transpose(1, 2).flatten(2)" if three_d else y, *present, f"{qk}.to({qv}.dtype)"]
+    # one target takes its expression bare ("y = e"; "y = e," would bind a tuple)
+    ctx.assign([o for o in outs if o], ", ".join(e for o, e in zip(outs, exprs) if o))
 
 
 @register("RotaryEmbedding")

@@ -167,7 +167,7 @@ def export_avgpool(ctx: TorchContext, node):
     if not fits:  # no dilation in torch's average pooling, and pads only up to kernel/2
         from .pool import export_avgpool_window
 
-        return export_avgpool_window(node, ctx)
+        return export_avgpool_window(ctx, node)
     x, padding, kernel, strides, _ = _pool_padding(node, ctx, x, nd, 0.0, include)
     m = ctx.layer(node, f"nn.AvgPool{nd}d", [kernel], dict(stride=strides, padding=padding,
                                                            ceil_mode=bool(attr(node, "ceil_mode")),

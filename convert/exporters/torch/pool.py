@@ -72,7 +72,7 @@ def window_counts(node, geometry: list, include_pad: bool) -> np.ndarray:
     return count.astype(np.float32)[None, None]
 
 
-def export_avgpool_window(node, ctx: TorchContext) -> None:
+def export_avgpool_window(ctx: TorchContext, node) -> None:
     """AveragePool as window sum / count (the count follows count_include_pad)."""
     summed, geometry = window_sum(node, ctx, ctx.x(node.inputs[0]))
     count = ctx.buffer(f"{node.name}_count", window_counts(node, geometry, bool(attr_value(node, "count_include_pad"))))

@@ -36,7 +36,7 @@ def _plan(node, shape: tuple, out_shape: tuple | None) -> list[tuple[int, int, i
     return out
 
 
-def export_resize_by_weights(node, ctx: TorchContext) -> None:
+def export_resize_by_weights(ctx: TorchContext, node) -> None:
     shape = ctx.shape(node.inputs[0])
     if shape is None:
         raise unsupported_attr("coordinate_transformation_mode", attr(node, "coordinate_transformation_mode"),

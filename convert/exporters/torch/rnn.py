@@ -24,7 +24,7 @@ def _nonlinearity(node) -> str | None:
 @register("LSTM", "GRU", "RNN")
 def export_rnn(ctx: TorchContext, node):
     if needs_loop(node):
-        export_rnn_loop(node, ctx)
+        export_rnn_loop(ctx, node)
         return
     nonlinearity = _nonlinearity(node)
     layout, hidden = attr(node, "layout"), int(attr(node, "hidden_size"))

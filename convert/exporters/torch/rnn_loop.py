@@ -33,7 +33,7 @@ def _activations(node, dirs: int) -> list[list[str]]:
     return [[_ACT[a] for a in acts[d * per:(d + 1) * per]] for d in range(dirs)]
 
 
-def export_rnn_loop(node, ctx: TorchContext) -> None:
+def export_rnn_loop(ctx: TorchContext, node) -> None:
     ins = list(node.inputs) + [""] * 8
     hidden, layout = int(attr(node, "hidden_size")), attr(node, "layout")
     dirs = 2 if attr(node, "direction") == "bidirectional" else 1

@@ -173,7 +173,7 @@ def _interpolate_can(node, ctx: TorchContext) -> bool:
 @register("Resize")
 def export_resize(ctx: TorchContext, node):
     if not _interpolate_can(node, ctx):
-        export_resize_by_weights(node, ctx)
+        export_resize_by_weights(ctx, node)
         return
     mode, ctm = attr(node, "mode"), attr(node, "coordinate_transformation_mode")
     scales, sizes = attr(node, "scales"), attr(node, "sizes")

@@ -1,4 +1,4 @@
-"""The Caffe layer registry: ``@register("Convolution") def import_convolution(layer, ctx)``."""
+"""The Caffe layer registry: ``@register("Convolution") def import_convolution(ctx, node)``."""
 from ...registry import Registry
 
 CAFFE_LAYERS: Registry = Registry("caffe importer")

@@ -1,4 +1,4 @@
-"""The Chainer function registry: ``@register("ReLU") def import_relu(fn, ctx)``, keyed by
+"""The Chainer function registry: ``@register("ReLU") def import_relu(ctx, node)``, keyed by
 the FunctionNode class name."""
 from ...registry import Registry
 

@@ -1,4 +1,4 @@
-"""The MXNet operator registry: ``@register("Convolution") def import_convolution(node, ctx)``."""
+"""The MXNet operator registry: ``@register("Convolution") def import_convolution(ctx, node)``."""
 from ...registry import Registry
 
 MXNET_OPS: Registry = Registry("mxnet importer")

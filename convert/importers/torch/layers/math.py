@@ -174,7 +174,7 @@ def import_arange(ctx: TorchContext, node):
 
 
 def _size_range(ctx: TorchContext, bounds: list, dtype: str) -> str:
-    from .ops_shape import size_source
+    from .shape import size_source
 
     start, end, step = ((0, bounds[0], 1) if len(bounds) == 1 else (bounds + [1])[:3])
     src = None
