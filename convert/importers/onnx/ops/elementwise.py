@@ -7,11 +7,24 @@ from .common import register_same, same
 register_same(register, [
     "Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "HardSwish", "Abs", "Exp", "Log", "Sqrt", "Neg",
     "Reciprocal", "Erf", "Floor", "Ceil", "Sin", "Cos", "Not", "LeakyRelu", "Elu", "Selu", "Celu",
-    "HardSigmoid", "PRelu", "Mish", "ThresholdedRelu", "Pow", "Gelu",
+    "HardSigmoid", "Mish", "ThresholdedRelu", "Pow", "Gelu",
     "Add", "Sub", "Mul", "Div", "Greater", "Less", "Equal", "And", "Or", "Max", "Min", "Sum", "Mean", "Where",
     "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Sign", "Round", "IsNaN", "Xor",
     "Mod", "IsInf", "Shrink", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift",
 ])
+
+register_same(register, ["PRelu"], since=7)
+
+
+@register("PRelu", emits=("PRelu",))
+def import_prelu_legacy(ctx, node):
+    """Before opset 7 a 1-D slope as long as X's channel axis is per channel (axis 1), not
+    broadcast from the last axis: stored as (C, 1, ..., 1), the IR's per-channel form."""
+    slope, rank = ctx.maybe_const(1), ctx.rank(0)
+    if slope is not None and slope.ndim == 1 and slope.size > 1 and rank is not None and rank > 2:
+        w = ctx.b.weight(f"{node.name or node.output[0]}/slope", slope.reshape((-1,) + (1,) * (rank - 2)))
+        return ctx.emit("PRelu", [ctx.x(0), w])
+    return same(ctx, node)
 
 
 @register("Softmax", "LogSoftmax", since=13)
