@@ -155,7 +155,7 @@ def _vi(name, shape, t=TensorProto.FLOAT):
 def test_every_unsupported_node_listed_at_once():
     model = _model([helper.make_node("Multinomial", ["x"], ["a"], name="first"),
                     helper.make_node("Relu", ["a"], ["b"], name="after_first"),
-                    helper.make_node("EyeLike", ["x"], ["c"], name="second")],
+                    helper.make_node("RandomUniformLike", ["x"], ["c"], name="second")],
                    [_vi("x", [2, 2])], [_vi("b", []), _vi("c", None)])
     with pytest.raises(UnsupportedError) as e:
         convert.from_onnx(model)
