@@ -21,7 +21,7 @@ GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 IR_OP = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
 Y_TO_MXNET = [0, 2, 1, 3]  # IR Y (seq, dirs, batch, hidden) -> (seq, batch, dirs, hidden)
 
-register("_rnn_param_concat", emits=())(import_concat)  # only ever read as stored arrays by RNN
+register("_rnn_param_concat", emits=("Concat",))(import_concat)  # the RNN reads the stored arrays; the Concat goes unused
 
 
 def _flat(ctx: NodeContext, index: int, depth: int = 0) -> np.ndarray:
