@@ -34,6 +34,6 @@ def test_corpus_model_through_tflite(name, tmp_path):
     assert [r["mode"] for r in rows] == ["fp32", "fp16"], rows
     for r in rows:
         assert "error" not in r, r
-        print(f"{name} {r['mode']}: error {r['err']:.2e} (bound {TOL[r['mode']]}), {r['ops']} ops, "
+        print(f"{name} {r['mode']}: error {r['err']:.2e} (bound {r['bound']:.2e}), {r['ops']} ops, "
               f"{r['mb']:.1f} MB, {r['seconds']:.1f} s")
         assert r["ok"] and r["transposes"] == 0, r
