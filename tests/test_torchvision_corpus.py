@@ -5,9 +5,10 @@ with torch's logits. The ``.pt2`` with a static batch and the ``file.py:factory 
 path run on a cross-section of the families (EVERY_PATH), since each export of a model
 costs as much as its conversion and check together.
 
-Tolerance: ``1e-4 * max(1, max|ref|)`` on the largest absolute error, with no float64
-floor: once BatchNorm is calibrated on enough samples (torchvision_zoo.give_signal),
-torch's own float32 logits are within ~3e-7 of float64 for these models."""
+Tolerance: ``1e-4 * max(1, max|ref|)`` on the largest absolute error. Where torch's own
+float32 logits are about that far from float64 (FLOAT64_FLOOR), the reference is torch in
+float64 on the same weights, allowed twice torch's own float32 error where that is larger
+(the rule of the keras.applications and dense-prediction corpora)."""
 from __future__ import annotations
 
 import numpy as np
@@ -75,15 +76,28 @@ def _session(graph):
                                 providers=["CPUExecutionProvider"])
 
 
+# inception_v3 at 75 px, BatchNorm calibrated at that size: torch's own float32 logits are
+# 1.3e-3 from float64 against a tolerance of 1.3e-3 (summation order over 94 convolutions)
+FLOAT64_FLOOR = {"inception_v3"}
+
+
 def _compare(name: str, model, graph, batches) -> None:
+    import copy
+
     sess = _session(graph)
     (inp,), (out,) = graph.inputs, graph.outputs
+    model64 = copy.deepcopy(model).double() if name in FLOAT64_FLOOR else None
     for b in batches:
         x = _inputs(name, b)
         with torch.no_grad():
             ref = model(x).numpy()
+            tol = _tolerance(ref)
+            if model64 is not None:
+                ref64 = model64(x.double()).numpy()
+                tol = max(tol, 2 * float(np.abs(ref - ref64).max()))
+                ref = ref64
         got = sess.run([out.name], {inp.name: x.numpy()})[0]
-        err, tol = float(np.abs(got - ref).max()), _tolerance(ref)
+        err = float(np.abs(got - ref).max())
         assert got.shape == ref.shape and err <= tol, f"{name} batch {b}: max abs error {err:.3g} > {tol:.3g}"
 
 
