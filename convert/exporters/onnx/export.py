@@ -14,6 +14,7 @@ from ..common import run_handlers
 from . import attention, dynamic_ops, math_ops, shape_ops  # noqa: F401  (registers handlers)
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import ONNX_HANDLERS
+from .since import onnx_since
 from .stream import EXTERNAL_MIN_BYTES, DataFile
 from . import stream, wire
 
@@ -91,7 +92,7 @@ def _unwritable(graph: Graph, opset: int) -> list[tuple[Node, Unsupported]]:
             continue
         later = [v for v in ONNX_HANDLERS._handlers.get(n.op, {}) if v > opset]
         if OPS[n.op].onnx:
-            since = _onnx_since(n.op, opset)
+            since = onnx_since(n.op, opset)
             if since == opset:
                 continue
             later.append(since)
@@ -100,23 +101,6 @@ def _unwritable(graph: Graph, opset: int) -> list[tuple[Node, Unsupported]]:
         src = n.source
         out.append((n, Unsupported(src.layer_name if src else n.name, n.op, hint=hint)))
     return out
-
-
-@functools.lru_cache(maxsize=None)
-def _onnx_since(op: str, opset: int) -> int | None:
-    """``opset`` when the default domain has ``op`` there, else the first opset that has it
-    (None: none does). Without the onnx package nothing is refused here."""
-    try:
-        from onnx import defs
-    except ImportError:
-        return opset
-    for v in range(opset, defs.onnx_opset_version() + 1):
-        try:
-            defs.get_schema(op, v, "")
-            return v
-        except defs.SchemaError:
-            continue
-    return None
 
 
 def _passthrough(ctx: OnnxContext, node: Node) -> None:
