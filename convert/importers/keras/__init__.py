@@ -17,7 +17,7 @@ from ...naming import claim
 from . import layers as _layers  # noqa: F401  (registers the layer handlers)
 from .archive import KerasArchive, LayerWeights, read
 from .context import KerasContext, symbolic
-from .model import Walk, _as_list_of_keys, convert_model
+from .model import Walk, as_list_of_keys, convert_model
 from .registry import KERAS_LAYERS
 
 IO_LAYOUTS = ("nhwc", "nchw")
@@ -70,7 +70,7 @@ def convert_archive(archive: KerasArchive, io_layout: str = "nhwc", input_shapes
 
 def _order_inputs(graph, cfg: dict, walked: list[str]) -> None:
     """Graph inputs in the model's own order (``model.inputs``), not the order of first use."""
-    listed = [k[0] for k in _as_list_of_keys(cfg.get("input_layers", []))] or walked
+    listed = [k[0] for k in as_list_of_keys(cfg.get("input_layers", []))] or walked
     rank = {name: i for i, name in enumerate(listed)}
     graph.inputs.sort(key=lambda v: rank.get(v.name, len(rank)))
 

@@ -66,7 +66,7 @@ def functional(walk: Walk, cfg: dict, weights: LayerWeights, inputs: list[Ref] |
     groups = _group_names(layers, sequential=False)
     tensors: dict[Key, Ref] = {}
     calls = []
-    input_keys = [tuple(k[:3]) for k in _as_list_of_keys(cfg.get("input_layers", []))]
+    input_keys = [tuple(k[:3]) for k in as_list_of_keys(cfg.get("input_layers", []))]
     for lc in layers:
         name = lc.get("name") or lc["config"]["name"]
         if lc["class_name"] in INPUT_CLASSES:
@@ -103,7 +103,7 @@ def functional(walk: Walk, cfg: dict, weights: LayerWeights, inputs: list[Ref] |
             raise ModelLoadError(walk.file, f"model config is inconsistent: layers {missing} are never produced")
         pending = rest
     outs = []
-    for key in _as_list_of_keys(cfg.get("output_layers", [])):
+    for key in as_list_of_keys(cfg.get("output_layers", [])):
         outs.append((key[0], _lookup(tensors, tuple(key[:3]))))
     return outs if inputs is None else [r for _, r in outs]
 
@@ -120,7 +120,7 @@ class _PoisonList(list):
     poison: Ref
 
 
-def _as_list_of_keys(v) -> list:
+def as_list_of_keys(v) -> list:
     if v and isinstance(v[0], str):  # a single [name, node, tensor]
         return [v]
     return list(v)
@@ -262,11 +262,12 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
             return _poison()
         return sequential(walk, cfg, weights, inputs, prefix=path + "/")
     handler = KERAS_LAYERS.lookup(cls)
+    user_class = _custom_class(lc)
     plugin_key = next((k for k in (lc.get("registered_name"), cls) if is_plugin_key("keras", k)), None)
     if plugin_key is not None:  # a plugin provides this custom class (or this Lambda)
         handler = KERAS_LAYERS.lookup(plugin_key)
-    elif handler is None or cls in CODE_CLASSES or _custom_class(lc):
-        custom = _custom_class(lc) or str(lc.get("module") or "keras").split(".")[0] != "keras"
+    elif handler is None or cls in CODE_CLASSES or user_class:
+        custom = user_class or str(lc.get("module") or "keras").split(".")[0] != "keras"
         why = ("runs Python code stored in the file; never executed" if cls in CODE_CLASSES else
                "custom layer class; a plugin can provide it (nnconvert --plugin FILE.py)" if custom else
                "no converter for this Keras operation" if cls.startswith(OPS_PREFIX) else

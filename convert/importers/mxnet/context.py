@@ -112,7 +112,7 @@ class NodeContext:
         key = self.node.inputs[i]
         if key not in self.s.values:
             src = self.s.nodes[key[0]]
-            if src.op == "null" and src.name in self.s.params:  # a weight used as data
+            if self.is_param(i):  # a weight used as data
                 arr = self.param(i)
                 self.s.values[key] = self.b.weight(src.name, arr)
                 self.s.shapes[self.s.values[key]] = arr.shape
@@ -141,10 +141,6 @@ class NodeContext:
                                       f"{tuple(arr.shape)}, the operator implies {want}")
             return np.zeros(want, np.float32)
         return arr.astype(np.float32) if arr.dtype != np.float32 else arr
-
-    def param_shape(self, i: int) -> tuple[int, ...] | None:
-        arr = self.s.params.get(self.source(i).name)
-        return None if arr is None else tuple(arr.shape)
 
     # -- emission ----------------------------------------------------------
     def weight(self, suffix: str, array: Any, dtype: str = "float32") -> str:
