@@ -343,7 +343,7 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
         from .verification.per_layer import run_per_layer
 
         run_per_layer(report, loaded, target_fmt.name, target_path, layer_inputs, reference=ref, rtol=rtol,
-                      atol=atol, device=device, out_dir=artifacts, run_target=run_target)
+                      atol=atol, device=device, out_dir=artifacts, run_target=run_target, computed=computed)
     return report
 
 

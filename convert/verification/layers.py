@@ -47,14 +47,16 @@ def _groups(graph: Graph, compared: list[str]) -> dict[str, list[Node]]:
 
 
 def compare_layers(graph: Graph, source: dict, target: dict, *, rtol: float | None = None,
-                   atol: float | None = None, device: str = "cpu") -> list[LayerResult]:
-    """Compare every value present in both ``source`` and ``target``, in graph order."""
+                   atol: float | None = None, device: str = "cpu", computed: str | None = None) -> list[LayerResult]:
+    """Compare every value present in both ``source`` and ``target``, in graph order.
+    ``computed``: the dtype a half-precision target computes in; each value then gets that
+    precision's tolerance relative to its own scale, as the outputs do (core.compare_one)."""
     compared = [v for v in dict.fromkeys(candidate_values(graph)) if v in source and v in target]
     groups = _groups(graph, compared)
     producers = graph.producers()
     results = []
     for i, v in enumerate(compared):
-        m = compare_one(v, target[v], source[v], rtol, atol, device)
+        m = compare_one(v, target[v], source[v], rtol, atol, device, computed)
         group = groups[v]
         lead = group[0] if group else producers.get(v)
         mag = float(np.max(np.abs(np.where(np.isfinite(source[v]), source[v], 0)))) if np.size(source[v]) else 0.0

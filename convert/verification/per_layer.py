@@ -55,8 +55,9 @@ def target_layers(fmt_name: str, path: str | Path, device: str, run_target=None)
 
 def run_per_layer(report: VerifyReport, loaded: LoadedModel, fmt_name: str, target_path: str | Path,
                   inputs: dict, *, reference: dict | None = None, rtol=None, atol=None, device: str = "cpu",
-                  out_dir: str | Path | None = None, run_target=None) -> None:
-    """Fill ``report.layers``, ``first_divergence``, ``repro`` and ``plot``."""
+                  out_dir: str | Path | None = None, run_target=None, computed: str | None = None) -> None:
+    """Fill ``report.layers``, ``first_divergence``, ``repro`` and ``plot``. ``computed``: the
+    dtype a half-precision target computes in (its tolerances apply to every layer)."""
     graph = loaded.graph
     names = candidate_values(graph)
     src, how = source_layers(loaded, inputs, names, reference)
@@ -71,7 +72,7 @@ def run_per_layer(report: VerifyReport, loaded: LoadedModel, fmt_name: str, targ
         return
     wanted = [n for n in names if n in src]
     tgt = {**inputs, **tgt_run(dict(inputs), wanted)}
-    report.layers = compare_layers(graph, src, tgt, rtol=rtol, atol=atol, device=device)
+    report.layers = compare_layers(graph, src, tgt, rtol=rtol, atol=atol, device=device, computed=computed)
     skipped = len(set(names)) - len(report.layers)
     report.notes.append(f"per layer: {len(report.layers)} of {len(set(names))} IR value(s) compared ({how} vs the "
                         f"target); the {skipped} other(s) exist on one side only (fused, in place, or not exposed) "

@@ -336,8 +336,10 @@ def make_layer_runner(fx_module, in_names: list[str], origin: dict[str, str]):
             def run_node(self, n):
                 res = super().run_node(n)
                 if n.name in wanted and isinstance(res, torch.Tensor):
-                    # A copy: a later in-place op (relu_) would change the recorded array.
-                    found[wanted[n.name]] = res.detach().cpu().numpy().copy()
+                    # A copy: a later in-place op (relu_) would change the recorded array;
+                    # bfloat16 (a bf16 target's layers) widened exactly, numpy has no bfloat16.
+                    t = res.detach().cpu()
+                    found[wanted[n.name]] = (t.float() if t.dtype == torch.bfloat16 else t).numpy().copy()
                 return res
 
         with torch.no_grad():
