@@ -264,7 +264,8 @@ def convert_file(source: str, target: str, *, from_fmt: str | None = None, to_fm
         if verify:
             step("verifying")
             report = verify_loaded(loaded, tmp, fout, source_label=source, target_label=target,
-                                   **{"precision": precision if fout.half else "fp32", **(verify_options or {})})
+                                   **{"precision": precision if fout.half else "fp32",
+                                      "precision_from": "the conversion's precision", **(verify_options or {})})
             if not report.ok:
                 err = VerificationError(f"verification failed: {target} does not match {source}; nothing written")
                 err.report = report  # type: ignore[attr-defined]
@@ -298,12 +299,15 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
                   reference: str | dict | None = None, rtol: float | None = None, atol: float | None = None,
                   device: str = "cpu", source_label: str = "", target_label: str = "",
                   per_layer: bool = False, artifacts: str | Path | None = None,
-                  progress: Callable[[int, int], None] | None = None, precision: str = "fp32"):
+                  progress: Callable[[int, int], None] | None = None, precision: str | None = None,
+                  precision_from: str | None = None):
     """Run ``loaded`` (or compare its recorded ``reference`` arrays) against the file at
     ``target_path``. ``per_layer`` also compares every intermediate value both sides
     expose and names the first diverging layer; its repro and plot go to ``artifacts``.
     ``precision``: what the target computes in (fp16/bf16 compare at those tolerances,
-    atol relative to each output's scale)."""
+    atol relative to each output's scale); None reads it from the file (its metadata or
+    its weights' dtype), and a given one the file contradicts is a UsageError unless
+    ``precision_from`` says who set it."""
     from .verification.core import compare_reference, compare_runs, reference_inputs
     from .verification.inputs import InputSet, input_plan
     from .verification.report import VerifyReport, environment
@@ -314,10 +318,14 @@ def verify_loaded(loaded: LoadedModel, target_path: str | Path, target_fmt: Form
         rtol, atol = (lower[0] if rtol is None else rtol), (lower[1] if atol is None else atol)
     check_interface(loaded.graph, getattr(run_target, "input_shapes", None), str(target_label or target_path),
                     inputs)
+    from .verification.precision import resolve_precision
+
+    precision, precision_from = resolve_precision(target_fmt, target_path, run_target, precision, precision_from)
     report = VerifyReport(source=source_label or (loaded.path or loaded.format),
                           target=target_label or str(target_path), device=device,
                           providers=list(getattr(run_target, "providers", [target_fmt.name])),
-                          environment=environment(loaded.format, loaded.framework_version), precision=precision)
+                          environment=environment(loaded.format, loaded.framework_version), precision=precision,
+                          precision_from=precision_from)
     from .passes.precision import PRECISIONS
 
     computed = PRECISIONS.get(precision)

@@ -254,8 +254,8 @@ def _cli(*args):
 
 
 def test_cli_convert_and_verify(sources, tmp_path):
-    """The report states the precision; the fp32 default tolerance rejects an fp16 file and
-    ``verify --precision fp16`` accepts it."""
+    """The report states the precision; ``verify`` reads it from the file's metadata, and
+    ``--precision fp32`` contradicting the file is a usage error in one line."""
     src = sources["encoder"][0]
     out, report = tmp_path / "enc.onnx", tmp_path / "r.json"
     r = _cli("convert", src, "-o", out, "--precision", "fp16", "--verify", "--report", report,
@@ -264,7 +264,11 @@ def test_cli_convert_and_verify(sources, tmp_path):
     assert "- target precision: fp16" in (tmp_path / "r.md").read_text()
     assert "precision: the target computes in fp16" in r.output and "relative to output scale" in r.output
     assert json.loads(report.read_text())["precision"] == "fp16"
-    assert _cli("verify", src, out).exit_code == 1
+    r = _cli("verify", src, out)
+    assert r.exit_code == 0 and "computes in fp16 (the file's metadata nnconvert.precision)" in r.output, r.output
+    r = _cli("verify", src, out, "--precision", "fp32")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "--precision fp32 contradicts enc.onnx, which computes in fp16" in r.output
     r = _cli("verify", src, out, "--precision", "fp16")
     assert r.exit_code == 0 and "fp16" in r.output
     r = _cli("inspect", out)

@@ -56,6 +56,10 @@ def files(tmp_path_factory):
             path = root / f"cnn_{precision}{suffix}"
             convert_file(str(src), str(path), precision=precision)
             out[precision, suffix] = path
+    for precision, fmt in (("fp32", ".onnx"), ("fp16", ".py")):
+        path = root / f"cnn_{precision}{fmt}"
+        convert_file(str(src), str(path), precision=precision, to_fmt="torch-source" if fmt == ".py" else None)
+        out[precision, fmt] = path
     return out
 
 
@@ -93,3 +97,66 @@ def test_corrupted_middle_weight_is_the_first_flagged_layer(files, tmp_path):
     before = rep.layers[:first.index]
     assert before and all(lay.ok for lay in before) and before[0].layer == "c1"
     assert rep.repro is not None
+
+
+def _foreign(path, dst):
+    """``path`` as another tool would write it: no nnconvert metadata or producer."""
+    m = onnx.load(str(path))
+    del m.metadata_props[:]
+    m.producer_name = "other"
+    onnx.save(m, str(dst))
+    return dst
+
+
+@pytest.mark.parametrize("key,precision,origin", [
+    (("fp16", ".onnx"), "fp16", "the file's metadata nnconvert.precision"),
+    (("bf16", ".onnx"), "bf16", "the file's metadata nnconvert.precision"),
+    (("fp16", ".pt2"), "fp16", "its weights: "),
+    (("bf16", ".pt2"), "bf16", "its weights: "),
+    (("fp16", ".py"), "fp16", "the weights file's metadata nnconvert.precision"),
+    (("fp32", ".onnx"), "fp32", "written by nnconvert without nnconvert.precision metadata"),
+])
+def test_precision_read_from_the_file(files, key, precision, origin):
+    """No --precision: the file says what it computes in, and the report says how it knew."""
+    rep = verify(str(files["src"]), str(files[key]))
+    assert rep.ok, rep.table()
+    assert rep.precision == precision and rep.precision_from.startswith(origin), rep.precision_from
+    assert json.loads(rep.dumps())["precision_from"] == rep.precision_from
+
+
+def test_precision_of_a_foreign_file_from_its_initializers(files, tmp_path):
+    """An fp16 ONNX file without nnconvert's metadata: fp16 weights mean fp16 tolerances;
+    the same file fails at float32 tolerances (its rounding is real)."""
+    dst = _foreign(files["fp16", ".onnx"], tmp_path / "foreign.onnx")
+    rep = verify(str(files["src"]), str(dst))
+    assert rep.ok and rep.precision == "fp16"
+    assert rep.precision_from.startswith("its weights: ") and "float16" in rep.precision_from
+    assert not verify(str(files["src"]), str(dst), precision="fp32", precision_from="a test").ok
+
+
+@pytest.mark.parametrize("key,given", [(("fp16", ".onnx"), "fp32"), (("fp32", ".onnx"), "fp16"),
+                                       (("bf16", ".pt2"), "fp16")])
+def test_contradicting_precision_is_a_usage_error(files, key, given):
+    from convert.errors import UsageError
+
+    with pytest.raises(UsageError, match=f"precision='{given}' contradicts {files[key].name}, which computes in "
+                                         f"{key[0]}"):
+        verify(str(files["src"]), str(files[key]), precision=given)
+
+
+def test_cli_states_the_precision_and_refuses_a_contradiction(files):
+    from click.testing import CliRunner
+
+    from convert.cli.main import main
+
+    def cli(*args):
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    r = cli("verify", files["src"], files["bf16", ".onnx"])
+    assert r.exit_code == 0, r.output
+    assert "precision: the target computes in bf16 (the file's metadata nnconvert.precision)" in r.output
+    r = cli("verify", files["src"], files["bf16", ".onnx"], "--precision", "fp16")
+    assert r.exit_code == 2, r.output
+    assert r.output.strip().splitlines() == [
+        "error: --precision fp16 contradicts cnn_bf16.onnx, which computes in bf16 (the file's metadata "
+        "nnconvert.precision); drop --precision fp16 to verify at bf16"], r.output

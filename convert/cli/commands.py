@@ -202,8 +202,10 @@ def convert(ctx, source, output, to_fmt, opset, external_data, from_fmt, weights
 @click.option("--input", "input_files", multiple=True, metavar="NAME=FILE.npy", help="Your own input array.")
 @click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), metavar="FILE.npz",
               help="Your own input arrays keyed by input name.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
-              help="What TARGET computes in (convert --precision): sets the default tolerances, stated in the report.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default=None,
+              help="What TARGET computes in (convert --precision): sets the default tolerances, stated in the report. "
+                   "Default: read from TARGET (its nnconvert.precision metadata, else its weights' dtype); "
+                   "a value TARGET contradicts is an error.")
 @verify_flags
 def verify(source, target, to_fmt, from_fmt, weights, trust_pickle, io_layout, allow_missing_weights, input_shape,
            input_files, inputs_npz, precision, reference, samples, seed, rtol, atol, device, per_layer, artifacts,

@@ -54,9 +54,7 @@ def _write_array(f: BinaryIO, t: np.ndarray) -> None:
     f.write(memoryview(a.reshape(-1).view(np.uint8)))
 
 
-def read(path: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
-    path = Path(path)
-    size = path.stat().st_size
+def _header(path: Path, size: int) -> tuple[dict, int]:
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) < 8:
@@ -67,7 +65,18 @@ def read(path: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
         header = json.loads(f.read(n))
     if not isinstance(header, dict):
         raise ValueError("safetensors header is not a JSON object")
-    base = 8 + n
+    return header, 8 + n
+
+
+def header(path: str | Path) -> dict:
+    """The JSON header alone (tensor entries unchecked; ``read`` checks them)."""
+    return _header(Path(path), Path(path).stat().st_size)[0]
+
+
+def read(path: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
+    path = Path(path)
+    size = path.stat().st_size
+    header, base = _header(path, size)
     data = np.memmap(path, dtype=np.uint8, mode="r") if mmap and size > base else None
     out: dict[str, np.ndarray] = {}
     for k, info in header.items():

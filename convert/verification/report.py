@@ -66,6 +66,7 @@ class VerifyReport:
     notes: list[str] = field(default_factory=list)
     layer_run: int | None = None  # which input set the per-layer comparison used
     precision: str = "fp32"  # what the target computes in (--precision); the source is the reference
+    precision_from: str = ""  # where ``precision`` came from: given, the file's metadata or weights, the default
 
     @property
     def ok(self) -> bool:
@@ -97,6 +98,9 @@ class VerifyReport:
                     seen.append(t)
         return seen
 
+    def _from(self) -> str:
+        return f" ({self.precision_from})" if self.precision_from else ""
+
     def to_json(self) -> dict[str, Any]:
         """The report as plain JSON data (non-finite numbers as "inf"/"-inf"/"nan")."""
         return _finite({
@@ -106,6 +110,7 @@ class VerifyReport:
             "target": self.target,
             "device": self.device,
             "precision": self.precision,
+            "precision_from": self.precision_from,
             "providers": list(self.providers),
             "environment": dict(self.environment),
             "tolerances": self.tolerances(),
@@ -141,7 +146,8 @@ class VerifyReport:
         lines.append(f"verification {verdict}: {self.source} vs {self.target} on {self.device} "
                      f"({', '.join(self.providers) or 'n/a'}), {len(self.runs)} input set(s)")
         if self.precision != "fp32":
-            lines.append(f"precision: the target computes in {self.precision}; the float32 source is the reference")
+            lines.append(f"precision: the target computes in {self.precision}{self._from()}; the float32 source is "
+                         "the reference")
         tols = self.tolerances()
         if tols:
             lines.append("tolerance: " + "; ".join(tols) + "  (pass: |target - source| <= atol + rtol * |source|)")
@@ -167,7 +173,8 @@ class VerifyReport:
         out = [f"# Verification report: {'PASS' if self.ok else 'FAIL'}", "",
                f"- source: `{self.source}`", f"- target: `{self.target}`",
                f"- device: {self.device} (execution providers that ran: {', '.join(self.providers) or 'n/a'})",
-               f"- target precision: {self.precision} (the source is the reference)"]
+               f"- target precision: {self.precision} ({self.precision_from + '; ' if self.precision_from else ''}"
+               "the source is the reference)"]
         out += [f"- tolerance {t}" for t in self.tolerances()]
         out += ["- an element passes when |target - source| <= atol + rtol * |source|; NaN/Inf must match exactly",
                 "", "## Environment", "", "| package | version |", "|---|---|"]

@@ -33,4 +33,5 @@ def reimport_runner(fmt, path: str, graph: Graph) -> Run:
         return {s: got[t] for s, t in zip(sout, tout)}
 
     run.providers = [f"{fmt.name} ({loaded.framework_version or 'CPU'})"]  # type: ignore[attr-defined]
+    run.graph = loaded.graph  # type: ignore[attr-defined]  # what the file holds (its weights' dtypes)
     return run

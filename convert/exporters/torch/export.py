@@ -255,6 +255,10 @@ def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress
         py_path = path if path.suffix == ".py" else path.with_suffix(".py")
         st_path = py_path.with_suffix(".safetensors")
         py_path.write_text(code.source)
-        safetensors.write(st_path, code.state, {"format": "pt"}, progress=progress)
+        from ...passes.precision import METADATA_KEY
+
+        meta = {"format": "pt", **({METADATA_KEY: graph.metadata[METADATA_KEY]} if METADATA_KEY in graph.metadata
+                                   else {})}  # verify reads what the module computes in
+        safetensors.write(st_path, code.state, meta, progress=progress)
         return [py_path, st_path]
     raise UsageError(f"unknown torch format {fmt!r}: pt2 or torch-source")
