@@ -45,6 +45,9 @@ EXTRA = [
          dynamic=[{0, 1}], fx=False),  # sizes read at run time: Reshape's like input, SizeRange
     Case("group_rms_norm", lambda: Fn(lambda m, x: m.rms(m.gn(x)), gn=nn.GroupNorm(2, 4), rms=nn.RMSNorm([5])),
          ((2, 4, 5),)),
+    Case("instance_norm_inf_repeat", lambda: Fn(lambda m, x: (m.inorm(x), torch.isneginf(x), torch.isposinf(x),
+                                                              torch.repeat_interleave(x, 2, dim=1), x.clone().gt_(0)),
+                                                inorm=nn.InstanceNorm1d(3, affine=True)), ((2, 3, 5),), fx=False),
 ]
 
 

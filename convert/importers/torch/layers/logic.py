@@ -18,24 +18,31 @@ def _pair(ctx: TorchContext, node) -> tuple[str, str]:
     return ctx.v(a, dt), ctx.v(b, dt)
 
 
+def _result(ctx: TorchContext, node, value: str) -> str:
+    """A comparison's bool in the dtype torch gives it: in place (``x.gt_(0)``) the result
+    keeps ``x``'s dtype (1.0/0.0), the functional op's is bool."""
+    dt = ctx.dtype(node)
+    return value if dt == "bool" else ctx.op("Cast", value, to=dt)
+
+
 @register("aten.gt.Scalar", "aten.gt.Tensor", "aten.lt.Scalar", "aten.lt.Tensor", "aten.eq.Scalar",
-          "aten.eq.Tensor", emits=("Greater", "Less", "Equal"))
+          "aten.eq.Tensor", emits=("Greater", "Less", "Equal", "Cast"))
 def import_compare(ctx: TorchContext, node) -> str:
-    return ctx.op(_COMPARE[str(node.target).split(".")[1]], *_pair(ctx, node))
+    return _result(ctx, node, ctx.op(_COMPARE[str(node.target).split(".")[1]], *_pair(ctx, node)))
 
 
 @register("aten.ge.Scalar", "aten.ge.Tensor", "aten.le.Scalar", "aten.le.Tensor",
-          emits=("Greater", "Less", "Or", "Equal"))
+          emits=("Greater", "Less", "Or", "Equal", "Cast"))
 def import_compare_or_equal(ctx: TorchContext, node) -> str:
     """a >= b as (a > b) or (a == b): exact for NaN too, where not(a < b) is not."""
     a, b = _pair(ctx, node)
     strict = ctx.op("Greater" if str(node.target).split(".")[1] == "ge" else "Less", a, b)
-    return ctx.op("Or", strict, ctx.op("Equal", a, b))
+    return _result(ctx, node, ctx.op("Or", strict, ctx.op("Equal", a, b)))
 
 
-@register("aten.ne.Scalar", "aten.ne.Tensor", emits=("Not", "Equal"))
+@register("aten.ne.Scalar", "aten.ne.Tensor", emits=("Not", "Equal", "Cast"))
 def import_not_equal(ctx: TorchContext, node) -> str:
-    return ctx.op("Not", ctx.op("Equal", *_pair(ctx, node)))
+    return _result(ctx, node, ctx.op("Not", ctx.op("Equal", *_pair(ctx, node))))
 
 
 @register("aten.logical_not.default", "aten.bitwise_not.default", emits=("Not",))
@@ -80,3 +87,12 @@ def import_triangle(ctx: TorchContext, node):
         tri = np.triu(const, int(k)) if upper else np.tril(const, int(k))
         return Param(f"{ctx.layer_name}_const", tri)
     return ctx.op("Trilu", ctx.v(x), upper=int(upper), k=int(k))
+
+
+@register("aten.isinf.default", "aten.isneginf.default", "aten.isposinf.default", emits=("IsInf",))
+def import_isinf(ctx: TorchContext, node) -> str:
+    x = node.args[0]
+    if not ctx.dtype(x).startswith(("float", "bfloat")):
+        raise UnsupportedAttributeError("dtype", ctx.dtype(x), "a floating-point input")
+    name = str(node.target).split(".")[1]
+    return ctx.op("IsInf", ctx.v(x), detect_negative=int(name != "isposinf"), detect_positive=int(name != "isneginf"))

@@ -1,4 +1,4 @@
-"""Normalisation layers: batch, layer, RMS and group norm."""
+"""Normalisation layers: batch, instance, layer, RMS and group norm."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,12 +8,17 @@ from ..context import TorchContext
 from ..registry import register
 
 
-def _bn(ctx: TorchContext, x, w, b, mean, var, eps) -> str:
-    c = int(ctx.meta(x).shape[1])
+def _affine(ctx: TorchContext, w, b, channels: int) -> tuple[str, str]:
+    """The per-channel scale and shift; ones and zeros where the layer has no affine."""
     scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight",
-                                                         np.ones(ctx.claim("scale of ones", [c]), np.float32))
-    bias = ctx.v(b) if b is not None else ctx.b.weight(ctx.layer_name + ".bias",
-                                                       np.zeros(ctx.claim("bias of zeros", [c]), np.float32))
+                                                         np.ones(ctx.claim("scale of ones", [channels]), np.float32))
+    shift = ctx.v(b) if b is not None else ctx.b.weight(ctx.layer_name + ".bias",
+                                                        np.zeros(ctx.claim("bias of zeros", [channels]), np.float32))
+    return scale, shift
+
+
+def _bn(ctx: TorchContext, x, w, b, mean, var, eps) -> str:
+    scale, bias = _affine(ctx, w, b, int(ctx.meta(x).shape[1]))
     if mean is None or var is None:
         raise UnsupportedAttributeError("track_running_stats", False, "batch statistics at inference")
     return ctx.op("BatchNormalization", ctx.v(x), scale, bias, ctx.v(mean), ctx.v(var), epsilon=float(eps))
@@ -57,9 +62,7 @@ def _group_norm(ctx: TorchContext, x, groups, w, b, eps, channels: int | None) -
     """torch's group norm: biased variance per (sample, group), then an affine per channel."""
     if channels is None:
         raise UnsupportedAttributeError("channels", None, "a known channel count")
-    ones, zeros = np.ones(channels, np.float32), np.zeros(channels, np.float32)
-    scale = ctx.v(w) if w is not None else ctx.b.weight(ctx.layer_name + ".weight", ones)
-    shift = ctx.v(b) if b is not None else ctx.b.weight(ctx.layer_name + ".bias", zeros)
+    scale, shift = _affine(ctx, w, b, channels)
     return ctx.op("GroupNormalization", ctx.v(x), scale, shift, num_groups=int(groups), epsilon=float(eps))
 
 
@@ -74,3 +77,18 @@ def import_group_norm(ctx: TorchContext, node) -> str:
 def import_native_group_norm(ctx: TorchContext, node) -> list:
     x, w, b, _n, c, _hw, groups, eps = ctx.args(node)
     return [_group_norm(ctx, x, groups, w, b, eps, int(c) if isinstance(c, int) else None), None, None]
+
+
+@register("aten.instance_norm.default", emits=("InstanceNormalization", "BatchNormalization"))
+def import_instance_norm(ctx: TorchContext, node) -> str:
+    """Statistics per (sample, channel) over the spatial axes; with
+    ``track_running_stats`` in eval mode (use_input_stats False) the running statistics
+    apply per channel, which is BatchNorm's inference formula."""
+    x, w, b, mean, var, use_input_stats, _momentum, eps, _cudnn = ctx.args(node)
+    if not use_input_stats:
+        return _bn(ctx, x, w, b, mean, var, eps)
+    c = ctx.shape(x)[1]
+    if not isinstance(c, int):
+        raise UnsupportedAttributeError("channels", c, "a known channel count")
+    scale, shift = _affine(ctx, w, b, c)
+    return ctx.op("InstanceNormalization", ctx.v(x), scale, shift, epsilon=float(eps))

@@ -232,6 +232,30 @@ def import_repeat(ctx: TorchContext, node) -> str:
     return ctx.op("Tile", ctx.v(x), repeats=[int(r) for r in repeats])
 
 
+@register("aten.repeat_interleave.self_int", emits=("Reshape", "Unsqueeze", "Expand"))
+def import_repeat_interleave(ctx: TorchContext, node) -> str:
+    """Each element ``repeats`` times in a row along ``dim`` (the flattened tensor without
+    one): a size-1 axis after ``dim``, broadcast to ``repeats``, merged into ``dim``."""
+    args = ctx.args(node)
+    x, repeats = args[0], args[1]
+    dim = args[2] if len(args) > 2 else None
+    if not isinstance(repeats, int):
+        raise UnsupportedAttributeError("repeats", repeats, "a constant number of repeats")
+    y, shape = ctx.v(x), tuple(ctx.shape(x))
+    if dim is None:
+        y, shape, dim = ctx.op("Reshape", y, shape=[-1]), (-1,), 0
+    axis = int(dim) % len(shape)
+    y = ctx.op("Unsqueeze", y, axes=[axis + 1])
+    y = ctx.op("Expand", y, shape=[int(repeats) if i == axis + 1 else 1 for i in range(len(shape) + 1)])
+    # 0 keeps the (possibly symbolic) sizes before the axis, -1 infers the merged one
+    return ctx.op("Reshape", y, shape=[0] * axis + [-1] + [d if isinstance(d, int) and d > 0 else
+                                                             _unknown(d) for d in shape[axis + 1:]])
+
+
+def _unknown(d):
+    raise UnsupportedAttributeError("shape", d, "static sizes after the repeated axis")
+
+
 @register("aten.swapaxes.default", "aten.swapdims.default", emits=("Transpose",))
 def import_swapaxes(ctx: TorchContext, node) -> str:
     return import_transpose(ctx, node)
