@@ -9,7 +9,7 @@ import numpy as np
 from .. import layout as L
 from .. import masks
 from ....ir.graph import Value
-from ..context import Call, KerasContext, Ref, unsupported
+from ..context import Call, KerasContext, Ref, symbolic, unsupported
 from ..registry import register
 
 # Keras 3 .keras files name MHA's sublayers; legacy .h5 weight names carry these words.
@@ -76,17 +76,24 @@ def _kw(call: Call, name: str) -> Ref | None:
     return refs[0] if refs else None
 
 
-def _masked_rows_uniform(ctx: KerasContext, y: str, v: str, mask: str, causal: bool) -> str:
+def _masked_rows_uniform(ctx: KerasContext, y: str, v: str, mask: str, causal: bool, key_axis: int = 1,
+                         groups: int = 1) -> str:
     """Keras replaces masked scores by one large negative number, so a query row with no
     key left (padding, with the causal mask) weighs every key equally: its output is the
     mean of the values over all keys. The IR's Attention gives such a row 0 (ONNX: NaN),
-    so the row is selected from that mean. ``y`` and ``v`` are (B, T, heads * dim)."""
+    so the row is selected from that mean. ``y`` and ``v`` are (B, T, heads * dim)
+    (``key_axis`` 1), or (B, heads, T, dim) (``key_axis`` 2) with ``groups`` query heads
+    per key/value head; ``mask`` holds (..., Tq, Tkv) rows."""
     kept = ctx.op("Cast", mask, suffix="mask_float", to="float32")
     if causal:  # Keras ANDs its row >= col mask in before the softmax
         kept = ctx.op("Trilu", kept, suffix="mask_causal", upper=0)
     row = ctx.op("Cast", ctx.op("ReduceMax", kept, suffix="mask_row_any", axes=[-1], keepdims=1),
                  suffix="mask_row_kept", to="bool")
-    mean = ctx.op("ReduceMean", v, suffix="value_mean", axes=[1], keepdims=1)
+    mean = ctx.op("ReduceMean", v, suffix="value_mean", axes=[key_axis], keepdims=1)
+    if groups > 1:  # (B, Hkv, 1, D) -> (B, Hkv * groups, 1, D): each key/value head serves `groups` query heads
+        mean = ctx.op("Unsqueeze", mean, suffix="value_mean_heads", axes=[2])
+        mean = ctx.op("Expand", mean, suffix="value_mean_groups", shape=[1, 1, groups, 1, 1])
+        mean = ctx.op("Reshape", mean, suffix="value_mean_grouped", shape=[0, -1, 1, 0])
     return ctx.op("Where", row, y, mean, suffix="masked_rows")
 
 
@@ -194,10 +201,37 @@ def import_attention(ctx: KerasContext, node: Call) -> list[Ref]:
 BNTH_FROM_BTNH = (0, 2, 1, 3)  # keras.ops (B, T, heads, D) <-> IR 4-D (B, heads, T, D): its own inverse
 
 
-@register("ops.DotProductAttention", emits=("Attention", "Cast"))
+def _shaped(ctx: KerasContext, r: Ref, perm: tuple) -> str:
+    """``r`` in layout ``perm``, its shape recorded (an exporter decomposing Attention
+    reads the head count and size from it)."""
+    name = ctx.get(r, perm)
+    shape = symbolic(r.shape, name)  # the batch is "batch", as the graph inputs name it
+    info = ctx.b.graph.values.setdefault(name, Value(name, r.dtype or "float32", None))
+    if info.shape is None:
+        info.shape = tuple(shape[a] for a in perm)
+    return name
+
+
+def _causal_rows(ctx: KerasContext, m: str, mask: Ref, q: Ref) -> str:
+    """A mask broadcast along the query axis, grown to one row per query, so that the
+    causal triangle can be applied to it."""
+    rows, t = mask.shape[-2] if mask.rank >= 2 else 1, q.shape[1]
+    if rows == t and t is not None:
+        return m
+    if not isinstance(t, int):
+        raise unsupported("mask", list(mask.shape), "with is_causal, a mask with a row per query or a static length")
+    if mask.rank < 2:
+        m = ctx.op("Unsqueeze", m, suffix="mask_row", axes=[0])
+    return ctx.op("Expand", m, suffix="mask_rows", shape=[1] * (max(mask.rank, 2) - 2) + [t, 1])
+
+
+@register("ops.DotProductAttention", emits=("Attention", "Cast", "Trilu", "ReduceMax", "ReduceMean", "Where",
+                                            "Unsqueeze", "Expand", "Reshape"))
 def import_op_dot_product_attention(ctx: KerasContext, node: Call) -> list[Ref]:
     """``keras.ops.dot_product_attention(q, k, v, bias, mask, scale, is_causal)`` on
-    (B, T, heads, D) tensors; a bool mask keeps where True, a bias is added."""
+    (B, T, heads, D) tensors; a bool mask keeps where True, a bias is added. A query row
+    the mask (and the causal triangle) leaves no key gets the mean of the values, as in
+    Keras (see ``_masked_rows_uniform``)."""
     if node.get("attn_logits_soft_cap") or node.options.get("attn_logits_soft_cap"):
         raise unsupported("attn_logits_soft_cap", node.get("attn_logits_soft_cap"), "none")
     q, k, v = (node.operands + [None] * 3)[:3]
@@ -209,7 +243,7 @@ def import_op_dot_product_attention(ctx: KerasContext, node: Call) -> list[Ref]:
     causal = bool(node.get("is_causal") or node.options.get("is_causal"))
     if causal:
         _causal_ok(node, q, k)
-    ins = [ctx.get(r, BNTH_FROM_BTNH) for r in (q, k, v)]
+    ins = [_shaped(ctx, r, BNTH_FROM_BTNH) for r in (q, k, v)]
     mask, bias = _kw(node, "mask"), _kw(node, "bias")
     if mask is not None and bias is not None:
         raise unsupported("bias", "with a mask", "a mask or a bias")
@@ -220,4 +254,7 @@ def import_op_dot_product_attention(ctx: KerasContext, node: Call) -> list[Ref]:
         ins.append(_boolean(ctx, m) if mask is not None else m)
     scale = node.options.get("scale", node.get("scale"))
     y = ctx.node("Attention", ins, {"is_causal": int(causal), "scale": float(scale or 0.0)})[0]
+    if mask is not None:
+        rows = _causal_rows(ctx, ins[3], mask, q) if causal else ins[3]
+        y = _masked_rows_uniform(ctx, y, ins[2], rows, causal, key_axis=2, groups=hq // hkv)
     return [ctx.ref(y, (*q.shape[:3], v.shape[3]), BNTH_FROM_BTNH)]
