@@ -213,6 +213,7 @@ def _examples(module, mod, input_shapes, where: str) -> tuple[tuple, list[set[in
     import torch
 
     names, required = _forward_args(module)
+    examples = _file_examples(mod) if mod is not None else None
     if input_shapes:
         unknown = sorted(set(input_shapes) - set(names))
         if unknown:
@@ -229,18 +230,36 @@ def _examples(module, mod, input_shapes, where: str) -> tuple[tuple, list[set[in
             dims = list(input_shapes[n])
             dyn = {i for i, d in enumerate(dims) if isinstance(d, str) or d is None or d == -1}
             sizes = [DYNAMIC_EXAMPLE_SIZE if i in dyn else int(d) for i, d in enumerate(dims)]
-            args.append(torch.randn(*sizes))
+            like = examples[len(args)] if examples is not None and len(examples) > len(args) else None
+            args.append(_example_of(sizes, like))
             axes.append(dyn)
         return tuple(args), axes
-    fn = getattr(mod, "example_inputs", None)
-    if callable(fn):
-        args = as_tuple(fn())
-    elif getattr(mod, "EXAMPLE_INPUTS", None) is not None:
-        args = as_tuple(mod.EXAMPLE_INPUTS)
-    else:
+    if examples is None:
         raise ModelLoadError(where, f"no example inputs: pass {_example_hint(required or names)}"
                                     + (" (or define example_inputs() in the file)" if mod is not None else ""))
-    return args, [{0} for _ in args]
+    return examples, [{0} for _ in examples]
+
+
+def _file_examples(mod) -> tuple | None:
+    """example_inputs() or EXAMPLE_INPUTS of the model's file, if it has them."""
+    fn = getattr(mod, "example_inputs", None)
+    if callable(fn):
+        return as_tuple(fn())
+    if getattr(mod, "EXAMPLE_INPUTS", None) is not None:
+        return as_tuple(mod.EXAMPLE_INPUTS)
+    return None
+
+
+def _example_of(sizes: list[int], like):
+    """An example input of ``sizes`` (--input-shape). Where the file's own example is an
+    integer or bool tensor (token ids, masks), its values are repeated to the new size, so
+    ids stay within the vocabulary; otherwise random floats."""
+    import numpy as np
+    import torch
+
+    if isinstance(like, torch.Tensor) and not like.is_floating_point() and like.numel():
+        return torch.from_numpy(np.resize(like.detach().cpu().numpy(), sizes).copy())
+    return torch.randn(*sizes)
 
 
 def _example_hint(names: list[str]) -> str:

@@ -165,11 +165,25 @@ def import_unbind(ctx: TorchContext, node) -> list[str]:
 def import_slice(ctx: TorchContext, node) -> str:
     x, dim, start, end, step = ctx.args(node)
     rank = ctx.rank(x)
-    start = 0 if start is None else int(start)
-    end = INT64_MAX if end is None or not isinstance(end, int) or end >= INT64_MAX else int(end)
+    size = ctx.shape(x)[int(dim) % rank]
+    start = 0 if start is None else _bound(ctx, start, size, "start")
+    end = INT64_MAX if end is None else _bound(ctx, end, size, "end")
+    end = min(end, INT64_MAX)
     if start == 0 and end == INT64_MAX and (step or 1) == 1:
         return ctx.env[x] if hasattr(x, "meta") else ctx.v(x)  # x[:] is a no-op
     return ctx.op("Slice", ctx.v(x), starts=[start], ends=[end], axes=[int(dim) % rank], steps=[int(step or 1)])
+
+
+def _bound(ctx: TorchContext, v, size, what: str) -> int:
+    """A slice bound as an int: a symbolic one only where it is the whole axis (``x[:, :t]``
+    with ``t = x.size(1)``: to the end); one computed from a size (``t // 2``) would need a
+    run-time bound, which Slice's attributes cannot hold: refused, never sliced to the end."""
+    d = ctx.dim(ctx.meta(v)) if hasattr(v, "meta") else v
+    if isinstance(d, int):
+        return d
+    if what == "end" and d == size:
+        return INT64_MAX
+    raise UnsupportedAttributeError(what, str(d), f"a static slice bound, or the whole axis ({size})")
 
 
 @register("aten.select.int", emits=("Gather", "Squeeze"))
