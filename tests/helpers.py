@@ -43,3 +43,15 @@ def target_runner(graph: Graph, target: str):
     opset = int(target[4:])
     return lambda *xs: run_onnx(graph, {v.name: x.numpy() for v, x in zip(graph.inputs, xs)},
                                 opset=opset)[graph.outputs[0].name]
+
+
+def write_module(path, text: str, name: str):
+    """Write a model file (``file.py:factory`` sources) and import it as module ``name``."""
+    import importlib.util
+    from pathlib import Path
+
+    Path(path).write_text(text)
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

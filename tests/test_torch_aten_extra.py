@@ -62,14 +62,10 @@ def _inputs(batch, seed):
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
-    import importlib.util
+    from helpers import write_module
 
     root = tmp_path_factory.mktemp("atenextra")
-    (root / "net.py").write_text(NET)
-    spec = importlib.util.spec_from_file_location("aten_extra_net", root / "net.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    model = mod.build()
+    model = write_module(root / "net.py", NET, "aten_extra_net").build()
     batch = torch.export.Dim("batch", min=1)
     ep = torch.export.export(model, _inputs(2, 0), dynamic_shapes=({0: batch}, {0: batch}))
     torch.export.save(ep, str(root / "net.pt2"))

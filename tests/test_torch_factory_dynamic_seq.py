@@ -7,8 +7,6 @@ bound computed from the length (``x[:, :t // 2 + 1]``) cannot be a static Slice 
 it is refused by node, never sliced to the end."""
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
@@ -73,12 +71,10 @@ def _ids(batch: int, seq: int, seed: int) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
+    from helpers import write_module
+
     root = tmp_path_factory.mktemp("factoryseq")
-    (root / "enc.py").write_text(NET)
-    spec = importlib.util.spec_from_file_location("factory_seq_enc", root / "enc.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return root, mod
+    return root, write_module(root / "enc.py", NET, "factory_seq_enc")
 
 
 def test_length_stays_symbolic_and_matches_torch(net, tmp_path):
