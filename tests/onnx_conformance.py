@@ -186,7 +186,9 @@ def run_case(case) -> tuple[bool, bool, bool, str]:
     except Exception as e:  # noqa: BLE001
         torch_ok, error = False, f"torch: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
     try:
-        data = to_onnx(graph).SerializeToString()
+        # written at the case's own opset where that is newer than the default (as --opset would)
+        opset = max([17] + [o.version for o in case.model.opset_import if o.domain in ("", "ai.onnx")])
+        data = to_onnx(graph, opset).SerializeToString()
         ir_inputs = [v.name for v in graph.inputs]
         for feeds, want in datasets:
             if not _all_close(_ort(data, dict(zip(ir_inputs, feeds))), want, case):

@@ -25,6 +25,7 @@ FIRST_OPSET: dict[str, int] = {
     'Cos': 7,
     'Cosh': 9,
     'CumSum': 11,
+    'DeformConv': 19,
     'DepthToSpace': 1,
     'DequantizeLinear': 10,
     'Det': 11,

@@ -29,3 +29,11 @@ declare("ConvTranspose", "conv", "X W B?", attrs={
 }, doc="""
     Transposed convolution. W is (C, M/group, *kernel). Output size per axis =
     stride*(in-1) + output_padding + (kernel-1)*dilation + 1 - pad_begin - pad_end.""")
+
+declare("DeformConv", "conv", "X W offset B? mask?", attrs={
+    **CONV_ATTRS, "offset_group": Attr("int", 1, "groups of input channels sharing one set of offsets")}, doc="""
+    Deformable convolution (ONNX opset 19): each kernel tap of each output position samples
+    X bilinearly (zero outside, pixel coordinates as GridSample with align_corners=1) at its
+    regular position plus an offset. offset is (N, offset_group * kH * kW * 2, oH, oW) with
+    (dh, dw) pairs per tap in row-major tap order; mask (N, offset_group * kH * kW, oH, oW)
+    scales each sample (1 when absent). W and B as Conv's.""")

@@ -60,6 +60,12 @@ def import_conv(ctx, node):
     same(ctx, node, drop=("auto_pad",), kernel_shape=kernel, pads=resolve_pads(ctx, kernel))
 
 
+@register("DeformConv")
+def import_deform_conv(ctx, node):
+    kernel = _kernel(ctx)
+    same(ctx, node, kernel_shape=kernel)
+
+
 @register("ConvInteger", "QLinearConv")
 def import_integer_conv(ctx, node):
     """Integer convolutions keep every operand (scales and zero points may be inputs too)."""
@@ -98,13 +104,20 @@ def import_conv_transpose(ctx, node):
          output_padding=out_pad if any(out_pad) else None)
 
 
-@register("MaxPool", "AveragePool", "LpPool")
+@register("AveragePool", "LpPool")
 def import_pool(ctx, node):
     kernel = [int(k) for k in ctx.attr("kernel_shape")]
-    if node.op_type == "MaxPool" and ctx.uses(1):
-        raise UnsupportedAttributeError("Indices", node.output[1], "MaxPool's indices output is not supported")
     check_defaults(ctx, ["storage_order"])
     same(ctx, node, drop=("auto_pad", "storage_order"), pads=resolve_pads(ctx, kernel))
+
+
+@register("MaxPool", emits=("MaxPoolWithIndices",))
+def import_maxpool(ctx, node):
+    """With its Indices output read: the IR's MaxPoolWithIndices (storage_order kept)."""
+    if not ctx.uses(1):
+        return import_pool(ctx, node)
+    kernel = [int(k) for k in ctx.attr("kernel_shape")]
+    same(ctx, node, "MaxPoolWithIndices", drop=("auto_pad",), pads=resolve_pads(ctx, kernel))
 
 
 @register("BatchNormalization")
