@@ -162,3 +162,11 @@ def test_deform_conv(case, tmp_path):
     graph.weights["w"] = w
     changed = run_torch(graph, feeds)[0]
     assert np.abs(changed - want).max() > 100 * tol["atol"]
+
+
+def test_deform_conv_without_offset_groups_is_refused():
+    rng = np.random.default_rng(9)
+    model, _ = _deform_model("mask-bias-offset-groups", rng)
+    next(a for a in model.graph.node[0].attribute if a.name == "offset_group").i = 0
+    with pytest.raises(convert.UnsupportedError, match="offset_group"):
+        convert.from_onnx(model)

@@ -62,6 +62,9 @@ def import_conv(ctx, node):
 
 @register("DeformConv")
 def import_deform_conv(ctx, node):
+    for key in ("group", "offset_group"):
+        if int(ctx.attr(key, 1)) < 1:
+            raise UnsupportedAttributeError(key, ctx.attr(key), "a positive number of groups")
     kernel = _kernel(ctx)
     same(ctx, node, kernel_shape=kernel)
 
