@@ -11,24 +11,10 @@ import convert
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
-from onnx_run import run_ort as _ort, run_torch as _torch, assert_same as _same  # noqa: E402
+from onnx_run import run_ort as _ort, run_torch as _torch, assert_same as _same, single_node  # noqa: E402
 
-NP_TYPE = {np.float32: TensorProto.FLOAT, np.float16: TensorProto.FLOAT16, np.uint8: TensorProto.UINT8,
-           np.int8: TensorProto.INT8, np.int32: TensorProto.INT32, np.int16: TensorProto.INT16}
-
-
-def _model(op: str, feeds: dict, consts: dict, out_types: list, opset: int = 21, **attrs):
-    names = list(feeds) + list(consts)
-    order = attrs.pop("order", names)
-    outs = [f"y{k}" for k in range(len(out_types))]
-    g = helper.make_graph(
-        [helper.make_node(op, order, outs, **attrs)], op,
-        [helper.make_tensor_value_info(k, NP_TYPE[v.dtype.type], v.shape) for k, v in feeds.items()],
-        [helper.make_tensor_value_info(o, NP_TYPE[t], None) for o, t in zip(outs, out_types)],
-        initializer=[numpy_helper.from_array(v, k) for k, v in consts.items()])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+_model = single_node
 
 
 def _check(model, feeds, oracle=_ort, round_trip: bool = True):

@@ -11,7 +11,7 @@ from ...errors import Unsupported, UnsupportedError
 from ...ir.graph import Graph, Node
 from ...ir.optable import OPS
 from ..common import run_handlers
-from . import attention, dynamic_ops, math_ops, shape_ops  # noqa: F401  (registers handlers)
+from . import attention, dynamic_ops, math_ops, pool_ops, shape_ops  # noqa: F401  (registers handlers)
 from .context import ONNX_DTYPE, OnnxContext
 from .registry import ONNX_HANDLERS
 from .since import onnx_since

@@ -11,7 +11,8 @@ from ...errors import Unsupported, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...progress import Progress, Ticker
 from ..common import run_handlers
-from . import activations, attention, dynamic, indexing, layers, pool, quant, rnn, shape_ops  # noqa: F401  (registers handlers)
+from . import (activations, attention, deform_conv, dynamic, indexing, layers, pool, pool_indices,  # noqa: F401
+               quant, quant_conv, rnn, shape_ops)  # (registers handlers)
 from .context import TorchContext, identifier, py
 from .registry import TORCH_HANDLERS
 from ...runtime.shapes import infer_shapes

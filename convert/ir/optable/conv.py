@@ -2,7 +2,7 @@
 from . import declare
 from .spec import Attr
 
-_CONV_ATTRS = {
+CONV_ATTRS = {
     "kernel_shape": Attr("ints", doc="spatial kernel size, one per spatial axis"),
     "strides": Attr("ints", None, "default 1 per axis"),
     "dilations": Attr("ints", None, "default 1 per axis"),
@@ -16,7 +16,7 @@ AUTO_PAD = Attr("str", "NOTSET", """NOTSET: use pads. SAME_UPPER: pads follow th
     the odd pixel at the end (TensorFlow/Keras 'same'); output size ceil(n/s); pads must be absent""",
                 choices=("NOTSET", "SAME_UPPER"))
 
-declare("Conv", "conv", "X W B?", attrs={**_CONV_ATTRS, "auto_pad": AUTO_PAD}, doc="""
+declare("Conv", "conv", "X W B?", attrs={**CONV_ATTRS, "auto_pad": AUTO_PAD}, doc="""
     N-d convolution (1-D, 2-D, 3-D by the rank of W). X is (N, C, *spatial), W is
     (M, C/group, *kernel), B is (M). Importers resolve 'same' padding to explicit, possibly
     asymmetric, pads wherever the spatial size is known (or the stride is 1); only a 'same'
@@ -24,8 +24,16 @@ declare("Conv", "conv", "X W B?", attrs={**_CONV_ATTRS, "auto_pad": AUTO_PAD}, d
     meaning). Depthwise is group == C.""")
 
 declare("ConvTranspose", "conv", "X W B?", attrs={
-    **_CONV_ATTRS,
+    **CONV_ATTRS,
     "output_padding": Attr("ints", None, "extra size added at the end of each spatial axis"),
 }, doc="""
     Transposed convolution. W is (C, M/group, *kernel). Output size per axis =
     stride*(in-1) + output_padding + (kernel-1)*dilation + 1 - pad_begin - pad_end.""")
+
+declare("DeformConv", "conv", "X W offset B? mask?", attrs={
+    **CONV_ATTRS, "offset_group": Attr("int", 1, "groups of input channels sharing one set of offsets")}, doc="""
+    Deformable convolution (ONNX opset 19): each kernel tap of each output position samples
+    X bilinearly (zero outside, pixel coordinates as GridSample with align_corners=1) at its
+    regular position plus an offset. offset is (N, offset_group * kH * kW * 2, oH, oW) with
+    (dh, dw) pairs per tap in row-major tap order; mask (N, offset_group * kH * kW, oH, oW)
+    scales each sample (1 when absent). W and B as Conv's.""")

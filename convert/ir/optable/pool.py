@@ -38,3 +38,12 @@ def caffe_pooled_size(size: int, kernel: int, stride: int, pad: int, ceil: bool)
     if pad and (out - 1) * stride >= size + pad:
         out -= 1
     return out
+
+
+declare("MaxPoolWithIndices", "pool", "X", "Y Indices", attrs={
+    **_POOL, "storage_order": Attr("int", 0, "0: row-major indices; 1: column-major (the spatial axes reversed)")},
+    onnx=False, doc="""
+    MaxPool and the position of each maximum (ONNX MaxPool's Indices output, a separate op
+    so that no writer of MaxPool can drop it): an int64 index into the whole flattened X,
+    batch and channel included ((n * C + c) * H * W + h * W + w for storage_order 0;
+    h + w * H within the plane for 1); ties take the first element in row-major order.""")

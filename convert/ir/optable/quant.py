@@ -4,6 +4,7 @@ to even, results saturate to the range of the zero point's type (uint8 by defaul
 scale and zero point are per tensor (scalars), per axis (1-D along ``axis``) or blocked
 (same rank as x, ``block_size`` consecutive elements along ``axis`` sharing one)."""
 from . import declare
+from .conv import CONV_ATTRS
 from .spec import Attr
 
 _AXIS = Attr("int", 1, "the axis a 1-D (per-axis) or blocked scale runs along")
@@ -25,3 +26,17 @@ declare("QLinearMatMul", "quantization", "a a_scale a_zero_point b b_scale b_zer
 declare("MatMulInteger", "quantization", "A B a_zero_point? b_zero_point?", "Y",
         doc="""int32 numpy matmul of (A - a_zero_point) and (B - b_zero_point). a_zero_point is a
         scalar or per row of A; b_zero_point a scalar or per column of B.""")
+
+# Integer convolutions: the sums of the zero-point-centred integers are exact int32 (the
+# padding is the zero point, i.e. 0 once centred). Pads are explicit: the importer resolves
+# auto_pad from the spatial sizes.
+declare("ConvInteger", "quantization", "x w x_zero_point? w_zero_point?", "y", attrs=CONV_ATTRS,
+        doc="""int32 N-d convolution (Conv's layout and attributes) of (x - x_zero_point) and
+        (w - w_zero_point). x_zero_point is a scalar; w_zero_point a scalar or one per output
+        channel (1-D of M).""")
+declare("QLinearConv", "quantization", "x x_scale x_zero_point w w_scale w_zero_point y_scale y_zero_point B?", "y",
+        attrs=CONV_ATTRS, doc="""ConvInteger's int32 sums plus B (int32, per output channel), times
+        x_scale * w_scale / y_scale (in float32, as onnxruntime: the factor formed in the scales'
+        type, applied to the sums converted to float32), rounded half to even, plus
+        y_zero_point, saturated to y_zero_point's type. w_scale and w_zero_point are scalars or
+        one per output channel; the other scales and zero points scalars.""")

@@ -30,3 +30,23 @@ def import_nms(ctx, node):
         if v is not None:
             attrs[key] = cast(v)
     ctx.emit("NonMaxSuppression", [ctx.x(0), ctx.x(1)], attrs)
+
+
+@register("Compress", emits=("Gather", "NonZero", "Reshape", "Squeeze"))
+def import_compress(ctx, node):
+    """Gather of the positions where the condition holds (along axis, or of the flattened
+    input): constant positions for a constant condition, else NonZero's (a data-dependent
+    length). A condition shorter than the axis leaves the rest out, as ONNX says."""
+    x = ctx.x(0)
+    axis = ctx.attr("axis")
+    if axis is None:
+        x, axis = ctx.tmp("Reshape", [x], shape=[-1]), 0
+    else:
+        rank = ctx.rank(0)
+        axis = int(axis) % rank if rank else int(axis)
+    cond = ctx.maybe_const(1)
+    if cond is not None:
+        positions = ctx.b.weight(ctx.name(1) + "/positions", np.flatnonzero(cond.reshape(-1)).astype(np.int64))
+    else:
+        positions = ctx.tmp("Squeeze", [ctx.tmp("NonZero", [ctx.x(1)])], axes=[0])
+    ctx.emit("Gather", [x, positions], {"axis": axis})

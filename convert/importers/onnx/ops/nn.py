@@ -16,12 +16,12 @@ def _spatial(ctx, what: str) -> list[int]:
     return list(shape[2:])
 
 
-def _kernel(ctx) -> list[int]:
+def _kernel(ctx, w_index: int = 1) -> list[int]:
     k = ctx.attr("kernel_shape")
     if k is not None:
         return [int(v) for v in k]
-    w = ctx.maybe_const(1)
-    shape = tuple(w.shape) if w is not None else ctx.shape(1)
+    w = ctx.maybe_const(w_index)
+    shape = tuple(w.shape) if w is not None else ctx.shape(w_index)
     if shape is None or not all(isinstance(d, int) for d in shape[2:]):
         raise DataDependent("kernel_shape", None, "not given and the weight shape is unknown")
     return list(shape[2:])
@@ -60,6 +60,22 @@ def import_conv(ctx, node):
     same(ctx, node, drop=("auto_pad",), kernel_shape=kernel, pads=resolve_pads(ctx, kernel))
 
 
+@register("DeformConv")
+def import_deform_conv(ctx, node):
+    for key in ("group", "offset_group"):
+        if int(ctx.attr(key, 1)) < 1:
+            raise UnsupportedAttributeError(key, ctx.attr(key), "a positive number of groups")
+    kernel = _kernel(ctx)
+    same(ctx, node, kernel_shape=kernel)
+
+
+@register("ConvInteger", "QLinearConv")
+def import_integer_conv(ctx, node):
+    """Integer convolutions keep every operand (scales and zero points may be inputs too)."""
+    kernel = _kernel(ctx, 3 if node.op_type == "QLinearConv" else 1)
+    same(ctx, node, drop=("auto_pad",), kernel_shape=kernel, pads=resolve_pads(ctx, kernel))
+
+
 @register("ConvTranspose")
 def import_conv_transpose(ctx, node):
     kernel = _kernel(ctx)
@@ -91,13 +107,20 @@ def import_conv_transpose(ctx, node):
          output_padding=out_pad if any(out_pad) else None)
 
 
-@register("MaxPool", "AveragePool", "LpPool")
+@register("AveragePool", "LpPool")
 def import_pool(ctx, node):
     kernel = [int(k) for k in ctx.attr("kernel_shape")]
-    if node.op_type == "MaxPool" and ctx.uses(1):
-        raise UnsupportedAttributeError("Indices", node.output[1], "MaxPool's indices output is not supported")
     check_defaults(ctx, ["storage_order"])
     same(ctx, node, drop=("auto_pad", "storage_order"), pads=resolve_pads(ctx, kernel))
+
+
+@register("MaxPool", emits=("MaxPoolWithIndices",))
+def import_maxpool(ctx, node):
+    """With its Indices output read: the IR's MaxPoolWithIndices (storage_order kept)."""
+    if not ctx.uses(1):
+        return import_pool(ctx, node)
+    kernel = [int(k) for k in ctx.attr("kernel_shape")]
+    same(ctx, node, "MaxPoolWithIndices", drop=("auto_pad",), pads=resolve_pads(ctx, kernel))
 
 
 @register("BatchNormalization")
@@ -155,15 +178,20 @@ def import_constant_of_shape(ctx, node):
     ctx.fills[node.output[0]] = np.asarray(value if value is not None else 0.0).reshape(-1)[0].item()
 
 
-@register("Dropout")
+@register("Dropout", emits=("IsNaN", "Not", "Or"))
 def import_dropout(ctx, node):
-    """Inference: the identity. A training-mode Dropout or a used mask is refused."""
+    """Inference, or training with ratio 0: the identity, and a mask that keeps everything
+    (true everywhere, of x's shape, as IsNaN(x) or not IsNaN(x)). Training with another
+    ratio is random and refused."""
     training = ctx.maybe_const(2)
     if ctx.has(2) and (training is None or bool(training.reshape(()))):
-        raise UnsupportedAttributeError("training_mode", ctx.name(2), "dropout in training mode is random")
-    if ctx.uses(1):
-        raise UnsupportedAttributeError("mask", node.output[1], "the dropout mask output is not supported")
+        ratio = ctx.maybe_const(1) if ctx.has(1) else None
+        if ratio is None or float(ratio.reshape(())) != 0.0:
+            raise UnsupportedAttributeError("training_mode", ctx.name(2), "dropout in training mode is random")
     ctx.alias(0, ctx.x(0))
+    if ctx.uses(1):
+        nan = ctx.tmp("IsNaN", [ctx.x(0)])
+        ctx.emit("Or", [nan, ctx.tmp("Not", [nan])], outputs=[1])
 
 
 @register("LSTM", "GRU", "RNN")
