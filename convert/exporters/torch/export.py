@@ -7,10 +7,10 @@ import types
 from pathlib import Path
 from typing import Any
 
-from ...errors import Unsupported, UnsupportedError, UsageError
+from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...progress import Progress, Ticker
-from ..common import run_handlers
+from ..common import node_problem, run_handlers
 from . import activations, attention, dynamic, indexing, layers, pool, quant, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import TorchContext, identifier, py
 from .registry import TORCH_HANDLERS
@@ -111,6 +111,16 @@ def _generate(graph: Graph) -> tuple[TorchCode | None, list[Unsupported]]:
 def unsupported(graph: Graph, **_ignored) -> list[Unsupported]:
     """Every node or attribute the PyTorch target cannot express, all at once."""
     return _generate(graph)[1]
+
+
+def unsupported_pt2(graph: Graph, **_ignored) -> list[Unsupported]:
+    """``unsupported`` plus what the module runs but torch.export cannot trace: a shape
+    read from tensor values (``.tolist()`` gives sizes torch.export cannot guard on)."""
+    late = [node_problem(n, UnsupportedAttributeError(
+        "shape", n.inputs[1], "read from tensor values at run time: torch.export cannot trace it "
+        "(-o model.py writes torch source, which runs it)"), "") for n in graph.nodes
+        if n.op == "Expand" and len(n.inputs) > 1 and n.inputs[1]]
+    return unsupported(graph) + late
 
 
 def generate(graph: Graph) -> TorchCode:
@@ -236,7 +246,7 @@ def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress
     ``progress(done, total)``: per weight put in the module, the last step once the .pt2
     archive is saved; per tensor written to the torch-source ``.safetensors``."""
     path = Path(path)
-    problems = unsupported(graph)
+    problems = unsupported_pt2(graph) if fmt == "pt2" else unsupported(graph)
     if problems:
         raise UnsupportedError(problems, "PyTorch export")
     if fmt == "pt2":
