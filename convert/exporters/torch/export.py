@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import linecache
 import re
+import warnings
 import types
 from pathlib import Path
 from typing import Any
@@ -140,25 +141,34 @@ def _exec(code: TorchCode, module_name: str = "nnconvert_generated") -> types.Mo
 
 
 def to_torch(graph: Graph) -> Any:
-    """An ``nn.Module`` (eval mode) of real torch layers with the IR's weights loaded."""
+    """An ``nn.Module`` (eval mode) of real torch layers with the IR's weights loaded. Its
+    parameters share the memory of the IR's writable weight arrays (no copy: a model of
+    several GiB fits beside its graph); read-only ones (views of a file's bytes) are copied."""
     return _module(generate(graph))
 
 
-def _module(code: TorchCode, tick: Ticker | None = None) -> Any:
-    """The generated module with its state loaded; ``tick()`` per weight copied in."""
+def _module(code: TorchCode, tick: Ticker | None = None, share_read_only: bool = False) -> Any:
+    """The generated module holding the state's arrays themselves; ``tick()`` per weight.
+    ``share_read_only``: read-only arrays are shared too (the module is only exported, never
+    run in training, so nothing writes to them)."""
     import torch
 
-    model = _exec(code).Model()
+    cls = _exec(code).Model
+    # Built on the meta device: layers allocate (and randomly initialise) no weights that
+    # the state replaces at once; the state's tensors are assigned, not copied in.
+    with torch.device("meta"):
+        model = cls()
     state = {}
-    half = _half(code.state)
-    for k, v in code.state.items():
-        # load_state_dict copies into the module's own tensors: a view of the IR's array
-        # suffices (a read-only one is copied: torch.from_numpy needs it writable). A half
-        # state is assigned instead, so it must not alias the IR's arrays.
-        state[k] = tensor(v, copy=half or not v.flags.writeable)
-        if tick is not None:
-            tick()
-    model.load_state_dict(state, assign=half)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        for k, v in code.state.items():
+            state[k] = tensor(v, copy=not (v.flags.writeable or share_read_only))
+            if tick is not None:
+                tick()
+    model.load_state_dict(state, assign=True)
+    if any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
+        model = cls()  # a tensor the state does not hold (a non-persistent buffer): build on the CPU
+        model.load_state_dict(state, assign=True)
     model.eval()
     model.nnconvert_source = code.source
     return model
@@ -168,6 +178,7 @@ def tensor(arr, copy: bool = True):
     """A torch tensor holding ``arr`` or a copy of it (bfloat16 arrays through their bits)."""
     import torch
 
+    copy = copy or any(s < 0 for s in arr.strides)  # torch.from_numpy takes no negative strides
     if str(arr.dtype) == "bfloat16":
         bits = arr.view("uint16")
         return torch.from_numpy(bits.copy() if copy else bits).view(torch.bfloat16)
@@ -255,7 +266,12 @@ def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress
         # torch.export.save writes the archive in one call: its end is the last step.
         code = generate(graph)
         tick = Ticker(progress, len(code.state) + 1)
-        torch.export.save(export_program(graph, _module(code, tick)), str(path))
+        program = export_program(graph, _module(code, tick, share_read_only=True))
+        with warnings.catch_warnings():
+            # a transposed weight (a view) covers its whole storage, which torch's writer
+            # stores as it is with the view's strides; its check looks for a contiguous one
+            warnings.filterwarnings("ignore", message="No complete tensor found in the group")
+            torch.export.save(program, str(path))
         tick.finish()
         return [path]
     if fmt == "torch-source":
