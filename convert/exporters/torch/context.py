@@ -161,7 +161,7 @@ class TorchContext:
         self.modules.append((member, f"{ctor}({', '.join(parts)})"))
         for k, arr in (state or {}).items():
             # a view (a transposed weight) stays a view: the module shares it, and the
-            # safetensors writer lays out one tensor at a time
+            # safetensors writer lays it out a block of rows at a time
             self.state[f"{member}.{k}"] = arr
         return f"self.{member}"
 

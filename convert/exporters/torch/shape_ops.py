@@ -79,14 +79,7 @@ def export_flatten(ctx: TorchContext, node):
 
 @register("Reshape")
 def export_reshape(ctx: TorchContext, node):
-    x = ctx.x(node.inputs[0])
-    if len(node.inputs) > 1 and node.inputs[1]:
-        # a shape read from tensor values: torch.broadcast_shapes keeps ONNX's two-way broadcast
-        s = ctx.x(node.inputs[1])
-        ctx.assign(node.outputs[0], f"torch.broadcast_to({x}, torch.broadcast_shapes({x}.shape, "
-                                    f"tuple({s}.tolist())))")
-        return
-    shape = list(attr(node, "shape"))
+    x, shape = ctx.x(node.inputs[0]), list(attr(node, "shape"))
     keep = not attr(node, "allowzero")  # allowzero=1: a 0 is a zero-sized dimension, not a copy
     dims = [f"{x}.shape[{i}]" if d == 0 and keep else str(d) for i, d in enumerate(shape)]
     if len(node.inputs) > 1 and node.inputs[1]:  # sizes known at run time, read from the like input
