@@ -43,8 +43,8 @@ if sys.argv[4] == "1":
     sys.exit(0)
 target = sys.argv[5]
 t = time.perf_counter()
-if target == "module":
-    module = convert.to_torch(graph)
+if target in ("module", "module-shared"):
+    module = convert.to_torch(graph, share_weights=target == "module-shared")
     del graph
 else:
     from convert.exporters.torch import save
@@ -121,7 +121,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=8192)
     ap.add_argument("--folder", default=tempfile.gettempdir())
     ap.add_argument("--import-only", action="store_true", help="stop after from_onnx (less memory)")
-    ap.add_argument("--targets", default="module", help="comma-separated: module, pt2, torch-source")
+    ap.add_argument("--targets", default="module", help="comma-separated: module, module-shared (to_torch(share_weights=True)), pt2, torch-source")
     args = ap.parse_args()
     layer_bytes = 4 * (args.width * args.width + args.width)
     layers = max(1, round(args.gib * 2**30 / layer_bytes))
@@ -149,7 +149,7 @@ def main() -> None:
                     leftover.unlink()  # the written .pt2 / .py / .safetensors
             want = reference(folder, layers, args.width, x) if want is None else want
             err = float(np.abs(np.load(folder / "x.npy.out.npy") - want).max())
-            step = "to_torch" if target == "module" else f"write {target}"
+            step = f"write {target}" if target in ("pt2", "torch-source") else "to_torch"
             print(f"[{target}] + {step}: {r['torch_s']:.1f} s, peak RSS {r['torch_peak'] / gib:.2f} GiB "
                   f"({r['torch_peak'] / nbytes:.2f}x the weights); max error against numpy (float64): {err:.2e}")
     finally:

@@ -1,7 +1,8 @@
-"""ONNX -> PyTorch without copies of the weights: ``to_torch`` builds the module on the meta
-device and assigns the IR's writable arrays (a MatMul weight as its transposed view), read-only
-ones are copied, the IR is never written to, and the torch source and ``.pt2`` writers lay the
-views out correctly. Outputs against onnxruntime on the source model."""
+"""ONNX -> PyTorch without copies of the weights: the module is built on the meta device;
+``to_torch(share_weights=True)`` assigns the IR's writable arrays (a MatMul weight as its
+transposed view) and copies read-only ones, the default copies all, the IR is never written
+to, and the torch source and ``.pt2`` writers lay the views out correctly. Outputs against
+onnxruntime on the source model."""
 from __future__ import annotations
 
 import importlib.util
@@ -60,7 +61,7 @@ def test_module_shares_the_writable_weights_and_never_writes_them(source):
     path, model, x, want = source
     graph = convert.from_onnx(path)
     before = {k: w.copy() for k, w in graph.weights.items()}
-    module = torch_export.to_torch(graph)
+    module = torch_export.to_torch(graph, share_weights=True)
     linears = _linears(module)
     assert len(linears) == 3
     ir_ptrs = {w.ctypes.data for w in graph.weights.values() if w.flags.writeable}
@@ -75,13 +76,26 @@ def test_module_shares_the_writable_weights_and_never_writes_them(source):
     assert np.abs(moved - got).max() > 1e-4
 
 
+def test_default_module_owns_its_weights(source):
+    path, _, x, want = source
+    graph = convert.from_onnx(path)
+    module = torch_export.to_torch(graph)
+    assert not {m.weight.data_ptr() for m in _linears(module)} & {w.ctypes.data for w in graph.weights.values()}
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(x)).numpy(), want, rtol=1e-5, atol=1e-5)
+        before = {k: w.copy() for k, w in graph.weights.items()}
+        for p in module.parameters():
+            p.mul_(2.0)  # training the module leaves the graph as it was
+    assert all(np.array_equal(before[k], w) for k, w in graph.weights.items())
+
+
 def test_read_only_weights_are_copied(source):
     _, model, x, want = source
     graph = convert.from_onnx(model)  # in-proto weights: the importer may hand out read-only views
     for k, w in graph.weights.items():
         graph.weights[k] = w.copy()
         graph.weights[k].flags.writeable = False
-    module = torch_export.to_torch(graph)
+    module = torch_export.to_torch(graph, share_weights=True)
     ptrs = {w.ctypes.data for w in graph.weights.values()}
     assert not {m.weight.data_ptr() for m in _linears(module)} & ptrs
     with torch.no_grad():

@@ -140,29 +140,32 @@ def _exec(code: TorchCode, module_name: str = "nnconvert_generated") -> types.Mo
     return mod
 
 
-def to_torch(graph: Graph) -> Any:
-    """An ``nn.Module`` (eval mode) of real torch layers with the IR's weights loaded. Its
-    parameters share the memory of the IR's writable weight arrays (no copy: a model of
-    several GiB fits beside its graph); read-only ones (views of a file's bytes) are copied."""
-    return _module(generate(graph))
+def to_torch(graph: Graph, *, share_weights: bool = False) -> Any:
+    """An ``nn.Module`` (eval mode) of real torch layers with the IR's weights loaded, as
+    copies: training it changes neither the graph nor a torch model the graph came from.
+    ``share_weights=True``: its parameters are the graph's writable weight arrays themselves
+    (no copy, so a model of several GiB fits beside its graph; read-only ones, views of a
+    file's bytes, are still copied)."""
+    return _module(generate(graph), share=share_weights)
 
 
-def _module(code: TorchCode, tick: Ticker | None = None, share_read_only: bool = False) -> Any:
-    """The generated module holding the state's arrays themselves; ``tick()`` per weight.
-    ``share_read_only``: read-only arrays are shared too (the module is only exported, never
-    run in training, so nothing writes to them)."""
+def _module(code: TorchCode, tick: Ticker | None = None, share: bool = False,
+            share_read_only: bool = False) -> Any:
+    """The generated module; ``tick()`` per weight. ``share``: it holds the state's writable
+    arrays themselves, not copies; ``share_read_only``: read-only ones too (for a module that
+    is only exported, never run in training, so nothing writes to them)."""
     import torch
 
     cls = _exec(code).Model
     # Built on the meta device: layers allocate (and randomly initialise) no weights that
-    # the state replaces at once; the state's tensors are assigned, not copied in.
+    # the state replaces at once; the state's tensors are assigned, not copied in again.
     with torch.device("meta"):
         model = cls()
     state = {}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         for k, v in code.state.items():
-            state[k] = tensor(v, copy=not (v.flags.writeable or share_read_only))
+            state[k] = tensor(v, copy=not (share and (v.flags.writeable or share_read_only)))
             if tick is not None:
                 tick()
     model.load_state_dict(state, assign=True)
@@ -266,7 +269,7 @@ def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress
         # torch.export.save writes the archive in one call: its end is the last step.
         code = generate(graph)
         tick = Ticker(progress, len(code.state) + 1)
-        program = export_program(graph, _module(code, tick, share_read_only=True))
+        program = export_program(graph, _module(code, tick, share=True, share_read_only=True))
         with warnings.catch_warnings():
             # a transposed weight (a view) covers its whole storage, which torch's writer
             # stores as it is with the view's strides; its check looks for a contiguous one
