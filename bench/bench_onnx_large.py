@@ -2,10 +2,12 @@
 """ONNX -> PyTorch on a model past 2 GiB (external data): peak memory against the weight bytes.
 
     python bench/bench_onnx_large.py [--gib 2.25] [--width 8192] [--folder /tmp] [--import-only]
+                                     [--targets module,pt2,torch-source]
 
 An MLP of MatMul + Add + Relu layers with seeded random float32 weights is written straight
 to ``model.onnx`` + ``model.onnx.data`` (one weight in memory at a time), then converted in
-a fresh process: ``from_onnx`` (import), then ``to_torch`` (the module a ``.pt2`` holds).
+a fresh process per target: ``from_onnx`` (import), then ``to_torch`` (``module``: the module
+a ``.pt2`` holds), the ``.pt2`` written, or the torch source (``.py`` + ``.safetensors``) written.
 Each step reports its wall time and the process's peak RSS (VmHWM, imports included); the
 output is checked against numpy on the same weights, recomputed from the data file. The
 files are deleted afterwards.
@@ -39,10 +41,25 @@ imported = (time.perf_counter() - t, peak_rss())
 if sys.argv[4] == "1":
     print(json.dumps({"import_s": imported[0], "import_peak": imported[1]}))
     sys.exit(0)
+target = sys.argv[5]
 t = time.perf_counter()
-module = convert.to_torch(graph)
-del graph
+if target in ("module", "module-shared"):
+    module = convert.to_torch(graph, share_weights=target == "module-shared")
+    del graph
+else:
+    from convert.exporters.torch import save
+    out = path + (".pt2" if target == "pt2" else ".py")
+    save(graph, out, fmt=target)
+    del graph
 to_torch = (time.perf_counter() - t, peak_rss())
+if target == "pt2":
+    module = torch.export.load(out).module()
+elif target == "torch-source":
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_generated", out)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    module = mod.load_model()
 with torch.no_grad():
     y = module(torch.from_numpy(np.load(x_path))).numpy()
 np.save(x_path + ".out.npy", y)
@@ -104,6 +121,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=8192)
     ap.add_argument("--folder", default=tempfile.gettempdir())
     ap.add_argument("--import-only", action="store_true", help="stop after from_onnx (less memory)")
+    ap.add_argument("--targets", default="module", help="comma-separated: module, module-shared (to_torch(share_weights=True)), pt2, torch-source")
     args = ap.parse_args()
     layer_bytes = 4 * (args.width * args.width + args.width)
     layers = max(1, round(args.gib * 2**30 / layer_bytes))
@@ -113,20 +131,27 @@ def main() -> None:
         x = np.random.default_rng(1).standard_normal((1, args.width)).astype(np.float32)
         np.save(folder / "x.npy", x)
         env = {**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}
-        out = subprocess.run([sys.executable, "-c", CHILD, str(folder / "model.onnx"), str(folder / "x.npy"),
-                              str(REPO / "bench"), "1" if args.import_only else "0"], capture_output=True, text=True, env=env, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
         gib = 2**30
         print(f"{layers} x ({args.width}x{args.width}) float32 layers, {nbytes / gib:.2f} GiB of weights in "
               f"model.onnx.data")
-        print(f"from_onnx: {r['import_s']:.1f} s, peak RSS {r['import_peak'] / gib:.2f} GiB "
-              f"({r['import_peak'] / nbytes:.2f}x the weights)")
-        if args.import_only:
-            return
-        err = float(np.abs(np.load(folder / "x.npy.out.npy") - reference(folder, layers, args.width, x)).max())
-        print(f"+ to_torch: {r['torch_s']:.1f} s, peak RSS {r['torch_peak'] / gib:.2f} GiB "
-              f"({r['torch_peak'] / nbytes:.2f}x the weights)")
-        print(f"max error against numpy (float64): {err:.2e}")
+        want = None
+        for target in ["import"] if args.import_only else args.targets.split(","):
+            out = subprocess.run([sys.executable, "-c", CHILD, str(folder / "model.onnx"), str(folder / "x.npy"),
+                                  str(REPO / "bench"), "1" if args.import_only else "0", target],
+                                 capture_output=True, text=True, env=env, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"[{target}] from_onnx: {r['import_s']:.1f} s, peak RSS {r['import_peak'] / gib:.2f} GiB "
+                  f"({r['import_peak'] / nbytes:.2f}x the weights)")
+            if args.import_only:
+                return
+            for leftover in folder.glob("model.onnx.*"):
+                if leftover.suffix != ".data":
+                    leftover.unlink()  # the written .pt2 / .py / .safetensors
+            want = reference(folder, layers, args.width, x) if want is None else want
+            err = float(np.abs(np.load(folder / "x.npy.out.npy") - want).max())
+            step = f"write {target}" if target in ("pt2", "torch-source") else "to_torch"
+            print(f"[{target}] + {step}: {r['torch_s']:.1f} s, peak RSS {r['torch_peak'] / gib:.2f} GiB "
+                  f"({r['torch_peak'] / nbytes:.2f}x the weights); max error against numpy (float64): {err:.2e}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

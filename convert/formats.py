@@ -39,7 +39,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("torch", "PyTorch: .pt2 ExportedProgram, file.py:factory (+ --weights), pickled module (--trust-pickle)",
            (".pt2", ".pt", ".pth", ".py"), reader="convert.importers.torch:load",
            writer="convert.exporters.torch:save",
-           unsupported="convert.exporters.torch:unsupported", extra="torch", written=(".pt2",),
+           unsupported="convert.exporters.torch:unsupported_pt2", extra="torch", written=(".pt2",),
            half="convert.exporters.torch.half:computes"),
     Format("torch-source", "PyTorch: generated Python module + safetensors state_dict", (),
            writer="convert.exporters.torch:save_source", runner="convert.exporters.torch:source_runner",

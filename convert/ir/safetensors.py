@@ -47,7 +47,17 @@ def write(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, 
     tick.finish()
 
 
+# A strided view (a transposed weight) is laid out this many bytes of rows at a time, so
+# writing it never holds a contiguous copy of the whole tensor.
+_VIEW_CHUNK_BYTES = 16 * 2**20
+
+
 def _write_array(f: BinaryIO, t: np.ndarray) -> None:
+    if t.ndim and t.size and not t.flags.c_contiguous:
+        rows = max(1, _VIEW_CHUNK_BYTES // t[0].nbytes) if t[0].nbytes else t.shape[0]
+        for i in range(0, t.shape[0], rows):
+            _write_array(f, np.ascontiguousarray(t[i:i + rows]))
+        return
     a = np.ascontiguousarray(t)
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("<"))

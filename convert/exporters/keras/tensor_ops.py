@@ -94,6 +94,9 @@ def export_trilu(ctx: KerasContext, node):
 
 @register("Expand")
 def export_expand(ctx: KerasContext, node):
+    if len(node.inputs) > 1 and node.inputs[1]:
+        raise unsupported_attr("shape", node.inputs[1], "a shape read from tensor values at run time "
+                               "(Keras needs sizes known when the model is built)")
     shape = [int(d) for d in attr(node, "shape")]
     x = ctx.get(node.inputs[0])
     src = (1,) * (len(shape) - len(x.shape)) + tuple(x.shape)

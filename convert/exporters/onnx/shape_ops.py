@@ -137,7 +137,9 @@ def export_tile(ctx: OnnxContext, node):
 
 @register("Expand")
 def export_expand(ctx: OnnxContext, node):
-    ctx.emit("Expand", [node.inputs[0], ctx.const(node.attrs["shape"], hint="shape")], node.outputs, name=node.name)
+    run_time = len(node.inputs) > 1 and node.inputs[1]
+    shape = node.inputs[1] if run_time else ctx.const(node.attrs["shape"], hint="shape")
+    ctx.emit("Expand", [node.inputs[0], shape], node.outputs, name=node.name)
 
 
 @register("Cast")

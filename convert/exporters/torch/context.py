@@ -160,7 +160,9 @@ class TorchContext:
         parts = [py(a) for a in args] + [f"{k}={py(v)}" for k, v in kw.items()]
         self.modules.append((member, f"{ctor}({', '.join(parts)})"))
         for k, arr in (state or {}).items():
-            self.state[f"{member}.{k}"] = np.ascontiguousarray(arr)
+            # a view (a transposed weight) stays a view: the module shares it, and the
+            # safetensors writer lays it out a block of rows at a time
+            self.state[f"{member}.{k}"] = arr
         return f"self.{member}"
 
     def line(self, text: str) -> None:

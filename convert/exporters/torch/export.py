@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import linecache
 import re
+import warnings
 import types
 from pathlib import Path
 from typing import Any
 
-from ...errors import Unsupported, UnsupportedError, UsageError
+from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...progress import Progress, Ticker
-from ..common import run_handlers
+from ..common import node_problem, run_handlers
 from . import (activations, attention, deform_conv, dynamic, indexing, layers, pool, pool_indices,  # noqa: F401
                quant, quant_conv, rnn, shape_ops)  # (registers handlers)
 from .context import TorchContext, identifier, py
@@ -114,6 +115,16 @@ def unsupported(graph: Graph, **_ignored) -> list[Unsupported]:
     return _generate(graph)[1]
 
 
+def unsupported_pt2(graph: Graph, **_ignored) -> list[Unsupported]:
+    """``unsupported`` plus what the module runs but torch.export cannot trace: a shape
+    read from tensor values (``.tolist()`` gives sizes torch.export cannot guard on)."""
+    late = [node_problem(n, UnsupportedAttributeError(
+        "shape", n.inputs[1], "read from tensor values at run time: torch.export cannot trace it "
+        "(-o model.py writes torch source, which runs it)"), "") for n in graph.nodes
+        if n.op == "Expand" and len(n.inputs) > 1 and n.inputs[1]]
+    return unsupported(graph) + late
+
+
 def generate(graph: Graph) -> TorchCode:
     code, problems = _generate(graph)
     if problems:
@@ -130,26 +141,38 @@ def _exec(code: TorchCode, module_name: str = "nnconvert_generated") -> types.Mo
     return mod
 
 
-def to_torch(graph: Graph) -> Any:
-    """An ``nn.Module`` (eval mode) of real torch layers with the IR's weights loaded."""
-    return _module(generate(graph))
+def to_torch(graph: Graph, *, share_weights: bool = False) -> Any:
+    """An ``nn.Module`` (eval mode) of real torch layers with the IR's weights loaded, as
+    copies: training it changes neither the graph nor a torch model the graph came from.
+    ``share_weights=True``: its parameters are the graph's writable weight arrays themselves
+    (no copy, so a model of several GiB fits beside its graph; read-only ones, views of a
+    file's bytes, are still copied)."""
+    return _module(generate(graph), share=share_weights)
 
 
-def _module(code: TorchCode, tick: Ticker | None = None) -> Any:
-    """The generated module with its state loaded; ``tick()`` per weight copied in."""
+def _module(code: TorchCode, tick: Ticker | None = None, share: bool = False,
+            share_read_only: bool = False) -> Any:
+    """The generated module; ``tick()`` per weight. ``share``: it holds the state's writable
+    arrays themselves, not copies; ``share_read_only``: read-only ones too (for a module that
+    is only exported, never run in training, so nothing writes to them)."""
     import torch
 
-    model = _exec(code).Model()
+    cls = _exec(code).Model
+    # Built on the meta device: layers allocate (and randomly initialise) no weights that
+    # the state replaces at once; the state's tensors are assigned, not copied in again.
+    with torch.device("meta"):
+        model = cls()
     state = {}
-    half = _half(code.state)
-    for k, v in code.state.items():
-        # load_state_dict copies into the module's own tensors: a view of the IR's array
-        # suffices (a read-only one is copied: torch.from_numpy needs it writable). A half
-        # state is assigned instead, so it must not alias the IR's arrays.
-        state[k] = tensor(v, copy=half or not v.flags.writeable)
-        if tick is not None:
-            tick()
-    model.load_state_dict(state, assign=half)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        for k, v in code.state.items():
+            state[k] = tensor(v, copy=not (share and (v.flags.writeable or share_read_only)))
+            if tick is not None:
+                tick()
+    model.load_state_dict(state, assign=True)
+    if any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
+        model = cls()  # a tensor the state does not hold (a non-persistent buffer): build on the CPU
+        model.load_state_dict(state, assign=True)
     model.eval()
     model.nnconvert_source = code.source
     return model
@@ -159,6 +182,7 @@ def tensor(arr, copy: bool = True):
     """A torch tensor holding ``arr`` or a copy of it (bfloat16 arrays through their bits)."""
     import torch
 
+    copy = copy or any(s < 0 for s in arr.strides)  # torch.from_numpy takes no negative strides
     if str(arr.dtype) == "bfloat16":
         bits = arr.view("uint16")
         return torch.from_numpy(bits.copy() if copy else bits).view(torch.bfloat16)
@@ -237,7 +261,7 @@ def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress
     ``progress(done, total)``: per weight put in the module, the last step once the .pt2
     archive is saved; per tensor written to the torch-source ``.safetensors``."""
     path = Path(path)
-    problems = unsupported(graph)
+    problems = unsupported_pt2(graph) if fmt == "pt2" else unsupported(graph)
     if problems:
         raise UnsupportedError(problems, "PyTorch export")
     if fmt == "pt2":
@@ -246,7 +270,12 @@ def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress
         # torch.export.save writes the archive in one call: its end is the last step.
         code = generate(graph)
         tick = Ticker(progress, len(code.state) + 1)
-        torch.export.save(export_program(graph, _module(code, tick)), str(path))
+        program = export_program(graph, _module(code, tick, share=True, share_read_only=True))
+        with warnings.catch_warnings():
+            # a transposed weight (a view) covers its whole storage, which torch's writer
+            # stores as it is with the view's strides; its check looks for a contiguous one
+            warnings.filterwarnings("ignore", message="No complete tensor found in the group")
+            torch.export.save(program, str(path))
         tick.finish()
         return [path]
     if fmt == "torch-source":

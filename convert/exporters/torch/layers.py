@@ -303,7 +303,7 @@ def export_gemm(ctx: TorchContext, node):
         ctx.assign(node.outputs[0], expr)
         return
     weight = w if attr(node, "transB") else w.T
-    state = {"weight": np.ascontiguousarray(weight)}
+    state = {"weight": weight}  # a transposed view, not a copy: nn.Linear computes with any strides
     if c is not None:
         bias = (beta * c.reshape(-1)).astype(c.dtype) if beta != 1.0 else c.reshape(-1)
         state["bias"] = np.broadcast_to(bias, (weight.shape[0],)).copy()
@@ -317,7 +317,7 @@ def export_matmul(ctx: TorchContext, node):
     if w is None or w.ndim != 2:
         ctx.assign(node.outputs[0], f"torch.matmul({ctx.x(node.inputs[0])}, {ctx.x(node.inputs[1])})")
         return
-    state = {"weight": np.ascontiguousarray(w.T)}
+    state = {"weight": w.T}  # a view, not a copy: nn.Linear computes with any strides
     out = node.outputs[0]
     add = bias_add_after(ctx, node, int(w.shape[1]))  # Dense on N-d inputs arrives as MatMul + Add: one nn.Linear
     if add is not None:

@@ -206,7 +206,14 @@ def export_tile(ctx: TorchContext, node):
 
 @register("Expand")
 def export_expand(ctx: TorchContext, node):
-    x, shape = ctx.x(node.inputs[0]), list(attr(node, "shape"))
+    x = ctx.x(node.inputs[0])
+    if len(node.inputs) > 1 and node.inputs[1]:
+        # a shape read from tensor values: torch.broadcast_shapes keeps ONNX's two-way broadcast
+        s = ctx.x(node.inputs[1])
+        ctx.assign(node.outputs[0], f"torch.broadcast_to({x}, torch.broadcast_shapes({x}.shape, "
+                                    f"tuple({s}.tolist())))")
+        return
+    shape = list(attr(node, "shape"))
     # ONNX Expand broadcasts both ways (a 1 in `shape` keeps the input dim): multiply by ones.
     ctx.assign(node.outputs[0], f"{x} * torch.ones({py(tuple(shape))}, dtype={x}.dtype)")
 

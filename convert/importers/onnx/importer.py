@@ -14,6 +14,7 @@ from .context import ImportContext
 from .fold import MAX_FOLD_TOTAL_BYTES, evaluate
 from .read import IR_DTYPE, to_array, type_name
 from .ops import symbolic
+from .refine import refine
 from .registry import ONNX_OPS
 
 _QUANT = {"DequantizeLinear", "QuantizeLinear", "DynamicQuantizeLinear"}
@@ -189,6 +190,7 @@ def _convert_node(ctx: ImportContext, node, poisoned: set[str]) -> None:
         b.unsupported(label, node.op_type, hint=hint)
         poisoned.update(o for o in node.output if o)
         return
+    refine(ctx, node)
     ctx.begin(node)
     try:
         handler(ctx, node)

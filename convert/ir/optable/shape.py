@@ -72,7 +72,13 @@ declare("AffineGrid", "shape", "theta", "grid", attrs={
     (N, 3, 4) over normalised coordinates in [-1, 1], x (width) first; align_corners=0 puts
     them at pixel centres (ONNX opset 20 AffineGrid, torch affine_grid).""")
 declare("Tile", "shape", "input", "output", attrs={"repeats": Attr("ints")}, doc="numpy.tile")
-declare("Expand", "shape", "input", "output", attrs={"shape": Attr("ints")}, doc="broadcast to shape")
+declare("Expand", "shape", "input shape?", "output", attrs={
+    "shape": Attr("ints", None, "the target shape; absent when the shape input gives it at run time"),
+}, doc="""
+    broadcast to shape both ways, as ONNX Expand (a 1 keeps the input's size). The target
+    shape is the attribute, or the int64 shape input when it is read from tensor values at
+    run time (an ONNX graph input): the output sizes are then unknown until run time, and
+    targets without run-time shapes refuse it.""")
 declare("Gather", "shape", "data indices", "output", attrs={"axis": Attr("int", 0)},
         doc="take along axis (Embedding is Gather(weight, ids, axis=0))")
 declare("DepthToSpace", "shape", "input", "output", attrs={

@@ -312,7 +312,11 @@ def import_tile(ctx, node):
 
 @register("Expand")
 def import_expand(ctx, node):
-    """A dynamic dim in the target shape is kept when the input already has it (1 = keep)."""
+    """A dynamic dim in the target shape is kept when the input already has it (1 = keep).
+    A shape read from tensor values (a graph input) stays a run-time operand."""
+    if ctx.name(1) in ctx.names and ctx.name(1) not in ctx.consts:
+        ctx.emit("Expand", [ctx.x(0), ctx.x(1)])
+        return
     dims = list(ctx.dims(1, "shape"))
     shape = list(ctx.shape(0) or [])
     shape = [None] * (len(dims) - len(shape)) + shape
