@@ -10,6 +10,7 @@ import numpy as np
 from ..channels_last import after_transpose, flat_order
 from ...ir.perm import identity
 from .context import TFLiteContext, attr, channels_last, dims_of, keeps_order, unsupported_attr
+from .indexing import wrapped_indices
 from .registry import register
 
 
@@ -173,24 +174,28 @@ def export_split(ctx: TFLiteContext, node) -> None:
 
 @register("Gather")
 def export_gather(ctx: TFLiteContext, node) -> None:
-    """GATHER along the stored position of the IR axis, with constant indices (negative
-    ones made positive here: LiteRT's GATHER takes none); the indices' axes take the
-    gathered axis' place in the stored layout."""
+    """GATHER along the stored position of the IR axis; negative indices count from the end
+    (LiteRT's GATHER takes none): constant ones are made positive here, computed ones by
+    ``wrapped_indices``. The indices' axes take the gathered axis' place in the stored layout."""
     x, idx = node.inputs
-    w = ctx.weight(idx)
-    if w is None:
-        raise unsupported_attr("indices", idx, "constant indices (LiteRT's GATHER rejects negative ones)")
     shape = ctx.ir_shape(x)
     axis = int(attr(node, "axis")) % len(shape)
-    n = shape[axis]
-    w = np.asarray(w).astype(np.int64)
-    if (w < 0).any() and not isinstance(n, int):
-        raise unsupported_attr("indices", idx, "non-negative indices along a dynamic axis")
-    w = np.where(w < 0, w + (n if isinstance(n, int) else 0), w)
     perm = ctx.perm(x)
-    r = w.ndim
+    data = ctx.get(x, perm)
+    w = ctx.weight(idx)
+    if w is None:
+        r = len(ctx.ir_shape(idx))
+        indices = wrapped_indices(ctx, idx, data, perm.index(axis), node.name)
+    else:
+        n = shape[axis]
+        w = np.asarray(w).astype(np.int64)
+        if (w < 0).any() and not isinstance(n, int):
+            raise unsupported_attr("indices", idx, "non-negative indices along a dynamic axis")
+        w = np.where(w < 0, w + (n if isinstance(n, int) else 0), w)
+        r = w.ndim
+        indices = ctx.ints(w, f"{node.name}/indices")
     out_perm: list[int] = []
     for p in perm:
         out_perm += list(range(axis, axis + r)) if p == axis else [p if p < axis else p + r - 1]
-    ctx.op("GATHER", [ctx.get(x, perm), ctx.ints(w, f"{node.name}/indices")],
-           [ctx.out(node.outputs[0], tuple(out_perm))], "GatherOptions", axis=perm.index(axis))
+    ctx.op("GATHER", [data, indices], [ctx.out(node.outputs[0], tuple(out_perm))], "GatherOptions",
+           axis=perm.index(axis))
