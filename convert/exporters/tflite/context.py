@@ -17,6 +17,7 @@ from ...errors import UnsupportedAttributeError
 from ...ir.graph import Graph, Node
 from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
 from ...ir.perm import Perm, identity
+from ...memory import returned_copy
 from ...naming import fresh
 from ..channels_last import channels_last, relayout  # noqa: F401  (channels_last re-exported)
 from .fusion import fused_code
@@ -226,11 +227,11 @@ class TFLiteContext:
         elif self.weight_mode == "dynamic-int8" and quant_axis is not None:
             idx = self._int8(arr, name, quant_axis)
         elif self.weight_mode == "fp16" and arr.size > 1:
-            half = self.tensor(f"{name}/fp16", arr.shape, "float16", lambda a=arr: np.ascontiguousarray(a, np.float16))
+            half = self.tensor(f"{name}/fp16", arr.shape, "float16", lambda a=arr: returned_copy(a, np.float16))
             idx = self.tensor(name, arr.shape, "float32")
             self.op("DEQUANTIZE", [half], [idx])
         else:
-            idx = self.tensor(name, arr.shape, "float32", lambda a=arr: np.ascontiguousarray(a, np.float32))
+            idx = self.tensor(name, arr.shape, "float32", lambda a=arr: returned_copy(a, np.float32))
         self._consts[key] = idx
         return idx
 
