@@ -277,10 +277,16 @@ class TFLiteContext:
         key = (value, want)
         if key not in self._moved:
             shape = self.ir_shape(value)
-            moved = self.tensor(f"{value}/t", [shape[p] for p in want], self.dtype(value))
+            dims = [shape[p] for p in want]
+            moved = self.tensor(f"{value}/t", dims, self.dtype(value))
             self.layouts[self.tensors[moved].name] = (value, want)
-            self.op("TRANSPOSE", [idx, self.ints(relayout(have, want), f"{value}/perm")], [moved])
-            self.transposes += 1
+            move = relayout(have, want)
+            if keeps_order(move, self.dims(idx)) and dims_of(dims).count(-1) <= 1:
+                # only unit axes move (a 1x1 feature map): the elements keep their order
+                self.op("RESHAPE", [idx, self.ints(dims_of(dims), f"{value}/shape")], [moved])
+            else:
+                self.op("TRANSPOSE", [idx, self.ints(move, f"{value}/perm")], [moved])
+                self.transposes += 1
             self._moved[key] = moved
         return self._moved[key]
 

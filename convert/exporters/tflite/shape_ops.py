@@ -12,6 +12,7 @@ from ...ir.perm import identity
 from .context import TFLiteContext, attr, channels_last, dims_of, keeps_order, unsupported_attr
 from .indexing import wrapped_indices
 from .registry import register
+from .reshape_layout import grouped_layout
 
 
 @register("Reshape", "Flatten", "Squeeze", "Unsqueeze")
@@ -20,16 +21,20 @@ def export_reshape(ctx: TFLiteContext, node) -> None:
     if len(node.inputs) > 1 and node.inputs[1]:
         raise unsupported_attr("like", node.inputs[1], "sizes known when the model is written (LiteRT RESHAPE)")
     perm = ctx.perm(x)
-    want = perm
-    if not keeps_order(perm, ctx.ir_shape(x)):
+    want, out_perm = perm, None
+    grouped = grouped_layout(perm, ctx.ir_shape(x), ctx.ir_shape(out))
+    if grouped is not None and grouped[0] == perm:  # the stored layout carries over as it is
+        out_perm = grouped[1]
+    elif not keeps_order(perm, ctx.ir_shape(x)):
         if _flattens_into_dense(node, ctx, perm):
             ctx.flat_rows[out] = flat_order(ctx.ir_shape(x)[1:], perm)
-        else:
-            want = identity(len(perm))
-    dims = dims_of(ctx.ir_shape(out))
+        else:  # the stored layout with a run put in order where the reshape allows it, else IR order
+            want, out_perm = grouped or (identity(len(perm)), None)
+    shape = ctx.ir_shape(out)
+    dims = dims_of([shape[p] for p in out_perm] if out_perm else shape)
     if dims.count(-1) > 1:
         raise unsupported_attr("shape", list(ctx.ir_shape(out)), "LiteRT's RESHAPE infers one dynamic dimension")
-    y = ctx.out(out)
+    y = ctx.out(out, out_perm)
     if out in ctx.flat_rows:  # not in IR order, so not comparable layer by layer
         ctx.layouts.pop(ctx.tensors[y].name)
     ctx.op("RESHAPE", [ctx.get(x, want), ctx.ints(dims, f"{node.name}/shape")], [y])
