@@ -72,9 +72,8 @@ def export_concat(ctx: TFLiteContext, node) -> None:
     rank = len(ctx.ir_shape(node.outputs[0]))
     perm = next((ctx.perm(v) for v in node.inputs if ctx.has(v)), identity(rank))
     ins = [ctx.get(v, perm) for v in node.inputs]
-    act, out_value = ctx.fused(node.outputs[0])
-    ctx.op("CONCATENATION", ins, [ctx.out(out_value, perm)], "ConcatenationOptions",
-           axis=perm.index(attr(node, "axis") % rank), fusedActivationFunction=act)
+    ctx.op("CONCATENATION", ins, [ctx.out(node.outputs[0], perm)], "ConcatenationOptions",
+           axis=perm.index(attr(node, "axis") % rank))
 
 
 @register("Pad")
