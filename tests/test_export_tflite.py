@@ -134,6 +134,8 @@ CASES = [
     Case("residual_add_relu", lambda: Fn(lambda m, x: torch.relu(m.conv(x) + x[:, :1]), cout=4)),
     Case("mul_sub_div", lambda: Fn(lambda m, x: (m.conv(x) * 1.5 - x.mean(1, keepdim=True)) / 2.0)),
     Case("concat_channels", lambda: Fn(lambda m, x: torch.cat([m.conv(x), x], 1))),
+    # LiteRT's CONCATENATION kernel refuses a fused activation: the ReLU stays an operator
+    Case("concat_relu", lambda: Fn(lambda m, x: torch.relu(torch.cat([m.conv(x), x], 1)))),
     Case("layernorm_channels", lambda: LayerNormNet(True)),
     Case("layernorm_spatial", lambda: LayerNormNet(False)),
     Case("split_channels_equal", lambda: Fn(lambda m, x: torch.chunk(m.conv(x), 2, 1)[1] * 2.0)),

@@ -37,3 +37,23 @@ def test_corpus_model_through_tflite(name, tmp_path):
         print(f"{name} {r['mode']}: error {r['err']:.2e} (bound {r['bound']:.2e}), {r['ops']} ops, "
               f"{r['mb']:.1f} MB, {r['seconds']:.1f} s")
         assert r["ok"] and r["transposes"] == 0, r
+
+
+KERAS_SUBSET = ("MobileNetV2",)  # the cheapest of the keras.applications set (bench/corpus_tflite.py --keras)
+
+
+@pytest.mark.parametrize("name", KERAS_SUBSET)
+def test_keras_application_through_tflite(name, tmp_path):
+    """Built with logits and trained-like weights, saved as .keras, converted from the file;
+    fp32 and fp16 files against Keras, zero TRANSPOSE inside."""
+    pytest.importorskip("keras")
+    from corpus_tflite import TOL, one_keras
+
+    rows = one_keras(name, tmp_path)
+    assert [r["mode"] for r in rows] == ["fp32", "fp16"], rows
+    for r in rows:
+        assert "error" not in r, r
+        print(f"{name} {r['mode']}: error {r['err']:.2e} (bound {r['bound']:.2e}), {r['ops']} ops, {r['mb']:.1f} MB")
+        assert r["ok"] and r["transposes"] == 0, r
+        # another input moves the logits far past both bounds
+        assert r["moves"] > max(100 * TOL["fp32"], 5 * r["bound"]), r

@@ -17,6 +17,7 @@ from ...errors import UnsupportedAttributeError
 from ...ir.graph import Graph, Node
 from ...ir.optable import attr_value as attr  # noqa: F401  (re-exported for the handlers)
 from ...ir.perm import Perm, identity
+from ...memory import returned_copy
 from ...naming import fresh
 from ..channels_last import channels_last, relayout  # noqa: F401  (channels_last re-exported)
 from .fusion import fused_code
@@ -226,11 +227,11 @@ class TFLiteContext:
         elif self.weight_mode == "dynamic-int8" and quant_axis is not None:
             idx = self._int8(arr, name, quant_axis)
         elif self.weight_mode == "fp16" and arr.size > 1:
-            half = self.tensor(f"{name}/fp16", arr.shape, "float16", lambda a=arr: np.ascontiguousarray(a, np.float16))
+            half = self.tensor(f"{name}/fp16", arr.shape, "float16", lambda a=arr: returned_copy(a, np.float16))
             idx = self.tensor(name, arr.shape, "float32")
             self.op("DEQUANTIZE", [half], [idx])
         else:
-            idx = self.tensor(name, arr.shape, "float32", lambda a=arr: np.ascontiguousarray(a, np.float32))
+            idx = self.tensor(name, arr.shape, "float32", lambda a=arr: returned_copy(a, np.float32))
         self._consts[key] = idx
         return idx
 
@@ -276,10 +277,16 @@ class TFLiteContext:
         key = (value, want)
         if key not in self._moved:
             shape = self.ir_shape(value)
-            moved = self.tensor(f"{value}/t", [shape[p] for p in want], self.dtype(value))
+            dims = [shape[p] for p in want]
+            moved = self.tensor(f"{value}/t", dims, self.dtype(value))
             self.layouts[self.tensors[moved].name] = (value, want)
-            self.op("TRANSPOSE", [idx, self.ints(relayout(have, want), f"{value}/perm")], [moved])
-            self.transposes += 1
+            move = relayout(have, want)
+            if keeps_order(move, self.dims(idx)) and dims_of(dims).count(-1) <= 1:
+                # only unit axes move (a 1x1 feature map): the elements keep their order
+                self.op("RESHAPE", [idx, self.ints(dims_of(dims), f"{value}/shape")], [moved])
+            else:
+                self.op("TRANSPOSE", [idx, self.ints(move, f"{value}/perm")], [moved])
+                self.transposes += 1
             self._moved[key] = moved
         return self._moved[key]
 

@@ -15,7 +15,7 @@ from ...progress import Progress, Ticker
 from .fusion import FUSION
 from ..common import run_handlers_past_gaps
 from ...runtime.shapes import infer_shapes
-from . import activations, attention, conv, conv_transpose, logic, math_ops, norms, rnn, shape_ops  # noqa: F401  (registers handlers)
+from . import activations, attention, conv, conv_transpose, indexing, logic, math_ops, norms, rnn, shape_ops  # noqa: F401  (registers handlers)
 from .context import WEIGHT_MODES, TFLiteContext, buffer_bytes, channels_last
 from .registry import TFLITE_HANDLERS
 from .runner import METADATA

@@ -23,5 +23,6 @@ def fused_code(node) -> int | None:
     return None
 
 
-# LiteRT ops with a fused_activation_function field, beyond the layers
-FUSION = Fusion(lambda n: fused_code(n) is not None, PRODUCERS + ("Add", "Sub", "Mul", "Div", "Concat"))
+# LiteRT ops whose kernels apply a fused_activation_function, beyond the layers (CONCATENATION
+# has the field, but its float kernel refuses any activation when the tensors are allocated)
+FUSION = Fusion(lambda n: fused_code(n) is not None, PRODUCERS + ("Add", "Sub", "Mul", "Div"))

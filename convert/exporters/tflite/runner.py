@@ -8,23 +8,27 @@ from typing import Callable
 
 import numpy as np
 
-from ...errors import CannotVerifyError
+from ...errors import CannotVerifyError, ModelLoadError
 from ...ir.perm import inverse
-from .schema import schema
+from .metadata import read_metadata
 
 Run = Callable[[dict], dict]
 METADATA = "nnconvert_layouts"  # file metadata: IR value and layout of every stored tensor
 
 
-def stored_layouts(data: bytes) -> dict:
-    """nnconvert's layout metadata of a flatbuffer ({} for a file written elsewhere)."""
-    S = schema()
-    model = S.Model.GetRootAs(data, 0)
-    for i in range(model.MetadataLength()):
-        m = model.Metadata(i)
-        if m.Name() == METADATA.encode():
-            return json.loads(model.Buffers(m.Buffer()).DataAsNumpy().tobytes())
-    return {}
+def stored_layouts(path: str | Path) -> dict:
+    """nnconvert's layout metadata of a ``.tflite`` file ({} for a file written elsewhere),
+    read without reading the rest of the file (its weights)."""
+    raw = read_metadata(path, METADATA)
+    if raw is None:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ModelLoadError(str(path), f"metadata {METADATA!r} is not JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise ModelLoadError(str(path), f"metadata {METADATA!r} is not a JSON object")
+    return meta
 
 
 class LiteRTModel:
@@ -41,7 +45,7 @@ class LiteRTModel:
                                     "(pip install 'nnconvert[litert]')") from e
         self._interpreter = Interpreter
         self.path = str(path)
-        self.meta = stored_layouts(Path(path).read_bytes())
+        self.meta = stored_layouts(path)
         self.tensors = {k: (v, tuple(p)) for k, v, p in
                         ((k, v[0], v[1]) for k, v in self.meta.get("tensors", {}).items())}
         if values is not None:

@@ -10,7 +10,9 @@ import numpy as np
 from ..channels_last import after_transpose, flat_order
 from ...ir.perm import identity
 from .context import TFLiteContext, attr, channels_last, dims_of, keeps_order, unsupported_attr
+from .indexing import wrapped_indices
 from .registry import register
+from .reshape_layout import grouped_layout
 
 
 @register("Reshape", "Flatten", "Squeeze", "Unsqueeze")
@@ -19,16 +21,20 @@ def export_reshape(ctx: TFLiteContext, node) -> None:
     if len(node.inputs) > 1 and node.inputs[1]:
         raise unsupported_attr("like", node.inputs[1], "sizes known when the model is written (LiteRT RESHAPE)")
     perm = ctx.perm(x)
-    want = perm
-    if not keeps_order(perm, ctx.ir_shape(x)):
+    want, out_perm = perm, None
+    grouped = grouped_layout(perm, ctx.ir_shape(x), ctx.ir_shape(out))
+    if grouped is not None and grouped[0] == perm:  # the stored layout carries over as it is
+        out_perm = grouped[1]
+    elif not keeps_order(perm, ctx.ir_shape(x)):
         if _flattens_into_dense(node, ctx, perm):
             ctx.flat_rows[out] = flat_order(ctx.ir_shape(x)[1:], perm)
-        else:
-            want = identity(len(perm))
-    dims = dims_of(ctx.ir_shape(out))
+        else:  # the stored layout with a run put in order where the reshape allows it, else IR order
+            want, out_perm = grouped or (identity(len(perm)), None)
+    shape = ctx.ir_shape(out)
+    dims = dims_of([shape[p] for p in out_perm] if out_perm else shape)
     if dims.count(-1) > 1:
         raise unsupported_attr("shape", list(ctx.ir_shape(out)), "LiteRT's RESHAPE infers one dynamic dimension")
-    y = ctx.out(out)
+    y = ctx.out(out, out_perm)
     if out in ctx.flat_rows:  # not in IR order, so not comparable layer by layer
         ctx.layouts.pop(ctx.tensors[y].name)
     ctx.op("RESHAPE", [ctx.get(x, want), ctx.ints(dims, f"{node.name}/shape")], [y])
@@ -66,9 +72,8 @@ def export_concat(ctx: TFLiteContext, node) -> None:
     rank = len(ctx.ir_shape(node.outputs[0]))
     perm = next((ctx.perm(v) for v in node.inputs if ctx.has(v)), identity(rank))
     ins = [ctx.get(v, perm) for v in node.inputs]
-    act, out_value = ctx.fused(node.outputs[0])
-    ctx.op("CONCATENATION", ins, [ctx.out(out_value, perm)], "ConcatenationOptions",
-           axis=perm.index(attr(node, "axis") % rank), fusedActivationFunction=act)
+    ctx.op("CONCATENATION", ins, [ctx.out(node.outputs[0], perm)], "ConcatenationOptions",
+           axis=perm.index(attr(node, "axis") % rank))
 
 
 @register("Pad")
@@ -173,24 +178,28 @@ def export_split(ctx: TFLiteContext, node) -> None:
 
 @register("Gather")
 def export_gather(ctx: TFLiteContext, node) -> None:
-    """GATHER along the stored position of the IR axis, with constant indices (negative
-    ones made positive here: LiteRT's GATHER takes none); the indices' axes take the
-    gathered axis' place in the stored layout."""
+    """GATHER along the stored position of the IR axis; negative indices count from the end
+    (LiteRT's GATHER takes none): constant ones are made positive here, computed ones by
+    ``wrapped_indices``. The indices' axes take the gathered axis' place in the stored layout."""
     x, idx = node.inputs
-    w = ctx.weight(idx)
-    if w is None:
-        raise unsupported_attr("indices", idx, "constant indices (LiteRT's GATHER rejects negative ones)")
     shape = ctx.ir_shape(x)
     axis = int(attr(node, "axis")) % len(shape)
-    n = shape[axis]
-    w = np.asarray(w).astype(np.int64)
-    if (w < 0).any() and not isinstance(n, int):
-        raise unsupported_attr("indices", idx, "non-negative indices along a dynamic axis")
-    w = np.where(w < 0, w + (n if isinstance(n, int) else 0), w)
     perm = ctx.perm(x)
-    r = w.ndim
+    data = ctx.get(x, perm)
+    w = ctx.weight(idx)
+    if w is None:
+        r = len(ctx.ir_shape(idx))
+        indices = wrapped_indices(ctx, idx, data, perm.index(axis), node.name)
+    else:
+        n = shape[axis]
+        w = np.asarray(w).astype(np.int64)
+        if (w < 0).any() and not isinstance(n, int):
+            raise unsupported_attr("indices", idx, "non-negative indices along a dynamic axis")
+        w = np.where(w < 0, w + (n if isinstance(n, int) else 0), w)
+        r = w.ndim
+        indices = ctx.ints(w, f"{node.name}/indices")
     out_perm: list[int] = []
     for p in perm:
         out_perm += list(range(axis, axis + r)) if p == axis else [p if p < axis else p + r - 1]
-    ctx.op("GATHER", [ctx.get(x, perm), ctx.ints(w, f"{node.name}/indices")],
-           [ctx.out(node.outputs[0], tuple(out_perm))], "GatherOptions", axis=perm.index(axis))
+    ctx.op("GATHER", [data, indices], [ctx.out(node.outputs[0], tuple(out_perm))], "GatherOptions",
+           axis=perm.index(axis))

@@ -25,6 +25,7 @@ import numpy as np
 
 from ...errors import ModelLoadError
 from ... import limits
+from ...memory import returned_empty
 
 SUPPORTED_MAJOR = ("2", "3")
 # Order in which a layer's sub-objects contribute to its flat weight list (= layer.weights).
@@ -70,7 +71,7 @@ class StoredArray:
         return int(np.prod(self.shape, dtype=np.int64))
 
     def read(self) -> np.ndarray:
-        arr = np.empty(self.shape, self.dtype)
+        arr = returned_empty(self.shape, self.dtype)
         raw = arr.reshape(-1).view(np.uint8)
         with open(self.path, "rb") as f:
             f.seek(self.offset)
