@@ -84,7 +84,9 @@ FLOAT64_FLOOR = {"MobileNet", "MobileNetV2", "EfficientNetB1", "EfficientNetB2",
 # ResNet152 at 32 px (50 bottlenecks on 2x2 maps, BatchNorm from 16 samples): Keras'
 # float32 logits are 0.0121 from float64 (tolerance 0.0016), the converted ones 0.0112;
 # ResNet152V2: 6.0e-4 (tolerance 6.0e-4), converted 4.1e-4 (against Keras' float32 8.7e-4).
-FLOAT64_FLOOR_FIXED = {"InceptionV3", "ResNet152", "ResNet152V2"}
+# EfficientNetB5 at 64 px (batch 3): Keras' float32 is 1.1e-3 from float64 (tolerance
+# 1.35e-3), the converted model 3.0e-4 (1.39e-3 from Keras' float32).
+FLOAT64_FLOOR_FIXED = {"InceptionV3", "ResNet152", "ResNet152V2", "EfficientNetB5"}
 CALIBRATION_BATCH = 16  # at 32 px the last stages are 1x1: BatchNorm needs the samples
 FULL = os.environ.get("NNCONVERT_FULL_KERAS_CORPUS") == "1"
 
