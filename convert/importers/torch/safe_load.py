@@ -89,17 +89,18 @@ def load_validated(archive):
         raise ModelLoadError(archive.path, "changed on disk since it was converted")
     buf = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
-        program = f"{archive.root}models/{archive.models[0]}.json"
         for name in checked.validated:
             info = zin.getinfo(name)
             data = zin.read(info)
-            if name == program:  # guards only check input sizes, and ours are consistent: torch compiles none
+            if name == archive.program_member:  # guards only check input sizes, and ours are consistent
                 data = json.dumps({**checked.model, "guards_code": []}).encode()
             zout.writestr(info, data, compress_type=zipfile.ZIP_STORED)
-        for model in archive.models:  # torch requires sample inputs: ours, not the file's pickle
+        samples = (["serialized_example_inputs.pt"] if archive.legacy else
+                   [f"{archive.root}data/sample_inputs/{model}.pt" for model in archive.models])
+        for member in samples:  # torch requires sample inputs: ours, not the file's pickle
             sample = io.BytesIO()
             torch.save((_sample_inputs(archive.model), {}), sample)
-            zout.writestr(f"{archive.root}data/sample_inputs/{model}.pt", sample.getvalue())
+            zout.writestr(member, sample.getvalue())
     buf.seek(0)
     try:
         with quiet_export_log():
