@@ -92,7 +92,8 @@ def load_validated(archive):
         for name in checked.validated:
             info = zin.getinfo(name)
             data = zin.read(info)
-            if name == archive.program_member:  # guards only check input sizes, and ours are consistent
+            if name == archive.program_member and "guards_code" in checked.model:
+                # guards only check input sizes, and ours are consistent (torch before 2.8 has no field)
                 data = json.dumps({**checked.model, "guards_code": []}).encode()
             zout.writestr(info, data, compress_type=zipfile.ZIP_STORED)
         samples = (["serialized_example_inputs.pt"] if archive.legacy else
