@@ -11,6 +11,7 @@ refused) as a second line of defence.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import pickle
 import zipfile
@@ -80,6 +81,10 @@ def load_validated(archive):
 
     from .pt2_archive import read_pt2
 
+    if not archive.legacy and importlib.util.find_spec("torch.export.pt2_archive") is None:
+        raise ModelLoadError(archive.path, f"is in the PT2 archive layout (written by torch {archive.torch_version}), "
+                                           f"which torch {torch.__version__} cannot load to run it (converting needs "
+                                           "no torch; --verify needs a torch that reads that layout)")
     try:
         data = Path(archive.path).read_bytes()
     except OSError as e:
