@@ -49,13 +49,14 @@ def test_archive_matches_the_recorded_torch_outputs(tmp_path, name):
         np.testing.assert_allclose(run(ref[x]), ref[y], rtol=RTOL, atol=ATOL * max(1.0, np.abs(ref[y]).max()))
     # signal: another input, and a 1% change to a middle weight, move the output far past the tolerance
     assert np.abs(run(-ref["x"]) - ref["y"]).max() > 100 * ATOL
-    mats = [n.inputs[1] for n in lm.graph.nodes if n.op in ("Conv", "Gemm", "MatMul") and n.inputs[1] in lm.graph.weights]
+    mats = [n.inputs[1] for n in lm.graph.nodes
+            if n.op in ("Conv", "Gemm", "MatMul") and n.inputs[1] in lm.graph.weights]
     middle = mats[len(mats) // 2]
     lm.graph.weights[middle] = lm.graph.weights[middle] * np.float32(1.01)
     assert np.abs(_onnx_runner(lm.graph, tmp_path / "p.onnx")(ref["x"]) - ref["y"]).max() > 10 * ATOL
 
 
-# -- the older layout's pickled tensor index (torch 2.6/2.7) ----------------------------------
+# -- the older layout's pickled tensor index (torch 2.6) ----------------------------------
 
 def _with_state_dict(tmp_path: Path, pkl: bytes, storages: dict[str, bytes] | None = None) -> Path:
     """t26_cnn.pt2 with its serialized_state_dict.pt replaced by a torch.save-style zip
@@ -81,7 +82,8 @@ def _tensor_pickle(size: tuple, numel: int, module: str = "torch._utils", name: 
     stride = b"(" + b"".join(b"K" + bytes([d]) for d in strides) + b"t"
     pid = b"(X\x07\x00\x00\x00storage" + stor + b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpuJ" + \
         numel.to_bytes(4, "little") + b"tQ"
-    call = f"c{module}\n{name}\n".encode() + b"(" + pid + b"K\x00" + shape + stride + b"\x89ccollections\nOrderedDict\n)RtR"
+    hooks = b"ccollections\nOrderedDict\n)R"  # backward_hooks: an empty OrderedDict
+    call = f"c{module}\n{name}\n".encode() + b"(" + pid + b"K\x00" + shape + stride + b"\x89" + hooks + b"tR"
     return b"\x80\x02}X\x0c\x00\x00\x00conv1.weight" + call + b"s."
 
 

@@ -93,7 +93,7 @@ def _export(model, shape, dynamic=True):
     x = torch.randn(*shape)
     dyn = _by_parameter(model, (x,), [{0: torch.export.Dim("batch")}]) if dynamic else None
     with torch.no_grad():
-        return torch.export.export(model, (x,), dynamic_shapes=dyn, strict=False)  # 2.7+ default; 2.6 too
+        return torch.export.export(model, (x,), dynamic_shapes=dyn, strict=False)  # newer torch's default; 2.6 too
 
 
 def _check(graph, model, shape, batches=(2, 3)):

@@ -104,7 +104,7 @@ def _compare(name: str, model, graph, batches) -> None:
 def _export(model, x, dynamic: bool):
     dyn = ({0: torch.export.Dim("batch")},) if dynamic else None
     with torch.no_grad():
-        return torch.export.export(model, (x,), dynamic_shapes=dyn, strict=False)  # 2.7+ default; 2.6 too
+        return torch.export.export(model, (x,), dynamic_shapes=dyn, strict=False)  # newer torch's default; 2.6 too
 
 
 def _signal(name: str, model) -> None:

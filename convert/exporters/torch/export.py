@@ -227,7 +227,7 @@ def export_program(graph: Graph, model=None):
             import logging
 
             logging.getLogger(__name__).warning("dynamic shapes failed; exporting with static shapes")
-    return torch.export.export(model, xs, strict=False)  # non-strict: torch 2.7's default, and 2.6's too here
+    return torch.export.export(model, xs, strict=False)  # non-strict, as newer torch's default, on 2.6 too
 
 
 def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress | None = None,

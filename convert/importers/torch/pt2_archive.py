@@ -8,8 +8,8 @@ read). Refused, with the file named: AOTInductor/ExecuTorch/MTIA payloads and an
 shared library, any other member, pickled weights, constants or custom objects, guard
 code and symbolic-shape expressions outside ``pt2_expr``'s grammars, a tensor whose
 declared shape, strides or offset reach past the bytes stored for it, and a member that
-is compressed beyond the zip bounds of ``convert.limits``. The older layout torch 2.6 and
-2.7 write (``serialized_exported_program.json`` and ``torch.save`` zips of tensors) is
+is compressed beyond the zip bounds of ``convert.limits``. The older layout torch 2.6
+writes (``serialized_exported_program.json`` and ``torch.save`` zips of tensors) is
 read too, its pickled tensor index through ``pt2_legacy``'s restricted reader. Nothing
 here imports torch, runs unpickled code, evaluates or loads code.
 """
@@ -60,7 +60,7 @@ class Pt2Archive:
     root: str = ""
     models: list[str] = field(default_factory=list)  # program names under models/
     program_member: str = ""  # the member holding the program JSON
-    legacy: bool = False  # torch 2.6/2.7's layout (serialized_*.json/.pt at the top)
+    legacy: bool = False  # torch 2.6's layout (serialized_*.json/.pt at the top)
 
 
 def read_pt2(path: str | Path, data: bytes | None = None) -> Pt2Archive:
@@ -117,7 +117,7 @@ class _Reader:
         return LEGACY_PROGRAM in self.names and not any(n.endswith("archive_format") for n in self.names)
 
     def _read_legacy(self) -> Pt2Archive:
-        """The layout torch 2.6 and 2.7 write: the program JSON at the top, weights and
+        """The layout torch 2.6 writes: the program JSON at the top, weights and
         constants as torch.save zips (read by ``pt2_legacy``), sample inputs never read."""
         odd = [n for n in self.names if n not in _LEGACY_MEMBERS and not n.startswith("extra_files/")]
         if odd:

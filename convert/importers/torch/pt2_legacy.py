@@ -1,4 +1,4 @@
-"""Tensors of the older ``torch.export.save`` layout (torch 2.6 and 2.7 write it):
+"""Tensors of the older ``torch.export.save`` layout (torch 2.6 writes it):
 ``serialized_state_dict.pt`` and ``serialized_constants.pt`` are ``torch.save`` zips of
 a dict of tensors, whose index is a pickle.
 

@@ -38,7 +38,7 @@ def export_module(module, args: tuple, dynamic_axes: Sequence[set[int]] | None):
             with warnings.catch_warnings(), torch.no_grad():
                 # RNN modules trigger a harmless "tensor attributes assigned during export" warning.
                 warnings.simplefilter("ignore")
-                # non-strict (the default from torch 2.7): 2.6's strict default runs dynamo, whose
+                # non-strict (newer torch's default): 2.6's strict default runs dynamo, whose
                 # per-class recompile limit fails the ninth export of one module class
                 return torch.export.export(module, args, dynamic_shapes=dyn, strict=False)
         except Exception as e:  # noqa: BLE001  (re-raised below as one clear error)
