@@ -13,7 +13,7 @@ F = nn.functional
 from conftest import REPO  # noqa: E402
 from convert.errors import ModelLoadError, UnsupportedError, UsageError  # noqa: E402
 from convert.importers.torch import from_torch, load  # noqa: E402
-from helpers import assert_close, run_onnx  # noqa: E402
+from helpers import assert_close, run_onnx, skip_unless_torch_reads_pt2_layout  # noqa: E402
 from torch_cases import Case, Fn, check_case, resnet  # noqa: E402
 
 
@@ -150,6 +150,7 @@ def _check_loaded(lm, batch=3):
 
 
 def test_load_pt2_fixture():
+    skip_unless_torch_reads_pt2_layout()
     lm = load(str(FIXTURES / "tiny_resnet.pt2"))
     assert lm.graph.inputs[0].shape == ("batch", 3, 32, 32)
     assert lm.framework_version == torch.__version__.split("+")[0]
@@ -171,6 +172,7 @@ def test_load_factory_input_shapes():
 
 
 def test_run_layers_gives_intermediate_values():
+    skip_unless_torch_reads_pt2_layout()
     lm = load(str(FIXTURES / "tiny_resnet.pt2"))
     x = {"image": np.ones((2, 3, 32, 32), np.float32)}
     conv = lm.graph.node("block.conv1").outputs[0]

@@ -240,19 +240,19 @@ def export_program(graph: Graph, model=None):
         per_input.append(spec or None)
     if any(per_input):
         try:
-            return torch.export.export(model, xs, dynamic_shapes=tuple(per_input))
+            return torch.export.export(model, xs, dynamic_shapes=tuple(per_input), strict=False)
         except Exception:
             pass
         # Sizes that only some values fit (an open image size: 'same' pads and strided
         # windows guard on it being large enough): ranges torch works out itself.
         auto = tuple(None if spec is None else {i: torch.export.Dim.AUTO for i in spec} for spec in per_input)
         try:
-            return torch.export.export(model, xs, dynamic_shapes=auto)
+            return torch.export.export(model, xs, dynamic_shapes=auto, strict=False)
         except Exception:  # a model whose shapes depend on the batch (static reshapes): fall back
             import logging
 
             logging.getLogger(__name__).warning("dynamic shapes failed; exporting with static shapes")
-    return torch.export.export(model, xs)
+    return torch.export.export(model, xs, strict=False)  # non-strict, as newer torch's default, on 2.6 too
 
 
 def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress | None = None,

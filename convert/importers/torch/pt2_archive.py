@@ -8,8 +8,10 @@ read). Refused, with the file named: AOTInductor/ExecuTorch/MTIA payloads and an
 shared library, any other member, pickled weights, constants or custom objects, guard
 code and symbolic-shape expressions outside ``pt2_expr``'s grammars, a tensor whose
 declared shape, strides or offset reach past the bytes stored for it, and a member that
-is compressed beyond the zip bounds of ``convert.limits``. Nothing here imports torch,
-unpickles, evaluates or loads code.
+is compressed beyond the zip bounds of ``convert.limits``. The older layout torch 2.6
+writes (``serialized_exported_program.json`` and ``torch.save`` zips of tensors) is
+read too, its pickled tensor index through ``pt2_legacy``'s restricted reader. Nothing
+here imports torch, runs unpickled code, evaluates or loads code.
 """
 from __future__ import annotations
 
@@ -26,9 +28,9 @@ import numpy as np
 from ...errors import ModelLoadError
 from ...ir.graph import numpy_dtype
 from ...limits import check_elements, check_zip, load_json, read_zip_member
-from . import pt2_expr
+from . import pt2_expr, pt2_legacy
 
-SCHEMA_MAJOR = 8  # torch 2.13 and 2.14 write 8.20; a new major means incompatible changes
+SCHEMA_MAJOR = 8  # torch 2.6 writes 8.2, 2.13 to 2.15 write 8.20; a new major means incompatible changes
 # serialized ScalarType -> (numpy dtype, torch spelling); others (complex, float8, bf16) are refused
 SCALAR_TYPES = {1: ("uint8", "torch.uint8"), 2: ("int8", "torch.int8"), 3: ("int16", "torch.int16"),
                 4: ("int32", "torch.int32"), 5: ("int64", "torch.int64"), 6: ("float16", "torch.float16"),
@@ -39,6 +41,9 @@ _REFUSED_DIRS = {"data/aotinductor/": "an AOTInductor payload (compiled code)", 
 _META_FILES = {"archive_format", "archive_version", "byteorder", ".data/version", ".data/serialization_id",
                "version"}
 _LOCAL_HEADER = struct.Struct("<4s22xHH")
+LEGACY_PROGRAM = "serialized_exported_program.json"
+_LEGACY_MEMBERS = {LEGACY_PROGRAM, "serialized_state_dict.pt", "serialized_constants.pt",
+                   "serialized_example_inputs.pt", "version"}
 
 
 @dataclass
@@ -54,6 +59,8 @@ class Pt2Archive:
     validated: list[str] = field(default_factory=list)  # member names a second reader may see
     root: str = ""
     models: list[str] = field(default_factory=list)  # program names under models/
+    program_member: str = ""  # the member holding the program JSON
+    legacy: bool = False  # torch 2.6's layout (serialized_*.json/.pt at the top)
 
 
 def read_pt2(path: str | Path, data: bytes | None = None) -> Pt2Archive:
@@ -87,6 +94,8 @@ class _Reader:
     def read(self) -> Pt2Archive:
         if len(self.names) != len(self.zf.infolist()):  # readers disagree on which copy counts
             self.fail("refused: the archive holds several members of the same name")
+        if self._legacy_layout():
+            return self._read_legacy()
         root = self._root()
         self._check_members(root)
         fmt = self._text(f"{root}archive_format", 16)
@@ -96,6 +105,39 @@ class _Reader:
         if order.strip() != "little":
             self.fail(f"byteorder {order.strip()[:20]!r} is not supported (little-endian only)")
         model_name = self._model_member(root)
+        model, version = self._program(model_name)
+        stem = model_name[len(root) + len("models/"):-len(".json")]
+        weights = self._payload(root, "data/weights/", f"{stem}_weights_config.json")
+        constants = self._payload(root, "data/constants/", f"{stem}_constants_config.json")
+        tv = str(model.get("torch_version") or "")
+        validated = [n for n in self.names if not n[len(root):].startswith("data/sample_inputs/")]
+        return Pt2Archive(self.path, model, version, tv, weights, constants, validated, root, [stem], model_name)
+
+    def _legacy_layout(self) -> bool:
+        return LEGACY_PROGRAM in self.names and not any(n.endswith("archive_format") for n in self.names)
+
+    def _read_legacy(self) -> Pt2Archive:
+        """The layout torch 2.6 writes: the program JSON at the top, weights and
+        constants as torch.save zips (read by ``pt2_legacy``), sample inputs never read."""
+        odd = [n for n in self.names if n not in _LEGACY_MEMBERS and not n.startswith("extra_files/")]
+        if odd:
+            self.fail(f"refused: unexpected member(s) {sorted(odd)[:5]} in an archive of torch.export's older "
+                      "layout")
+        model, version = self._program(LEGACY_PROGRAM)
+        tensors = {}
+        for member in ("serialized_state_dict.pt", "serialized_constants.pt"):
+            if member not in self.names:
+                self.fail(f"not a torch.export archive (no {member})")
+            tensors[member] = pt2_legacy.read_tensor_zip(self.path, read_zip_member(self.path, self.zf, member),
+                                                         member, self._tensor)
+        validated = [n for n in self.names if n in _LEGACY_MEMBERS and n != "serialized_example_inputs.pt"]
+        return Pt2Archive(self.path, model, version, str(model.get("torch_version") or ""),
+                          tensors["serialized_state_dict.pt"], tensors["serialized_constants.pt"], validated, "",
+                          [], LEGACY_PROGRAM, legacy=True)
+
+    def _program(self, model_name: str) -> tuple[dict, tuple[int, int]]:
+        """The serialized ExportedProgram, with its schema version, guards, expressions,
+        range constraints and static value sizes checked."""
         model = load_json(self.path, read_zip_member(self.path, self.zf, model_name), model_name)
         if not isinstance(model, dict) or not isinstance(model.get("graph_module"), dict):
             self.fail(f"{model_name} is not a serialized ExportedProgram")
@@ -112,19 +154,11 @@ class _Reader:
             if not pt2_expr.is_symbol_name(name):
                 self.fail(f"range constraint on {name[:60]!r}, which is not a symbol name")
         self._check_tensor_values(model)
-        stem = model_name[len(root) + len("models/"):-len(".json")]
-        weights = self._payload(root, "data/weights/", f"{stem}_weights_config.json")
-        constants = self._payload(root, "data/constants/", f"{stem}_constants_config.json")
-        tv = str(model.get("torch_version") or "")
-        validated = [n for n in self.names if not n[len(root):].startswith("data/sample_inputs/")]
-        return Pt2Archive(self.path, model, version, tv, weights, constants, validated, root, [stem])
+        return model, version
 
     # -- layout --------------------------------------------------------------
     def _root(self) -> str:
         fmt = [n for n in self.names if n == "archive_format" or n.endswith("/archive_format")]
-        if not fmt and any(n.endswith("serialized_exported_program.json") for n in self.names):
-            self.fail("an archive in torch.export's older layout (pickled state dict), which the reader does not "
-                      "read; --trust-code loads it with torch")
         if len(fmt) != 1:
             self.fail("not a torch.export archive (no single archive_format member)")
         return fmt[0][:-len("archive_format")]
@@ -234,33 +268,42 @@ class _Reader:
         return data
 
     def _tensor(self, fqn: str, tm: dict, buf: bytes | bytearray) -> np.ndarray:
-        code = tm.get("dtype")
-        np_dtype, torch_name = SCALAR_TYPES.get(code, (None, f"ScalarType {code}"))
-        if np_dtype is None:
-            self.fail(f"{fqn}: dtype {torch_name} is not supported by the reader")
-        dt = numpy_dtype(np_dtype)
-        sizes = [_static(self, fqn, "size", s) for s in tm.get("sizes") or []]
-        strides = [_static(self, fqn, "stride", s) for s in tm.get("strides") or []]
-        offset = _static(self, fqn, "storage offset", tm.get("storage_offset") or {"as_int": 0})
-        n = check_elements(self.path, fqn, sizes)
-        if len(strides) != len(sizes) or any(s < 0 for s in strides) or offset < 0:
-            self.fail(f"{fqn}: strides {strides} / offset {offset} do not describe shape {sizes}")
-        if len(buf) % dt.itemsize:
-            self.fail(f"{fqn}: {len(buf)} bytes are not a whole number of {np_dtype} elements")
-        stored = len(buf) // dt.itemsize
-        needed = 0 if n == 0 else offset + 1 + sum((d - 1) * s for d, s in zip(sizes, strides))
-        if needed > stored or n > stored:  # overlapping (stride-0) views would be materialised
-            self.fail(f"{fqn}: declared shape {tuple(sizes)} needs {max(needed, n)} elements but the archive "
-                      f"holds {stored} (corrupted or hostile file?)")
-        if n == 0:
-            return np.zeros(sizes, dt)
-        flat = np.frombuffer(buf, dtype=dt.newbyteorder("<"), count=stored)
-        contiguous = strides == _contiguous(sizes)
-        if contiguous:
-            return flat[offset:offset + n].reshape(sizes)
-        view = np.lib.stride_tricks.as_strided(flat[offset:], shape=sizes,
-                                               strides=[s * dt.itemsize for s in strides], writeable=False)
-        return np.ascontiguousarray(view)
+        return stored_tensor(self.path, fqn, tm, buf)
+
+
+def stored_tensor(path: str, fqn: str, tm: dict, buf: bytes | bytearray) -> np.ndarray:
+    """The array a tensor record (serialized ``tensor_meta``: dtype code, sizes, strides,
+    storage offset) describes over its storage bytes, after checking that it fits them."""
+    def fail(problem: str):
+        raise ModelLoadError(path, problem)
+
+    code = tm.get("dtype")
+    np_dtype, torch_name = SCALAR_TYPES.get(code, (None, f"ScalarType {code}"))
+    if np_dtype is None:
+        fail(f"{fqn}: dtype {torch_name} is not supported by the reader")
+    dt = numpy_dtype(np_dtype)
+    sizes = [_static(path, fqn, "size", s) for s in tm.get("sizes") or []]
+    strides = [_static(path, fqn, "stride", s) for s in tm.get("strides") or []]
+    offset = _static(path, fqn, "storage offset", tm.get("storage_offset") or {"as_int": 0})
+    n = check_elements(path, fqn, sizes)
+    if len(strides) != len(sizes) or any(s < 0 for s in strides) or offset < 0:
+        fail(f"{fqn}: strides {strides} / offset {offset} do not describe shape {sizes}")
+    if len(buf) % dt.itemsize:
+        fail(f"{fqn}: {len(buf)} bytes are not a whole number of {np_dtype} elements")
+    stored = len(buf) // dt.itemsize
+    needed = 0 if n == 0 else offset + 1 + sum((d - 1) * s for d, s in zip(sizes, strides))
+    if needed > stored or n > stored:  # overlapping (stride-0) views would be materialised
+        fail(f"{fqn}: declared shape {tuple(sizes)} needs {max(needed, n)} elements but the archive "
+             f"holds {stored} (corrupted or hostile file?)")
+    if n == 0:
+        return np.zeros(sizes, dt)
+    flat = np.frombuffer(buf, dtype=dt.newbyteorder("<"), count=stored)
+    contiguous = strides == _contiguous(sizes)
+    if contiguous:
+        return flat[offset:offset + n].reshape(sizes)
+    view = np.lib.stride_tricks.as_strided(flat[offset:], shape=sizes,
+                                           strides=[s * dt.itemsize for s in strides], writeable=False)
+    return np.ascontiguousarray(view)
 
 
 def _contiguous(sizes: list[int]) -> list[int]:
@@ -271,9 +314,9 @@ def _contiguous(sizes: list[int]) -> list[int]:
     return out[::-1]
 
 
-def _static(reader: _Reader, fqn: str, what: str, sym: Any) -> int:
+def _static(path: str, fqn: str, what: str, sym: Any) -> int:
     if not isinstance(sym, dict) or not isinstance(sym.get("as_int"), int) or isinstance(sym.get("as_int"), bool):
-        reader.fail(f"{fqn}: {what} {str(sym)[:60]} is not an integer (weights have static shapes)")
+        raise ModelLoadError(path, f"{fqn}: {what} {str(sym)[:60]} is not an integer (weights have static shapes)")
     return sym["as_int"]
 
 

@@ -11,6 +11,7 @@ refused) as a second line of defence.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import pickle
 import zipfile
@@ -80,6 +81,10 @@ def load_validated(archive):
 
     from .pt2_archive import read_pt2
 
+    if not archive.legacy and importlib.util.find_spec("torch.export.pt2_archive") is None:
+        raise ModelLoadError(archive.path, f"is in the PT2 archive layout (written by torch {archive.torch_version}), "
+                                           f"which torch {torch.__version__} cannot load to run it (converting needs "
+                                           "no torch; --verify needs a torch that reads that layout)")
     try:
         data = Path(archive.path).read_bytes()
     except OSError as e:
@@ -89,17 +94,19 @@ def load_validated(archive):
         raise ModelLoadError(archive.path, "changed on disk since it was converted")
     buf = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
-        program = f"{archive.root}models/{archive.models[0]}.json"
         for name in checked.validated:
             info = zin.getinfo(name)
             data = zin.read(info)
-            if name == program:  # guards only check input sizes, and ours are consistent: torch compiles none
+            if name == archive.program_member and "guards_code" in checked.model:
+                # guards only check input sizes, and ours are consistent (torch before 2.8 has no field)
                 data = json.dumps({**checked.model, "guards_code": []}).encode()
             zout.writestr(info, data, compress_type=zipfile.ZIP_STORED)
-        for model in archive.models:  # torch requires sample inputs: ours, not the file's pickle
+        samples = (["serialized_example_inputs.pt"] if archive.legacy else
+                   [f"{archive.root}data/sample_inputs/{model}.pt" for model in archive.models])
+        for member in samples:  # torch requires sample inputs: ours, not the file's pickle
             sample = io.BytesIO()
             torch.save((_sample_inputs(archive.model), {}), sample)
-            zout.writestr(f"{archive.root}data/sample_inputs/{model}.pt", sample.getvalue())
+            zout.writestr(member, sample.getvalue())
     buf.seek(0)
     try:
         with quiet_export_log():

@@ -1,6 +1,7 @@
 """Trace a module with torch.export (dynamic batch when possible) and convert it."""
 from __future__ import annotations
 
+import inspect
 import logging
 import warnings
 from typing import Any, Sequence
@@ -32,17 +33,23 @@ def export_module(module, args: tuple, dynamic_axes: Sequence[set[int]] | None):
                      and a.dim() > 0 and a.shape[0] == 1 else a for a, axes in zip(args, dynamic_axes))
         attempts.append((wide, _by_parameter(module, wide, specs)))
     attempts.append((args, None))
+    # Non-strict first (newer torch's default): 2.6's strict default runs dynamo, whose
+    # per-class recompile limit fails the ninth export of one module class. Where strict is
+    # the default (2.6), strict is tried second: 2.6's non-strict export refuses RNN modules
+    # ("tensor attributes assigned during export"), which newer torch only warns about.
+    modes = (False, True) if inspect.signature(torch.export.export).parameters["strict"].default else (False,)
     err = None
     for args, dyn in attempts:
-        try:
-            with warnings.catch_warnings(), torch.no_grad():
-                # RNN modules trigger a harmless "tensor attributes assigned during export" warning.
-                warnings.simplefilter("ignore")
-                return torch.export.export(module, args, dynamic_shapes=dyn)
-        except Exception as e:  # noqa: BLE001  (re-raised below as one clear error)
-            err = e
-            if dyn is not None:
-                log.warning("export with a dynamic batch failed (%s); trying static shapes", _first_line(e))
+        for strict in modes:
+            try:
+                with warnings.catch_warnings(), torch.no_grad():
+                    # RNN modules trigger a harmless "tensor attributes assigned during export" warning.
+                    warnings.simplefilter("ignore")
+                    return torch.export.export(module, args, dynamic_shapes=dyn, strict=strict)
+            except Exception as e:  # noqa: BLE001  (re-raised below as one clear error)
+                err = e
+        if dyn is not None:
+            log.warning("export with a dynamic batch failed (%s); trying static shapes", _first_line(err))
     raise UnsupportedError([Unsupported(type(module).__name__, "torch.export", hint=_first_line(err))],
                            "PyTorch model (torch.export cannot trace it)")
 
