@@ -54,8 +54,9 @@ def imported_graph(name: str, model, work: Path, pt2: bool):
     return prepare(graph)[0]
 
 
-def one(name: str, work: Path, model=None, pt2: bool = False) -> list[dict]:
-    """The fp32 and fp16 rows of one model (``model``: the zoo's, already built)."""
+def one(name: str, work: Path, model=None, pt2: bool = False, graph=None) -> list[dict]:
+    """The fp32 and fp16 rows of one model (``model``: the zoo's, already built; ``graph``:
+    its optimised IR, already imported)."""
     import torch
 
     import torchvision_zoo as zoo
@@ -65,7 +66,7 @@ def one(name: str, work: Path, model=None, pt2: bool = False) -> list[dict]:
     size = zoo.MODELS[name][1]
     model = zoo.build_model(name) if model is None else model
     t0 = time.perf_counter()
-    graph = imported_graph(name, model, work, pt2)
+    graph = imported_graph(name, model, work, pt2) if graph is None else graph
     imported = time.perf_counter() - t0
     rows = []
     for mode in ("fp32", "fp16"):
