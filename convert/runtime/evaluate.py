@@ -19,10 +19,10 @@ def evaluate_node(graph: Graph, node: Node) -> list[np.ndarray] | None:
 
     weights = {i: graph.weights[i] for i in node.inputs if i}
     known = [graph.value_info(o) for o in node.outputs if o]
-    # Without recorded output dtypes, guess float32, then the first input's dtype (a
-    # Reshape/Transpose/Gather of an int64 index buffer keeps its dtype)
+    # Without recorded output dtypes, guess float32, then the first input's dtype, then bool (a
+    # Reshape/Transpose/Gather of an int64 index buffer keeps its dtype; a comparison gives bool)
     first = str(graph.weights[node.inputs[0]].dtype) if node.inputs and node.inputs[0] else "float32"
-    guesses = dict.fromkeys(["float32", first]) if any(k is None for k in known) else {"float32": None}
+    guesses = dict.fromkeys(["float32", first, "bool"]) if any(k is None for k in known) else {"float32": None}
     for guess in guesses:
         outs = [Value(o, k.dtype if k is not None else guess) for o, k in zip([o for o in node.outputs if o], known)]
         try:
