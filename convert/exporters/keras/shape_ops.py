@@ -35,7 +35,9 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
     leading axes the reshape keeps survives; anything else is laid out in IR order first."""
     t, have = ctx.raw(node.inputs[0])
     src = ctx.ir_shape(node.inputs[0])
-    if _moves_batch(src, target):
+    # a Keras tensor whose dynamic axis is not the first (vit_b_16's sequence-first (S, B, E)
+    # attention) is no batch-first tensor for a Reshape layer either
+    if _moves_batch(src, target) or (t.shape[0] is not None and None in t.shape[1:]):
         _reshape_with_batch(node, ctx, src, target)
         return
     keep = 1  # leading axes the reshape keeps unchanged
@@ -68,11 +70,7 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
 
 def _moves_batch(src: tuple, target: list) -> bool:
     """Whether a reshape folds the batch axis into others or splits it (swin_t's window
-    partition (B, 3, 3, 7, 7, C) -> (B*9, 49, C)), or reshapes a tensor whose dynamic axis
-    is not the first (vit_b_16's sequence-first (S, B, E) attention), which Keras' Reshape
-    layer cannot."""
-    if src[0] is not None and None in src[1:]:
-        return True
+    partition (B, 3, 3, 7, 7, C) -> (B*9, 49, C)), which Keras' Reshape layer cannot."""
     if target[0] == 0 or (src[0] is not None and target[0] == src[0]):
         return False
     if target[0] != -1:
