@@ -35,9 +35,7 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
     leading axes the reshape keeps survives; anything else is laid out in IR order first."""
     t, have = ctx.raw(node.inputs[0])
     src = ctx.ir_shape(node.inputs[0])
-    # a Keras tensor whose dynamic axis is not the first (vit_b_16's sequence-first (S, B, E)
-    # attention) is no batch-first tensor for a Reshape layer either
-    if _moves_batch(src, target) or (t.shape[0] is not None and None in t.shape[1:]):
+    if _moves_batch(src, target):
         _reshape_with_batch(node, ctx, src, target)
         return
     keep = 1  # leading axes the reshape keeps unchanged
@@ -50,6 +48,11 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
         tail = [int(np.prod(src[keep:])) // known if d == -1 else d for d in tail]
     if not (all(have[i] == i for i in range(keep, len(have))) and all(have[i] < keep for i in range(keep))):
         t, have = ctx.get(node.inputs[0]), L.identity(len(have))
+    if t.shape[0] is not None and None in t.shape[1:]:
+        # the dynamic axis is not the Keras tensor's first (vit_b_16's sequence-first (S, B, E)
+        # attention): no batch-first tensor for a Reshape layer
+        _reshape_with_batch(node, ctx, src, target)
+        return
     new_perm = tuple(have[:keep]) + tuple(range(keep, len(target)))
     keras_shape = [t.shape[i] for i in range(1, keep)] + tail
     keras_shape = [-1 if d is None else int(d) for d in keras_shape]
