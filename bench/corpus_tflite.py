@@ -5,8 +5,11 @@ with channels-last image interfaces, run in LiteRT's interpreter at batch 1 and 
 batch is dynamic) and compared with torch. ``--keras``: the keras.applications CI set
 instead, each converted from its ``.keras`` file and compared with Keras.
 
-    python3 bench/corpus_tflite.py [--models resnet18,mobilenet_v2] [--out bench/results_tflite_corpus.md]
+    python3 bench/corpus_tflite.py [--models resnet18,mobilenet_v2] [--out bench/results_tflite_corpus.md] [--pt2]
     python3 bench/corpus_tflite.py --keras [--models ResNet50] [--out bench/results_tflite_keras.md]
+
+``--pt2`` imports each model from a ``.pt2`` exported with a dynamic batch (torch.export)
+instead of tracing the live module.
 
 Tolerances: fp32 max abs error <= 1e-4 * max(1, |logits|); fp16 <= max(2e-2, twice the error of torch
 with its own weights rounded to fp16) * max(1, |logits|).
@@ -28,18 +31,42 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(BENCH)]
 TOL = {"fp32": 1e-4, "fp16": 2e-2}
 
 
-def one(name: str, work: Path, model=None) -> list[dict]:
-    """The fp32 and fp16 rows of one model (``model``: the zoo's, already built)."""
+def imported_graph(name: str, model, work: Path, pt2: bool):
+    """The optimised IR of ``model``: traced live, or read from a dynamic-batch ``.pt2``
+    (deleted again: the corpus' files are large)."""
     import torch
 
     import convert
     import torchvision_zoo as zoo
     from convert.api import prepare
+    from convert.importers.torch import load
+
+    size = zoo.MODELS[name][1]
+    x = torch.randn(2, 3, size, size)
+    if not pt2:
+        return prepare(convert.from_torch(model, (x,)))[0]
+    path = work / f"{name}.pt2"
+    with torch.no_grad():
+        torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},)), path)
+    try:
+        graph = load(str(path)).graph
+    finally:
+        path.unlink()
+    assert graph.inputs[0].shape[0] == "batch", graph.inputs[0]
+    return prepare(graph)[0]
+
+
+def one(name: str, work: Path, model=None, pt2: bool = False, graph=None) -> list[dict]:
+    """The fp32 and fp16 rows of one model (``model``: the zoo's, already built; ``graph``:
+    its optimised IR, already imported)."""
+    import torch
+
+    import torchvision_zoo as zoo
 
     size = zoo.MODELS[name][1]
     model = zoo.build_model(name) if model is None else model
     t0 = time.perf_counter()
-    graph, _ = prepare(convert.from_torch(model, (torch.randn(2, 3, size, size),)))
+    graph = imported_graph(name, model, work, pt2) if graph is None else graph
     imported = time.perf_counter() - t0
     xs = [torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(batch)) for batch in (1, 2)]
     rounded = _half_weights(model)
@@ -204,6 +231,7 @@ def main() -> None:
     ap.add_argument("--keras", action="store_true", help="the keras.applications CI set, from .keras files")
     ap.add_argument("--out", default=None)
     ap.add_argument("--debug", action="store_true")
+    ap.add_argument("--pt2", action="store_true", help="import from a dynamic-batch .pt2, not the live module")
     args = ap.parse_args()
     if args.keras:
         sizes = KERAS_APPS
@@ -217,7 +245,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         for name in models:
             try:
-                rows += (one_keras if args.keras else one)(name, Path(work))
+                rows += one_keras(name, Path(work)) if args.keras else one(name, Path(work), pt2=args.pt2)
             except Exception as e:  # noqa: BLE001  (the model itself failed to build or import)
                 if args.debug:
                     traceback.print_exc()

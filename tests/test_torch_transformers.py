@@ -10,79 +10,14 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-nn, F = torch.nn, torch.nn.functional
 
 from convert.importers.torch import from_torch  # noqa: E402
 from convert.importers.torch.trace import convert_program  # noqa: E402
 from convert.passes import optimize  # noqa: E402
 from helpers import target_runner  # noqa: E402
+from torch_lm_cases import MODELS, build, export, token_ids as _ids  # noqa: E402
 
-VOCAB, EMBED, HEADS, MAX_LEN = 37, 24, 3, 16
 RTOL, ATOL = 1e-4, 1e-5
-
-
-class Block(nn.Module):
-    def __init__(self, causal: bool):
-        super().__init__()
-        self.causal = causal
-        self.qkv, self.proj = nn.Linear(EMBED, 3 * EMBED), nn.Linear(EMBED, EMBED)
-        self.ln1, self.ln2 = nn.LayerNorm(EMBED), nn.LayerNorm(EMBED)
-        self.up, self.down = nn.Linear(EMBED, 2 * EMBED), nn.Linear(2 * EMBED, EMBED)
-
-    def attend(self, x, mask):
-        b, s, _ = x.shape
-        q, k, v = (t.view(b, s, HEADS, EMBED // HEADS).transpose(1, 2) for t in self.qkv(x).chunk(3, dim=-1))
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal)
-        return self.proj(y.transpose(1, 2).reshape(b, s, EMBED))
-
-    def forward(self, x, mask):
-        if self.causal:  # GPT: pre-LN, tanh GELU
-            x = x + self.attend(self.ln1(x), mask)
-            return x + self.down(F.gelu(self.up(self.ln2(x)), approximate="tanh"))
-        x = self.ln1(x + self.attend(x, mask))  # BERT: post-LN, erf GELU
-        return self.ln2(x + self.down(F.gelu(self.up(x))))
-
-
-class LM(nn.Module):
-    def __init__(self, causal: bool):
-        super().__init__()
-        torch.manual_seed(0)
-        self.causal = causal
-        self.tok, self.pos = nn.Embedding(VOCAB, EMBED), nn.Embedding(MAX_LEN, EMBED)
-        self.blocks = nn.ModuleList([Block(causal), Block(causal)])
-        self.ln = nn.LayerNorm(EMBED)
-
-    def forward(self, ids):
-        positions = torch.cumsum(torch.ones_like(ids), 1) - 1
-        x = self.tok(ids) + self.pos(positions)
-        mask = None if self.causal else (ids != 0)[:, None, None, :]
-        for block in self.blocks:
-            x = block(x, mask)
-        return F.linear(self.ln(x), self.tok.weight)  # tied output head
-
-
-def _ids(batch: int, seq: int, seed: int = 0) -> torch.Tensor:
-    """Ids in 1..VOCAB-1 with trailing padding (0) in every row but the first."""
-    ids = torch.randint(1, VOCAB, (batch, seq), generator=torch.Generator().manual_seed(seed + 100 * batch + seq))
-    for r in range(1, batch):
-        ids[r, seq - r:] = 0
-    return ids
-
-
-def _build(causal: bool) -> nn.Module:
-    model = LM(causal).eval()
-    g = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.LayerNorm):  # ones/zeros at init would hide a swapped scale/bias
-                m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.3 * torch.randn(m.bias.shape, generator=g))
-            elif isinstance(m, nn.Linear):
-                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
-    return model
-
-
-MODELS = {"bert": False, "gpt": True}
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +26,10 @@ def converted():
 
     def get(name: str, tracer: str):
         if (name, tracer) not in cache:
-            model = _build(MODELS[name])
+            model = build(name)
             ids = _ids(2, 6)
             if tracer == "export":
-                dims = {0: torch.export.Dim("batch", max=1024), 1: torch.export.Dim("seq", min=2, max=MAX_LEN)}
-                with torch.no_grad():
-                    graph = convert_program(torch.export.export(model, (ids,), dynamic_shapes=(dims,), strict=False))[0]
+                graph = convert_program(export(model, ids))[0]
                 lengths = (6, 9)
             else:
                 graph, lengths = from_torch(model, (ids,), tracer="auto"), (6,)
@@ -122,7 +55,7 @@ def test_transformer(name, target, tracer, converted):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_transformer_carries_signal(name):
-    model = _build(MODELS[name])
+    model = build(name)
     ids = _ids(2, 6)
     with torch.no_grad():
         ref = model(ids)

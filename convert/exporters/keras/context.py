@@ -37,6 +37,7 @@ class KerasContext:
         self.graph_outputs = {v.name for v in graph.outputs}
         self.node: Node | None = None
         self._names: set[str] = set()
+        self._named_ops: set[int] = set()
         self._layer_used: set[str] = set()
         self._cache: dict[tuple[str, L.Perm], Any] = {}
         self.fused = fused or {}  # value -> the activation node its Conv/Dense layer absorbs
@@ -61,8 +62,20 @@ class KerasContext:
         return self.graph.weights.get(value) if value else None
 
     def put(self, value: str, tensor: Any, perm: L.Perm | None = None) -> None:
+        self._name_operation(tensor)
         if value:
             self.values[value] = (tensor, tuple(perm) if perm is not None else L.identity(len(tensor.shape)))
+
+    def _name_operation(self, tensor: Any) -> Any:
+        """Give the ``keras.ops`` operation that made ``tensor`` a name unique among the
+        layers' (Keras names operations from a global counter, so ``keras.ops.reshape``
+        could take a name a layer of this model already has)."""
+        made_by = getattr(tensor, "_keras_history", None)
+        op = made_by[0] if made_by is not None else None
+        if op is not None and not isinstance(op, self.layers.Layer) and id(op) not in self._named_ops:
+            self._named_ops.add(id(op))
+            op.name = self.unique(op.name)
+        return tensor
 
     def perm(self, value: str) -> L.Perm:
         return self._get_entry(value)[1]
@@ -79,7 +92,8 @@ class KerasContext:
 
     def get(self, value: str, want: L.Perm | None = None) -> Any:
         """The Keras tensor for ``value`` laid out as ``want`` (IR order by default);
-        a Permute layer is added only when the layout differs, and reused."""
+        a Permute layer (a ``keras.ops.transpose`` where the batch axis moves) is added
+        only when the layout differs, and reused."""
         t, have = self._get_entry(value)
         want = L.identity(len(have)) if want is None else tuple(want)
         if have == want:
@@ -87,9 +101,10 @@ class KerasContext:
         key = (value, want)
         if key not in self._cache:
             r = L.relayout(have, want)
-            if r[0] != 0:
-                raise unsupported_attr("layout", list(have), "Keras cannot move the batch axis")
-            self._cache[key] = self.layers.Permute(r[1:], name=self.unique(f"{value}_permute"))(t)
+            if r[0] != 0:  # a Permute layer keeps the batch first; keras.ops.transpose moves it
+                self._cache[key] = self._name_operation(self.keras.ops.transpose(t, tuple(r)))
+            else:
+                self._cache[key] = self.layers.Permute(r[1:], name=self.unique(f"{value}_permute"))(t)
         return self._cache[key]
 
     def ir_shape(self, value: str) -> tuple:

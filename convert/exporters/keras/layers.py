@@ -246,6 +246,12 @@ def export_gemm(ctx: KerasContext, node):
 
 @register("MatMul")
 def export_matmul(ctx: KerasContext, node):
+    if ctx.weight(node.inputs[1]) is None:  # two computed operands (swin_t's attention scores)
+        a, b = node.inputs
+        if ctx.weight(a) is not None or min(ctx.rank(a), ctx.rank(b)) < 2:
+            raise unsupported_attr("B", b, "a constant 2-D weight, or two computed operands of rank >= 2")
+        ctx.put(node.outputs[0], ctx.keras.ops.matmul(ctx.get(a), ctx.get(b)))
+        return
     w = _const(ctx, node, 1, "B")
     if w.ndim != 2:
         raise unsupported_attr("B", list(w.shape), "Dense needs a 2-D weight")

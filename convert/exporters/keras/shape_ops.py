@@ -35,6 +35,9 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
     leading axes the reshape keeps survives; anything else is laid out in IR order first."""
     t, have = ctx.raw(node.inputs[0])
     src = ctx.ir_shape(node.inputs[0])
+    if _moves_batch(src, target):
+        _reshape_with_batch(node, ctx, src, target)
+        return
     keep = 1  # leading axes the reshape keeps unchanged
     while keep < min(len(src), len(target)) and (target[keep] == 0 or (src[keep] is not None
                                                                        and src[keep] == target[keep])):
@@ -45,6 +48,11 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
         tail = [int(np.prod(src[keep:])) // known if d == -1 else d for d in tail]
     if not (all(have[i] == i for i in range(keep, len(have))) and all(have[i] < keep for i in range(keep))):
         t, have = ctx.get(node.inputs[0]), L.identity(len(have))
+    if t.shape[0] is not None and None in t.shape[1:]:
+        # the dynamic axis is not the Keras tensor's first (vit_b_16's sequence-first (S, B, E)
+        # attention): no batch-first tensor for a Reshape layer
+        _reshape_with_batch(node, ctx, src, target)
+        return
     new_perm = tuple(have[:keep]) + tuple(range(keep, len(target)))
     keras_shape = [t.shape[i] for i in range(1, keep)] + tail
     keras_shape = [-1 if d is None else int(d) for d in keras_shape]
@@ -61,6 +69,27 @@ def _reshape(node, ctx: KerasContext, target: list) -> None:
             ctx.put(node.outputs[0], before, new_perm)
             return
     ctx.put(node.outputs[0], ctx.layers.Reshape(tuple(keras_shape), name=ctx.name(node))(t), new_perm)
+
+
+def _moves_batch(src: tuple, target: list) -> bool:
+    """Whether a reshape folds the batch axis into others or splits it (swin_t's window
+    partition (B, 3, 3, 7, 7, C) -> (B*9, 49, C)), which Keras' Reshape layer cannot."""
+    if target[0] == 0 or (src[0] is not None and target[0] == src[0]):
+        return False
+    if target[0] != -1:
+        return True
+    if None in src[1:] or not all(isinstance(d, int) and d > 0 for d in target[1:]):
+        return False
+    return int(np.prod(src[1:])) != int(np.prod(target[1:]))
+
+
+def _reshape_with_batch(node, ctx: KerasContext, src: tuple, target: list) -> None:
+    """``keras.ops.reshape`` of the whole shape, batch included, in IR order."""
+    full = [(-1 if src[i] is None else src[i]) if d == 0 else int(d) for i, d in enumerate(target)]
+    if full.count(-1) > 1:
+        raise unsupported_attr("shape", target, "one unknown size when the batch axis is reshaped")
+    y = ctx.keras.ops.reshape(ctx.get(node.inputs[0]), tuple(full))
+    ctx.put(node.outputs[0], y, L.identity(len(full)))
 
 
 @register("Reshape")
@@ -110,9 +139,9 @@ def export_squeeze(ctx: KerasContext, node):
         it = iter(src)
         target = [1 if i in axes else next(it) for i in range(n)]
         target = [0 if i == 0 else (-1 if d is None else d) for i, d in enumerate(target)]
-    if 0 in axes:
-        raise unsupported_attr("axes", axes, "Keras keeps the batch axis")
-    if target.count(-1) > 1:  # several unknown sizes (a sequence mask): keras.ops adds or drops the axes
+    if 0 in axes or target.count(-1) > 1:
+        # the batch axis (vit_b_16's attention adds one in front) or several unknown sizes
+        # (a sequence mask): keras.ops adds or drops the axes, which a Reshape layer cannot
         t = ctx.get(node.inputs[0])
         t = ctx.keras.ops.squeeze(t, axis=tuple(axes)) if node.op == "Squeeze" else \
             ctx.keras.ops.expand_dims(t, axis=tuple(axes))
@@ -124,13 +153,29 @@ def export_squeeze(ctx: KerasContext, node):
 @register("Pad")
 def export_pad(ctx: KerasContext, node):
     pads, n = list(attr(node, "pads")), len(attr(node, "pads")) // 2
+    if not any(pads):
+        ctx.put(node.outputs[0], *ctx.raw(node.inputs[0]))
+        return
     if attr(node, "mode") != "constant" or float(attr(node, "value")) != 0.0 or pads[0] or pads[1] or pads[n] \
             or pads[n + 1] or n - 2 not in _ND:
-        raise unsupported_attr("pads/mode", [pads, attr(node, "mode")], "Keras pads spatial axes with zeros")
+        _pad_any_axes(node, ctx, pads, n)
+        return
     cl = L.channels_last(n)
     spec = tuple((int(b), int(e)) for b, e in zip(pads[2:n], pads[n + 2:]))
     layer = ctx.layers.__dict__[f"ZeroPadding{_ND[n - 2]}"](spec[0] if n == 3 else spec, name=ctx.name(node))
     ctx.put(node.outputs[0], layer(ctx.get(node.inputs[0], cl)), cl)
+
+
+def _pad_any_axes(node, ctx: KerasContext, pads: list, n: int) -> None:
+    """Padding other than zeros on the spatial axes of a channels-first map (swin_t pads the
+    H and W of a (B, H, W, C) tensor) as ``keras.ops.pad`` in the value's own layout."""
+    mode = attr(node, "mode")
+    if mode not in ("constant", "reflect") or min(pads) < 0 or pads[0] or pads[n]:
+        raise unsupported_attr("pads/mode", [pads, mode], "non-negative constant or reflect padding of non-batch axes")
+    t, have = ctx.raw(node.inputs[0])
+    width = [(int(pads[p]), int(pads[n + p])) for p in have]
+    extra = {"constant_values": float(attr(node, "value"))} if mode == "constant" else {}
+    ctx.put(node.outputs[0], ctx.keras.ops.pad(t, width, mode=mode, **extra), have)
 
 
 @register("Resize")

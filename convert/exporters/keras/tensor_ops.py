@@ -83,7 +83,18 @@ def export_cumsum(ctx: KerasContext, node):
 
 @register("Einsum")
 def export_einsum(ctx: KerasContext, node):
-    _put(ctx, node, ctx.keras.ops.einsum(str(attr(node, "equation")), *[operand(ctx, v) for v in node.inputs]))
+    _put(ctx, node, ctx.keras.ops.einsum(_lower_case(str(attr(node, "equation"))), *[operand(ctx, v) for v in node.inputs]))
+
+
+def _lower_case(equation: str) -> str:
+    """The equation with its subscripts renamed to lower-case letters (Keras' symbolic shape
+    inference reads upper-case ones as sizes, as maxvit's ``BGHID,BGHJD->BGHIJ``)."""
+    letters = dict.fromkeys(c for c in equation if c.isalpha())
+    if all(c.islower() for c in letters):
+        return equation
+    free = iter(c for c in "abcdefghijklmnopqrstuvwxyz" if c not in letters)
+    rename = {c: c if c.islower() else next(free) for c in letters}
+    return "".join(rename.get(c, c) for c in equation)
 
 
 @register("Trilu")
@@ -129,3 +140,36 @@ def export_topk(ctx: KerasContext, node):
     if len(node.outputs) > 1 and node.outputs[1]:
         idx = ctx.keras.ops.cast(indices, "int64")
         ctx.put(node.outputs[1], idx, L.identity(len(idx.shape)))
+
+
+_BIG = 2**31 - 1  # ONNX's INT64 "to the end" bounds, as Python slice bounds
+
+
+@register("Slice")
+def export_slice(ctx: KerasContext, node):
+    """Strided slicing in the value's own layout, as Keras' ``GetItem`` operation (a
+    ``.keras`` file records the slice objects; no Lambda)."""
+    t, have = ctx.raw(node.inputs[0])
+    rank = len(have)
+    starts, ends = list(attr(node, "starts")), list(attr(node, "ends"))
+    axes = attr(node, "axes") or range(len(starts))
+    steps = attr(node, "steps") or [1] * len(starts)
+    key = [slice(None)] * rank
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        start = int(np.clip(s, -_BIG, _BIG))
+        key[L.keras_axis(have, int(a))] = slice(start, None if abs(int(e)) >= _BIG else int(e), int(st))
+    ctx.put(node.outputs[0], t[tuple(key)], have)
+
+
+@register("Split")
+def export_split(ctx: KerasContext, node):
+    """``keras.ops.split`` along the value's stored axis; every part keeps its layout."""
+    t, have = ctx.raw(node.inputs[0])
+    if not all(node.outputs):
+        raise unsupported_attr("outputs", node.outputs, "every part of a split named")
+    axis = L.keras_axis(have, int(attr(node, "axis")))
+    sizes = attr(node, "split")
+    parts = ctx.keras.ops.split(t, len(node.outputs) if sizes is None else [int(i) for i in np.cumsum(sizes)[:-1]],
+                                axis=axis)
+    for out, part in zip(node.outputs, parts):
+        ctx.put(out, part, have)

@@ -133,3 +133,37 @@ def export_reduce(ctx: TFLiteContext, node) -> None:
         out_perm = tuple(sorted(kept).index(p) for p in kept)
     ctx.op(_REDUCE[node.op], [xi, ctx.ints(stored_axes, f"{node.name}/axes")],
            [ctx.out(node.outputs[0], out_perm)], "ReducerOptions", keepDims=keep)
+
+
+def _matmul_form(equation: str) -> tuple[bool, bool] | None:
+    """(adjX, adjY) where ``equation`` is a batched matrix product that BATCH_MATMUL computes
+    on its operands as stored: both inputs and the output share leading batch letters in
+    one order, then A is (i, k) or (k, i), B (k, j) or (j, k), the output (i, j). Else None."""
+    lhs, _, out = equation.replace(" ", "").partition("->")
+    terms = lhs.split(",")
+    if len(terms) != 2 or "." in equation or not out or len(set(out)) != len(out):
+        return None
+    a, b = terms
+    n = len(out) - 2
+    if n < 0 or len(a) != n + 2 or len(b) != n + 2 or a[:n] != out[:n] or b[:n] != out[:n]:
+        return None
+    i, j = out[n:]
+    ka, kb = set(a[n:]) - {i}, set(b[n:]) - {j}
+    if len(ka) != 1 or ka != kb or i not in a[n:] or j not in b[n:] or ka & {i, j}:
+        return None
+    return a[n:] != i + min(ka), b[n:] != min(kb) + j
+
+
+@register("Einsum")
+def export_einsum(ctx: TFLiteContext, node) -> None:
+    """An einsum that is a batched matrix product (maxvit's attention scores ``BGHID,BGHJD->BGHIJ``)
+    as one BATCH_MATMUL, operands transposed by its adj flags; any other equation is refused."""
+    equation = str(attr(node, "equation"))
+    form = _matmul_form(equation)
+    if form is None or len(node.inputs) != 2 or any(ctx.weight(v) is not None for v in node.inputs):
+        raise unsupported_attr("equation", equation, "a batched matrix product of two computed operands")
+    if len(ctx.ir_shape(node.outputs[0])) > 5:
+        raise unsupported_attr("equation", equation, "BATCH_MATMUL over at most 5 dimensions")
+    adj_x, adj_y = form
+    ctx.op("BATCH_MATMUL", [ctx.get(v) for v in node.inputs], [ctx.out(node.outputs[0])], "BatchMatMulOptions",
+           adjX=adj_x, adjY=adj_y)

@@ -1,0 +1,73 @@
+"""The plain-torch BERT-style encoder and GPT-style decoder (``tests/torch_lm_cases.py``),
+exported with a dynamic batch and sequence length, to ``.keras`` and ``.tflite``. The BERT
+model's ``.keras`` keeps both dynamic and matches torch at two batches and two lengths;
+what a target cannot keep dynamic is refused by node, all at once, before anything is
+written (GPT's causal attention over a run-time length in Keras; the cumsum positions,
+the embedding lookup of computed ids and the run-time-sized reshapes in LiteRT)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+
+from convert.errors import UnsupportedError  # noqa: E402
+from convert.importers.torch.trace import convert_program  # noqa: E402
+from convert.passes import optimize  # noqa: E402
+from torch_lm_cases import build, export, token_ids  # noqa: E402
+
+RTOL, ATOL = 1e-4, 1e-5  # as the ONNX and torch targets of these models
+
+
+@pytest.fixture(scope="module")
+def lm():
+    cache: dict = {}
+
+    def get(name: str):
+        if name not in cache:
+            model = build(name)
+            cache[name] = model, optimize(convert_program(export(model, token_ids(2, 6)))[0])
+        return cache[name]
+    return get
+
+
+def test_bert_to_keras_keeps_batch_and_length(lm, tmp_path):
+    from convert.exporters.keras import export as keras_export
+
+    model, graph = lm("bert")
+    path = tmp_path / "bert.keras"
+    keras_export.save(graph, path)
+    loaded = keras.saving.load_model(str(path), safe_mode=True)
+    for seq in (6, 9):
+        for batch in (2, 3):
+            ids = token_ids(batch, seq)
+            with torch.no_grad():
+                ref = model(ids).numpy()
+                other = model(token_ids(batch, seq, seed=7)).numpy()
+            assert np.abs(other - ref).max() > 100 * (ATOL + RTOL * np.abs(ref).max())  # the input matters
+            got = keras.ops.convert_to_numpy(loaded(ids.numpy()))
+            np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL, err_msg=f"batch {batch}, length {seq}")
+
+
+def test_gpt_to_keras_refuses_causal_over_dynamic_length(lm, tmp_path):
+    from convert.exporters.keras import export as keras_export
+
+    _, graph = lm("gpt")
+    with pytest.raises(UnsupportedError) as e:
+        keras_export.save(graph, tmp_path / "gpt.keras")
+    # the first block is named; the second reads a value the first could not make
+    assert [(p.layer, p.attribute) for p in e.value.items] == [("blocks.0.scaled_dot_product_attention", "is_causal")]
+    assert not (tmp_path / "gpt.keras").exists()
+
+
+@pytest.mark.parametrize("name", ["bert", "gpt"])
+def test_lm_to_tflite_refused_by_node(name, lm):
+    pytest.importorskip("ai_edge_litert")
+    from convert.exporters.tflite import to_tflite
+
+    _, graph = lm(name)
+    with pytest.raises(UnsupportedError) as e:
+        to_tflite(graph)
+    ops = {p.layer_type for p in e.value.items}
+    assert {"CumSum", "Gather"} <= ops, e.value.items  # positions and the token lookup, by node
