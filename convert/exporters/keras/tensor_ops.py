@@ -168,6 +168,8 @@ def export_split(ctx: KerasContext, node):
     if not all(node.outputs):
         raise unsupported_attr("outputs", node.outputs, "every part of a split named")
     axis = L.keras_axis(have, int(attr(node, "axis")))
+    if axis == 0:  # Keras' first axis is the batch, of no known size while the model is built
+        raise unsupported_attr("axis", attr(node, "axis"), "a split of an axis other than Keras' batch axis")
     sizes = attr(node, "split")
     parts = ctx.keras.ops.split(t, len(node.outputs) if sizes is None else [int(i) for i in np.cumsum(sizes)[:-1]],
                                 axis=axis)
