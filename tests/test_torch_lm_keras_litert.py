@@ -62,15 +62,24 @@ def test_gpt_to_keras_refuses_causal_over_dynamic_length(lm, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["bert", "gpt"])
-def test_lm_to_tflite_refused_by_node(name, lm):
+def test_lm_to_tflite_keeps_batch_and_length(name, lm, tmp_path):
+    """One .tflite file run at two batches and two lengths: the positions as CUMSUM, the
+    token lookup as a GATHER of computed ids, reshapes sized from their input when the
+    model runs, GPT's causal mask from RANGEs over the run-time lengths."""
     pytest.importorskip("ai_edge_litert")
-    from convert.exporters.tflite import to_tflite
+    from convert.exporters.tflite import save
+    from convert.exporters.tflite.runner import LiteRTModel
 
-    _, graph = lm(name)
-    with pytest.raises(UnsupportedError) as e:
-        to_tflite(graph)
-    ops = {p.layer_type for p in e.value.items}
-    # the positions (cumsum of a mask) have no LiteRT builtin here; the token lookup, a GATHER
-    # with computed ids, converts
-    assert "CumSum" in ops and "Gather" not in ops, e.value.items
-    assert all(p.layer for p in e.value.items), e.value.items  # each refusal names its node
+    model, graph = lm(name)
+    path = tmp_path / f"{name}.tflite"
+    save(graph, path)
+    lite = LiteRTModel(path, ([v.name for v in graph.inputs], [v.name for v in graph.outputs]))
+    for seq in (6, 9):
+        for batch in (2, 3):
+            ids = token_ids(batch, seq)
+            with torch.no_grad():
+                ref = model(ids).numpy()
+                other = model(token_ids(batch, seq, seed=7)).numpy()
+            assert np.abs(other - ref).max() > 100 * (ATOL + RTOL * np.abs(ref).max())  # the input matters
+            got = lite.run({graph.inputs[0].name: ids.numpy()})[graph.outputs[0].name]
+            np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL, err_msg=f"batch {batch}, length {seq}")

@@ -22,19 +22,38 @@ def _heads(ctx: TFLiteContext, value: str, heads: int) -> tuple[int, int]:
         return ctx.get(value), shape[1]
     if heads <= 0 or not isinstance(shape[-1], int) or shape[-1] % heads:
         raise unsupported_attr("num_heads", heads, f"a head count dividing {shape[-1]}")
-    dims = dims_of(shape)[:2] + [heads, shape[-1] // heads]
-    if dims.count(-1) > 1:
-        raise unsupported_attr("shape", list(shape), "LiteRT's RESHAPE infers one dynamic dimension")
-    split = ctx.step("RESHAPE", [ctx.get(value), ctx.ints(dims, f"{value}/heads_shape")], dims, f"{value}/heads")
+    want = list(shape[:2]) + [heads, shape[-1] // heads]
+    xi = ctx.get(value)
+    sizes = ctx.reshape_dims(want, xi, list(shape), f"{value}/heads_shape")
+    split = ctx.step("RESHAPE", [xi, sizes], dims_of(want), f"{value}/heads")
     return ctx.transpose(split, HEADS_FIRST, f"{value}/heads_first"), heads
 
 
 def _causal(ctx: TFLiteContext, node, sq: int, skv: int) -> int:
     """The additive upper-left-aligned causal mask: query i sees keys 0..i."""
-    if sq < 0 or skv < 0:
-        raise unsupported_attr("is_causal", 1, "causal attention over static sequence lengths")
     keep = np.arange(skv)[None, :] <= np.arange(sq)[:, None]
     return ctx.const(np.where(keep, 0.0, NEG).astype(np.float32), f"{node.name}/causal")
+
+
+def _causal_at_run_time(ctx: TFLiteContext, scores: int, name: str) -> int:
+    """The causal mask of lengths known only when the model runs: key j <= query i, from
+    RANGEs over the scores' last two sizes, applied by SELECT_V2."""
+    shape = ctx.tensor(f"{name}/scores_shape", [4], "int32")
+    ctx.op("SHAPE", [scores], [shape], "ShapeOptions", outType=ctx.S.TensorType.INT32)
+    zero, one = ctx.ints(0, f"{name}/zero"), ctx.ints(1, f"{name}/one")
+    positions = []
+    for axis, expand in ((2, 1), (3, 0)):  # queries as a column, keys as a row
+        size = ctx.tensor(f"{name}/size{axis}", [], "int32")
+        ctx.op("GATHER", [shape, ctx.ints(axis, f"{name}/axis{axis}")], [size], "GatherOptions", axis=0)
+        seq = ctx.tensor(f"{name}/range{axis}", [-1], "int32")
+        ctx.op("RANGE", [zero, size, one], [seq])
+        grid = ctx.tensor(f"{name}/grid{axis}", [-1, 1] if expand else [1, -1], "int32")
+        ctx.op("EXPAND_DIMS", [seq, ctx.ints(expand, f"{name}/expand{axis}")], [grid])
+        positions.append(grid)
+    keep = ctx.tensor(f"{name}/keep", [-1, -1], "bool")
+    ctx.op("LESS_EQUAL", [positions[1], positions[0]], [keep])
+    neg = ctx.const(np.array(NEG, np.float32), f"{name}/neg")
+    return ctx.step("SELECT_V2", [keep, scores, neg], ctx.dims(scores), name)
 
 
 def _masked(ctx: TFLiteContext, node, scores: int, mask: str) -> int:
@@ -75,7 +94,10 @@ def export_attention(ctx: TFLiteContext, node) -> None:
     scores = ctx.step("MUL", [scores, ctx.const(np.array(scale, np.float32), f"{node.name}/scale")], sdims,
                       f"{name}/scaled")
     if int(attr(node, "is_causal")):
-        scores = ctx.step("ADD", [scores, _causal(ctx, node, sdims[2], sdims[3])], sdims, f"{name}/causal")
+        if sdims[2] < 0 or sdims[3] < 0:
+            scores = _causal_at_run_time(ctx, scores, f"{name}/causal")
+        else:
+            scores = ctx.step("ADD", [scores, _causal(ctx, node, sdims[2], sdims[3])], sdims, f"{name}/causal")
     if mask:
         scores = _masked(ctx, node, scores, mask)
     probs = ctx.step("SOFTMAX", [scores], sdims, f"{name}/probs", "SoftmaxOptions", beta=1.0)
@@ -83,5 +105,6 @@ def export_attention(ctx: TFLiteContext, node) -> None:
         ctx.op("BATCH_MATMUL", [probs, vi], [ctx.out(name)], "BatchMatMulOptions")
         return
     y = ctx.step("BATCH_MATMUL", [probs, vi], qd[:3] + [vd[3]], f"{name}/heads")
-    ctx.op("RESHAPE", [ctx.transpose(y, HEADS_FIRST, f"{name}/seq_first"),
-                       ctx.ints(dims_of(ctx.ir_shape(name)), f"{name}/shape")], [ctx.out(name)])
+    merged = ctx.transpose(y, HEADS_FIRST, f"{name}/seq_first")
+    heads = list(ctx.ir_shape(q)[:2]) + [qd[1], vd[3]]
+    ctx.op("RESHAPE", [merged, ctx.reshape_dims(ctx.ir_shape(name), merged, heads, f"{name}/shape")], [ctx.out(name)])

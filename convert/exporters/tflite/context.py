@@ -204,6 +204,33 @@ class TFLiteContext:
         self.layouts[self.tensors[idx].name] = (value, perm)
         return idx
 
+    def reshape_dims(self, want, source: int, source_dims, name: str) -> int:
+        """RESHAPE's shape input for the stored sizes ``want`` (ints or IR symbols): a
+        constant where at most one is unknown; otherwise each symbol is read when the model
+        runs from the stored axis of tensor ``source`` (whose stored sizes are
+        ``source_dims``) with the same symbol (SHAPE, CONCATENATION with the constants,
+        GATHER), and at most one symbol found there is left to RESHAPE as -1."""
+        dims = dims_of(want)
+        if dims.count(-1) <= 1:
+            return self.ints(dims, name)
+        consts, picks, unknown = [], [], 0
+        for d, w in zip(dims, want):
+            if d < 0 and w in source_dims:
+                picks.append(list(source_dims).index(w))
+                continue
+            unknown += d < 0
+            picks.append(len(source_dims) + len(consts))
+            consts.append(d)
+        if unknown > 1:
+            raise unsupported_attr("shape", list(want), "LiteRT's RESHAPE infers one size not read from its input")
+        shape = self.tensor(f"{name}/source_shape", [len(source_dims)], "int32")
+        self.op("SHAPE", [source], [shape], "ShapeOptions", outType=self.S.TensorType.INT32)
+        table = self.tensor(f"{name}/sizes", [len(source_dims) + len(consts)], "int32")
+        self.op("CONCATENATION", [shape, self.ints(consts, f"{name}/fixed")], [table], "ConcatenationOptions", axis=0)
+        out = self.tensor(name, [len(dims)], "int32")
+        self.op("GATHER", [table, self.ints(picks, f"{name}/picks")], [out], "GatherOptions", axis=0)
+        return out
+
     def ints(self, values, name: str = "const") -> int:
         """An int32 constant (shapes, axes, paddings, permutations)."""
         arr = np.asarray(values, dtype=np.int32)

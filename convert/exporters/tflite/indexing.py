@@ -77,3 +77,14 @@ def export_gather_nd(ctx: TFLiteContext, node) -> None:
     q = len(ishape)
     out_perm = tuple(range(q - 1)) + tuple(p - k + q - 1 for p in perm[k:])
     ctx.op("GATHER_ND", [data, indices], [ctx.out(node.outputs[0], out_perm)])
+
+
+@register("CumSum")
+def export_cumsum(ctx: TFLiteContext, node) -> None:
+    """CUMSUM along the stored axis of the IR axis (its axis input is a 0-d int32)."""
+    x = node.inputs[0]
+    rank = len(ctx.ir_shape(x))
+    perm = ctx.perm(x)
+    axis = perm.index(int(attr(node, "axis")) % rank)
+    ctx.op("CUMSUM", [ctx.get(x, perm), ctx.ints(axis, f"{node.name}/axis")], [ctx.out(node.outputs[0], perm)],
+           "CumsumOptions", exclusive=bool(attr(node, "exclusive")), reverse=bool(attr(node, "reverse")))

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..channels_last import after_transpose, flat_order
 from ...ir.perm import identity
-from .context import TFLiteContext, attr, channels_last, dims_of, keeps_order, unsupported_attr
+from .context import TFLiteContext, attr, channels_last, keeps_order, unsupported_attr
 from .indexing import wrapped_indices
 from .registry import register
 from .reshape_layout import grouped_layout
@@ -31,13 +31,13 @@ def export_reshape(ctx: TFLiteContext, node) -> None:
         else:  # the stored layout with a run put in order where the reshape allows it, else IR order
             want, out_perm = grouped or (identity(len(perm)), None)
     shape = ctx.ir_shape(out)
-    dims = dims_of([shape[p] for p in out_perm] if out_perm else shape)
-    if dims.count(-1) > 1:
-        raise unsupported_attr("shape", list(ctx.ir_shape(out)), "LiteRT's RESHAPE infers one dynamic dimension")
+    xi = ctx.get(x, want)
+    sizes = ctx.reshape_dims([shape[p] for p in out_perm] if out_perm else shape, xi,
+                             [ctx.ir_shape(x)[p] for p in want], f"{node.name}/shape")
     y = ctx.out(out, out_perm)
     if out in ctx.flat_rows:  # not in IR order, so not comparable layer by layer
         ctx.layouts.pop(ctx.tensors[y].name)
-    ctx.op("RESHAPE", [ctx.get(x, want), ctx.ints(dims, f"{node.name}/shape")], [y])
+    ctx.op("RESHAPE", [xi, sizes], [y])
 
 
 def _flattens_into_dense(node, ctx: TFLiteContext, perm) -> bool:
