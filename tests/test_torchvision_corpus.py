@@ -2,14 +2,17 @@
 ``weights=None`` and given weights that carry signal (tests/torchvision_zoo.py), each
 converted from a ``.pt2`` exported with a dynamic batch (two batch sizes) and compared
 with torch's logits. The ``.pt2`` with a static batch and the ``file.py:factory --weights``
-path run on a cross-section of the families (EVERY_PATH), since each export of a model
-costs as much as its conversion and check together.
+path run on a cross-section of the families (EVERY_PATH) in CI, since each export of a
+model costs as much as its conversion and check together; on every model with
+``NNCONVERT_FULL_TORCHVISION_CORPUS=1``.
 
 Tolerance: ``1e-4 * max(1, max|ref|)`` on the largest absolute error. Where torch's own
 float32 logits are about that far from float64 (FLOAT64_FLOOR), the reference is torch in
 float64 on the same weights, allowed twice torch's own float32 error where that is larger
 (the rule of the keras.applications and dense-prediction corpora)."""
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -31,6 +34,7 @@ WEAK_SIGNAL: dict[str, str] = {
     "efficientnet_b0": "a 1% change of a middle kernel moves the logits by ~3x the tolerance",
     "alexnet": "another input moves the logits by ~25x, a 1% weight change by ~2x the tolerance",
 }
+FULL = os.environ.get("NNCONVERT_FULL_TORCHVISION_CORPUS") == "1"
 EVERY_PATH = {"resnet18", "mobilenet_v3_small", "squeezenet1_1", "shufflenet_v2_x0_5", "googlenet"}
 BATCHES = (2, 3)
 
@@ -113,7 +117,7 @@ def _signal(name: str, model) -> None:
 
 
 def _kinds(name: str) -> list[str]:
-    return ["signal", "pt2_dynamic"] + (["pt2_static", "factory"] if name in EVERY_PATH else [])
+    return ["signal", "pt2_dynamic"] + (["pt2_static", "factory"] if name in EVERY_PATH or FULL else [])
 
 
 def _marks(name: str, kind: str) -> list:
