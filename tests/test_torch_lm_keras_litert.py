@@ -1,9 +1,6 @@
 """The plain-torch BERT-style encoder and GPT-style decoder (``tests/torch_lm_cases.py``),
-exported with a dynamic batch and sequence length, to ``.keras`` and ``.tflite``. The BERT
-model's ``.keras`` keeps both dynamic and matches torch at two batches and two lengths;
-what a target cannot keep dynamic is refused by node, all at once, before anything is
-written (GPT's causal attention over a run-time length in Keras; the cumsum positions,
-the embedding lookup of computed ids and the run-time-sized reshapes in LiteRT)."""
+exported with a dynamic batch and sequence length, to ``.keras`` and ``.tflite``: one file
+of each keeps both dynamic and matches torch at two batches and two lengths."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +9,6 @@ import pytest
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 
-from convert.errors import UnsupportedError  # noqa: E402
 from convert.importers.torch.trace import convert_program  # noqa: E402
 from convert.passes import optimize  # noqa: E402
 from torch_lm_cases import build, export, token_ids  # noqa: E402
@@ -32,11 +28,13 @@ def lm():
     return get
 
 
-def test_bert_to_keras_keeps_batch_and_length(lm, tmp_path):
+@pytest.mark.parametrize("name", ["bert", "gpt"])
+def test_lm_to_keras_keeps_batch_and_length(name, lm, tmp_path):
+    """GPT's causal attention: query and key lengths are one symbolic size in the IR."""
     from convert.exporters.keras import export as keras_export
 
-    model, graph = lm("bert")
-    path = tmp_path / "bert.keras"
+    model, graph = lm(name)
+    path = tmp_path / f"{name}.keras"
     keras_export.save(graph, path)
     loaded = keras.saving.load_model(str(path), safe_mode=True)
     for seq in (6, 9):
@@ -48,17 +46,6 @@ def test_bert_to_keras_keeps_batch_and_length(lm, tmp_path):
             assert np.abs(other - ref).max() > 100 * (ATOL + RTOL * np.abs(ref).max())  # the input matters
             got = keras.ops.convert_to_numpy(loaded(ids.numpy()))
             np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL, err_msg=f"batch {batch}, length {seq}")
-
-
-def test_gpt_to_keras_refuses_causal_over_dynamic_length(lm, tmp_path):
-    from convert.exporters.keras import export as keras_export
-
-    _, graph = lm("gpt")
-    with pytest.raises(UnsupportedError) as e:
-        keras_export.save(graph, tmp_path / "gpt.keras")
-    # the first block is named; the second reads a value the first could not make
-    assert [(p.layer, p.attribute) for p in e.value.items] == [("blocks.0.scaled_dot_product_attention", "is_causal")]
-    assert not (tmp_path / "gpt.keras").exists()
 
 
 @pytest.mark.parametrize("name", ["bert", "gpt"])

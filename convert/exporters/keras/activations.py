@@ -53,8 +53,10 @@ def export_selu(ctx: KerasContext, node):
 
 @register("Gelu")
 def export_gelu(ctx: KerasContext, node):
-    if attr(node, "approximate") != "none":
-        raise unsupported_attr("approximate", attr(node, "approximate"), "Activation('gelu') is the exact form")
+    if attr(node, "approximate") == "tanh":  # the Activation layer is the exact form only
+        t, have = ctx.raw(node.inputs[0])
+        ctx.put(node.outputs[0], ctx.keras.ops.gelu(t, approximate=True), have)
+        return
     _unary(node, ctx, ctx.layers.Activation("gelu", name=ctx.name(node)))
 
 

@@ -40,10 +40,18 @@ def _origin(ctx: KerasContext, value: str) -> str:
 
 
 def _same_length(ctx: KerasContext, q: str, k: str) -> bool:
-    """Query and key sequences provably of one length: equal static sizes, or one source."""
+    """Query and key sequences provably of one length: equal static sizes, one named
+    symbolic size in the IR (a dynamic length both were computed from), or one source."""
     axis = 2 if len(ctx.ir_shape(q)) == 4 else 1
     a, b = ctx.ir_shape(q)[axis], ctx.ir_shape(k)[axis]
-    return (a is not None and a == b) or (axis == 1 and _origin(ctx, q) == _origin(ctx, k))
+    if a is not None and a == b:
+        return True
+    infos = [ctx.graph.value_info(v) for v in (q, k)]
+    if all(i is not None and i.shape is not None and len(i.shape) > axis for i in infos):
+        sa, sb = (i.shape[axis] for i in infos)
+        if isinstance(sa, str) and sa == sb:
+            return True
+    return axis == 1 and _origin(ctx, q) == _origin(ctx, k)
 
 
 @register("Attention")
