@@ -1,6 +1,6 @@
 """A Keras transformer encoder (token + position embeddings, padding mask from the ids,
 MultiHeadAttention, LayerNormalization, GELU MLP, masked mean pooling) saved as .keras with
-a dynamic batch and sequence length, converted to Keras, ONNX and torch and compared with
+a dynamic batch and sequence length, converted to Keras, ONNX, torch and LiteRT and compared with
 Keras at two batch sizes and two lengths."""
 from __future__ import annotations
 
@@ -134,4 +134,20 @@ def test_encoder_to_torch(encoder):
     for batch, steps in SIZES:
         feeds = _batch(batch, steps, seed=steps)
         got = module(*[torch.from_numpy(feeds[v.name]) for v in graph.inputs]).detach().numpy()
+        assert_close(got, _want(model, feeds), RTOL, ATOL, f"batch {batch} steps {steps}")
+
+
+def test_encoder_to_tflite(encoder, tmp_path):
+    """One .tflite file, run in LiteRT's interpreter at two batches and two lengths."""
+    pytest.importorskip("ai_edge_litert")
+    from convert.exporters.tflite import save
+    from convert.exporters.tflite.runner import LiteRTModel
+
+    model, graph = encoder
+    path = tmp_path / "encoder.tflite"
+    save(graph, path)
+    lite = LiteRTModel(path, ([v.name for v in graph.inputs], [v.name for v in graph.outputs]))
+    for batch, steps in SIZES:
+        feeds = _batch(batch, steps, seed=steps)
+        got = lite.run({v.name: feeds[v.name] for v in graph.inputs})[graph.outputs[0].name]
         assert_close(got, _want(model, feeds), RTOL, ATOL, f"batch {batch} steps {steps}")
