@@ -28,6 +28,19 @@ def lm():
     return get
 
 
+def _matches_at_two_batches_and_lengths(model, run) -> None:
+    """``run`` (token ids -> logits) against torch at batch 2, 3 and length 6, 9; another
+    input must move torch's logits far past the tolerance."""
+    for seq in (6, 9):
+        for batch in (2, 3):
+            ids = token_ids(batch, seq)
+            with torch.no_grad():
+                ref = model(ids).numpy()
+                other = model(token_ids(batch, seq, seed=7)).numpy()
+            assert np.abs(other - ref).max() > 100 * (ATOL + RTOL * np.abs(ref).max())  # the input matters
+            np.testing.assert_allclose(run(ids.numpy()), ref, rtol=RTOL, atol=ATOL, err_msg=f"batch {batch}, length {seq}")
+
+
 @pytest.mark.parametrize("name", ["bert", "gpt"])
 def test_lm_to_keras_keeps_batch_and_length(name, lm, tmp_path):
     """GPT's causal attention: query and key lengths are one symbolic size in the IR."""
@@ -37,15 +50,7 @@ def test_lm_to_keras_keeps_batch_and_length(name, lm, tmp_path):
     path = tmp_path / f"{name}.keras"
     keras_export.save(graph, path)
     loaded = keras.saving.load_model(str(path), safe_mode=True)
-    for seq in (6, 9):
-        for batch in (2, 3):
-            ids = token_ids(batch, seq)
-            with torch.no_grad():
-                ref = model(ids).numpy()
-                other = model(token_ids(batch, seq, seed=7)).numpy()
-            assert np.abs(other - ref).max() > 100 * (ATOL + RTOL * np.abs(ref).max())  # the input matters
-            got = keras.ops.convert_to_numpy(loaded(ids.numpy()))
-            np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL, err_msg=f"batch {batch}, length {seq}")
+    _matches_at_two_batches_and_lengths(model, lambda ids: keras.ops.convert_to_numpy(loaded(ids)))
 
 
 @pytest.mark.parametrize("name", ["bert", "gpt"])
@@ -61,12 +66,4 @@ def test_lm_to_tflite_keeps_batch_and_length(name, lm, tmp_path):
     path = tmp_path / f"{name}.tflite"
     save(graph, path)
     lite = LiteRTModel(path, ([v.name for v in graph.inputs], [v.name for v in graph.outputs]))
-    for seq in (6, 9):
-        for batch in (2, 3):
-            ids = token_ids(batch, seq)
-            with torch.no_grad():
-                ref = model(ids).numpy()
-                other = model(token_ids(batch, seq, seed=7)).numpy()
-            assert np.abs(other - ref).max() > 100 * (ATOL + RTOL * np.abs(ref).max())  # the input matters
-            got = lite.run({graph.inputs[0].name: ids.numpy()})[graph.outputs[0].name]
-            np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL, err_msg=f"batch {batch}, length {seq}")
+    _matches_at_two_batches_and_lengths(model, lambda ids: lite.run({graph.inputs[0].name: ids})[graph.outputs[0].name])
