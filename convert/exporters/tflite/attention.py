@@ -9,6 +9,7 @@ import numpy as np
 
 from ...ir.optable.attention import extensions
 from .context import TFLiteContext, attr, dims_of, unsupported_attr
+from .indexing import stored_sizes
 from .registry import register
 
 HEADS_FIRST = (0, 2, 1, 3)  # (B, S, H, D) <-> (B, H, S, D)
@@ -38,13 +39,10 @@ def _causal(ctx: TFLiteContext, node, sq: int, skv: int) -> int:
 def _causal_at_run_time(ctx: TFLiteContext, scores: int, name: str) -> int:
     """The causal mask of lengths known only when the model runs: key j <= query i, from
     RANGEs over the scores' last two sizes, applied by SELECT_V2."""
-    shape = ctx.tensor(f"{name}/scores_shape", [4], "int32")
-    ctx.op("SHAPE", [scores], [shape], "ShapeOptions", outType=ctx.S.TensorType.INT32)
     zero, one = ctx.ints(0, f"{name}/zero"), ctx.ints(1, f"{name}/one")
     positions = []
     for axis, expand in ((2, 1), (3, 0)):  # queries as a column, keys as a row
-        size = ctx.tensor(f"{name}/size{axis}", [], "int32")
-        ctx.op("GATHER", [shape, ctx.ints(axis, f"{name}/axis{axis}")], [size], "GatherOptions", axis=0)
+        size = stored_sizes(ctx, scores, axis, f"{name}/size{axis}")
         seq = ctx.tensor(f"{name}/range{axis}", [-1], "int32")
         ctx.op("RANGE", [zero, size, one], [seq])
         grid = ctx.tensor(f"{name}/grid{axis}", [-1, 1] if expand else [1, -1], "int32")

@@ -27,13 +27,13 @@ def wrapped_indices(ctx: TFLiteContext, value: str, data: int, positions: int | 
         ctx.op("CAST", [idx], [cast], "CastOptions", inDataType=getattr(types, TENSOR_TYPES[dtype]),
                outDataType=types.INT32)
         idx = cast
-    sizes = _sizes(ctx, data, positions, name)
+    sizes = stored_sizes(ctx, data, positions, name)
     out = ctx.tensor(f"{name}/indices_wrapped", dims, "int32")
     ctx.op("FLOOR_MOD", [idx, sizes], [out])
     return out
 
 
-def _sizes(ctx: TFLiteContext, data: int, positions: int | list[int], name: str) -> int:
+def stored_sizes(ctx: TFLiteContext, data: int, positions: int | list[int], name: str) -> int:
     """int32 sizes of ``data``'s stored axes at ``positions`` (a scalar for one position)."""
     stored = ctx.dims(data)
     want = positions if isinstance(positions, list) else [positions]
