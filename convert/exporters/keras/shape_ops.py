@@ -124,6 +124,16 @@ def _squeeze_in_place(node, ctx: KerasContext, axes: list) -> bool:
     return True
 
 
+def _squeeze_open_axis(node, ctx: KerasContext, t, src: list, axes: list):
+    """Drop an axis that is 1 in the IR but open to Keras (a time-major recurrence sliced
+    one step at a time on what Keras takes for its batch axis): keras.ops.squeeze checks
+    for a known 1, so reshape to the remaining sizes instead."""
+    rest = [t.shape[i] if t.shape[i] is not None else src[i] for i in range(len(src)) if i not in axes]
+    if sum(d is None for d in rest) > 1:
+        raise unsupported_attr("axes", axes, "a squeeze leaving at most one size unknown to Keras")
+    return ctx.keras.ops.reshape(t, tuple(-1 if d is None else int(d) for d in rest))
+
+
 @register("Squeeze", "Unsqueeze")
 def export_squeeze(ctx: KerasContext, node):
     src = list(ctx.ir_shape(node.inputs[0]))
@@ -143,8 +153,12 @@ def export_squeeze(ctx: KerasContext, node):
         # the batch axis (vit_b_16's attention adds one in front) or several unknown sizes
         # (a sequence mask): keras.ops adds or drops the axes, which a Reshape layer cannot
         t = ctx.get(node.inputs[0])
-        t = ctx.keras.ops.squeeze(t, axis=tuple(axes)) if node.op == "Squeeze" else \
-            ctx.keras.ops.expand_dims(t, axis=tuple(axes))
+        if node.op == "Unsqueeze":
+            t = ctx.keras.ops.expand_dims(t, axis=tuple(axes))
+        elif all(t.shape[a] == 1 for a in axes):
+            t = ctx.keras.ops.squeeze(t, axis=tuple(axes))
+        else:
+            t = _squeeze_open_axis(node, ctx, t, src, axes)
         ctx.put(node.outputs[0], t, L.identity(len(t.shape)))
         return
     _reshape(node, ctx, target)
