@@ -75,7 +75,8 @@ def export_clip(ctx, node):
         ctx.add("ReLU", [x], [node.outputs[0]])
         return
     p = ctx.add("Clip", [x], [node.outputs[0]]).clip_param  # upstream BVLC, clip_param = 148
-    p.min = -math.inf if lo is None else float(lo)
+    # Caffe computes max(min, min(x, max)), which is min where min > max; ONNX gives max there
+    p.min = -math.inf if lo is None else float(lo if hi is None else min(lo, hi))
     p.max = math.inf if hi is None else float(hi)
 
 

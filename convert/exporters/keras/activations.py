@@ -79,6 +79,8 @@ def export_clip(ctx: KerasContext, node):
     lo, hi = attr(node, "min"), attr(node, "max")
     if lo != 0.0:
         raise unsupported_attr("min", lo, "Keras ReLU clips at 0 below")
+    if hi is not None and hi < lo:
+        raise unsupported_attr("max", hi, "Keras ReLU needs max >= min (ONNX gives max everywhere)")
     _unary(node, ctx, ctx.layers.ReLU(max_value=None if hi is None else float(hi), name=ctx.name(node)))
 
 

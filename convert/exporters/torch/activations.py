@@ -163,9 +163,9 @@ def export_clip(ctx: TorchContext, node):
     lo, hi = attr(node, "min"), attr(node, "max")
     if lo == 0.0 and hi == 6.0:
         _module(node, ctx, "nn.ReLU6")
-    elif lo is not None and hi is not None:
+    elif lo is not None and hi is not None and lo <= hi:
         _module(node, ctx, "nn.Hardtanh", [float(lo), float(hi)])
-    else:
+    else:  # min > max gives max everywhere, as ONNX does (nn.Hardtanh refuses such bounds)
         ctx.assign(node.outputs[0], f"torch.clamp({ctx.x(node.inputs[0])}, min={py(lo)}, max={py(hi)})")
 
 

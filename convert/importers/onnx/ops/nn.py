@@ -5,6 +5,7 @@ from ....errors import UnsupportedAttributeError
 from ..context import DataDependent
 from ..registry import register
 from .common import check_defaults, ir_attrs, register_same, same
+from .norm import layernorm_stats
 
 register_same(register, ["Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "LRN", "InstanceNormalization", "Det"])
 
@@ -123,40 +124,11 @@ def import_maxpool(ctx, node):
     same(ctx, node, "MaxPoolWithIndices", drop=("auto_pad",), pads=resolve_pads(ctx, kernel))
 
 
-@register("BatchNormalization")
-def import_batchnorm(ctx, node):
-    if ctx.attr("training_mode", 0) or any(ctx.uses(k) for k in range(1, len(node.output))):
-        raise UnsupportedAttributeError("training_mode", ctx.attr("training_mode", 1),
-                                        "training-mode batch norm (batch statistics outputs) is not inference")
-    if ctx.attr("spatial", 1) != 1:
-        raise UnsupportedAttributeError("spatial", ctx.attr("spatial"), "per-element statistics")
-    ctx.emit("BatchNormalization", [ctx.x(i) for i in range(5)], {"epsilon": float(ctx.attr("epsilon", 1e-5))},
-             outputs=[0])
-
-
 @register("LayerNormalization", emits=("Add", "Mul", "Reciprocal", "ReduceMean", "Sqrt", "Sub"))
 def import_layernorm(ctx, node):
     same(ctx, node, drop=("stash_type",), outputs=[0])
     if ctx.uses(1) or ctx.uses(2):
-        _layernorm_stats(ctx)
-
-
-def _layernorm_stats(ctx) -> None:
-    """The optional Mean and InvStdDev outputs, from IR reductions over the normalised axes."""
-    import numpy as np
-
-    rank = ctx.rank(0)
-    if rank is None:
-        raise DataDependent("axis", ctx.attr("axis", -1), "the Mean/InvStdDev outputs need the input rank")
-    axes = list(range(int(ctx.attr("axis", -1)) % rank, rank))
-    x = ctx.x(0)
-    mean = ctx.tmp("ReduceMean", [x], axes=axes, keepdims=1)
-    centred = ctx.tmp("Sub", [x, mean])
-    var = ctx.tmp("ReduceMean", [ctx.tmp("Mul", [centred, centred])], axes=axes, keepdims=1)
-    eps = ctx.b.weight("epsilon", np.array(ctx.attr("epsilon", 1e-5), dtype=ctx.dtype(0) or "float32"))
-    inv = ctx.tmp("Reciprocal", [ctx.tmp("Sqrt", [ctx.tmp("Add", [var, eps])])])
-    for k, v in ((1, mean), (2, inv)):
-        ctx.alias(k, v)
+        layernorm_stats(ctx)
 
 
 @register("RMSNormalization")

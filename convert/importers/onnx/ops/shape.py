@@ -199,9 +199,9 @@ def _roi(ctx, axes: list[int] | None) -> list[float]:
     return starts + _all_axes(ctx, axes, roi[half:], 1.0)
 
 
-def _keep_aspect(ctx, policy: str, sizes: list[int], axes: list[int] | None) -> list[float]:
-    """keep_aspect_ratio_policy: one scale for the resized axes, the output rounded half up;
-    the IR's floor(scale * size) must agree."""
+def _keep_aspect(ctx, policy: str, sizes: list[int], axes: list[int] | None) -> tuple[float, dict[int, int]]:
+    """keep_aspect_ratio_policy: one scale for the resized axes and each one's output size,
+    ``scale * size`` rounded half up."""
     shape = ctx.shape(0)
     if shape is None:
         raise DataDependent("keep_aspect_ratio_policy", policy, "needs the input shape")
@@ -210,13 +210,35 @@ def _keep_aspect(ctx, policy: str, sizes: list[int], axes: list[int] | None) -> 
         raise DataDependent("keep_aspect_ratio_policy", policy, "needs static input sizes")
     ratios = [int(n) / shape[a] for n, a in zip(sizes, axes)]
     scale = min(ratios) if policy == "not_larger" else max(ratios)
-    if any(math.floor(scale * shape[a]) != int(scale * shape[a] + 0.5) for a in axes):
-        raise UnsupportedAttributeError("keep_aspect_ratio_policy", policy,
-                                        "the rounded output size differs from floor(scale * size)")
-    return [scale if a in axes else 1.0 for a in range(len(shape))]
+    return scale, {a: int(scale * shape[a] + 0.5) for a in axes}
 
 
-@register("Resize", since=11)
+def _nearest_gathers(ctx, attrs: dict, scale: float, out: dict[int, int]) -> None:
+    """Nearest resampling with a scale the output size does not follow (the IR's Resize
+    takes the size as floor(scale * size)): one Gather of constant source indices per axis,
+    the indices computed from the ONNX attributes."""
+    from ....exporters.resize_weights import axis_weights
+
+    ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
+    if attrs["mode"] != "nearest" or ctm == "tf_crop_and_resize":
+        raise UnsupportedAttributeError("keep_aspect_ratio_policy", ctx.attr("keep_aspect_ratio_policy"),
+                                        "an output size other than floor(scale * size) with linear, cubic or "
+                                        "tf_crop_and_resize (nearest is read)")
+    x, shape = ctx.x(0), ctx.shape(0)
+    changed = [a for a, n in out.items() if n != shape[a] or scale != 1.0]
+    for i, a in enumerate(changed):
+        w, _ = axis_weights(shape[a], out[a], scale, mode="nearest", ctm=ctm,
+                            nearest_mode=attrs.get("nearest_mode", "round_prefer_floor"))
+        idx = ctx.b.weight(f"{ctx.node.name or 'resize'}/index{a}", np.argmax(w, axis=1).astype(np.int64))
+        if i == len(changed) - 1:
+            ctx.emit("Gather", [x, idx], {"axis": a})
+        else:
+            x = ctx.tmp("Gather", [x, idx], axis=a)
+    if not changed:
+        ctx.alias(0, x)
+
+
+@register("Resize", since=11, emits=("Gather",))
 def import_resize(ctx, node):
     mode = ctx.attr("mode", "nearest")
     attrs = _resize_attrs(ctx, mode)
@@ -231,7 +253,10 @@ def import_resize(ctx, node):
         shape = ctx.shape(0)
         policy = ctx.attr("keep_aspect_ratio_policy", "stretch")
         if policy != "stretch":
-            attrs["scales"] = _keep_aspect(ctx, policy, sizes, axes)
+            scale, out = _keep_aspect(ctx, policy, sizes, axes)
+            if any(math.floor(scale * shape[a]) != n for a, n in out.items()):
+                return _nearest_gathers(ctx, attrs, scale, out)
+            attrs["scales"] = [scale if a in out else 1.0 for a in range(len(shape))]
         elif axes is not None:
             sizes = _all_axes(ctx, axes, sizes, None)
             sizes = [shape[k] if s is None else s for k, s in enumerate(sizes)] if shape else sizes
