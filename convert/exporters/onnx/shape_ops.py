@@ -214,3 +214,30 @@ def export_col2im(ctx: OnnxContext, node):
            ctx.const(node.attrs["block_shape"], hint="block_shape")]
     ctx.emit("Col2Im", ins, node.outputs, name=node.name,
              **{k: node.attrs.get(k) for k in ("strides", "pads", "dilations")})
+
+
+_MODE_SINCE = 28  # SpaceToDepth's mode attribute
+
+
+def crd_channels(channels: int, block: int) -> np.ndarray:
+    """For each CRD output channel (c, i, j), the DCR channel (i, j, c) holding the same data."""
+    c, i, j = np.meshgrid(np.arange(channels), np.arange(block), np.arange(block), indexing="ij")
+    return ((i * block + j) * channels + c).reshape(-1)
+
+
+@register("SpaceToDepth")
+def export_space_to_depth(ctx: OnnxContext, node):
+    """Mode CRD before opset 28: DCR, then its channels gathered into CRD order."""
+    b, mode = int(node.attrs["blocksize"]), attr_value(node, "mode")
+    if mode == "DCR" or ctx.opset >= _MODE_SINCE:
+        ctx.emit("SpaceToDepth", node.inputs, node.outputs, name=node.name, blocksize=b,
+                 mode=mode if mode != "DCR" else None)
+        return
+    info = ctx.graph.value_info(node.inputs[0])
+    channels = info.shape[1] if info is not None and info.shape is not None and len(info.shape) > 1 else None
+    if not isinstance(channels, int):
+        raise UnsupportedAttributeError("mode", mode, f"CRD with a dynamic channel count needs opset >= "
+                                                      f"{_MODE_SINCE} (pass --opset {_MODE_SINCE})")
+    dcr = ctx.emit("SpaceToDepth", node.inputs, name=f"{node.name}/dcr", blocksize=b)[0]
+    ctx.emit("Gather", [dcr, ctx.const(crd_channels(channels, b), hint="crd_channels")], node.outputs,
+             name=node.name, axis=1)

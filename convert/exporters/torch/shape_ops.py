@@ -256,6 +256,10 @@ def export_depth_to_space(ctx: TorchContext, node):
 @register("SpaceToDepth")
 def export_space_to_depth(ctx: TorchContext, node):
     b, x = int(attr(node, "blocksize")), ctx.x(node.inputs[0])
+    if attr(node, "mode") == "CRD":
+        m = ctx.layer(node, "nn.PixelUnshuffle", [b])
+        ctx.assign(node.outputs[0], f"{m}({x})")
+        return
     t = ctx.tmp(node.name + "_blocks")
     ctx.line(f"{t} = {x}.reshape({x}.shape[0], {x}.shape[1], {x}.shape[2] // {b}, {b}, {x}.shape[3] // {b}, {b})")
     ctx.assign(node.outputs[0], f"{t}.permute(0, 3, 5, 1, 2, 4).reshape({t}.shape[0], {t}.shape[1] * {b * b}, "

@@ -84,7 +84,9 @@ declare("Gather", "shape", "data indices", "output", attrs={"axis": Attr("int", 
 declare("DepthToSpace", "shape", "input", "output", attrs={
     "blocksize": Attr("int"), "mode": Attr("str", "DCR", choices=("DCR", "CRD")),
 }, doc="rearrange channel blocks into spatial blocks (PixelShuffle is CRD)")
-declare("SpaceToDepth", "shape", "input", "output", attrs={"blocksize": Attr("int")}, doc="inverse of DepthToSpace DCR")
+declare("SpaceToDepth", "shape", "input", "output", attrs={
+    "blocksize": Attr("int"), "mode": Attr("str", "DCR", choices=("DCR", "CRD")),
+}, doc="inverse of DepthToSpace in the same mode (PixelUnshuffle is CRD; ONNX has the mode from opset 28)")
 declare("Cast", "shape", "input", "output", attrs={"to": Attr("str", doc="IR dtype name")}, doc="change dtype",
         elementwise_unary=True)
 declare("BitCast", "shape", "input", "output", attrs={"to": Attr("str", doc="IR dtype name")}, onnx=False,

@@ -124,6 +124,33 @@ def import_maxpool(ctx, node):
     same(ctx, node, "MaxPoolWithIndices", drop=("auto_pad",), pads=resolve_pads(ctx, kernel))
 
 
+@register("MaxUnpool", emits=("Expand", "Reshape", "ScatterElements"))
+def import_max_unpool(ctx, node):
+    """MaxPool's values written back at its Indices (flat positions over the whole output,
+    as MaxPool counts them) in zeros of the unpooled shape: a 1-D ScatterElements."""
+    import numpy as np
+
+    shape = ctx.shape(0)
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        raise DataDependent("X", ctx.name(0), "MaxUnpool needs a static input shape")
+    kernel = [int(k) for k in ctx.attr("kernel_shape")]
+    n = len(kernel)
+    strides = [int(s) for s in ctx.attr("strides") or [1] * n]
+    pads = [int(p) for p in ctx.attr("pads") or [0] * (2 * n)]
+    out = list(shape[:2]) + [(i - 1) * s - pads[k] - pads[n + k] + kk
+                             for k, (i, s, kk) in enumerate(zip(shape[2:], strides, kernel))]
+    if ctx.has(2):
+        wanted = [int(d) for d in ctx.const(2, "output_shape").reshape(-1)]
+        if wanted != out:  # the reference pads the inferred result, onnxruntime indexes the larger one
+            raise UnsupportedAttributeError("output_shape", wanted, f"the inferred shape {out} (ONNX's "
+                                            "reference and onnxruntime place the indices differently otherwise)")
+    zero = ctx.b.weight(f"{ctx.name(0)}/zero", np.zeros((), dtype=ctx.dtype(0) or "float32"))
+    flat = ctx.tmp("ScatterElements", [ctx.tmp("Expand", [zero], shape=[int(np.prod(out))]),
+                                       ctx.tmp("Reshape", [ctx.x(1)], shape=[-1]),
+                                       ctx.tmp("Reshape", [ctx.x(0)], shape=[-1])], axis=0)
+    ctx.emit("Reshape", [flat], {"shape": out})
+
+
 @register("LayerNormalization", emits=("Add", "Mul", "Reciprocal", "ReduceMean", "Sqrt", "Sub"))
 def import_layernorm(ctx, node):
     same(ctx, node, drop=("stash_type",), outputs=[0])
