@@ -288,18 +288,45 @@ def export_affine_grid(ctx: TorchContext, node):
     ctx.assign(node.outputs[0], f"F.affine_grid({ctx.x(node.inputs[0])}, {py(size)}, align_corners={align})")
 
 
+def col2im_targets(image: list[int], block: list[int], strides: list[int], pads: list[int],
+                   dilations: list[int]) -> np.ndarray:
+    """For each (kernel offset, block position) column entry, in Col2Im's row-major order, the
+    flat image position it adds into; entries that land in the padding get prod(image)."""
+    nd = len(image)
+    counts = [(i + pads[d] + pads[nd + d] - dilations[d] * (block[d] - 1) - 1) // strides[d] + 1
+              for d, i in enumerate(image)]
+    k = np.indices(block).reshape(nd, -1, 1)      # offsets inside the block
+    p = np.indices(counts).reshape(nd, 1, -1)     # block positions
+    pos = [p[d] * strides[d] - pads[d] + k[d] * dilations[d] for d in range(nd)]
+    inside = np.logical_and.reduce([(q >= 0) & (q < image[d]) for d, q in enumerate(pos)])
+    flat = np.ravel_multi_index([np.clip(q, 0, image[d] - 1) for d, q in enumerate(pos)], image)
+    return np.where(inside, flat, int(np.prod(image))).reshape(-1).astype(np.int64)
+
+
 @register("Col2Im")
 def export_col2im(ctx: TorchContext, node):
+    """``F.fold`` for 2 spatial axes with symmetric pads; otherwise an ``index_add`` of every
+    column entry into its image position (an index buffer computed from the attributes),
+    with one spare slot that collects the entries falling in the padding."""
     block = [int(v) for v in attr(node, "block_shape")]
     nd = len(block)
     pads = [int(p) for p in (attr(node, "pads") or [0] * (2 * nd))]
-    if nd != 2 or pads[:nd] != pads[nd:]:
-        raise unsupported_attr("block_shape/pads", [block, pads], "torch fold: 2 spatial axes, symmetric pads")
-    kwargs = dict(kernel_size=tuple(block), dilation=tuple(attr(node, "dilations") or [1] * nd),
-                  padding=tuple(pads[:nd]), stride=tuple(attr(node, "strides") or [1] * nd))
-    args = ", ".join(f"{k}={py(v)}" for k, v in kwargs.items())
-    image = tuple(int(v) for v in attr(node, "image_shape"))
-    ctx.assign(node.outputs[0], f"F.fold({ctx.x(node.inputs[0])}, {py(image)}, {args})")
+    strides, dilations = (list(attr(node, k) or [1] * nd) for k in ("strides", "dilations"))
+    image = [int(v) for v in attr(node, "image_shape")]
+    x = ctx.x(node.inputs[0])
+    if nd == 2 and pads[:nd] == pads[nd:]:
+        kwargs = dict(kernel_size=tuple(block), dilation=tuple(dilations), padding=tuple(pads[:nd]),
+                      stride=tuple(strides))
+        args = ", ".join(f"{k}={py(v)}" for k, v in kwargs.items())
+        ctx.assign(node.outputs[0], f"F.fold({x}, {py(tuple(image))}, {args})")
+        return
+    index = ctx.buffer(f"{node.name}_target", col2im_targets(image, block, strides, pads, dilations))
+    k, total = int(np.prod(block)), int(np.prod(image))
+    cols = ctx.tmp(node.name + "_cols")
+    ctx.line(f"{cols} = {x}.reshape({x}.shape[0], {x}.shape[1] // {k}, -1)")
+    summed = f"torch.index_add({cols}.new_zeros({cols}.shape[0], {cols}.shape[1], {total + 1}), 2, {index}, {cols})"
+    ctx.assign(node.outputs[0], f"{summed}[:, :, :{total}].reshape({cols}.shape[0], {cols}.shape[1], "
+                                f"{', '.join(str(i) for i in image)})")
 
 
 @register("ReverseSequence")
