@@ -3,7 +3,8 @@ the opset version from which a handler's reading of the op applies.
 
 A handler registered for an ONNX op that has an IR op of the same name produces that IR
 op (``same()`` emits it under the ONNX name), so each such key declares its own name;
-``emits=`` adds the other IR ops a handler builds."""
+``emits=`` adds the other IR ops a handler builds; ``decomposed=True`` says it builds only
+those (an ONNX op written out in other IR ops although the IR has one of its name)."""
 from __future__ import annotations
 
 from typing import Callable, Iterable
@@ -14,8 +15,8 @@ from ...registry import Registry
 ONNX_OPS: Registry = Registry("onnx importer")
 
 
-def register(*keys: str, since: int = 0, emits: Iterable[str] | None = None) -> Callable:
-    named = {k: {k} | set(emits or ()) for k in keys if k in OPS}
+def register(*keys: str, since: int = 0, emits: Iterable[str] | None = None, decomposed: bool = False) -> Callable:
+    named = {k: ({k} if not decomposed else set()) | set(emits or ()) for k in keys if k in OPS}
     if emits is not None:
         named.update({k: set(emits) for k in keys if k not in OPS})
     return ONNX_OPS.register(*keys, since=since, emits=named)

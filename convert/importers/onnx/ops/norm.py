@@ -42,10 +42,11 @@ def layernorm_stats(ctx) -> None:
         ctx.alias(k, v)
 
 
-@register("MeanVarianceNormalization", emits=_MOMENTS)
+@register("MeanVarianceNormalization", emits=_MOMENTS, decomposed=True)
 def import_mvn(ctx, node):
     """(x - mean) / (sqrt(var) + 1e-9) over ``axes``: ONNX's function body, epsilon after the
-    square root."""
+    square root. Written out (not the IR's own op) so that the Keras and LiteRT writers,
+    which lack that op, get it too."""
     rank = _rank(ctx, "axes", ctx.attr("axes"))
     axes = sorted(int(a) % rank for a in ctx.attr("axes", [0, 2, 3]))
     _, centred, var = moments(ctx, axes)
