@@ -315,3 +315,30 @@ def test_if_on_graph_input_refused_by_name():
     model = _model([node], {"cond": np.array(True)}, {}, ["y"], 11)
     with pytest.raises(UnsupportedError, match=r"pick_branch \(If\).*computed at run time"):
         convert.from_onnx(model)
+
+
+# -- the same decompositions to LiteRT -------------------------------------------------------
+
+def test_batch_statistics_and_clip_to_litert(tmp_path):
+    """The IR reductions the batch-statistics ops become, and Clip with min > max (MAXIMUM then
+    MINIMUM: max everywhere), in LiteRT's interpreter against onnxruntime."""
+    pytest.importorskip("ai_edge_litert")
+    from convert.api import prepare
+    from convert.exporters.tflite import runner, to_tflite
+
+    rng = np.random.default_rng(10)
+    x, other = (_rand(rng, 2, 3, 4, 5) * 2 + 1 for _ in range(2))
+    bn = {"scale": rng.uniform(0.5, 2, 3).astype(np.float32), "B": _rand(rng, 3), "mean": _rand(rng, 3),
+          "var": rng.uniform(0.5, 2, 3).astype(np.float32)}
+    models = {"bn": _batchnorm(x, bn, 15, 1), "mvn": _one("MeanVarianceNormalization", {"x": x}, {}, 13),
+              "clip": _one("Clip", {"x": x}, {"lo": np.array(2.0, np.float32), "hi": np.array(-1.0, np.float32)}, 13)}
+    for name, model in models.items():
+        graph, _ = prepare(convert.from_onnx(model))
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(to_tflite(graph)[0])
+        run = runner(str(path), graph=graph)
+        for feed in (x, other):
+            want = _ort(model, {"x": feed})[0]
+            np.testing.assert_allclose(run({graph.inputs[0].name: feed})[graph.outputs[0].name], want, 1e-5, 1e-5)
+        if name != "clip":  # another input moves the output
+            assert np.abs(_ort(model, {"x": other})[0] - _ort(model, {"x": x})[0]).max() > 0.1
