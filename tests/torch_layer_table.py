@@ -127,6 +127,7 @@ SHAPE = [
     Case("channel_shuffle", lambda: Fn(lambda m, x: x.view(x.shape[0], 2, 3, 4, 4).transpose(1, 2)
                                        .reshape(x.shape[0], 6, 4, 4)), ((2, 6, 4, 4),)),
     Case("pixel_shuffle", lambda: nn.PixelShuffle(2), ((2, 8, 3, 3),)),
+    Case("pixel_unshuffle", lambda: nn.PixelUnshuffle(2), ((2, 3, 4, 6),)),
     Case("upsample_nearest_scale", lambda: nn.Upsample(scale_factor=2), ((2, 3, 4, 5),)),
     Case("upsample_nearest_size", lambda: Fn(lambda m, x: F.interpolate(x, size=(8, 15))), ((2, 3, 4, 5),)),
     Case("upsample_bilinear", lambda: nn.Upsample(scale_factor=2, mode="bilinear"), ((2, 3, 4, 5),)),

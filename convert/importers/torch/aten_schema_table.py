@@ -196,6 +196,7 @@ SCHEMAS = {
     'aten.pad.default': ['self', 'pad', ('mode', 'constant'), ('value', None)],
     'aten.permute.default': ['self', 'dims'],
     'aten.pixel_shuffle.default': ['self', 'upscale_factor'],
+    'aten.pixel_unshuffle.default': ['self', 'downscale_factor'],
     'aten.pow.Tensor_Scalar': ['self', 'exponent'],
     'aten.pow.Tensor_Tensor': ['self', 'exponent'],
     'aten.prelu.default': ['self', 'weight'],

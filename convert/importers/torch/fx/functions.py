@@ -365,3 +365,10 @@ def import_conv(ctx, node):
     target = _ov(f"conv{nsp}d", "padding" if isinstance(padding, str) else "default")
     return ctx.emit(target, (x, w, b, _ints(stride), padding if isinstance(padding, str) else _ints(padding),
                             _ints(dilation), int(groups)))
+
+
+@register("fn:torch.pixel_unshuffle", "fn:torch.pixel_shuffle")
+def import_pixel_shuffle_fn(ctx, node):
+    name = node.target.__name__
+    factor = _opt(node, 1, "downscale_factor" if name == "pixel_unshuffle" else "upscale_factor", None)
+    return ctx.emit(_ov(name), (_x(ctx, node), int(ctx.static(factor, "factor"))))

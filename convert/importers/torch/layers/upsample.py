@@ -47,3 +47,11 @@ def import_pixel_shuffle(ctx: TorchContext, node) -> str:
     if ctx.rank(x) != 4:
         raise UnsupportedAttributeError("rank", ctx.rank(x), "PixelShuffle on 4-D input only")
     return ctx.op("DepthToSpace", ctx.v(x), blocksize=int(r), mode="CRD")
+
+
+@register("aten.pixel_unshuffle.default", emits=("SpaceToDepth",))
+def import_pixel_unshuffle(ctx: TorchContext, node) -> str:
+    x, r = ctx.args(node)
+    if ctx.rank(x) != 4:
+        raise UnsupportedAttributeError("rank", ctx.rank(x), "PixelUnshuffle on 4-D input only")
+    return ctx.op("SpaceToDepth", ctx.v(x), blocksize=int(r), mode="CRD")
