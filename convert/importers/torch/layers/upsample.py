@@ -41,17 +41,19 @@ def import_upsample_linear(ctx: TorchContext, node) -> str:
     return _resize(ctx, node, "linear", x, size, scales, align)
 
 
-@register("aten.pixel_shuffle.default", emits=("DepthToSpace",))
-def import_pixel_shuffle(ctx: TorchContext, node) -> str:
+def _pixel_blocks(ctx: TorchContext, node, op: str, what: str) -> str:
+    """PixelShuffle / PixelUnshuffle: the IR's DepthToSpace / SpaceToDepth in CRD order."""
     x, r = ctx.args(node)
     if ctx.rank(x) != 4:
-        raise UnsupportedAttributeError("rank", ctx.rank(x), "PixelShuffle on 4-D input only")
-    return ctx.op("DepthToSpace", ctx.v(x), blocksize=int(r), mode="CRD")
+        raise UnsupportedAttributeError("rank", ctx.rank(x), f"{what} on 4-D input only")
+    return ctx.op(op, ctx.v(x), blocksize=int(r), mode="CRD")
+
+
+@register("aten.pixel_shuffle.default", emits=("DepthToSpace",))
+def import_pixel_shuffle(ctx: TorchContext, node) -> str:
+    return _pixel_blocks(ctx, node, "DepthToSpace", "PixelShuffle")
 
 
 @register("aten.pixel_unshuffle.default", emits=("SpaceToDepth",))
 def import_pixel_unshuffle(ctx: TorchContext, node) -> str:
-    x, r = ctx.args(node)
-    if ctx.rank(x) != 4:
-        raise UnsupportedAttributeError("rank", ctx.rank(x), "PixelUnshuffle on 4-D input only")
-    return ctx.op("SpaceToDepth", ctx.v(x), blocksize=int(r), mode="CRD")
+    return _pixel_blocks(ctx, node, "SpaceToDepth", "PixelUnshuffle")
