@@ -29,7 +29,7 @@ def export_attention(ctx: OnnxContext, node):
             raise UnsupportedAttributeError(name, value, f"needs opset >= {_SINCE[name]} (pass --opset {_SINCE[name]})")
     keys = ("scale", "q_num_heads", "kv_num_heads", "softcap", "qk_matmul_output_mode", *EXTENDED_ATTRS)
     extra = {k: attr(node, k) for k in keys if attr(node, k) != OPS["Attention"].attr_default(k)}
-    if _dtype(ctx, node.inputs[0]) in HALF:
+    if _dtype(ctx, node.inputs[0]) in HALF and not attr(node, "softmax_precision"):
         extra["softmax_precision"] = ONNX_DTYPE["float32"]  # --precision: the softmax sums in float32
     ctx.emit("Attention", node.inputs, node.outputs, name=node.name, is_causal=attr(node, "is_causal"), **extra)
 
@@ -77,7 +77,7 @@ def export_attention_decomposed(ctx: OnnxContext, node):
             m = ctx.emit("Where", [m, ctx.const(0.0, dt, "zero"), ctx.const(-math.inf, dt, "neg_inf")],
                          name=f"{n}/bias")[0]
         s = ctx.emit("Add", [s, m], name=f"{n}/masked")[0]
-    p = _softmax(ctx, s, dt, n)
+    p = _softmax(ctx, s, "float32" if attr(node, "softmax_precision") else dt, n)
     if masked:  # a row with every key masked gives 0, as ONNX and torch's math kernel define it
         p = ctx.emit("Where", [ctx.emit("IsNaN", [p], name=f"{n}/nan")[0], ctx.const(0.0, dt, "zero"), p],
                      name=f"{n}/safe")[0]
@@ -98,7 +98,8 @@ def _mask_rows_match(ctx: OnnxContext, node) -> bool:
 
 def _softmax(ctx: OnnxContext, s: str, dt: str, n: str) -> str:
     """Softmax over the keys, in float32 for a half-precision graph (--precision): its
-    exponent sum loses too much in 11 or 8 significand bits."""
+    exponent sum loses too much in 11 or 8 significand bits (``dt`` float32 keeps a half
+    softmax_precision's softmax in the scores' own dtype)."""
     if dt not in HALF:
         return ctx.emit("Softmax", [s], name=f"{n}/softmax", axis=-1)[0]
     s = ctx.emit("Cast", [s], name=f"{n}/scores_fp32", to=ONNX_DTYPE["float32"])[0]
