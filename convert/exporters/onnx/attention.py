@@ -27,7 +27,9 @@ def export_attention(ctx: OnnxContext, node):
     for name, value in used:
         if ctx.opset < _SINCE.get(name, 23):
             raise UnsupportedAttributeError(name, value, f"needs opset >= {_SINCE[name]} (pass --opset {_SINCE[name]})")
-    keys = ("scale", "q_num_heads", "kv_num_heads", "softcap", "qk_matmul_output_mode", *EXTENDED_ATTRS)
+    # a half softmax_precision is ONNX's default for half inputs: written by leaving it out
+    keys = ("scale", "q_num_heads", "kv_num_heads", "softcap", "qk_matmul_output_mode",
+            *(k for k in EXTENDED_ATTRS if k != "softmax_precision"))
     extra = {k: attr(node, k) for k in keys if attr(node, k) != OPS["Attention"].attr_default(k)}
     if _dtype(ctx, node.inputs[0]) in HALF and not attr(node, "softmax_precision"):
         extra["softmax_precision"] = ONNX_DTYPE["float32"]  # --precision: the softmax sums in float32
@@ -77,7 +79,7 @@ def export_attention_decomposed(ctx: OnnxContext, node):
             m = ctx.emit("Where", [m, ctx.const(0.0, dt, "zero"), ctx.const(-math.inf, dt, "neg_inf")],
                          name=f"{n}/bias")[0]
         s = ctx.emit("Add", [s, m], name=f"{n}/masked")[0]
-    p = _softmax(ctx, s, "float32" if attr(node, "softmax_precision") else dt, n)
+    p = _softmax(ctx, s, dt, n)
     if masked:  # a row with every key masked gives 0, as ONNX and torch's math kernel define it
         p = ctx.emit("Where", [ctx.emit("IsNaN", [p], name=f"{n}/nan")[0], ctx.const(0.0, dt, "zero"), p],
                      name=f"{n}/safe")[0]
@@ -98,8 +100,7 @@ def _mask_rows_match(ctx: OnnxContext, node) -> bool:
 
 def _softmax(ctx: OnnxContext, s: str, dt: str, n: str) -> str:
     """Softmax over the keys, in float32 for a half-precision graph (--precision): its
-    exponent sum loses too much in 11 or 8 significand bits (``dt`` float32 keeps a half
-    softmax_precision's softmax in the scores' own dtype)."""
+    exponent sum loses too much in 11 or 8 significand bits."""
     if dt not in HALF:
         return ctx.emit("Softmax", [s], name=f"{n}/softmax", axis=-1)[0]
     s = ctx.emit("Cast", [s], name=f"{n}/scores_fp32", to=ONNX_DTYPE["float32"])[0]

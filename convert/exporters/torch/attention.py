@@ -14,7 +14,7 @@ def export_attention(ctx: TorchContext, node):
     if three_d:  # (B, S, H*D) -> (B, H, S, D)
         q, k, v = (f"{t}.unflatten(-1, ({h}, -1)).transpose(1, 2)" for t, h in ((q, hq), (k, hkv), (v, hkv)))
     mask = ctx.x(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else None
-    if extensions(node) or (mask is not None and not _mask_covers_keys(ctx, node)) or attr(node, "softmax_precision"):
+    if extensions(node) or (mask is not None and not _mask_covers_keys(ctx, node)):
         written_out(ctx, node, q, k, v, mask, three_d)
         return
     causal = bool(attr(node, "is_causal"))

@@ -39,7 +39,7 @@ declare("Attention", "attention", "Q K V attn_mask? past_key? past_value? nonpad
 # that implement only plain attention refuse a node using any of them.
 EXTENDED_INPUTS = {4: "past_key", 5: "past_value", 6: "nonpad_kv_seqlen"}
 EXTENDED_OUTPUTS = {1: "present_key", 2: "present_value", 3: "qk_matmul_output"}
-EXTENDED_ATTRS = {"left_window_size": -1, "right_window_size": -1}
+EXTENDED_ATTRS = {"left_window_size": -1, "right_window_size": -1, "softmax_precision": ""}
 
 
 def extensions(node) -> list[tuple[str, object]]:
