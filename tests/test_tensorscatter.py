@@ -1,6 +1,6 @@
 """ONNX TensorScatter (opset 24, the KV-cache update) read into the IR op of the same name
-and written to a PyTorch module, a ``.pt2`` and ONNX (natively at 24, as ScatterElements
-at 17). The oracle is onnxruntime running the source model; the op copies elements, so
+and written to a PyTorch module, a ``.pt2``, ONNX (natively at 24, as ScatterElements
+at 17) and a ``.keras`` file. The oracle is onnxruntime running the source model; the op copies elements, so
 results must match bit for bit, and another write position or update must change them."""
 from __future__ import annotations
 
@@ -105,6 +105,19 @@ def test_tensor_scatter(name, tmp_path):
     _same(run_pt2(feeds), want)
     for other in _others(feeds, shape, axis):
         _same(run_pt2(other), run_ort(model, other)[0])
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_tensor_scatter_to_keras(name, tmp_path):
+    """A ``.keras`` file (keras.ops gather and select), loaded back, in the ONNX (IR) layout."""
+    keras = pytest.importorskip("keras")
+    shape, length, axis, mode, indices = CASES[name]
+    feeds = _feeds(shape, length, axis, indices)
+    model = _model(feeds["past_cache"], feeds["update"], axis, mode, indices is not None)
+    convert.export(convert.from_onnx(model), tmp_path / "kv.keras")
+    loaded = keras.saving.load_model(tmp_path / "kv.keras")
+    for f in [feeds] + _others(feeds, shape, axis):
+        _same(np.asarray(loaded(list(f.values()))), run_ort(model, f)[0])
 
 
 def test_batch_axis_refused():
