@@ -2,7 +2,8 @@
 computes its softmax in the inputs' dtype, and a float16 Softmax is ONNX's function body
 (exponentials and their sum are float16 tensors). The oracle is ``onnx.reference`` (the
 code that writes the backend suite's expected outputs, where test_attention_4d_fp16 and
-test_attention_4d_causal_fp16_expanded live); the PyTorch module must match it bit for bit."""
+test_attention_4d_causal_fp16_expanded live); the PyTorch module and
+``.pt2`` must match it bit for bit."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,11 +50,17 @@ def _check(model, feeds: dict, other: dict) -> None:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_half_attention_rounds_as_onnx(name):
+def test_half_attention_rounds_as_onnx(name, tmp_path):
     shapes, attrs = CASES[name]
     model = _attention(shapes, attrs)
-    assert [n.attrs.get("softmax_precision") for n in convert.from_onnx(model).nodes] == ["float16"]
-    _check(model, _inputs(shapes, 0), _inputs(shapes, 1))
+    graph = convert.from_onnx(model)
+    assert [n.attrs.get("softmax_precision") for n in graph.nodes] == ["float16"]
+    feeds = _inputs(shapes, 0)
+    _check(model, feeds, _inputs(shapes, 1))
+    convert.export(graph, tmp_path / "a.pt2")  # the exported program rounds the same way
+    with torch.no_grad():
+        got = torch.export.load(str(tmp_path / "a.pt2")).module()(*[torch.from_numpy(v) for v in feeds.values()])
+    np.testing.assert_array_equal(got.numpy(), ReferenceEvaluator(model).run(None, feeds)[0])
 
 
 def test_half_softmax_rounds_as_onnx():
