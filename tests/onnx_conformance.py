@@ -2,8 +2,11 @@
 ONNX -> IR -> PyTorch module, and ONNX -> IR -> ONNX in onnxruntime.
 
 The denominator is the in-scope cases that onnxruntime itself runs correctly on the
-case's own model. ``python tests/onnx_conformance.py --write`` regenerates the README's
-per-op table; ``test_onnx_conformance.py`` fails when it drifts.
+case's own model. Outputs are compared as ONNX's own backend harness compares them: at
+the case's rtol/atol (1e-3/1e-7 for node cases, float16 included), bfloat16 at an rtol of
+at least 2**-6 (two bfloat16 steps), as that harness widens it.
+``python tests/onnx_conformance.py --write`` regenerates the README's per-op table;
+``test_onnx_conformance.py`` fails when it drifts.
 """
 from __future__ import annotations
 
@@ -132,7 +135,9 @@ def _close(got, want, rtol: float, atol: float) -> bool:
     got, want = np.asarray(got), np.asarray(want)
     if got.shape != want.shape:
         return False
-    if want.dtype.kind in "fc":
+    if want.dtype.name == "bfloat16":  # two bfloat16 steps, as ONNX's harness; compared in float64
+        rtol = max(rtol, 2 ** -6)
+    if want.dtype.kind in "fc" or want.dtype.name == "bfloat16":
         return bool(np.allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol,
                                 equal_nan=True))
     return bool(np.array_equal(got, want))

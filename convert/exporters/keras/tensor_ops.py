@@ -175,3 +175,27 @@ def export_split(ctx: KerasContext, node):
                                 axis=axis)
     for out, part in zip(node.outputs, parts):
         ctx.put(out, part, have)
+
+
+@register("TensorScatter")
+def export_tensor_scatter(ctx: KerasContext, node):
+    """Each cache position j along axis reads update[j - write_indices[b]] (modulo the cache
+    length when circular) where that falls inside the update, else keeps the cache: a
+    gather and a select, so values are copied exactly on every backend."""
+    ops = ctx.keras.ops
+    past, update = ctx.get(node.inputs[0]), ctx.get(node.inputs[1])
+    rank = len(past.shape)
+    axis = attr(node, "axis") % rank
+    length, steps = past.shape[axis], update.shape[axis]
+    if not isinstance(length, int) or not isinstance(steps, int):
+        raise unsupported_attr("axis", attr(node, "axis"), "static cache and update lengths along the axis")
+    rel = np.arange(length, dtype="int32").reshape([-1 if d == axis else 1 for d in range(rank)])
+    if len(node.inputs) > 2 and node.inputs[2]:
+        start = ops.reshape(ops.cast(ctx.get(node.inputs[2]), "int32"), (-1,) + (1,) * (rank - 1))
+        rel = ops.subtract(rel, start)
+    if attr(node, "mode") == "circular":
+        rel = ops.mod(rel, length)
+    inside = ops.logical_and(ops.greater_equal(rel, 0), ops.less(rel, steps))
+    # broadcast the positions over the cache's other axes (the batch may be open)
+    index = ops.add(ops.clip(rel, 0, steps - 1), ops.zeros_like(past, dtype="int32"))
+    _put(ctx, node, ops.where(inside, ops.take_along_axis(update, index, axis=axis), past))

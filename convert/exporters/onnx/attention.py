@@ -27,9 +27,11 @@ def export_attention(ctx: OnnxContext, node):
     for name, value in used:
         if ctx.opset < _SINCE.get(name, 23):
             raise UnsupportedAttributeError(name, value, f"needs opset >= {_SINCE[name]} (pass --opset {_SINCE[name]})")
-    keys = ("scale", "q_num_heads", "kv_num_heads", "softcap", "qk_matmul_output_mode", *EXTENDED_ATTRS)
+    # a half softmax_precision is ONNX's default for half inputs: written by leaving it out
+    keys = ("scale", "q_num_heads", "kv_num_heads", "softcap", "qk_matmul_output_mode",
+            *(k for k in EXTENDED_ATTRS if k != "softmax_precision"))
     extra = {k: attr(node, k) for k in keys if attr(node, k) != OPS["Attention"].attr_default(k)}
-    if _dtype(ctx, node.inputs[0]) in HALF:
+    if _dtype(ctx, node.inputs[0]) in HALF and not attr(node, "softmax_precision"):
         extra["softmax_precision"] = ONNX_DTYPE["float32"]  # --precision: the softmax sums in float32
     ctx.emit("Attention", node.inputs, node.outputs, name=node.name, is_causal=attr(node, "is_causal"), **extra)
 

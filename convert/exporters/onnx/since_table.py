@@ -122,6 +122,7 @@ FIRST_OPSET: dict[str, int] = {
     'Sum': 1,
     'Tan': 7,
     'Tanh': 1,
+    'TensorScatter': 24,
     'ThresholdedRelu': 10,
     'Tile': 1,
     'TopK': 1,

@@ -71,9 +71,11 @@ def _mask_covers_keys(ctx: TorchContext, node) -> bool:
 
 
 def written_out(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | None, three_d: bool) -> None:
-    """The KV cache, positions offset by the cache, windows, a mask shorter than the keys
-    and the scores output, step by step as ONNX's reference computes them."""
+    """The KV cache, positions offset by the cache, windows, a mask shorter than the keys,
+    the scores output and a half-precision softmax, step by step as ONNX's reference
+    computes them."""
     ins = list(node.inputs) + [""] * (7 - len(node.inputs))
+    half = bool(attr(node, "softmax_precision"))
     qv, kv, vv, bias, pos, j, ok = (ctx.tmp(t) for t in ("q", "k", "v", "bias", "pos", "key_index", "allowed"))
     ctx.line(f"{qv}, {kv}, {vv} = {q}, {k}, {v}")
     if ins[4]:
@@ -108,8 +110,13 @@ def written_out(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | Non
     ctx.line(f"{kr}, {vr} = {kv}.repeat_interleave({qv}.shape[1] // {kv}.shape[1], dim=1), "
              f"{vv}.repeat_interleave({qv}.shape[1] // {vv}.shape[1], dim=1)")
     kv, vv = kr, vr
-    # sqrt(scale) on each side, as ONNX's reference and function body scale
-    ctx.line(f"{s} = ({qv} * math.sqrt({scale})) @ ({kv} * math.sqrt({scale})).transpose(-2, -1)")
+    # sqrt(scale) on each side, as ONNX's reference and function body scale (in a half
+    # softmax_precision, rounded to that dtype first, as the function body casts it)
+    root = f"math.sqrt({scale})"
+    if half:
+        root = ctx.tmp("root_scale")
+        ctx.line(f"{root} = torch.full((), math.sqrt({scale}), dtype={qv}.dtype, device={qv}.device)")
+    ctx.line(f"{s} = ({qv} * {root}) @ ({kv} * {root}).transpose(-2, -1)")
     if attr(node, "softcap"):
         cap = py(float(attr(node, "softcap")))
         ctx.line(f"{s} = torch.tanh({s} / {cap}) * {cap}")
@@ -118,7 +125,13 @@ def written_out(ctx: TorchContext, node, q: str, k: str, v: str, mask: str | Non
     ctx.line(f"{raw} = {s}")
     ctx.line(f"{s} = {s} + {bias}")
     # a query row with every key masked attends to nothing: probabilities 0
-    ctx.line(f"{p} = torch.softmax({s}.float(), -1).masked_fill(torch.isneginf({bias}.amax(-1, keepdim=True)), 0)")
+    none = f"torch.isneginf({bias}.amax(-1, keepdim=True))"
+    if half:  # each step rounded to the half dtype, as ONNX's reference and function body
+        e = ctx.tmp("exp")
+        ctx.line(f"{e} = torch.exp({s} - {s}.amax(-1, keepdim=True))")
+        ctx.line(f"{p} = ({e} / {e}.sum(-1, keepdim=True)).masked_fill({none}, 0)")
+    else:
+        ctx.line(f"{p} = torch.softmax({s}.float(), -1).masked_fill({none}, 0)")
     y = f"{p}.to({qv}.dtype) @ {vv}"
     outs = list(node.outputs) + [""] * (4 - len(node.outputs))
     qk = {0: raw, 1: raw, 2: s}.get(mode, p)

@@ -114,3 +114,26 @@ def export_hardmax(ctx: TorchContext, node):
     axis = attr(node, "axis")
     onehot = f"F.one_hot(torch.argmax({x}, {axis}), {x}.shape[{axis}]).movedim(-1, {axis})"
     ctx.assign(node.outputs[0], f"{onehot}.to({x}.dtype)")
+
+
+@register("TensorScatter")
+def export_tensor_scatter(ctx: TorchContext, node):
+    """The cache with the update written at per-batch positions: one int64 position per
+    update element (write_indices[b] + s along axis, modulo the cache length when circular)
+    and ``torch.scatter``, which copies exactly."""
+    p, u = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
+    rank = ctx.rank(node.inputs[0])
+    if rank is None:
+        from .context import unsupported_attr
+
+        raise unsupported_attr("past_cache", node.inputs[0], "a known rank")
+    axis = attr(node, "axis") % rank
+    along = tuple(-1 if d == axis else 1 for d in range(rank))
+    pos = ctx.tmp("pos")
+    ctx.line(f"{pos} = torch.arange({u}.shape[{axis}], device={p}.device).reshape({along})")
+    if len(node.inputs) > 2 and node.inputs[2]:
+        per_batch = (-1,) + (1,) * (rank - 1)
+        ctx.line(f"{pos} = {pos} + {ctx.x(node.inputs[2])}.to(torch.int64).reshape({per_batch})")
+    if attr(node, "mode") == "circular":
+        ctx.line(f"{pos} = {pos} % {p}.shape[{axis}]")
+    ctx.assign(node.outputs[0], f"torch.scatter({p}, {axis}, {pos}.expand({u}.shape), {u})")

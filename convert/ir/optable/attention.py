@@ -15,6 +15,8 @@ declare("Attention", "attention", "Q K V attn_mask? past_key? past_value? nonpad
             "right_window_size": Attr("int", -1, "-1: unbounded; else keys j <= i + offset + right only"),
             "qk_matmul_output_mode": Attr("int", 0, "qk_matmul_output: 0/1 scaled (softcapped) scores, "
                                       "2: plus the mask, 3: softmax probabilities"),
+            "softmax_precision": Attr("str", "", "'': float32 at least; the inputs' float16/bfloat16: "
+                                      "every step in that dtype, as ONNX's default"),
         }, doc="""
     Y = softmax(scale * Q K^T + mask) V per head. 4-D Q is (B, Hq, Sq, D), K (B, Hkv, Skv, D),
     V (B, Hkv, Skv, Dv), Y (B, Hq, Sq, Dv); 3-D inputs are (B, S, H*D) with the head counts
@@ -22,7 +24,10 @@ declare("Attention", "attention", "Q K V attn_mask? past_key? past_value? nonpad
     head serves Hq/Hkv consecutive query heads (grouped-query attention). A boolean mask is
     True where attention is allowed; a float mask is added to the scores; it broadcasts to
     (B, Hq, Sq, Skv), and one shorter than the keys is padded with "masked". Softmax is
-    computed in float32 at least; a query row with every key masked gives 0.
+    computed in float32 at least, unless softmax_precision names the inputs' half dtype:
+    then, as ONNX's function body without softmax_precision, Q and K are each scaled by
+    sqrt(scale) rounded to that dtype, and the scores, the exponentials, their sum, the
+    probabilities and Y are each rounded to it. A query row with every key masked gives 0.
     KV cache: past_key/past_value (B, Hkv, P, D), always 4-D, are concatenated before K/V
     along the sequence; present_key/present_value are those concatenations. Positions:
     query i sits at i + offset, offset = P with a past, nonpad_kv_seqlen[b] - Sq with
@@ -34,7 +39,7 @@ declare("Attention", "attention", "Q K V attn_mask? past_key? past_value? nonpad
 # that implement only plain attention refuse a node using any of them.
 EXTENDED_INPUTS = {4: "past_key", 5: "past_value", 6: "nonpad_kv_seqlen"}
 EXTENDED_OUTPUTS = {1: "present_key", 2: "present_value", 3: "qk_matmul_output"}
-EXTENDED_ATTRS = {"left_window_size": -1, "right_window_size": -1}
+EXTENDED_ATTRS = {"left_window_size": -1, "right_window_size": -1, "softmax_precision": ""}
 
 
 def extensions(node) -> list[tuple[str, object]]:

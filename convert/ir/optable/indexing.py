@@ -28,3 +28,11 @@ declare("Trilu", "indexing", "input", "output", attrs={"upper": Attr("int", 1), 
         doc="keep the upper (or lower) triangle of the last two axes from diagonal k; zero the rest")
 declare("Hardmax", "indexing", "input", "output", attrs={"axis": Attr("int", -1)},
         doc="1 at the first maximum along axis, 0 elsewhere")
+declare("TensorScatter", "indexing", "past_cache update write_indices?", "present_cache", attrs={
+    "axis": Attr("int", -2, "the sequence axis (not the batch axis 0)"),
+    "mode": Attr("str", "linear", choices=("linear", "circular")),
+}, doc="""
+    a KV-cache update (ONNX opset 24): a copy of past_cache (B, ..., L, ...) with update
+    (B, ..., S, ...), S <= L along axis, written for batch entry b at positions
+    write_indices[b] + s (s < S) of axis; write_indices (int64, shape (B,)) is zero when
+    absent. mode circular takes the position modulo L; linear needs it below L.""")

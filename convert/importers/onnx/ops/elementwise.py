@@ -1,6 +1,7 @@
 """Element-wise ops and activations: mostly the IR op of the same name."""
 from __future__ import annotations
 
+from ....ir.optable import OPS
 from ..registry import register
 from .common import register_same, same
 
@@ -27,9 +28,18 @@ def import_prelu_legacy(ctx, node):
     return same(ctx, node)
 
 
-@register("Softmax", "LogSoftmax", since=13)
+@register("Softmax", "LogSoftmax", since=13, emits=("Softmax", "LogSoftmax", "ReduceMax", "Sub", "Exp",
+                                                   "ReduceSum", "Div"))
 def import_softmax(ctx, node):
-    same(ctx, node)
+    """A float16/bfloat16 Softmax is ONNX's function body, whose every step is a tensor of
+    that dtype (the exponentials and their sum rounded, not only the result): kept as those
+    ops, so every target rounds where ONNX does."""
+    if node.op_type != "Softmax" or ctx.dtype(0) not in ("float16", "bfloat16"):
+        return same(ctx, node)
+    axes = {"axes": [int(ctx.attr("axis", OPS["Softmax"].attr_default("axis")))], "keepdims": 1}
+    x = ctx.x(0)
+    exp = ctx.tmp("Exp", [ctx.tmp("Sub", [x, ctx.tmp("ReduceMax", [x], **axes)])])
+    ctx.emit("Div", [exp, ctx.tmp("ReduceSum", [exp], **axes)])
 
 
 @register("Softmax", "LogSoftmax", emits=("Flatten", "Reshape"))
