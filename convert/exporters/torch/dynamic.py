@@ -21,6 +21,8 @@ def export_unique(ctx: TorchContext, node):
     dim = 0 if axis is None else int(axis)
     ctx.line(f"{y}, {inv}, {cnt} = torch.unique({src}, sorted=True, return_inverse=True, return_counts=True"
              f"{'' if axis is None else f', dim={dim}'})")
+    # int64 already; torch 2.6's torch.export reads them as the input's dtype without it
+    ctx.line(f"{inv}, {cnt} = {inv}.long(), {cnt}.long()")
     ctx.line(f"{first} = torch.full_like({cnt}, {src}.shape[{dim}]).scatter_reduce(0, {inv}, "
              f"torch.arange({src}.shape[{dim}], device={src}.device), 'amin')")
     if not attr(node, "sorted"):
