@@ -137,3 +137,33 @@ def test_pt2_refuses_by_name_before_writing(case, tmp_path):
     assert not list(tmp_path.glob("m.pt2*")) and not list(tmp_path.glob(".nnconvert-*"))
     # the torch source still runs it
     assert _invoke("convert", tmp_path / "m.onnx", "-o", tmp_path / "m.py").exit_code == 0
+
+
+@pytest.fixture(scope="module")
+def expand_keras_files(tmp_path_factory):
+    """The four shipped Expand models written to .keras by the CLI, once per module."""
+    folder = tmp_path_factory.mktemp("keras")
+    for k in (1, 2, 3, 4):
+        onnx.save(_expand_model(k), folder / f"m{k}.onnx")
+        r = _invoke("convert", folder / f"m{k}.onnx", "-o", folder / f"m{k}.keras")
+        assert r.exit_code == 0, r.output
+    return folder
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_keras_expand_to_a_shape_read_at_run_time(k, expand_keras_files):
+    """Loaded with safe_mode=True (no Lambda, no custom class), run on shapes that grow,
+    keep or empty the axes: exactly onnxruntime's outputs, sizes included."""
+    keras = pytest.importorskip("keras")
+    model = keras.saving.load_model(str(expand_keras_files / f"m{k}.keras"), safe_mode=True)
+    assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
+    outs = []
+    for seed, tail in enumerate(([3, 1], [1, 4], [3, 5], [3, 0])):
+        feeds = _expand_feeds(k, seed, tail)
+        (want,) = run_ort(_expand_model(k), feeds)
+        got = np.asarray(model([feeds["X"], feeds["shape"]]))
+        assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
+        outs.append(got)
+    assert outs[1].shape != outs[2].shape  # the check can fail: the shape operand sets the size
+    with pytest.raises(Exception):  # 4 cannot broadcast against the input's 3, as in onnxruntime
+        model([_expand_feeds(k, 0, [4, 5])["X"], _expand_feeds(k, 0, [4, 5])["shape"]])
