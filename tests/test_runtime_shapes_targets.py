@@ -190,3 +190,22 @@ def test_litert_expand_to_a_shape_read_at_run_time(k, tmp_path):
         outs.append(got)
     assert outs[1].shape != outs[2].shape  # the check can fail: the shape operand sets the size
     # (not fed a shape that cannot broadcast: LiteRT's BROADCAST_ARGS aborts the process on one)
+
+
+def test_litert_expand_to_a_constant_shape_broadcasts_both_ways(tmp_path):
+    """A stored shape whose 1 keeps the input's 3 and whose 4 grows the input's 1."""
+    pytest.importorskip("ai_edge_litert")
+    from convert.exporters.tflite.runner import runner
+
+    model = _model(helper.make_node("Expand", ["x", "shape"], ["y"]), [_vi("x", ["n", 3, 1])], [T.FLOAT],
+                   [numpy_helper.from_array(np.array([1, 1, 4], np.int64), "shape")])
+    graph = convert.from_onnx(model)
+    assert len(graph.nodes[0].inputs) == 1 or not graph.nodes[0].inputs[1], "a constant shape is an attribute"
+    onnx.save(model, tmp_path / "m.onnx")
+    assert _invoke("convert", tmp_path / "m.onnx", "-o", tmp_path / "m.tflite").exit_code == 0
+    run = runner(str(tmp_path / "m.tflite"), graph=graph)
+    for n in (2, 5):
+        feeds = {"x": np.random.default_rng(n).standard_normal((n, 3, 1)).astype(np.float32)}
+        (want,) = run_ort(model, feeds)
+        (got,) = run(feeds).values()
+        assert want.shape == (n, 3, 4) and got.shape == want.shape and np.array_equal(got, want)
