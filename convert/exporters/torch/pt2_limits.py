@@ -22,13 +22,23 @@ def _expand(node, shapes: dict) -> UnsupportedAttributeError | None:
         "which side broadcasts depends on values, and torch.export cannot trace that" + _MODULE_RUNS_IT)
 
 
+# The first torch release whose non-strict torch.export was seen to record a while_loop
+# (2.6 cannot; 2.13 and 2.15 can; releases between are untested, so refused).
+WHILE_LOOP_EXPORTS = (2, 13)
+
+
 def _nms(node, shapes: dict) -> UnsupportedAttributeError | None:
-    boxes, scores = shapes.get(node.inputs[0]), shapes.get(node.inputs[1])
-    if boxes is not None and scores is not None and isinstance(boxes[1], int) and isinstance(scores[2], int):
+    boxes = shapes.get(node.inputs[0])
+    if boxes is not None and isinstance(boxes[1], int):
+        return None  # a fixed number of boxes: a plain loop
+    import torch
+
+    if tuple(int(p) for p in torch.__version__.split(".")[:2]) >= WHILE_LOOP_EXPORTS:
         return None
     return UnsupportedAttributeError(
-        "boxes", node.inputs[0], "an open number of boxes: greedy suppression steps once per box, and "
-        "torch.export fixes that loop's count" + _MODULE_RUNS_IT)
+        "boxes", node.inputs[0], f"an open number of boxes: greedy suppression loops once per box, and "
+        f"torch.export of torch {torch.__version__.split('+')[0]} cannot record that loop (2.13 and newer can)"
+        + _MODULE_RUNS_IT)
 
 
 _CHECKS = {"Expand": _expand, "NonMaxSuppression": _nms}
