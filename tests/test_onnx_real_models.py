@@ -155,10 +155,9 @@ def _shipped(name: str):
 
 
 @pytest.mark.parametrize("k", [1, 3, 4])
-def test_expand_to_a_shape_fed_at_run_time(k, tmp_path):
+def test_expand_to_a_shape_fed_at_run_time(k):
     """Expand whose target shape is a graph input: the torch module and the ONNX round trip
-    read it at run time (another shape gives another output shape, as in onnxruntime);
-    .pt2 (torch.export) and Keras refuse the node by name."""
+    read it at run time (another shape gives another output shape, as in onnxruntime)."""
     from convert.exporters import keras as keras_export
     from convert.exporters import torch as torch_export
     from convert.exporters.onnx import to_onnx
@@ -178,9 +177,5 @@ def test_expand_to_a_shape_fed_at_run_time(k, tmp_path):
     assert np.abs(got - _run_torch(graph, [x, shape2])[0]).max() > 0.1  # the check can fail: x matters
     back = ort.InferenceSession(to_onnx(graph).SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_array_equal(back.run(None, {"X": x2, "shape": shape2})[0], ref)
-    for problems in (torch_export.unsupported_pt2(graph), keras_export.unsupported(graph)):
-        assert [(p.layer, p.layer_type, p.attribute) for p in problems] == [(model.graph.node[0].name, "Expand", "shape")]
-    assert torch_export.unsupported(graph) == []  # torch source runs it
-    with pytest.raises(convert.UnsupportedError, match="torch.export cannot trace"):
-        torch_export.save(graph, tmp_path / "m.pt2")
-    assert not (tmp_path / "m.pt2").exists()
+    # .pt2 and Keras read the entries at run time too (tests/test_runtime_shapes_targets.py)
+    assert torch_export.unsupported_pt2(graph) == [] and keras_export.unsupported(graph) == []

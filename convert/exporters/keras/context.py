@@ -41,6 +41,7 @@ class KerasContext:
         self._layer_used: set[str] = set()
         self._cache: dict[tuple[str, L.Perm], Any] = {}
         self.fused = fused or {}  # value -> the activation node its Conv/Dense layer absorbs
+        self._ir_shapes: dict | None = None
 
     # -- names ---------------------------------------------------------------
     def unique(self, base: str) -> str:
@@ -110,6 +111,14 @@ class KerasContext:
     def ir_shape(self, value: str) -> tuple:
         t, have = self._get_entry(value)
         return L.ir_shape(tuple(t.shape), have)
+
+    def ir_shapes(self) -> dict:
+        """The IR's inferred value shapes, computed on first use (few handlers need them)."""
+        if self._ir_shapes is None:
+            from ...runtime.shapes import infer_shapes
+
+            self._ir_shapes = infer_shapes(self.graph)
+        return self._ir_shapes
 
     def rank(self, value: str) -> int:
         return len(self._get_entry(value)[1])

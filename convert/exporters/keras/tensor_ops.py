@@ -106,8 +106,8 @@ def export_trilu(ctx: KerasContext, node):
 @register("Expand")
 def export_expand(ctx: KerasContext, node):
     if len(node.inputs) > 1 and node.inputs[1]:
-        raise unsupported_attr("shape", node.inputs[1], "a shape read from tensor values at run time "
-                               "(Keras needs sizes known when the model is built)")
+        _expand_at_run_time(ctx, node)
+        return
     shape = [int(d) for d in attr(node, "shape")]
     x = ctx.get(node.inputs[0])
     src = (1,) * (len(shape) - len(x.shape)) + tuple(x.shape)
@@ -117,6 +117,36 @@ def export_expand(ctx: KerasContext, node):
         raise unsupported_attr("shape", shape, "the batch axis kept")
     ones = np.ones([1] + [1 if d is None else d for d in target[1:]], dtype=str(x.dtype))
     _put(ctx, node, ctx.keras.ops.logical_and(x, ones) if str(x.dtype) == "bool" else ctx.keras.ops.multiply(x, ones))
+
+
+def _expand_at_run_time(ctx: KerasContext, node) -> None:
+    """x times ones of the shape read from values: ONNX's two-way broadcast, as numpy's.
+    Keras 3 records no operation that takes a size from a tensor (``broadcast_to``,
+    ``ones``, ``tile`` and ``reshape`` keep theirs in the saved config), but bincount's
+    output length follows the values: the counts of the single value n-1 are n long, and
+    of no value (n = 0, dropped by ``nonzero``) empty. Their ``ones_like`` per entry,
+    multiplied as an outer product, is the ones tensor."""
+    ops = ctx.keras.ops
+    length = (ctx.ir_shapes().get(node.inputs[1]) or (None,))[0]
+    if not isinstance(length, int):
+        raise unsupported_attr("shape", node.inputs[1], "read at run time with an open length (the output's rank)")
+    x, s = ctx.get(node.inputs[0]), ctx.get(node.inputs[1])
+    dtype = "float32" if str(x.dtype) == "bool" else str(x.dtype)
+
+    def op(t):
+        ctx.put("", t)  # names the operation uniquely in the model
+        return t
+
+    ones = None
+    for i in range(length):
+        entry = op(ops.take(s, [i]))
+        entry = op(ops.take(entry, op(ops.nonzero(entry))[0]))
+        axis = op(ops.ones_like(op(ops.bincount(op(ops.subtract(entry, 1)))), dtype=dtype))
+        axis = op(ops.reshape(axis, [-1 if j == i else 1 for j in range(length)]))
+        ones = axis if ones is None else op(ops.multiply(ones, axis))
+    ones = np.ones((), dtype) if ones is None else ones  # (an empty shape: the input as it is)
+    y = ops.logical_and(x, ops.cast(ones, "bool")) if str(x.dtype) == "bool" else ops.multiply(x, ones)
+    _put(ctx, node, y)
 
 
 @register("ArgMax")

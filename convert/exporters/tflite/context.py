@@ -72,6 +72,10 @@ def buffer_bytes(b) -> np.ndarray | None:
     return b.bytes() if getattr(b, "make", None) is not None and b.data is None else b.data
 
 
+# Builtins whose kernels are registered from a version past 1 (the interpreter finds no version 1).
+_FIRST_VERSION = {"BROADCAST_TO": 2}
+
+
 def unsupported_attr(attribute: str, value: Any, hint: str = "") -> UnsupportedAttributeError:
     return UnsupportedAttributeError(attribute, value, hint)
 
@@ -325,7 +329,7 @@ class TFLiteContext:
             oc = S.OperatorCodeT()
             oc.builtinCode = c
             oc.deprecatedBuiltinCode = min(c, 127)  # codes past 127 live in builtinCode only
-            oc.version = 1
+            oc.version = _FIRST_VERSION.get(code, 1)
             self._opcode[c] = len(self.opcodes)
             self.opcodes.append(oc)
         o = S.OperatorT()

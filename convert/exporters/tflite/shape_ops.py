@@ -203,3 +203,26 @@ def export_gather(ctx: TFLiteContext, node) -> None:
         out_perm += list(range(axis, axis + r)) if p == axis else [p if p < axis else p + r - 1]
     ctx.op("GATHER", [data, indices], [ctx.out(node.outputs[0], tuple(out_perm))], "GatherOptions",
            axis=perm.index(axis))
+
+
+@register("Expand")
+def export_expand(ctx: TFLiteContext, node) -> None:
+    """ONNX's two-way broadcast: BROADCAST_TO the sizes BROADCAST_ARGS computes from the
+    input's and the requested ones (BROADCAST_TO alone is one-way: a requested 1 where
+    the input has 3 fails there). A shape read at run time is that operand's tensor; a
+    constant one is stored as such a tensor."""
+    x, out = node.inputs[0], node.outputs[0]
+    rank = len(ctx.ir_shape(x))
+    xi = ctx.get(x, identity(rank))
+    if len(node.inputs) > 1 and node.inputs[1]:
+        want = ctx.get(node.inputs[1])
+    else:
+        want = ctx.tensor(f"{node.name}/shape", [len(attr(node, "shape"))], "int64",
+                          np.asarray(attr(node, "shape"), np.int64))
+    int_type = ctx.tensors[want].type  # BROADCAST_ARGS takes two shapes of one type
+    dt = "int64" if int_type == ctx.S.TensorType.INT64 else "int32"
+    have = ctx.tensor(f"{node.name}/input_shape", [rank], dt)
+    ctx.op("SHAPE", [xi], [have], "ShapeOptions", outType=int_type)
+    sizes = ctx.tensor(f"{node.name}/sizes", [len(ctx.ir_shape(out))], dt)
+    ctx.op("BROADCAST_ARGS", [have, want], [sizes])
+    ctx.op("BROADCAST_TO", [xi, sizes], [ctx.out(out)])

@@ -21,6 +21,8 @@ def export_unique(ctx: TorchContext, node):
     dim = 0 if axis is None else int(axis)
     ctx.line(f"{y}, {inv}, {cnt} = torch.unique({src}, sorted=True, return_inverse=True, return_counts=True"
              f"{'' if axis is None else f', dim={dim}'})")
+    # int64 already; torch 2.6's torch.export reads them as the input's dtype without it
+    ctx.line(f"{inv}, {cnt} = {inv}.long(), {cnt}.long()")
     ctx.line(f"{first} = torch.full_like({cnt}, {src}.shape[{dim}]).scatter_reduce(0, {inv}, "
              f"torch.arange({src}.shape[{dim}], device={src}.device), 'amin')")
     if not attr(node, "sorted"):
@@ -75,8 +77,13 @@ def export_nms(ctx: TorchContext, node):
     ctx.line(f"{s4} = {s4}.gather(2, {order}[..., :, None].expand(-1, -1, -1, {n}))"
              f".gather(3, {order}[..., None, :].expand(-1, -1, {n}, -1))")
     ctx.line(f"{s4} = {s4} & torch.ones({n}, {n}, dtype=torch.bool, device={s4}.device).triu(1)")
-    ctx.line(f"{keep} = {valid}")
-    ctx.line(f"for _ in range({n}): {keep} = {valid} & ~({keep}[..., :, None] & {s4}).any(-2)")
+    step = f"{valid} & ~({keep}[..., :, None] & {s4}).any(-2)"
+    if isinstance((ctx.shape(node.inputs[0]) or (None, None))[1], int):
+        ctx.line(f"{keep} = {valid}")
+        ctx.line(f"for _ in range({n}): {keep} = {step}")
+    else:  # an open box count: torch.export records a while_loop, where it would fix a for loop's count
+        ctx.line(f"_, {keep} = torch._higher_order_ops.while_loop(lambda i, {keep}: i < {n}, lambda i, {keep}: "
+                 f"(i + 1, {step}), (torch.zeros((), dtype=torch.int64), {valid}.clone()))")
     ctx.line(f"{keep} = {keep} & ({keep}.cumsum(-1) <= {int(attr(node, 'max_output_boxes_per_class'))})")
     sel = ctx.tmp("sel")
     ctx.line(f"{sel} = {keep}.nonzero()")

@@ -8,13 +8,14 @@ import types
 from pathlib import Path
 from typing import Any
 
-from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError, UsageError
+from ...errors import Unsupported, UnsupportedError, UsageError
 from ...ir.graph import Graph
 from ...progress import Progress, Ticker
-from ..common import node_problem, run_handlers
+from ..common import run_handlers
 from . import (activations, attention, deform_conv, dynamic, indexing, layers, pool, pool_indices,  # noqa: F401
                quant, quant_conv, rnn, shape_ops)  # (registers handlers)
 from .context import TorchContext, identifier, py
+from .pt2_limits import pt2_problems
 from .registry import TORCH_HANDLERS
 from ...runtime.shapes import infer_shapes
 
@@ -116,13 +117,9 @@ def unsupported(graph: Graph, **_ignored) -> list[Unsupported]:
 
 
 def unsupported_pt2(graph: Graph, **_ignored) -> list[Unsupported]:
-    """``unsupported`` plus what the module runs but torch.export cannot trace: a shape
-    read from tensor values (``.tolist()`` gives sizes torch.export cannot guard on)."""
-    late = [node_problem(n, UnsupportedAttributeError(
-        "shape", n.inputs[1], "read from tensor values at run time: torch.export cannot trace it "
-        "(-o model.py writes torch source, which runs it)"), "") for n in graph.nodes
-        if n.op == "Expand" and len(n.inputs) > 1 and n.inputs[1]]
-    return unsupported(graph) + late
+    """``unsupported`` plus what the module runs but torch.export cannot record for other
+    inputs (``pt2_limits``)."""
+    return unsupported(graph) + pt2_problems(graph)
 
 
 def generate(graph: Graph) -> TorchCode:

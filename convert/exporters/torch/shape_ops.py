@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .context import TORCH_DTYPE, TorchContext, attr, py, unsupported_attr
+from .context import TORCH_DTYPE, TorchContext, attr, identifier, py, unsupported_attr
 from .registry import register
 from .resize import export_resize_by_weights
 
@@ -208,14 +208,62 @@ def export_tile(ctx: TorchContext, node):
 def export_expand(ctx: TorchContext, node):
     x = ctx.x(node.inputs[0])
     if len(node.inputs) > 1 and node.inputs[1]:
-        # a shape read from tensor values: torch.broadcast_shapes keeps ONNX's two-way broadcast
-        s = ctx.x(node.inputs[1])
-        ctx.assign(node.outputs[0], f"torch.broadcast_to({x}, torch.broadcast_shapes({x}.shape, "
-                                    f"tuple({s}.tolist())))")
+        _expand_at_run_time(ctx, node, x, ctx.x(node.inputs[1]))
         return
     shape = list(attr(node, "shape"))
     # ONNX Expand broadcasts both ways (a 1 in `shape` keeps the input dim): multiply by ones.
     ctx.assign(node.outputs[0], f"{x} * torch.ones({py(tuple(shape))}, dtype={x}.dtype)")
+
+
+def runtime_expand_sides(x_shape: tuple | None, shape_shape: tuple | None) -> list[int | None] | None:
+    """Per output axis of an Expand to a shape read at run time: the input's static size
+    there (None: the axis is new), or None for the whole list where a side is unknown when
+    the program is written (an open input size meeting a shape entry, or an open length
+    of the shape operand): which side broadcasts is then decided by values alone."""
+    if x_shape is None or shape_shape is None or len(shape_shape) != 1 or not isinstance(shape_shape[0], int):
+        return None
+    k, r = shape_shape[0], len(x_shape)
+    met = x_shape[max(r - k, 0):]
+    if any(not isinstance(d, int) or d < 0 for d in met):
+        return None
+    return [None] * max(k - r, 0) + list(met)
+
+
+def _size_check(n: str) -> str:
+    """A check that lets torch.export pass a size read from values to expand: older torch
+    needs ``_check_is_size``, which newer torch deprecates for ``_check(n >= 0)``."""
+    import torch
+
+    return f"torch._check({n} >= 0)" if getattr(torch._check_is_size, "__deprecated__", None) else \
+        f"torch._check_is_size({n})"
+
+
+def _expand_at_run_time(ctx: TorchContext, node, x: str, s: str) -> None:
+    """ONNX's two-way broadcast decided from the static input sizes: where the input has 1
+    the output takes the shape entry, elsewhere the input's size (the entry must be 1 or
+    that size). Written with plain ints and torch._check, so torch.export records the
+    entries as unbacked sizes and the program takes other shapes at run time."""
+    sides = runtime_expand_sides(ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1]))
+    if sides is None:  # eager only (the .pt2 writer refuses it): torch.broadcast_shapes decides
+        ctx.assign(node.outputs[0], f"torch.broadcast_to({x}, torch.broadcast_shapes({x}.shape, "
+                                    f"tuple({s}.tolist())))")
+        return
+    if not sides:  # an empty shape: the input as it is
+        ctx.assign(node.outputs[0], x)
+        return
+    names = [ctx.tmp(f"{identifier(node.outputs[0])}_{i}") for i in range(len(sides))]
+    ctx.line(f"{''.join(n + ', ' for n in names)}= {s}.tolist()")
+    sizes = []
+    for n, d in zip(names, sides):
+        if d is None or d == 1:
+            ctx.line(_size_check(n))
+            sizes.append(n)
+        else:  # a product, not `|`: torch 2.6 cannot save a SymBool `or` in a .pt2
+            ctx.line(f"torch._check(({n} - 1) * ({n} - {d}) == 0, lambda: 'Expand: cannot broadcast size {d} to '"
+                     f" + str({n}))")
+            sizes.append("-1")
+    kept = max(len(ctx.shape(node.inputs[0])) - len(sides), 0)
+    ctx.assign(node.outputs[0], f"{x}.expand({', '.join(['-1'] * kept + sizes)})")
 
 
 @register("Gather")
