@@ -349,7 +349,7 @@ TARGETS = ["onnx", "torch", "keras", "caffe", "tflite"]
 
 def _ir_probes() -> list:
     """Forms that only some targets accept, written as IR (the passes would rewrite them), and
-    ops no importer probe emits: GatherND with constant indices,
+    ops no importer probe emits (GatherND with constant indices, TopK of the smallest),
     x > constant cast to float (Caffe's Threshold), a float-to-float Cast (a Caffe copy),
     zero padding of the spatial axes (Keras), and that padding before a Conv (Caffe folds it)."""
     from convert.ir.builder import GraphBuilder
@@ -365,6 +365,7 @@ def _ir_probes() -> list:
     pairs = np.array([[0, 1], [1, 2], [1, 0]], np.int64)  # (batch, channel) pairs: a (3, 4, 4) output
     return [
         graph("gather_nd", lambda b, x: b.op("GatherND", x, b.weight("pairs", pairs))),
+        graph("topk", lambda b, x: b.node("TopK", [x], {"k": 2, "axis": 1, "largest": 0}, outputs=2)[0]),
         graph("threshold", lambda b, x: b.op("Cast", b.op("Greater", x, b.weight("t", np.float32(0.5))), to="float32")),
         graph("cast", lambda b, x: b.op("Cast", x, to="float32")),
         graph("zero_pad", lambda b, x: b.op("Pad", x, pads=pads)),
@@ -411,13 +412,16 @@ def test_exporter_claims_hold(export_run, target):
           sorted(exporter_ops()[target] - export_run.accepted[kind] - set(export_run.refused[kind])))
 
 
-def test_gather_nd_claims_are_probed(export_run, onnx_run):
-    """GatherND comes from ONNX only: its importer claim and every exporter claim are
-    reached by a probe, not merely declared."""
+@pytest.mark.parametrize("op", ["GatherND", "TopK"])
+def test_ir_probe_reaches_every_exporter_claim(export_run, op):
+    """Ops only the ONNX importer emits: every exporter that claims one accepts its probe."""
     rec, _ = export_run
-    for target in TARGETS[1:]:
-        if "GatherND" in exporter_ops()[target]:
-            assert "GatherND" in rec.accepted[f"{target} exporter"], target
+    claimed = [t for t in TARGETS[1:] if op in exporter_ops()[t]]
+    assert claimed and all(op in rec.accepted[f"{t} exporter"] for t in claimed), claimed
+
+
+def test_gather_nd_import_claim_is_probed(onnx_run):
+    """GatherND's ONNX importer claim is reached by a probe node, not merely declared."""
     from convert.importers.onnx.registry import ONNX_OPS
 
     assert "GatherND" in importer_ops()["onnx"]
