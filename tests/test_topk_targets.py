@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 SHAPE, K = (3, 6, 7), 3
-# (largest, sorted, axis): both orders, both axes' kinds
-FORMS = [(1, 1, -1), (1, 0, -1), (0, 1, 1), (0, 0, 1), (0, 1, -1), (1, 0, 1)]
+# (largest, sorted, axis): each of largest and sorted both ways, on the last and a middle axis
+FORMS = [(1, 1, -1), (1, 0, -1), (0, 1, 1), (0, 0, 1)]
 
 
 def _model(largest: int, sorted_: int, axis: int):
