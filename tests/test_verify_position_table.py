@@ -1,7 +1,8 @@
 """``verify`` on a GPT-style model whose position table (12 rows) is shorter than the default
 sequence lengths (16, 24): the lengths come from the graph (arange over the length axis reads
-the table, so the axis is at most 12 rows), the source runs at 8 and 12 tokens instead of
-failing with IndexError, and the comparison against torch can still fail."""
+the table, so the axis is at most 12 rows) and from the exported Dim's max where lower (10),
+the source runs at 8 and 12 tokens (6 and 10) instead of failing with IndexError or its
+guard, and the comparison against torch can still fail."""
 from __future__ import annotations
 
 import pytest
@@ -41,7 +42,7 @@ def files(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("gpt")
     model = TinyGPT().eval()
-    for name, max_len in (("open", None), ("bounded", ROWS)):
+    for name, max_len in (("open", None), ("bounded", ROWS), ("short", 10)):
         _export(model, d / f"{name}.pt2", max_len)
         convert_file(str(d / f"{name}.pt2"), str(d / f"{name}.onnx"))
     with torch.no_grad():  # the same model with a 1% change to a middle weight
@@ -51,13 +52,14 @@ def files(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("name", ["open", "bounded"])
-def test_verify_runs_lengths_the_position_table_holds(files, name):
+@pytest.mark.parametrize("name,lengths", [("open", [8, 12]), ("bounded", [8, 12]), ("short", [6, 10])])
+def test_verify_runs_lengths_the_position_table_holds(files, name, lengths):
+    """2/3 of the table, then all of it; or of the exported Dim's max where that is lower."""
     from convert.api import verify
 
     rep = verify(str(files / f"{name}.pt2"), str(files / f"{name}.onnx"))
     assert rep.ok, rep
-    assert sorted(r.shapes["ids"][1] for r in rep.runs) == [8, 12]  # 2/3 of the table, then all of it
+    assert sorted(r.shapes["ids"][1] for r in rep.runs) == lengths
     assert sorted(r.shapes["ids"][0] for r in rep.runs) == [1, 3]
 
 

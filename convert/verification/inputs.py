@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from ..ir.graph import Graph, Value
+from ..ir.graph import DIM_MAX, Graph, Value
 from ..ir.optable import attr_value
 
 # Two sizes for every dynamic dimension: a size baked into a Reshape at trace time
@@ -72,19 +72,22 @@ def dynamic_sizes(dim, axis: int, rank: int, bound: int | None = None) -> tuple[
 
 
 def dim_bounds(graph: Graph) -> dict[str, int]:
-    """Symbolic dimension -> the largest size the graph can run: a range over that axis
+    """Symbolic dimension -> the largest size the graph can run: the size its source
+    declared (metadata ``DIM_MAX``, torch.export's Dim max), and a range over that axis
     (``SizeRange``, torch.arange(ids.size(1))) used as the ids of a table's Gather (a
-    position embedding of N rows) stops at N. Sizes past it make the source model itself
-    fail (IndexError), so verification must not pick them."""
+    position embedding of N rows) stops at N. Sizes past either make the source model
+    itself fail (a guard, an IndexError), so verification must not pick them."""
+    declared = {k[len(DIM_MAX):]: int(v) for k, v in graph.metadata.items()
+                if k.startswith(DIM_MAX) and str(v).isdigit()}
     ranges = [n for n in graph.nodes if n.op == "SizeRange"]
     if not ranges:
-        return {}
+        return declared
     shapes = {v.name: v.shape for v in list(graph.values.values()) + graph.inputs if v.shape is not None}
     if any(n.inputs[0] not in shapes for n in ranges):
         from ..runtime.shapes import infer_shapes
 
         shapes = {**infer_shapes(graph), **shapes}
-    out: dict[str, int] = {}
+    out = dict(declared)
     for n in ranges:
         shape = shapes.get(n.inputs[0]) or ()
         axis = attr_value(n, "axis")
