@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import zipfile
+import zlib
 from typing import Any
 
 from .errors import ModelLoadError
@@ -181,12 +183,21 @@ def check_zip(path: str, zf, file_size: int) -> None:
 
 
 def read_zip_member(path: str, zf, name: str, limit: int | None = None) -> bytes:
-    """Read one member, stopping as soon as it yields more than its declared size (or
-    ``limit``): a lying header cannot make the reader inflate without bound."""
+    """Read one member, stopping as soon as it yields more than its declared size: a lying
+    header cannot make the reader inflate without bound. A member that declares more than
+    ``limit`` bytes is refused before anything is inflated."""
     info = zf.getinfo(name)
-    cap = info.file_size if limit is None else min(info.file_size, limit)
-    with zf.open(info) as f:
-        data = f.read(cap + 1)
-    if len(data) > cap:
-        raise ModelLoadError(path, f"archive member {name} expands beyond its declared size")
+    declared = int(info.file_size)
+    if limit is not None and declared > limit:
+        raise ModelLoadError(path, f"archive member {name} declares {declared} bytes, over the {limit}-byte "
+                                   "limit for that member")
+    try:
+        with zf.open(info) as f:
+            data = f.read(declared + 1)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as e:  # the bytes do not match the header's size or CRC
+        raise ModelLoadError(path, f"archive member {name} does not match its header ({declared} bytes "
+                                   f"declared): {e}") from None
+    if len(data) > declared:
+        raise ModelLoadError(path, f"archive member {name} inflates past the {declared} bytes its header "
+                                   "declares (a corrupted or hostile archive)")
     return data

@@ -1,5 +1,6 @@
 """Run a .tflite file's first input -> first output in LiteRT's interpreter (the reference
-for files read by nnconvert), resized to the input's batch."""
+for files read by nnconvert), resized to the input's batch; and save an IR graph as .tflite
+and compare what LiteRT computes from the file with the torch model it came from."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,3 +16,17 @@ def run_litert(path, x: np.ndarray) -> np.ndarray:
     interp.set_tensor(inp, x)
     interp.invoke()
     return interp.get_tensor(interp.get_output_details()[0]["index"])
+
+
+def saved_matches_torch(model, graph, path, x: np.ndarray, rtol: float, atol: float, what: str) -> None:
+    """``save(graph, path)``, run the file through nnconvert's LiteRT runner (channels-last
+    tensors mapped back to IR layout from the file's metadata) and compare with ``model(x)``."""
+    import torch
+    from helpers import assert_close
+
+    from convert.exporters.tflite import runner, save
+
+    save(graph, path)
+    got = runner(str(path), graph=graph)({graph.inputs[0].name: x})[graph.outputs[0].name]
+    with torch.no_grad():
+        assert_close(got, model(torch.from_numpy(x)).numpy(), rtol, atol, what)

@@ -94,3 +94,29 @@ def test_a_user_class_named_like_a_builtin_layer_is_refused(registered, tmp_path
     with pytest.raises(UnsupportedError) as e:
         convert.from_keras(tmp_path / "m.keras")
     assert "d (Dense)" in str(e.value) and "custom layer class" in str(e.value)
+
+
+@pytest.mark.parametrize("marks", [{"module": "mypkg.layers", "registered_name": "Dense"},
+                                   {"registered_name": "Dense"}, {"class_name": "mypkg>Dense"}])
+def test_an_h5_layer_that_says_it_is_not_keras_own_is_refused(marks, tmp_path):
+    """A legacy ``.h5`` config naming a ``Dense`` with a module or registered name no Keras
+    writer gives its own classes: refused by layer name, not read as ``keras.layers.Dense``."""
+    import json
+
+    import h5py
+
+    import convert
+    from convert.errors import UnsupportedError
+
+    k = keras()
+    x = k.Input((4,), name="x")
+    path = tmp_path / "m.h5"
+    k.Model(x, k.layers.Dense(3, name="d")(x)).save(path)
+    assert [n.op for n in convert.from_keras(path).nodes] == ["Gemm"]  # as written: Keras' own
+    with h5py.File(path, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        cfg["config"]["layers"][1].update(marks)
+        f.attrs["model_config"] = json.dumps(cfg)
+    with pytest.raises(UnsupportedError) as e:
+        convert.from_keras(path)
+    assert "d (" in str(e.value) and "custom layer class" in str(e.value), str(e.value)

@@ -100,7 +100,12 @@ def _onnx_probe_model():
         out = g.outputs[0]
         outputs.append(helper.make_tensor_value_info(f"{op}_y", types[out.dtype], list(out.shape)))
         nodes.append(helper.make_node(op, names, [f"{op}_y"], name=op))
-    graph = helper.make_graph(nodes, "probes", inputs, outputs)
+    # ops whose inputs the table does not give: GatherND reads (2, 3, 4) at two (row, column) pairs
+    inputs.append(helper.make_tensor_value_info("GatherND_data", TensorProto.FLOAT, [2, 3, 4]))
+    outputs.append(helper.make_tensor_value_info("GatherND_y", TensorProto.FLOAT, [2, 4]))
+    index = helper.make_tensor("GatherND_indices", TensorProto.INT64, [2, 2], [0, 1, 1, 2])
+    nodes.append(helper.make_node("GatherND", ["GatherND_data", "GatherND_indices"], ["GatherND_y"], name="GatherND"))
+    graph = helper.make_graph(nodes, "probes", inputs, outputs, initializer=[index])
     return helper.make_model(graph, opset_imports=[helper.make_operatorsetid("", 17)])
 
 
@@ -343,7 +348,8 @@ TARGETS = ["onnx", "torch", "keras", "caffe", "tflite"]
 
 
 def _ir_probes() -> list:
-    """Forms that only some targets accept, written as IR (the passes would rewrite them):
+    """Forms that only some targets accept, written as IR (the passes would rewrite them), and
+    ops no importer probe emits (GatherND with constant indices, TopK of the smallest),
     x > constant cast to float (Caffe's Threshold), a float-to-float Cast (a Caffe copy),
     zero padding of the spatial axes (Keras), and that padding before a Conv (Caffe folds it)."""
     from convert.ir.builder import GraphBuilder
@@ -356,7 +362,10 @@ def _ir_probes() -> list:
 
     rng = np.random.default_rng(0)
     pads = [0, 0, 1, 1, 0, 0, 1, 1]
+    pairs = np.array([[0, 1], [1, 2], [1, 0]], np.int64)  # (batch, channel) pairs: a (3, 4, 4) output
     return [
+        graph("gather_nd", lambda b, x: b.op("GatherND", x, b.weight("pairs", pairs))),
+        graph("topk", lambda b, x: b.node("TopK", [x], {"k": 2, "axis": 1, "largest": 0}, outputs=2)[0]),
         graph("threshold", lambda b, x: b.op("Cast", b.op("Greater", x, b.weight("t", np.float32(0.5))), to="float32")),
         graph("cast", lambda b, x: b.op("Cast", x, to="float32")),
         graph("zero_pad", lambda b, x: b.op("Pad", x, pads=pads)),
@@ -401,6 +410,23 @@ def test_exporter_claims_hold(export_run, target):
     assert export_run.accepted[kind] <= exporter_ops()[target]
     print(f"{target}: claimed but not reached by a probe:",
           sorted(exporter_ops()[target] - export_run.accepted[kind] - set(export_run.refused[kind])))
+
+
+@pytest.mark.parametrize("op", ["GatherND", "TopK"])
+def test_ir_probe_reaches_every_exporter_claim(export_run, op):
+    """Ops only the ONNX importer emits: every exporter that claims one accepts its probe."""
+    rec, _ = export_run
+    claimed = [t for t in TARGETS[1:] if op in exporter_ops()[t]]
+    assert claimed and all(op in rec.accepted[f"{t} exporter"] for t in claimed), claimed
+
+
+def test_gather_nd_import_claim_is_probed(onnx_run):
+    """GatherND's ONNX importer claim is reached by a probe node, not merely declared."""
+    from convert.importers.onnx.registry import ONNX_OPS
+
+    assert "GatherND" in importer_ops()["onnx"]
+    assert "GatherND" in onnx_run[0].emitted[(ONNX_OPS.kind, "GatherND")]
+    assert not unprobed_claims({"GatherND"}, onnx_run[0], {ONNX_OPS.kind})
 
 
 def test_onnx_export_of_every_table_probe_is_valid_onnx():

@@ -44,3 +44,34 @@ def test_tf_keras_h5_matches_tf_keras(corpus, name):
             np.testing.assert_allclose(got[v.name], want, rtol=0, atol=tolerance(want), err_msg=f"{name} {v.name}")
     assert_moves(rec["y1_0"], rec["other"], f"{name}: another input")
     assert_moves(rec["y1_0"], rec["scaled"], f"{name}: a 1% change to a middle kernel")
+
+
+@pytest.mark.parametrize("how,ext", [("registered", "h5"), ("registered", "keras"), ("unregistered", "keras")])
+def test_a_users_dense_subclass_is_refused(corpus, how, ext):
+    """tf-keras writes a user's class named ``Dense`` as ``user>Dense`` in a legacy ``.h5``
+    and with module None and a registered name in a ``.keras``: refused by layer name,
+    never imported as the built-in (which would convert silently wrong)."""
+    import convert
+    from convert.errors import UnsupportedError
+
+    with pytest.raises(UnsupportedError) as e:
+        convert.from_keras(corpus / f"user_dense_{how}.{ext}")
+    assert "d (" in str(e.value) and "custom layer class" in str(e.value), str(e.value)
+
+
+def test_an_unregistered_subclass_in_h5_is_indistinguishable_from_the_builtin(corpus):
+    """The one case the file cannot tell: an unregistered subclass named ``Dense`` writes the
+    very config of the built-in into a legacy ``.h5`` (tf-keras itself reloads it as the
+    built-in). If tf-keras ever records the difference, the importer must use it."""
+    import h5py
+    import json
+
+    def layers(path):
+        with h5py.File(path, "r") as f:
+            return [{k: v for k, v in lc.items() if k != "inbound_nodes"}
+                    for lc in json.loads(f.attrs["model_config"])["config"]["layers"][1:]]
+
+    assert layers(corpus / "user_dense_unregistered.h5") == layers(corpus / "builtin_dense.h5")
+    import convert
+
+    assert [n.op for n in convert.from_keras(corpus / "builtin_dense.keras").nodes] == ["Gemm"]

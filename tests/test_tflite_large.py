@@ -8,8 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import assert_close
-
 torch = pytest.importorskip("torch")
 pytest.importorskip("ai_edge_litert")
 nn = torch.nn
@@ -65,19 +63,17 @@ def test_weights_past_the_limit_are_written_after_the_flatbuffer(small, tmp_path
     """With the limit below this model's weight bytes (as a > 2 GiB model is above it),
     save() writes a file that LiteRT runs and matches torch; the in-memory flatbuffer of
     to_tflite, which holds the weights inside, is refused with a message naming save()."""
+    from litert_run import saved_matches_torch
+
     from convert.errors import UsageError
-    from convert.exporters.tflite import export, runner, save, to_tflite, unsupported
+    from convert.exporters.tflite import export, to_tflite, unsupported
 
     model, graph = small
     limit = 4096  # above the graph's flatbuffer (about 1.7 kB), below its weights
     assert export.build(graph)[0].weight_bytes > limit
     monkeypatch.setattr(export, "MAX_BYTES", limit)
     assert unsupported(graph) == []
-    path = tmp_path / "m.tflite"
-    save(graph, path)
     x = np.random.default_rng(1).standard_normal((3, 3, 7, 6)).astype(np.float32)
-    got = runner(str(path), graph=graph)({graph.inputs[0].name: x})[graph.outputs[0].name]
-    with torch.no_grad():
-        assert_close(got, model(torch.from_numpy(x)).numpy(), 1e-4, 1e-5, "weights after the flatbuffer")
+    saved_matches_torch(model, graph, tmp_path / "m.tflite", x, 1e-4, 1e-5, "weights after the flatbuffer")
     with pytest.raises(UsageError, match="save"):
         to_tflite(graph)

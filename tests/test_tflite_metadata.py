@@ -88,14 +88,8 @@ def test_hostile_offsets_are_errors(graph, tmp_path, how):
 
 def test_runner_uses_it(built, tmp_path):
     """The runner still maps channels-last tensors back to IR layout from the metadata."""
-    from helpers import assert_close
-
-    from convert.exporters.tflite import runner, save
+    from litert_run import saved_matches_torch
 
     model, graph = built
-    path = tmp_path / "m.tflite"
-    save(graph, path)
     x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
-    out = runner(str(path), graph=graph)({graph.inputs[0].name: x})[graph.outputs[0].name]
-    with torch.no_grad():
-        assert_close(out, model(torch.from_numpy(x)).numpy(), 1e-4, 1e-4, "conv stack")
+    saved_matches_torch(model, graph, tmp_path / "m.tflite", x, 1e-4, 1e-4, "conv stack")

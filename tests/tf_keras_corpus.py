@@ -4,7 +4,8 @@ its outputs: ``python tests/tf_keras_corpus.py OUT_DIR``.
 Runs in its own process: tf-keras and Keras 3 cannot both be ``keras`` in one process.
 Per model NAME: ``NAME.h5`` and ``NAME.npz`` with inputs ``x<batch>``, tf-keras' outputs
 ``y<batch>``, the output on another input (``other``) and with a middle kernel scaled
-by 1.01 (``scaled``), which the test uses to show the comparison can fail.
+by 1.01 (``scaled``), which the test uses to show the comparison can fail. Also a user's
+``Dense`` subclass saved both ways (``user_dense_classes``).
 """
 from __future__ import annotations
 
@@ -51,6 +52,23 @@ def models(k):
     return {"sequential_cnn": seq, "functional_two_io": functional, "lstm_gru": rnn, "mobilenet_v2": app}
 
 
+def user_dense_classes(k, out: Path) -> None:
+    """A user's ``Dense`` subclass that doubles its output, saved as ``user_dense_<how>.<ext>``
+    (how: registered under ``user>Dense``, or unregistered), beside a built-in ``Dense``
+    saved the same way (``builtin_dense.h5``)."""
+    class Dense(k.layers.Dense):
+        def call(self, x):
+            return super().call(x) * 2.0
+
+    registered = k.utils.register_keras_serializable(package="user", name="Dense")(
+        type("Dense", (Dense,), {}))
+    for how, cls in (("builtin", k.layers.Dense), ("unregistered", Dense), ("registered", registered)):
+        x = k.Input((4,), name="x")
+        model = k.Model(x, cls(3, name="d")(x))
+        for ext in ("h5", "keras"):
+            model.save(out / f"{how}_dense.{ext}" if how == "builtin" else out / f"user_dense_{how}.{ext}")
+
+
 def _inputs(model, batch: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.standard_normal((batch, *t.shape[1:])).astype("float32") for t in model.inputs]
@@ -85,6 +103,7 @@ def main(out_dir: str) -> None:
         w.assign(keep)
         model.save(out / f"{name}.h5")
         np.savez(out / f"{name}.npz", **arrays)
+    user_dense_classes(k, out)
 
 
 if __name__ == "__main__":

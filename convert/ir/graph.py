@@ -81,6 +81,11 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+# Metadata key prefix: "dim_max.<symbolic dim>" -> the largest size the source declared for
+# it (torch.export's Dim max), so verification never runs the source past it.
+DIM_MAX = "dim_max."
+
+
 @dataclass
 class Graph:
     name: str = "model"
@@ -89,7 +94,7 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     values: dict[str, Value] = field(default_factory=dict)  # known types of intermediate values
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)  # DIM_MAX + symbol: its largest size
 
     # -- queries -------------------------------------------------------
     def producers(self) -> dict[str, Node]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from ..ir.graph import Graph, Value
+from ..ir.graph import DIM_MAX, Graph, Value
 from ..ir.optable import attr_value
 
 # Two sizes for every dynamic dimension: a size baked into a Reshape at trace time
@@ -15,7 +15,8 @@ from ..ir.optable import attr_value
 # volume (inputs of rank >= 4) get (80, 96): large enough for every stock CNN (Inception
 # needs 75), and halving to 5 and 6 after four stride-2 stages, so 'same' pads that
 # depend on the size (odd vs even) differ between the two runs. Every other dynamic
-# dimension (sequence length) gets (16, 24).
+# dimension (sequence length) gets (16, 24). A dimension the graph bounds (a position table
+# of N rows read with arange over it) gets sizes up to N instead (dim_bounds).
 BATCH_SIZES = (1, 3)
 SPATIAL_SIZES = (80, 96)
 DEFAULT_DYNAMIC = (16, 24)
@@ -54,17 +55,53 @@ def _vocab_size(graph: Graph, value: str) -> int | None:
 _SEQUENCE_WORDS = ("seq", "time", "len", "step", "token")
 
 
-def dynamic_sizes(dim, axis: int, rank: int) -> tuple[int, int]:
-    """The two sizes a dynamic dimension takes in verification (batch, open image axis, other)."""
+def dynamic_sizes(dim, axis: int, rank: int, bound: int | None = None) -> tuple[int, int]:
+    """The two sizes a dynamic dimension takes in verification (batch, open image axis, other),
+    at most ``bound`` (the largest size the model can run, see ``dim_bounds``)."""
     name = str(dim).lower()
     if "batch" in name or (axis == 0 and not any(w in name for w in _SEQUENCE_WORDS)):
-        return BATCH_SIZES
-    if rank >= 4 and not any(w in name for w in _SEQUENCE_WORDS):
-        return SPATIAL_SIZES
-    return DEFAULT_DYNAMIC
+        sizes = BATCH_SIZES
+    elif rank >= 4 and not any(w in name for w in _SEQUENCE_WORDS):
+        sizes = SPATIAL_SIZES
+    else:
+        sizes = DEFAULT_DYNAMIC
+    if bound is None or max(sizes) <= bound:
+        return sizes
+    # the bound itself, and two thirds of it: still two sizes that differ
+    return (max(1, 2 * bound // 3), max(1, bound))
 
 
-def _concrete(v: Value, variant: int, overrides: dict[str, tuple]) -> tuple[int, ...]:
+def dim_bounds(graph: Graph) -> dict[str, int]:
+    """Symbolic dimension -> the largest size the graph can run: the size its source
+    declared (metadata ``DIM_MAX``, torch.export's Dim max), and a range over that axis
+    (``SizeRange``, torch.arange(ids.size(1))) used as the ids of a table's Gather (a
+    position embedding of N rows) stops at N. Sizes past either make the source model
+    itself fail (a guard, an IndexError), so verification must not pick them."""
+    declared = {k[len(DIM_MAX):]: int(v) for k, v in graph.metadata.items()
+                if k.startswith(DIM_MAX) and str(v).isdigit()}
+    ranges = [n for n in graph.nodes if n.op == "SizeRange"]
+    if not ranges:
+        return declared
+    shapes = {v.name: v.shape for v in list(graph.values.values()) + graph.inputs if v.shape is not None}
+    if any(n.inputs[0] not in shapes for n in ranges):
+        from ..runtime.shapes import infer_shapes
+
+        shapes = {**infer_shapes(graph), **shapes}
+    out = dict(declared)
+    for n in ranges:
+        shape = shapes.get(n.inputs[0]) or ()
+        axis = attr_value(n, "axis")
+        dim = shape[axis] if -len(shape) <= axis < len(shape) else None
+        rows = _vocab_size(graph, n.outputs[0])
+        start, delta = attr_value(n, "start"), attr_value(n, "delta")
+        if not isinstance(dim, str) or rows is None or start < 0 or delta < 1:
+            continue
+        # arange(start, L, delta) reads rows start .. L-1 at most: L <= rows
+        out[dim] = min(out.get(dim, rows), rows)
+    return out
+
+
+def _concrete(v: Value, variant: int, overrides: dict[str, tuple], bounds: dict[str, int]) -> tuple[int, ...]:
     if v.name in overrides:
         return tuple(int(d) for d in overrides[v.name])
     if v.shape is None:
@@ -76,17 +113,19 @@ def _concrete(v: Value, variant: int, overrides: dict[str, tuple]) -> tuple[int,
         if isinstance(d, int) and d >= 0:
             out.append(d)
         else:
-            sizes = dynamic_sizes(d, axis, len(v.shape))
+            sizes = dynamic_sizes(d, axis, len(v.shape), bounds.get(d) if isinstance(d, str) else None)
             out.append(sizes[variant % len(sizes)])
     return tuple(out)
 
 
 
-def make_inputs(graph: Graph, seed: int = 0, variant: int = 0, overrides: dict[str, tuple] | None = None) -> InputSet:
+def make_inputs(graph: Graph, seed: int = 0, variant: int = 0, overrides: dict[str, tuple] | None = None,
+                bounds: dict[str, int] | None = None) -> InputSet:
     rng = np.random.default_rng(seed)
     arrays = {}
+    bounds = dim_bounds(graph) if bounds is None else bounds
     for v in graph.inputs:
-        shape = _concrete(v, variant, overrides or {})
+        shape = _concrete(v, variant, overrides or {}, bounds)
         vocab = _vocab_size(graph, v.name)
         if v.dtype.startswith("int") or v.dtype.startswith("uint") or vocab is not None:
             high = vocab or 10
@@ -107,4 +146,6 @@ def input_plan(graph: Graph, samples: int = 1, seed: int = 0, overrides: dict[st
     dynamic = any(not isinstance(d, int) or d < 0 for v in graph.inputs if v.name not in overrides
                   for d in (v.shape or ()))
     variants = 2 if dynamic else 1
-    return [make_inputs(graph, seed + s * 1000 + v, v, overrides) for v in range(variants) for s in range(samples)]
+    bounds = dim_bounds(graph) if dynamic else {}
+    return [make_inputs(graph, seed + s * 1000 + v, v, overrides, bounds)
+            for v in range(variants) for s in range(samples)]

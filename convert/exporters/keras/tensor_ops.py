@@ -160,16 +160,24 @@ def export_argmax(ctx: KerasContext, node):
 
 @register("TopK")
 def export_topk(ctx: KerasContext, node):
+    # top_k keeps the k largest of the last axis, sorted, lower index first among equals (as
+    # ONNX asks; sorted=0 leaves the order open, so sorted output serves it too): another axis
+    # is moved last and back, and the k smallest are the k largest of -x, negated back.
+    ops = ctx.keras.ops
     x = ctx.get(node.inputs[0])
-    axis = int(attr(node, "axis")) % len(x.shape)
-    if not attr(node, "largest") or axis != len(x.shape) - 1:
-        raise unsupported_attr("axis/largest", [attr(node, "axis"), attr(node, "largest")],
-                               "the k largest along the last axis")
-    values, indices = ctx.keras.ops.top_k(x, int(attr(node, "k")), sorted=True)
-    ctx.put(node.outputs[0], values, L.identity(len(values.shape)))
+    rank = len(x.shape)
+    axis = int(attr(node, "axis")) % rank
+    largest = bool(attr(node, "largest"))
+    if not largest and not str(x.dtype).startswith("float"):
+        raise unsupported_attr("largest", 0, "the k smallest of a float tensor")
+    y = x if axis == rank - 1 else ops.moveaxis(x, axis, -1)
+    values, indices = ops.top_k(y if largest else ops.negative(y), int(attr(node, "k")), sorted=True)
+    values = values if largest else ops.negative(values)
+    if axis != rank - 1:
+        values, indices = ops.moveaxis(values, -1, axis), ops.moveaxis(indices, -1, axis)
+    ctx.put(node.outputs[0], values, L.identity(rank))
     if len(node.outputs) > 1 and node.outputs[1]:
-        idx = ctx.keras.ops.cast(indices, "int64")
-        ctx.put(node.outputs[1], idx, L.identity(len(idx.shape)))
+        ctx.put(node.outputs[1], ops.cast(indices, "int64"), L.identity(rank))
 
 
 _BIG = 2**31 - 1  # ONNX's INT64 "to the end" bounds, as Python slice bounds

@@ -135,6 +135,38 @@ def export_reduce(ctx: TFLiteContext, node) -> None:
            [ctx.out(node.outputs[0], out_perm)], "ReducerOptions", keepDims=keep)
 
 
+@register("TopK")
+def export_topk(ctx: TFLiteContext, node) -> None:
+    """TOPK_V2 keeps the k largest of the last stored axis, sorted, lower index first among
+    equals (as ONNX asks; sorted=0 leaves the order open, so sorted output serves it too):
+    the IR axis is stored last (one TRANSPOSE where it is not), the k smallest are the k
+    largest of NEG x, negated back, and the int32 indices are cast to the IR's int64."""
+    x = node.inputs[0]
+    rank = len(ctx.ir_shape(x))
+    axis = int(attr(node, "axis")) % rank
+    largest = bool(attr(node, "largest"))
+    if ctx.dtype(x) != "float32":
+        raise unsupported_attr("X", ctx.dtype(x), "a float32 input")
+    perm = ctx.perm(x)
+    if perm[-1] != axis:
+        perm = tuple(p for p in range(rank) if p != axis) + (axis,)
+    xi = ctx.get(x, perm)
+    k = int(attr(node, "k"))
+    dims = ctx.dims(xi)[:-1] + [k]
+    if not largest:
+        xi = ctx.step("NEG", [xi], ctx.dims(xi), f"{node.name}/negated")
+    values, indices = (list(node.outputs) + ["", ""])[:2]
+    top = ctx.out(values, perm) if largest and values else ctx.tensor(f"{node.name}/values", dims)
+    idx = ctx.tensor(f"{node.name}/indices32", dims, "int32")
+    ctx.op("TOPK_V2", [xi, ctx.ints(k, f"{node.name}/k")], [top, idx], "TopKV2Options")
+    if not largest and values:
+        ctx.op("NEG", [top], [ctx.out(values, perm)])
+    if indices:
+        types = ctx.S.TensorType
+        ctx.op("CAST", [idx], [ctx.out(indices, perm, "int64")], "CastOptions", inDataType=types.INT32,
+               outDataType=types.INT64)
+
+
 def _matmul_form(equation: str) -> tuple[bool, bool] | None:
     """(adjX, adjY) where ``equation`` is a batched matrix product that BATCH_MATMUL computes
     on its operands as stored: both inputs and the output share leading batch letters in

@@ -19,6 +19,7 @@ CODE_CLASSES = ("Lambda", "TFOpLambda", "SlicingOpLambda")
 # these modules; they are not layers, and their class names clash with layers ("Add").
 OPS_MODULES = ("keras.src.ops.", "keras.ops.")
 OPS_PREFIX = "ops."  # registry key of an operation node: "ops." + class name
+REGISTERED_MARK = ">"  # a class registered by the user is written "package>name"
 
 # Layer classes keras.applications defines for its own models: class -> (module, config keys).
 APPLICATION_CLASSES = {
@@ -269,7 +270,7 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
     elif handler is None or cls in CODE_CLASSES or user_class:
         custom = user_class or str(lc.get("module") or "keras").split(".")[0] != "keras"
         why = ("runs Python code stored in the file; never executed" if cls in CODE_CLASSES else
-               "custom layer class; a plugin can provide it (nnconvert --plugin FILE.py)" if custom else
+               _custom_hint(lc, cls, builtin=handler is not None) if custom else
                "no converter for this Keras operation" if cls.startswith(OPS_PREFIX) else
                "no converter for this Keras layer")
         b.unsupported(path, cls, hint=why)
@@ -292,11 +293,25 @@ def call_layer(walk: Walk, lc: dict, name: str, prefix: str, inputs: list[Ref], 
     return outs
 
 
+def _custom_hint(lc: dict, cls: str, builtin: bool) -> str:
+    registered = lc.get("registered_name") or cls
+    named = f" {registered!r}" if REGISTERED_MARK in registered else ""
+    clash = f", not Keras' own {cls}" if builtin else ""
+    return f"custom layer class{named}{clash}; a plugin can provide it (nnconvert --plugin FILE.py)"
+
+
 def _custom_class(lc: dict) -> bool:
-    """A user's class, whatever its class name: Keras 3 writes built-in layers with a
-    ``keras.*`` module and no registered name, and an unregistered class of the user's with
-    module None and its class name as registered name (a ``Dense`` of the user's included)."""
-    if lc.get("registered_name") not in (None, lc["class_name"]):
+    """A user's class, whatever its class name: ``.keras`` files (Keras 3 and tf-keras) write
+    Keras' classes with a ``keras.*`` module, and a class of the user's with module None and a
+    registered name (its class name, or ``package>name``), a ``Dense`` of the user's included.
+    Legacy ``.h5`` files write only the class name: a registered class of the user's is
+    ``package>name`` there (a registered name without a module is no Keras writer's either);
+    an unregistered subclass named like a built-in leaves no trace in the file (tf-keras
+    itself reloads it as the built-in)."""
+    registered = lc.get("registered_name")
+    if registered not in (None, lc["class_name"]) or REGISTERED_MARK in lc["class_name"]:
+        return True
+    if registered is not None and "module" not in lc:
         return True
     if "module" in lc and not _is_operation(lc) and str(lc.get("module") or "").split(".")[0] != "keras":
         return True

@@ -15,9 +15,9 @@ import numpy as np
 
 from ...errors import Unsupported, UnsupportedAttributeError, UnsupportedError
 from ...ir.builder import GraphBuilder
-from ...ir.graph import Graph, Node, Source
+from ...ir.graph import DIM_MAX, Graph, Node, Source
 from . import mutation
-from .pt2_shapes import pinned, plan_dims
+from .pt2_shapes import pinned, plan_dims, upper_bound
 from .registry import REG, load_handlers, register  # noqa: F401  (handler modules import them from here too)
 
 log = logging.getLogger(__name__)
@@ -287,6 +287,9 @@ def convert_exported(ep, input_names: list[str] | None = None, name: str = "mode
         gaps += problems + ctx.b.problems
         ctx.b.problems.clear()
     graph = ctx.b.finish("PyTorch model")
+    for expr, dim in ctx.sym_names.items():
+        if (upper := upper_bound(ep, expr)) is not None:
+            graph.metadata[DIM_MAX + dim] = str(upper)
     return graph, ctx.origin
 
 

@@ -18,6 +18,16 @@ def _range(ep, expr: str):
     return None
 
 
+def upper_bound(ep, expr: str) -> int | None:
+    """The largest size torch.export recorded for symbol ``expr``; None when unbounded."""
+    vr = _range(ep, expr)
+    try:
+        upper = int(vr.upper) if vr is not None else None
+    except (TypeError, ValueError, OverflowError, AttributeError):  # inf, sympy int_oo
+        return None
+    return upper if upper is not None and 0 < upper < 2**62 else None
+
+
 def _in_range(vr, value: int) -> bool:
     try:
         return bool(vr.lower <= value) and bool(value <= vr.upper)
