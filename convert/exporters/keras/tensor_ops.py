@@ -175,3 +175,22 @@ def export_split(ctx: KerasContext, node):
                                 axis=axis)
     for out, part in zip(node.outputs, parts):
         ctx.put(out, part, have)
+
+
+@register("OneHot")
+def export_onehot(ctx: KerasContext, node):
+    """keras.ops.one_hot gives a row of zeros for a negative index on every backend (and
+    for one past depth on TensorFlow and JAX, an error on torch): negative indices are
+    shifted by depth first, and any index still outside [0, depth) becomes -1."""
+    ops = ctx.keras.ops
+    depth, (off, on) = int(attr(node, "depth")), attr(node, "values")
+    dtype = str(attr(node, "dtype"))
+    i = ops.cast(ctx.get(node.inputs[0]), "int64")
+    pos = ops.where(ops.less(i, 0), ops.add(i, depth), i)
+    pos = ops.where(ops.greater_equal(pos, depth), -1, pos)
+    rank = len(i.shape)
+    axis = int(attr(node, "axis")) % (rank + 1)  # Keras takes -1 for the last axis, never rank
+    hot = ops.one_hot(pos, depth, axis=-1 if axis == rank else axis, dtype="bool")
+    y = ops.where(hot, np.asarray(on, dtype=dtype), np.asarray(off, dtype=dtype))
+    # where() of two int64 constants runs as int32 in a loaded .keras: the cast keeps the type
+    _put(ctx, node, ops.cast(y, dtype))

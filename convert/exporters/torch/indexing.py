@@ -1,6 +1,9 @@
 """Indexing, scatter and scan ops as torch functions."""
 from __future__ import annotations
 
+import numpy as np
+
+from ...ir.graph import numpy_dtype
 from .context import TorchContext, attr, py
 from .registry import register
 
@@ -114,3 +117,19 @@ def export_hardmax(ctx: TorchContext, node):
     axis = attr(node, "axis")
     onehot = f"F.one_hot(torch.argmax({x}, {axis}), {x}.shape[{axis}]).movedim(-1, {axis})"
     ctx.assign(node.outputs[0], f"{onehot}.to({x}.dtype)")
+
+
+@register("OneHot")
+def export_onehot(ctx: TorchContext, node):
+    """F.one_hot over depth + 1 classes, the extra one taking every out-of-range index and
+    then cut off (F.one_hot rejects them); [off, on] are picked by the 0/1 result exactly."""
+    depth, axis = attr(node, "depth"), attr(node, "axis")
+    values = ctx.buffer("onehot_values", np.asarray(attr(node, "values"), dtype=numpy_dtype(attr(node, "dtype"))))
+    i, pos, safe = ctx.x(node.inputs[0]), ctx.tmp("pos"), ctx.tmp("safe")
+    ctx.line(f"{pos} = {i}.to(torch.int64)")
+    ctx.line(f"{pos} = torch.where({pos} < 0, {pos} + {depth}, {pos})")
+    ctx.line(f"{safe} = torch.where(({pos} >= 0) & ({pos} < {depth}), {pos}, {depth})")
+    expr = f"{values}[F.one_hot({safe}, {depth + 1})[..., :{depth}]]"
+    if axis != -1:
+        expr += f".movedim(-1, {axis})"
+    ctx.assign(node.outputs[0], expr)
