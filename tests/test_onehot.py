@@ -130,3 +130,70 @@ def test_caffe_refuses_by_name(graph, tmp_path):
     with pytest.raises(convert.UnsupportedError, match="OneHot"):
         convert.export(graph, tmp_path / "m.prototxt")
     assert list(tmp_path.iterdir()) == []
+
+
+LITERT_CASES = [(None, np.array([2, 7], np.int32)), (0, np.array([-0.5, 1.25], np.float32)),
+                (-2, np.array([0, 1], np.int64))]
+
+
+@pytest.mark.parametrize("axis,values", LITERT_CASES, ids=[f"axis{a}-{v.dtype}" for a, v in LITERT_CASES])
+def test_litert(axis, values, tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    from litert_run import run_litert
+
+    model = _model(INDICES, values, axis)
+    want = run_ort(model, {"indices": INDICES})[0]
+    convert.export(convert.from_onnx(model), tmp_path / "m.tflite")
+    got = run_litert(tmp_path / "m.tflite", INDICES)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert not np.array_equal(run_litert(tmp_path / "m.tflite", OTHER), want)
+
+
+def test_litert_refuses_half_values_by_name(tmp_path):
+    from convert.exporters.tflite import unsupported
+
+    graph = convert.from_onnx(_model(INDICES, np.array([0, 1], np.float16)))
+    assert [(u.layer_type, u.attribute) for u in unsupported(graph)] == [("OneHot", "dtype")]
+
+
+class _OneHot(torch.nn.Module):
+    def __init__(self, n: int = DEPTH):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot(x, self.n).float() * 2.0 - 0.5
+
+
+@pytest.mark.parametrize("tracer", ["fx", "export"])
+def test_from_torch(tracer):
+    """F.one_hot (aten.one_hot in torch.export) to IR OneHot, run back in torch and onnxruntime."""
+    x, other = (torch.from_numpy(np.abs(a) % DEPTH) for a in (INDICES, OTHER))
+    graph = convert.from_torch(_OneHot(), (x,), tracer=tracer)
+    assert "OneHot" in [n.op for n in graph.nodes]
+    want = _OneHot()(x).numpy()
+    assert np.array_equal(_torch(graph, x.numpy()), want)
+    assert np.array_equal(run_ort(convert.to_onnx(graph, 13), {graph.inputs[0].name: x.numpy()})[0], want)
+    assert not np.array_equal(_torch(graph, other.numpy()), want)
+
+
+def test_from_torch_without_num_classes_is_refused():
+    x = torch.from_numpy(np.abs(INDICES) % DEPTH)
+    with pytest.raises(convert.UnsupportedError, match="num_classes"):
+        convert.from_torch(_OneHot(-1), (x,), tracer="fx")
+
+
+def test_from_keras(tmp_path):
+    """keras.ops.one_hot: a negative index (and one past depth on TensorFlow) is a row of zeros."""
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("an index past depth is an error on torch")
+    x = keras.Input((6,), dtype="int32")
+    model = keras.Model(x, keras.ops.one_hot(x, DEPTH, axis=1) * 3.0 - 1.0)
+    model.save(tmp_path / "m.keras")
+    graph = convert.load_model(str(tmp_path / "m.keras")).graph
+    ids = INDICES.astype(np.int32)
+    want = np.asarray(model(ids))
+    assert want[0, :, 2].tolist() == [-1.0] * DEPTH  # index -1: all off in Keras
+    assert np.array_equal(_torch(graph, ids), want)
+    assert not np.array_equal(_torch(graph, OTHER.astype(np.int32)), want)
