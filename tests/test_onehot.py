@@ -72,20 +72,30 @@ def test_opset_9_puts_negative_indices_off():
 
 
 @pytest.fixture(scope="module")
-def graph():
-    return convert.from_onnx(_model(INDICES, np.array([-1.5, 3.0], np.float32), axis=1))
+def source():
+    """A model with a dynamic batch."""
+    model = _model(INDICES, np.array([-1.5, 3.0], np.float32), axis=1)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    return model
 
 
 @pytest.fixture(scope="module")
-def want(graph):
-    return run_ort(_model(INDICES, np.array([-1.5, 3.0], np.float32), axis=1), {"indices": INDICES})[0]
+def graph(source):
+    return convert.from_onnx(source)
 
 
-def test_pt2_and_torch_source(graph, want, tmp_path):
+@pytest.fixture(scope="module")
+def want(source):
+    return run_ort(source, {"indices": INDICES})[0]
+
+
+def test_pt2_and_torch_source(source, graph, want, tmp_path):
     convert.export(graph, tmp_path / "m.pt2")
+    program = torch.export.load(str(tmp_path / "m.pt2")).module()
     with torch.no_grad():
-        got = torch.export.load(str(tmp_path / "m.pt2")).module()(torch.from_numpy(INDICES))
-    assert np.array_equal(got.numpy(), want)
+        assert np.array_equal(program(torch.from_numpy(INDICES)).numpy(), want)
+        one = run_ort(source, {"indices": OTHER[:1]})[0]  # another batch size
+        assert np.array_equal(program(torch.from_numpy(OTHER[:1])).numpy(), one)
     convert.export(graph, tmp_path / "src.py", "torch-source")
     import importlib.util
 
