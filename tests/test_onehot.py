@@ -1,6 +1,8 @@
 """OneHot from ONNX (opset 9 and 11+) to PyTorch (module, .pt2, torch source), back to
-ONNX and to Keras, compared with onnxruntime on the source model: every axis, negative
-and out-of-range indices, integer and float values, integer and float indices."""
+ONNX, to Keras and to LiteRT, compared with onnxruntime on the source model: every axis,
+negative and out-of-range indices, integer and float values, integer and float indices.
+F.one_hot from torch (both tracers) and keras.ops.one_hot from a .keras file, compared
+with their own frameworks."""
 from __future__ import annotations
 
 import numpy as np
@@ -74,7 +76,7 @@ def test_opset_9_puts_negative_indices_off():
 @pytest.fixture(scope="module")
 def source():
     """A model with a dynamic batch."""
-    model = _model(INDICES, np.array([-1.5, 3.0], np.float32), axis=1)
+    model = _model(INDICES, np.array([-1.5, 3.0], np.float32), axis=0)
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
     return model
 
@@ -96,6 +98,9 @@ def test_pt2_and_torch_source(source, graph, want, tmp_path):
         assert np.array_equal(program(torch.from_numpy(INDICES)).numpy(), want)
         one = run_ort(source, {"indices": OTHER[:1]})[0]  # another batch size
         assert np.array_equal(program(torch.from_numpy(OTHER[:1])).numpy(), one)
+    back = convert.load_model(str(tmp_path / "m.pt2")).graph  # nnconvert reads its own .pt2 (verify does)
+    assert "OneHot" in [n.op for n in back.nodes]
+    assert np.array_equal(_torch(back, INDICES), want)
     convert.export(graph, tmp_path / "src.py", "torch-source")
     import importlib.util
 
