@@ -48,6 +48,8 @@ EXTRA = [
     Case("instance_norm_inf_repeat", lambda: Fn(lambda m, x: (m.inorm(x), torch.isneginf(x), torch.isposinf(x),
                                                               torch.repeat_interleave(x, 2, dim=1), x.clone().gt_(0)),
                                                 inorm=nn.InstanceNorm1d(3, affine=True)), ((2, 3, 5),), fx=False),
+    Case("one_hot", lambda: Fn(lambda m, x: torch.nn.functional.one_hot((x > 0).long() + (x > 1).long(), 4).float()),
+         ((2, 3, 5),)),
 ]
 
 

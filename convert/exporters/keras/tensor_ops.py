@@ -237,3 +237,22 @@ def export_tensor_scatter(ctx: KerasContext, node):
     # broadcast the positions over the cache's other axes (the batch may be open)
     index = ops.add(ops.clip(rel, 0, steps - 1), ops.zeros_like(past, dtype="int32"))
     _put(ctx, node, ops.where(inside, ops.take_along_axis(update, index, axis=axis), past))
+
+
+@register("OneHot")
+def export_onehot(ctx: KerasContext, node):
+    """keras.ops.one_hot gives a row of zeros for a negative index on every backend (and
+    for one past depth on TensorFlow and JAX, an error on torch): negative indices are
+    shifted by depth first, and any index still outside [0, depth) becomes -1."""
+    ops = ctx.keras.ops
+    depth, (off, on) = int(attr(node, "depth")), attr(node, "values")
+    dtype = str(attr(node, "dtype"))
+    i = ops.cast(ctx.get(node.inputs[0]), "int64")
+    pos = ops.where(ops.less(i, 0), ops.add(i, depth), i)
+    pos = ops.where(ops.greater_equal(pos, depth), -1, pos)
+    rank = len(i.shape)
+    axis = int(attr(node, "axis")) % (rank + 1)  # Keras takes -1 for the last axis, never rank
+    hot = ops.one_hot(pos, depth, axis=-1 if axis == rank else axis, dtype="bool")
+    y = ops.where(hot, np.asarray(on, dtype=dtype), np.asarray(off, dtype=dtype))
+    # where() of two int64 constants runs as int32 in a loaded .keras: the cast keeps the type
+    _put(ctx, node, ops.cast(y, dtype))

@@ -241,3 +241,32 @@ def export_space_to_depth(ctx: OnnxContext, node):
     dcr = ctx.emit("SpaceToDepth", node.inputs, name=f"{node.name}/dcr", blocksize=b)[0]
     ctx.emit("Gather", [dcr, ctx.const(crd_channels(channels, b), hint="crd_channels")], node.outputs,
              name=node.name, axis=1)
+
+
+# onnxruntime's OneHot kernels for int64 indices hold these value types (int32 ones with a
+# float depth); other value types are written in one of them and cast (exact: the IR holds
+# them as floats)
+_ONEHOT_KERNEL = {"float32": "float32", "int32": "int32", "int64": "int64", "float16": "float32",
+                  "bfloat16": "float32", "bool": "int64", "int8": "int64", "int16": "int64", "uint8": "int64"}
+
+
+@register("OneHot", since=11)
+def export_onehot(ctx: OnnxContext, node):
+    """OneHot from opset 11, where negative indices count from the end as in the IR."""
+    depth, dtype = attr_value(node, "depth"), attr_value(node, "dtype")
+    values = attr_value(node, "values")
+    kernel = _ONEHOT_KERNEL.get(dtype, dtype)
+    if dtype == "float64" and any(float(np.float32(v)) != v for v in values):
+        kernel = dtype  # exact only as float64 (which onnxruntime's OneHot lacks)
+    if kernel == "int32" and depth >= 2**24:
+        kernel = "int64"  # a float depth past 2**24 may round
+    x = node.inputs[0]
+    if ctx.dtype(x) != "int64":
+        x = ctx.emit("Cast", [x], name=node.name + "_indices", to=ONNX_DTYPE["int64"])[0]
+    ins = [x, ctx.const(depth, "float32" if kernel == "int32" else "int64", hint="depth"),
+           ctx.const(values, dtype=kernel, hint="values")]
+    if kernel == dtype:
+        ctx.emit("OneHot", ins, node.outputs, name=node.name, axis=attr_value(node, "axis"))
+        return
+    hot = ctx.emit("OneHot", ins, name=node.name, axis=attr_value(node, "axis"))[0]
+    ctx.emit("Cast", [hot], node.outputs, name=node.name + "_cast", to=ONNX_DTYPE[dtype])

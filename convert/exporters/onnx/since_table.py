@@ -78,6 +78,7 @@ FIRST_OPSET: dict[str, int] = {
     'NonMaxSuppression': 10,
     'NonZero': 9,
     'Not': 1,
+    'OneHot': 9,
     'Or': 1,
     'PRelu': 1,
     'Pad': 1,

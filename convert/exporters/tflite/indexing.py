@@ -88,3 +88,31 @@ def export_cumsum(ctx: TFLiteContext, node) -> None:
     axis = perm.index(int(attr(node, "axis")) % rank)
     ctx.op("CUMSUM", [ctx.get(x, perm), ctx.ints(axis, f"{node.name}/axis")], [ctx.out(node.outputs[0], perm)],
            "CumsumOptions", exclusive=bool(attr(node, "exclusive")), reverse=bool(attr(node, "reverse")))
+
+
+# ONE_HOT's value types (LiteRT has no half or double kernel for it)
+_ONE_HOT_TYPES = ("float32", "int64", "int32", "int16", "int8", "uint8", "bool")
+
+
+@register("OneHot")
+def export_onehot(ctx: TFLiteContext, node) -> None:
+    """ONE_HOT puts every index outside [0, depth) off, negative ones included: those the IR
+    counts from the end are shifted by depth first (LESS, ADD, SELECT_V2)."""
+    x, dtype = node.inputs[0], str(attr(node, "dtype"))
+    itype = ctx.dtype(x)
+    if itype not in ("int32", "int64"):
+        raise unsupported_attr("indices", x, f"int32 or int64 indices ({itype} given)")
+    if dtype not in _ONE_HOT_TYPES:
+        raise unsupported_attr("dtype", dtype, f"LiteRT's ONE_HOT holds {', '.join(_ONE_HOT_TYPES)} values")
+    depth, name = int(attr(node, "depth")), node.name
+    idx = ctx.get(x)
+    dims = ctx.dims(idx)
+    negative = ctx.tensor(f"{name}/negative", dims, "bool")
+    ctx.op("LESS", [idx, ctx.const(np.zeros((), itype), f"{name}/zero")], [negative])
+    shifted, pos = ctx.tensor(f"{name}/shifted", dims, itype), ctx.tensor(f"{name}/indices", dims, itype)
+    ctx.op("ADD", [idx, ctx.const(np.array(depth, itype), f"{name}/depth")], [shifted], "AddOptions")
+    ctx.op("SELECT_V2", [negative, shifted, idx], [pos])
+    off, on = (ctx.const(np.array(v, dtype), f"{name}/{k}") for k, v in zip(("off", "on"), attr(node, "values")))
+    axis = int(attr(node, "axis")) % (len(dims) + 1)
+    ctx.op("ONE_HOT", [pos, ctx.ints(depth, f"{name}/depth32"), on, off], [ctx.out(node.outputs[0], None, dtype)],
+           "OneHotOptions", axis=axis)

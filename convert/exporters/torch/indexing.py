@@ -1,7 +1,10 @@
 """Indexing, scatter and scan ops as torch functions."""
 from __future__ import annotations
 
-from .context import TorchContext, attr, py
+import numpy as np
+
+from ...ir.graph import numpy_dtype
+from .context import TorchContext, attr, py, unsupported_attr
 from .registry import register
 
 
@@ -22,8 +25,6 @@ def export_gather_nd(ctx: TorchContext, node):
     batch_dims = attr(node, "batch_dims")
     d, i = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
     if batch_dims > 1:
-        from .context import unsupported_attr
-
         raise unsupported_attr("batch_dims", batch_dims, "batch_dims 0 or 1")
     if batch_dims == 1:  # entry b of indices addresses data[b]: index the batch axis by position
         rows = f"torch.arange({d}.shape[0], device={d}.device).reshape((-1,) + (1,) * ({i}.dim() - 2))"
@@ -61,8 +62,6 @@ def _scatter_nd_reduce(node, ctx: TorchContext, d: str, i: str, u: str, red: str
     row numbers of data with its k indexed axes flattened, then scatter_reduce on rows."""
     shape = ctx.shape(node.inputs[1])
     if shape is None or not isinstance(shape[-1], int) or shape[-1] < 1:
-        from .context import unsupported_attr
-
         raise unsupported_attr("indices", node.inputs[1], "a static length of the index tuples")
     k = int(shape[-1])
     row = ctx.tmp("row")
@@ -124,8 +123,6 @@ def export_tensor_scatter(ctx: TorchContext, node):
     p, u = ctx.x(node.inputs[0]), ctx.x(node.inputs[1])
     rank = ctx.rank(node.inputs[0])
     if rank is None:
-        from .context import unsupported_attr
-
         raise unsupported_attr("past_cache", node.inputs[0], "a known rank")
     axis = attr(node, "axis") % rank
     along = tuple(-1 if d == axis else 1 for d in range(rank))
@@ -137,3 +134,25 @@ def export_tensor_scatter(ctx: TorchContext, node):
     if attr(node, "mode") == "circular":
         ctx.line(f"{pos} = {pos} % {p}.shape[{axis}]")
     ctx.assign(node.outputs[0], f"torch.scatter({p}, {axis}, {pos}.expand({u}.shape), {u})")
+
+
+@register("OneHot")
+def export_onehot(ctx: TorchContext, node):
+    """F.one_hot over depth + 1 classes, the extra one taking every out-of-range index and
+    then cut off (F.one_hot rejects them); [off, on] are picked by the 0/1 result exactly.
+    Only ops nnconvert reads back from a .pt2 (where, masked_fill, clamp, permute)."""
+    depth, axis = attr(node, "depth"), attr(node, "axis")
+    values = ctx.buffer("onehot_values", np.asarray(attr(node, "values"), dtype=numpy_dtype(attr(node, "dtype"))))
+    i, pos = ctx.x(node.inputs[0]), ctx.tmp("pos")
+    ctx.line(f"{pos} = {i}.to(torch.int64)")
+    ctx.line(f"{pos} = torch.where({pos} < 0, {pos} + {depth}, {pos})")
+    ctx.line(f"{pos} = {pos}.masked_fill({pos} < 0, {depth}).clamp(max={depth})")  # out of range: class depth
+    expr = f"{values}[F.one_hot({pos}, {depth + 1})[..., :{depth}]]"
+    rank = ctx.rank(node.inputs[0])
+    if rank is None and axis != -1:
+        raise unsupported_attr("axis", axis, "indices of a known rank")
+    if rank is not None and axis % (rank + 1) != rank:
+        order = list(range(rank))
+        order.insert(axis % (rank + 1), rank)
+        expr += f".permute({py(tuple(order))})"
+    ctx.assign(node.outputs[0], expr)

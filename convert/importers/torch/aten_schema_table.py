@@ -191,6 +191,7 @@ SCHEMAS = {
     'aten.new_ones.default': ['self', 'size', ('*dtype', None), ('*layout', None), ('*device', None), ('*pin_memory', None)],
     'aten.new_zeros.default': ['self', 'size', ('*dtype', None), ('*layout', None), ('*device', None), ('*pin_memory', None)],
     'aten.numpy_T.default': ['self'],
+    'aten.one_hot.default': ['self', ('num_classes', -1)],
     'aten.ones.default': ['size', ('*dtype', None), ('*layout', None), ('*device', None), ('*pin_memory', None)],
     'aten.ones_like.default': ['self', ('*dtype', None), ('*layout', None), ('*device', None), ('*pin_memory', None), ('*memory_format', None)],
     'aten.pad.default': ['self', 'pad', ('mode', 'constant'), ('value', None)],

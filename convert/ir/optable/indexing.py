@@ -36,3 +36,16 @@ declare("TensorScatter", "indexing", "past_cache update write_indices?", "presen
     (B, ..., S, ...), S <= L along axis, written for batch entry b at positions
     write_indices[b] + s (s < S) of axis; write_indices (int64, shape (B,)) is zero when
     absent. mode circular takes the position modulo L; linear needs it below L.""")
+
+
+declare("OneHot", "indexing", "indices", "output", attrs={
+    "depth": Attr("int", doc="number of classes: the size of the new axis"),
+    "values": Attr("floats", doc="[off_value, on_value]"),
+    "dtype": Attr("str", doc="IR dtype of the output (of values)"),
+    "axis": Attr("int", -1, doc="where the new axis goes in the output; negative counts from its end"),
+}, doc="""
+    ONNX OneHot (opset 9 and 11) with depth and values known: the output has the rank of
+    the integer indices plus one, the new axis of size depth at axis; an element is on_value
+    where the index equals its position on that axis, off_value elsewhere. Negative indices
+    count from the end of depth (i + depth); an index outside [-depth, depth - 1] gives a row
+    of off_value. Integer values stay exact up to 2**53 (they are stored as floats).""")

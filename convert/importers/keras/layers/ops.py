@@ -341,3 +341,33 @@ def import_op_where(ctx: KerasContext, node: Call) -> list[Ref]:
     dtype = next((v.dtype for v in node.operands[1:] if isinstance(v, Ref)), "float32")
     names, shapes = _typed_operands(ctx, node, dtype)
     return [ctx.ref(ctx.node("Where", names)[0], _broadcast(shapes), dtype=dtype)]
+
+
+_ONEHOT_DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
+
+
+@register("ops.OneHot", emits=("OneHot", "Cast", "Less", "Where"))
+def import_op_one_hot(ctx: KerasContext, node: Call) -> list[Ref]:
+    """``ops.one_hot(x, num_classes, axis)`` in Keras order. Keras gives a row of zeros for a
+    negative index (the IR counts those from the end), so they are moved past depth first."""
+    r = _only_tensor(node)
+    depth, dtype = node.get("num_classes"), node.get("dtype") or "float32"
+    if node.get("sparse"):
+        raise unsupported("sparse", True, "a dense result")
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= MAX_TENSOR_ELEMENTS:
+        raise unsupported("num_classes", depth, "a positive integer")
+    if dtype not in _ONEHOT_DTYPES:
+        raise unsupported("dtype", dtype, ", ".join(_ONEHOT_DTYPES))
+    x = ctx.get(r, L.identity(r.rank))
+    if r.dtype != "int64":
+        x = ctx.op("Cast", x, suffix="indices", to="int64")
+    zero = ctx.b.weight(f"{node.path}/zero", np.zeros((), np.int64))
+    past = ctx.b.weight(f"{node.path}/depth", np.array(depth, np.int64))
+    x = ctx.op("Where", ctx.op("Less", x, zero, suffix="negative"), past, x, suffix="indices_kept")
+    axis = int(node.get("axis", -1))
+    if not -(r.rank + 1) <= axis <= r.rank:
+        raise unsupported("axis", axis, f"an axis of the rank-{r.rank + 1} result")
+    y = ctx.op("OneHot", x, depth=depth, values=[0.0, 1.0], dtype=dtype, axis=axis)
+    shape = list(r.shape)
+    shape.insert(axis % (r.rank + 1), depth)
+    return [ctx.ref(y, shape, dtype=dtype)]

@@ -91,3 +91,9 @@ def import_arange(ctx, node):
     if overload is None:
         ctx.fail("arguments", bounds, "torch.arange(end), (start, end) or (start, end, step)")
     return ctx.emit(_aten("arange", overload), tuple(bounds))
+
+
+@register("fn:torch._C._nn.one_hot", "fn:torch.nn.functional.one_hot")
+def import_one_hot(ctx, node):
+    n = node.args[1] if len(node.args) > 1 else node.kwargs.get("num_classes", -1)
+    return ctx.emit(_aten("one_hot"), (ctx.a(node.args[0]), int(ctx.static(n, "num_classes"))))

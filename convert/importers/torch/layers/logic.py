@@ -96,3 +96,13 @@ def import_isinf(ctx: TorchContext, node) -> str:
         raise UnsupportedAttributeError("dtype", ctx.dtype(x), "a floating-point input")
     name = str(node.target).split(".")[1]
     return ctx.op("IsInf", ctx.v(x), detect_negative=int(name != "isposinf"), detect_positive=int(name != "isneginf"))
+
+
+@register("aten.one_hot.default", emits=("OneHot",))
+def import_one_hot(ctx: TorchContext, node) -> str:
+    """torch rejects negative and out-of-range indices, so the IR's readings of them (from
+    the end, a row of zeros) agree with torch wherever torch gives a result."""
+    x, n = (ctx.args(node) + [-1])[:2]
+    if int(n) < 1:
+        raise UnsupportedAttributeError("num_classes", n, "an explicit number of classes (-1 reads it from the data)")
+    return ctx.op("OneHot", ctx.v(x), depth=int(n), values=[0.0, 1.0], dtype="int64", axis=-1)
