@@ -265,17 +265,18 @@ def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress
     if problems:
         raise UnsupportedError(problems, "PyTorch export")
     if fmt == "pt2":
-        import torch
+        from .pt2_write import save_program
 
-        # torch.export.save writes the archive in one call: its end is the last step.
+        # The archive is written in one call: its end is the last step.
         code = generate(graph)
         tick = Ticker(progress, len(code.state) + 1)
         program = export_program(graph, _module(code, tick, share=True, share_read_only=True))
         with warnings.catch_warnings():
-            # a transposed weight (a view) covers its whole storage, which torch's writer
-            # stores as it is with the view's strides; its check looks for a contiguous one
+            # (where torch.export.save writes it) a transposed weight (a view) covers its whole
+            # storage, which torch's writer stores as it is with the view's strides; its check
+            # looks for a contiguous one
             warnings.filterwarnings("ignore", message="No complete tensor found in the group")
-            torch.export.save(program, str(path))
+            save_program(program, path)
         tick.finish()
         return [path]
     if fmt == "torch-source":
