@@ -82,7 +82,7 @@ def sources(tmp_path_factory):
 
 
 def _program(graph):
-    return export_program(graph, _module(generate(graph), share=True, share_read_only=True))
+    return export_program(graph, _module(generate(graph), share="all"))
 
 
 @pytest.mark.skipif(not STREAMED, reason="this torch writes the older .pt2 layout (torch.export.save)")

@@ -1,7 +1,9 @@
 """ONNX -> PyTorch without copies of the weights: the module is built on the meta device;
-``to_torch(share_weights=True)`` assigns the IR's writable arrays (a MatMul weight as its
-transposed view) and copies read-only ones, the default copies all, the IR is never written
-to, and the torch source and ``.pt2`` writers lay the views out correctly. Outputs against
+``to_torch`` assigns the IR's writable arrays (a MatMul weight as its transposed view): by
+default those the graph owns, with ``share_weights=True`` borrowed ones too; read-only ones
+and, by default, a live torch model's memory are copied; ``share_weights=False`` copies all;
+the IR is never written to when nothing trains, and the torch source and ``.pt2`` writers
+lay the views out correctly. Outputs against
 onnxruntime on the source model."""
 from __future__ import annotations
 
@@ -57,11 +59,12 @@ def _linears(module):
     return [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
 
 
-def test_module_shares_the_writable_weights_and_never_writes_them(source):
+@pytest.mark.parametrize("share", [None, True], ids=["default", "share_weights"])
+def test_module_shares_the_writable_weights_and_never_writes_them(source, share):
     path, model, x, want = source
     graph = convert.from_onnx(path)
     before = {k: w.copy() for k, w in graph.weights.items()}
-    module = torch_export.to_torch(graph, share_weights=True)
+    module = torch_export.to_torch(graph, share_weights=share)
     linears = _linears(module)
     assert len(linears) == 3
     ir_ptrs = {w.ctypes.data for w in graph.weights.values() if w.flags.writeable}
@@ -76,10 +79,10 @@ def test_module_shares_the_writable_weights_and_never_writes_them(source):
     assert np.abs(moved - got).max() > 1e-4
 
 
-def test_default_module_owns_its_weights(source):
+def test_copying_module_owns_its_weights(source):
     path, _, x, want = source
     graph = convert.from_onnx(path)
-    module = torch_export.to_torch(graph)
+    module = torch_export.to_torch(graph, share_weights=False)
     assert not {m.weight.data_ptr() for m in _linears(module)} & {w.ctypes.data for w in graph.weights.values()}
     with torch.no_grad():
         np.testing.assert_allclose(module(torch.from_numpy(x)).numpy(), want, rtol=1e-5, atol=1e-5)
@@ -89,13 +92,37 @@ def test_default_module_owns_its_weights(source):
     assert all(np.array_equal(before[k], w) for k, w in graph.weights.items())
 
 
-def test_read_only_weights_are_copied(source):
+def test_default_copies_a_live_torch_models_memory():
+    """From a live module the IR's arrays are that module's tensors: by default the new
+    module gets copies, so training it leaves the source model as it was."""
+    from convert.importers.torch import from_torch
+
+    torch.manual_seed(0)
+    source_model = torch.nn.Sequential(torch.nn.Linear(D_IN, D_MID), torch.nn.Tanh(),
+                                       torch.nn.Linear(D_MID, D_OUT)).eval()
+    x = torch.randn(3, D_IN)
+    graph = from_torch(source_model, (x,))
+    source_ptrs = {p.data_ptr() for p in source_model.parameters()}
+    assert {w.ctypes.data for w in graph.weights.values()} & source_ptrs  # the graph borrows them
+    module = torch_export.to_torch(graph)
+    assert not {p.data_ptr() for p in module.parameters()} & source_ptrs
+    with torch.no_grad():
+        want = source_model(x)
+        np.testing.assert_allclose(module(x).numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+        for p in module.parameters():
+            p.mul_(2.0)
+        assert torch.equal(source_model(x), want)
+        assert (module(x) - want).abs().max() > 1e-3  # the copies did change
+
+
+@pytest.mark.parametrize("share", [None, True], ids=["default", "share_weights"])
+def test_read_only_weights_are_copied(source, share):
     _, model, x, want = source
     graph = convert.from_onnx(model)  # in-proto weights: the importer may hand out read-only views
     for k, w in graph.weights.items():
         graph.weights[k] = w.copy()
         graph.weights[k].flags.writeable = False
-    module = torch_export.to_torch(graph, share_weights=True)
+    module = torch_export.to_torch(graph, share_weights=share)
     ptrs = {w.ctypes.data for w in graph.weights.values()}
     assert not {m.weight.data_ptr() for m in _linears(module)} & ptrs
     with torch.no_grad():
