@@ -17,35 +17,20 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import convert  # noqa: E402
 from convert.exporters import torch as torch_export  # noqa: E402
 from convert.exporters.torch.export import _module, export_program, generate  # noqa: E402
 from convert.exporters.torch.pt2_write import _archive_api, save_program  # noqa: E402
 from convert.importers.torch import from_torch  # noqa: E402
+from onnx_mlp_cases import mlp_model, ort_run  # noqa: E402
 
 D_IN, D_MID, D_OUT = 40, 36, 28
 STREAMED = _archive_api() is not None  # torch 2.6/2.7: the older layout, written by torch.export.save
 
 
 def _onnx_model(scale_mid: float = 1.0):
-    rng = np.random.default_rng(0)
-    w1 = (rng.standard_normal((D_IN, D_MID)) / np.sqrt(D_IN)).astype(np.float32)
-    w2 = (rng.standard_normal((D_OUT, D_MID)) / np.sqrt(D_MID)).astype(np.float32)  # Gemm transB=1
-    w2[D_OUT // 2, D_MID // 2] *= scale_mid
-    b1, b2 = (0.1 * rng.standard_normal(n).astype(np.float32) for n in (D_MID, D_OUT))
-    inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))]
-    nodes = [helper.make_node("MatMul", ["x", "w1"], ["m1"]), helper.make_node("Add", ["m1", "b1"], ["a1"]),
-             helper.make_node("Tanh", ["a1"], ["t1"]), helper.make_node("Gemm", ["t1", "w2", "b2"], ["y"], transB=1)]
-    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, D_IN])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, D_OUT])], initializer=inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-
-
-def _ort(model, x):
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {"x": x})[0]
+    return mlp_model(D_IN, D_MID, D_OUT, scale_mid)
 
 
 def _torch_model():
@@ -76,8 +61,8 @@ def sources(tmp_path_factory):
                 return m(torch.from_numpy(x)).numpy()
         return f
 
-    return {"onnx": (convert.from_onnx(str(path)), lambda x: _ort(_onnx_model(), x),
-                     lambda x: _ort(_onnx_model(scale_mid=1.01), x)),
+    return {"onnx": (convert.from_onnx(str(path)), lambda x: ort_run(_onnx_model(), x),
+                     lambda x: ort_run(_onnx_model(scale_mid=1.01), x)),
             "torch": (from_torch(model, (torch.randn(3, D_IN),)), run(model), run(moved))}
 
 

@@ -15,34 +15,17 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import convert  # noqa: E402
 from convert.exporters import torch as torch_export  # noqa: E402
 from convert.ir import safetensors  # noqa: E402
+from onnx_mlp_cases import mlp_model, ort_run  # noqa: E402
 
 D_IN, D_MID, D_OUT = 160, 144, 136  # every weight past 64 KiB: read from external data into writable arrays
 
 
 def _model(scale_mid: float = 1.0):
-    rng = np.random.default_rng(0)
-    w1 = (rng.standard_normal((D_IN, D_MID)) / np.sqrt(D_IN)).astype(np.float32)
-    w2 = (rng.standard_normal((D_OUT, D_MID)) / np.sqrt(D_MID)).astype(np.float32)  # Gemm transB=1
-    w3 = (rng.standard_normal((D_OUT, D_OUT)) / np.sqrt(D_OUT)).astype(np.float32)  # Gemm transB=0
-    w2[D_OUT // 2, D_MID // 2] *= scale_mid
-    b1, b3 = (0.1 * rng.standard_normal(n).astype(np.float32) for n in (D_MID, D_OUT))
-    inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (w3, "w3"), (b3, "b3"))]
-    nodes = [helper.make_node("MatMul", ["x", "w1"], ["m1"]), helper.make_node("Add", ["m1", "b1"], ["a1"]),
-             helper.make_node("Relu", ["a1"], ["r1"]), helper.make_node("Gemm", ["r1", "w2"], ["g2"], transB=1),
-             helper.make_node("Tanh", ["g2"], ["t2"]), helper.make_node("Gemm", ["t2", "w3", "b3"], ["y"])]
-    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, D_IN])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, D_OUT])], initializer=inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-
-
-def _ort(model, x):
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {"x": x})[0]
+    return mlp_model(D_IN, D_MID, D_OUT, scale_mid)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +35,7 @@ def source(tmp_path_factory):
     onnx.save_model(_model(), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location="mlp.onnx.data", size_threshold=0)
     x = np.random.default_rng(1).standard_normal((3, D_IN)).astype(np.float32)
-    return str(path), model, x, _ort(model, x)
+    return str(path), model, x, ort_run(model, x)
 
 
 def _linears(module):
@@ -75,7 +58,7 @@ def test_module_shares_the_writable_weights_and_never_writes_them(source, share)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     assert all(np.array_equal(before[k], w) for k, w in graph.weights.items())
     # the check can fail: a 1% change of a middle weight moves onnxruntime's output past it
-    moved = _ort(_model(scale_mid=1.01), x)
+    moved = ort_run(_model(scale_mid=1.01), x)
     assert np.abs(moved - got).max() > 1e-4
 
 
