@@ -291,7 +291,8 @@ def export_program(graph: Graph, model=None):
 
 def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress | None = None,
          **_ignored) -> list[Path]:
-    """Write ``.pt2`` (torch.export.save) or ``torch-source`` (``<path>.py`` + ``.safetensors``).
+    """Write ``.pt2`` (the archive torch.export.save writes, each weight streamed from its
+    storage: ``pt2_write``) or ``torch-source`` (``<path>.py`` + ``.safetensors``).
     ``progress(done, total)``: per weight put in the module, the last step once the .pt2
     archive is saved; per tensor written to the torch-source ``.safetensors``."""
     path = Path(path)
