@@ -138,20 +138,25 @@ def _exec(code: TorchCode, module_name: str = "nnconvert_generated") -> types.Mo
     return mod
 
 
-def to_torch(graph: Graph, *, share_weights: bool = False) -> Any:
-    """An ``nn.Module`` (eval mode) of real torch layers with the IR's weights loaded, as
-    copies: training it changes neither the graph nor a torch model the graph came from.
-    ``share_weights=True``: its parameters are the graph's writable weight arrays themselves
-    (no copy, so a model of several GiB fits beside its graph; read-only ones, views of a
-    file's bytes, are still copied)."""
-    return _module(generate(graph), share=share_weights)
+def to_torch(graph: Graph, *, share_weights: bool | None = None) -> Any:
+    """An ``nn.Module`` (eval mode) of real torch layers with the IR's weights loaded.
+
+    ``share_weights=None`` (default): arrays the graph owns (read from a file by an importer)
+    become the parameters themselves, no copy, so a model of several GiB fits beside its
+    graph; training the module then changes the graph's weights too. Arrays the graph
+    borrows are copied: a live torch model's memory (training must not change the source
+    model), read-only views of a file's bytes (torch would write into them). ``True``: every
+    writable array is shared, borrowed ones too; ``False``: every weight is copied (a module
+    independent of the graph)."""
+    mode = {None: "owned", True: "writable", False: "none"}[share_weights]
+    return _module(generate(graph), share=mode)
 
 
-def _module(code: TorchCode, tick: Ticker | None = None, share: bool = False,
-            share_read_only: bool = False) -> Any:
-    """The generated module; ``tick()`` per weight. ``share``: it holds the state's writable
-    arrays themselves, not copies; ``share_read_only``: read-only ones too (for a module that
-    is only exported, never run in training, so nothing writes to them)."""
+def _module(code: TorchCode, tick: Ticker | None = None, share: str = "none") -> Any:
+    """The generated module; ``tick()`` per weight. ``share``: which of the state's arrays
+    the module holds themselves rather than copies: ``none``, ``owned`` (writable arrays
+    whose memory the graph alone holds), ``writable``, or ``all`` (read-only ones too: for a
+    module that is only exported, never trained, so nothing writes to them)."""
     import torch
 
     cls = _exec(code).Model
@@ -163,7 +168,7 @@ def _module(code: TorchCode, tick: Ticker | None = None, share: bool = False,
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         for k, v in code.state.items():
-            state[k] = tensor(v, copy=not (share and (v.flags.writeable or share_read_only)))
+            state[k] = tensor(v, copy=not _shared(v, share))
             if tick is not None:
                 tick()
     model.load_state_dict(state, assign=True)
@@ -173,6 +178,35 @@ def _module(code: TorchCode, tick: Ticker | None = None, share: bool = False,
     model.eval()
     model.nnconvert_source = code.source
     return model
+
+
+def _shared(arr, share: str) -> bool:
+    if share == "all":
+        return True
+    if share == "none" or not arr.flags.writeable:
+        return False
+    return share == "writable" or owned(arr)
+
+
+def owned(arr) -> bool:
+    """Whether ``arr``'s memory is numpy's own allocation or an anonymous mapping
+    (``convert.memory``), reached through numpy views only: not a torch tensor's, a
+    framework's or a caller's buffer, nor a file mapped into memory."""
+    import mmap
+
+    import numpy as np
+
+    while True:
+        if isinstance(arr, np.memmap):
+            return False
+        base = arr.base
+        if base is None:
+            return bool(arr.flags.owndata)
+        if isinstance(base, mmap.mmap):
+            return True
+        if not isinstance(base, np.ndarray):
+            return False
+        arr = base
 
 
 def tensor(arr, copy: bool = True):
@@ -254,7 +288,8 @@ def export_program(graph: Graph, model=None):
 
 def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress | None = None,
          **_ignored) -> list[Path]:
-    """Write ``.pt2`` (torch.export.save) or ``torch-source`` (``<path>.py`` + ``.safetensors``).
+    """Write ``.pt2`` (the archive torch.export.save writes, each weight streamed from its
+    storage: ``pt2_write``) or ``torch-source`` (``<path>.py`` + ``.safetensors``).
     ``progress(done, total)``: per weight put in the module, the last step once the .pt2
     archive is saved; per tensor written to the torch-source ``.safetensors``."""
     path = Path(path)
@@ -262,17 +297,18 @@ def save(graph: Graph, path: str | Path, *, fmt: str = "pt2", progress: Progress
     if problems:
         raise UnsupportedError(problems, "PyTorch export")
     if fmt == "pt2":
-        import torch
+        from .pt2_write import save_program
 
-        # torch.export.save writes the archive in one call: its end is the last step.
+        # The archive is written in one call: its end is the last step.
         code = generate(graph)
         tick = Ticker(progress, len(code.state) + 1)
-        program = export_program(graph, _module(code, tick, share=True, share_read_only=True))
+        program = export_program(graph, _module(code, tick, share="all"))
         with warnings.catch_warnings():
-            # a transposed weight (a view) covers its whole storage, which torch's writer
-            # stores as it is with the view's strides; its check looks for a contiguous one
+            # (where torch.export.save writes it) a transposed weight (a view) covers its whole
+            # storage, which torch's writer stores as it is with the view's strides; its check
+            # looks for a contiguous one
             warnings.filterwarnings("ignore", message="No complete tensor found in the group")
-            torch.export.save(program, str(path))
+            save_program(program, path)
         tick.finish()
         return [path]
     if fmt == "torch-source":
