@@ -155,7 +155,7 @@ def test_fp16_weights_halve_the_file_within_fp16_tolerance(written):
 
 def test_dynamic_int8_quarter_size_bounded_error(written):
     model, graph, files = written
-    (p32, c32), (p8, c8) = files["fp32"], files["dynamic-int8"]
+    c32, (p8, c8) = files["fp32"][1], files["dynamic-int8"]
     assert c8.weight_bytes < 0.45 * c32.weight_bytes  # biases and scales stay fp32
     x = np.random.default_rng(4).standard_normal((4, *SHAPE[1:])).astype(np.float32)
     ref = _torch(model, x)
