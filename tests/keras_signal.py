@@ -85,8 +85,7 @@ def _no_dropout(layers):
     """Dropout-like layers act as identity in training mode until the block ends."""
     kept = []
     for layer in layers:
-        name = type(layer).__name__
-        if "Dropout" in name or "StochasticDepth" in name:
+        if _is_dropout(layer):
             for attr in _DROP_RATES:
                 if isinstance(getattr(layer, attr, None), (int, float)):
                     kept.append((layer, attr, getattr(layer, attr)))
@@ -120,8 +119,67 @@ def unit_scale(model, x: np.ndarray, k=None) -> int:
     return len(weighted)
 
 
-def give_signal(model, x_calib: np.ndarray, seed: int = 0, k=None) -> None:
+def damp_residual_branches(model, factor: float, k=None) -> int:
+    """Scale gamma and beta of each BatchNormalization that ends a residual branch (through
+    dropout-like layers, into an ``Add`` whose other input feeds that branch) by ``factor``.
+    Trained deep residual nets keep these small (zero-initialised last gammas, normalisation-
+    free nets' scaled branches), so the residual stream grows slowly and each block stays
+    close to the identity; at unit gammas 50+ blocks amplify float32 rounding (and any
+    input) more per block. Returns how many branches were damped."""
+    if k is None:
+        import keras as k
+
+    damped = 0
+    for layer in _all_layers(model):
+        if not isinstance(layer, k.layers.Add) or not isinstance(layer.input, (list, tuple)):
+            continue
+        for i, t in enumerate(layer.input):
+            bn = _producer(t)
+            while bn is not None and _is_dropout(bn):
+                bn = _producer(bn.input)
+            if not isinstance(bn, k.layers.BatchNormalization):
+                continue
+            others = [u for j, u in enumerate(layer.input) if j != i]
+            if any(_feeds(u, bn.input) for u in others):
+                for w in (bn.gamma, bn.beta):
+                    if w is not None:
+                        w.assign(np.asarray(w) * factor)
+                damped += 1
+    return damped
+
+
+def _producer(t):
+    history = getattr(t, "_keras_history", None)
+    return history[0] if history else None
+
+
+def _is_dropout(layer) -> bool:
+    name = type(layer).__name__
+    return "Dropout" in name or "StochasticDepth" in name
+
+
+def _feeds(src, t, depth: int = 40) -> bool:
+    """Whether tensor ``src`` is an ancestor of tensor ``t`` within ``depth`` operations."""
+    seen, todo = set(), [(t, 0)]
+    while todo:
+        u, d = todo.pop()
+        if u is src:
+            return True
+        op = _producer(u)
+        if op is None or d >= depth or id(op) in seen:
+            continue
+        seen.add(id(op))
+        ins = op.input if isinstance(op.input, (list, tuple)) else [op.input]
+        todo.extend((v, d + 1) for v in ins)
+    return False
+
+
+def give_signal(model, x_calib: np.ndarray, seed: int = 0, k=None, residual_scale: float | None = None) -> None:
+    """Trained-like weights: constants redrawn, (with ``residual_scale``) residual branches
+    damped, BatchNorm calibrated on ``x_calib``, unnormalised stacks scaled to unit variance."""
     randomize_constants(model, np.random.default_rng(seed))
+    if residual_scale is not None:
+        damp_residual_branches(model, residual_scale, k)
     calibrate_batchnorm(model, x_calib, k)
     unit_scale(model, x_calib, k)
 
