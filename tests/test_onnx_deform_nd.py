@@ -187,3 +187,24 @@ def test_more_than_three_spatial_axes_is_refused_by_name():
     graph = convert.from_onnx(_model(*lifted))
     with pytest.raises(convert.UnsupportedError, match="kernel_shape"):
         convert.to_torch(graph)
+
+
+@pytest.mark.parametrize("key,value,offset_channels", [
+    ("kernel_shape", [2, 2, 2], None),  # not W's
+    ("strides", [1, 0, 1], None),
+    ("dilations", [1, 1], None),  # one per axis
+    ("pads", [0, 0, 0, 0, 0, -1], None),
+    ("offset", None, 17),  # not offset_group * taps * 3 channels
+    ("offset", None, "pads"),  # spatially not the output size the attributes give
+])
+def test_inconsistent_attributes_are_refused_by_name(key, value, offset_channels):
+    """The output size follows offset's shape, so the reader checks every attribute against it."""
+    feeds, consts, attrs = _case("3d-strides-dilations-pads")
+    if value is not None:
+        attrs[key] = value
+    if offset_channels == "pads":
+        attrs["pads"] = [0] * 6
+    elif offset_channels is not None:
+        feeds["offset"] = feeds["offset"][:, :offset_channels]
+    with pytest.raises(convert.UnsupportedError, match=f"{key}="):
+        convert.from_onnx(_model(feeds, consts, attrs))
