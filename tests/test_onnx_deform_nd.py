@@ -181,6 +181,18 @@ def test_deform_conv_3d_pt2_dynamic_batch(tmp_path):
         np.testing.assert_allclose(got.numpy(), want[:batch], **TOL)
 
 
+def test_deform_conv_1d_torch_source(tmp_path):
+    """The generated Python module, imported from its file, against onnxruntime."""
+    from convert.exporters.torch.files import source_runner
+
+    case = "1d-groups-strides-dilations"
+    feeds, consts, attrs = _case(case)
+    graph = convert.from_onnx(_model(feeds, consts, attrs))
+    files = convert.export(graph, tmp_path / "model.py", fmt="torch-source")
+    got = list(source_runner(str(files[0]), graph=graph)(feeds).values())[0]
+    np.testing.assert_allclose(got, _oracle(case, feeds, consts, attrs), **TOL)
+
+
 def test_more_than_three_spatial_axes_is_refused_by_name():
     feeds, consts, attrs = _case("3d-strides-dilations-pads")
     lifted = _lift(feeds, consts, attrs)

@@ -25,6 +25,8 @@ def _ints(node, key: str, n: int, default: int) -> list[int]:
 
 def _grid(arange: str, axis: int, sizes: list[str]) -> str:
     """``arange`` (one axis of an N-D grid of ``sizes``) broadcast and flattened row-major."""
+    if len(sizes) == 1:
+        return arange
     view = ", ".join(sizes[axis] if a == axis else "1" for a in range(len(sizes)))
     return f"{arange}.reshape({view}).expand({', '.join(sizes)}).reshape(-1)"
 
