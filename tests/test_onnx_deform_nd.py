@@ -193,6 +193,24 @@ def test_deform_conv_1d_torch_source(tmp_path):
     np.testing.assert_allclose(got, _oracle(case, feeds, consts, attrs), **TOL)
 
 
+def test_deform_conv_fp16_on_a_plane_past_2048_pixels(tmp_path):
+    """fp16 holds integers exactly only up to 2048: positions, weights and flat indices are
+    computed in float32 and int64, so a 48x64 plane stays within the fp16 tolerance (1e-2
+    of the output's scale, as for every half-precision output) of onnxruntime's float32."""
+    from convert.exporters.torch.files import source_runner
+
+    rng = np.random.default_rng(7)
+    feeds = {"x": rng.standard_normal((1, 2, 48, 64)).astype(np.float32),
+             "offset": (1.5 * rng.standard_normal((1, 18, 46, 62))).astype(np.float32)}
+    model = _model(feeds, {"w": rng.standard_normal((3, 2, 3, 3)).astype(np.float32)}, {"kernel_shape": [3, 3]})
+    want = run_ort(model, feeds)[0]
+    graph = convert.from_onnx(model)
+    files = convert.export(graph, tmp_path / "model.py", fmt="torch-source", precision="fp16")
+    assert '"F16"' in files[1].read_bytes()[:400].decode("latin-1")
+    got = list(source_runner(str(files[0]), graph=graph)(feeds).values())[0]
+    assert np.abs(got - want).max() < 1e-2 * np.abs(want).max()
+
+
 def test_more_than_three_spatial_axes_is_refused_by_name():
     feeds, consts, attrs = _case("3d-strides-dilations-pads")
     lifted = _lift(feeds, consts, attrs)

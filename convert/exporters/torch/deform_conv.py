@@ -44,7 +44,7 @@ def export_deform_conv(ctx: TorchContext, node):
     ins = list(node.inputs) + [""] * (5 - len(node.inputs))
     x, w, off = (ctx.x(v) for v in ins[:3])
     line, dev = ctx.line, f"device={x}.device"
-    n, c, o, xg, val = (ctx.tmp(name) for name in ("n", "c", "o", "xg", "val"))
+    n, c, o, xg, val, ct = (ctx.tmp(name) for name in ("n", "c", "o", "xg", "val", "ct"))
     size = [ctx.tmp(f"s{a}") for a in range(nd)]  # input spatial sizes
     out = [ctx.tmp(f"o{a}") for a in range(nd)]  # output spatial sizes
     pos = [ctx.tmp(f"p{a}") for a in range(nd)]  # sampling positions (N, offset_group, taps, outputs)
@@ -52,13 +52,15 @@ def export_deform_conv(ctx: TorchContext, node):
     line(f"{n}, {c} = {x}.shape[0], {x}.shape[1]")
     line(f"{', '.join(size)}, = {x}.shape[2:]")
     line(f"{', '.join(out)}, = {off}.shape[2:]")
+    # positions and weights at least in float32: half precision resolves 1/32 pixel at 64
+    line(f"{ct} = torch.promote_types({x}.dtype, torch.float32)")
     line(f"{o} = {off}.reshape({n}, {og}, {taps}, {nd}, {' * '.join(out)})")
     kernel_sizes = [str(k) for k in kernel]
     for a in range(nd):
         # the regular grid (tap * dilation + output * stride - pad) plus the offsets
         tap = _grid(f"(torch.arange({kernel[a]}, {dev}) * {dilations[a]})", a, kernel_sizes)
         at = _grid(f"(torch.arange({out[a]}, {dev}) * {strides[a]} - {pads[a]})", a, out)
-        line(f"{pos[a]} = {o}[:, :, :, {a}] + ({tap}[:, None] + {at}[None, :]).to({x}.dtype)")
+        line(f"{pos[a]} = {o}[:, :, :, {a}].to({ct}) + ({tap}[:, None] + {at}[None, :]).to({ct})")
         line(f"{low[a]} = {pos[a]}.floor()")
     line(f"{xg} = {x}.reshape({n}, {og}, {c} // {og}, {' * '.join(size)})")
     for k, corner in enumerate(itertools.product((0, 1), repeat=nd)):
@@ -71,7 +73,7 @@ def export_deform_conv(ctx: TorchContext, node):
         for a in range(1, nd):
             index = f"({index} * {size[a]} + {at[a]}.clamp(0, {size[a]} - 1).long())"
         sample = (f"torch.gather({xg}, 3, {index}.reshape({n}, {og}, 1, -1).expand(-1, -1, {c} // {og}, -1))"
-                  f" * ({weight} * ({inside})).reshape({n}, {og}, 1, -1)")
+                  f" * ({weight} * ({inside})).to({x}.dtype).reshape({n}, {og}, 1, -1)")
         line(f"{val} = {sample}" if k == 0 else f"{val} = {val} + {sample}")
     if ins[4]:
         line(f"{val} = {val} * {ctx.x(ins[4])}.reshape({n}, {og}, 1, -1)")
