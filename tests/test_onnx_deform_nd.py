@@ -238,3 +238,14 @@ def test_inconsistent_attributes_are_refused_by_name(key, value, offset_channels
         feeds["offset"] = feeds["offset"][:, :offset_channels]
     with pytest.raises(convert.UnsupportedError, match=f"{key}="):
         convert.from_onnx(_model(feeds, consts, attrs))
+
+
+def test_torch_writer_checks_a_graph_it_did_not_read():
+    """An IR folder's DeformConv has not met the ONNX reader's checks: the writer refuses a
+    zero stride by name rather than writing code that fails when run."""
+    feeds, consts, attrs = _case("1d-mask-bias-offset-groups")
+    graph = convert.from_onnx(_model(feeds, consts, attrs))
+    node = next(n for n in graph.nodes if n.op == "DeformConv")
+    node.attrs["strides"] = [0]
+    with pytest.raises(convert.UnsupportedError, match=r"strides=\[0\]"):
+        convert.to_torch(graph)

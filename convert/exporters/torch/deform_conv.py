@@ -7,20 +7,13 @@ from __future__ import annotations
 import itertools
 import math
 
+from ...ir.windows import conv_window
 from .context import TorchContext, attr, unsupported_attr
 from .registry import register
 
 # 2**N gathers per tap: beyond Conv's three spatial axes the generated code would grow
 # exponentially with a rank taken from the file.
 MAX_SPATIAL_AXES = 3
-
-
-def _ints(node, key: str, n: int, default: int) -> list[int]:
-    """An N-valued attribute (its default when absent), refused by name at another length."""
-    values = [int(v) for v in (attr(node, key) or [default] * n)]
-    if len(values) != n:
-        raise unsupported_attr(key, values, f"{n} values for a {n}-D kernel")
-    return values
 
 
 def _grid(arange: str, axis: int, sizes: list[str]) -> str:
@@ -37,8 +30,12 @@ def export_deform_conv(ctx: TorchContext, node):
     nd = len(kernel)
     if not 1 <= nd <= MAX_SPATIAL_AXES:
         raise unsupported_attr("kernel_shape", kernel, f"1-D to {MAX_SPATIAL_AXES}-D deformable convolution")
-    strides, dilations = _ints(node, "strides", nd, 1), _ints(node, "dilations", nd, 1)
-    pads = _ints(node, "pads", 2 * nd, 0)[:nd]  # the end pads only fix the output size
+    if min(kernel) < 1:
+        raise unsupported_attr("kernel_shape", kernel, "positive sizes")
+    # checked again here: a graph read from an IR folder has not met the ONNX reader's checks
+    window = conv_window(lambda key: attr(node, key), nd)
+    strides, dilations = window["strides"], window["dilations"]
+    pads = window["pads"][:nd]  # the end pads only fix the output size
     taps = math.prod(kernel)
     group, og = int(attr(node, "group")), int(attr(node, "offset_group"))
     ins = list(node.inputs) + [""] * (5 - len(node.inputs))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from ....errors import UnsupportedAttributeError
+from ....ir.windows import conv_out_size, conv_window
 from ..context import DataDependent
 from ..registry import register
 from .common import check_defaults, ir_attrs, register_same, same
@@ -63,12 +64,12 @@ def import_conv(ctx, node):
     same(ctx, node, drop=("auto_pad",), kernel_shape=kernel, pads=resolve_pads(ctx, kernel))
 
 
-def _deform_output(ctx, kernel: list[int], attrs: dict) -> list:
+def _deform_output(ctx, kernel: list[int], window: dict) -> list:
     """Conv's output size per spatial axis where the input's is known (else None)."""
     n, x = len(kernel), ctx.shape(0)
     sizes = list(x[2:]) if x is not None and len(x) == n + 2 else [None] * n
-    pads, strides, dilations = attrs["pads"], attrs["strides"], attrs["dilations"]
-    return [(size + pads[a] + pads[n + a] - (kernel[a] - 1) * dilations[a] - 1) // strides[a] + 1
+    pads, strides, dilations = window["pads"], window["strides"], window["dilations"]
+    return [conv_out_size(size, kernel[a], strides[a], dilations[a], pads[a], pads[n + a])
             if isinstance(size, int) else None for a, size in enumerate(sizes)]
 
 
@@ -86,12 +87,7 @@ def import_deform_conv(ctx, node):
     if min(kernel, default=0) < 1 or (w is not None and list(w[2:]) != kernel and
                                       all(isinstance(d, int) for d in w[2:])):
         raise UnsupportedAttributeError("kernel_shape", kernel, "positive sizes, W's spatial shape")
-    attrs = {}
-    for key, length, least in (("strides", n, 1), ("dilations", n, 1), ("pads", 2 * n, 0)):
-        attrs[key] = [int(v) for v in ctx.attr(key) or [least] * length]
-        if len(attrs[key]) != length or min(attrs[key]) < least:
-            raise UnsupportedAttributeError(key, attrs[key], f"{length} values, each at least {least}")
-    out = _deform_output(ctx, kernel, attrs)
+    out = _deform_output(ctx, kernel, conv_window(ctx.attr, n))
     taps = math.prod(kernel) * int(ctx.attr("offset_group", 1))
     for i, name, channels in ((2, "offset", taps * n), (4, "mask", taps)):
         shape = ctx.shape(i) if ctx.has(i) else None
