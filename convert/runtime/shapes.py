@@ -25,11 +25,12 @@ def infer_shapes(graph: Graph, data_prop: bool = False) -> dict[str, tuple[Dim, 
     try:
         import onnx
 
-        from ..exporters.onnx import to_onnx
+        from ..exporters.onnx import inference_opset, to_onnx
 
         # weights of 1 KiB and more as external references to no file: shape inference needs
         # their shapes only, and would otherwise serialise every weight byte twice
-        proto = to_onnx(graph, external_data="shapes-only.bin", data_writer=lambda name, arr: (0, arr.nbytes))
+        proto = to_onnx(graph, inference_opset(graph), external_data="shapes-only.bin",
+                        data_writer=lambda name, arr: (0, arr.nbytes))
         model = onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=data_prop)
     except Exception as e:  # shapes are a help, never a reason to fail
         log.debug("shape inference failed: %s", e)
@@ -50,12 +51,13 @@ def value_dtypes(graph: Graph) -> dict[str, str]:
     out.update({k: str(w.dtype) for k, w in graph.weights.items()})
     import onnx
 
-    from ..exporters.onnx import to_onnx
+    from ..exporters.onnx import inference_opset, to_onnx
     from ..exporters.onnx.context import ONNX_DTYPE
 
     ir_dtype = {code: name for name, code in ONNX_DTYPE.items()}
     # weights as external references: type inference needs no weight bytes, so none are copied
-    skeleton = to_onnx(graph, external_data="weights.data", data_writer=lambda name, arr: (0, arr.nbytes))
+    skeleton = to_onnx(graph, inference_opset(graph), external_data="weights.data",
+                       data_writer=lambda name, arr: (0, arr.nbytes))
     model = onnx.shape_inference.infer_shapes(skeleton, strict_mode=False)
     for vi in list(model.graph.value_info) + list(model.graph.output):
         elem = vi.type.tensor_type.elem_type

@@ -85,22 +85,35 @@ def unsupported_ops(graph: Graph, opset: int) -> list[Unsupported]:
     return [u for _, u in _unwritable(graph, opset)]
 
 
+def _first_writable(op: str, opset: int) -> int | None:
+    """``opset`` when a handler or the default domain writes ``op`` there, else the first
+    later opset that does (None: none does)."""
+    if ONNX_HANDLERS.lookup(op, opset) is not None:
+        return opset
+    later = [v for v in ONNX_HANDLERS._handlers.get(op, {}) if v > opset]
+    if OPS[op].onnx:
+        later.append(onnx_since(op, opset))
+    later = [v for v in later if v is not None]
+    return min(later) if later else None
+
+
 def _unwritable(graph: Graph, opset: int) -> list[tuple[Node, Unsupported]]:
     out = []
     for n in graph.nodes:
-        if ONNX_HANDLERS.lookup(n.op, opset) is not None:
+        first = _first_writable(n.op, opset)
+        if first == opset:
             continue
-        later = [v for v in ONNX_HANDLERS._handlers.get(n.op, {}) if v > opset]
-        if OPS[n.op].onnx:
-            since = onnx_since(n.op, opset)
-            if since == opset:
-                continue
-            later.append(since)
-        later = [v for v in later if v is not None]
-        hint = f"needs opset >= {min(later)} (pass --opset {min(later)})" if later else "no ONNX export"
+        hint = f"needs opset >= {first} (pass --opset {first})" if first is not None else "no ONNX export"
         src = n.source
         out.append((n, Unsupported(src.layer_name if src else n.name, n.op, hint=hint)))
     return out
+
+
+def inference_opset(graph: Graph) -> int:
+    """The opset an internal rendering for ONNX shape and type inference uses: the default,
+    or the first that writes every node where some op is newer (DeformConv: 19)."""
+    firsts = [_first_writable(n.op, DEFAULT_OPSET) for n in graph.nodes]
+    return min(max([DEFAULT_OPSET, *(f for f in firsts if f is not None)]), max_opset())
 
 
 def _passthrough(ctx: OnnxContext, node: Node) -> None:

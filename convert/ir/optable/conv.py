@@ -32,8 +32,10 @@ declare("ConvTranspose", "conv", "X W B?", attrs={
 
 declare("DeformConv", "conv", "X W offset B? mask?", attrs={
     **CONV_ATTRS, "offset_group": Attr("int", 1, "groups of input channels sharing one set of offsets")}, doc="""
-    Deformable convolution (ONNX opset 19): each kernel tap of each output position samples
-    X bilinearly (zero outside, pixel coordinates as GridSample with align_corners=1) at its
-    regular position plus an offset. offset is (N, offset_group * kH * kW * 2, oH, oW) with
-    (dh, dw) pairs per tap in row-major tap order; mask (N, offset_group * kH * kW, oH, oW)
-    scales each sample (1 when absent). W and B as Conv's.""")
+    Deformable convolution (ONNX opset 19), any number S of spatial axes: each kernel tap of
+    each output position samples X (S-linearly from its 2**S neighbours, zero outside, pixel
+    coordinates as GridSample with align_corners=1) at its regular position (output * stride
+    - pad_begin + tap * dilation) plus an offset. offset is (N, offset_group * prod(kernel) *
+    S, *output) with one offset per spatial axis per tap in row-major tap order; mask (N,
+    offset_group * prod(kernel), *output) scales each sample (1 when absent). The output size
+    is offset's, which must equal Conv's for these attributes. W and B as Conv's.""")

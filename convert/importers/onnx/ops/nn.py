@@ -1,7 +1,10 @@
 """Layers: convolution, pooling, normalisation, dense, recurrent, dropout."""
 from __future__ import annotations
 
+import math
+
 from ....errors import UnsupportedAttributeError
+from ....ir.windows import conv_out_size, conv_window
 from ..context import DataDependent
 from ..registry import register
 from .common import check_defaults, ir_attrs, register_same, same
@@ -61,12 +64,37 @@ def import_conv(ctx, node):
     same(ctx, node, drop=("auto_pad",), kernel_shape=kernel, pads=resolve_pads(ctx, kernel))
 
 
+def _deform_output(ctx, kernel: list[int], window: dict) -> list:
+    """Conv's output size per spatial axis where the input's is known (else None)."""
+    n, x = len(kernel), ctx.shape(0)
+    sizes = list(x[2:]) if x is not None and len(x) == n + 2 else [None] * n
+    pads, strides, dilations = window["pads"], window["strides"], window["dilations"]
+    return [conv_out_size(size, kernel[a], strides[a], dilations[a], pads[a], pads[n + a])
+            if isinstance(size, int) else None for a, size in enumerate(sizes)]
+
+
 @register("DeformConv")
 def import_deform_conv(ctx, node):
+    """Any number of spatial axes. The output size comes from offset's shape, so nothing
+    downstream would catch a kernel, stride or offset layout that disagrees with it."""
     for key in ("group", "offset_group"):
         if int(ctx.attr(key, 1)) < 1:
             raise UnsupportedAttributeError(key, ctx.attr(key), "a positive number of groups")
     kernel = _kernel(ctx)
+    n = len(kernel)
+    w = ctx.maybe_const(1)
+    w = tuple(w.shape) if w is not None else ctx.shape(1)
+    if min(kernel, default=0) < 1 or (w is not None and list(w[2:]) != kernel and
+                                      all(isinstance(d, int) for d in w[2:])):
+        raise UnsupportedAttributeError("kernel_shape", kernel, "positive sizes, W's spatial shape")
+    out = _deform_output(ctx, kernel, conv_window(ctx.attr, n))
+    taps = math.prod(kernel) * int(ctx.attr("offset_group", 1))
+    for i, name, channels in ((2, "offset", taps * n), (4, "mask", taps)):
+        shape = ctx.shape(i) if ctx.has(i) else None
+        if shape is not None and (len(shape) != n + 2 or isinstance(shape[1], int) and shape[1] != channels or any(
+                isinstance(d, int) and o is not None and d != o for d, o in zip(shape[2:], out))):
+            want = ", ".join("*" if o is None else str(o) for o in out)
+            raise UnsupportedAttributeError(name, list(shape), f"(N, {channels}, {want}) for a {n}-D kernel")
     same(ctx, node, kernel_shape=kernel)
 
 
