@@ -249,3 +249,15 @@ def test_torch_writer_checks_a_graph_it_did_not_read():
     node.attrs["strides"] = [0]
     with pytest.raises(convert.UnsupportedError, match=r"strides=\[0\]"):
         convert.to_torch(graph)
+
+
+def test_ir_graph_runner_renders_at_the_opset_its_ops_need():
+    """An IR graph run through onnxruntime (an `.nnir` folder as a verify target) renders
+    at the first opset that writes DeformConv (19), not the default below it."""
+    from convert.runtime.session import graph_runner
+
+    feeds, consts, attrs = _case("2d-mask-strides")
+    model = _model(feeds, consts, attrs)
+    want = run_ort(model, feeds)[0]
+    got = graph_runner(convert.from_onnx(model))(feeds)
+    np.testing.assert_allclose(next(iter(got.values())), want, **TOL)

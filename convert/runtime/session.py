@@ -121,7 +121,8 @@ def layers_runner(model, device: str = "cpu"):
 
 
 def graph_runner(graph, device: str = "cpu", opset: int | None = None) -> Run:
-    """Run an IR graph: exported to ONNX (at ``opset``, default the exporter's) in onnxruntime."""
-    from ..exporters.onnx import DEFAULT_OPSET, to_onnx
+    """Run an IR graph: exported to ONNX (at ``opset``; by default the exporter's default, or
+    the first opset that writes every node where some op is newer) in onnxruntime."""
+    from ..exporters.onnx import inference_opset, to_onnx
 
-    return session_runner(to_onnx(graph, opset or DEFAULT_OPSET).SerializeToString(), device=device)
+    return session_runner(to_onnx(graph, opset or inference_opset(graph)).SerializeToString(), device=device)
