@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from ...ir.optable import attr_value as attr
-from ..resize_weights import axis_weights
+from ...ir.resize_weights import axis_weights
 from .context import TorchContext, py, unsupported_attr
 
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ....errors import UnsupportedAttributeError
+from ....ir.resize_weights import axis_weights
 from ..context import DataDependent
 from ..read import IR_DTYPE, type_name
 from ..registry import register
@@ -217,8 +218,6 @@ def _nearest_gathers(ctx, attrs: dict, scale: float, out: dict[int, int]) -> Non
     """Nearest resampling with a scale the output size does not follow (the IR's Resize
     takes the size as floor(scale * size)): one Gather of constant source indices per axis,
     the indices computed from the ONNX attributes."""
-    from ....exporters.resize_weights import axis_weights
-
     ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
     if attrs["mode"] != "nearest" or ctm == "tf_crop_and_resize":
         raise UnsupportedAttributeError("keep_aspect_ratio_policy", ctx.attr("keep_aspect_ratio_policy"),
