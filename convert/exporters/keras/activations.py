@@ -76,12 +76,19 @@ def export_hard_sigmoid(ctx: KerasContext, node):
 
 @register("Clip")
 def export_clip(ctx: KerasContext, node):
+    """ReLU(max_value) where it is one (relu, relu6: the layer Keras users know); any other
+    bounds as ``keras.ops.minimum(keras.ops.maximum(x, min), max)``, ONNX's own definition,
+    which also gives max everywhere when min > max."""
     lo, hi = attr(node, "min"), attr(node, "max")
-    if lo != 0.0:
-        raise unsupported_attr("min", lo, "Keras ReLU clips at 0 below")
-    if hi is not None and hi < lo:
-        raise unsupported_attr("max", hi, "Keras ReLU needs max >= min (ONNX gives max everywhere)")
-    _unary(node, ctx, ctx.layers.ReLU(max_value=None if hi is None else float(hi), name=ctx.name(node)))
+    if lo == 0.0 and (hi is None or hi >= 0.0):
+        _unary(node, ctx, ctx.layers.ReLU(max_value=None if hi is None else float(hi), name=ctx.name(node)))
+        return
+    t, have = ctx.raw(node.inputs[0])
+    if lo is not None:
+        t = ctx.keras.ops.maximum(t, float(lo))
+    if hi is not None:
+        t = ctx.keras.ops.minimum(t, float(hi))
+    ctx.put(node.outputs[0], t, have)
 
 
 @register("PRelu")
