@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ...ir.windows import conv_out_size
 from .context import TORCH_DTYPE, TorchContext, attr, identifier, py, unsupported_attr
 from .registry import register
 from .resize import export_resize_by_weights
@@ -341,7 +342,7 @@ def col2im_targets(image: list[int], block: list[int], strides: list[int], pads:
     """For each (kernel offset, block position) column entry, in Col2Im's row-major order, the
     flat image position it adds into; entries that land in the padding get prod(image)."""
     nd = len(image)
-    counts = [(i + pads[d] + pads[nd + d] - dilations[d] * (block[d] - 1) - 1) // strides[d] + 1
+    counts = [conv_out_size(i, block[d], strides[d], dilations[d], pads[d], pads[nd + d])
               for d, i in enumerate(image)]
     k = np.indices(block).reshape(nd, -1, 1)      # offsets inside the block
     p = np.indices(counts).reshape(nd, 1, -1)     # block positions
