@@ -119,6 +119,15 @@ class CannotVerifyError(NNConvertError):
     """One side of a verification cannot be loaded or run."""
 
 
+class OutputWriteError(NNConvertError):
+    """The output cannot be written (disk full, quota, read-only file system): the model is
+    fine, the destination is not, so the line names the destination."""
+
+    def __init__(self, path: str, problem: str):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"cannot write {self.path}: {problem}; nothing was written")
+
+
 class OutputExistsError(UsageError):
     def __init__(self, path: str):
         from .flags import flag

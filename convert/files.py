@@ -4,13 +4,14 @@ partial output, and existing files are kept unless ``force``."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import OutputExistsError, UsageError
+from .errors import OutputExistsError, OutputWriteError, UsageError
 
 
 def _occupied(p: Path) -> bool:
@@ -85,6 +86,20 @@ def _replaceable(dest: Path, new: Path) -> None:
         raise UsageError(f"{dest}: holds files nnconvert did not write ({', '.join(foreign[:3])}); not replaced")
 
 
+# errors of the destination rather than of the model being written
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def check_space(path: str | Path, needed: int) -> None:
+    """Raise ENOSPC before writing about ``needed`` bytes beside ``path`` where the file
+    system has fewer free: some writers (torch's zip writer) cannot fail cleanly midway."""
+    parent = Path(path).parent
+    free = shutil.disk_usage(parent if str(parent) else ".").free
+    if needed > free:
+        raise OSError(errno.ENOSPC, f"No space left on device ({needed / 2**20:.1f} MiB needed, "
+                                    f"{free / 2**20:.1f} MiB free)")
+
+
 @contextlib.contextmanager
 def atomic_output(target: str | Path, force: bool = False, folder: bool = False) -> Iterator[Path]:
     """Yield a temporary path with the target's file name; every file the writer puts
@@ -100,7 +115,14 @@ def atomic_output(target: str | Path, force: bool = False, folder: bool = False)
         clean_stale(parent)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=parent))
         try:
-            yield tmp / target.name
+            try:
+                yield tmp / target.name
+            except OutputWriteError as e:  # raised by a writer about the temporary path
+                raise OutputWriteError(str(target), e.problem) from e
+            except OSError as e:
+                if e.errno in WRITE_ERRNOS:
+                    raise OutputWriteError(str(target), e.strerror or str(e)) from e
+                raise
             # Companions (external data, caffemodel, safetensors) first, the file a user
             # opens last: once it exists, so do the files it refers to.
             produced = sorted(tmp.iterdir(),

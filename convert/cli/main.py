@@ -34,10 +34,11 @@ def subject(path: str) -> None:
 
 
 def _subject(ctx: click.Context, err: BaseException) -> str | None:
-    from ..errors import UsageError
+    from ..errors import OutputWriteError, UsageError
 
-    # A usage error is about the command line, not about the model file.
-    return None if isinstance(err, UsageError) else (ctx.obj or {}).get("subject")
+    # A usage error is about the command line, a write error about the destination, not
+    # about the model file.
+    return None if isinstance(err, (UsageError, OutputWriteError)) else (ctx.obj or {}).get("subject")
 _GLOBAL_FLAGS = re.compile(r"^(--debug|--verbose|-v+)$")
 
 

@@ -24,23 +24,48 @@ def save_program(program: Any, path: str | Path) -> None:
     """Write ``program`` (an ``ExportedProgram``) to ``path`` as ``torch.export.save`` does."""
     import torch
 
+    from ...files import check_space
+
+    check_space(path, _weight_bytes(program))
     api = _archive_api()
     if api is None or not _plain(program):
         torch.export.save(program, str(path))
         return
-    with api.PT2ArchiveWriter(os.fspath(path)) as writer:
-        for tensors, folder, prefix, config_file in (
-                (program.state_dict, api.WEIGHTS_DIR, api.WEIGHT_FILENAME_PREFIX,
-                 api.WEIGHTS_CONFIG_FILENAME_FORMAT),
-                (program.constants, api.CONSTANTS_DIR, api.TENSOR_CONSTANT_FILENAME_PREFIX,
-                 api.CONSTANTS_CONFIG_FILENAME_FORMAT)):
-            config = _write_tensors(api, writer, tensors, folder, prefix)
-            payload = api.schema.PayloadConfig(config=config)
-            writer.write_string(config_file.format(MODEL_NAME), json.dumps(api._dataclass_to_dict(payload)))
-        artifact = api.serialize(program, None, api.DEFAULT_PICKLE_PROTOCOL, serialize_state_dict=False,
-                                 serialize_constants=False)
-        writer.write_bytes(api.MODELS_FILENAME_FORMAT.format(MODEL_NAME), artifact.exported_program)
-        writer.write_bytes(api.SAMPLE_INPUTS_FILENAME_FORMAT.format(MODEL_NAME), artifact.example_inputs)
+    writer = api.PT2ArchiveWriter(os.fspath(path))
+    try:
+        _write_program(api, writer, program)
+        writer.__exit__(None, None, None)  # the archive's format records, then its end
+    except BaseException as e:
+        # torch's writer, left unfinished, writes its end again when collected, and a
+        # second failure there aborts the process (a full disk did): end it now, quietly.
+        try:
+            writer.archive_file.write_end_of_file()
+        except Exception:
+            pass
+        if isinstance(e, RuntimeError) and any(m in str(e) for m in _WRITE_FAILURES):
+            from ...errors import OutputWriteError
+
+            raise OutputWriteError(str(path), f"torch's archive writer failed ({str(e).splitlines()[0]})") from e
+        raise
+
+
+# how torch's zip writer words a failed write of the file (its errors are RuntimeErrors)
+_WRITE_FAILURES = ("iostream error", "unexpected pos", "failed writing file")
+
+
+def _write_program(api: Any, writer: Any, program: Any) -> None:
+    for tensors, folder, prefix, config_file in (
+            (program.state_dict, api.WEIGHTS_DIR, api.WEIGHT_FILENAME_PREFIX,
+             api.WEIGHTS_CONFIG_FILENAME_FORMAT),
+            (program.constants, api.CONSTANTS_DIR, api.TENSOR_CONSTANT_FILENAME_PREFIX,
+             api.CONSTANTS_CONFIG_FILENAME_FORMAT)):
+        config = _write_tensors(api, writer, tensors, folder, prefix)
+        payload = api.schema.PayloadConfig(config=config)
+        writer.write_string(config_file.format(MODEL_NAME), json.dumps(api._dataclass_to_dict(payload)))
+    artifact = api.serialize(program, None, api.DEFAULT_PICKLE_PROTOCOL, serialize_state_dict=False,
+                             serialize_constants=False)
+    writer.write_bytes(api.MODELS_FILENAME_FORMAT.format(MODEL_NAME), artifact.exported_program)
+    writer.write_bytes(api.SAMPLE_INPUTS_FILENAME_FORMAT.format(MODEL_NAME), artifact.example_inputs)
 
 
 def _write_tensors(api: Any, writer: Any, tensors: dict, folder: str, prefix: str) -> dict:
@@ -63,6 +88,17 @@ def _write_tensors(api: Any, writer: Any, tensors: dict, folder: str, prefix: st
             config[name] = api.schema.PayloadMeta(path_name=path_name, is_param=isinstance(t, api.Parameter),
                                                   use_pickle=False, tensor_meta=api.serialize_tensor_meta(t))
     return config
+
+
+def _weight_bytes(program: Any) -> int:
+    """Bytes of the distinct storages the archive will hold."""
+    seen = {}
+    for t in list(program.state_dict.values()) + list(program.constants.values()):
+        storage = getattr(t, "untyped_storage", None)
+        if storage is not None:
+            s = storage()
+            seen[(s.data_ptr(), s.nbytes())] = s.nbytes()
+    return sum(seen.values())
 
 
 def _plain(program: Any) -> bool:
