@@ -88,3 +88,21 @@ def test_a_range_shorter_than_the_table_bounds_nothing_else():
     graph.nodes = [n for n in graph.nodes if n.op != "SizeRange"]
     assert dim_bounds(graph) == {}
     assert [s.arrays["ids"].shape[1] for s in input_plan(graph)] == [16, 24]
+
+
+@pytest.mark.parametrize("name,bound", [("open", ROWS), ("short", 10)])
+def test_pt2_output_keeps_the_bound_and_matches(files, name, bound, tmp_path):
+    """-> .pt2: the sequence Dim keeps the table's (or the declared) bound as its max, the
+    example inputs stay within it, and the result matches the source at lengths inside."""
+    from convert.api import convert_file, verify
+
+    out = tmp_path / f"{name}.pt2"
+    convert_file(str(files / f"{name}.pt2"), str(out))
+    ep = torch.export.load(str(out))
+    uppers = sorted(int(r.upper) for r in ep.range_constraints.values() if r.upper < 10**6)
+    assert uppers == [bound], ep.range_constraints
+    rep = verify(str(files / f"{name}.pt2"), str(out))
+    assert rep.ok, rep
+    ids = torch.zeros(1, bound + 1, dtype=torch.long)
+    with pytest.raises(Exception, match=rf"(?i)guard|<= ?{bound}\b"):
+        ep.module()(ids)  # torch's guard, not an IndexError from the table

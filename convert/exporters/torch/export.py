@@ -229,15 +229,18 @@ def _half(state: dict) -> bool:
 def example_inputs(graph: Graph, sym_size: int = 2):
     """Random example inputs from the IR interface: a symbolic batch gets ``sym_size`` (not
     1, which torch.export would specialise), an open image axis the first size verification
-    uses (2 pixels are too few for a CNN's windows), any other symbolic dim ``sym_size``."""
+    uses (2 pixels are too few for a CNN's windows), any other symbolic dim the first size
+    verification uses too (within the graph's bounds: a position table of 12 rows)."""
     import torch
 
-    from ...verification.inputs import BATCH_SIZES, dynamic_sizes
+    from ...verification.inputs import BATCH_SIZES, dim_bounds, dynamic_sizes
+
+    bounds = dim_bounds(graph)
 
     def size(d, axis: int, rank: int) -> int:
         if isinstance(d, int) and d > 0:
             return d
-        sizes = dynamic_sizes(d, axis, rank)
+        sizes = dynamic_sizes(d, axis, rank, bounds.get(d) if isinstance(d, str) else None)
         return sym_size if sizes == BATCH_SIZES else sizes[0]
 
     gen = torch.Generator().manual_seed(0)
@@ -257,8 +260,13 @@ def export_program(graph: Graph, model=None):
     """torch.export of the module; symbolic IR dims become dynamic, static if that fails."""
     import torch
 
+    from ...verification.inputs import dim_bounds
+
     model = model if model is not None else to_torch(graph)
     xs = example_inputs(graph)
+    # a bound the source declared or its position table implies stays the Dim's max, so
+    # a longer input meets torch's guard instead of an IndexError or a wrong read
+    bounds = dim_bounds(graph)
     dims: dict[str, Any] = {}
     per_input = []
     for v in graph.inputs:
@@ -266,7 +274,7 @@ def export_program(graph: Graph, model=None):
         for i, d in enumerate(v.shape or ()):
             if isinstance(d, str) or d is None or (isinstance(d, int) and d < 0):
                 key = d if isinstance(d, str) else f"{identifier(v.name)}_{i}"
-                dims.setdefault(key, torch.export.Dim(identifier(key), min=1))
+                dims.setdefault(key, torch.export.Dim(identifier(key), min=1, max=bounds.get(key)))
                 spec[i] = dims[key]
         per_input.append(spec or None)
     if any(per_input):
