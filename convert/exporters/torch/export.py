@@ -226,16 +226,14 @@ def _half(state: dict) -> bool:
     return any(str(v.dtype) in ("float16", "bfloat16") for v in state.values())
 
 
-def example_inputs(graph: Graph, sym_size: int = 2):
+def example_inputs(graph: Graph, bounds: dict[str, int], sym_size: int = 2):
     """Random example inputs from the IR interface: a symbolic batch gets ``sym_size`` (not
     1, which torch.export would specialise), an open image axis the first size verification
     uses (2 pixels are too few for a CNN's windows), any other symbolic dim the first size
-    verification uses too (within the graph's bounds: a position table of 12 rows)."""
+    verification uses too, within ``bounds`` (``dim_bounds``: a position table of 12 rows)."""
     import torch
 
-    from ...verification.inputs import BATCH_SIZES, dim_bounds, dynamic_sizes
-
-    bounds = dim_bounds(graph)
+    from ...verification.inputs import BATCH_SIZES, dynamic_sizes
 
     def size(d, axis: int, rank: int) -> int:
         if isinstance(d, int) and d > 0:
@@ -263,10 +261,10 @@ def export_program(graph: Graph, model=None):
     from ...verification.inputs import dim_bounds
 
     model = model if model is not None else to_torch(graph)
-    xs = example_inputs(graph)
     # a bound the source declared or its position table implies stays the Dim's max, so
     # a longer input meets torch's guard instead of an IndexError or a wrong read
     bounds = dim_bounds(graph)
+    xs = example_inputs(graph, bounds)
     dims: dict[str, Any] = {}
     per_input = []
     for v in graph.inputs:
